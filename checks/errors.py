@@ -1,0 +1,22 @@
+"""Errors that end a command with a named exit code and a message safe to print.
+
+Messages name files, lines, tables, columns and keys, never the contents of a record.
+"""
+
+from checks.exitcodes import ExitCode
+
+
+class RecordcheckError(Exception):
+    exit_code = ExitCode.USAGE_ERROR
+
+
+class ConfigError(RecordcheckError):
+    """A profile, config file or rule pack is wrong."""
+
+    exit_code = ExitCode.USAGE_ERROR
+
+
+class InputRejected(RecordcheckError):
+    """The extract as a whole cannot be used; the run stops before publishing anything."""
+
+    exit_code = ExitCode.INPUT_REJECTED

@@ -172,6 +172,133 @@ def generate(out_dir: Path, seed: int, scale: float, fmt: str, as_of: str | None
     click.echo(f"Extract: {out_dir}  (as-of {moment.isoformat()}; pass --as-of to run)")
 
 
+@cli.command()
+@click.argument("extract_dir", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder that receives a new run folder (and a 'latest' link to it).")
+@as_of_option
+@profile_option
+@config_option
+@rules_dir_option
+@handle_errors
+def run(extract_dir: Path, out_dir: Path, as_of: str | None, profile_path: Path | None,
+        config_path: Path | None, rules_dir: Path | None) -> None:
+    """Validate EXTRACT_DIR, run the rule pack, and publish a run folder under OUT_DIR."""
+    from checks.config import load_config
+    from checks.profile import load_profile
+    from checks.refdata import load_reference
+    from checks.rules import RULES_DIR, load_pack
+    from checks.run import execute_run
+
+    profile = load_profile(profile_path)
+    config = load_config(config_path)
+    reference = load_reference(overrides=config.reference, config_path=config.path)
+    pack = load_pack(rules_dir or RULES_DIR)
+    outcome = execute_run(extract_dir, out_dir, profile, reference, config, _parse_as_of(as_of), pack,
+                          progress=_step, render=_renderer(config))
+    _print_counts(outcome.loaded)
+    click.echo(f"Run {outcome.run_id}: {outcome.run_dir}")
+    for name in ("exceptions.csv", "summary.json", "quarantine.csv", "manifest.json", "report.html"):
+        if (outcome.run_dir / name).exists():
+            click.echo(f"  {name:<18}{outcome.run_dir / name}")
+    if outcome.threshold_breaches:
+        click.echo(f"Error threshold breached by: {', '.join(outcome.threshold_breaches)}", err=True)
+        sys.exit(int(ExitCode.THRESHOLD_BREACHED))
+
+
+def _renderer(config: Any) -> Any:
+    """The reports layer, if present: it reads the run folder's own results, never the extract."""
+    try:
+        from reports.render import render_run
+    except ImportError:
+        return None
+    return lambda run_dir, manifest: render_run(run_dir, config.report)
+
+
+@cli.group()
+def rules() -> None:
+    """List, explain and test the rule pack."""
+
+
+@rules.command("list")
+@rules_dir_option
+@handle_errors
+def rules_list(rules_dir: Path | None) -> None:
+    """One line per rule: id, name, finding, severity, title."""
+    from checks.rules import RULES_DIR, load_pack
+
+    pack = load_pack(rules_dir or RULES_DIR)
+    for rule in pack.rules:
+        click.echo(f"{rule.id:<8}{rule.name:<52}{rule.finding:<24}{rule.severity:<8}{rule.title}")
+
+
+@rules.command("explain")
+@click.argument("rule_id")
+@rules_dir_option
+@handle_errors
+def rules_explain(rule_id: str, rules_dir: Path | None) -> None:
+    """What RULE_ID checks, why it matters, an example, its reference and its SQL."""
+    from checks.rules import RULES_DIR, load_pack
+
+    rule = load_pack(rules_dir or RULES_DIR).get(rule_id)
+    sections = [
+        (f"{rule.id} {rule.name}", rule.title),
+        ("What it does", f"Finding: {rule.finding}; severity: {rule.severity}; needs: {', '.join(rule.requires)}."),
+        ("Why it matters", rule.rationale),
+        ("Example", rule.example or "See the test cases in " + str(rule.path)),
+        ("Reference", rule.reference),
+        ("Population (the denominator)", rule.population),
+        ("Breaches", rule.breaches),
+        ("Register detail", rule.detail),
+        ("Test cases", ", ".join(c.name for c in rule.cases)),
+    ]
+    for heading, body in sections:
+        click.echo(click.style(heading, bold=True))
+        click.echo(body + "\n")
+
+
+@rules.command("test")
+@click.argument("rule_ids", nargs=-1)
+@rules_dir_option
+@config_option
+@handle_errors
+def rules_test(rule_ids: tuple[str, ...], rules_dir: Path | None, config_path: Path | None) -> None:
+    """Run the rules' own test cases (all, or RULE_IDS); exit 1 if any case fails."""
+    from checks.config import load_config
+    from checks.refdata import load_reference
+    from checks.rules import RULES_DIR, load_pack
+    from checks.ruletest import run_cases
+
+    pack = load_pack(rules_dir or RULES_DIR)
+    config = load_config(config_path)
+    reference = load_reference(overrides=config.reference, config_path=config.path)
+    unknown = [r for r in rule_ids if r not in {x.id for x in pack.rules}]
+    if unknown:
+        raise click.BadParameter(f"unknown rule(s) {', '.join(unknown)}", param_hint="RULE_IDS")
+    outcomes = run_cases(pack, reference, list(rule_ids) or None)
+    failed = [o for o in outcomes if not o.passed]
+    for outcome in failed:
+        click.echo(f"FAIL {outcome.message}")
+    click.echo(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--write", is_flag=True, help="Regenerate rules/expectations/*.json from the contract.")
+def suites(write: bool) -> None:
+    """Show (or --write) the Great Expectations suites generated from the extract contract."""
+    from checks.suites import SUITES_DIR, build_suite, write_suites
+    from checks.contract import TABLES
+
+    if write:
+        for path in write_suites():
+            click.echo(f"wrote {path}")
+        return
+    for table in TABLES.values():
+        click.echo(f"{table.name}: {len(build_suite(table)['expectations'])} expectations ({SUITES_DIR / (table.name + '.json')})")
+
+
 def main() -> None:
     cli()
 

@@ -314,7 +314,8 @@ def _incidents(g: _Gen, n: int) -> None:
             v = g.victims(m, 0.0, on, INCIDENT_KINDS)
             public = np.isin(caller, ["member_of_public", "anonymous"])
             reason = np.where(public, g.choice(["victim_declined", "victim_not_traced", "duplicate"], m), g.choice(["credible_evidence_contrary", "other_force_recording", "duplicate"], m))
-            g.add("incidents", **base, reported_offence_code=v["code"], child_victim=np.full(m, False), vulnerable_victim=np.full(m, False),
+            g.add("incidents", **base, reported_offence_code=_without_rape(v["code"], v["age"], v["sex"]),
+                  child_victim=np.full(m, False), vulnerable_victim=np.full(m, False),
                   no_crime_reason=reason, decision_rationale=g.choice(RATIONALES, m))
             continue
         v = g.victims(m, 0.12, on, INCIDENT_KINDS)
@@ -342,6 +343,14 @@ def _incidents(g: _Gen, n: int) -> None:
                                      g.ids("P", len(rep)), g.rng.random(len(rep)) < 0.1)
         _links(g, crimes["crime_id"], "incident", ids[rep])
         _victim_contacts(g, crimes)
+
+
+RAPE_CODES = ["19C", "19D", "19E", "19F", "19G", "19H"]
+
+
+def _without_rape(code: np.ndarray, age: np.ndarray, sex: np.ndarray) -> np.ndarray:
+    """A rape disclosure may not be closed as a crime-related incident: use a sexual assault code."""
+    return np.where(np.isin(code, RAPE_CODES), pick_codes(np.full(len(code), "sexual_assault"), age, sex), code)
 
 
 def _refit(code: np.ndarray, age: np.ndarray, sex: np.ndarray) -> np.ndarray:
@@ -397,6 +406,7 @@ def _referrals(g: _Gen, n: int) -> None:
             adult_public = ~v["child"] & ~vulnerable & np.isin(referrer, ["member_of_public", "anonymous"])
             reason = np.where(adult_public, g.choice(["victim_declined", "victim_not_traced", "duplicate"], m),
                               g.choice(["credible_evidence_contrary", "other_force_recording", "duplicate"], m))
+            disclosed["disclosed_offence_code"] = _without_rape(v["code"], v["age"], v["sex"])
             g.add("referrals", **base, **disclosed, no_crime_reason=reason, decision_rationale=g.choice(RATIONALES, m))
             continue
         # crime_recorded: one crime per victim; a quarter were first reported as an incident

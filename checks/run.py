@@ -12,14 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 import checks
 from checks.config import RunConfig
 from checks.pipeline import LoadedExtract, load_extract
 from checks.profile import SourceProfile
 from checks.publish import staged_run, write_json
+from checks.engine import run_pack
 from checks.refdata import ReferenceData
+from checks.register import build_register, summary
+from checks.rules import RulePack
 
 Progress = Callable[[str], AbstractContextManager[Any]]
 
@@ -42,12 +43,8 @@ def make_run_id(started: datetime, loaded: LoadedExtract) -> str:
     return f"{started.strftime('%Y%m%dT%H%M%SZ')}-{digest}"
 
 
-def quarantine_frame(loaded: LoadedExtract) -> pl.DataFrame:
-    return loaded.validation.quarantine
-
-
 def write_quarantine(path: Path, loaded: LoadedExtract) -> None:
-    quarantine_frame(loaded).write_csv(path)
+    loaded.validation.quarantine.write_csv(path)
 
 
 def counts_as_data(loaded: LoadedExtract) -> dict[str, Any]:
@@ -98,23 +95,47 @@ def execute_run(
     reference: ReferenceData,
     config: RunConfig,
     as_of: datetime,
+    pack: RulePack,
     progress: Progress = _no_progress,
-    finish: Callable[[LoadedExtract, Path, dict[str, float]], dict[str, Any]] | None = None,
+    render: Callable[[Path, dict[str, Any]], None] | None = None,
 ) -> RunOutcome:
-    """Validate, then let `finish` write the rule results into the staging folder, then publish."""
+    """Validate, run the pack, write every output into staging, then publish in one step.
+
+    `render` (the reports layer, passed in by the CLI) writes the HTML from the run folder's
+    own results; the engine never imports the reports.
+    """
     started_at = datetime.now(UTC)
     timings: dict[str, float] = {}
     with progress("Validating the extract"):
         loaded = load_extract(extract_dir, profile, reference, as_of)
     timings.update(loaded.timings)
     run_id = make_run_id(started_at, loaded)
-    with staged_run(out_dir, run_id) as staging:
+    accepted = loaded.validation.accepted
+    with progress("Running the rule pack"):
+        started = time.perf_counter()
+        engine = run_pack(pack, reference, as_of, accepted, run_id, disabled=config.disabled_rules)
+        timings["rules"] = time.perf_counter() - started
+    with staged_run(out_dir, run_id) as staging, progress("Writing the run folder"):
         started = time.perf_counter()
         write_quarantine(staging / "quarantine.csv", loaded)
-        timings["write_quarantine"] = time.perf_counter() - started
-        extra = finish(loaded, staging, timings) if finish else {}
-        write_json(
-            staging / "manifest.json",
-            manifest(run_id, extract_dir, profile, reference, config, as_of, loaded, timings, extra),
-        )
-    return RunOutcome(run_id, out_dir / run_id, loaded, timings)
+        register = build_register(engine, loaded.validation.quarantine, run_id)
+        register.write_csv(staging / "exceptions.csv")
+        register.write_parquet(staging / "exceptions.parquet")
+        counts = counts_as_data(loaded)
+        quarantined = sum(c.quarantined for c in loaded.validation.counts.values())
+        run_summary = summary(engine, config, counts, quarantined)
+        run_summary.update({"run_id": run_id, "as_of": as_of.isoformat(), "register_rows": register.height})
+        write_json(staging / "summary.json", run_summary)
+        timings["write"] = time.perf_counter() - started
+        pack_facts = {"rule_pack": {"name": pack.name, "version": pack.version, "sha256": pack.digest,
+                                    "directory": str(pack.directory), "rules": len(pack.rules)}}
+        run_manifest = manifest(run_id, extract_dir, profile, reference, config, as_of, loaded, timings, pack_facts)
+        write_json(staging / "manifest.json", run_manifest)
+        if render is not None:
+            started = time.perf_counter()
+            render(staging, run_manifest)
+            timings["report"] = time.perf_counter() - started
+            run_manifest["timings_seconds"]["report"] = round(timings["report"], 3)
+            write_json(staging / "manifest.json", run_manifest)
+    breaches = [r["id"] for r in run_summary["rules"] if r["threshold"] == "error"]
+    return RunOutcome(run_id, out_dir / run_id, loaded, timings, breaches)

@@ -1,0 +1,247 @@
+"""Runs the rule pack in DuckDB over the validated tables.
+
+Tables arrive as Polars frames and go into DuckDB through Arrow (no Python rows). The pack's
+shared views are materialised once; then for each rule the population and breach queries run,
+counts are taken by stratum, and the breaching records become register rows (detail sentence and
+fingerprint built in SQL). Rules whose required table is absent are reported as not run.
+This module is the one execution seam: a distributed engine would implement `run_pack` again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from checks.contract import TABLES
+from checks.errors import ConfigError
+from checks.refdata import ReferenceData
+from checks.rules import PLACEHOLDER, STRATA, Rule, RulePack
+
+REQUIRED_OUTPUT = ("record_type", "record_id", "district", *STRATA[1:])
+_DTYPES = {"string": "VARCHAR", "int": "BIGINT", "bool": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMPTZ"}
+
+
+class RuleError(ConfigError):
+    """A rule's SQL failed or broke the engine's contract (named rule, plain message)."""
+
+
+@dataclass
+class RuleResult:
+    rule: Rule
+    status: str
+    """'run' or 'not_run'"""
+    reason: str = ""
+    population: int = 0
+    breaches: int = 0
+    strata: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float | None:
+        return self.breaches / self.population if self.population else None
+
+
+@dataclass
+class EngineResult:
+    results: list[RuleResult]
+    register: pl.DataFrame
+    seconds: dict[str, float]
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _with_population(breaches: str, pop_table: str) -> str:
+    """Make `population` available to the breaches query, joining a CTE list it may start with."""
+    head = f"WITH population AS (SELECT * FROM {pop_table})"
+    body = breaches.lstrip()
+    if body[:4].upper() == "WITH" and body[4:5].isspace():
+        return f"{head}, {body[5:]}"
+    return f"{head} {body}"
+
+
+class RuleEngine:
+    """A DuckDB connection holding one extract's tables, the reference data and the pack's views."""
+
+    def __init__(
+        self,
+        pack: RulePack,
+        reference: ReferenceData,
+        as_of: datetime,
+        tables: dict[str, pl.DataFrame],
+        threads: int | None = None,
+    ) -> None:
+        self.pack = pack
+        self.present = set(tables)
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone = 'UTC'")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        for name, contract in TABLES.items():
+            if name in tables:
+                frame = tables[name].select(contract.column_names)
+                self.con.register(f"_{name}", frame.to_arrow())
+                self.con.execute(f"CREATE TABLE {name} AS SELECT * FROM _{name}")
+                self.con.unregister(f"_{name}")
+            else:
+                cols = ", ".join(f"{c.name} {_DTYPES[c.type]}" for c in contract.columns)
+                self.con.execute(f"CREATE TABLE {name} ({cols})")
+        self._load_reference(reference, as_of)
+        timings["load"] = time.perf_counter() - started
+        started = time.perf_counter()
+        for name, definition in pack.macros.items():
+            self._exec(f"CREATE MACRO {name}{definition}", f"pack macro {name}")
+        for name, sql in pack.views.items():
+            self._exec(f"CREATE TABLE {name} AS {sql}", f"pack view {name}")
+        timings["views"] = time.perf_counter() - started
+        self.timings = timings
+
+    def _exec(self, sql: str, what: str) -> None:
+        try:
+            self.con.execute(sql)
+        except duckdb.Error as exc:
+            raise RuleError(f"{what}: {str(exc).splitlines()[0]}") from None
+
+    def _load_reference(self, reference: ReferenceData, as_of: datetime) -> None:
+        self.con.register("_catalogue", reference.offence_catalogue.to_arrow())
+        self.con.execute("CREATE TABLE offence_catalogue AS SELECT * FROM _catalogue")
+        self.con.unregister("_catalogue")
+        rows = [(k, item) for k, items in reference.no_crime_reasons.items() for item in items]
+        self.con.execute('CREATE TABLE reason_list (list VARCHAR, item VARCHAR)')
+        if rows:
+            self.con.executemany("INSERT INTO reason_list VALUES (?, ?)", rows)
+        rows = [(k, item) for k, items in reference.cancellation_authority.items() for item in items]
+        self.con.execute('CREATE TABLE authority_list (list VARCHAR, item VARCHAR)')
+        if rows:
+            self.con.executemany("INSERT INTO authority_list VALUES (?, ?)", rows)
+        self.con.execute("CREATE TABLE limits (name VARCHAR, value DOUBLE)")
+        self.con.executemany("INSERT INTO limits VALUES (?, ?)", list(reference.limits.items()))
+        self.con.execute("CREATE TABLE run_settings (name VARCHAR, value_ts TIMESTAMPTZ)")
+        self.con.execute("INSERT INTO run_settings VALUES ('as_of', ?)", [as_of])
+
+    def _columns(self, table: str) -> dict[str, str]:
+        return {row[0]: row[1] for row in self.con.execute(f"DESCRIBE {table}").fetchall()}
+
+    def _detail_sql(self, rule: Rule, columns: dict[str, str]) -> str:
+        parts: list[str] = []
+        last = 0
+        for match in PLACEHOLDER.finditer(rule.detail):
+            parts.append(_sql_str(rule.detail[last : match.start()]))
+            name = match.group(1)
+            if name not in columns:
+                raise RuleError(f"{rule.id}: detail uses {{{name}}} but the breaches query has no such column")
+            kind = columns[name]
+            if kind.startswith("TIMESTAMP"):
+                expr = f"local_text({name})"
+            elif kind == "DATE":
+                expr = f"strftime({name}, '%Y-%m-%d')"
+            elif kind in ("DOUBLE", "FLOAT") or kind.startswith("DECIMAL"):
+                expr = f"CAST(round({name}, 1) AS VARCHAR)"
+            else:
+                expr = f"CAST({name} AS VARCHAR)"
+            parts.append(f"coalesce({expr}, 'unknown')")
+            last = match.end()
+        parts.append(_sql_str(rule.detail[last:]))
+        return "concat(" + ", ".join(parts) + ")"
+
+    def run_rule(self, rule: Rule, run_id: str) -> tuple[RuleResult, pl.DataFrame | None]:
+        missing = [t for t in rule.requires if t not in self.present]
+        if missing:
+            return RuleResult(rule, "not_run", f"table absent: {', '.join(missing)}"), None
+        started = time.perf_counter()
+        pop, br = f"pop_{rule.id}", f"br_{rule.id}"
+        self._exec(f"CREATE TEMP TABLE {pop} AS {rule.population}", f"{rule.id} population")
+        self._exec(f"CREATE TEMP TABLE {br} AS {_with_population(rule.breaches, pop)}", f"{rule.id} breaches")
+        columns = self._columns(br)
+        pop_columns = self._columns(pop)
+        lacking = [c for c in REQUIRED_OUTPUT if c not in pop_columns or c not in columns]
+        if lacking:
+            raise RuleError(f"{rule.id}: population and breaches must return {', '.join(lacking)}")
+        row = self.con.execute(
+            f"SELECT count(*), count(DISTINCT (record_type, record_id)) FROM {pop}"
+        ).fetchall()[0]
+        if row[0] != row[1]:
+            raise RuleError(f"{rule.id}: population lists a record more than once")
+        stray = self.con.execute(
+            f"SELECT count(*) FROM {br} b ANTI JOIN {pop} p USING (record_type, record_id)"
+        ).fetchall()[0]
+        if stray[0]:
+            raise RuleError(f"{rule.id}: breaches include {stray[0]} record(s) outside the population")
+        strata: dict[str, list[dict[str, Any]]] = {}
+        for stratum in rule.strata:
+            rows = self.con.execute(
+                f"""SELECT coalesce(CAST(p.{stratum} AS VARCHAR), '(not recorded)') AS value,
+                           count(*) AS population, count(b.record_id) AS breaches
+                    FROM {pop} p LEFT JOIN (SELECT DISTINCT record_type, record_id FROM {br}) b
+                         USING (record_type, record_id)
+                    GROUP BY ALL ORDER BY value"""
+            ).fetchall()
+            strata[stratum] = [{"value": v, "population": p, "breaches": b} for v, p, b in rows]
+        counts = self.con.execute(
+            f"SELECT (SELECT count(*) FROM {pop}), (SELECT count(DISTINCT (record_type, record_id)) FROM {br})"
+        ).fetchall()[0]
+        register: Any = self.con.sql(
+            f"""SELECT DISTINCT ON (record_type, record_id)
+                       {_sql_str(run_id)} AS run_id, {_sql_str(rule.id)} AS rule_id,
+                       {_sql_str(rule.finding)} AS finding, {_sql_str(rule.severity)} AS severity,
+                       record_type, CAST(record_id AS VARCHAR) AS record_id, district,
+                       substr(sha256(concat_ws('|', {_sql_str(rule.id)}, record_type, CAST(record_id AS VARCHAR))), 1, 16)
+                           AS fingerprint,
+                       {self._detail_sql(rule, columns)} AS detail,
+                       {_sql_str(rule.title)} AS title,
+                       CAST(referrer_agency AS VARCHAR) AS referrer_agency,
+                       CAST(offence_group AS VARCHAR) AS offence_group,
+                       CAST(month AS VARCHAR) AS month
+                FROM {br} ORDER BY record_type, record_id"""
+        ).to_arrow_table()
+        register = pl.from_arrow(register)
+        assert isinstance(register, pl.DataFrame)
+        self.con.execute(f"DROP TABLE {pop}; DROP TABLE {br}")
+        result = RuleResult(rule, "run", "", int(counts[0]), int(counts[1]), strata, time.perf_counter() - started)
+        return result, register
+
+
+REGISTER_SCHEMA = {
+    "run_id": pl.String, "rule_id": pl.String, "finding": pl.String, "severity": pl.String,
+    "record_type": pl.String, "record_id": pl.String, "district": pl.String, "fingerprint": pl.String,
+    "detail": pl.String, "title": pl.String, "referrer_agency": pl.String, "offence_group": pl.String,
+    "month": pl.String,
+}
+
+
+def run_pack(
+    pack: RulePack,
+    reference: ReferenceData,
+    as_of: datetime,
+    tables: dict[str, pl.DataFrame],
+    run_id: str,
+    only: list[str] | None = None,
+    disabled: list[str] | None = None,
+) -> EngineResult:
+    """Run every rule (or `only` these) and return per-rule results and the register rows."""
+    started = time.perf_counter()
+    engine = RuleEngine(pack, reference, as_of, tables)
+    results: list[RuleResult] = []
+    registers = []
+    for rule in pack.rules:
+        if only and rule.id not in only:
+            continue
+        if disabled and rule.id in disabled:
+            results.append(RuleResult(rule, "not_run", "disabled in the config"))
+            continue
+        result, register = engine.run_rule(rule, run_id)
+        results.append(result)
+        if register is not None and register.height:
+            registers.append(register.cast(REGISTER_SCHEMA))  # type: ignore[arg-type]
+    register_frame = pl.concat(registers) if registers else pl.DataFrame(schema=REGISTER_SCHEMA)
+    seconds = {**engine.timings, "rules": time.perf_counter() - started - sum(engine.timings.values())}
+    engine.con.close()
+    return EngineResult(results, register_frame, seconds)

@@ -1,0 +1,108 @@
+"""The exceptions register and the run summary: results kept as data for reports and history.
+
+The register has the contract's columns in order, then extra columns (title, strata). Quarantined
+rows join it as `data_quality` findings so nothing the run could not use is invisible.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from checks.config import RunConfig, Threshold
+from checks.contract import REGISTER_COLUMNS, TABLES
+from checks.engine import REGISTER_SCHEMA, EngineResult, RuleResult
+
+QUARANTINE_RULE = "QUARANTINE"
+QUARANTINE_TITLE = "A row could not be read or broke the extract contract, and was quarantined"
+_RECORD_TYPE = {"referrals": "referral", "incidents": "incident", "crimes": "crime", "crime_links": "crime", "victim_contacts": "crime"}
+
+
+def quarantine_findings(quarantine: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    """One data_quality row per quarantined row (its checks joined), fingerprinted by table and id."""
+    if quarantine.height == 0:
+        return pl.DataFrame(schema=REGISTER_SCHEMA)
+    per_row = quarantine.group_by(["table", "row_number", "origin"], maintain_order=True).agg(
+        pl.col("record_id").first(), pl.col("check").sort().str.join(","), pl.col("reason").str.join("; ")
+    )
+    record_type = pl.col("table").replace_strict(_RECORD_TYPE, default="crime")
+    ident = pl.coalesce(pl.col("record_id"), pl.lit("row ") + pl.col("row_number").cast(pl.String))
+    return per_row.select(
+        pl.lit(run_id).alias("run_id"),
+        pl.lit(QUARANTINE_RULE).alias("rule_id"),
+        pl.lit("data_quality").alias("finding"),
+        pl.lit("medium").alias("severity"),
+        record_type.alias("record_type"),
+        pl.col("record_id"),
+        pl.lit(None, pl.String).alias("district"),
+        pl.concat_str([pl.lit(QUARANTINE_RULE), pl.col("table"), ident, pl.col("check")], separator="|")
+        .hash(seed=0)
+        .cast(pl.String)
+        .str.slice(0, 16)
+        .alias("fingerprint"),
+        (
+            pl.lit("Row ") + pl.col("row_number").cast(pl.String) + pl.lit(" of ") + pl.col("origin")
+            + pl.lit(" was quarantined: ") + pl.col("reason") + pl.lit(".")
+        ).alias("detail"),
+        pl.lit(QUARANTINE_TITLE).alias("title"),
+        pl.lit(None, pl.String).alias("referrer_agency"),
+        pl.lit(None, pl.String).alias("offence_group"),
+        pl.lit(None, pl.String).alias("month"),
+    ).cast(REGISTER_SCHEMA)  # type: ignore[arg-type]
+
+
+def build_register(engine: EngineResult, quarantine: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    register = pl.concat([engine.register, quarantine_findings(quarantine, run_id)])
+    extra = [c for c in register.columns if c not in REGISTER_COLUMNS]
+    return register.select([*REGISTER_COLUMNS, *extra])
+
+
+def threshold_state(result: RuleResult, threshold: Threshold | None) -> str:
+    """'ok', 'warn' or 'error' for a rule's breaches against its configured threshold."""
+    if threshold is None or result.status != "run":
+        return "ok"
+    rate = result.rate or 0.0
+    if (threshold.error_rate is not None and rate > threshold.error_rate) or (
+        threshold.error_count is not None and result.breaches > threshold.error_count
+    ):
+        return "error"
+    if (threshold.warn_rate is not None and rate > threshold.warn_rate) or (
+        threshold.warn_count is not None and result.breaches > threshold.warn_count
+    ):
+        return "warn"
+    return "ok"
+
+
+def summary(engine: EngineResult, config: RunConfig, counts: dict[str, Any], quarantined_rows: int) -> dict[str, Any]:
+    rules = []
+    for result in engine.results:
+        rule = result.rule
+        rules.append(
+            {
+                "id": rule.id,
+                "name": rule.name,
+                "family": rule.family,
+                "title": rule.title,
+                "finding": rule.finding,
+                "severity": rule.severity,
+                "status": result.status,
+                "reason_not_run": result.reason or None,
+                "population": result.population,
+                "breaches": result.breaches,
+                "rate": result.rate,
+                "compliance": None if result.rate is None else 1 - result.rate,
+                "threshold": threshold_state(result, config.thresholds.get(rule.id)),
+                "strata": result.strata,
+                "seconds": round(result.seconds, 3),
+            }
+        )
+    by_finding: dict[str, int] = {}
+    for item in rules:
+        by_finding[item["finding"]] = by_finding.get(item["finding"], 0) + item["breaches"]
+    by_finding["data_quality"] = by_finding.get("data_quality", 0) + quarantined_rows
+    return {
+        "tables": {name: counts.get(name) for name in TABLES},
+        "findings": by_finding,
+        "rules": rules,
+    }

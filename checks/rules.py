@@ -1,0 +1,214 @@
+"""Loading the rule pack: one YAML file per rule, checked strictly before anything runs.
+
+The loader rejects unknown keys (naming file, line and the known keys), a file whose name and id
+differ, duplicate ids, an unknown finding or severity, SQL that does not parse, and detail
+templates that would put free text into the register.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from checks.contract import FINDINGS, FREE_TEXT_COLUMNS, SEVERITIES, TABLES
+from checks.errors import ConfigError
+from checks.yamlfile import check_keys, line_of, load_yaml, require_mapping
+
+RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+ID_PATTERN = re.compile(r"^[A-Z]{2,4}\d{3}$")
+NAME_PATTERN = re.compile(r"^[a-z_]+(\.[a-z0-9_]+)+$")
+STRATA = ("district", "referrer_agency", "offence_group", "month")
+RULE_KEYS = (
+    "id", "name", "title", "finding", "severity", "rationale", "reference", "requires",
+    "strata", "population", "breaches", "detail", "example", "tests",
+)
+REQUIRED_RULE_KEYS = (
+    "id", "name", "title", "finding", "severity", "rationale", "reference", "requires",
+    "population", "breaches", "detail", "tests",
+)
+CASE_KEYS = ("name", "description", "as_of", "given", "flagged", "not_flagged", "absent")
+PACK_KEYS = ("pack", "name", "version", "description", "macros", "views")
+PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class RuleCase:
+    name: str
+    given: dict[str, list[dict[str, Any]]]
+    flagged: tuple[str, ...]
+    not_flagged: tuple[str, ...]
+    as_of: str | None = None
+    absent: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def passing(self) -> bool:
+        """A passing case expects nothing flagged."""
+        return not self.flagged
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    title: str
+    finding: str
+    severity: str
+    rationale: str
+    reference: str
+    requires: tuple[str, ...]
+    strata: tuple[str, ...]
+    population: str
+    breaches: str
+    detail: str
+    path: Path
+    family: str
+    example: str = ""
+    cases: tuple[RuleCase, ...] = field(default=())
+
+    @property
+    def placeholders(self) -> list[str]:
+        return PLACEHOLDER.findall(self.detail)
+
+
+@dataclass
+class RulePack:
+    name: str
+    version: str
+    description: str
+    macros: dict[str, str]
+    views: dict[str, str]
+    rules: list[Rule]
+    directory: Path
+    digest: str = ""
+
+    def get(self, rule_id: str) -> Rule:
+        for rule in self.rules:
+            if rule.id == rule_id or rule.name == rule_id:
+                return rule
+        raise ConfigError(f"no rule {rule_id!r} in {self.directory}; known: {', '.join(r.id for r in self.rules)}")
+
+
+def _check_sql(sql: str, path: Path, line: int | str, key: str) -> None:
+    """Parse (not bind) the SQL, so a typo is caught at load time, not mid-run."""
+    with duckdb.connect() as con:
+        text = str(con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchall()[0][0])
+    if '"error":true' in text.replace(" ", ""):
+        message = re.search(r'"error_message":"(.*?)"', text)
+        raise ConfigError(f"{path} line {line}: {key} SQL does not parse ({message.group(1) if message else 'syntax error'})")
+
+
+def _case(raw: Any, path: Path, rule_id: str) -> RuleCase:
+    case = require_mapping(raw, path, f"a test case of {rule_id}")
+    check_keys(case, CASE_KEYS, path, f"test case {case.get('name', '?')!r}", required=("name", "given"))
+    given = require_mapping(case["given"], path, f"test case {case['name']!r} given")
+    for table in given:
+        if table not in TABLES:
+            raise ConfigError(
+                f"{path} line {line_of(given, table)}: test case {case['name']!r} gives unknown table "
+                f"{table!r}; known tables: {', '.join(TABLES)}"
+            )
+    return RuleCase(
+        name=str(case["name"]),
+        given={t: [dict(r) for r in (rows or [])] for t, rows in given.items()},
+        flagged=tuple(str(x) for x in case.get("flagged") or []),
+        not_flagged=tuple(str(x) for x in case.get("not_flagged") or []),
+        as_of=None if case.get("as_of") is None else str(case["as_of"]),
+        absent=tuple(str(x) for x in case.get("absent") or []),
+        description=str(case.get("description") or ""),
+    )
+
+
+def load_rule(path: Path) -> Rule:
+    raw = require_mapping(load_yaml(path), path, "the rule")
+    check_keys(raw, RULE_KEYS, path, "the rule", required=REQUIRED_RULE_KEYS)
+    rule_id = str(raw["id"])
+    if rule_id != path.stem:
+        raise ConfigError(f"{path} line {line_of(raw, 'id')}: id {rule_id!r} differs from the file name {path.stem!r}")
+    if not ID_PATTERN.match(rule_id):
+        raise ConfigError(f"{path} line {line_of(raw, 'id')}: id {rule_id!r} is not like REC001")
+    if not NAME_PATTERN.match(str(raw["name"])):
+        raise ConfigError(f"{path} line {line_of(raw, 'name')}: name must be dotted lower case, e.g. recording.referral.unrecorded")
+    if raw["finding"] not in FINDINGS:
+        raise ConfigError(f"{path} line {line_of(raw, 'finding')}: finding {raw['finding']!r} is not one of {', '.join(FINDINGS)}")
+    if raw["severity"] not in SEVERITIES:
+        raise ConfigError(f"{path} line {line_of(raw, 'severity')}: severity must be one of {', '.join(SEVERITIES)}")
+    requires = tuple(str(t) for t in raw["requires"] or [])
+    for table in requires:
+        if table not in TABLES:
+            raise ConfigError(f"{path} line {line_of(raw, 'requires')}: requires unknown table {table!r}")
+    strata = tuple(str(s) for s in raw.get("strata") or ("district",))
+    for stratum in strata:
+        if stratum not in STRATA:
+            raise ConfigError(f"{path} line {line_of(raw, 'strata')}: unknown stratum {stratum!r}; known: {', '.join(STRATA)}")
+    for key in ("population", "breaches"):
+        _check_sql(str(raw[key]), path, line_of(raw, key), key)
+    detail = str(raw["detail"]).strip()
+    for name in PLACEHOLDER.findall(detail):
+        if name in FREE_TEXT_COLUMNS:
+            raise ConfigError(
+                f"{path} line {line_of(raw, 'detail')}: detail may not quote free text ({{{name}}}); "
+                "build it from codes, dates and ids"
+            )
+    cases = tuple(_case(c, path, rule_id) for c in raw["tests"] or [])
+    return Rule(
+        id=rule_id,
+        name=str(raw["name"]),
+        title=str(raw["title"]).strip(),
+        finding=str(raw["finding"]),
+        severity=str(raw["severity"]),
+        rationale=str(raw["rationale"]).strip(),
+        reference=str(raw["reference"]).strip(),
+        requires=requires,
+        strata=strata,
+        population=str(raw["population"]).strip(),
+        breaches=str(raw["breaches"]).strip(),
+        detail=detail,
+        path=path,
+        family=path.parent.name,
+        example=str(raw.get("example") or "").strip(),
+        cases=cases,
+    )
+
+
+def load_pack(directory: Path = RULES_DIR) -> RulePack:
+    """Load pack.yaml and every rule file under directory/<family>/."""
+    import hashlib
+
+    pack_path = directory / "pack.yaml"
+    raw = require_mapping(load_yaml(pack_path), pack_path, "the pack")
+    check_keys(raw, PACK_KEYS, pack_path, "the pack", required=("pack", "name", "version"))
+    macros = {str(k): str(v) for k, v in (raw.get("macros") or {}).items()}
+    views = {str(k): str(v) for k, v in (raw.get("views") or {}).items()}
+    for name, sql in views.items():
+        _check_sql(sql, pack_path, line_of(raw.get("views"), name), f"view {name}")
+    rules: list[Rule] = []
+    seen: dict[str, Path] = {}
+    digest = hashlib.sha256(pack_path.read_bytes())
+    for path in sorted(directory.glob("*/*.yaml")):
+        if path.parent.name in ("reference", "expectations"):
+            continue
+        rule = load_rule(path)
+        if rule.id in seen:
+            raise ConfigError(f"{path}: duplicate rule id {rule.id} (also in {seen[rule.id]})")
+        if rule.name in {r.name for r in rules}:
+            raise ConfigError(f"{path}: duplicate rule name {rule.name}")
+        seen[rule.id] = path
+        rules.append(rule)
+        digest.update(path.read_bytes())
+    if not rules:
+        raise ConfigError(f"{directory}: no rule files found (expected <family>/<ID>.yaml)")
+    return RulePack(
+        name=str(raw["name"]),
+        version=str(raw["version"]),
+        description=str(raw.get("description") or "").strip(),
+        macros=macros,
+        views=views,
+        rules=rules,
+        directory=directory,
+        digest=digest.hexdigest(),
+    )

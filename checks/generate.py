@@ -690,7 +690,8 @@ def _series(name: str, values: Any, type_: str, n: int) -> pl.Series:
         values = [values] * n
     if type_ == "timestamp":
         raw = pl.Series(name, [NULL_TS if v is None else v for v in values] if isinstance(values, list) else values, dtype=pl.Int64)
-        return pl.select(pl.when(raw == NULL_TS).then(None).otherwise(raw).cast(pl.Datetime("us", "UTC")).alias(name)).to_series()
+        # whole seconds, as force systems export them
+        return pl.select(pl.when(raw == NULL_TS).then(None).otherwise(raw // US * US).cast(pl.Datetime("us", "UTC")).alias(name)).to_series()
     if type_ == "int":
         raw = pl.Series(name, [-1 if v is None else v for v in values] if isinstance(values, list) else np.asarray(values, dtype=np.int64), dtype=pl.Int64)
         return pl.select(pl.when(raw < 0).then(None).otherwise(raw).alias(name)).to_series()

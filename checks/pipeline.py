@@ -5,14 +5,18 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 from pathlib import Path
 
 from checks.parse import parse_table
 from checks.profile import SourceProfile
 from checks.reader import read_extract
 from checks.refdata import ReferenceData
-from checks.validate import GxPandasRunner, SuiteRunner, ValidationResult, validate
+from checks.validate import SuiteRunner, ValidationResult, default_runner, validate
+
+
+LONDON = ZoneInfo("Europe/London")
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,10 @@ def load_extract(
     file_names = {t.name: t.path.name for t in raw.values() if t.path is not None}
     parameters = {
         "as_of": as_of,
-        "as_of_date": datetime(as_of.year, as_of.month, as_of.day, tzinfo=as_of.tzinfo),
+        # the London calendar date of the as-of instant, as a UTC midnight (dates are compared so)
+        "as_of_date": datetime.combine(as_of.astimezone(LONDON).date(), datetime.min.time(), UTC),
         "offence_codes": reference.offence_codes,
     }
-    result = validate(typed, problems, file_names, parameters, runner or GxPandasRunner())
+    result = validate(typed, problems, file_names, parameters, runner or default_runner())
     timings["validate"] = time.perf_counter() - started
     return LoadedExtract(result, inputs, timings)

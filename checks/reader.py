@@ -152,11 +152,13 @@ def _apply_profile(frame: pl.DataFrame, contract: Table, profile: SourceProfile,
             )
     frame = frame.rename({s: c for s, c in source_to_canonical.items() if s in frame.columns})
     for canon, derivation in spec.derive.items():
-        if derivation.source_column not in frame.columns:
+        # `from` names the force's column, which may already carry its canonical name
+        source = source_to_canonical.get(derivation.source_column, derivation.source_column)
+        if source not in frame.columns:
             raise InputRejected(
                 f"{path}: column {derivation.source_column!r} (needed to derive {canon}) is missing"
             )
-        mapped = pl.col(derivation.source_column).replace_strict(
+        mapped = pl.col(source).replace_strict(
             derivation.mapping, default=derivation.default, return_dtype=pl.String
         )
         if canon in frame.columns:

@@ -9,6 +9,7 @@ the quarantine with a reason: rows read = rows accepted + rows quarantined, per 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -64,10 +65,7 @@ class GxPandasRunner:
         self._config_cls = ExpectationConfiguration
         self._context = gx.get_context(mode="ephemeral")
         self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        source = self._context.data_sources.add_pandas("recordcheck")
-        self._batch_definition = source.add_dataframe_asset("extract").add_batch_definition_whole_dataframe(
-            "table"
-        )
+        self._calls = 0
 
     def run(
         self, table: str, frame: pl.DataFrame, suite: dict[str, Any], parameters: dict[str, Any]
@@ -78,24 +76,48 @@ class GxPandasRunner:
         columns = sorted(
             {v for e in expectations for k, v in e["kwargs"].items() if k in ("column", "column_A", "column_B")}
         )
-        pdf = frame.select([ROW, *columns]).to_pandas().set_index(ROW)
+        # dates go to GX as UTC midnights so they compare with the as-of parameters like for like
+        selected = frame.select([ROW, *columns])
+        selected = selected.with_columns(
+            [pl.col(c).cast(pl.Datetime("us", "UTC")) for c, t in selected.schema.items() if t == pl.Date]
+        )
+        pdf = selected.to_pandas().set_index(ROW)
         gx_suite = self._suite_cls(
             name=suite["name"],
-            expectations=[self._config_cls(type=e["type"], kwargs=e["kwargs"]) for e in expectations],
+            # GX may return results in another order: each carries its suite position in meta
+            expectations=[
+                self._config_cls(type=e["type"], kwargs=e["kwargs"], meta={"index": i})
+                for i, e in enumerate(expectations)
+            ],
         )
         params = {
             k: (pd.Timestamp(v) if isinstance(v, datetime) else v) for k, v in parameters.items()
         }
-        batch = self._batch_definition.get_batch(batch_parameters={"dataframe": pdf})
-        result = batch.validate(gx_suite, expectation_parameters=params, result_format={"result_format": "COMPLETE"})
-        failures = []
-        for i, res in enumerate(result.results):
-            info = res.exception_info or {}
-            if info.get("raised_exception"):
-                raise RuntimeError(
-                    f"validation of {table} could not run {expectations[i]['type']} "
-                    f"({info.get('exception_message')})"
+        # A fresh datasource per call: GX keys loaded batches and metrics by batch id, and a
+        # reused batch definition would answer a later table with an earlier table's results.
+        self._calls += 1
+        source_name = f"recordcheck-{table}-{self._calls}"
+        source = self._context.data_sources.add_pandas(source_name)
+        try:
+            definition = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe(table)
+            batch = definition.get_batch(batch_parameters={"dataframe": pdf})
+            # GX's own deprecation warnings must not become errors inside its metrics (where they
+            # would be swallowed into an empty result) whatever the caller's warning filters are.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", FutureWarning)
+                warnings.simplefilter("ignore", UserWarning)
+                result = batch.validate(
+                    gx_suite, expectation_parameters=params, result_format={"result_format": "COMPLETE"}
                 )
+        finally:
+            self._context.data_sources.delete(source_name)
+        failures = []
+        for res in result.results:
+            i = int(res.expectation_config.meta["index"])
+            problem = _gx_exception(res.exception_info or {})
+            if problem:
+                raise RuntimeError(f"validation of {table} could not run {expectations[i]['type']} ({problem})")
             if not res.success:
                 rows = res.result.get("unexpected_index_list") or []
                 # with a named index GX reports {index_name: value}; otherwise the bare value
@@ -103,6 +125,28 @@ class GxPandasRunner:
                     ExpectationFailure(i, [int(r[ROW]) if isinstance(r, dict) else int(r) for r in rows])
                 )
         return failures
+
+
+_DEFAULT_RUNNER: GxPandasRunner | None = None
+
+
+def default_runner() -> GxPandasRunner:
+    """One GX context per process: creating it costs seconds, reusing it costs nothing."""
+    global _DEFAULT_RUNNER
+    if _DEFAULT_RUNNER is None:
+        _DEFAULT_RUNNER = GxPandasRunner()
+    return _DEFAULT_RUNNER
+
+
+def _gx_exception(info: dict[str, Any]) -> str | None:
+    """GX reports a failed metric as success=false plus exception_info, flat or keyed by metric."""
+    if info.get("raised_exception"):
+        return str(info.get("exception_message") or "unknown error")
+    for value in info.values():
+        if isinstance(value, dict) and (value.get("raised_exception") or value.get("exception_traceback")):
+            trace = str(value.get("exception_message") or value.get("exception_traceback") or "")
+            return trace.strip().splitlines()[-1] if trace.strip() else "unknown error"
+    return None
 
 
 @dataclass

@@ -1,0 +1,36 @@
+# Two commands on a fresh machine (Python 3.11 and nothing else):
+#   make run   - create .venv if missing, install, run the nightly batch on sample_data/
+#   make test  - the same set-up, then the whole test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+SAMPLE_AS_OF := 2026-04-01T00:00:00Z
+
+.PHONY: run test lint sample bench clean
+
+$(BIN)/recordcheck: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(BIN)/recordcheck
+	$(BIN)/recordcheck run sample_data/extract --out out --as-of $(SAMPLE_AS_OF)
+
+test: $(BIN)/recordcheck
+	$(BIN)/pytest -q
+
+lint: $(BIN)/recordcheck
+	$(BIN)/ruff check checks reports cli.py tests benchmarks
+	$(BIN)/mypy
+
+# Regenerate the committed sample extract (deterministic for the seed).
+sample: $(BIN)/recordcheck
+	rm -rf sample_data/extract
+	$(BIN)/recordcheck generate sample_data/extract --seed 7 --scale 0.02 --as-of $(SAMPLE_AS_OF)
+
+bench: $(BIN)/recordcheck
+	$(BIN)/python benchmarks/scale.py --scale 1
+
+clean:
+	rm -rf out .pytest_cache

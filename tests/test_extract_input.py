@@ -1,0 +1,177 @@
+"""Reading and validating extracts: bad input is quarantined with a reason or rejected by name."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from checks.errors import InputRejected
+from checks.pipeline import load_extract
+from checks.profile import load_profile
+from tests.conftest import AS_OF, ROOT
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _load(folder: Path, reference, profile_path: Path | None = None):
+    return load_extract(folder, load_profile(profile_path), reference, AS_OF)
+
+
+def test_generated_extract_quarantines_nothing(small_extract, reference):
+    loaded = _load(small_extract, reference)
+    assert loaded.validation.quarantine.height == 0
+    for counts in loaded.validation.counts.values():
+        assert counts.read == counts.accepted and counts.quarantined == 0
+
+
+def _rewrite(path: Path, edit) -> None:
+    frame = pl.read_csv(path, infer_schema=False)
+    edit_frame = edit(frame)
+    edit_frame.write_csv(path)
+
+
+def test_twenty_corrupted_rows_are_exactly_the_twenty_quarantined(small_extract, tmp_path, reference):
+    folder = _copy(small_extract, tmp_path / "x")
+    corrupt: dict[str, set[int]] = {"referrals": set(), "crimes": set(), "incidents": set(), "crime_links": set(), "victim_contacts": set()}
+
+    def set_value(table: str, rows: list[int], column: str, value: str | None) -> None:
+        path = folder / f"{table}.csv"
+        frame = pl.read_csv(path, infer_schema=False)
+        idx = pl.Series(range(frame.height))
+        frame = frame.with_columns(
+            pl.when(idx.is_in([r - 1 for r in rows])).then(pl.lit(value, pl.String)).otherwise(pl.col(column)).alias(column)
+        )
+        frame.write_csv(path)
+        corrupt[table].update(rows)
+
+    crimes = pl.read_csv(folder / "crimes.csv", infer_schema=False)
+    referenced = set(pl.read_csv(folder / "crime_links.csv", infer_schema=False)["crime_id"]) | set(
+        pl.read_csv(folder / "victim_contacts.csv", infer_schema=False)["crime_id"]
+    )
+    # a crime nothing refers to, so giving it another crime's id orphans no link or contact
+    dup_row = next(i + 1 for i, cid in enumerate(crimes["crime_id"]) if i >= 10 and cid not in referenced)
+    set_value("crimes", [3, 4], "recorded_at", "not a time")                      # unparseable timestamp
+    set_value("crimes", [5], "offence_code", "ZZ9")                                # unknown offence code
+    set_value("crimes", [6], "status", "deleted")                                   # unknown enum value
+    set_value("crimes", [dup_row], "crime_id", crimes["crime_id"][0])               # duplicate id (row 1 kept)
+    set_value("crimes", [7, 8], "recorded_at", "2000-01-01T00:00:00")               # recorded before reported
+    set_value("crimes", [9], "victim_dob", "31/02/2020")                            # unparseable date
+    set_value("crimes", [10], "outcome_code", "99")                                 # out of range
+    set_value("referrals", [2], "decision", "maybe")                               # unknown enum
+    set_value("referrals", [3], "received_at", None)                               # required value missing
+    set_value("referrals", [4], "received_at", "2030-01-01T00:00:00")              # after as-of
+    set_value("referrals", [5], "subject_vulnerable", "perhaps")                   # unparseable bool
+    set_value("incidents", [4], "victim_count", "two")                             # unparseable int
+    set_value("incidents", [2], "closure_class", "closed")                         # unknown enum
+    set_value("incidents", [3], "reported_at", "2026-03-29T01:30:00")              # does not exist in London
+    set_value("crime_links", [2], "crime_id", "NO-SUCH-CRIME")                    # unresolved crime
+    set_value("crime_links", [3], "source_id", "NO-SUCH-SOURCE")                  # unresolved source
+    set_value("victim_contacts", [2], "contact_type", "text")                     # unknown enum
+    set_value("victim_contacts", [3], "contact_at", "")                           # required value missing
+    assert len(corrupt["crimes"]) == 9
+    assert sum(len(v) for v in corrupt.values()) == 20
+
+    loaded = _load(folder, reference)
+    quarantine = loaded.validation.quarantine
+    got = {(t, r) for t, r in quarantine.select("table", "row_number").unique().iter_rows()}
+    want = {(t, r) for t, rows in corrupt.items() for r in rows}
+    assert got == want
+    assert quarantine["reason"].null_count() == 0
+    duplicate = quarantine.filter((pl.col("table") == "crimes") & (pl.col("row_number") == dup_row))
+    assert duplicate["check"].to_list() == ["duplicate_id"]
+    for name, c in loaded.validation.counts.items():
+        assert c.read == c.accepted + c.quarantined, name
+    # a quarantined row is out of the rule inputs
+    assert loaded.validation.accepted["crimes"].height == crimes.height - 9
+
+
+def test_missing_required_column_names_file_and_column(small_extract, tmp_path, reference):
+    folder = _copy(small_extract, tmp_path / "x")
+    _rewrite(folder / "crimes.csv", lambda f: f.drop("recorded_at"))
+    with pytest.raises(InputRejected, match=r"crimes\.csv: required column 'recorded_at' missing"):
+        _load(folder, reference)
+
+
+def test_missing_required_table(small_extract, tmp_path, reference):
+    folder = _copy(small_extract, tmp_path / "x")
+    (folder / "crime_links.csv").unlink()
+    with pytest.raises(InputRejected, match="required table crime_links is missing"):
+        _load(folder, reference)
+
+
+def test_optional_table_absent_is_fine(small_extract, tmp_path, reference):
+    folder = _copy(small_extract, tmp_path / "x")
+    (folder / "victim_contacts.csv").unlink()
+    loaded = _load(folder, reference)
+    assert "victim_contacts" not in loaded.validation.accepted
+
+
+def test_zero_byte_file_and_header_only_table(small_extract, tmp_path, reference):
+    folder = _copy(small_extract, tmp_path / "x")
+    (folder / "incidents.csv").write_bytes(b"")
+    with pytest.raises(InputRejected, match=r"incidents\.csv: the file is empty \(0 bytes\)"):
+        _load(folder, reference)
+    header = pl.read_csv(small_extract / "incidents.csv", infer_schema=False, n_rows=0)
+    header.write_csv(folder / "incidents.csv")
+    loaded = _load(folder, reference)
+    assert loaded.validation.counts["incidents"].read == 0
+
+
+def test_bom_cp1252_and_free_text_round_trip(tmp_path, reference):
+    folder = tmp_path / "x"
+    folder.mkdir()
+    text = 'Said "stop", then left\n<script>alert(1)</script>, café £5'
+    referrals = pl.DataFrame(
+        {"referral_id": ["R1"], "received_at": ["2026-03-01T10:00:00"], "district": ["Sheffield"],
+         "referrer_type": ["professional_third_party"], "decision": ["no_offence_disclosed"], "summary": [text]}
+    )
+    crimes = pl.DataFrame({"crime_id": [], "reported_at": [], "recorded_at": [], "offence_code": [], "district": [], "status": []},
+                          schema={c: pl.String for c in ("crime_id", "reported_at", "recorded_at", "offence_code", "district", "status")})
+    links = pl.DataFrame(schema={"crime_id": pl.String, "source_type": pl.String, "source_id": pl.String})
+    crimes.write_csv(folder / "crimes.csv")
+    links.write_csv(folder / "crime_links.csv")
+    # UTF-8 with a BOM
+    (folder / "referrals.csv").write_bytes(b"\xef\xbb\xbf" + referrals.write_csv().encode("utf-8"))
+    loaded = _load(folder, reference)
+    assert loaded.validation.accepted["referrals"]["summary"][0] == text
+    # cp1252, declared in a profile
+    (folder / "referrals.csv").write_bytes(referrals.write_csv().encode("cp1252"))
+    with pytest.raises(InputRejected, match="not valid UTF-8"):
+        _load(folder, reference)
+    profile = tmp_path / "p.yaml"
+    profile.write_text("profile: 1\nname: t\nencoding: cp1252\n")
+    loaded = _load(folder, reference, profile)
+    assert loaded.validation.accepted["referrals"]["summary"][0] == text
+
+
+def test_parquet_and_jsonl_read_the_same(small_extract, tmp_path, reference):
+    from checks.generate import generate, write_extract
+
+    extract = generate(seed=11, scale=0.02, as_of=AS_OF)
+    write_extract(extract, tmp_path / "pq", "parquet")
+    loaded = _load(tmp_path / "pq", reference)
+    assert loaded.validation.quarantine.height == 0
+    csv_loaded = _load(small_extract, reference)
+    assert loaded.validation.accepted["crimes"]["recorded_at"].sort().to_list() == csv_loaded.validation.accepted["crimes"]["recorded_at"].sort().to_list()
+    jl = tmp_path / "jl"
+    shutil.copytree(small_extract, jl)
+    (jl / "referrals.csv").unlink()
+    pl.read_csv(small_extract / "referrals.csv", infer_schema=False).write_ndjson(jl / "referrals.jsonl")
+    assert _load(jl, reference).validation.counts["referrals"].quarantined == 0
+
+
+def test_example_force_profile(reference):
+    folder = ROOT / "sample_data" / "example_force"
+    loaded = _load(folder / "extract", reference, folder / "profile.yaml")
+    assert loaded.validation.quarantine.height == 0
+    links = loaded.validation.accepted["crime_links"].sort("crime_id")
+    assert links.height == 5 and set(links["source_type"]) == {"referral", "incident"}
+    referrals = loaded.validation.accepted["referrals"]
+    assert set(referrals["decision"]) == {"crime_recorded", "crime_related_incident", "no_offence_disclosed"}
+    assert referrals.filter(pl.col("referral_id") == "NS-R1")["subject_dob"][0].isoformat() == "2016-05-14"

@@ -1,0 +1,31 @@
+"""Source profile errors name the file, line and key, and list the known keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from checks.errors import ConfigError
+from checks.profile import load_profile
+
+
+def test_default_profile_loads():
+    assert load_profile().name == "canonical"
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("profile: 1\nname: x\ncolums: {}\n", r"p\.yaml line 3: unknown key 'colums' in the profile; known keys: profile, name"),
+        ("profile: 1\nname: x\ntables:\n  referals: {}\n", r"line 4: unknown table 'referals'.*known tables: referrals"),
+        ("profile: 1\nname: x\ntables:\n  referrals:\n    columns: {referal_id: RefNo}\n", r"line 5: .*unknown canonical column 'referal_id'"),
+        ("profile: 1\nname: x\nencoding: latin1\n", r"line 3: encoding must be one of utf-8, cp1252"),
+        ("profile: 1\nname: x\ntables:\n  incidents:\n    derive:\n      closure_class: {map: {A: crime}}\n", r"missing required key 'from'"),
+        ("profile: 2\nname: x\n", r"profile format 2 is not supported"),
+        ("profile: 1\nname: [x\n", r"p\.yaml line"),
+    ],
+)
+def test_profile_errors(tmp_path, text, pattern):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=pattern):
+        load_profile(path)

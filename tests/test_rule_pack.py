@@ -1,0 +1,99 @@
+"""Meta-tests of the pack: every rule documented and tested; the loader refuses bad rules; a
+deliberately broken rule fails its own cases with a message naming the rule and the case."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from checks.contract import FINDINGS
+from checks.errors import ConfigError
+from checks.refdata import load_reference
+from checks.rules import RULES_DIR, load_pack
+from checks.ruletest import run_cases
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_rule_is_documented_and_has_pass_and_fail_cases(pack):
+    for rule in pack.rules:
+        assert rule.title and rule.rationale and rule.reference, rule.id
+        assert any(c.passing or c.not_flagged for c in rule.cases if not c.absent), f"{rule.id} lacks a passing case"
+        assert any(c.flagged for c in rule.cases), f"{rule.id} lacks a failing case"
+
+
+def test_ids_unique_and_every_finding_kind_covered(pack):
+    ids = [r.id for r in pack.rules]
+    assert len(ids) == len(set(ids))
+    covered = {r.finding for r in pack.rules}
+    assert covered == set(FINDINGS), set(FINDINGS) - covered
+
+
+def test_every_rule_is_listed_in_the_docs(pack):
+    docs = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    for rule in pack.rules:
+        assert rule.id in docs and rule.name in docs, rule.id
+
+
+def _copy_pack(tmp_path: Path) -> Path:
+    target = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, target)
+    return target
+
+
+def test_unknown_key_names_file_line_and_known_keys(tmp_path):
+    rules = _copy_pack(tmp_path)
+    path = rules / "outcomes" / "OUT001.yaml"
+    path.write_text(path.read_text().replace("severity: medium", "severity: medium\nseverty: high"))
+    with pytest.raises(ConfigError) as err:
+        load_pack(rules)
+    message = str(err.value)
+    assert "OUT001.yaml line" in message and "'severty'" in message and "known keys:" in message
+
+
+def test_file_name_must_match_id(tmp_path):
+    rules = _copy_pack(tmp_path)
+    (rules / "outcomes" / "OUT001.yaml").rename(rules / "outcomes" / "OUT009.yaml")
+    with pytest.raises(ConfigError, match="differs from the file name"):
+        load_pack(rules)
+
+
+def test_duplicate_id_rejected(tmp_path):
+    rules = _copy_pack(tmp_path)
+    shutil.copy(rules / "outcomes" / "OUT001.yaml", rules / "victim_care" / "OUT001.yaml")
+    with pytest.raises(ConfigError, match="duplicate rule id OUT001"):
+        load_pack(rules)
+
+
+def test_sql_that_does_not_parse_is_rejected(tmp_path):
+    rules = _copy_pack(tmp_path)
+    path = rules / "outcomes" / "OUT001.yaml"
+    path.write_text(path.read_text().replace("SELECT * FROM population", "SELEC * FROM population"))
+    with pytest.raises(ConfigError, match="OUT001.yaml line .* breaches SQL does not parse"):
+        load_pack(rules)
+
+
+def test_free_text_in_detail_rejected(tmp_path):
+    rules = _copy_pack(tmp_path)
+    path = rules / "outcomes" / "OUT001.yaml"
+    path.write_text(path.read_text().replace("Crime {record_id} has", "Crime {record_id} {summary} has"))
+    with pytest.raises(ConfigError, match="free text"):
+        load_pack(rules)
+
+
+def test_broken_time_limit_fails_with_rule_and_case_named(tmp_path):
+    """A timeliness limit changed to 25 hours in a copy of the pack makes the cases fail."""
+    rules = _copy_pack(tmp_path)
+    path = rules / "timeliness" / "TIM001.yaml"
+    path.write_text(path.read_text().replace("> limit_value('recording_hours')", "> 25"))
+    failed = [o for o in run_cases(load_pack(rules), load_reference(), ["TIM001"]) if not o.passed]
+    assert failed
+    assert any("TIM001 case 'exactly_24_hours_is_on_time'" in o.message for o in failed)
+
+
+def test_force_override_of_limit_changes_the_outcome(tmp_path):
+    reference = load_reference(overrides={"limits": {"recording_hours": 72}})
+    outcomes = run_cases(load_pack(), reference, ["TIM001"])
+    assert not all(o.passed for o in outcomes)  # the pack's 24h cases no longer hold at 72h

@@ -51,6 +51,7 @@ class EngineResult:
     results: list[RuleResult]
     register: pl.DataFrame
     seconds: dict[str, float]
+    measures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def _sql_str(value: str) -> str:
@@ -152,6 +153,18 @@ class RuleEngine:
         parts.append(_sql_str(rule.detail[last:]))
         return "concat(" + ", ".join(parts) + ")"
 
+    def measure(self, name: str, sql: str) -> list[dict[str, Any]]:
+        """An aggregate for the reports, as plain rows (timestamps as ISO text)."""
+        try:
+            frame = pl.from_arrow(self.con.sql(sql).to_arrow_table())
+        except duckdb.Error as exc:
+            raise RuleError(f"pack measure {name}: {str(exc).splitlines()[0]}") from None
+        assert isinstance(frame, pl.DataFrame)
+        frame = frame.with_columns(
+            [pl.col(c).dt.strftime("%Y-%m-%dT%H:%M:%SZ") for c, t in frame.schema.items() if isinstance(t, pl.Datetime)]
+        )
+        return frame.to_dicts()
+
     def run_rule(self, rule: Rule, run_id: str) -> tuple[RuleResult, pl.DataFrame | None]:
         missing = [t for t in rule.requires if t not in self.present]
         if missing:
@@ -199,7 +212,8 @@ class RuleEngine:
                        {_sql_str(rule.title)} AS title,
                        CAST(referrer_agency AS VARCHAR) AS referrer_agency,
                        CAST(offence_group AS VARCHAR) AS offence_group,
-                       CAST(month AS VARCHAR) AS month
+                       CAST(month AS VARCHAR) AS month,
+                       {"CAST(source AS VARCHAR)" if "source" in columns else "NULL::VARCHAR"} AS source
                 FROM {br} ORDER BY record_type, record_id"""
         ).to_arrow_table()
         register = pl.from_arrow(register)
@@ -213,7 +227,7 @@ REGISTER_SCHEMA = {
     "run_id": pl.String, "rule_id": pl.String, "finding": pl.String, "severity": pl.String,
     "record_type": pl.String, "record_id": pl.String, "district": pl.String, "fingerprint": pl.String,
     "detail": pl.String, "title": pl.String, "referrer_agency": pl.String, "offence_group": pl.String,
-    "month": pl.String,
+    "month": pl.String, "source": pl.String,
 }
 
 
@@ -243,5 +257,6 @@ def run_pack(
             registers.append(register.cast(REGISTER_SCHEMA))  # type: ignore[arg-type]
     register_frame = pl.concat(registers) if registers else pl.DataFrame(schema=REGISTER_SCHEMA)
     seconds = {**engine.timings, "rules": time.perf_counter() - started - sum(engine.timings.values())}
+    measures = {name: engine.measure(name, sql) for name, sql in pack.measures.items()}
     engine.con.close()
-    return EngineResult(results, register_frame, seconds)
+    return EngineResult(results, register_frame, seconds, measures)

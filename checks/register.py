@@ -49,6 +49,7 @@ def quarantine_findings(quarantine: pl.DataFrame, run_id: str) -> pl.DataFrame:
         pl.lit(None, pl.String).alias("referrer_agency"),
         pl.lit(None, pl.String).alias("offence_group"),
         pl.lit(None, pl.String).alias("month"),
+        pl.lit(None, pl.String).alias("source"),
     ).cast(REGISTER_SCHEMA)  # type: ignore[arg-type]
 
 

@@ -31,7 +31,7 @@ REQUIRED_RULE_KEYS = (
     "population", "breaches", "detail", "tests",
 )
 CASE_KEYS = ("name", "description", "as_of", "given", "flagged", "not_flagged", "absent")
-PACK_KEYS = ("pack", "name", "version", "description", "macros", "views")
+PACK_KEYS = ("pack", "name", "version", "description", "macros", "views", "measures")
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
@@ -82,6 +82,7 @@ class RulePack:
     description: str
     macros: dict[str, str]
     views: dict[str, str]
+    measures: dict[str, str]
     rules: list[Rule]
     directory: Path
     digest: str = ""
@@ -184,8 +185,10 @@ def load_pack(directory: Path = RULES_DIR) -> RulePack:
     check_keys(raw, PACK_KEYS, pack_path, "the pack", required=("pack", "name", "version"))
     macros = {str(k): str(v) for k, v in (raw.get("macros") or {}).items()}
     views = {str(k): str(v) for k, v in (raw.get("views") or {}).items()}
-    for name, sql in views.items():
-        _check_sql(sql, pack_path, line_of(raw.get("views"), name), f"view {name}")
+    measures = {str(k): str(v) for k, v in (raw.get("measures") or {}).items()}
+    for section, queries in (("views", views), ("measures", measures)):
+        for name, sql in queries.items():
+            _check_sql(sql, pack_path, line_of(raw.get(section), name), f"{section} {name}")
     rules: list[Rule] = []
     seen: dict[str, Path] = {}
     digest = hashlib.sha256(pack_path.read_bytes())
@@ -208,6 +211,7 @@ def load_pack(directory: Path = RULES_DIR) -> RulePack:
         description=str(raw.get("description") or "").strip(),
         macros=macros,
         views=views,
+        measures=measures,
         rules=rules,
         directory=directory,
         digest=digest.hexdigest(),

@@ -126,6 +126,7 @@ def execute_run(
         run_summary = summary(engine, config, counts, quarantined)
         run_summary.update({"run_id": run_id, "as_of": as_of.isoformat(), "register_rows": register.height})
         write_json(staging / "summary.json", run_summary)
+        write_json(staging / "measures.json", engine.measures)
         timings["write"] = time.perf_counter() - started
         pack_facts = {"rule_pack": {"name": pack.name, "version": pack.version, "sha256": pack.digest,
                                     "directory": str(pack.directory), "rules": len(pack.rules)}}

@@ -1,0 +1,265 @@
+"""Build the report's typed context from a run folder's own results (never from the extract)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from checks.refdata import REFERENCE_DIR, ReferenceData, load_reference
+from checks.yamlfile import load_yaml
+from reports.context import (
+    CrossTable,
+    ExceptionRow,
+    FamilyView,
+    Headline,
+    PvpRow,
+    Rate,
+    ReportContext,
+    RuleView,
+    RunFacts,
+    TableQuality,
+)
+from reports.stats import wald_half_width, wilson
+
+UNRECORDED = ("unrecorded_crime", "n100_missing")
+CLASSIFICATION_RULES = ("CLS001", "CLS002")
+SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
+def make_rate(label: str, compliant: int, total: int, reference: ReferenceData) -> Rate:
+    interval = wilson(compliant, total)
+    rate = compliant / total if total else None
+    return Rate(
+        label=label,
+        compliant=compliant,
+        total=total,
+        rate=rate,
+        wilson_low=interval[0] if interval else None,
+        wilson_high=interval[1] if interval else None,
+        wald_pm=wald_half_width(compliant, total),
+        grade=reference.grade_for(rate * 100) if rate is not None else "no records",
+    )
+
+
+class Pseudonymiser:
+    """Keyed hash of ids for the disclosure-safe report: same key, same pseudonym."""
+
+    def __init__(self, key: bytes | None) -> None:
+        self.key = key
+
+    def __call__(self, value: str) -> str:
+        if self.key is None or not value:
+            return value
+        return "ID-" + hmac.new(self.key, value.encode(), hashlib.sha256).hexdigest()[:12].upper()
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _pvp_rows(reports: pl.DataFrame, unrecorded: pl.DataFrame, by: str, reference: ReferenceData) -> list[PvpRow]:
+    pro = reports.filter((pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party"))
+    totals = pro.group_by(by).agg(pl.col("reports").sum(), pl.col("recorded").sum())
+    missed = unrecorded.group_by(by).agg(pl.len().alias("unrecorded"))
+    joined = totals.join(missed, on=by, how="full", coalesce=True).fill_null(0).sort(by)
+    rows = []
+    for label, referrals, recorded, unrec in joined.select(by, "reports", "recorded", "unrecorded").iter_rows():
+        should = int(recorded) + int(unrec)
+        name = str(label or "not recorded").replace("_", " ")
+        rows.append(PvpRow(name, int(referrals), should, int(recorded), make_rate(name, int(recorded), should, reference)))
+    return rows
+
+
+def _cross(title: str, row_header: str, frame: pl.DataFrame, row: str, col: str, value: str) -> CrossTable:
+    if frame.height == 0:
+        return CrossTable(title, row_header, [], [], [])
+    columns = sorted(frame[col].cast(pl.String).unique().to_list())
+    pivot: dict[str, dict[str, int]] = defaultdict(dict)
+    for r, c, v in frame.select(pl.col(row).cast(pl.String), pl.col(col).cast(pl.String), value).iter_rows():
+        pivot[r][c] = pivot[r].get(c, 0) + int(v)
+    rows = [(r, [pivot[r].get(c, 0) for c in columns]) for r in sorted(pivot)]
+    totals = [sum(vals[i] for _, vals in rows) for i in range(len(columns))]
+    return CrossTable(title, row_header, columns, rows, totals)
+
+
+def _annual_crimes(crimes: pl.DataFrame, configured: int | None) -> int:
+    if configured:
+        return int(configured)
+    recorded = crimes.filter(pl.col("status") == "recorded")
+    if recorded.height == 0:
+        return 0
+    first = min(datetime.fromisoformat(v.replace("Z", "+00:00")) for v in recorded["first_recorded_at"])
+    last = max(datetime.fromisoformat(v.replace("Z", "+00:00")) for v in recorded["last_recorded_at"])
+    days = max((last - first).total_seconds() / 86400, 1.0)
+    return round(int(recorded["crimes"].sum()) * 365.25 / max(days, 30.0))
+
+
+def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_key: bytes | None = None) -> ReportContext:
+    options = options or {}
+    reference = load_reference()
+    summary = _read_json(run_dir / "summary.json")
+    manifest = _read_json(run_dir / "manifest.json")
+    measures = _read_json(run_dir / "measures.json")
+    register = pl.read_parquet(run_dir / "exceptions.parquet")
+    pseudonym = Pseudonymiser(redact_key)
+
+    reports = pl.DataFrame(measures["reports"], infer_schema_length=None) if measures["reports"] else pl.DataFrame(
+        schema={"record_type": pl.String, "source": pl.String, "referrer_agency": pl.String, "district": pl.String,
+                "offence_group": pl.String, "year": pl.String, "reports": pl.Int64, "notifiable": pl.Int64, "recorded": pl.Int64})
+    crimes = pl.DataFrame(measures["crimes"], infer_schema_length=None) if measures["crimes"] else pl.DataFrame(
+        schema={"year": pl.String, "district": pl.String, "status": pl.String, "crimes": pl.Int64,
+                "first_recorded_at": pl.String, "last_recorded_at": pl.String})
+    referral_crimes = pl.DataFrame(measures["referral_crimes"], infer_schema_length=None) if measures["referral_crimes"] else pl.DataFrame(
+        schema={"year": pl.String, "district": pl.String, "offence_code": pl.String, "offence_group": pl.String,
+                "status": pl.String, "outcome_code": pl.Int64, "crimes": pl.Int64})
+    rules = {r["id"]: r for r in summary["rules"]}
+
+    # headline: recording, timeliness, classification
+    unrecorded = register.filter(pl.col("finding").is_in(UNRECORDED))
+    recorded_reports = int(reports["recorded"].sum()) if reports.height else 0
+    recording = make_rate("all reports", recorded_reports, recorded_reports + unrecorded.height, reference)
+    tim = rules.get("TIM001", {"population": 0, "breaches": 0})
+    timeliness = make_rate("crimes", tim["population"] - tim["breaches"], tim["population"], reference)
+    cls_total = rules.get("CLS001", {}).get("population", 0) + rules.get("CLS002", {}).get("population", 0)
+    cls_breaches = register.filter(pl.col("rule_id").is_in(CLASSIFICATION_RULES))["record_id"].n_unique()
+    classification = make_rate("crimes checked", cls_total - cls_breaches, cls_total, reference)
+    annual = _annual_crimes(crimes, options.get("annual_recorded_crime"))
+    unrecorded_year = round((1 - recording.rate) * annual) if recording.rate is not None else None
+    headline = Headline(
+        recording, timeliness, classification, unrecorded_year, annual,
+        "(1 - recording rate) x recorded crimes a year"
+        + (" (from the config)" if options.get("annual_recorded_crime") else " (this extract's recorded crimes, annualised)")
+        + ". HMICFRS's exact grossing-up is not published; treat as indicative.",
+    )
+
+    # public protection: professional third-party referrals
+    pro_unrecorded = unrecorded.filter((pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party"))
+    by_agency = _pvp_rows(reports, pro_unrecorded, "referrer_agency", reference)
+    by_district = _pvp_rows(reports, pro_unrecorded, "district", reference)
+    total = PvpRow(
+        "all agencies",
+        sum(r.referrals for r in by_agency),
+        sum(r.should_record for r in by_agency),
+        sum(r.recorded for r in by_agency),
+        make_rate("all agencies", sum(r.recorded for r in by_agency), sum(r.should_record for r in by_agency), reference),
+    )
+    outcome_labels = {int(k): str(v) for k, v in load_yaml(REFERENCE_DIR / "outcome_types.yaml")["labels"].items()}
+    referral_only = reports.filter(pl.col("record_type") == "referral")
+    recorded_pvp = referral_crimes.filter(pl.col("status") == "recorded")
+    review_tables = [
+        _cross("Referrals received, by year and district", "district", referral_only, "district", "year", "reports"),
+        _cross("Recorded offences from referrals, by year and district", "district", recorded_pvp, "district", "year", "crimes"),
+        _cross("Recorded offences from referrals, by offence group and year", "offence group", recorded_pvp, "offence_group", "year", "crimes"),
+        _cross(
+            "Outcomes of recorded offences from referrals, by outcome type and year",
+            "outcome type",
+            recorded_pvp.with_columns(
+                pl.col("outcome_code").map_elements(lambda c: f"{c:>2} {outcome_labels.get(int(c), '')}", return_dtype=pl.String)
+            ),
+            "outcome_code",
+            "year",
+            "crimes",
+        ),
+    ]
+
+    # rule families
+    families: dict[str, list[RuleView]] = defaultdict(list)
+    for rule in summary["rules"]:
+        pop, breaches = int(rule["population"]), int(rule["breaches"])
+        district_rates = [
+            make_rate(s["value"], int(s["population"]) - int(s["breaches"]), int(s["population"]), reference)
+            for s in rule["strata"].get("district", [])
+        ]
+        families[rule["family"]].append(
+            RuleView(
+                rule["id"], rule["name"], rule["title"], rule["finding"], rule["severity"],
+                _rule_text(rule["id"], "rationale"), _rule_text(rule["id"], "reference"),
+                rule["status"], rule["reason_not_run"] or "",
+                make_rate("all", pop - breaches, pop, reference), district_rates, breaches, rule["threshold"],
+            )
+        )
+
+    # the register, capped
+    cap = int(options.get("max_rows_in_page", 2000))
+    ordered = register.with_columns(pl.col("severity").replace_strict(SEVERITY_ORDER, default=3).alias("_order")).sort(
+        ["_order", "rule_id", "record_id"]
+    )
+    shown = []
+    for row in ordered.head(cap).iter_rows(named=True):
+        record_id = row["record_id"] or ""
+        detail = row["detail"] or ""
+        if redact_key is not None and record_id:
+            detail = detail.replace(record_id, pseudonym(record_id))
+        shown.append(ExceptionRow(row["rule_id"], row["finding"], row["severity"], row["record_type"], pseudonym(record_id),
+                                  row["district"] or "", (row["referrer_agency"] or "").replace("_", " "), detail, row["fingerprint"]))
+    filters = {
+        "rule": sorted(register["rule_id"].unique().to_list()),
+        "finding": sorted(register["finding"].unique().to_list()),
+        "severity": [s for s in SEVERITY_ORDER if s in set(register["severity"].to_list())],
+        "district": sorted(v for v in register["district"].unique().to_list() if v),
+        "agency": sorted({(v or "").replace("_", " ") for v in register["referrer_agency"].to_list() if v}),
+    }
+
+    tables = summary["tables"]
+    quality = [
+        TableQuality(name, t["read"], t["accepted"], t["quarantined"], sorted(t["quarantined_by_check"].items()))
+        for name, t in tables.items() if t is not None
+    ]
+    quarantined = sum(q.quarantined for q in quality)
+    quarantine_note = (
+        "No rows were quarantined: every row read was checked by the rules."
+        if quarantined == 0
+        else f"{quarantined} row(s) could not be used and are left out of every rate above. A quarantined "
+        "report or crime is neither counted as compliant nor as a breach, so rates may be biased if the "
+        "quarantined rows differ from the rest; each is listed in quarantine.csv and in the register as data_quality."
+    )
+    pack = manifest.get("rule_pack", {})
+    facts = RunFacts(
+        manifest["run_id"], manifest["as_of"], manifest["tool"]["version"],
+        f"{pack.get('name', '?')} {pack.get('version', '?')} (sha256 {pack.get('sha256', '')[:16]})",
+        manifest["profile"]["name"],
+        [(i["table"], i["file"], int(i["size_bytes"]), i["sha256"]) for i in manifest["inputs"]],
+        list(manifest["timings_seconds"].items()),
+        manifest["validation"]["engine"],
+    )
+    return ReportContext(
+        title="Crime recording compliance report",
+        force_note=f"Every record in the extract, checked as of {manifest['as_of']}.",
+        redacted=redact_key is not None,
+        redact_below=int(options.get("redact_below", 5)),
+        headline=headline,
+        pvp_by_agency=by_agency,
+        pvp_by_district=by_district,
+        pvp_total=total,
+        review_tables=review_tables,
+        families=[FamilyView(name, views) for name, views in families.items()],
+        exceptions=shown,
+        exceptions_total=register.height,
+        filters=filters,
+        quality=quality,
+        quarantine_note=quarantine_note,
+        facts=facts,
+    )
+
+
+_RULE_TEXT: dict[str, dict[str, str]] = {}
+
+
+def _rule_text(rule_id: str, key: str) -> str:
+    """Rationale and reference from the rule pack (documentation, not results)."""
+    if not _RULE_TEXT:
+        from checks.rules import RULES_DIR
+
+        for path in RULES_DIR.glob("*/*.yaml"):
+            if path.parent.name in ("reference", "expectations"):
+                continue
+            raw = load_yaml(path)
+            _RULE_TEXT[str(raw["id"])] = {"rationale": str(raw["rationale"]).strip(), "reference": str(raw["reference"]).strip()}
+    return _RULE_TEXT.get(rule_id, {}).get(key, "")

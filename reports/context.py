@@ -1,0 +1,128 @@
+"""Typed context for report.html. Every field documents itself (metadata 'help'); a test checks it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def doc(help_text: str, **kw: object) -> object:
+    return field(metadata={"help": help_text}, **kw)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A compliance rate with its 95% intervals."""
+
+    label: str = doc("What is being counted, e.g. a district or an agency.")
+    compliant: int = doc("Records that met the standard (numerator).")
+    total: int = doc("Records the standard applies to (denominator).")
+    rate: float | None = doc("compliant / total, or None when total is 0.")
+    wilson_low: float | None = doc("Lower bound of the 95% Wilson score interval.")
+    wilson_high: float | None = doc("Upper bound of the 95% Wilson score interval.")
+    wald_pm: float | None = doc("Half-width of the 95% normal-approximation interval (+/-).")
+    grade: str = doc("Grade band the rate falls in (rules/reference/grade_bands.yaml).")
+
+
+@dataclass(frozen=True)
+class Headline:
+    recording: Rate = doc("Crimes recorded / reports that should have been recorded (referrals and incidents).")
+    timeliness: Rate = doc("Crimes recorded within 24 hours of first report / crimes.")
+    classification: Rate = doc("Crimes without a classification finding / crimes checked.")
+    unrecorded_per_year: int | None = doc("Estimated crimes a year left unrecorded: (1 - rate) x annual recorded crime.")
+    annual_recorded_crime: int = doc("Recorded crimes a year used for the estimate (config or the extract, annualised).")
+    estimate_method: str = doc("Plain statement of how the estimate was made.")
+
+
+@dataclass(frozen=True)
+class PvpRow:
+    label: str = doc("Referring agency or district.")
+    referrals: int = doc("Referrals received from professional third parties.")
+    should_record: int = doc("Of those, how many disclosed a notifiable offence that should have been recorded.")
+    recorded: int = doc("Of those, how many were recorded as crimes.")
+    rate: Rate = doc("recorded / should_record with intervals.")
+
+
+@dataclass(frozen=True)
+class CrossTable:
+    title: str = doc("Table caption.")
+    row_header: str = doc("Header of the first column.")
+    columns: list[str] = doc("Column headings after the first.")
+    rows: list[tuple[str, list[int]]] = doc("Each row: its label and one count per column.")
+    totals: list[int] = doc("Column totals.")
+
+
+@dataclass(frozen=True)
+class RuleView:
+    id: str = doc("Rule id, e.g. REC001.")
+    name: str = doc("Dotted rule name.")
+    title: str = doc("One-line statement of the breach.")
+    finding: str = doc("Finding kind the rule reports.")
+    severity: str = doc("high, medium or low.")
+    rationale: str = doc("Why the rule matters.")
+    reference: str = doc("Crime Recording Rules / NCRS reference, with the project's readings marked.")
+    status: str = doc("'run' or 'not_run'.")
+    reason_not_run: str = doc("Why the rule did not run (e.g. table absent), else empty.")
+    overall: Rate = doc("Compliance over the whole population.")
+    by_district: list[Rate] = doc("Compliance per district.")
+    breaches: int = doc("Records flagged.")
+    threshold: str = doc("ok, warn or error against the force's configured threshold.")
+
+
+@dataclass(frozen=True)
+class FamilyView:
+    name: str = doc("Rule family (folder under rules/).")
+    rules: list[RuleView] = doc("The family's rules.")
+
+
+@dataclass(frozen=True)
+class ExceptionRow:
+    rule_id: str = doc("Rule that flagged the record.")
+    finding: str = doc("Finding kind.")
+    severity: str = doc("high, medium or low.")
+    record_type: str = doc("referral, incident or crime.")
+    record_id: str = doc("Record id (pseudonymised in a redacted report).")
+    district: str = doc("District of the record.")
+    agency: str = doc("Referring agency, where known.")
+    detail: str = doc("One sentence from codes, dates and ids; never free text.")
+    fingerprint: str = doc("Stable id of the finding across runs.")
+
+
+@dataclass(frozen=True)
+class TableQuality:
+    table: str = doc("Canonical table name.")
+    read: int = doc("Rows read from the file.")
+    accepted: int = doc("Rows that passed validation and went to the rules.")
+    quarantined: int = doc("Rows quarantined.")
+    reasons: list[tuple[str, int]] = doc("Quarantined rows by check.")
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    run_id: str = doc("Run folder name.")
+    as_of: str = doc("The run's reference instant (UTC).")
+    tool_version: str = doc("recordcheck version.")
+    rule_pack: str = doc("Rule pack name, version and SHA-256.")
+    profile: str = doc("Source profile name.")
+    inputs: list[tuple[str, str, int, str]] = doc("Per input file: table, file name, size in bytes, SHA-256.")
+    timings: list[tuple[str, float]] = doc("Seconds per stage.")
+    validation_engine: str = doc("How the expectation suites were executed.")
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    title: str = doc("Page title.")
+    force_note: str = doc("One line on what the report covers.")
+    redacted: bool = doc("True for the disclosure-safe variant.")
+    redact_below: int = doc("In a redacted report, counts 1..redact_below-1 show as 'fewer than N'.")
+    headline: Headline = doc("The CDA-style headline figures.")
+    pvp_by_agency: list[PvpRow] = doc("Professional third-party referrals by referring agency.")
+    pvp_by_district: list[PvpRow] = doc("Professional third-party referrals by district.")
+    pvp_total: PvpRow = doc("Professional third-party referrals, all agencies.")
+    review_tables: list[CrossTable] = doc("Tables in the style of the force's published reviews.")
+    families: list[FamilyView] = doc("One section per rule family.")
+    exceptions: list[ExceptionRow] = doc("The register rows shown in the page (capped).")
+    exceptions_total: int = doc("All register rows in the run.")
+    filters: dict[str, list[str]] = doc("Values offered by each register filter.")
+    quality: list[TableQuality] = doc("Rows read, accepted and quarantined per table.")
+    quarantine_note: str = doc("What the quarantine means for the rates.")
+    facts: RunFacts = doc("Run facts: as-of, hashes, versions, timings.")

@@ -1,0 +1,26 @@
+"""Interval estimates for compliance rates, as used in crime data integrity reporting."""
+
+from __future__ import annotations
+
+import math
+
+Z95 = 1.959963984540054
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """Wilson score interval: sound for small strata and rates near 100%."""
+    if n <= 0:
+        return None
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def wald_half_width(successes: int, n: int, z: float = Z95) -> float | None:
+    """Normal-approximation +/- (no finite population correction), as HMICFRS figures appear to use."""
+    if n <= 0:
+        return None
+    p = successes / n
+    return z * math.sqrt(p * (1 - p) / n)

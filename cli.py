@@ -180,9 +180,11 @@ def generate(out_dir: Path, seed: int, scale: float, fmt: str, as_of: str | None
 @profile_option
 @config_option
 @rules_dir_option
+@click.option("--redact", is_flag=True,
+              help="Also write report-redacted.html: ids pseudonymised (keyed hash), small counts suppressed.")
 @handle_errors
 def run(extract_dir: Path, out_dir: Path, as_of: str | None, profile_path: Path | None,
-        config_path: Path | None, rules_dir: Path | None) -> None:
+        config_path: Path | None, rules_dir: Path | None, redact: bool) -> None:
     """Validate EXTRACT_DIR, run the rule pack, and publish a run folder under OUT_DIR."""
     from checks.config import load_config
     from checks.profile import load_profile
@@ -195,10 +197,11 @@ def run(extract_dir: Path, out_dir: Path, as_of: str | None, profile_path: Path 
     reference = load_reference(overrides=config.reference, config_path=config.path)
     pack = load_pack(rules_dir or RULES_DIR)
     outcome = execute_run(extract_dir, out_dir, profile, reference, config, _parse_as_of(as_of), pack,
-                          progress=_step, render=_renderer(config))
+                          progress=_step, render=_renderer(config, redact))
     _print_counts(outcome.loaded)
     click.echo(f"Run {outcome.run_id}: {outcome.run_dir}")
-    for name in ("exceptions.csv", "summary.json", "quarantine.csv", "manifest.json", "report.html"):
+    for name in ("exceptions.csv", "summary.json", "quarantine.csv", "manifest.json", "report.html",
+                 "report-redacted.html"):
         if (outcome.run_dir / name).exists():
             click.echo(f"  {name:<18}{outcome.run_dir / name}")
     if outcome.threshold_breaches:
@@ -206,13 +209,30 @@ def run(extract_dir: Path, out_dir: Path, as_of: str | None, profile_path: Path 
         sys.exit(int(ExitCode.THRESHOLD_BREACHED))
 
 
-def _renderer(config: Any) -> Any:
-    """The reports layer, if present: it reads the run folder's own results, never the extract."""
-    try:
-        from reports.render import render_run
-    except ImportError:
-        return None
-    return lambda run_dir, manifest: render_run(run_dir, config.report)
+def _renderer(config: Any, redact: bool = False) -> Any:
+    """The reports layer: it reads the run folder's own results, never the extract."""
+    from reports.render import render_run
+
+    def render(run_dir: Path, _manifest: dict[str, Any]) -> None:
+        render_run(run_dir, config.report)
+        if redact:
+            render_run(run_dir, config.report, redact=True)
+
+    return render
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--redact", is_flag=True, help="Write the disclosure-safe variant (report-redacted.html).")
+@config_option
+@handle_errors
+def report(run_dir: Path, redact: bool, config_path: Path | None) -> None:
+    """Render the HTML report again from RUN_DIR's own results."""
+    from checks.config import load_config
+    from reports.render import render_run
+
+    path = render_run(run_dir, load_config(config_path).report, redact=redact)
+    click.echo(f"Report: {path}")
 
 
 @cli.group()

@@ -1,0 +1,165 @@
+"""The HTML report: figures equal summary.json, free text escaped, no network, redaction, browser."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import struct
+import typing
+import zlib
+from pathlib import Path
+
+import polars as pl
+import pytest
+from bs4 import BeautifulSoup
+
+from checks.config import RunConfig
+from checks.profile import load_profile
+from checks.run import execute_run
+from reports import context as report_context
+from reports.render import render_run
+from tests.conftest import AS_OF, ROOT
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory, pack, reference) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    outcome = execute_run(ROOT / "sample_data" / "extract", out, load_profile(), reference, RunConfig(), AS_OF, pack,
+                          render=lambda run_dir, _m: render_run(run_dir, {}))
+    return outcome.run_dir
+
+
+def soup_of(path: Path) -> BeautifulSoup:
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+def test_every_context_field_is_documented():
+    for _, cls in vars(report_context).items():
+        if dataclasses.is_dataclass(cls) and isinstance(cls, type):
+            for f in dataclasses.fields(cls):
+                assert f.metadata.get("help"), f"{cls.__name__}.{f.name} has no help text"
+
+
+def test_figures_match_summary(sample_run):
+    summary = json.loads((sample_run / "summary.json").read_text())
+    soup = soup_of(sample_run / "report.html")
+    for rule in summary["rules"]:
+        section = soup.select_one(f'div.rule[data-rule="{rule["id"]}"]')
+        assert section is not None, rule["id"]
+        text = section.get_text(" ", strip=True)
+        if rule["status"] == "run":
+            assert f'{rule["breaches"]:,} flagged of {rule["population"]:,} records checked' in text, rule["id"]
+        else:
+            assert "Not run" in text
+    register = pl.read_csv(sample_run / "exceptions.csv", infer_schema=False)
+    rows = soup.select("#exceptions tbody tr")
+    assert len(rows) == register.height
+    tim = next(r for r in summary["rules"] if r["id"] == "TIM001")
+    card = soup.select_one('div.card[data-figure="Recorded within 24 hours"] .big')
+    assert card.get_text() == f'{(tim["population"] - tim["breaches"]) / tim["population"] * 100:.1f}%'
+    quality = {tr["data-table"]: [td.get_text() for td in tr.find_all("td")] for tr in soup.select("#quality tr[data-table]")}
+    for table, counts in summary["tables"].items():
+        if counts:
+            assert quality[table][1] == f'{counts["read"]:,}' and quality[table][3] == f'{counts["quarantined"]:,}'
+
+
+def test_no_external_resources(sample_run):
+    soup = soup_of(sample_run / "report.html")
+    for tag in soup.find_all(src=True):
+        pytest.fail(f"unexpected src on {tag.name}")
+    for tag in soup.find_all(href=True):
+        assert tag["href"].startswith("#"), tag["href"]
+    assert "http://" not in str(soup.find("style")) and "@import" not in str(soup.find("style"))
+
+
+def test_free_text_and_hostile_values_are_escaped(tmp_path, pack, reference):
+    folder = tmp_path / "x"
+    shutil.copytree(ROOT / "sample_data" / "extract", folder)
+    crimes = pl.read_csv(folder / "crimes.csv", infer_schema=False)
+    crimes = crimes.with_columns(
+        pl.when(pl.int_range(pl.len()) < 3).then(pl.lit("<script>alert('d')</script>")).otherwise(pl.col("district")).alias("district"),
+        pl.when(pl.int_range(pl.len()) < 3).then(pl.lit("2026-03-30T10:00:00")).otherwise(pl.col("reported_at")).alias("reported_at"),
+        pl.when(pl.int_range(pl.len()) < 3).then(pl.lit("2026-03-31T20:00:00")).otherwise(pl.col("recorded_at")).alias("recorded_at"),
+    )
+    crimes.write_csv(folder / "crimes.csv")
+    outcome = execute_run(folder, tmp_path / "out", load_profile(), reference, RunConfig(), AS_OF, pack,
+                          render=lambda run_dir, _m: render_run(run_dir, {}))
+    html = (outcome.run_dir / "report.html").read_text()
+    assert "&lt;script&gt;alert(&#39;d&#39;)&lt;/script&gt;" in html
+    assert "<script>alert" not in html
+    assert "<script>" in html  # the page's own inline script, and only that
+    assert html.count("<script") == 1
+
+
+def test_register_is_capped_with_a_pointer(sample_run, tmp_path):
+    out = render_run(sample_run, {"max_rows_in_page": 5}, output=tmp_path / "capped.html")
+    soup = soup_of(out)
+    assert len(soup.select("#exceptions tbody tr")) == 5
+    assert "exceptions.csv" in soup.select_one("#register").get_text()
+
+
+def test_redacted_report_hides_ids_and_small_counts(sample_run, monkeypatch):
+    monkeypatch.setenv("RECORDCHECK_REDACTION_KEY", "test-key")
+    path = render_run(sample_run, {"redact_below": 5}, redact=True)
+    html = path.read_text()
+    register = pl.read_csv(sample_run / "exceptions.csv", infer_schema=False)
+    for record_id in register["record_id"].drop_nulls().to_list():
+        assert record_id not in html
+    assert "fewer than 5" in html and "disclosure-safe" in html
+    again = render_run(sample_run, {"redact_below": 5}, redact=True).read_text()
+    assert again == html  # same key, same pseudonyms
+
+
+def _png_is_blank(png: bytes) -> bool:
+    """Decode the PNG's image bytes with zlib and see whether more than a few values occur."""
+    pos, idat = 8, b""
+    while pos < len(png):
+        length, kind = struct.unpack(">I4s", png[pos : pos + 8])
+        if kind == b"IDAT":
+            idat += png[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+    pixels = zlib.decompress(idat)
+    return len(set(pixels[: 2_000_000])) < 8
+
+
+@pytest.mark.browser
+def test_report_in_a_real_browser(sample_run, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("Debian chromium is not installed")
+    errors: list[str] = []
+    requests: list[str] = []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("request", lambda req: requests.append(req.url))
+        page.goto((sample_run / "report.html").as_uri())
+        assert page.locator("#headline .big").count() == 3
+        total = page.locator("#exceptions tbody tr").count()
+        page.select_option('select[data-filter="rule"]', "REC001")
+        visible = page.locator("#exceptions tbody tr:visible").count()
+        expected = pl.read_csv(sample_run / "exceptions.csv", infer_schema=False).filter(pl.col("rule_id") == "REC001").height
+        assert visible == expected and visible < total
+        page.select_option('select[data-filter="rule"]', "")
+        page.locator("#exceptions th.sortable").nth(4).click()
+        assert page.locator("#exceptions tbody tr:visible").count() == total
+        shot = page.screenshot(full_page=False)
+        (tmp_path / "report.png").write_bytes(shot)
+        browser.close()
+    assert errors == []
+    assert all(url.startswith(("file:", "data:", "about:")) for url in requests), requests
+    assert not _png_is_blank(shot)
+
+
+def test_type_hints_resolve():
+    for _, cls in vars(report_context).items():
+        if dataclasses.is_dataclass(cls) and isinstance(cls, type):
+            typing.get_type_hints(cls)

@@ -23,7 +23,9 @@ def _parse_as_of(value: str | None) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 instant (e.g. 2026-04-01T00:00:00Z)") from None
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 instant (e.g. 2026-04-01T00:00:00Z)"
+        ) from None
     if parsed.tzinfo is None:
         from zoneinfo import ZoneInfo
 
@@ -129,7 +131,11 @@ def _print_counts(loaded: Any) -> None:
 )
 @handle_errors
 def validate(
-    extract_dir: Path, profile_path: Path | None, config_path: Path | None, as_of: str | None, quarantine_path: Path
+    extract_dir: Path,
+    profile_path: Path | None,
+    config_path: Path | None,
+    as_of: str | None,
+    quarantine_path: Path,
 ) -> None:
     """Validate EXTRACT_DIR: rows read, accepted and quarantined per table, by reason."""
     from checks.config import load_config
@@ -153,14 +159,20 @@ def validate(
 @cli.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed; same seed, same extract.")
-@click.option("--scale", type=click.FloatRange(min=0.0001, max=50), default=0.05, show_default=True,
-              help="1 = one year of a large force (~40k referrals, ~600k incidents, ~170k crimes).")
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0.0001, max=50),
+    default=0.05,
+    show_default=True,
+    help="1 = one year of a large force (~40k referrals, ~600k incidents, ~170k crimes).",
+)
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 @as_of_option
 @handle_errors
 def generate(out_dir: Path, seed: int, scale: float, fmt: str, as_of: str | None) -> None:
     """Write a synthetic extract with its answer key (key.csv) into OUT_DIR."""
-    from checks.generate import DEFAULT_AS_OF, generate as build, write_extract
+    from checks.generate import DEFAULT_AS_OF, write_extract
+    from checks.generate import generate as build
 
     moment = _parse_as_of(as_of) if as_of else DEFAULT_AS_OF
     with _step(f"Generating scale {scale} (seed {seed})"):
@@ -174,17 +186,32 @@ def generate(out_dir: Path, seed: int, scale: float, fmt: str, as_of: str | None
 
 @cli.command()
 @click.argument("extract_dir", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder that receives a new run folder (and a 'latest' link to it).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder that receives a new run folder (and a 'latest' link to it).",
+)
 @as_of_option
 @profile_option
 @config_option
 @rules_dir_option
-@click.option("--redact", is_flag=True,
-              help="Also write report-redacted.html: ids pseudonymised (keyed hash), small counts suppressed.")
+@click.option(
+    "--redact",
+    is_flag=True,
+    help="Also write report-redacted.html: ids pseudonymised (keyed hash), small counts suppressed.",
+)
 @handle_errors
-def run(extract_dir: Path, out_dir: Path, as_of: str | None, profile_path: Path | None,
-        config_path: Path | None, rules_dir: Path | None, redact: bool) -> None:
+def run(
+    extract_dir: Path,
+    out_dir: Path,
+    as_of: str | None,
+    profile_path: Path | None,
+    config_path: Path | None,
+    rules_dir: Path | None,
+    redact: bool,
+) -> None:
     """Validate EXTRACT_DIR, run the rule pack, and publish a run folder under OUT_DIR."""
     from checks.config import load_config
     from checks.profile import load_profile
@@ -196,12 +223,27 @@ def run(extract_dir: Path, out_dir: Path, as_of: str | None, profile_path: Path 
     config = load_config(config_path)
     reference = load_reference(overrides=config.reference, config_path=config.path)
     pack = load_pack(rules_dir or RULES_DIR)
-    outcome = execute_run(extract_dir, out_dir, profile, reference, config, _parse_as_of(as_of), pack,
-                          progress=_step, render=_renderer(config, redact))
+    outcome = execute_run(
+        extract_dir,
+        out_dir,
+        profile,
+        reference,
+        config,
+        _parse_as_of(as_of),
+        pack,
+        progress=_step,
+        render=_renderer(config, redact),
+    )
     _print_counts(outcome.loaded)
     click.echo(f"Run {outcome.run_id}: {outcome.run_dir}")
-    for name in ("exceptions.csv", "summary.json", "quarantine.csv", "manifest.json", "report.html",
-                 "report-redacted.html"):
+    for name in (
+        "exceptions.csv",
+        "summary.json",
+        "quarantine.csv",
+        "manifest.json",
+        "report.html",
+        "report-redacted.html",
+    ):
         if (outcome.run_dir / name).exists():
             click.echo(f"  {name:<18}{outcome.run_dir / name}")
     if outcome.threshold_breaches:
@@ -263,7 +305,10 @@ def rules_explain(rule_id: str, rules_dir: Path | None) -> None:
     rule = load_pack(rules_dir or RULES_DIR).get(rule_id)
     sections = [
         (f"{rule.id} {rule.name}", rule.title),
-        ("What it does", f"Finding: {rule.finding}; severity: {rule.severity}; needs: {', '.join(rule.requires)}."),
+        (
+            "What it does",
+            f"Finding: {rule.finding}; severity: {rule.severity}; needs: {', '.join(rule.requires)}.",
+        ),
         ("Why it matters", rule.rationale),
         ("Example", rule.example or "See the test cases in " + str(rule.path)),
         ("Reference", rule.reference),
@@ -308,15 +353,17 @@ def rules_test(rule_ids: tuple[str, ...], rules_dir: Path | None, config_path: P
 @click.option("--write", is_flag=True, help="Regenerate rules/expectations/*.json from the contract.")
 def suites(write: bool) -> None:
     """Show (or --write) the Great Expectations suites generated from the extract contract."""
-    from checks.suites import SUITES_DIR, build_suite, write_suites
     from checks.contract import TABLES
+    from checks.suites import SUITES_DIR, build_suite, write_suites
 
     if write:
         for path in write_suites():
             click.echo(f"wrote {path}")
         return
     for table in TABLES.values():
-        click.echo(f"{table.name}: {len(build_suite(table)['expectations'])} expectations ({SUITES_DIR / (table.name + '.json')})")
+        click.echo(
+            f"{table.name}: {len(build_suite(table)['expectations'])} expectations ({SUITES_DIR / (table.name + '.json')})"
+        )
 
 
 def main() -> None:

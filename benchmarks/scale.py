@@ -39,24 +39,36 @@ def main() -> None:
     generated = time.perf_counter() - started
     rows = sum(extract.counts.values())
     print(f"scale {args.scale}: {rows:,} rows ({', '.join(f'{k} {v:,}' for k, v in extract.counts.items())})")
-    print(f"generate: {generated:.1f} s ({built:.1f} s build, {generated - built:.1f} s write CSV); {rows / generated:,.0f} rows/s")
+    print(
+        f"generate: {generated:.1f} s ({built:.1f} s build, {generated - built:.1f} s write CSV); {rows / generated:,.0f} rows/s"
+    )
 
     reference = load_reference()
     started = time.perf_counter()
     loaded = load_extract(work / "extract", load_profile(), reference, DEFAULT_AS_OF)
     validated = time.perf_counter() - started
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in loaded.timings.items())
-    print(f"validate: {validated:.1f} s ({stages}); {rows / validated:,.0f} rows/s; quarantined {loaded.validation.quarantine.height}")
+    print(
+        f"validate: {validated:.1f} s ({stages}); {rows / validated:,.0f} rows/s; quarantined {loaded.validation.quarantine.height}"
+    )
 
     started = time.perf_counter()
     outcome = execute_run(work / "extract", work / "out", load_profile(), reference, RunConfig(), DEFAULT_AS_OF, load_pack())
     total = time.perf_counter() - started
-    print(f"run (validate + rules + write): {total:.1f} s; stages: "
-          + ", ".join(f"{k} {v:.1f} s" for k, v in outcome.timings.items()))
-    register = pl.read_csv(outcome.run_dir / "exceptions.csv", infer_schema=False).select("finding", "record_type", "record_id").unique()
+    print(
+        f"run (validate + rules + write): {total:.1f} s; stages: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in outcome.timings.items())
+    )
+    register = (
+        pl.read_csv(outcome.run_dir / "exceptions.csv", infer_schema=False)
+        .select("finding", "record_type", "record_id")
+        .unique()
+    )
     key = extract.key.unique()
-    exact = register.join(key, on=["finding", "record_type", "record_id"], how="anti").height == 0 and \
-        key.join(register, on=["finding", "record_type", "record_id"], how="anti").height == 0
+    exact = (
+        register.join(key, on=["finding", "record_type", "record_id"], how="anti").height == 0
+        and key.join(register, on=["finding", "record_type", "record_id"], how="anti").height == 0
+    )
     print(f"register rows {register.height:,}; answer key rows {key.height:,}; equal: {exact}")
 
 

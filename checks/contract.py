@@ -231,9 +231,7 @@ VICTIM_CONTACTS = Table(
     ),
 )
 
-TABLES: dict[str, Table] = {
-    t.name: t for t in (REFERRALS, INCIDENTS, CRIMES, CRIME_LINKS, VICTIM_CONTACTS)
-}
+TABLES: dict[str, Table] = {t.name: t for t in (REFERRALS, INCIDENTS, CRIMES, CRIME_LINKS, VICTIM_CONTACTS)}
 TABLE_ORDER = tuple(TABLES)
 
 FINDINGS = (

@@ -23,7 +23,13 @@ from checks.refdata import ReferenceData
 from checks.rules import PLACEHOLDER, STRATA, Rule, RulePack
 
 REQUIRED_OUTPUT = ("record_type", "record_id", "district", *STRATA[1:])
-_DTYPES = {"string": "VARCHAR", "int": "BIGINT", "bool": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMPTZ"}
+_DTYPES = {
+    "string": "VARCHAR",
+    "int": "BIGINT",
+    "bool": "BOOLEAN",
+    "date": "DATE",
+    "timestamp": "TIMESTAMPTZ",
+}
 
 
 class RuleError(ConfigError):
@@ -116,11 +122,11 @@ class RuleEngine:
         self.con.execute("CREATE TABLE offence_catalogue AS SELECT * FROM _catalogue")
         self.con.unregister("_catalogue")
         rows = [(k, item) for k, items in reference.no_crime_reasons.items() for item in items]
-        self.con.execute('CREATE TABLE reason_list (list VARCHAR, item VARCHAR)')
+        self.con.execute("CREATE TABLE reason_list (list VARCHAR, item VARCHAR)")
         if rows:
             self.con.executemany("INSERT INTO reason_list VALUES (?, ?)", rows)
         rows = [(k, item) for k, items in reference.cancellation_authority.items() for item in items]
-        self.con.execute('CREATE TABLE authority_list (list VARCHAR, item VARCHAR)')
+        self.con.execute("CREATE TABLE authority_list (list VARCHAR, item VARCHAR)")
         if rows:
             self.con.executemany("INSERT INTO authority_list VALUES (?, ?)", rows)
         self.con.execute("CREATE TABLE limits (name VARCHAR, value DOUBLE)")
@@ -138,7 +144,9 @@ class RuleEngine:
             parts.append(_sql_str(rule.detail[last : match.start()]))
             name = match.group(1)
             if name not in columns:
-                raise RuleError(f"{rule.id}: detail uses {{{name}}} but the breaches query has no such column")
+                raise RuleError(
+                    f"{rule.id}: detail uses {{{name}}} but the breaches query has no such column"
+                )
             kind = columns[name]
             if kind.startswith("TIMESTAMP"):
                 expr = f"local_text({name})"
@@ -161,7 +169,11 @@ class RuleEngine:
             raise RuleError(f"pack measure {name}: {str(exc).splitlines()[0]}") from None
         assert isinstance(frame, pl.DataFrame)
         frame = frame.with_columns(
-            [pl.col(c).dt.strftime("%Y-%m-%dT%H:%M:%SZ") for c, t in frame.schema.items() if isinstance(t, pl.Datetime)]
+            [
+                pl.col(c).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+                for c, t in frame.schema.items()
+                if isinstance(t, pl.Datetime)
+            ]
         )
         return frame.to_dicts()
 
@@ -219,15 +231,27 @@ class RuleEngine:
         register = pl.from_arrow(register)
         assert isinstance(register, pl.DataFrame)
         self.con.execute(f"DROP TABLE {pop}; DROP TABLE {br}")
-        result = RuleResult(rule, "run", "", int(counts[0]), int(counts[1]), strata, time.perf_counter() - started)
+        result = RuleResult(
+            rule, "run", "", int(counts[0]), int(counts[1]), strata, time.perf_counter() - started
+        )
         return result, register
 
 
 REGISTER_SCHEMA = {
-    "run_id": pl.String, "rule_id": pl.String, "finding": pl.String, "severity": pl.String,
-    "record_type": pl.String, "record_id": pl.String, "district": pl.String, "fingerprint": pl.String,
-    "detail": pl.String, "title": pl.String, "referrer_agency": pl.String, "offence_group": pl.String,
-    "month": pl.String, "source": pl.String,
+    "run_id": pl.String,
+    "rule_id": pl.String,
+    "finding": pl.String,
+    "severity": pl.String,
+    "record_type": pl.String,
+    "record_id": pl.String,
+    "district": pl.String,
+    "fingerprint": pl.String,
+    "detail": pl.String,
+    "title": pl.String,
+    "referrer_agency": pl.String,
+    "offence_group": pl.String,
+    "month": pl.String,
+    "source": pl.String,
 }
 
 

@@ -37,9 +37,7 @@ def _timestamp(col: pl.Expr, dayfirst: bool) -> tuple[pl.Expr, pl.Expr]:
     offset = text.str.extract(_OFFSET, 1)
     local_text = text.str.replace(_OFFSET, "").str.replace("T", " ", literal=True)
     formats = _ISO_TIME_FORMATS + (_DAYFIRST_TIME_FORMATS if dayfirst else ())
-    local = pl.coalesce(
-        [local_text.str.to_datetime(f, strict=False, time_unit="us") for f in formats]
-    )
+    local = pl.coalesce([local_text.str.to_datetime(f, strict=False, time_unit="us") for f in formats])
     sign = pl.when(offset.str.starts_with("-")).then(-1).otherwise(1)
     digits = offset.str.replace_all(r"[^0-9]", "")
     offset_minutes = (
@@ -83,9 +81,17 @@ def _typed(column: Column, profile: SourceProfile) -> tuple[pl.Expr, str, pl.Exp
     col = pl.col(column.name)
     if column.type == "timestamp":
         instant, local_ok = _timestamp(col, profile.dayfirst)
-        return instant, "an ISO 8601 timestamp" + (" or dd/mm/yyyy hh:mm" if profile.dayfirst else ""), local_ok
+        return (
+            instant,
+            "an ISO 8601 timestamp" + (" or dd/mm/yyyy hh:mm" if profile.dayfirst else ""),
+            local_ok,
+        )
     if column.type == "date":
-        return _date(col, profile.dayfirst), "a date (yyyy-mm-dd" + (" or dd/mm/yyyy)" if profile.dayfirst else ")"), None
+        return (
+            _date(col, profile.dayfirst),
+            "a date (yyyy-mm-dd" + (" or dd/mm/yyyy)" if profile.dayfirst else ")"),
+            None,
+        )
     if column.type == "bool":
         spellings = "/".join(profile.true_values[:2] + profile.false_values[:2])
         return _bool(col, profile), f"a yes/no value ({spellings}, ...)", None
@@ -135,10 +141,9 @@ def parse_table(raw: RawTable, profile: SourceProfile) -> tuple[pl.DataFrame, pl
                 reason.alias("reason"),
             )
         )
-    keep = [c for c in frame.columns if c not in contract.column_names]
-    typed_frame = frame.select(*[pl.col(c) for c in keep if c == ROW or c == ORIGIN], *typed_exprs,
-                               *[pl.col(c) for c in keep if c not in (ROW, ORIGIN)])
-    problems = (
-        pl.concat(problem_frames) if problem_frames else pl.DataFrame(schema=PROBLEM_SCHEMA)
-    )
+    # row bookkeeping first, then the canonical columns typed, then the force's extra columns as read
+    bookkeeping = [c for c in (ROW, ORIGIN) if c in frame.columns]
+    extra = [c for c in frame.columns if c not in contract.column_names and c not in bookkeeping]
+    typed_frame = frame.select(*bookkeeping, *typed_exprs, *extra)
+    problems = pl.concat(problem_frames) if problem_frames else pl.DataFrame(schema=PROBLEM_SCHEMA)
     return typed_frame, problems.cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]

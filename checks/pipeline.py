@@ -6,15 +6,14 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from checks.parse import parse_table
 from checks.profile import SourceProfile
 from checks.reader import read_extract
 from checks.refdata import ReferenceData
 from checks.validate import SuiteRunner, ValidationResult, default_runner, validate
-
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -62,9 +61,7 @@ def load_extract(
     timings["parse"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    files = sorted(
-        {(t.name, t.path) for t in raw.values() if t.path is not None}, key=lambda item: item[0]
-    )
+    files = sorted({(t.name, t.path) for t in raw.values() if t.path is not None}, key=lambda item: item[0])
     inputs = [InputFile(name, path, path.stat().st_size, sha256_of(path)) for name, path in files]
     timings["hash"] = time.perf_counter() - started
 

@@ -86,9 +86,7 @@ def _str_map(value: Any, path: Path, where: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, val in mapping.items():
         if val is None or isinstance(val, (dict, list)):
-            raise ConfigError(
-                f"{path} line {line_of(mapping, key)}: {where}.{key} must be a single value"
-            )
+            raise ConfigError(f"{path} line {line_of(mapping, key)}: {where}.{key} must be a single value")
         out[_scalar(key)] = _scalar(val)
     return out
 
@@ -102,8 +100,7 @@ def _scalar(value: Any) -> str:
 def _choice(value: Any, allowed: tuple[str, ...], path: Path, mapping: Any, key: str) -> str:
     if value not in allowed:
         raise ConfigError(
-            f"{path} line {line_of(mapping, key)}: {key} must be one of {', '.join(allowed)}; "
-            f"got {value!r}"
+            f"{path} line {line_of(mapping, key)}: {key} must be one of {', '.join(allowed)}; got {value!r}"
         )
     return str(value)
 
@@ -153,9 +150,13 @@ def _table_profile(name: str, raw: Any, path: Path) -> TableProfile:
             item_map, BUILD_KEYS, path, f"{where}.build_from[]", required=("table", "column", "source_type")
         )
         source_table = _choice(item_map["table"], ("referrals", "incidents"), path, item_map, "table")
-        source_type = _choice(item_map["source_type"], ("referral", "incident"), path, item_map, "source_type")
+        source_type = _choice(
+            item_map["source_type"], ("referral", "incident"), path, item_map, "source_type"
+        )
         build.append(
-            LinkSource(source_table, str(item_map["column"]), str(item_map.get("separator", ";")), source_type)
+            LinkSource(
+                source_table, str(item_map["column"]), str(item_map.get("separator", ";")), source_type
+            )
         )
     fmt = spec.get("format")
     enc = spec.get("encoding")

@@ -166,7 +166,10 @@ def _apply_profile(frame: pl.DataFrame, contract: Table, profile: SourceProfile,
         frame = frame.with_columns(mapped.alias(canon))
     missing = [c for c in contract.required_columns if c not in frame.columns]
     if missing:
-        wanted = [f"{spec.columns.get(c, c)!r}" + (f" (canonical {c})" if c in spec.columns else "") for c in missing]
+        wanted = [
+            f"{spec.columns.get(c, c)!r}" + (f" (canonical {c})" if c in spec.columns else "")
+            for c in missing
+        ]
         raise InputRejected(
             f"{path}: required column{'s' if len(missing) > 1 else ''} {', '.join(wanted)} "
             f"missing from table {contract.name}"

@@ -16,7 +16,13 @@ from checks.engine import REGISTER_SCHEMA, EngineResult, RuleResult
 
 QUARANTINE_RULE = "QUARANTINE"
 QUARANTINE_TITLE = "A row could not be read or broke the extract contract, and was quarantined"
-_RECORD_TYPE = {"referrals": "referral", "incidents": "incident", "crimes": "crime", "crime_links": "crime", "victim_contacts": "crime"}
+_RECORD_TYPE = {
+    "referrals": "referral",
+    "incidents": "incident",
+    "crimes": "crime",
+    "crime_links": "crime",
+    "victim_contacts": "crime",
+}
 
 
 def quarantine_findings(quarantine: pl.DataFrame, run_id: str) -> pl.DataFrame:
@@ -42,8 +48,13 @@ def quarantine_findings(quarantine: pl.DataFrame, run_id: str) -> pl.DataFrame:
         .str.slice(0, 16)
         .alias("fingerprint"),
         (
-            pl.lit("Row ") + pl.col("row_number").cast(pl.String) + pl.lit(" of ") + pl.col("origin")
-            + pl.lit(" was quarantined: ") + pl.col("reason") + pl.lit(".")
+            pl.lit("Row ")
+            + pl.col("row_number").cast(pl.String)
+            + pl.lit(" of ")
+            + pl.col("origin")
+            + pl.lit(" was quarantined: ")
+            + pl.col("reason")
+            + pl.lit(".")
         ).alias("detail"),
         pl.lit(QUARANTINE_TITLE).alias("title"),
         pl.lit(None, pl.String).alias("referrer_agency"),
@@ -75,7 +86,9 @@ def threshold_state(result: RuleResult, threshold: Threshold | None) -> str:
     return "ok"
 
 
-def summary(engine: EngineResult, config: RunConfig, counts: dict[str, Any], quarantined_rows: int) -> dict[str, Any]:
+def summary(
+    engine: EngineResult, config: RunConfig, counts: dict[str, Any], quarantined_rows: int
+) -> dict[str, Any]:
     rules = []
     for result in engine.results:
         rule = result.rule

@@ -23,12 +23,34 @@ ID_PATTERN = re.compile(r"^[A-Z]{2,4}\d{3}$")
 NAME_PATTERN = re.compile(r"^[a-z_]+(\.[a-z0-9_]+)+$")
 STRATA = ("district", "referrer_agency", "offence_group", "month")
 RULE_KEYS = (
-    "id", "name", "title", "finding", "severity", "rationale", "reference", "requires",
-    "strata", "population", "breaches", "detail", "example", "tests",
+    "id",
+    "name",
+    "title",
+    "finding",
+    "severity",
+    "rationale",
+    "reference",
+    "requires",
+    "strata",
+    "population",
+    "breaches",
+    "detail",
+    "example",
+    "tests",
 )
 REQUIRED_RULE_KEYS = (
-    "id", "name", "title", "finding", "severity", "rationale", "reference", "requires",
-    "population", "breaches", "detail", "tests",
+    "id",
+    "name",
+    "title",
+    "finding",
+    "severity",
+    "rationale",
+    "reference",
+    "requires",
+    "population",
+    "breaches",
+    "detail",
+    "tests",
 )
 CASE_KEYS = ("name", "description", "as_of", "given", "flagged", "not_flagged", "absent")
 PACK_KEYS = ("pack", "name", "version", "description", "macros", "views", "measures")
@@ -91,7 +113,9 @@ class RulePack:
         for rule in self.rules:
             if rule.id == rule_id or rule.name == rule_id:
                 return rule
-        raise ConfigError(f"no rule {rule_id!r} in {self.directory}; known: {', '.join(r.id for r in self.rules)}")
+        raise ConfigError(
+            f"no rule {rule_id!r} in {self.directory}; known: {', '.join(r.id for r in self.rules)}"
+        )
 
 
 def _check_sql(sql: str, path: Path, line: int | str, key: str) -> None:
@@ -100,7 +124,9 @@ def _check_sql(sql: str, path: Path, line: int | str, key: str) -> None:
         text = str(con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchall()[0][0])
     if '"error":true' in text.replace(" ", ""):
         message = re.search(r'"error_message":"(.*?)"', text)
-        raise ConfigError(f"{path} line {line}: {key} SQL does not parse ({message.group(1) if message else 'syntax error'})")
+        raise ConfigError(
+            f"{path} line {line}: {key} SQL does not parse ({message.group(1) if message else 'syntax error'})"
+        )
 
 
 def _case(raw: Any, path: Path, rule_id: str) -> RuleCase:
@@ -129,15 +155,23 @@ def load_rule(path: Path) -> Rule:
     check_keys(raw, RULE_KEYS, path, "the rule", required=REQUIRED_RULE_KEYS)
     rule_id = str(raw["id"])
     if rule_id != path.stem:
-        raise ConfigError(f"{path} line {line_of(raw, 'id')}: id {rule_id!r} differs from the file name {path.stem!r}")
+        raise ConfigError(
+            f"{path} line {line_of(raw, 'id')}: id {rule_id!r} differs from the file name {path.stem!r}"
+        )
     if not ID_PATTERN.match(rule_id):
         raise ConfigError(f"{path} line {line_of(raw, 'id')}: id {rule_id!r} is not like REC001")
     if not NAME_PATTERN.match(str(raw["name"])):
-        raise ConfigError(f"{path} line {line_of(raw, 'name')}: name must be dotted lower case, e.g. recording.referral.unrecorded")
+        raise ConfigError(
+            f"{path} line {line_of(raw, 'name')}: name must be dotted lower case, e.g. recording.referral.unrecorded"
+        )
     if raw["finding"] not in FINDINGS:
-        raise ConfigError(f"{path} line {line_of(raw, 'finding')}: finding {raw['finding']!r} is not one of {', '.join(FINDINGS)}")
+        raise ConfigError(
+            f"{path} line {line_of(raw, 'finding')}: finding {raw['finding']!r} is not one of {', '.join(FINDINGS)}"
+        )
     if raw["severity"] not in SEVERITIES:
-        raise ConfigError(f"{path} line {line_of(raw, 'severity')}: severity must be one of {', '.join(SEVERITIES)}")
+        raise ConfigError(
+            f"{path} line {line_of(raw, 'severity')}: severity must be one of {', '.join(SEVERITIES)}"
+        )
     requires = tuple(str(t) for t in raw["requires"] or [])
     for table in requires:
         if table not in TABLES:
@@ -145,7 +179,9 @@ def load_rule(path: Path) -> Rule:
     strata = tuple(str(s) for s in raw.get("strata") or ("district",))
     for stratum in strata:
         if stratum not in STRATA:
-            raise ConfigError(f"{path} line {line_of(raw, 'strata')}: unknown stratum {stratum!r}; known: {', '.join(STRATA)}")
+            raise ConfigError(
+                f"{path} line {line_of(raw, 'strata')}: unknown stratum {stratum!r}; known: {', '.join(STRATA)}"
+            )
     for key in ("population", "breaches"):
         _check_sql(str(raw[key]), path, line_of(raw, key), key)
     detail = str(raw["detail"]).strip()

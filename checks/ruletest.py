@@ -30,7 +30,11 @@ CASE_DEFAULTS: dict[str, dict[str, str]] = {
         "referrer_type": "professional_third_party",
         "decision": "crime_recorded",
     },
-    "incidents": {"reported_at": "2026-03-02T10:00:00", "district": "Sheffield", "closure_class": "non_crime"},
+    "incidents": {
+        "reported_at": "2026-03-02T10:00:00",
+        "district": "Sheffield",
+        "closure_class": "non_crime",
+    },
     "crimes": {
         "reported_at": "2026-03-02T10:00:00",
         "recorded_at": "2026-03-02T12:00:00",
@@ -72,7 +76,8 @@ def case_tables(case: RuleCase) -> dict[str, pl.DataFrame]:
             if unknown:
                 raise ValueError(f"table {name} has no column(s) {', '.join(unknown)}")
         data = {
-            col: [_text(row.get(col, CASE_DEFAULTS.get(name, {}).get(col))) for row in rows] for col in columns
+            col: [_text(row.get(col, CASE_DEFAULTS.get(name, {}).get(col))) for row in rows]
+            for col in columns
         }
         frame = pl.DataFrame(data, schema={c: pl.String for c in columns}).with_row_index(ROW, offset=1)
         frame = frame.with_columns(pl.col(ROW).cast(pl.Int64))
@@ -105,7 +110,9 @@ def run_case(pack: RulePack, reference: ReferenceData, rule: Rule, case: RuleCas
         return CaseOutcome(rule.id, case.name, False, f"{where}: could not run: {exc}")
     if case.absent:
         if result.status != "not_run":
-            return CaseOutcome(rule.id, case.name, False, f"{where}: expected 'not run' with {case.absent} absent")
+            return CaseOutcome(
+                rule.id, case.name, False, f"{where}: expected 'not run' with {case.absent} absent"
+            )
         return CaseOutcome(rule.id, case.name, True, "")
     flagged = set(register["record_id"].to_list()) if register is not None else set()
     expected = set(case.flagged)

@@ -14,10 +14,10 @@ from typing import Any
 
 import checks
 from checks.config import RunConfig
+from checks.engine import run_pack
 from checks.pipeline import LoadedExtract, load_extract
 from checks.profile import SourceProfile
 from checks.publish import staged_run, write_json
-from checks.engine import run_pack
 from checks.refdata import ReferenceData
 from checks.register import build_register, summary
 from checks.rules import RulePack
@@ -128,9 +128,18 @@ def execute_run(
         write_json(staging / "summary.json", run_summary)
         write_json(staging / "measures.json", engine.measures)
         timings["write"] = time.perf_counter() - started
-        pack_facts = {"rule_pack": {"name": pack.name, "version": pack.version, "sha256": pack.digest,
-                                    "directory": str(pack.directory), "rules": len(pack.rules)}}
-        run_manifest = manifest(run_id, extract_dir, profile, reference, config, as_of, loaded, timings, pack_facts)
+        pack_facts = {
+            "rule_pack": {
+                "name": pack.name,
+                "version": pack.version,
+                "sha256": pack.digest,
+                "directory": str(pack.directory),
+                "rules": len(pack.rules),
+            }
+        }
+        run_manifest = manifest(
+            run_id, extract_dir, profile, reference, config, as_of, loaded, timings, pack_facts
+        )
         write_json(staging / "manifest.json", run_manifest)
         if render is not None:
             started = time.perf_counter()

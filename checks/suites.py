@@ -73,7 +73,9 @@ def build_suite(table: Table) -> dict[str, Any]:
                 )
             )
         if col.min_value is not None or col.max_value is not None:
-            bounds = {k: v for k, v in (("min_value", col.min_value), ("max_value", col.max_value)) if v is not None}
+            bounds = {
+                k: v for k, v in (("min_value", col.min_value), ("max_value", col.max_value)) if v is not None
+            }
             exps.append(
                 _expectation(
                     "expect_column_values_to_be_between",

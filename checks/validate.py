@@ -74,7 +74,12 @@ class GxPandasRunner:
 
         expectations = suite["expectations"]
         columns = sorted(
-            {v for e in expectations for k, v in e["kwargs"].items() if k in ("column", "column_A", "column_B")}
+            {
+                v
+                for e in expectations
+                for k, v in e["kwargs"].items()
+                if k in ("column", "column_A", "column_B")
+            }
         )
         # dates go to GX as UTC midnights so they compare with the as-of parameters like for like
         selected = frame.select([ROW, *columns])
@@ -90,9 +95,7 @@ class GxPandasRunner:
                 for i, e in enumerate(expectations)
             ],
         )
-        params = {
-            k: (pd.Timestamp(v) if isinstance(v, datetime) else v) for k, v in parameters.items()
-        }
+        params = {k: (pd.Timestamp(v) if isinstance(v, datetime) else v) for k, v in parameters.items()}
         # A fresh datasource per call: GX keys loaded batches and metrics by batch id, and a
         # reused batch definition would answer a later table with an earlier table's results.
         self._calls += 1
@@ -117,7 +120,9 @@ class GxPandasRunner:
             i = int(res.expectation_config.meta["index"])
             problem = _gx_exception(res.exception_info or {})
             if problem:
-                raise RuntimeError(f"validation of {table} could not run {expectations[i]['type']} ({problem})")
+                raise RuntimeError(
+                    f"validation of {table} could not run {expectations[i]['type']} ({problem})"
+                )
             if not res.success:
                 rows = res.result.get("unexpected_index_list") or []
                 # with a named index GX reports {index_name: value}; otherwise the bare value
@@ -236,9 +241,7 @@ def validate(
         table_problems = pl.concat(problems).unique(maintain_order=True)
         bad_rows = table_problems.select(pl.col("row_number").alias(ROW)).unique()
         accepted[name] = frame.join(bad_rows, on=ROW, how="anti")
-        by_check = dict(
-            table_problems.group_by("check").agg(pl.col("row_number").n_unique()).iter_rows()
-        )
+        by_check = dict(table_problems.group_by("check").agg(pl.col("row_number").n_unique()).iter_rows())
         counts[name] = TableCounts(
             read=frame.height,
             accepted=accepted[name].height,

@@ -64,16 +64,26 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _pvp_rows(reports: pl.DataFrame, unrecorded: pl.DataFrame, by: str, reference: ReferenceData) -> list[PvpRow]:
-    pro = reports.filter((pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party"))
+def _pvp_rows(
+    reports: pl.DataFrame, unrecorded: pl.DataFrame, by: str, reference: ReferenceData
+) -> list[PvpRow]:
+    pro = reports.filter(
+        (pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party")
+    )
     totals = pro.group_by(by).agg(pl.col("reports").sum(), pl.col("recorded").sum())
     missed = unrecorded.group_by(by).agg(pl.len().alias("unrecorded"))
     joined = totals.join(missed, on=by, how="full", coalesce=True).fill_null(0).sort(by)
     rows = []
-    for label, referrals, recorded, unrec in joined.select(by, "reports", "recorded", "unrecorded").iter_rows():
+    for label, referrals, recorded, unrec in joined.select(
+        by, "reports", "recorded", "unrecorded"
+    ).iter_rows():
         should = int(recorded) + int(unrec)
         name = str(label or "not recorded").replace("_", " ")
-        rows.append(PvpRow(name, int(referrals), should, int(recorded), make_rate(name, int(recorded), should, reference)))
+        rows.append(
+            PvpRow(
+                name, int(referrals), should, int(recorded), make_rate(name, int(recorded), should, reference)
+            )
+        )
     return rows
 
 
@@ -101,7 +111,9 @@ def _annual_crimes(crimes: pl.DataFrame, configured: int | None) -> int:
     return round(int(recorded["crimes"].sum()) * 365.25 / max(days, 30.0))
 
 
-def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_key: bytes | None = None) -> ReportContext:
+def build_context(
+    run_dir: Path, options: dict[str, Any] | None = None, redact_key: bytes | None = None
+) -> ReportContext:
     options = options or {}
     reference = load_reference()
     summary = _read_json(run_dir / "summary.json")
@@ -110,15 +122,52 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
     register = pl.read_parquet(run_dir / "exceptions.parquet")
     pseudonym = Pseudonymiser(redact_key)
 
-    reports = pl.DataFrame(measures["reports"], infer_schema_length=None) if measures["reports"] else pl.DataFrame(
-        schema={"record_type": pl.String, "source": pl.String, "referrer_agency": pl.String, "district": pl.String,
-                "offence_group": pl.String, "year": pl.String, "reports": pl.Int64, "notifiable": pl.Int64, "recorded": pl.Int64})
-    crimes = pl.DataFrame(measures["crimes"], infer_schema_length=None) if measures["crimes"] else pl.DataFrame(
-        schema={"year": pl.String, "district": pl.String, "status": pl.String, "crimes": pl.Int64,
-                "first_recorded_at": pl.String, "last_recorded_at": pl.String})
-    referral_crimes = pl.DataFrame(measures["referral_crimes"], infer_schema_length=None) if measures["referral_crimes"] else pl.DataFrame(
-        schema={"year": pl.String, "district": pl.String, "offence_code": pl.String, "offence_group": pl.String,
-                "status": pl.String, "outcome_code": pl.Int64, "crimes": pl.Int64})
+    reports = (
+        pl.DataFrame(measures["reports"], infer_schema_length=None)
+        if measures["reports"]
+        else pl.DataFrame(
+            schema={
+                "record_type": pl.String,
+                "source": pl.String,
+                "referrer_agency": pl.String,
+                "district": pl.String,
+                "offence_group": pl.String,
+                "year": pl.String,
+                "reports": pl.Int64,
+                "notifiable": pl.Int64,
+                "recorded": pl.Int64,
+            }
+        )
+    )
+    crimes = (
+        pl.DataFrame(measures["crimes"], infer_schema_length=None)
+        if measures["crimes"]
+        else pl.DataFrame(
+            schema={
+                "year": pl.String,
+                "district": pl.String,
+                "status": pl.String,
+                "crimes": pl.Int64,
+                "first_recorded_at": pl.String,
+                "last_recorded_at": pl.String,
+            }
+        )
+    )
+    referral_crimes = (
+        pl.DataFrame(measures["referral_crimes"], infer_schema_length=None)
+        if measures["referral_crimes"]
+        else pl.DataFrame(
+            schema={
+                "year": pl.String,
+                "district": pl.String,
+                "offence_code": pl.String,
+                "offence_group": pl.String,
+                "status": pl.String,
+                "outcome_code": pl.Int64,
+                "crimes": pl.Int64,
+            }
+        )
+    )
     rules = {r["id"]: r for r in summary["rules"]}
 
     # headline: recording, timeliness, classification
@@ -133,14 +182,24 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
     annual = _annual_crimes(crimes, options.get("annual_recorded_crime"))
     unrecorded_year = round((1 - recording.rate) * annual) if recording.rate is not None else None
     headline = Headline(
-        recording, timeliness, classification, unrecorded_year, annual,
+        recording,
+        timeliness,
+        classification,
+        unrecorded_year,
+        annual,
         "(1 - recording rate) x recorded crimes a year"
-        + (" (from the config)" if options.get("annual_recorded_crime") else " (this extract's recorded crimes, annualised)")
+        + (
+            " (from the config)"
+            if options.get("annual_recorded_crime")
+            else " (this extract's recorded crimes, annualised)"
+        )
         + ". HMICFRS's exact grossing-up is not published; treat as indicative.",
     )
 
     # public protection: professional third-party referrals
-    pro_unrecorded = unrecorded.filter((pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party"))
+    pro_unrecorded = unrecorded.filter(
+        (pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party")
+    )
     by_agency = _pvp_rows(reports, pro_unrecorded, "referrer_agency", reference)
     by_district = _pvp_rows(reports, pro_unrecorded, "district", reference)
     total = PvpRow(
@@ -148,20 +207,50 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         sum(r.referrals for r in by_agency),
         sum(r.should_record for r in by_agency),
         sum(r.recorded for r in by_agency),
-        make_rate("all agencies", sum(r.recorded for r in by_agency), sum(r.should_record for r in by_agency), reference),
+        make_rate(
+            "all agencies",
+            sum(r.recorded for r in by_agency),
+            sum(r.should_record for r in by_agency),
+            reference,
+        ),
     )
-    outcome_labels = {int(k): str(v) for k, v in load_yaml(REFERENCE_DIR / "outcome_types.yaml")["labels"].items()}
+    outcome_labels = {
+        int(k): str(v) for k, v in load_yaml(REFERENCE_DIR / "outcome_types.yaml")["labels"].items()
+    }
     referral_only = reports.filter(pl.col("record_type") == "referral")
     recorded_pvp = referral_crimes.filter(pl.col("status") == "recorded")
     review_tables = [
-        _cross("Referrals received, by year and district", "district", referral_only, "district", "year", "reports"),
-        _cross("Recorded offences from referrals, by year and district", "district", recorded_pvp, "district", "year", "crimes"),
-        _cross("Recorded offences from referrals, by offence group and year", "offence group", recorded_pvp, "offence_group", "year", "crimes"),
+        _cross(
+            "Referrals received, by year and district",
+            "district",
+            referral_only,
+            "district",
+            "year",
+            "reports",
+        ),
+        _cross(
+            "Recorded offences from referrals, by year and district",
+            "district",
+            recorded_pvp,
+            "district",
+            "year",
+            "crimes",
+        ),
+        _cross(
+            "Recorded offences from referrals, by offence group and year",
+            "offence group",
+            recorded_pvp,
+            "offence_group",
+            "year",
+            "crimes",
+        ),
         _cross(
             "Outcomes of recorded offences from referrals, by outcome type and year",
             "outcome type",
             recorded_pvp.with_columns(
-                pl.col("outcome_code").map_elements(lambda c: f"{c:>2} {outcome_labels.get(int(c), '')}", return_dtype=pl.String)
+                pl.col("outcome_code").map_elements(
+                    lambda c: f"{c:>2} {outcome_labels.get(int(c), '')}", return_dtype=pl.String
+                )
             ),
             "outcome_code",
             "year",
@@ -179,26 +268,46 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         ]
         families[rule["family"]].append(
             RuleView(
-                rule["id"], rule["name"], rule["title"], rule["finding"], rule["severity"],
-                _rule_text(rule["id"], "rationale"), _rule_text(rule["id"], "reference"),
-                rule["status"], rule["reason_not_run"] or "",
-                make_rate("all", pop - breaches, pop, reference), district_rates, breaches, rule["threshold"],
+                rule["id"],
+                rule["name"],
+                rule["title"],
+                rule["finding"],
+                rule["severity"],
+                _rule_text(rule["id"], "rationale"),
+                _rule_text(rule["id"], "reference"),
+                rule["status"],
+                rule["reason_not_run"] or "",
+                make_rate("all", pop - breaches, pop, reference),
+                district_rates,
+                breaches,
+                rule["threshold"],
             )
         )
 
     # the register, capped
     cap = int(options.get("max_rows_in_page", 2000))
-    ordered = register.with_columns(pl.col("severity").replace_strict(SEVERITY_ORDER, default=3).alias("_order")).sort(
-        ["_order", "rule_id", "record_id"]
-    )
+    ordered = register.with_columns(
+        pl.col("severity").replace_strict(SEVERITY_ORDER, default=3).alias("_order")
+    ).sort(["_order", "rule_id", "record_id"])
     shown = []
     for row in ordered.head(cap).iter_rows(named=True):
         record_id = row["record_id"] or ""
         detail = row["detail"] or ""
         if redact_key is not None and record_id:
             detail = detail.replace(record_id, pseudonym(record_id))
-        shown.append(ExceptionRow(row["rule_id"], row["finding"], row["severity"], row["record_type"], pseudonym(record_id),
-                                  row["district"] or "", (row["referrer_agency"] or "").replace("_", " "), detail, row["fingerprint"]))
+        shown.append(
+            ExceptionRow(
+                row["rule_id"],
+                row["finding"],
+                row["severity"],
+                row["record_type"],
+                pseudonym(record_id),
+                row["district"] or "",
+                (row["referrer_agency"] or "").replace("_", " "),
+                detail,
+                row["fingerprint"],
+            )
+        )
     filters = {
         "rule": sorted(register["rule_id"].unique().to_list()),
         "finding": sorted(register["finding"].unique().to_list()),
@@ -209,8 +318,11 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
 
     tables = summary["tables"]
     quality = [
-        TableQuality(name, t["read"], t["accepted"], t["quarantined"], sorted(t["quarantined_by_check"].items()))
-        for name, t in tables.items() if t is not None
+        TableQuality(
+            name, t["read"], t["accepted"], t["quarantined"], sorted(t["quarantined_by_check"].items())
+        )
+        for name, t in tables.items()
+        if t is not None
     ]
     quarantined = sum(q.quarantined for q in quality)
     quarantine_note = (
@@ -222,7 +334,9 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
     )
     pack = manifest.get("rule_pack", {})
     facts = RunFacts(
-        manifest["run_id"], manifest["as_of"], manifest["tool"]["version"],
+        manifest["run_id"],
+        manifest["as_of"],
+        manifest["tool"]["version"],
         f"{pack.get('name', '?')} {pack.get('version', '?')} (sha256 {pack.get('sha256', '')[:16]})",
         manifest["profile"]["name"],
         [(i["table"], i["file"], int(i["size_bytes"]), i["sha256"]) for i in manifest["inputs"]],
@@ -261,5 +375,8 @@ def _rule_text(rule_id: str, key: str) -> str:
             if path.parent.name in ("reference", "expectations"):
                 continue
             raw = load_yaml(path)
-            _RULE_TEXT[str(raw["id"])] = {"rationale": str(raw["rationale"]).strip(), "reference": str(raw["reference"]).strip()}
+            _RULE_TEXT[str(raw["id"])] = {
+                "rationale": str(raw["rationale"]).strip(),
+                "reference": str(raw["reference"]).strip(),
+            }
     return _RULE_TEXT.get(rule_id, {}).get(key, "")

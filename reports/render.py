@@ -45,8 +45,9 @@ def render_context(ctx: ReportContext) -> str:
     return env.get_template("report.html").render(ctx=ctx)
 
 
-def render_run(run_dir: Path, options: dict[str, Any] | None = None, redact: bool = False,
-               output: Path | None = None) -> Path:
+def render_run(
+    run_dir: Path, options: dict[str, Any] | None = None, redact: bool = False, output: Path | None = None
+) -> Path:
     """Write report.html (or report-redacted.html) into run_dir from its own results."""
     key = None
     if redact:

@@ -32,11 +32,20 @@ def test_checks_does_not_import_cli_or_reports():
 
 
 def test_reports_reads_results_not_extracts():
-    forbidden = {"checks.reader", "checks.parse", "checks.pipeline", "checks.validate", "checks.engine", "cli"}
+    forbidden = {
+        "checks.reader",
+        "checks.parse",
+        "checks.pipeline",
+        "checks.validate",
+        "checks.engine",
+        "cli",
+    }
     for path, names in _imports(ROOT / "reports").items():
         assert not (names & forbidden), f"{path} imports {names & forbidden}"
 
 
 def test_committed_suites_match_the_contract():
     for name, table in TABLES.items():
-        assert load_suite(name) == build_suite(table), f"rules/expectations/{name}.json is stale: run recordcheck suites --write"
+        assert load_suite(name) == build_suite(table), (
+            f"rules/expectations/{name}.json is stale: run recordcheck suites --write"
+        )

@@ -37,9 +37,16 @@ def test_generation_is_deterministic():
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_register_equals_answer_key(seed, tmp_path, pack, reference):
     extract = generate(seed=seed, scale=0.03, as_of=AS_OF)
-    assert set(extract.key["finding"]) >= {"unrecorded_crime", "late_recording", "misclassification", "victim_update_overdue"}
+    assert set(extract.key["finding"]) >= {
+        "unrecorded_crime",
+        "late_recording",
+        "misclassification",
+        "victim_update_overdue",
+    }
     write_extract(extract, tmp_path / "extract")
-    outcome = execute_run(tmp_path / "extract", tmp_path / "out", load_profile(), reference, RunConfig(), AS_OF, pack)
+    outcome = execute_run(
+        tmp_path / "extract", tmp_path / "out", load_profile(), reference, RunConfig(), AS_OF, pack
+    )
     _register_matches_key(outcome.run_dir, extract.key)
 
 
@@ -52,9 +59,25 @@ def test_sample_data_register_equals_its_key(tmp_path, pack, reference):
     register = pl.read_csv(outcome.run_dir / "exceptions.csv", infer_schema=False)
     for rule in summary["rules"]:
         assert rule["breaches"] == register.filter(pl.col("rule_id") == rule["id"]).height, rule["id"]
-    assert list(register.columns[:9]) == ["run_id", "rule_id", "finding", "severity", "record_type", "record_id", "district", "fingerprint", "detail"]
+    assert list(register.columns[:9]) == [
+        "run_id",
+        "rule_id",
+        "finding",
+        "severity",
+        "record_type",
+        "record_id",
+        "district",
+        "fingerprint",
+        "detail",
+    ]
     manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
-    assert {i["table"] for i in manifest["inputs"]} == {"referrals", "incidents", "crimes", "crime_links", "victim_contacts"}
+    assert {i["table"] for i in manifest["inputs"]} == {
+        "referrals",
+        "incidents",
+        "crimes",
+        "crime_links",
+        "victim_contacts",
+    }
     assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
     assert manifest["rule_pack"]["version"] and manifest["as_of"].startswith("2026-04-01")
 
@@ -63,14 +86,20 @@ def test_fingerprints_are_stable_across_runs(tmp_path, pack, reference):
     folder = ROOT / "sample_data" / "extract"
     first = execute_run(folder, tmp_path / "a", load_profile(), reference, RunConfig(), AS_OF, pack)
     second = execute_run(folder, tmp_path / "b", load_profile(), reference, RunConfig(), AS_OF, pack)
-    fp = [pl.read_csv(r.run_dir / "exceptions.csv", infer_schema=False).select("rule_id", "record_id", "fingerprint").sort("fingerprint")
-          for r in (first, second)]
+    fp = [
+        pl.read_csv(r.run_dir / "exceptions.csv", infer_schema=False)
+        .select("rule_id", "record_id", "fingerprint")
+        .sort("fingerprint")
+        for r in (first, second)
+    ]
     assert fp[0].equals(fp[1]) and fp[0]["fingerprint"].n_unique() == fp[0].height
 
 
 def test_detail_never_quotes_free_text(tmp_path, pack, reference):
     extract = generate(seed=4, scale=0.02, as_of=AS_OF)
     write_extract(extract, tmp_path / "extract")
-    outcome = execute_run(tmp_path / "extract", tmp_path / "out", load_profile(), reference, RunConfig(), AS_OF, pack)
+    outcome = execute_run(
+        tmp_path / "extract", tmp_path / "out", load_profile(), reference, RunConfig(), AS_OF, pack
+    )
     text = (outcome.run_dir / "exceptions.csv").read_text()
     assert "<script>" not in text and "café" not in text and "Officer doubted" not in text

@@ -15,11 +15,23 @@ def test_default_profile_loads():
 @pytest.mark.parametrize(
     ("text", "pattern"),
     [
-        ("profile: 1\nname: x\ncolums: {}\n", r"p\.yaml line 3: unknown key 'colums' in the profile; known keys: profile, name"),
-        ("profile: 1\nname: x\ntables:\n  referals: {}\n", r"line 4: unknown table 'referals'.*known tables: referrals"),
-        ("profile: 1\nname: x\ntables:\n  referrals:\n    columns: {referal_id: RefNo}\n", r"line 5: .*unknown canonical column 'referal_id'"),
+        (
+            "profile: 1\nname: x\ncolums: {}\n",
+            r"p\.yaml line 3: unknown key 'colums' in the profile; known keys: profile, name",
+        ),
+        (
+            "profile: 1\nname: x\ntables:\n  referals: {}\n",
+            r"line 4: unknown table 'referals'.*known tables: referrals",
+        ),
+        (
+            "profile: 1\nname: x\ntables:\n  referrals:\n    columns: {referal_id: RefNo}\n",
+            r"line 5: .*unknown canonical column 'referal_id'",
+        ),
         ("profile: 1\nname: x\nencoding: latin1\n", r"line 3: encoding must be one of utf-8, cp1252"),
-        ("profile: 1\nname: x\ntables:\n  incidents:\n    derive:\n      closure_class: {map: {A: crime}}\n", r"missing required key 'from'"),
+        (
+            "profile: 1\nname: x\ntables:\n  incidents:\n    derive:\n      closure_class: {map: {A: crime}}\n",
+            r"missing required key 'from'",
+        ),
         ("profile: 2\nname: x\n", r"profile format 2 is not supported"),
         ("profile: 1\nname: [x\n", r"p\.yaml line"),
     ],

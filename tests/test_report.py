@@ -25,8 +25,16 @@ from tests.conftest import AS_OF, ROOT
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory, pack, reference) -> Path:
     out = tmp_path_factory.mktemp("run")
-    outcome = execute_run(ROOT / "sample_data" / "extract", out, load_profile(), reference, RunConfig(), AS_OF, pack,
-                          render=lambda run_dir, _m: render_run(run_dir, {}))
+    outcome = execute_run(
+        ROOT / "sample_data" / "extract",
+        out,
+        load_profile(),
+        reference,
+        RunConfig(),
+        AS_OF,
+        pack,
+        render=lambda run_dir, _m: render_run(run_dir, {}),
+    )
     return outcome.run_dir
 
 
@@ -49,7 +57,9 @@ def test_figures_match_summary(sample_run):
         assert section is not None, rule["id"]
         text = section.get_text(" ", strip=True)
         if rule["status"] == "run":
-            assert f'{rule["breaches"]:,} flagged of {rule["population"]:,} records checked' in text, rule["id"]
+            assert f"{rule['breaches']:,} flagged of {rule['population']:,} records checked" in text, rule[
+                "id"
+            ]
         else:
             assert "Not run" in text
     register = pl.read_csv(sample_run / "exceptions.csv", infer_schema=False)
@@ -57,11 +67,17 @@ def test_figures_match_summary(sample_run):
     assert len(rows) == register.height
     tim = next(r for r in summary["rules"] if r["id"] == "TIM001")
     card = soup.select_one('div.card[data-figure="Recorded within 24 hours"] .big')
-    assert card.get_text() == f'{(tim["population"] - tim["breaches"]) / tim["population"] * 100:.1f}%'
-    quality = {tr["data-table"]: [td.get_text() for td in tr.find_all("td")] for tr in soup.select("#quality tr[data-table]")}
+    assert card.get_text() == f"{(tim['population'] - tim['breaches']) / tim['population'] * 100:.1f}%"
+    quality = {
+        tr["data-table"]: [td.get_text() for td in tr.find_all("td")]
+        for tr in soup.select("#quality tr[data-table]")
+    }
     for table, counts in summary["tables"].items():
         if counts:
-            assert quality[table][1] == f'{counts["read"]:,}' and quality[table][3] == f'{counts["quarantined"]:,}'
+            assert (
+                quality[table][1] == f"{counts['read']:,}"
+                and quality[table][3] == f"{counts['quarantined']:,}"
+            )
 
 
 def test_no_external_resources(sample_run):
@@ -78,13 +94,30 @@ def test_free_text_and_hostile_values_are_escaped(tmp_path, pack, reference):
     shutil.copytree(ROOT / "sample_data" / "extract", folder)
     crimes = pl.read_csv(folder / "crimes.csv", infer_schema=False)
     crimes = crimes.with_columns(
-        pl.when(pl.int_range(pl.len()) < 3).then(pl.lit("<script>alert('d')</script>")).otherwise(pl.col("district")).alias("district"),
-        pl.when(pl.int_range(pl.len()) < 3).then(pl.lit("2026-03-30T10:00:00")).otherwise(pl.col("reported_at")).alias("reported_at"),
-        pl.when(pl.int_range(pl.len()) < 3).then(pl.lit("2026-03-31T20:00:00")).otherwise(pl.col("recorded_at")).alias("recorded_at"),
+        pl.when(pl.int_range(pl.len()) < 3)
+        .then(pl.lit("<script>alert('d')</script>"))
+        .otherwise(pl.col("district"))
+        .alias("district"),
+        pl.when(pl.int_range(pl.len()) < 3)
+        .then(pl.lit("2026-03-30T10:00:00"))
+        .otherwise(pl.col("reported_at"))
+        .alias("reported_at"),
+        pl.when(pl.int_range(pl.len()) < 3)
+        .then(pl.lit("2026-03-31T20:00:00"))
+        .otherwise(pl.col("recorded_at"))
+        .alias("recorded_at"),
     )
     crimes.write_csv(folder / "crimes.csv")
-    outcome = execute_run(folder, tmp_path / "out", load_profile(), reference, RunConfig(), AS_OF, pack,
-                          render=lambda run_dir, _m: render_run(run_dir, {}))
+    outcome = execute_run(
+        folder,
+        tmp_path / "out",
+        load_profile(),
+        reference,
+        RunConfig(),
+        AS_OF,
+        pack,
+        render=lambda run_dir, _m: render_run(run_dir, {}),
+    )
     html = (outcome.run_dir / "report.html").read_text()
     assert "&lt;script&gt;alert(&#39;d&#39;)&lt;/script&gt;" in html
     assert "<script>alert" not in html
@@ -120,7 +153,7 @@ def _png_is_blank(png: bytes) -> bool:
             idat += png[pos + 8 : pos + 8 + length]
         pos += 12 + length
     pixels = zlib.decompress(idat)
-    return len(set(pixels[: 2_000_000])) < 8
+    return len(set(pixels[:2_000_000])) < 8
 
 
 @pytest.mark.browser
@@ -134,8 +167,15 @@ def test_report_in_a_real_browser(sample_run, tmp_path):
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=chromium,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
         )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
@@ -146,7 +186,11 @@ def test_report_in_a_real_browser(sample_run, tmp_path):
         total = page.locator("#exceptions tbody tr").count()
         page.select_option('select[data-filter="rule"]', "REC001")
         visible = page.locator("#exceptions tbody tr:visible").count()
-        expected = pl.read_csv(sample_run / "exceptions.csv", infer_schema=False).filter(pl.col("rule_id") == "REC001").height
+        expected = (
+            pl.read_csv(sample_run / "exceptions.csv", infer_schema=False)
+            .filter(pl.col("rule_id") == "REC001")
+            .height
+        )
         assert visible == expected and visible < total
         page.select_option('select[data-filter="rule"]', "")
         page.locator("#exceptions th.sortable").nth(4).click()

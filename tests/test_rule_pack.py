@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_every_rule_is_documented_and_has_pass_and_fail_cases(pack):
     for rule in pack.rules:
         assert rule.title and rule.rationale and rule.reference, rule.id
-        assert any(c.passing or c.not_flagged for c in rule.cases if not c.absent), f"{rule.id} lacks a passing case"
+        assert any(c.passing or c.not_flagged for c in rule.cases if not c.absent), (
+            f"{rule.id} lacks a passing case"
+        )
         assert any(c.flagged for c in rule.cases), f"{rule.id} lacks a failing case"
 
 

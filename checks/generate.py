@@ -457,7 +457,8 @@ def _incidents(g: _Gen, n: int) -> None:
         # later victims of a multi-victim report: own age and sex, code of the same kind refitted
         sex = np.where(extra == 0, v["sex"][rep], g.choice(["F", "M"], len(rep)))
         dob = np.where(extra == 0, v["dob"][rep], dob_for_age(ages, offence_date, g.rng))
-        code = np.where(extra == 0, v["code"][rep], _refit(v["code"][rep], age_on(dob, offence_date), sex))
+        # fit every victim's code to their age on the offence date (a birthday may fall before the report)
+        code = _refit(v["code"][rep], age_on(dob, offence_date), sex)
         no_date = g.rng.random(len(rep)) < 0.08
         offence_date = np.where(no_date, np.datetime64("NaT"), offence_date).astype("datetime64[D]")
         # with no offence date the age is taken on the report date: refit the code for that date
@@ -1091,7 +1092,7 @@ def _assemble(g: _Gen) -> dict[str, pl.DataFrame]:
 def generate(seed: int = 1, scale: float = 0.05, as_of: datetime = DEFAULT_AS_OF) -> Extract:
     """Build an extract and its answer key; deterministic for (seed, scale, as_of)."""
     g = _Gen(seed, scale, as_of)
-    _incidents(g, round(560_000 * scale))
+    _incidents(g, round(595_000 * scale))
     _referrals(g, round(40_000 * scale))
     _direct_crimes(g, round(6_000 * scale))
     _edge_cases(g)

@@ -104,6 +104,17 @@ def cli() -> None:
     """Check a police force's crime-recording extracts against the Crime Recording Rules."""
 
 
+def _load_setup(profile_path: Path | None, config_path: Path | None) -> tuple[Any, Any, Any]:
+    """Profile, config and reference data (with the config's overrides): checked before any reading."""
+    from checks.config import load_config
+    from checks.profile import load_profile
+    from checks.refdata import load_reference
+
+    config = load_config(config_path)
+    reference = load_reference(overrides=config.reference, config_path=config.path)
+    return load_profile(profile_path), config, reference
+
+
 def _print_counts(loaded: Any) -> None:
     counts = loaded.validation.counts
     click.echo(f"{'table':<16}{'read':>10}{'accepted':>10}{'quarantined':>13}")
@@ -138,15 +149,10 @@ def validate(
     quarantine_path: Path,
 ) -> None:
     """Validate EXTRACT_DIR: rows read, accepted and quarantined per table, by reason."""
-    from checks.config import load_config
     from checks.pipeline import load_extract
-    from checks.profile import load_profile
-    from checks.refdata import load_reference
     from checks.run import write_quarantine
 
-    profile = load_profile(profile_path)
-    config = load_config(config_path)
-    reference = load_reference(overrides=config.reference, config_path=config.path)
+    profile, config, reference = _load_setup(profile_path, config_path)
     with _step("Validating the extract"):
         loaded = load_extract(extract_dir, profile, reference, _parse_as_of(as_of))
     _print_counts(loaded)
@@ -213,15 +219,10 @@ def run(
     redact: bool,
 ) -> None:
     """Validate EXTRACT_DIR, run the rule pack, and publish a run folder under OUT_DIR."""
-    from checks.config import load_config
-    from checks.profile import load_profile
-    from checks.refdata import load_reference
     from checks.rules import RULES_DIR, load_pack
     from checks.run import execute_run
 
-    profile = load_profile(profile_path)
-    config = load_config(config_path)
-    reference = load_reference(overrides=config.reference, config_path=config.path)
+    profile, config, reference = _load_setup(profile_path, config_path)
     pack = load_pack(rules_dir or RULES_DIR)
     outcome = execute_run(
         extract_dir,

@@ -60,30 +60,62 @@ class Pseudonymiser:
         return "ID-" + hmac.new(self.key, value.encode(), hashlib.sha256).hexdigest()[:12].upper()
 
 
+STR, INT = pl.String, pl.Int64
+MEASURE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "reports": {
+        "record_type": STR,
+        "source": STR,
+        "referrer_agency": STR,
+        "district": STR,
+        "offence_group": STR,
+        "year": STR,
+        "reports": INT,
+        "notifiable": INT,
+        "recorded": INT,
+    },
+    "crimes": {
+        "year": STR,
+        "district": STR,
+        "status": STR,
+        "crimes": INT,
+        "first_recorded_at": STR,
+        "last_recorded_at": STR,
+    },
+    "referral_crimes": {
+        "year": STR,
+        "district": STR,
+        "offence_code": STR,
+        "offence_group": STR,
+        "status": STR,
+        "outcome_code": INT,
+        "crimes": INT,
+    },
+}
+
+
+def _measure(measures: dict[str, list[dict[str, Any]]], name: str) -> pl.DataFrame:
+    """A pack measure as a frame with a known schema, empty when the extract had no rows for it."""
+    rows = measures.get(name) or []
+    schema = MEASURE_SCHEMAS[name]
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    return pl.DataFrame(rows, infer_schema_length=None).select(list(schema)).cast(schema)
+
+
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _pvp_rows(
-    reports: pl.DataFrame, unrecorded: pl.DataFrame, by: str, reference: ReferenceData
-) -> list[PvpRow]:
-    pro = reports.filter(
-        (pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party")
-    )
+def _pvp_rows(reports: pl.DataFrame, unrecorded: pl.DataFrame, by: str, reference: ReferenceData) -> list[PvpRow]:
+    pro = reports.filter((pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party"))
     totals = pro.group_by(by).agg(pl.col("reports").sum(), pl.col("recorded").sum())
     missed = unrecorded.group_by(by).agg(pl.len().alias("unrecorded"))
     joined = totals.join(missed, on=by, how="full", coalesce=True).fill_null(0).sort(by)
     rows = []
-    for label, referrals, recorded, unrec in joined.select(
-        by, "reports", "recorded", "unrecorded"
-    ).iter_rows():
+    for label, referrals, recorded, unrec in joined.select(by, "reports", "recorded", "unrecorded").iter_rows():
         should = int(recorded) + int(unrec)
         name = str(label or "not recorded").replace("_", " ")
-        rows.append(
-            PvpRow(
-                name, int(referrals), should, int(recorded), make_rate(name, int(recorded), should, reference)
-            )
-        )
+        rows.append(PvpRow(name, int(referrals), should, int(recorded), make_rate(name, int(recorded), should, reference)))
     return rows
 
 
@@ -111,9 +143,7 @@ def _annual_crimes(crimes: pl.DataFrame, configured: int | None) -> int:
     return round(int(recorded["crimes"].sum()) * 365.25 / max(days, 30.0))
 
 
-def build_context(
-    run_dir: Path, options: dict[str, Any] | None = None, redact_key: bytes | None = None
-) -> ReportContext:
+def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_key: bytes | None = None) -> ReportContext:
     options = options or {}
     reference = load_reference()
     summary = _read_json(run_dir / "summary.json")
@@ -122,52 +152,9 @@ def build_context(
     register = pl.read_parquet(run_dir / "exceptions.parquet")
     pseudonym = Pseudonymiser(redact_key)
 
-    reports = (
-        pl.DataFrame(measures["reports"], infer_schema_length=None)
-        if measures["reports"]
-        else pl.DataFrame(
-            schema={
-                "record_type": pl.String,
-                "source": pl.String,
-                "referrer_agency": pl.String,
-                "district": pl.String,
-                "offence_group": pl.String,
-                "year": pl.String,
-                "reports": pl.Int64,
-                "notifiable": pl.Int64,
-                "recorded": pl.Int64,
-            }
-        )
-    )
-    crimes = (
-        pl.DataFrame(measures["crimes"], infer_schema_length=None)
-        if measures["crimes"]
-        else pl.DataFrame(
-            schema={
-                "year": pl.String,
-                "district": pl.String,
-                "status": pl.String,
-                "crimes": pl.Int64,
-                "first_recorded_at": pl.String,
-                "last_recorded_at": pl.String,
-            }
-        )
-    )
-    referral_crimes = (
-        pl.DataFrame(measures["referral_crimes"], infer_schema_length=None)
-        if measures["referral_crimes"]
-        else pl.DataFrame(
-            schema={
-                "year": pl.String,
-                "district": pl.String,
-                "offence_code": pl.String,
-                "offence_group": pl.String,
-                "status": pl.String,
-                "outcome_code": pl.Int64,
-                "crimes": pl.Int64,
-            }
-        )
-    )
+    reports = _measure(measures, "reports")
+    crimes = _measure(measures, "crimes")
+    referral_crimes = _measure(measures, "referral_crimes")
     rules = {r["id"]: r for r in summary["rules"]}
 
     # headline: recording, timeliness, classification
@@ -188,11 +175,7 @@ def build_context(
         unrecorded_year,
         annual,
         "(1 - recording rate) x recorded crimes a year"
-        + (
-            " (from the config)"
-            if options.get("annual_recorded_crime")
-            else " (this extract's recorded crimes, annualised)"
-        )
+        + (" (from the config)" if options.get("annual_recorded_crime") else " (this extract's recorded crimes, annualised)")
         + ". HMICFRS's exact grossing-up is not published; treat as indicative.",
     )
 
@@ -214,9 +197,7 @@ def build_context(
             reference,
         ),
     )
-    outcome_labels = {
-        int(k): str(v) for k, v in load_yaml(REFERENCE_DIR / "outcome_types.yaml")["labels"].items()
-    }
+    outcome_labels = {int(k): str(v) for k, v in load_yaml(REFERENCE_DIR / "outcome_types.yaml")["labels"].items()}
     referral_only = reports.filter(pl.col("record_type") == "referral")
     recorded_pvp = referral_crimes.filter(pl.col("status") == "recorded")
     review_tables = [
@@ -286,9 +267,9 @@ def build_context(
 
     # the register, capped
     cap = int(options.get("max_rows_in_page", 2000))
-    ordered = register.with_columns(
-        pl.col("severity").replace_strict(SEVERITY_ORDER, default=3).alias("_order")
-    ).sort(["_order", "rule_id", "record_id"])
+    ordered = register.with_columns(pl.col("severity").replace_strict(SEVERITY_ORDER, default=3).alias("_order")).sort(
+        ["_order", "rule_id", "record_id"]
+    )
     shown = []
     for row in ordered.head(cap).iter_rows(named=True):
         record_id = row["record_id"] or ""
@@ -318,9 +299,7 @@ def build_context(
 
     tables = summary["tables"]
     quality = [
-        TableQuality(
-            name, t["read"], t["accepted"], t["quarantined"], sorted(t["quarantined_by_check"].items())
-        )
+        TableQuality(name, t["read"], t["accepted"], t["quarantined"], sorted(t["quarantined_by_check"].items()))
         for name, t in tables.items()
         if t is not None
     ]

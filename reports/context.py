@@ -25,17 +25,11 @@ class Rate:
 
 @dataclass(frozen=True)
 class Headline:
-    recording: Rate = doc(
-        "Crimes recorded / reports that should have been recorded (referrals and incidents)."
-    )
+    recording: Rate = doc("Crimes recorded / reports that should have been recorded (referrals and incidents).")
     timeliness: Rate = doc("Crimes recorded within 24 hours of first report / crimes.")
     classification: Rate = doc("Crimes without a classification finding / crimes checked.")
-    unrecorded_per_year: int | None = doc(
-        "Estimated crimes a year left unrecorded: (1 - rate) x annual recorded crime."
-    )
-    annual_recorded_crime: int = doc(
-        "Recorded crimes a year used for the estimate (config or the extract, annualised)."
-    )
+    unrecorded_per_year: int | None = doc("Estimated crimes a year left unrecorded: (1 - rate) x annual recorded crime.")
+    annual_recorded_crime: int = doc("Recorded crimes a year used for the estimate (config or the extract, annualised).")
     estimate_method: str = doc("Plain statement of how the estimate was made.")
 
 
@@ -43,9 +37,7 @@ class Headline:
 class PvpRow:
     label: str = doc("Referring agency or district.")
     referrals: int = doc("Referrals received from professional third parties.")
-    should_record: int = doc(
-        "Of those, how many disclosed a notifiable offence that should have been recorded."
-    )
+    should_record: int = doc("Of those, how many disclosed a notifiable offence that should have been recorded.")
     recorded: int = doc("Of those, how many were recorded as crimes.")
     rate: Rate = doc("recorded / should_record with intervals.")
 

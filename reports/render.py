@@ -26,7 +26,12 @@ def environment(redact_below: int | None = None) -> Environment:
     )
 
     def pct(value: float | None) -> str:
-        return "n/a" if value is None else f"{value * 100:.1f}%"
+        """One decimal; two near 100% so that a handful of breaches never reads as 100.0%."""
+        if value is None:
+            return "n/a"
+        if 0.99 <= value < 1:
+            return f"{min(value * 100, 99.99):.2f}%"
+        return f"{value * 100:.1f}%"
 
     def count(value: int | None) -> str:
         if value is None:

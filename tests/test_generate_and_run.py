@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from checks.config import RunConfig
+from checks.contract import REGISTER_COLUMNS
 from checks.generate import generate, write_extract
 from checks.profile import load_profile
 from checks.run import execute_run
@@ -59,17 +60,7 @@ def test_sample_data_register_equals_its_key(tmp_path, pack, reference):
     register = pl.read_csv(outcome.run_dir / "exceptions.csv", infer_schema=False)
     for rule in summary["rules"]:
         assert rule["breaches"] == register.filter(pl.col("rule_id") == rule["id"]).height, rule["id"]
-    assert list(register.columns[:9]) == [
-        "run_id",
-        "rule_id",
-        "finding",
-        "severity",
-        "record_type",
-        "record_id",
-        "district",
-        "fingerprint",
-        "detail",
-    ]
+    assert tuple(register.columns[: len(REGISTER_COLUMNS)]) == REGISTER_COLUMNS
     manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
     assert {i["table"] for i in manifest["inputs"]} == {
         "referrals",

@@ -67,7 +67,8 @@ def test_figures_match_summary(sample_run):
     assert len(rows) == register.height
     tim = next(r for r in summary["rules"] if r["id"] == "TIM001")
     card = soup.select_one('div.card[data-figure="Recorded within 24 hours"] .big')
-    assert card.get_text() == f"{(tim['population'] - tim['breaches']) / tim['population'] * 100:.1f}%"
+    rate = (tim["population"] - tim["breaches"]) / tim["population"]
+    assert card.get_text() == (f"{min(rate * 100, 99.99):.2f}%" if 0.99 <= rate < 1 else f"{rate * 100:.1f}%")
     quality = {
         tr["data-table"]: [td.get_text() for td in tr.find_all("td")]
         for tr in soup.select("#quality tr[data-table]")

@@ -38,20 +38,8 @@ RULE_KEYS = (
     "example",
     "tests",
 )
-REQUIRED_RULE_KEYS = (
-    "id",
-    "name",
-    "title",
-    "finding",
-    "severity",
-    "rationale",
-    "reference",
-    "requires",
-    "population",
-    "breaches",
-    "detail",
-    "tests",
-)
+OPTIONAL_RULE_KEYS = ("strata", "example")
+REQUIRED_RULE_KEYS = tuple(k for k in RULE_KEYS if k not in OPTIONAL_RULE_KEYS)
 CASE_KEYS = ("name", "description", "as_of", "given", "flagged", "not_flagged", "absent")
 PACK_KEYS = ("pack", "name", "version", "description", "macros", "views", "measures")
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")

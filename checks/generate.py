@@ -260,9 +260,9 @@ def _crimes_for_sources(
     cancel_code = np.where(status == "transferred", "C1", cancel_code)
     role = np.where(sexual, g.choice(["fcr", "ddm"], n), g.choice(["fcr", "ddm", "supervisor"], n))
     role = np.where(status == "cancelled", role, None)
-    cancelled_at = np.where(status != "recorded", recorded + g.rng.integers(1, 20, n) * DAY, NULL_TS)
-    cancelled_at = np.minimum(cancelled_at, g.as_of - HOUR)
-    cancelled_at = np.where(status != "recorded", cancelled_at, NULL_TS)
+    cancelled_at = np.where(
+        status != "recorded", np.minimum(recorded + g.rng.integers(1, 20, n) * DAY, g.as_of - HOUR), NULL_TS
+    )
     rationale = np.where(cancel_code == "C2", g.choice(RATIONALES[:1], n), None)
     informed = np.where((cancel_code == "C2") & (person != None), cancelled_at, NULL_TS)  # noqa: E711
     # outcomes, consistent with whether a suspect is identified
@@ -277,8 +277,8 @@ def _crimes_for_sources(
     )
     outcome = np.where(has_outcome, outcome, np.where(g.rng.random(n) < 0.3, 0, -1))
     outcome_at = np.where(has_outcome, outcome_at, NULL_TS)
+    # known whenever an outcome is set; unknown for some open crimes
     suspect_col = np.where(has_outcome | (g.rng.random(n) < 0.7), suspect, None)
-    suspect_col = np.where(~has_outcome & (suspect_col == None), None, suspect_col)  # noqa: E711
     rows = {
         "crime_id": crime_id,
         "reported_at": reported,

@@ -111,8 +111,6 @@ def _as_strings(frame: pl.DataFrame) -> pl.DataFrame:
                 casts.append(col.dt.strftime("%Y-%m-%dT%H:%M:%S%.f").alias(name))
         elif dtype == pl.Date:
             casts.append(pl.col(name).dt.strftime("%Y-%m-%d").alias(name))
-        elif dtype == pl.Boolean:
-            casts.append(pl.col(name).cast(pl.String).alias(name))
         elif dtype == pl.String:
             casts.append(pl.col(name))
         else:

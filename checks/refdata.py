@@ -46,6 +46,7 @@ SECTIONS = {
     "no_crime_reasons": REASON_KEYS,
     "cancellation_authority": AUTHORITY_KEYS,
     "grade_bands": ("bands",),
+    "outcome_types": ("labels",),
 }
 
 
@@ -62,6 +63,7 @@ class ReferenceData:
     no_crime_reasons: dict[str, list[str]]
     cancellation_authority: dict[str, list[str]]
     grade_bands: list[GradeBand]
+    outcome_labels: dict[int, str] = field(default_factory=dict)
     provenance: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
@@ -69,10 +71,15 @@ class ReferenceData:
         return self.offence_catalogue["code"].to_list()
 
     def grade_for(self, percent: float) -> str:
-        for band in self.grade_bands:
-            if percent >= band.min_percent:
-                return band.grade
-        return self.grade_bands[-1].grade
+        return grade_for(self.grade_bands, percent)
+
+
+def grade_for(bands: list[GradeBand], percent: float) -> str:
+    """The first band (best first) whose lower bound the percentage reaches."""
+    for band in bands:
+        if percent >= band.min_percent:
+            return band.grade
+    return bands[-1].grade
 
 
 def read_catalogue(path: Path) -> pl.DataFrame:
@@ -155,5 +162,6 @@ def load_reference(
             k: [str(x) for x in v] for k, v in sections["cancellation_authority"].items()
         },
         grade_bands=_bands(sections["grade_bands"].get("bands"), f"{directory / 'grade_bands.yaml'}"),
+        outcome_labels={int(k): str(v) for k, v in (sections["outcome_types"].get("labels") or {}).items()},
         provenance=provenance,
     )

@@ -6,6 +6,7 @@ rows join it as `data_quality` findings so nothing the run could not use is invi
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import polars as pl
@@ -13,6 +14,7 @@ import polars as pl
 from checks.config import RunConfig, Threshold
 from checks.contract import REGISTER_COLUMNS, TABLES
 from checks.engine import REGISTER_SCHEMA, EngineResult, RuleResult
+from checks.refdata import ReferenceData
 
 QUARANTINE_RULE = "QUARANTINE"
 QUARANTINE_TITLE = "A row could not be read or broke the extract contract, and was quarantined"
@@ -23,6 +25,19 @@ _RECORD_TYPE = {
     "crime_links": "crime",
     "victim_contacts": "crime",
 }
+
+
+def fingerprint(*parts: str) -> str:
+    """The register's fingerprint: first 16 hex digits of sha256 of the parts joined by '|'.
+
+    The engine computes the same in SQL for rule findings (rule_id|record_type|record_id), so a
+    finding keeps its fingerprint across runs and library versions.
+    """
+    return _digest("|".join(parts))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def quarantine_findings(quarantine: pl.DataFrame, run_id: str) -> pl.DataFrame:
@@ -43,9 +58,7 @@ def quarantine_findings(quarantine: pl.DataFrame, run_id: str) -> pl.DataFrame:
         pl.col("record_id"),
         pl.lit(None, pl.String).alias("district"),
         pl.concat_str([pl.lit(QUARANTINE_RULE), pl.col("table"), ident, pl.col("check")], separator="|")
-        .hash(seed=0)
-        .cast(pl.String)
-        .str.slice(0, 16)
+        .map_elements(_digest, return_dtype=pl.String)
         .alias("fingerprint"),
         (
             pl.lit("Row ")
@@ -87,8 +100,14 @@ def threshold_state(result: RuleResult, threshold: Threshold | None) -> str:
 
 
 def summary(
-    engine: EngineResult, config: RunConfig, counts: dict[str, Any], quarantined_rows: int
+    engine: EngineResult,
+    config: RunConfig,
+    counts: dict[str, Any],
+    quarantined_rows: int,
+    reference: ReferenceData,
 ) -> dict[str, Any]:
+    """Everything a report needs besides the register: per-rule results with the rule's own
+    documentation, and the reference data in force for this run (so grades follow the config)."""
     rules = []
     for result in engine.results:
         rule = result.rule
@@ -100,6 +119,8 @@ def summary(
                 "title": rule.title,
                 "finding": rule.finding,
                 "severity": rule.severity,
+                "rationale": rule.rationale,
+                "reference": rule.reference,
                 "status": result.status,
                 "reason_not_run": result.reason or None,
                 "population": result.population,
@@ -119,4 +140,8 @@ def summary(
         "tables": {name: counts.get(name) for name in TABLES},
         "findings": by_finding,
         "rules": rules,
+        "reference": {
+            "grade_bands": [{"grade": b.grade, "min_percent": b.min_percent} for b in reference.grade_bands],
+            "outcome_labels": {str(k): v for k, v in sorted(reference.outcome_labels.items())},
+        },
     }

@@ -8,6 +8,7 @@ only what matters to it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ import polars as pl
 from checks.contract import TABLES
 from checks.engine import RuleEngine
 from checks.parse import parse_table
-from checks.profile import load_profile
+from checks.profile import SourceProfile, load_profile
 from checks.reader import ROW, RawTable
 from checks.refdata import ReferenceData
 from checks.rules import Rule, RuleCase, RulePack
@@ -63,8 +64,13 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
+@functools.cache
+def _canonical_profile() -> SourceProfile:
+    return load_profile()
+
+
 def case_tables(case: RuleCase) -> dict[str, pl.DataFrame]:
-    profile = load_profile()
+    profile = _canonical_profile()
     tables: dict[str, pl.DataFrame] = {}
     for name, contract in TABLES.items():
         if name in case.absent:

@@ -123,7 +123,7 @@ def execute_run(
         register.write_parquet(staging / "exceptions.parquet")
         counts = counts_as_data(loaded)
         quarantined = sum(c.quarantined for c in loaded.validation.counts.values())
-        run_summary = summary(engine, config, counts, quarantined)
+        run_summary = summary(engine, config, counts, quarantined, reference)
         run_summary.update({"run_id": run_id, "as_of": as_of.isoformat(), "register_rows": register.height})
         write_json(staging / "summary.json", run_summary)
         write_json(staging / "measures.json", engine.measures)

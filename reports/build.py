@@ -12,8 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from checks.refdata import REFERENCE_DIR, ReferenceData, load_reference
-from checks.yamlfile import load_yaml
+from checks.refdata import GradeBand, grade_for
 from reports.context import (
     CrossTable,
     ExceptionRow,
@@ -33,7 +32,7 @@ CLASSIFICATION_RULES = ("CLS001", "CLS002")
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
-def make_rate(label: str, compliant: int, total: int, reference: ReferenceData) -> Rate:
+def make_rate(label: str, compliant: int, total: int, grades: list[GradeBand]) -> Rate:
     interval = wilson(compliant, total)
     rate = compliant / total if total else None
     return Rate(
@@ -44,7 +43,7 @@ def make_rate(label: str, compliant: int, total: int, reference: ReferenceData) 
         wilson_low=interval[0] if interval else None,
         wilson_high=interval[1] if interval else None,
         wald_pm=wald_half_width(compliant, total),
-        grade=reference.grade_for(rate * 100) if rate is not None else "no records",
+        grade=grade_for(grades, rate * 100) if rate is not None else "no records",
     )
 
 
@@ -106,7 +105,7 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _pvp_rows(reports: pl.DataFrame, unrecorded: pl.DataFrame, by: str, reference: ReferenceData) -> list[PvpRow]:
+def _pvp_rows(reports: pl.DataFrame, unrecorded: pl.DataFrame, by: str, grades: list[GradeBand]) -> list[PvpRow]:
     pro = reports.filter((pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party"))
     totals = pro.group_by(by).agg(pl.col("reports").sum(), pl.col("recorded").sum())
     missed = unrecorded.group_by(by).agg(pl.len().alias("unrecorded"))
@@ -115,7 +114,7 @@ def _pvp_rows(reports: pl.DataFrame, unrecorded: pl.DataFrame, by: str, referenc
     for label, referrals, recorded, unrec in joined.select(by, "reports", "recorded", "unrecorded").iter_rows():
         should = int(recorded) + int(unrec)
         name = str(label or "not recorded").replace("_", " ")
-        rows.append(PvpRow(name, int(referrals), should, int(recorded), make_rate(name, int(recorded), should, reference)))
+        rows.append(PvpRow(name, int(referrals), should, int(recorded), make_rate(name, int(recorded), should, grades)))
     return rows
 
 
@@ -145,8 +144,9 @@ def _annual_crimes(crimes: pl.DataFrame, configured: int | None) -> int:
 
 def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_key: bytes | None = None) -> ReportContext:
     options = options or {}
-    reference = load_reference()
     summary = _read_json(run_dir / "summary.json")
+    # the reference data in force for the run (the force's overrides included), not the pack defaults
+    grades = [GradeBand(b["grade"], float(b["min_percent"])) for b in summary["reference"]["grade_bands"]]
     manifest = _read_json(run_dir / "manifest.json")
     measures = _read_json(run_dir / "measures.json")
     register = pl.read_parquet(run_dir / "exceptions.parquet")
@@ -160,12 +160,12 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
     # headline: recording, timeliness, classification
     unrecorded = register.filter(pl.col("finding").is_in(UNRECORDED))
     recorded_reports = int(reports["recorded"].sum()) if reports.height else 0
-    recording = make_rate("all reports", recorded_reports, recorded_reports + unrecorded.height, reference)
+    recording = make_rate("all reports", recorded_reports, recorded_reports + unrecorded.height, grades)
     tim = rules.get("TIM001", {"population": 0, "breaches": 0})
-    timeliness = make_rate("crimes", tim["population"] - tim["breaches"], tim["population"], reference)
+    timeliness = make_rate("crimes", tim["population"] - tim["breaches"], tim["population"], grades)
     cls_total = rules.get("CLS001", {}).get("population", 0) + rules.get("CLS002", {}).get("population", 0)
     cls_breaches = register.filter(pl.col("rule_id").is_in(CLASSIFICATION_RULES))["record_id"].n_unique()
-    classification = make_rate("crimes checked", cls_total - cls_breaches, cls_total, reference)
+    classification = make_rate("crimes checked", cls_total - cls_breaches, cls_total, grades)
     annual = _annual_crimes(crimes, options.get("annual_recorded_crime"))
     unrecorded_year = round((1 - recording.rate) * annual) if recording.rate is not None else None
     headline = Headline(
@@ -183,8 +183,8 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
     pro_unrecorded = unrecorded.filter(
         (pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party")
     )
-    by_agency = _pvp_rows(reports, pro_unrecorded, "referrer_agency", reference)
-    by_district = _pvp_rows(reports, pro_unrecorded, "district", reference)
+    by_agency = _pvp_rows(reports, pro_unrecorded, "referrer_agency", grades)
+    by_district = _pvp_rows(reports, pro_unrecorded, "district", grades)
     total = PvpRow(
         "all agencies",
         sum(r.referrals for r in by_agency),
@@ -194,10 +194,10 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
             "all agencies",
             sum(r.recorded for r in by_agency),
             sum(r.should_record for r in by_agency),
-            reference,
+            grades,
         ),
     )
-    outcome_labels = {int(k): str(v) for k, v in load_yaml(REFERENCE_DIR / "outcome_types.yaml")["labels"].items()}
+    outcome_labels = {int(k): str(v) for k, v in summary["reference"]["outcome_labels"].items()}
     referral_only = reports.filter(pl.col("record_type") == "referral")
     recorded_pvp = referral_crimes.filter(pl.col("status") == "recorded")
     review_tables = [
@@ -244,7 +244,7 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
     for rule in summary["rules"]:
         pop, breaches = int(rule["population"]), int(rule["breaches"])
         district_rates = [
-            make_rate(s["value"], int(s["population"]) - int(s["breaches"]), int(s["population"]), reference)
+            make_rate(s["value"], int(s["population"]) - int(s["breaches"]), int(s["population"]), grades)
             for s in rule["strata"].get("district", [])
         ]
         families[rule["family"]].append(
@@ -254,11 +254,11 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
                 rule["title"],
                 rule["finding"],
                 rule["severity"],
-                _rule_text(rule["id"], "rationale"),
-                _rule_text(rule["id"], "reference"),
+                rule["rationale"],
+                rule["reference"],
                 rule["status"],
                 rule["reason_not_run"] or "",
-                make_rate("all", pop - breaches, pop, reference),
+                make_rate("all", pop - breaches, pop, grades),
                 district_rates,
                 breaches,
                 rule["threshold"],
@@ -340,22 +340,3 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         quarantine_note=quarantine_note,
         facts=facts,
     )
-
-
-_RULE_TEXT: dict[str, dict[str, str]] = {}
-
-
-def _rule_text(rule_id: str, key: str) -> str:
-    """Rationale and reference from the rule pack (documentation, not results)."""
-    if not _RULE_TEXT:
-        from checks.rules import RULES_DIR
-
-        for path in RULES_DIR.glob("*/*.yaml"):
-            if path.parent.name in ("reference", "expectations"):
-                continue
-            raw = load_yaml(path)
-            _RULE_TEXT[str(raw["id"])] = {
-                "rationale": str(raw["rationale"]).strip(),
-                "reference": str(raw["reference"]).strip(),
-            }
-    return _RULE_TEXT.get(rule_id, {}).get(key, "")

@@ -19,9 +19,7 @@ def invoke(*args: str):
 
 
 def test_validate_prints_counts_and_writes_quarantine(small_extract, tmp_path):
-    result = invoke(
-        "validate", str(small_extract), "--as-of", AS_OF_TEXT, "--quarantine", str(tmp_path / "q.csv")
-    )
+    result = invoke("validate", str(small_extract), "--as-of", AS_OF_TEXT, "--quarantine", str(tmp_path / "q.csv"))
     assert result.exit_code == ExitCode.SUCCESS, result.output
     assert "crimes" in result.output and "quarantined" in result.output
     assert pl.read_csv(tmp_path / "q.csv").height == 0
@@ -30,9 +28,7 @@ def test_validate_prints_counts_and_writes_quarantine(small_extract, tmp_path):
 def test_missing_column_exits_input_rejected_and_publishes_nothing(small_extract, tmp_path):
     folder = tmp_path / "x"
     shutil.copytree(small_extract, folder)
-    pl.read_csv(folder / "crimes.csv", infer_schema=False).drop("recorded_at").write_csv(
-        folder / "crimes.csv"
-    )
+    pl.read_csv(folder / "crimes.csv", infer_schema=False).drop("recorded_at").write_csv(folder / "crimes.csv")
     out = tmp_path / "out"
     result = invoke("run", str(folder), "--out", str(out), "--as-of", AS_OF_TEXT)
     assert result.exit_code == ExitCode.INPUT_REJECTED
@@ -80,9 +76,7 @@ def test_threshold_breach_exit_code(tmp_path):
 def test_bad_config_is_a_usage_error(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("config: 1\nrulez: {}\n")
-    result = invoke(
-        "run", str(ROOT / "sample_data" / "extract"), "--out", str(tmp_path / "o"), "--config", str(config)
-    )
+    result = invoke("run", str(ROOT / "sample_data" / "extract"), "--out", str(tmp_path / "o"), "--config", str(config))
     assert result.exit_code == ExitCode.USAGE_ERROR and "unknown key 'rulez'" in result.output
 
 
@@ -90,11 +84,7 @@ def test_rules_list_explain_and_test():
     listed = invoke("rules", "list")
     assert listed.exit_code == 0 and "REC001" in listed.output and "unrecorded_crime" in listed.output
     explained = invoke("rules", "explain", "TIM001")
-    assert (
-        "Why it matters" in explained.output
-        and "Reference" in explained.output
-        and "SELECT" in explained.output
-    )
+    assert "Why it matters" in explained.output and "Reference" in explained.output and "SELECT" in explained.output
     tested = invoke("rules", "test", "CLS001")
     assert tested.exit_code == 0 and " passed, 0 failed" in tested.output
 
@@ -116,3 +106,76 @@ def test_every_command_is_in_the_readme():
         assert f"recordcheck {name}" in readme, name
         for sub in getattr(command, "commands", {}):
             assert f"recordcheck {name} {sub}" in readme, f"{name} {sub}"
+
+
+def test_disabled_rule_is_not_run_and_warn_threshold_does_not_fail(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("config: 1\nrules:\n  disable: [VIC001]\n  thresholds:\n    REC001: {warn_count: 0}\n")
+    result = invoke(
+        "run",
+        str(ROOT / "sample_data" / "extract"),
+        "--out",
+        str(tmp_path / "o"),
+        "--as-of",
+        AS_OF_TEXT,
+        "--config",
+        str(config),
+    )
+    assert result.exit_code == ExitCode.SUCCESS, result.output
+    rules = {r["id"]: r for r in json.loads((tmp_path / "o" / "latest" / "summary.json").read_text())["rules"]}
+    assert rules["VIC001"]["status"] == "not_run" and rules["VIC001"]["reason_not_run"] == "disabled in the config"
+    assert rules["REC001"]["threshold"] == "warn"
+    register = pl.read_csv(tmp_path / "o" / "latest" / "exceptions.csv", infer_schema=False)
+    assert "VIC001" not in set(register["rule_id"])
+
+
+def test_run_with_another_rule_pack(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    shutil.rmtree(rules / "victim_care")
+    result = invoke(
+        "run",
+        str(ROOT / "sample_data" / "extract"),
+        "--out",
+        str(tmp_path / "o"),
+        "--as-of",
+        AS_OF_TEXT,
+        "--rules",
+        str(rules),
+    )
+    assert result.exit_code == ExitCode.SUCCESS, result.output
+    summary = json.loads((tmp_path / "o" / "latest" / "summary.json").read_text())
+    assert "VIC001" not in {r["id"] for r in summary["rules"]}
+    manifest = json.loads((tmp_path / "o" / "latest" / "manifest.json").read_text())
+    assert manifest["rule_pack"]["directory"] == str(rules)
+
+
+def test_generate_parquet_validates_clean(tmp_path):
+    assert invoke("generate", str(tmp_path / "g"), "--scale", "0.005", "--format", "parquet").exit_code == 0
+    assert (tmp_path / "g" / "crimes.parquet").exists() and not (tmp_path / "g" / "crimes.csv").exists()
+    result = invoke("validate", str(tmp_path / "g"), "--as-of", AS_OF_TEXT, "--quarantine", str(tmp_path / "q.csv"))
+    assert result.exit_code == 0 and pl.read_csv(tmp_path / "q.csv").height == 0
+
+
+def test_suites_command_lists_every_table():
+    result = invoke("suites")
+    assert result.exit_code == 0
+    for table in ("referrals", "incidents", "crimes", "crime_links", "victim_contacts"):
+        assert f"{table}:" in result.output
+
+
+def test_redacted_report_from_run_and_from_report_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECORDCHECK_REDACTION_KEY", "k")
+    out = tmp_path / "o"
+    result = invoke("run", str(ROOT / "sample_data" / "extract"), "--out", str(out), "--as-of", AS_OF_TEXT, "--redact")
+    assert result.exit_code == 0 and "report-redacted.html" in result.output
+    latest = out / "latest"
+    def register_section(html: str) -> str:  # the pseudonymised rows; run facts timings may differ
+        return html[html.index('<section id="register">') : html.index('<section id="quality">')]
+
+    first = (latest / "report-redacted.html").read_text()
+    (latest / "report-redacted.html").unlink()
+    again = invoke("report", str(latest), "--redact")
+    assert again.exit_code == 0
+    assert register_section((latest / "report-redacted.html").read_text()) == register_section(first)
+    assert "ID-" in register_section(first)

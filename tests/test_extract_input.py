@@ -51,10 +51,7 @@ def test_twenty_corrupted_rows_are_exactly_the_twenty_quarantined(small_extract,
         frame = pl.read_csv(path, infer_schema=False)
         idx = pl.Series(range(frame.height))
         frame = frame.with_columns(
-            pl.when(idx.is_in([r - 1 for r in rows]))
-            .then(pl.lit(value, pl.String))
-            .otherwise(pl.col(column))
-            .alias(column)
+            pl.when(idx.is_in([r - 1 for r in rows])).then(pl.lit(value, pl.String)).otherwise(pl.col(column)).alias(column)
         )
         frame.write_csv(path)
         corrupt[table].update(rows)
@@ -155,10 +152,7 @@ def test_bom_cp1252_and_free_text_round_trip(tmp_path, reference):
             "district": [],
             "status": [],
         },
-        schema={
-            c: pl.String
-            for c in ("crime_id", "reported_at", "recorded_at", "offence_code", "district", "status")
-        },
+        schema={c: pl.String for c in ("crime_id", "reported_at", "recorded_at", "offence_code", "district", "status")},
     )
     links = pl.DataFrame(schema={"crime_id": pl.String, "source_type": pl.String, "source_id": pl.String})
     crimes.write_csv(folder / "crimes.csv")

@@ -45,9 +45,7 @@ def test_register_equals_answer_key(seed, tmp_path, pack, reference):
         "victim_update_overdue",
     }
     write_extract(extract, tmp_path / "extract")
-    outcome = execute_run(
-        tmp_path / "extract", tmp_path / "out", load_profile(), reference, RunConfig(), AS_OF, pack
-    )
+    outcome = execute_run(tmp_path / "extract", tmp_path / "out", load_profile(), reference, RunConfig(), AS_OF, pack)
     _register_matches_key(outcome.run_dir, extract.key)
 
 
@@ -89,8 +87,31 @@ def test_fingerprints_are_stable_across_runs(tmp_path, pack, reference):
 def test_detail_never_quotes_free_text(tmp_path, pack, reference):
     extract = generate(seed=4, scale=0.02, as_of=AS_OF)
     write_extract(extract, tmp_path / "extract")
-    outcome = execute_run(
-        tmp_path / "extract", tmp_path / "out", load_profile(), reference, RunConfig(), AS_OF, pack
-    )
+    outcome = execute_run(tmp_path / "extract", tmp_path / "out", load_profile(), reference, RunConfig(), AS_OF, pack)
     text = (outcome.run_dir / "exceptions.csv").read_text()
     assert "<script>" not in text and "café" not in text and "Officer doubted" not in text
+
+
+def test_fingerprints_of_rules_and_quarantine_use_one_formula(tmp_path, pack, reference):
+    """The engine's SQL sha256 and the register's Python sha256 agree, so a finding keeps its
+    fingerprint whichever path produced it (and across library versions)."""
+    import shutil
+
+    from checks.register import QUARANTINE_RULE, fingerprint
+
+    folder = tmp_path / "x"
+    shutil.copytree(ROOT / "sample_data" / "extract", folder)
+    crimes = pl.read_csv(folder / "crimes.csv", infer_schema=False)
+    crimes.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("ZZ9")).otherwise(pl.col("offence_code")).alias("offence_code")
+    ).write_csv(folder / "crimes.csv")
+    outcome = execute_run(folder, tmp_path / "out", load_profile(), reference, RunConfig(), AS_OF, pack)
+    register = pl.read_csv(outcome.run_dir / "exceptions.csv", infer_schema=False)
+    for row in register.iter_rows(named=True):
+        if row["rule_id"] == QUARANTINE_RULE:
+            assert row["fingerprint"] == fingerprint(
+                QUARANTINE_RULE, "crimes", crimes["crime_id"][0], "unknown_offence_code"
+            )
+        else:
+            assert row["fingerprint"] == fingerprint(row["rule_id"], row["record_type"], row["record_id"])
+    assert (register["rule_id"] == QUARANTINE_RULE).sum() == 1

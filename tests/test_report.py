@@ -24,16 +24,21 @@ from tests.conftest import AS_OF, ROOT
 
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory, pack, reference) -> Path:
-    out = tmp_path_factory.mktemp("run")
+    return run_with_report(ROOT / "sample_data" / "extract", tmp_path_factory.mktemp("run"), pack, reference)
+
+
+def run_with_report(extract: Path, out: Path, pack, reference, config: RunConfig | None = None) -> Path:
+    """A full run (validate, rules, report) of an extract; returns the run folder."""
+    config = config or RunConfig()
     outcome = execute_run(
-        ROOT / "sample_data" / "extract",
+        extract,
         out,
         load_profile(),
         reference,
-        RunConfig(),
+        config,
         AS_OF,
         pack,
-        render=lambda run_dir, _m: render_run(run_dir, {}),
+        render=lambda run_dir, _m: render_run(run_dir, config.report),
     )
     return outcome.run_dir
 
@@ -57,9 +62,7 @@ def test_figures_match_summary(sample_run):
         assert section is not None, rule["id"]
         text = section.get_text(" ", strip=True)
         if rule["status"] == "run":
-            assert f"{rule['breaches']:,} flagged of {rule['population']:,} records checked" in text, rule[
-                "id"
-            ]
+            assert f"{rule['breaches']:,} flagged of {rule['population']:,} records checked" in text, rule["id"]
         else:
             assert "Not run" in text
     register = pl.read_csv(sample_run / "exceptions.csv", infer_schema=False)
@@ -70,15 +73,11 @@ def test_figures_match_summary(sample_run):
     rate = (tim["population"] - tim["breaches"]) / tim["population"]
     assert card.get_text() == (f"{min(rate * 100, 99.99):.2f}%" if 0.99 <= rate < 1 else f"{rate * 100:.1f}%")
     quality = {
-        tr["data-table"]: [td.get_text() for td in tr.find_all("td")]
-        for tr in soup.select("#quality tr[data-table]")
+        tr["data-table"]: [td.get_text() for td in tr.find_all("td")] for tr in soup.select("#quality tr[data-table]")
     }
     for table, counts in summary["tables"].items():
         if counts:
-            assert (
-                quality[table][1] == f"{counts['read']:,}"
-                and quality[table][3] == f"{counts['quarantined']:,}"
-            )
+            assert quality[table][1] == f"{counts['read']:,}" and quality[table][3] == f"{counts['quarantined']:,}"
 
 
 def test_no_external_resources(sample_run):
@@ -109,17 +108,7 @@ def test_free_text_and_hostile_values_are_escaped(tmp_path, pack, reference):
         .alias("recorded_at"),
     )
     crimes.write_csv(folder / "crimes.csv")
-    outcome = execute_run(
-        folder,
-        tmp_path / "out",
-        load_profile(),
-        reference,
-        RunConfig(),
-        AS_OF,
-        pack,
-        render=lambda run_dir, _m: render_run(run_dir, {}),
-    )
-    html = (outcome.run_dir / "report.html").read_text()
+    html = (run_with_report(folder, tmp_path / "out", pack, reference) / "report.html").read_text()
     assert "&lt;script&gt;alert(&#39;d&#39;)&lt;/script&gt;" in html
     assert "<script>alert" not in html
     assert "<script>" in html  # the page's own inline script, and only that
@@ -188,9 +177,7 @@ def test_report_in_a_real_browser(sample_run, tmp_path):
         page.select_option('select[data-filter="rule"]', "REC001")
         visible = page.locator("#exceptions tbody tr:visible").count()
         expected = (
-            pl.read_csv(sample_run / "exceptions.csv", infer_schema=False)
-            .filter(pl.col("rule_id") == "REC001")
-            .height
+            pl.read_csv(sample_run / "exceptions.csv", infer_schema=False).filter(pl.col("rule_id") == "REC001").height
         )
         assert visible == expected and visible < total
         page.select_option('select[data-filter="rule"]', "")
@@ -208,3 +195,18 @@ def test_type_hints_resolve():
     for _, cls in vars(report_context).items():
         if dataclasses.is_dataclass(cls) and isinstance(cls, type):
             typing.get_type_hints(cls)
+
+
+def test_grades_follow_the_forces_grade_bands(tmp_path, pack):
+    """A grade band override in the config reaches the report (it reads the run's reference data)."""
+    from checks.refdata import load_reference
+
+    bands = {
+        "bands": [{"grade": "Meets the standard", "min_percent": 99.99}, {"grade": "Below the standard", "min_percent": 0}]
+    }
+    reference = load_reference(overrides={"grade_bands": bands})
+    run_dir = run_with_report(ROOT / "sample_data" / "extract", tmp_path, pack, reference)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["reference"]["grade_bands"][0]["grade"] == "Meets the standard"
+    grades = {g.get_text() for g in soup_of(run_dir / "report.html").select("div.card .grade")}
+    assert grades <= {"Meets the standard", "Below the standard"} and "Below the standard" in grades

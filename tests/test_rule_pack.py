@@ -20,9 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_every_rule_is_documented_and_has_pass_and_fail_cases(pack):
     for rule in pack.rules:
         assert rule.title and rule.rationale and rule.reference, rule.id
-        assert any(c.passing or c.not_flagged for c in rule.cases if not c.absent), (
-            f"{rule.id} lacks a passing case"
-        )
+        assert any(c.passing or c.not_flagged for c in rule.cases if not c.absent), f"{rule.id} lacks a passing case"
         assert any(c.flagged for c in rule.cases), f"{rule.id} lacks a failing case"
 
 
@@ -45,10 +43,18 @@ def _copy_pack(tmp_path: Path) -> Path:
     return target
 
 
-def test_unknown_key_names_file_line_and_known_keys(tmp_path):
+def _edited_pack(tmp_path: Path, rule_file: str, old: str, new: str) -> Path:
+    """A copy of the pack with one edit to one rule file; fails if the text to edit is not there."""
     rules = _copy_pack(tmp_path)
-    path = rules / "outcomes" / "OUT001.yaml"
-    path.write_text(path.read_text().replace("severity: medium", "severity: medium\nseverty: high"))
+    path = rules / rule_file
+    text = path.read_text()
+    assert old in text, f"{rule_file} no longer contains {old!r}: update the test"
+    path.write_text(text.replace(old, new))
+    return rules
+
+
+def test_unknown_key_names_file_line_and_known_keys(tmp_path):
+    rules = _edited_pack(tmp_path, "outcomes/OUT001.yaml", "severity: medium", "severity: medium\nseverty: high")
     with pytest.raises(ConfigError) as err:
         load_pack(rules)
     message = str(err.value)
@@ -70,26 +76,20 @@ def test_duplicate_id_rejected(tmp_path):
 
 
 def test_sql_that_does_not_parse_is_rejected(tmp_path):
-    rules = _copy_pack(tmp_path)
-    path = rules / "outcomes" / "OUT001.yaml"
-    path.write_text(path.read_text().replace("SELECT * FROM population", "SELEC * FROM population"))
+    rules = _edited_pack(tmp_path, "outcomes/OUT001.yaml", "SELECT * FROM population", "SELEC * FROM population")
     with pytest.raises(ConfigError, match="OUT001.yaml line .* breaches SQL does not parse"):
         load_pack(rules)
 
 
 def test_free_text_in_detail_rejected(tmp_path):
-    rules = _copy_pack(tmp_path)
-    path = rules / "outcomes" / "OUT001.yaml"
-    path.write_text(path.read_text().replace("Crime {record_id} has", "Crime {record_id} {summary} has"))
+    rules = _edited_pack(tmp_path, "outcomes/OUT001.yaml", "Crime {record_id} has", "Crime {record_id} {summary} has")
     with pytest.raises(ConfigError, match="free text"):
         load_pack(rules)
 
 
 def test_broken_time_limit_fails_with_rule_and_case_named(tmp_path):
     """A timeliness limit changed to 25 hours in a copy of the pack makes the cases fail."""
-    rules = _copy_pack(tmp_path)
-    path = rules / "timeliness" / "TIM001.yaml"
-    path.write_text(path.read_text().replace("> limit_value('recording_hours')", "> 25"))
+    rules = _edited_pack(tmp_path, "timeliness/TIM001.yaml", "> limit_value('recording_hours')", "> 25")
     failed = [o for o in run_cases(load_pack(rules), load_reference(), ["TIM001"]) if not o.passed]
     assert failed
     assert any("TIM001 case 'exactly_24_hours_is_on_time'" in o.message for o in failed)

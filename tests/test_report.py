@@ -210,3 +210,26 @@ def test_grades_follow_the_forces_grade_bands(tmp_path, pack):
     assert summary["reference"]["grade_bands"][0]["grade"] == "Meets the standard"
     grades = {g.get_text() for g in soup_of(run_dir / "report.html").select("div.card .grade")}
     assert grades <= {"Meets the standard", "Below the standard"} and "Below the standard" in grades
+
+
+def test_pvp_figures_reconcile_with_register_and_measures(sample_run):
+    """'Of N referrals, M should have been recorded; K were': N and K from measures.json,
+    M - K = professional referrals flagged unrecorded or n100_missing in the register."""
+    from reports.build import build_context
+
+    ctx = build_context(sample_run)
+    measures = json.loads((sample_run / "measures.json").read_text())
+    pro = [m for m in measures["reports"] if m["record_type"] == "referral" and m["source"] == "professional_third_party"]
+    register = pl.read_parquet(sample_run / "exceptions.parquet")
+    missed = register.filter(
+        (pl.col("record_type") == "referral")
+        & (pl.col("source") == "professional_third_party")
+        & pl.col("finding").is_in(["unrecorded_crime", "n100_missing"])
+    ).height
+    assert missed > 0
+    assert ctx.pvp_total.referrals == sum(m["reports"] for m in pro)
+    assert ctx.pvp_total.recorded == sum(m["recorded"] for m in pro)
+    assert ctx.pvp_total.should_record - ctx.pvp_total.recorded == missed
+    assert sum(r.should_record for r in ctx.pvp_by_district) == ctx.pvp_total.should_record
+    text = soup_of(sample_run / "report.html").select_one("#pvp p").get_text(" ", strip=True)
+    assert f"Of {ctx.pvp_total.referrals:,} referrals" in text and f"{ctx.pvp_total.recorded:,} were" in text

@@ -18,6 +18,11 @@ def invoke(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
+def run_sample(out, *extra: str):
+    """`recordcheck run` on the bundled sample extract at its as-of, with extra options."""
+    return invoke("run", str(ROOT / "sample_data" / "extract"), "--out", str(out), "--as-of", AS_OF_TEXT, *extra)
+
+
 def test_validate_prints_counts_and_writes_quarantine(small_extract, tmp_path):
     result = invoke("validate", str(small_extract), "--as-of", AS_OF_TEXT, "--quarantine", str(tmp_path / "q.csv"))
     assert result.exit_code == ExitCode.SUCCESS, result.output
@@ -38,7 +43,7 @@ def test_missing_column_exits_input_rejected_and_publishes_nothing(small_extract
 
 def test_run_publishes_and_latest_survives_a_crash(tmp_path, monkeypatch):
     out = tmp_path / "out"
-    result = invoke("run", str(ROOT / "sample_data" / "extract"), "--out", str(out), "--as-of", AS_OF_TEXT)
+    result = run_sample(out)
     assert result.exit_code == ExitCode.SUCCESS, result.output
     latest = (out / "latest").resolve()
     assert (latest / "exceptions.csv").exists() and (latest / "exceptions.parquet").exists()
@@ -50,7 +55,7 @@ def test_run_publishes_and_latest_survives_a_crash(tmp_path, monkeypatch):
 
     monkeypatch.setattr(run_module, "build_register", boom)
     with contextlib.suppress(RuntimeError):
-        invoke("run", str(ROOT / "sample_data" / "extract"), "--out", str(out), "--as-of", AS_OF_TEXT)
+        run_sample(out)
     assert (out / "latest").resolve() == latest
     assert [p.name for p in out.iterdir() if p.name.startswith(".staging")] == []
 
@@ -58,13 +63,8 @@ def test_run_publishes_and_latest_survives_a_crash(tmp_path, monkeypatch):
 def test_threshold_breach_exit_code(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("config: 1\nrules:\n  thresholds:\n    REC001: {error_count: 0}\n")
-    result = invoke(
-        "run",
-        str(ROOT / "sample_data" / "extract"),
-        "--out",
-        str(tmp_path / "o"),
-        "--as-of",
-        AS_OF_TEXT,
+    result = run_sample(
+        tmp_path / "o",
         "--config",
         str(config),
     )
@@ -111,13 +111,8 @@ def test_every_command_is_in_the_readme():
 def test_disabled_rule_is_not_run_and_warn_threshold_does_not_fail(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("config: 1\nrules:\n  disable: [VIC001]\n  thresholds:\n    REC001: {warn_count: 0}\n")
-    result = invoke(
-        "run",
-        str(ROOT / "sample_data" / "extract"),
-        "--out",
-        str(tmp_path / "o"),
-        "--as-of",
-        AS_OF_TEXT,
+    result = run_sample(
+        tmp_path / "o",
         "--config",
         str(config),
     )
@@ -133,13 +128,8 @@ def test_run_with_another_rule_pack(tmp_path):
     rules = tmp_path / "rules"
     shutil.copytree(ROOT / "rules", rules)
     shutil.rmtree(rules / "victim_care")
-    result = invoke(
-        "run",
-        str(ROOT / "sample_data" / "extract"),
-        "--out",
-        str(tmp_path / "o"),
-        "--as-of",
-        AS_OF_TEXT,
+    result = run_sample(
+        tmp_path / "o",
         "--rules",
         str(rules),
     )
@@ -167,9 +157,10 @@ def test_suites_command_lists_every_table():
 def test_redacted_report_from_run_and_from_report_command(tmp_path, monkeypatch):
     monkeypatch.setenv("RECORDCHECK_REDACTION_KEY", "k")
     out = tmp_path / "o"
-    result = invoke("run", str(ROOT / "sample_data" / "extract"), "--out", str(out), "--as-of", AS_OF_TEXT, "--redact")
+    result = run_sample(out, "--redact")
     assert result.exit_code == 0 and "report-redacted.html" in result.output
     latest = out / "latest"
+
     def register_section(html: str) -> str:  # the pseudonymised rows; run facts timings may differ
         return html[html.index('<section id="register">') : html.index('<section id="quality">')]
 

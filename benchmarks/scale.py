@@ -40,7 +40,8 @@ def main() -> None:
     rows = sum(extract.counts.values())
     print(f"scale {args.scale}: {rows:,} rows ({', '.join(f'{k} {v:,}' for k, v in extract.counts.items())})")
     print(
-        f"generate: {generated:.1f} s ({built:.1f} s build, {generated - built:.1f} s write CSV); {rows / generated:,.0f} rows/s"
+        f"generate: {generated:.1f} s ({built:.1f} s build, {generated - built:.1f} s write CSV); "
+        f"{rows / generated:,.0f} rows/s"
     )
 
     reference = load_reference()
@@ -49,7 +50,8 @@ def main() -> None:
     validated = time.perf_counter() - started
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in loaded.timings.items())
     print(
-        f"validate: {validated:.1f} s ({stages}); {rows / validated:,.0f} rows/s; quarantined {loaded.validation.quarantine.height}"
+        f"validate: {validated:.1f} s ({stages}); {rows / validated:,.0f} rows/s; "
+        f"quarantined {loaded.validation.quarantine.height}"
     )
 
     started = time.perf_counter()

@@ -86,6 +86,17 @@ def rules_dir_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def validator_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--validator",
+        type=click.Choice(["sql", "great-expectations"]),
+        default="sql",
+        show_default=True,
+        help="How the expectation suites are executed: compiled to SQL in DuckDB, or by Great Expectations "
+        "(slower; for cross-checking). Both give the same quarantine.",
+    )(func)
+
+
 @contextmanager
 def _step(label: str) -> Iterator[None]:
     """Show a step on a terminal; stay silent in a scheduler's log. Never shows record content."""
@@ -140,6 +151,7 @@ def _print_counts(loaded: Any) -> None:
     show_default=True,
     help="Where to write the quarantined rows and their reasons.",
 )
+@validator_option
 @handle_errors
 def validate(
     extract_dir: Path,
@@ -147,14 +159,16 @@ def validate(
     config_path: Path | None,
     as_of: str | None,
     quarantine_path: Path,
+    validator: str,
 ) -> None:
     """Validate EXTRACT_DIR: rows read, accepted and quarantined per table, by reason."""
     from checks.pipeline import load_extract
     from checks.run import write_quarantine
+    from checks.validate import make_runner
 
     profile, config, reference = _load_setup(profile_path, config_path)
     with _step("Validating the extract"):
-        loaded = load_extract(extract_dir, profile, reference, _parse_as_of(as_of))
+        loaded = load_extract(extract_dir, profile, reference, _parse_as_of(as_of), make_runner(validator))
     _print_counts(loaded)
     tmp = quarantine_path.with_name(f".{quarantine_path.name}.tmp")
     write_quarantine(tmp, loaded)
@@ -208,6 +222,7 @@ def generate(out_dir: Path, seed: int, scale: float, fmt: str, as_of: str | None
     is_flag=True,
     help="Also write report-redacted.html: ids pseudonymised (keyed hash), small counts suppressed.",
 )
+@validator_option
 @handle_errors
 def run(
     extract_dir: Path,
@@ -217,6 +232,7 @@ def run(
     config_path: Path | None,
     rules_dir: Path | None,
     redact: bool,
+    validator: str,
 ) -> None:
     """Validate EXTRACT_DIR, run the rule pack, and publish a run folder under OUT_DIR."""
     from checks.rules import RULES_DIR, load_pack
@@ -234,6 +250,7 @@ def run(
         pack,
         progress=_step,
         render=_renderer(config, redact),
+        validator=validator,
     )
     _print_counts(outcome.loaded)
     click.echo(f"Run {outcome.run_id}: {outcome.run_dir}")

@@ -5,14 +5,18 @@ Everything here is optional; with no config file the pack's defaults apply.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from checks.database import EngineSettings
 from checks.errors import ConfigError
 from checks.yamlfile import check_keys, line_of, load_yaml, require_mapping
 
-CONFIG_KEYS = ("config", "reference", "rules", "report")
+CONFIG_KEYS = ("config", "reference", "rules", "report", "engine")
+ENGINE_KEYS = ("threads", "memory_limit", "temp_directory")
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 RULES_KEYS = ("disable", "thresholds")
 THRESHOLD_KEYS = ("warn_rate", "error_rate", "warn_count", "error_count")
 REPORT_KEYS = ("max_rows_in_page", "redact_below", "annual_recorded_crime")
@@ -35,6 +39,27 @@ class RunConfig:
     disabled_rules: list[str] = field(default_factory=list)
     thresholds: dict[str, Threshold] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+
+
+def _engine_settings(raw: Any, path: Path) -> EngineSettings:
+    """`engine:` in the config: DuckDB threads, memory limit and spill folder, each checked."""
+    spec = require_mapping(raw or {}, path, "engine")
+    check_keys(spec, ENGINE_KEYS, path, "engine")
+    threads = spec.get("threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 256):
+        raise ConfigError(f"{path} line {line_of(spec, 'threads')}: engine.threads must be a whole number 1..256")
+    memory = spec.get("memory_limit")
+    if memory is not None and not _MEMORY.match(str(memory)):
+        raise ConfigError(
+            f"{path} line {line_of(spec, 'memory_limit')}: engine.memory_limit must be a size such as 4GB or 512MB"
+        )
+    temp = spec.get("temp_directory")
+    return EngineSettings(
+        threads=threads,
+        memory_limit=str(memory) if memory is not None else None,
+        temp_directory=(path.parent / str(temp)) if temp is not None else None,
+    )
 
 
 def load_config(path: Path | None) -> RunConfig:
@@ -61,4 +86,5 @@ def load_config(path: Path | None) -> RunConfig:
         disabled_rules=[str(r) for r in rules.get("disable") or []],
         thresholds=thresholds,
         report=dict(report),
+        engine=_engine_settings(raw.get("engine"), path),
     )

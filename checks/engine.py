@@ -18,6 +18,7 @@ import duckdb
 import polars as pl
 
 from checks.contract import TABLES
+from checks.database import EngineSettings, connect
 from checks.errors import ConfigError
 from checks.refdata import ReferenceData
 from checks.rules import PLACEHOLDER, STRATA, Rule, RulePack
@@ -83,10 +84,11 @@ class RuleEngine:
         as_of: datetime,
         tables: dict[str, pl.DataFrame],
         threads: int | None = None,
+        con: duckdb.DuckDBPyConnection | None = None,
     ) -> None:
         self.pack = pack
         self.present = set(tables)
-        self.con = duckdb.connect()
+        self.con = con or duckdb.connect()
         self.con.execute("SET TimeZone = 'UTC'")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
@@ -263,10 +265,16 @@ def run_pack(
     run_id: str,
     only: list[str] | None = None,
     disabled: list[str] | None = None,
+    settings: EngineSettings | None = None,
 ) -> EngineResult:
     """Run every rule (or `only` these) and return per-rule results and the register rows."""
+    with connect(settings) as con:
+        return _run_pack(RuleEngine(pack, reference, as_of, tables, con=con), run_id, only, disabled)
+
+
+def _run_pack(engine: RuleEngine, run_id: str, only: list[str] | None, disabled: list[str] | None) -> EngineResult:
     started = time.perf_counter()
-    engine = RuleEngine(pack, reference, as_of, tables)
+    pack = engine.pack
     results: list[RuleResult] = []
     registers = []
     for rule in pack.rules:
@@ -282,5 +290,4 @@ def run_pack(
     register_frame = pl.concat(registers) if registers else pl.DataFrame(schema=REGISTER_SCHEMA)
     seconds = {**engine.timings, "rules": time.perf_counter() - started - sum(engine.timings.values())}
     measures = {name: engine.measure(name, sql) for name, sql in pack.measures.items()}
-    engine.con.close()
     return EngineResult(results, register_frame, seconds, measures)

@@ -13,7 +13,7 @@ from checks.parse import parse_table
 from checks.profile import SourceProfile
 from checks.reader import read_extract
 from checks.refdata import ReferenceData
-from checks.validate import SuiteRunner, ValidationResult, default_runner, validate
+from checks.validate import SuiteRunner, ValidationResult, make_runner, validate
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -73,6 +73,6 @@ def load_extract(
         "as_of_date": datetime.combine(as_of.astimezone(LONDON).date(), datetime.min.time(), UTC),
         "offence_codes": reference.offence_codes,
     }
-    result = validate(typed, problems, file_names, parameters, runner or default_runner())
+    result = validate(typed, problems, file_names, parameters, runner or make_runner())
     timings["validate"] = time.perf_counter() - started
     return LoadedExtract(result, inputs, timings)

@@ -21,6 +21,7 @@ from checks.publish import staged_run, write_json
 from checks.refdata import ReferenceData
 from checks.register import build_register, summary
 from checks.rules import RulePack
+from checks.validate import DEFAULT_RUNNER, make_runner
 
 Progress = Callable[[str], AbstractContextManager[Any]]
 
@@ -98,6 +99,7 @@ def execute_run(
     pack: RulePack,
     progress: Progress = _no_progress,
     render: Callable[[Path, dict[str, Any]], None] | None = None,
+    validator: str = DEFAULT_RUNNER,
 ) -> RunOutcome:
     """Validate, run the pack, write every output into staging, then publish in one step.
 
@@ -107,13 +109,15 @@ def execute_run(
     started_at = datetime.now(UTC)
     timings: dict[str, float] = {}
     with progress("Validating the extract"):
-        loaded = load_extract(extract_dir, profile, reference, as_of)
+        loaded = load_extract(extract_dir, profile, reference, as_of, make_runner(validator, config.engine))
     timings.update(loaded.timings)
     run_id = make_run_id(started_at, loaded)
     accepted = loaded.validation.accepted
     with progress("Running the rule pack"):
         started = time.perf_counter()
-        engine = run_pack(pack, reference, as_of, accepted, run_id, disabled=config.disabled_rules)
+        engine = run_pack(
+            pack, reference, as_of, accepted, run_id, disabled=config.disabled_rules, settings=config.engine
+        )
         timings["rules"] = time.perf_counter() - started
     with staged_run(out_dir, run_id) as staging, progress("Writing the run folder"):
         started = time.perf_counter()

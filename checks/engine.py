@@ -288,6 +288,7 @@ def _run_pack(engine: RuleEngine, run_id: str, only: list[str] | None, disabled:
         if register is not None and register.height:
             registers.append(register.cast(REGISTER_SCHEMA))  # type: ignore[arg-type]
     register_frame = pl.concat(registers) if registers else pl.DataFrame(schema=REGISTER_SCHEMA)
-    seconds = {**engine.timings, "rules": time.perf_counter() - started - sum(engine.timings.values())}
+    ran = time.perf_counter()
     measures = {name: engine.measure(name, sql) for name, sql in pack.measures.items()}
+    seconds = {**engine.timings, "rules": ran - started, "measures": time.perf_counter() - ran}
     return EngineResult(results, register_frame, seconds, measures)

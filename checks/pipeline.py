@@ -54,19 +54,20 @@ def load_extract(
     raw = read_extract(extract_dir, profile)
     timings["read"] = time.perf_counter() - started
 
+    files = sorted({(t.name, t.path) for t in raw.values() if t.path is not None}, key=lambda item: item[0])
+    file_names = {t.name: t.path.name for t in raw.values() if t.path is not None}
     started = time.perf_counter()
     typed, problems = {}, {}
-    for name, table in raw.items():
-        typed[name], problems[name] = parse_table(table, profile)
+    for name in list(raw):
+        # the text frame is let go as soon as its table is typed: it is the largest thing held
+        typed[name], problems[name] = parse_table(raw.pop(name), profile)
     timings["parse"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    files = sorted({(t.name, t.path) for t in raw.values() if t.path is not None}, key=lambda item: item[0])
     inputs = [InputFile(name, path, path.stat().st_size, sha256_of(path)) for name, path in files]
     timings["hash"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    file_names = {t.name: t.path.name for t in raw.values() if t.path is not None}
     parameters = {
         "as_of": as_of,
         # the London calendar date of the as-of instant, as a UTC midnight (dates are compared so)

@@ -7,6 +7,7 @@ Table-level problems (missing file or column, unreadable file) raise InputReject
 
 from __future__ import annotations
 
+import codecs
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,30 +64,51 @@ def _format_of(path: Path, table: str, profile: SourceProfile) -> str:
     return fmt
 
 
-def _read_csv(path: Path, encoding: str) -> pl.DataFrame:
-    data = path.read_bytes()
-    if not data:
-        raise InputRejected(f"{path}: the file is empty (0 bytes); expected at least a header row")
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if encoding == "cp1252":
+_CHUNK = 1 << 24
+
+
+def _check_utf8(path: Path) -> None:
+    """Stream the file through a UTF-8 decoder: constant memory, and the offending byte named."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise InputRejected(
+                    f"{path}: byte {offset + exc.start} is not valid UTF-8; if the force exports Windows text, "
+                    "set encoding: cp1252 in the profile"
+                ) from None
+            offset += len(chunk)
         try:
-            data = data.decode("cp1252").encode("utf-8")
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise InputRejected(f"{path}: the file ends inside a UTF-8 character; check the profile's encoding") from None
+
+
+def _read_csv(path: Path, encoding: str) -> pl.DataFrame:
+    """Read a CSV as text columns. UTF-8 is read straight from the file (Polars drops a BOM);
+    cp1252 is decoded in memory first (legacy exports, and the only way Polars can read them)."""
+    if path.stat().st_size == 0:
+        raise InputRejected(f"{path}: the file is empty (0 bytes); expected at least a header row")
+    source: Path | io.BytesIO
+    if encoding == "cp1252":
+        data = path.read_bytes()
+        if data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+        try:
+            source = io.BytesIO(data.decode("cp1252").encode("utf-8"))
         except UnicodeDecodeError as exc:
             raise InputRejected(
                 f"{path}: byte {exc.start} is not valid cp1252 text; check the profile's encoding"
             ) from None
     else:
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputRejected(
-                f"{path}: byte {exc.start} is not valid UTF-8; if the force exports Windows text, "
-                "set encoding: cp1252 in the profile"
-            ) from None
+        _check_utf8(path)
+        source = path
     try:
         return pl.read_csv(
-            io.BytesIO(data),
+            source,
             infer_schema=False,
             empty_string_is_null=True,
             raise_if_empty=True,

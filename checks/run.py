@@ -119,6 +119,7 @@ def execute_run(
             pack, reference, as_of, accepted, run_id, disabled=config.disabled_rules, settings=config.engine
         )
         timings["rules"] = time.perf_counter() - started
+        timings.update({f"rules.{k}": v for k, v in engine.seconds.items()})
     with staged_run(out_dir, run_id) as staging, progress("Writing the run folder"):
         started = time.perf_counter()
         write_quarantine(staging / "quarantine.csv", loaded)

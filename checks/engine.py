@@ -1,9 +1,10 @@
 """Runs the rule pack in DuckDB over the validated tables.
 
-Tables arrive as Polars frames and go into DuckDB through Arrow (no Python rows). The pack's
-shared views are materialised once; then for each rule the population and breach queries run,
-counts are taken by stratum, and the breaching records become register rows (detail sentence and
-fingerprint built in SQL). Rules whose required table is absent are reported as not run.
+Tables arrive as Polars frames and DuckDB scans their Arrow buffers in place (no copy, no
+Python rows). The pack's shared views are materialised once, except those the pack lists as
+`inline_views`; then for each rule the population and breach queries run, counts are taken by
+stratum, and the breaching records become register rows (detail sentence and fingerprint built
+in SQL). Rules whose required table is absent are reported as not run.
 This module is the one execution seam: a distributed engine would implement `run_pack` again.
 """
 
@@ -97,9 +98,8 @@ class RuleEngine:
         for name, contract in TABLES.items():
             if name in tables:
                 frame = tables[name].select(contract.column_names)
-                self.con.register(f"_{name}", frame.to_arrow())
-                self.con.execute(f"CREATE TABLE {name} AS SELECT * FROM _{name}")
-                self.con.unregister(f"_{name}")
+                # zero-copy: DuckDB scans the parsed Arrow buffers where they are
+                self.con.register(name, frame.to_arrow())
             else:
                 cols = ", ".join(f"{c.name} {_DTYPES[c.type]}" for c in contract.columns)
                 self.con.execute(f"CREATE TABLE {name} ({cols})")
@@ -109,7 +109,8 @@ class RuleEngine:
         for name, definition in pack.macros.items():
             self._exec(f"CREATE MACRO {name}{definition}", f"pack macro {name}")
         for name, sql in pack.views.items():
-            self._exec(f"CREATE TABLE {name} AS {sql}", f"pack view {name}")
+            kind = "VIEW" if name in pack.inline_views else "TABLE"
+            self._exec(f"CREATE {kind} {name} AS {sql}", f"pack view {name}")
         timings["views"] = time.perf_counter() - started
         self.timings = timings
 

@@ -52,9 +52,7 @@ def _timestamp(col: pl.Expr, dayfirst: bool) -> tuple[pl.Expr, pl.Expr]:
         )
     )
     from_offset = (local - pl.duration(minutes=offset_minutes)).dt.replace_time_zone("UTC")
-    from_local = local.dt.replace_time_zone(
-        LOCAL_TZ, ambiguous="earliest", non_existent="null"
-    ).dt.convert_time_zone("UTC")
+    from_local = local.dt.replace_time_zone(LOCAL_TZ, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
     instant = pl.when(offset.is_not_null()).then(from_offset).otherwise(from_local)
     return instant, local.is_not_null()
 
@@ -86,9 +84,7 @@ def _fast(column: Column) -> pl.Expr | None:
     col = pl.col(column.name)
     if column.type == "timestamp":
         local = col.str.to_datetime(_FAST_TIMESTAMP, strict=False, time_unit="us")
-        return local.dt.replace_time_zone(LOCAL_TZ, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
-            "UTC"
-        )
+        return local.dt.replace_time_zone(LOCAL_TZ, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
     if column.type == "date":
         return col.str.to_date("%Y-%m-%d", strict=False)
     return None
@@ -119,6 +115,15 @@ def _typed(column: Column, profile: SourceProfile) -> tuple[pl.Expr, str, pl.Exp
     return pl.when(stripped == "").then(None).otherwise(col), "text", None
 
 
+def _native(column: Column, dtype: pl.DataType) -> pl.Expr | None:
+    """The column as it is, when a typed file already holds it exactly (a UTC instant, a date)."""
+    if column.type == "timestamp" and isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        return pl.col(column.name).dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+    if column.type == "date" and dtype == pl.Date:
+        return pl.col(column.name)
+    return None
+
+
 def _present(name: str) -> pl.Expr:
     return pl.col(name).str.strip_chars().fill_null("") != ""
 
@@ -137,14 +142,22 @@ def parse_table(raw: RawTable, profile: SourceProfile) -> tuple[pl.DataFrame, pl
     bookkeeping = [c for c in (ROW, ORIGIN) if c in frame.columns]
     extra = [c for c in frame.columns if c not in contract.column_names and c not in bookkeeping]
 
-    full = {c.name: _typed(c, profile) for c in contract.columns}
-    first_pass = [(_fast(c) if _fast(c) is not None else full[c.name][0]).alias(c.name) for c in contract.columns]
+    native = {c.name for c in contract.columns if _native(c, frame.schema[c.name]) is not None}
+    text_columns = [c for c in contract.columns if c.name not in native]
+    frame = frame.with_columns(pl.col(c.name).cast(pl.String) for c in text_columns if frame.schema[c.name] != pl.String)
+    full = {c.name: _typed(c, profile) for c in text_columns}
+    first_pass = [
+        (
+            _native(c, frame.schema[c.name]) if c.name in native else (_fast(c) if _fast(c) is not None else full[c.name][0])
+        ).alias(c.name)  # type: ignore[union-attr]
+        for c in contract.columns
+    ]
     typed_frame = frame.select(*bookkeeping, *first_pass, *extra)
     if ROW not in typed_frame.columns:
         raise AssertionError("parse_table needs the row number column")
 
     # Rows the cheap pass could not read: give them the full parse, then scatter back by row.
-    for column in contract.columns:
+    for column in text_columns:
         if _fast(column) is None:
             continue
         retry = frame.filter(_present(column.name) & typed_frame[column.name].is_null())
@@ -155,14 +168,16 @@ def parse_table(raw: RawTable, profile: SourceProfile) -> tuple[pl.DataFrame, pl
             typed_frame = typed_frame.update(reparsed, on=ROW, how="left")
 
     problem_frames = []
-    for column in contract.columns:
+    for column in text_columns:
         if column.type == "string":
             continue
         _, expected, local_ok = full[column.name]
         failed = frame.filter(_present(column.name) & typed_frame[column.name].is_null())
         if failed.height == 0:
             continue
-        local_parsed = failed.select(local_ok).to_series() if local_ok is not None else pl.repeat(False, failed.height, eager=True)
+        local_parsed = (
+            failed.select(local_ok).to_series() if local_ok is not None else pl.repeat(False, failed.height, eager=True)
+        )
         reason = (
             pl.when(pl.Series(local_parsed))
             .then(pl.lit(f"{column.name} is a local time that does not exist in {LOCAL_TZ} (clock change)"))

@@ -30,7 +30,8 @@ class RawTable:
     path: Path | None
     """None when the table was built from columns of other tables (crime_links)."""
     frame: pl.DataFrame
-    """All canonical columns present (missing optional ones as nulls), strings, plus ROW."""
+    """All canonical columns present (missing optional ones as nulls), plus ROW: text, except
+    instants and dates a typed file (Parquet) already holds exactly, which stay typed."""
     extra_columns: list[str]
 
 
@@ -121,22 +122,23 @@ def _read_csv(path: Path, encoding: str) -> pl.DataFrame:
 
 
 def _as_strings(frame: pl.DataFrame) -> pl.DataFrame:
-    """Cast every column to text; native timestamps keep their offset so no instant is lost."""
+    """Cast columns to text, except values that are already exact: instants with a time zone
+    (kept as UTC instants) and dates. Naive timestamps are London wall-clock and are written in
+    the contract's spelling so the parser reads them as such."""
     casts = []
     for name, dtype in frame.schema.items():
+        col = pl.col(name)
         if isinstance(dtype, pl.Datetime):
-            col = pl.col(name)
             if dtype.time_zone is not None:
-                col = col.dt.convert_time_zone("UTC")
-                casts.append(col.dt.strftime("%Y-%m-%dT%H:%M:%S%.fZ").alias(name))
-            else:
+                casts.append(col.dt.convert_time_zone("UTC").dt.cast_time_unit("us").alias(name))
+            elif frame.select((col.dt.microsecond() != 0).any()).item():
                 casts.append(col.dt.strftime("%Y-%m-%dT%H:%M:%S%.f").alias(name))
-        elif dtype == pl.Date:
-            casts.append(pl.col(name).dt.strftime("%Y-%m-%d").alias(name))
-        elif dtype == pl.String:
-            casts.append(pl.col(name))
+            else:
+                casts.append(col.dt.strftime("%Y-%m-%dT%H:%M:%S").alias(name))
+        elif dtype == pl.Date or dtype == pl.String:
+            casts.append(col)
         else:
-            casts.append(pl.col(name).cast(pl.String).alias(name))
+            casts.append(col.cast(pl.String).alias(name))
     return frame.select(casts)
 
 
@@ -178,7 +180,7 @@ def _apply_profile(frame: pl.DataFrame, contract: Table, profile: SourceProfile,
             raise InputRejected(
                 f"{path}: column {derivation.source_column!r} (needed to derive {canon}) is missing"
             )
-        mapped = pl.col(source).replace_strict(
+        mapped = pl.col(source).cast(pl.String).replace_strict(
             derivation.mapping, default=derivation.default, return_dtype=pl.String
         )
         if canon in frame.columns:
@@ -196,7 +198,7 @@ def _apply_profile(frame: pl.DataFrame, contract: Table, profile: SourceProfile,
         )
     for canon, mapping in spec.values.items():
         if canon in frame.columns:
-            frame = frame.with_columns(pl.col(canon).replace(mapping))
+            frame = frame.with_columns(pl.col(canon).cast(pl.String).replace(mapping))
     extra = [c for c in frame.columns if c not in contract.column_names and c != ROW]
     absent = [pl.lit(None, pl.String).alias(c) for c in contract.column_names if c not in frame.columns]
     frame = frame.with_columns(absent)

@@ -41,7 +41,7 @@ RULE_KEYS = (
 OPTIONAL_RULE_KEYS = ("strata", "example")
 REQUIRED_RULE_KEYS = tuple(k for k in RULE_KEYS if k not in OPTIONAL_RULE_KEYS)
 CASE_KEYS = ("name", "description", "as_of", "given", "flagged", "not_flagged", "absent")
-PACK_KEYS = ("pack", "name", "version", "description", "macros", "views", "measures")
+PACK_KEYS = ("pack", "name", "version", "description", "macros", "views", "inline_views", "measures")
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
@@ -96,6 +96,10 @@ class RulePack:
     rules: list[Rule]
     directory: Path
     digest: str = ""
+    inline_views: tuple[str, ...] = ()
+    """Views kept as views (computed by each query that reads them) rather than materialised:
+    for a view that only adds a few columns to a materialised one, copying it costs more than
+    computing it on the rows a rule selects."""
 
     def get(self, rule_id: str) -> Rule:
         for rule in self.rules:
@@ -210,6 +214,12 @@ def load_pack(directory: Path = RULES_DIR) -> RulePack:
     macros = {str(k): str(v) for k, v in (raw.get("macros") or {}).items()}
     views = {str(k): str(v) for k, v in (raw.get("views") or {}).items()}
     measures = {str(k): str(v) for k, v in (raw.get("measures") or {}).items()}
+    inline_views = tuple(str(v) for v in raw.get("inline_views") or ())
+    unknown_views = [v for v in inline_views if v not in views]
+    if unknown_views:
+        raise ConfigError(
+            f"{pack_path} line {line_of(raw, 'inline_views')}: inline_views names no view {', '.join(unknown_views)}"
+        )
     for section, queries in (("views", views), ("measures", measures)):
         for name, sql in queries.items():
             _check_sql(sql, pack_path, line_of(raw.get(section), name), f"{section} {name}")
@@ -239,4 +249,5 @@ def load_pack(directory: Path = RULES_DIR) -> RulePack:
         rules=rules,
         directory=directory,
         digest=digest.hexdigest(),
+        inline_views=inline_views,
     )

@@ -42,9 +42,7 @@ class GxPandasRunner:
         self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self._calls = 0
 
-    def run(
-        self, table: str, frame: pl.DataFrame, suite: dict[str, Any], parameters: dict[str, Any]
-    ) -> pl.DataFrame:
+    def run(self, table: str, frame: pl.DataFrame, suite: dict[str, Any], parameters: dict[str, Any]) -> pl.DataFrame:
         import pandas as pd
 
         expectations = suite["expectations"]
@@ -58,8 +56,7 @@ class GxPandasRunner:
             name=suite["name"],
             # GX may return results in another order: each carries its suite position in meta
             expectations=[
-                self._config_cls(type=e["type"], kwargs=e["kwargs"], meta={"index": i})
-                for i, e in enumerate(expectations)
+                self._config_cls(type=e["type"], kwargs=e["kwargs"], meta={"index": i}) for i, e in enumerate(expectations)
             ],
         )
         params = {}
@@ -83,9 +80,7 @@ class GxPandasRunner:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 warnings.simplefilter("ignore", FutureWarning)
                 warnings.simplefilter("ignore", UserWarning)
-                result = batch.validate(
-                    gx_suite, expectation_parameters=params, result_format={"result_format": "COMPLETE"}
-                )
+                result = batch.validate(gx_suite, expectation_parameters=params, result_format={"result_format": "COMPLETE"})
         finally:
             self._context.data_sources.delete(source_name)
         indexes: list[int] = []

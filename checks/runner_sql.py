@@ -26,9 +26,7 @@ class DuckDBSuiteRunner:
     def __init__(self, settings: EngineSettings | None = None) -> None:
         self.settings = settings
 
-    def run(
-        self, table: str, frame: pl.DataFrame, suite: dict[str, Any], parameters: dict[str, Any]
-    ) -> pl.DataFrame:
+    def run(self, table: str, frame: pl.DataFrame, suite: dict[str, Any], parameters: dict[str, Any]) -> pl.DataFrame:
         lists = {
             k: v if isinstance(v, pl.Series) else pl.Series("value", sorted(v), dtype=pl.String)
             for k, v in parameters.items()

@@ -114,9 +114,7 @@ def _in_set(kw: _Kwargs, table: str) -> exp.Expression:
     if parameter is not None:
         if parameter not in kw.parameters:
             raise ConfigError(f"{kw.type}: suite parameter {parameter!r} was not supplied")
-        members: exp.Expression = column.copy().isin(
-            query=exp.select(_col("value")).from_(_table(param_table(parameter)))
-        )
+        members: exp.Expression = column.copy().isin(query=exp.select(_col("value")).from_(_table(param_table(parameter))))
     else:
         values = kw.value("value_set")
         if not isinstance(values, list | tuple) or not values:
@@ -170,8 +168,7 @@ def failing_rows_predicate(expectation: dict[str, Any], table: str, parameters: 
     entry = _COMPILERS.get(expectation.get("type", ""))
     if entry is None:
         raise ConfigError(
-            f"expectation type {expectation.get('type')!r} has no SQL translation "
-            f"(supported: {', '.join(SUPPORTED_TYPES)})"
+            f"expectation type {expectation.get('type')!r} has no SQL translation (supported: {', '.join(SUPPORTED_TYPES)})"
         )
     compile_, allowed = entry
     return compile_(_Kwargs(expectation, allowed, parameters), table)

@@ -99,3 +99,25 @@ def test_force_override_of_limit_changes_the_outcome(tmp_path):
     reference = load_reference(overrides={"limits": {"recording_hours": 72}})
     outcomes = run_cases(load_pack(), reference, ["TIM001"])
     assert not all(o.passed for o in outcomes)  # the pack's 24h cases no longer hold at 72h
+
+
+def test_inline_view_must_name_a_view_of_the_pack(tmp_path):
+    rules = _edited_pack(tmp_path, "pack.yaml", "inline_views: [report_reason]", "inline_views: [report_reasons]")
+    with pytest.raises(ConfigError, match="pack.yaml line .*inline_views names no view report_reasons"):
+        load_pack(rules)
+
+
+def test_inline_and_materialised_views_give_the_same_findings(tmp_path, small_extract, reference):
+    """Whether a view is materialised is a speed choice: the register must not change."""
+    from checks.engine import run_pack
+    from checks.pipeline import load_extract
+    from checks.profile import load_profile
+    from tests.conftest import AS_OF
+
+    accepted = load_extract(small_extract, load_profile(), reference, AS_OF).validation.accepted
+    materialised = load_pack(_edited_pack(tmp_path, "pack.yaml", "inline_views: [report_reason]", "inline_views: []"))
+    inline = load_pack()
+    assert inline.inline_views == ("report_reason",) and materialised.inline_views == ()
+    a = run_pack(inline, reference, AS_OF, accepted, "r").register
+    b = run_pack(materialised, reference, AS_OF, accepted, "r").register
+    assert a.height > 0 and a.equals(b)

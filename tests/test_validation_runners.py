@@ -62,7 +62,11 @@ def _quarantine(folder: Path, reference, runner: str) -> pl.DataFrame:
 
 
 def test_every_expectation_type_in_the_suites_has_a_sql_translation():
-    used = {e["type"] for t in ("referrals", "incidents", "crimes", "crime_links", "victim_contacts") for e in load_suite(t)["expectations"]}
+    used = {
+        e["type"]
+        for t in ("referrals", "incidents", "crimes", "crime_links", "victim_contacts")
+        for e in load_suite(t)["expectations"]
+    }
     assert used <= set(SUPPORTED_TYPES), used - set(SUPPORTED_TYPES)
 
 
@@ -125,9 +129,12 @@ def test_compiled_sql_is_exact_and_quotes_identifiers():
     )
     hostile = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": 'x" OR 1=1 --'}}
     assert render(failing_rows_predicate(hostile, "t", {})) == '"x"" OR 1=1 --" IS NULL'
-    as_of = {"type": "expect_column_values_to_be_between", "kwargs": {"column": "reported_at", "max_value": {"$PARAMETER": "as_of"}}}
+    as_of = {
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "reported_at", "max_value": {"$PARAMETER": "as_of"}},
+    }
     sql = render(failing_rows_predicate(as_of, "crimes", {"as_of": datetime(2026, 4, 1, tzinfo=UTC)}))
-    assert sql == "NOT \"reported_at\" IS NULL AND NOT \"reported_at\" <= CAST('2026-04-01T00:00:00+00:00' AS TIMESTAMPTZ)"
+    assert sql == 'NOT "reported_at" IS NULL AND NOT "reported_at" <= CAST(\'2026-04-01T00:00:00+00:00\' AS TIMESTAMPTZ)'
 
 
 def test_compiled_suite_transpiles_for_spark():
@@ -140,8 +147,14 @@ def test_compiled_suite_transpiles_for_spark():
     ("expectation", "message"),
     [
         ({"type": "expect_column_values_to_match_regex", "kwargs": {"column": "a"}}, "has no SQL translation"),
-        ({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a", "mostly": 0.9}}, "does not support mostly"),
-        ({"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "a", "value_set": {"$PARAMETER": "nope"}}}, "'nope' was not supplied"),
+        (
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a", "mostly": 0.9}},
+            "does not support mostly",
+        ),
+        (
+            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "a", "value_set": {"$PARAMETER": "nope"}}},
+            "'nope' was not supplied",
+        ),
         ({"type": "expect_column_values_to_be_between", "kwargs": {"column": "a"}}, "give min_value, max_value or both"),
     ],
 )

@@ -183,7 +183,8 @@ def markdown(results: dict[str, Any]) -> str:
     start = results["startup"]
     lines = [
         f"Start-up: `recordcheck --help` {start['help_seconds']:.2f} s; "
-        f"bundled sample run {start['sample_run_seconds']:.2f} s (peak {start['sample_peak_mb']:.0f} MB). {results['machine']['cpus']} CPUs.",
+        f"bundled sample run {start['sample_run_seconds']:.2f} s (peak {start['sample_peak_mb']:.0f} MB). "
+        f"{results['machine']['cpus']} CPUs.",
         "",
         "| scale | format | rows | total s | "
         + " | ".join(STAGES)

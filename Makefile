@@ -29,8 +29,9 @@ sample: $(BIN)/recordcheck
 	rm -rf sample_data/extract
 	$(BIN)/recordcheck generate sample_data/extract --seed 7 --scale 0.02 --as-of $(SAMPLE_AS_OF)
 
+# Generates (once, cached in .bench-cache/) and times scale 1 and 10 extracts, CSV and Parquet.
 bench: $(BIN)/recordcheck
-	$(BIN)/python benchmarks/scale.py --scale 1
+	$(BIN)/python benchmarks/run.py --scales 1 10
 
 clean:
 	rm -rf out .pytest_cache

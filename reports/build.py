@@ -149,7 +149,14 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
     grades = [GradeBand(b["grade"], float(b["min_percent"])) for b in summary["reference"]["grade_bands"]]
     manifest = _read_json(run_dir / "manifest.json")
     measures = _read_json(run_dir / "measures.json")
-    register = pl.read_parquet(run_dir / "exceptions.parquet")
+    # The register is scanned, never loaded whole: the headline needs only its unrecorded and
+    # classification findings (a few columns), and the page only its first `max_rows_in_page` rows.
+    lazy_register = pl.scan_parquet(run_dir / "exceptions.parquet")
+    register = (
+        lazy_register.filter(pl.col("finding").is_in(UNRECORDED) | pl.col("rule_id").is_in(CLASSIFICATION_RULES))
+        .select("rule_id", "finding", "record_type", "record_id", "source", "referrer_agency", "district")
+        .collect()
+    )
     pseudonym = Pseudonymiser(redact_key)
 
     reports = _measure(measures, "reports")
@@ -267,11 +274,14 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
 
     # the register, capped
     cap = int(options.get("max_rows_in_page", 2000))
-    ordered = register.with_columns(pl.col("severity").replace_strict(SEVERITY_ORDER, default=3).alias("_order")).sort(
-        ["_order", "rule_id", "record_id"]
+    page = (
+        lazy_register.with_columns(pl.col("severity").replace_strict(SEVERITY_ORDER, default=3).alias("_order"))
+        .sort(["_order", "rule_id", "record_id"], maintain_order=True)
+        .head(cap)
+        .collect()
     )
     shown = []
-    for row in ordered.head(cap).iter_rows(named=True):
+    for row in page.iter_rows(named=True):
         record_id = row["record_id"] or ""
         detail = row["detail"] or ""
         if redact_key is not None and record_id:
@@ -289,12 +299,17 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
                 row["fingerprint"],
             )
         )
+    values = lazy_register.select(
+        pl.col(c).unique().implode() for c in ("rule_id", "finding", "severity", "district", "referrer_agency")
+    ).collect()
+    present = {c: [v for v in values[c][0].to_list() if v] for c in values.columns}
+    register_rows = lazy_register.select(pl.len()).collect().item()
     filters = {
-        "rule": sorted(register["rule_id"].unique().to_list()),
-        "finding": sorted(register["finding"].unique().to_list()),
-        "severity": [s for s in SEVERITY_ORDER if s in set(register["severity"].to_list())],
-        "district": sorted(v for v in register["district"].unique().to_list() if v),
-        "agency": sorted({(v or "").replace("_", " ") for v in register["referrer_agency"].to_list() if v}),
+        "rule": sorted(present["rule_id"]),
+        "finding": sorted(present["finding"]),
+        "severity": [s for s in SEVERITY_ORDER if s in set(present["severity"])],
+        "district": sorted(present["district"]),
+        "agency": sorted({v.replace("_", " ") for v in present["referrer_agency"]}),
     }
 
     tables = summary["tables"]
@@ -334,7 +349,7 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         review_tables=review_tables,
         families=[FamilyView(name, views) for name, views in families.items()],
         exceptions=shown,
-        exceptions_total=register.height,
+        exceptions_total=register_rows,
         filters=filters,
         quality=quality,
         quarantine_note=quarantine_note,

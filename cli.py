@@ -168,7 +168,10 @@ def validate(
 
     profile, config, reference = _load_setup(profile_path, config_path)
     with _step("Validating the extract"):
-        loaded = load_extract(extract_dir, profile, reference, _parse_as_of(as_of), make_runner(validator))
+        loaded = load_extract(
+            extract_dir, profile, reference, _parse_as_of(as_of), make_runner(validator), config.engine
+        )
+    loaded.close()
     _print_counts(loaded)
     tmp = quarantine_path.with_name(f".{quarantine_path.name}.tmp")
     write_quarantine(tmp, loaded)

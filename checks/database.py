@@ -1,6 +1,6 @@
 """One way to open DuckDB for recordcheck: UTC instants, bounded memory, a place to spill.
 
-Validation and the rule pack both run here. A memory limit and a temporary directory make an
+The parsed tables, validation and the rule pack all live here. A memory limit and a temporary directory make an
 extract larger than memory spill to disk instead of failing; the thread count is settable so a
 run gives the same answers on 1 thread or many (a test holds it to that).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ from pathlib import Path
 
 import duckdb
 
-DEFAULT_MEMORY_SHARE = 0.5
-"""Share of physical memory DuckDB may use by default: Polars holds the parsed tables beside it."""
+DEFAULT_MEMORY_LIMIT_MB = 2048
+"""DuckDB's default memory limit (or half the machine, if less): a nightly batch on a shared
+server should have a predictable footprint. Past it, tables and intermediate results spill to
+the temporary directory. Raise it in the config for speed on very large extracts."""
 
 
 @dataclass(frozen=True)
@@ -26,37 +29,59 @@ class EngineSettings:
     threads: int | None = None
     """None: one per core (DuckDB's default)."""
     memory_limit: str | None = None
-    """DuckDB size text ('4GB'); None: half the machine's memory."""
+    """DuckDB size text ('4GB'); None: DEFAULT_MEMORY_LIMIT_MB."""
     temp_directory: Path | None = None
     """Where DuckDB spills; None: a private folder under the system temp folder, removed after."""
 
 
 def _default_memory_limit() -> str:
     try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        half = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2 // (1 << 20)
     except (ValueError, OSError, AttributeError):
-        return "4GB"
-    return f"{max(1, int(total * DEFAULT_MEMORY_SHARE) // (1 << 20))}MB"
+        half = DEFAULT_MEMORY_LIMIT_MB
+    return f"{max(64, min(DEFAULT_MEMORY_LIMIT_MB, half))}MB"
+
+
+class Database:
+    """An in-memory DuckDB connection configured for a run, and the spill folder it owns.
+
+    One run's tables live here from parsing to the last rule, under the memory limit. Close it
+    (or use it as a context manager); if it is dropped unclosed, its spill folder still goes."""
+
+    def __init__(self, settings: EngineSettings | None = None) -> None:
+        settings = settings or EngineSettings()
+        self.settings = settings
+        own_spill = settings.temp_directory is None
+        spill = Path(tempfile.mkdtemp(prefix="recordcheck-spill-")) if own_spill else settings.temp_directory
+        assert spill is not None
+        self.con = duckdb.connect(
+            config={
+                "memory_limit": settings.memory_limit or _default_memory_limit(),
+                "temp_directory": str(spill),
+                **({"threads": int(settings.threads)} if settings.threads else {}),
+            }
+        )
+        self.con.execute("SET TimeZone = 'UTC'")
+        self._finalizer = weakref.finalize(self, _close, self.con, spill if own_spill else None)
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _close(con: duckdb.DuckDBPyConnection, spill: Path | None) -> None:
+    con.close()
+    if spill is not None:
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 @contextmanager
 def connect(settings: EngineSettings | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory connection configured for a run; closed (and its spill folder removed) after."""
-    settings = settings or EngineSettings()
-    own_spill = settings.temp_directory is None
-    spill = Path(tempfile.mkdtemp(prefix="recordcheck-spill-")) if own_spill else settings.temp_directory
-    assert spill is not None
-    con = duckdb.connect(
-        config={
-            "memory_limit": settings.memory_limit or _default_memory_limit(),
-            "temp_directory": str(spill),
-            **({"threads": int(settings.threads)} if settings.threads else {}),
-        }
-    )
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        yield con
-    finally:
-        con.close()
-        if own_spill:
-            shutil.rmtree(spill, ignore_errors=True)
+    """A configured connection for one piece of work; closed (and its spill folder removed) after."""
+    with Database(settings) as database:
+        yield database.con

@@ -10,7 +10,9 @@ This module is the one execution seam: a distributed engine would implement `run
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,6 +25,7 @@ from checks.database import EngineSettings, connect
 from checks.errors import ConfigError
 from checks.refdata import ReferenceData
 from checks.rules import PLACEHOLDER, STRATA, Rule, RulePack
+from checks.validate import AcceptedTables
 
 REQUIRED_OUTPUT = ("record_type", "record_id", "district", *STRATA[1:])
 _DTYPES = {
@@ -83,7 +86,7 @@ class RuleEngine:
         pack: RulePack,
         reference: ReferenceData,
         as_of: datetime,
-        tables: dict[str, pl.DataFrame],
+        tables: Mapping[str, pl.DataFrame],
         threads: int | None = None,
         con: duckdb.DuckDBPyConnection | None = None,
     ) -> None:
@@ -96,9 +99,13 @@ class RuleEngine:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         for name, contract in TABLES.items():
-            if name in tables:
+            if isinstance(tables, AcceptedTables) and name in tables:
+                # the validated rows are already in this database: read them where they are
+                columns = ", ".join(f'"{c}"' for c in contract.column_names)
+                self.con.execute(f"CREATE VIEW {name} AS SELECT {columns} FROM main.{tables.relation(name)}")
+            elif name in tables:
                 frame = tables[name].select(contract.column_names)
-                # zero-copy: DuckDB scans the parsed Arrow buffers where they are
+                # zero-copy: DuckDB scans the Arrow buffers where they are
                 self.con.register(name, frame.to_arrow())
             else:
                 cols = ", ".join(f"{c.name} {_DTYPES[c.type]}" for c in contract.columns)
@@ -186,8 +193,8 @@ class RuleEngine:
             return RuleResult(rule, "not_run", f"table absent: {', '.join(missing)}"), None
         started = time.perf_counter()
         pop, br = f"pop_{rule.id}", f"br_{rule.id}"
-        self._exec(f"CREATE TEMP TABLE {pop} AS {rule.population}", f"{rule.id} population")
-        self._exec(f"CREATE TEMP TABLE {br} AS {_with_population(rule.breaches, pop)}", f"{rule.id} breaches")
+        self._exec(f"CREATE OR REPLACE TEMP TABLE {pop} AS {rule.population}", f"{rule.id} population")
+        self._exec(f"CREATE OR REPLACE TEMP TABLE {br} AS {_with_population(rule.breaches, pop)}", f"{rule.id} breaches")
         columns = self._columns(br)
         pop_columns = self._columns(pop)
         lacking = [c for c in REQUIRED_OUTPUT if c not in pop_columns or c not in columns]
@@ -262,15 +269,32 @@ def run_pack(
     pack: RulePack,
     reference: ReferenceData,
     as_of: datetime,
-    tables: dict[str, pl.DataFrame],
+    tables: Mapping[str, pl.DataFrame],
     run_id: str,
     only: list[str] | None = None,
     disabled: list[str] | None = None,
     settings: EngineSettings | None = None,
 ) -> EngineResult:
-    """Run every rule (or `only` these) and return per-rule results and the register rows."""
-    with connect(settings) as con:
+    """Run every rule (or `only` these) and return per-rule results and the register rows.
+
+    Accepted tables from validation are read in their own database, the pack's objects kept in
+    a schema of their own that is dropped afterwards (so two packs can run on one loaded
+    extract); frames given directly are run in a database of their own."""
+    if not isinstance(tables, AcceptedTables):
+        with connect(settings) as con:
+            return _run_pack(RuleEngine(pack, reference, as_of, tables, con=con), run_id, only, disabled)
+    con = tables.database.con
+    schema = f"pack_{next(_SCHEMAS)}"
+    con.execute(f"CREATE SCHEMA {schema}")
+    con.execute(f"SET schema = '{schema}'")
+    try:
         return _run_pack(RuleEngine(pack, reference, as_of, tables, con=con), run_id, only, disabled)
+    finally:
+        con.execute("SET schema = 'main'")
+        con.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+_SCHEMAS = itertools.count(1)
 
 
 def _run_pack(engine: RuleEngine, run_id: str, only: list[str] | None, disabled: list[str] | None) -> EngineResult:

@@ -1,4 +1,10 @@
-"""The front half of every run: read the extract, parse it, validate it, quarantine bad rows."""
+"""The front half of every run: read the extract, parse it, validate it, quarantine bad rows.
+
+Tables are streamed: each batch of rows is read, mapped through the profile, parsed, and
+appended to its `parsed_<table>` table in the run's DuckDB database, so memory stays flat while
+the extract grows (DuckDB holds the tables under its memory limit and spills past it). Validation
+then runs where the tables are, and leaves the accepted rows there for the rule pack.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from checks.parse import parse_table
+import polars as pl
+
+from checks.contract import TABLES, Table
+from checks.database import Database, EngineSettings
+from checks.parse import PROBLEM_SCHEMA, parse_table
 from checks.profile import SourceProfile
-from checks.reader import read_extract
+from checks.reader import ORIGIN, ROW, RawTable, TableSource, link_builders, links_from, open_extract
 from checks.refdata import ReferenceData
-from checks.validate import SuiteRunner, ValidationResult, make_runner, validate
+from checks.validate import SuiteRunner, ValidationResult, make_runner, parsed_table, validate
 
 LONDON = ZoneInfo("Europe/London")
+DUCKDB_TYPES = {"string": "VARCHAR", "int": "BIGINT", "bool": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMPTZ"}
 
 
 @dataclass(frozen=True)
@@ -30,7 +41,12 @@ class InputFile:
 class LoadedExtract:
     validation: ValidationResult
     files: list[InputFile]
+    database: Database
+    """Holds the accepted tables until the run is over; close() when done."""
     timings: dict[str, float] = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.database.close()
 
 
 def sha256_of(path: Path) -> str:
@@ -41,39 +57,118 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _create_parsed_table(database: Database, contract: Table) -> None:
+    """An empty typed table for one contract table (row number first; origin on crime_links)."""
+    columns = [f'"{ROW}" BIGINT']
+    if contract.name == "crime_links":
+        columns.append(f'"{ORIGIN}" VARCHAR')
+    columns += [f'"{c.name}" {DUCKDB_TYPES[c.type]}' for c in contract.columns]
+    database.con.execute(f"CREATE TABLE {parsed_table(contract.name)} ({', '.join(columns)})")
+
+
+def _append(database: Database, contract: Table, typed: pl.DataFrame, origin: str | None) -> None:
+    """Append a parsed batch: contract columns only (a force's extra columns are not kept)."""
+    if typed.height == 0:
+        return
+    keep = [ROW, *contract.column_names]
+    if contract.name == "crime_links":
+        typed = typed.with_columns(pl.col(ORIGIN) if ORIGIN in typed.columns else pl.lit(origin).alias(ORIGIN))
+        keep.insert(1, ORIGIN)
+    database.con.register("_batch", typed.select(keep).to_arrow())
+    try:
+        database.con.execute(f"INSERT INTO {parsed_table(contract.name)} BY NAME SELECT * FROM _batch")
+    finally:
+        database.con.unregister("_batch")
+
+
+def _stream_tables(
+    database: Database, sources: dict[str, TableSource], profile: SourceProfile, timings: dict[str, float]
+) -> tuple[list[str], dict[str, pl.DataFrame], dict[str, str]]:
+    """Read, map and parse every table batch by batch into the database.
+
+    Returns the tables present, the parse problems per table, and the file each came from;
+    adds the seconds spent reading, parsing and loading to `timings`."""
+    for stage in ("read", "parse", "load"):
+        timings.setdefault(stage, 0.0)
+    builders = link_builders(sources, profile)
+    built_links: list[pl.DataFrame] = []
+    problems: dict[str, list[pl.DataFrame]] = {}
+    present: list[str] = []
+    file_names: dict[str, str] = {}
+    for name, contract in TABLES.items():
+        source = sources.get(name)
+        if source is None and not (name == "crime_links" and built_links):
+            continue
+        _create_parsed_table(database, contract)
+        present.append(name)
+        problems[name] = []
+        if source is not None:
+            file_names[name] = source.path.name
+            batches = source.batches()
+            while True:
+                started = time.perf_counter()
+                batch = next(batches, None)
+                timings["read"] += time.perf_counter() - started
+                if batch is None:
+                    break
+                started = time.perf_counter()
+                typed, batch_problems = parse_table(batch, profile)
+                problems[name].append(batch_problems)
+                if name in builders:
+                    built_links.append(links_from(batch, builders[name]))
+                timings["parse"] += time.perf_counter() - started
+                started = time.perf_counter()
+                _append(database, contract, typed, source.path.name if name == "crime_links" else None)
+                timings["load"] += time.perf_counter() - started
+        if name == "crime_links" and built_links:
+            # links carried in delimited columns of the referral and incident files
+            links = RawTable("crime_links", None, pl.concat(built_links), [])
+            typed, batch_problems = parse_table(links, profile)
+            problems[name].append(batch_problems)
+            _append(database, contract, typed, None)
+    merged = {
+        name: pl.concat(parts).cast(PROBLEM_SCHEMA) if parts else pl.DataFrame(schema=PROBLEM_SCHEMA)  # type: ignore[arg-type]
+        for name, parts in problems.items()
+    }
+    return present, merged, file_names
+
+
 def load_extract(
     extract_dir: Path,
     profile: SourceProfile,
     reference: ReferenceData,
     as_of: datetime,
     runner: SuiteRunner | None = None,
+    settings: EngineSettings | None = None,
 ) -> LoadedExtract:
-    """Read, parse and validate; raises InputRejected before anything is written."""
+    """Read, parse and validate; raises InputRejected before anything is written.
+
+    The returned extract owns the run's database: close it when the run is over."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    raw = read_extract(extract_dir, profile)
-    timings["read"] = time.perf_counter() - started
+    sources = open_extract(extract_dir, profile)
+    timings["open"] = time.perf_counter() - started
+    database = Database(settings)
+    try:
+        present, problems, file_names = _stream_tables(database, sources, profile, timings)
 
-    files = sorted({(t.name, t.path) for t in raw.values() if t.path is not None}, key=lambda item: item[0])
-    file_names = {t.name: t.path.name for t in raw.values() if t.path is not None}
-    started = time.perf_counter()
-    typed, problems = {}, {}
-    for name in list(raw):
-        # the text frame is let go as soon as its table is typed: it is the largest thing held
-        typed[name], problems[name] = parse_table(raw.pop(name), profile)
-    timings["parse"] = time.perf_counter() - started
+        started = time.perf_counter()
+        files = sorted(((s.name, s.path) for s in sources.values()), key=lambda item: item[0])
+        inputs = [InputFile(name, path, path.stat().st_size, sha256_of(path)) for name, path in files]
+        timings["hash"] = time.perf_counter() - started
 
-    started = time.perf_counter()
-    inputs = [InputFile(name, path, path.stat().st_size, sha256_of(path)) for name, path in files]
-    timings["hash"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    parameters = {
-        "as_of": as_of,
-        # the London calendar date of the as-of instant, as a UTC midnight (dates are compared so)
-        "as_of_date": datetime.combine(as_of.astimezone(LONDON).date(), datetime.min.time(), UTC),
-        "offence_codes": reference.offence_codes,
-    }
-    result = validate(typed, problems, file_names, parameters, runner or make_runner())
-    timings["validate"] = time.perf_counter() - started
-    return LoadedExtract(result, inputs, timings)
+        started = time.perf_counter()
+        parameters = {
+            "as_of": as_of,
+            # the London calendar date of the as-of instant, as a UTC midnight (dates are compared so)
+            "as_of_date": datetime.combine(as_of.astimezone(LONDON).date(), datetime.min.time(), UTC),
+            "offence_codes": reference.offence_codes,
+        }
+        result = validate(database, present, problems, file_names, parameters, runner or make_runner())
+        timings["validate"] = time.perf_counter() - started
+    except BaseException:
+        database.close()
+        for source in sources.values():
+            source.close()
+        raise
+    return LoadedExtract(result, inputs, database, timings)

@@ -1,14 +1,18 @@
-"""Read an extract folder into one string-typed Polars frame per canonical table.
+"""Read an extract folder table by table, in batches of text rows with their row numbers.
 
 Everything is read as text first, with each row's position in its file, so that a value that
 will not parse can be quarantined with its row number rather than crash the run or vanish.
-Table-level problems (missing file or column, unreadable file) raise InputRejected.
+Table-level problems (missing file or column, unreadable file) raise InputRejected, and the
+header-level ones are found by `open_extract` before a single row is read. Rows then arrive in
+batches (`TableSource.batches`), so memory stays flat whatever the size of the extract.
 """
 
 from __future__ import annotations
 
 import codecs
-import io
+import os
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +20,7 @@ import polars as pl
 
 from checks.contract import TABLES, Table
 from checks.errors import InputRejected
-from checks.profile import SUFFIXES, SourceProfile
+from checks.profile import SUFFIXES, LinkSource, SourceProfile
 
 ROW = "__row"
 """1-based position of the row among the data rows of its file (header not counted)."""
@@ -88,39 +92,6 @@ def _check_utf8(path: Path) -> None:
             raise InputRejected(f"{path}: the file ends inside a UTF-8 character; check the profile's encoding") from None
 
 
-def _read_csv(path: Path, encoding: str) -> pl.DataFrame:
-    """Read a CSV as text columns. UTF-8 is read straight from the file (Polars drops a BOM);
-    cp1252 is decoded in memory first (legacy exports, and the only way Polars can read them)."""
-    if path.stat().st_size == 0:
-        raise InputRejected(f"{path}: the file is empty (0 bytes); expected at least a header row")
-    source: Path | io.BytesIO
-    if encoding == "cp1252":
-        data = path.read_bytes()
-        if data.startswith(b"\xef\xbb\xbf"):
-            data = data[3:]
-        try:
-            source = io.BytesIO(data.decode("cp1252").encode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise InputRejected(
-                f"{path}: byte {exc.start} is not valid cp1252 text; check the profile's encoding"
-            ) from None
-    else:
-        _check_utf8(path)
-        source = path
-    try:
-        return pl.read_csv(
-            source,
-            infer_schema=False,
-            empty_string_is_null=True,
-            raise_if_empty=True,
-        )
-    except pl.exceptions.NoDataError:
-        raise InputRejected(f"{path}: no header row; expected at least a header row") from None
-    except pl.exceptions.PolarsError as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputRejected(f"{path}: not readable as CSV ({first_line[:200]})") from None
-
-
 def _as_strings(frame: pl.DataFrame) -> pl.DataFrame:
     """Cast columns to text, except values that are already exact: instants with a time zone
     (kept as UTC instants) and dates. Naive timestamps are London wall-clock and are written in
@@ -142,25 +113,119 @@ def _as_strings(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(casts)
 
 
-def read_file(path: Path, table: str, profile: SourceProfile) -> pl.DataFrame:
-    fmt = _format_of(path, table, profile)
+BATCH_ROWS = 250_000
+"""Rows read, mapped and parsed at a time: memory stays flat whatever the extract's size."""
+
+
+def _cp1252_as_utf8(path: Path) -> Path:
+    """A UTF-8 copy of a cp1252 file, written beside the system temp files and streamed (the
+    reader only reads UTF-8). The caller removes it."""
+    handle, name = tempfile.mkstemp(prefix="recordcheck-cp1252-", suffix=".csv")
+    os.close(handle)
+    target = Path(name)
+    decoder = codecs.getincrementaldecoder("cp1252")()
+    offset = 0
     try:
-        if fmt == "csv":
-            frame = _read_csv(path, profile.encoding_for(table))
-        elif fmt == "parquet":
-            if path.stat().st_size == 0:
-                raise InputRejected(f"{path}: the file is empty (0 bytes)")
-            frame = _as_strings(pl.read_parquet(path))
-        else:
-            if path.stat().st_size == 0:
-                raise InputRejected(f"{path}: the file is empty (0 bytes)")
-            frame = _as_strings(pl.read_ndjson(path, infer_schema_length=None))
-    except InputRejected:
+        with path.open("rb") as source, target.open("w", encoding="utf-8", newline="") as out:
+            first = True
+            for chunk in iter(lambda: source.read(_CHUNK), b""):
+                if first and chunk.startswith(b"\xef\xbb\xbf"):
+                    chunk = chunk[3:]
+                first = False
+                try:
+                    out.write(decoder.decode(chunk))
+                except UnicodeDecodeError as exc:
+                    raise InputRejected(
+                        f"{path}: byte {offset + exc.start} is not valid cp1252 text; check the profile's encoding"
+                    ) from None
+                offset += len(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
         raise
+    return target
+
+
+def _unreadable(path: Path, fmt: str, exc: BaseException) -> InputRejected:
+    """Name the file and the kind of fault, never the parser's text: it quotes record contents."""
+    return InputRejected(
+        f"{path}: not readable as {fmt} ({type(exc).__name__}: a row does not fit the header, "
+        "or quoting or the delimiter is broken; check the export)"
+    )
+
+
+@dataclass
+class TableSource:
+    """One table's file, opened lazily: the header is checked at once, rows arrive in batches."""
+
+    name: str
+    path: Path
+    fmt: str
+    profile: SourceProfile
+    columns: list[str]
+    """The file's own column names."""
+    _scan_path: Path
+    _cleanup: Path | None = None
+
+    def batches(self) -> Iterator[RawTable]:
+        """Batches of rows in file order, row numbers continuing, the profile applied."""
+        contract = TABLES[self.name]
+        try:
+            scan = self._lazy().with_row_index(ROW, offset=1)
+            for batch in scan.collect_batches(chunk_size=BATCH_ROWS):
+                batch = batch.with_columns(pl.col(ROW).cast(pl.Int64))
+                if self.fmt != "csv":
+                    batch = _as_strings(batch)
+                yield _apply_profile(batch, contract, self.profile, self.path)
+        except InputRejected:
+            raise
+        except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+            raise _unreadable(self.path, self.fmt, exc) from None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._cleanup is not None:
+            self._cleanup.unlink(missing_ok=True)
+            self._cleanup = None
+
+    def _lazy(self) -> pl.LazyFrame:
+        if self.fmt == "csv":
+            return pl.scan_csv(self._scan_path, infer_schema=False, empty_string_is_null=True, raise_if_empty=True)
+        if self.fmt == "parquet":
+            return pl.scan_parquet(self._scan_path)
+        return pl.scan_ndjson(self._scan_path, infer_schema_length=None)
+
+
+def open_table(path: Path, table: str, profile: SourceProfile) -> TableSource:
+    """Check the file (size, encoding, header, the profile's columns) and return its source.
+
+    Everything that can reject the table as a whole is found here, before any row is read."""
+    fmt = _format_of(path, table, profile)
+    if path.stat().st_size == 0:
+        raise InputRejected(f"{path}: the file is empty (0 bytes); expected at least a header row")
+    scan_path, cleanup = path, None
+    if fmt == "csv":
+        if profile.encoding_for(table) == "cp1252":
+            scan_path = cleanup = _cp1252_as_utf8(path)
+        else:
+            _check_utf8(path)
+    source = TableSource(table, path, fmt, profile, [], scan_path, cleanup)
+    try:
+        schema = source._lazy().collect_schema()
+    except pl.exceptions.NoDataError:
+        source.close()
+        raise InputRejected(f"{path}: no header row; expected at least a header row") from None
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputRejected(f"{path}: not readable as {fmt} ({first_line[:200]})") from None
-    return frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+        source.close()
+        raise _unreadable(path, fmt, exc) from None
+    source.columns = list(schema)
+    header = pl.DataFrame(schema={ROW: pl.Int64, **{c: pl.String for c in schema}})
+    try:
+        _apply_profile(header, TABLES[table], profile, path)  # missing or ambiguous columns, now
+    except InputRejected:
+        source.close()
+        raise
+    return source
 
 
 def _apply_profile(frame: pl.DataFrame, contract: Table, profile: SourceProfile, path: Path) -> RawTable:
@@ -205,64 +270,60 @@ def _apply_profile(frame: pl.DataFrame, contract: Table, profile: SourceProfile,
     return RawTable(contract.name, path, frame.select([ROW, *contract.column_names, *extra]), extra)
 
 
-def _build_links(raw: dict[str, RawTable], profile: SourceProfile) -> pl.DataFrame | None:
-    sources = profile.table("crime_links").build_from
-    if not sources:
-        return None
-    parts = []
-    for source in sources:
-        table = raw.get(source.table)
-        if table is None:
+def link_builders(sources: dict[str, TableSource], profile: SourceProfile) -> dict[str, list[LinkSource]]:
+    """Per table, the delimited link columns the profile builds crime_links from (checked now)."""
+    builders: dict[str, list[LinkSource]] = {}
+    for spec in profile.table("crime_links").build_from:
+        source = sources.get(spec.table)
+        if source is None:
             raise InputRejected(
-                f"the profile builds crime_links from {source.table}.{source.column}, "
-                f"but table {source.table} is absent"
+                f"the profile builds crime_links from {spec.table}.{spec.column}, but table {spec.table} is absent"
             )
-        if source.column not in table.frame.columns:
-            raise InputRejected(
-                f"{table.path}: column {source.column!r} (used to build crime_links) is missing"
-            )
-        id_col = TABLES[source.table].id_column
-        assert id_col is not None
-        parts.append(
-            table.frame.select(
-                pl.col(ROW),
-                pl.col(source.column).str.split(source.separator).alias("crime_id"),
-                pl.lit(source.source_type).alias("source_type"),
-                pl.col(id_col).alias("source_id"),
-                pl.lit(f"{table.path.name if table.path else source.table}:{source.column}").alias(ORIGIN),
-            )
-            .explode("crime_id")
-            .with_columns(pl.col("crime_id").str.strip_chars())
-            .filter(pl.col("crime_id").is_not_null() & (pl.col("crime_id") != ""))
+        if spec.column not in source.columns:
+            raise InputRejected(f"{source.path}: column {spec.column!r} (used to build crime_links) is missing")
+        builders.setdefault(spec.table, []).append(spec)
+    return builders
+
+
+def links_from(batch: RawTable, specs: list[LinkSource]) -> pl.DataFrame:
+    """crime_links rows from one batch's delimited link columns, each naming its file and column."""
+    id_col = TABLES[batch.name].id_column
+    assert id_col is not None
+    parts = [
+        batch.frame.select(
+            pl.col(ROW),
+            pl.col(spec.column).str.split(spec.separator).alias("crime_id"),
+            pl.lit(spec.source_type).alias("source_type"),
+            pl.col(id_col).alias("source_id"),
+            pl.lit(f"{batch.path.name if batch.path else batch.name}:{spec.column}").alias(ORIGIN),
         )
+        .explode("crime_id")
+        .with_columns(pl.col("crime_id").str.strip_chars())
+        .filter(pl.col("crime_id").is_not_null() & (pl.col("crime_id") != ""))
+        for spec in specs
+    ]
     return pl.concat(parts)
 
 
-def read_extract(folder: Path, profile: SourceProfile) -> dict[str, RawTable]:
-    """Read every table present; raise InputRejected for a missing required table or column."""
+def open_extract(folder: Path, profile: SourceProfile) -> dict[str, TableSource]:
+    """Open every table present; raise InputRejected for a missing required table or column.
+
+    Nothing is read beyond headers here, so a rejected extract costs nothing and leaves nothing."""
     if not folder.is_dir():
         raise InputRejected(f"{folder}: extract folder not found")
-    raw: dict[str, RawTable] = {}
+    sources: dict[str, TableSource] = {}
     built_links = bool(profile.table("crime_links").build_from)
-    for name, contract in TABLES.items():
-        path = find_table_file(folder, name, profile)
-        if path is None:
-            if contract.required and not (name == "crime_links" and built_links):
-                names = ", ".join(p.name for p in _candidate_files(folder, name, profile))
-                raise InputRejected(f"{folder}: required table {name} is missing (looked for {names})")
-            continue
-        frame = read_file(path, name, profile)
-        raw[name] = _apply_profile(frame, contract, profile, path)
-    links = _build_links(raw, profile)
-    if links is not None:
-        built = RawTable("crime_links", None, links, [])
-        if "crime_links" in raw:
-            file_links = raw["crime_links"]
-            name = file_links.path.name if file_links.path else "crime_links"
-            existing = file_links.frame.select(
-                ROW, "crime_id", "source_type", "source_id", pl.lit(name).alias(ORIGIN)
-            )
-            built.frame = pl.concat([existing, links])
-            built.path = file_links.path
-        raw["crime_links"] = built
-    return raw
+    try:
+        for name, contract in TABLES.items():
+            path = find_table_file(folder, name, profile)
+            if path is None:
+                if contract.required and not (name == "crime_links" and built_links):
+                    names = ", ".join(p.name for p in _candidate_files(folder, name, profile))
+                    raise InputRejected(f"{folder}: required table {name} is missing (looked for {names})")
+                continue
+            sources[name] = open_table(path, name, profile)
+    except BaseException:
+        for source in sources.values():
+            source.close()
+        raise
+    return sources

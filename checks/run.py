@@ -107,10 +107,30 @@ def execute_run(
     own results; the engine never imports the reports.
     """
     started_at = datetime.now(UTC)
-    timings: dict[str, float] = {}
     with progress("Validating the extract"):
-        loaded = load_extract(extract_dir, profile, reference, as_of, make_runner(validator, config.engine))
-    timings.update(loaded.timings)
+        loaded = load_extract(extract_dir, profile, reference, as_of, make_runner(validator), config.engine)
+    try:
+        return _check_and_publish(
+            loaded, extract_dir, out_dir, profile, reference, config, as_of, pack, progress, render, started_at
+        )
+    finally:
+        loaded.close()
+
+
+def _check_and_publish(
+    loaded: LoadedExtract,
+    extract_dir: Path,
+    out_dir: Path,
+    profile: SourceProfile,
+    reference: ReferenceData,
+    config: RunConfig,
+    as_of: datetime,
+    pack: RulePack,
+    progress: Progress,
+    render: Callable[[Path, dict[str, Any]], None] | None,
+    started_at: datetime,
+) -> RunOutcome:
+    timings: dict[str, float] = dict(loaded.timings)
     run_id = make_run_id(started_at, loaded)
     accepted = loaded.validation.accepted
     with progress("Running the rule pack"):

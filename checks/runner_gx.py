@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from checks.reader import ROW
-from checks.validate import FAILURE_SCHEMA, suite_columns
+from checks.validate import FAILURE_SCHEMA, CheckedTable, ListParameter, suite_columns
 
 
 class GxPandasRunner:
@@ -42,12 +42,14 @@ class GxPandasRunner:
         self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self._calls = 0
 
-    def run(self, table: str, frame: pl.DataFrame, suite: dict[str, Any], parameters: dict[str, Any]) -> pl.DataFrame:
+    def run(
+        self, table: str, source: CheckedTable, suite: dict[str, Any], parameters: dict[str, Any]
+    ) -> pl.DataFrame:
         import pandas as pd
 
         expectations = suite["expectations"]
         # dates go to GX as UTC midnights so they compare with the as-of parameters like for like
-        selected = frame.select([ROW, *suite_columns(suite)])
+        selected = source.frame(suite_columns(suite))
         selected = selected.with_columns(
             [pl.col(c).cast(pl.Datetime("us", "UTC")) for c, t in selected.schema.items() if t == pl.Date]
         )
@@ -61,8 +63,8 @@ class GxPandasRunner:
         )
         params = {}
         for key, value in parameters.items():
-            if isinstance(value, pl.Series):
-                value = value.to_list()
+            if isinstance(value, ListParameter):
+                value = value.values(source.con)
             elif isinstance(value, datetime):
                 value = pd.Timestamp(value)
             params[key] = value
@@ -70,9 +72,9 @@ class GxPandasRunner:
         # reused batch definition would answer a later table with an earlier table's results.
         self._calls += 1
         source_name = f"recordcheck-{table}-{self._calls}"
-        source = self._context.data_sources.add_pandas(source_name)
+        datasource = self._context.data_sources.add_pandas(source_name)
         try:
-            definition = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe(table)
+            definition = datasource.add_dataframe_asset(table).add_batch_definition_whole_dataframe(table)
             batch = definition.get_batch(batch_parameters={"dataframe": pdf})
             # GX's own deprecation warnings must not become errors inside its metrics (where they
             # would be swallowed into an empty result) whatever the caller's warning filters are.

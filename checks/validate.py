@@ -3,23 +3,27 @@
 The suites are data (`rules/expectations/`); how they are executed is behind `SuiteRunner`, so
 the execution path can change without changing a suite. The default runner compiles each suite to
 SQL and runs it in DuckDB (`checks.runner_sql`); Great Expectations on pandas
-(`checks.runner_gx`) stays selectable for cross-checking. Whatever the runner, every row read ends
-up either accepted or in the quarantine with a reason: rows read = rows accepted + rows
-quarantined, per table.
+(`checks.runner_gx`) stays selectable for cross-checking. The parsed tables live in the run's
+database (`parsed_<table>`); only the failing rows come back to Python, and the accepted rows
+stay there as `acc_<table>` for the rule pack. Whatever the runner, every row read ends up either
+accepted or in the quarantine with a reason: rows read = rows accepted + rows quarantined.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import duckdb
 import polars as pl
 
 from checks.contract import TABLES
-from checks.database import EngineSettings
+from checks.database import Database, EngineSettings
 from checks.errors import ConfigError
 from checks.parse import PROBLEM_SCHEMA
 from checks.reader import ORIGIN, ROW
+from checks.suite_sql import param_table
 from checks.suites import load_suite
 
 FAILURE_SCHEMA = {"expectation": pl.Int64, ROW: pl.Int64}
@@ -29,16 +33,49 @@ RUNNERS = ("sql", "great-expectations")
 DEFAULT_RUNNER = "sql"
 
 
+def parsed_table(name: str) -> str:
+    return f"parsed_{name}"
+
+
+def accepted_table(name: str) -> str:
+    return f"acc_{name}"
+
+
+@dataclass(frozen=True)
+class ListParameter:
+    """A list-valued suite parameter, held in the database as `param_<name>(value)`."""
+
+    name: str
+
+    def values(self, con: duckdb.DuckDBPyConnection) -> list[Any]:
+        return [row[0] for row in con.execute(f'SELECT value FROM "{param_table(self.name)}"').fetchall()]
+
+
+@dataclass(frozen=True)
+class CheckedTable:
+    """The relation a suite runs over: a parsed table (with derived columns) in the run's database."""
+
+    con: duckdb.DuckDBPyConnection
+    relation: str
+
+    def frame(self, columns: list[str]) -> pl.DataFrame:
+        """The row numbers and these columns as a Polars frame, in row order (for in-memory runners)."""
+        selected = ", ".join(f'"{c}"' for c in [ROW, *columns])
+        frame = pl.from_arrow(self.con.sql(f'SELECT {selected} FROM "{self.relation}" ORDER BY "{ROW}"').to_arrow_table())
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+
 class SuiteRunner(Protocol):
     """Executes one suite on one table and returns every (expectation, failing row) pair.
 
-    Parameters hold scalars (instants) and list-valued parameters as Polars Series.
+    Parameters hold scalars (instants) and `ListParameter`s, whose values are in the database.
     """
 
     name: str
 
     def run(
-        self, table: str, frame: pl.DataFrame, suite: dict[str, Any], parameters: dict[str, Any]
+        self, table: str, source: CheckedTable, suite: dict[str, Any], parameters: dict[str, Any]
     ) -> pl.DataFrame: ...
 
 
@@ -59,7 +96,7 @@ def make_runner(name: str = DEFAULT_RUNNER, settings: EngineSettings | None = No
     if name == "sql":
         from checks.runner_sql import DuckDBSuiteRunner
 
-        return DuckDBSuiteRunner(settings)
+        return DuckDBSuiteRunner()
     if name == "great-expectations":
         return _gx_runner()
     raise ConfigError(f"unknown validator {name!r}; known: {', '.join(RUNNERS)}")
@@ -86,22 +123,46 @@ class TableCounts:
     by_check: dict[str, int] = field(default_factory=dict)
 
 
+class AcceptedTables(Mapping[str, pl.DataFrame]):
+    """The rule inputs: per table, the rows that passed, typed, ROW kept, held in the database.
+
+    The engine reads them where they are; indexing fetches one as a Polars frame (for tests and
+    small tools), in row order."""
+
+    def __init__(self, database: Database, names: list[str]) -> None:
+        self.database = database
+        self.names = names
+
+    def relation(self, name: str) -> str:
+        return accepted_table(name)
+
+    def __getitem__(self, name: str) -> pl.DataFrame:
+        if name not in self.names:
+            raise KeyError(name)
+        frame = pl.from_arrow(
+            self.database.con.sql(f'SELECT * FROM "{accepted_table(name)}" ORDER BY "{ROW}"').to_arrow_table()
+        )
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def __contains__(self, name: object) -> bool:
+        # Mapping's default would fetch the whole table to answer
+        return name in self.names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
 @dataclass
 class ValidationResult:
-    accepted: dict[str, pl.DataFrame]
-    """Rule inputs: per table, only the rows that passed, typed, ROW kept."""
+    accepted: AcceptedTables
     quarantine: pl.DataFrame
     """One row per failed check per row: table, row_number, origin, record_id, check, column, reason."""
     counts: dict[str, TableCounts]
     runner: str
-
-
-def _derive(table: str, frame: pl.DataFrame) -> pl.DataFrame:
-    if table == "crime_links":
-        return frame.with_columns(
-            pl.concat_str([pl.col("source_type"), pl.col("source_id")], separator=":").alias("source_ref")
-        )
-    return frame
 
 
 def _column_of(expectation: dict[str, Any]) -> str:
@@ -109,38 +170,79 @@ def _column_of(expectation: dict[str, Any]) -> str:
     return str(kwargs.get("column") or kwargs.get("column_A") or "")
 
 
+def _list_parameters(con: duckdb.DuckDBPyConnection, present: list[str], offence_codes: Any) -> dict[str, ListParameter]:
+    """The offence catalogue and the ids other tables may name, as `param_*` tables."""
+    codes = pl.DataFrame({"value": sorted({str(c) for c in offence_codes})}, schema={"value": pl.String})
+    con.register("_codes", codes.to_arrow())
+    con.execute(f'CREATE OR REPLACE TABLE "{param_table("offence_codes")}" AS SELECT value FROM _codes')
+    con.unregister("_codes")
+    crimes = (
+        f"SELECT DISTINCT crime_id AS value FROM {parsed_table('crimes')} WHERE crime_id IS NOT NULL"
+        if "crimes" in present
+        else "SELECT NULL::VARCHAR AS value WHERE false"
+    )
+    con.execute(f'CREATE OR REPLACE TABLE "{param_table("crime_ids")}" AS {crimes}')
+    refs = ["SELECT NULL::VARCHAR AS value WHERE false"]
+    for table, source_type in (("referrals", "referral"), ("incidents", "incident")):
+        if table in present:
+            id_col = TABLES[table].id_column
+            refs.append(
+                f"SELECT DISTINCT '{source_type}:' || {id_col} FROM {parsed_table(table)} WHERE {id_col} IS NOT NULL"
+            )
+    con.execute(f'CREATE OR REPLACE TABLE "{param_table("source_refs")}" AS {" UNION ALL ".join(refs)}')
+    return {n: ListParameter(n) for n in ("offence_codes", "crime_ids", "source_refs")}
+
+
+def _checked_relation(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    """The relation the suite runs over: the parsed table, plus derived columns where a suite needs them."""
+    if name == "crime_links":
+        con.execute(
+            f"CREATE OR REPLACE VIEW check_crime_links AS "
+            f"SELECT *, source_type || ':' || source_id AS source_ref FROM {parsed_table(name)}"
+        )
+        return "check_crime_links"
+    return parsed_table(name)
+
+
 def validate(
-    typed: dict[str, pl.DataFrame],
+    database: Database,
+    present: list[str],
     parse_problems: dict[str, pl.DataFrame],
     file_names: dict[str, str],
     parameters: dict[str, Any],
     runner: SuiteRunner,
 ) -> ValidationResult:
-    """Run each table's suite; quarantine failing rows; return accepted tables and counts."""
-    empty = pl.Series("value", [], dtype=pl.String)
-    crime_ids = typed["crimes"]["crime_id"].drop_nulls().unique() if "crimes" in typed else empty
-    refs = [empty]
-    for source_table, source_type in (("referrals", "referral"), ("incidents", "incident")):
-        if source_table in typed:
-            id_col = TABLES[source_table].id_column
-            ids = typed[source_table].select(pl.col(id_col).drop_nulls().unique())
-            refs.append(ids.select(pl.lit(f"{source_type}:") + pl.col(id_col)).to_series())
-    params = {**parameters, "crime_ids": crime_ids, "source_refs": pl.concat(refs).alias("value")}
+    """Run each table's suite over `parsed_<table>`; quarantine failing rows; leave `acc_<table>`."""
+    con = database.con
+    params = {**parameters, **_list_parameters(con, present, parameters.get("offence_codes") or ())}
 
-    accepted: dict[str, pl.DataFrame] = {}
     counts: dict[str, TableCounts] = {}
     quarantine_parts = []
-    for name, frame in typed.items():
+    bad_by_table: dict[str, pl.DataFrame] = {}
+    for name in present:
         contract = TABLES[name]
         suite = load_suite(name)
-        derived = _derive(name, frame)
+        relation = _checked_relation(con, name)
+        read = int(con.execute(f"SELECT count(*) FROM {parsed_table(name)}").fetchall()[0][0])
         failures = (
-            runner.run(name, derived, suite, params) if frame.height else pl.DataFrame(schema=FAILURE_SCHEMA)
+            runner.run(name, CheckedTable(con, relation), suite, params) if read else pl.DataFrame(schema=FAILURE_SCHEMA)
         )
         id_col = contract.id_column or "crime_id"
+        has_origin = name == "crime_links"
+        # only the failing rows come back: their identity and the values keep_first compares
+        wanted = {ROW, id_col, *(e["kwargs"]["column"] for e in suite["expectations"] if e["meta"].get("keep_first"))}
+        if has_origin:
+            wanted.add(ORIGIN)
+        con.register("_failures", failures.select(ROW).unique().to_arrow())
+        selected = ", ".join(f'"{c}"' for c in sorted(wanted))
+        frame = pl.from_arrow(
+            con.sql(f'SELECT {selected} FROM {parsed_table(name)} SEMI JOIN _failures USING ("{ROW}")').to_arrow_table()
+        )
+        con.unregister("_failures")
+        assert isinstance(frame, pl.DataFrame)
         parsed = parse_problems.get(name, pl.DataFrame(schema=PROBLEM_SCHEMA))
         problems = [parsed]
-        origin = pl.col(ORIGIN) if ORIGIN in frame.columns else pl.lit(file_names.get(name, name))
+        origin = pl.col(ORIGIN) if has_origin else pl.lit(file_names.get(name, name))
         for index, rows in failures.sort("expectation", ROW).group_by("expectation", maintain_order=True):
             exp = suite["expectations"][int(index[0])]  # type: ignore[call-overload]
             hit = frame.join(rows.select(ROW), on=ROW, how="semi")
@@ -166,20 +268,39 @@ def validate(
             )
         table_problems = pl.concat(problems).unique(maintain_order=True)
         bad_rows = table_problems.select(pl.col("row_number").alias(ROW)).unique()
-        # nothing quarantined (the usual night): the parsed frame is the rule input, not a copy
-        accepted[name] = frame.join(bad_rows, on=ROW, how="anti") if bad_rows.height else frame
+        bad_by_table[name] = bad_rows
         by_check = dict(table_problems.group_by("check").agg(pl.col("row_number").n_unique()).iter_rows())
         counts[name] = TableCounts(
-            read=frame.height,
-            accepted=accepted[name].height,
+            read=read,
+            accepted=read - bad_rows.height,
             quarantined=bad_rows.height,
             by_check={k: int(v) for k, v in sorted(by_check.items())},
         )
-        assert counts[name].read == counts[name].accepted + counts[name].quarantined
         quarantine_parts.append(table_problems)
+
+    # The checks' own relations go; each parsed table becomes its accepted table, copied only
+    # where rows were quarantined (the usual night quarantines nothing).
+    con.execute("DROP VIEW IF EXISTS check_crime_links")
+    for name in ("offence_codes", "crime_ids", "source_refs"):
+        con.execute(f'DROP TABLE IF EXISTS "{param_table(name)}"')
+    for name in present:
+        bad_rows = bad_by_table[name]
+        if bad_rows.height:
+            con.register("_bad", bad_rows.to_arrow())
+            con.execute(
+                f'CREATE TABLE {accepted_table(name)} AS SELECT * FROM {parsed_table(name)} '
+                f'ANTI JOIN _bad USING ("{ROW}") ORDER BY "{ROW}"'
+            )
+            con.unregister("_bad")
+            con.execute(f"DROP TABLE {parsed_table(name)}")
+        else:
+            con.execute(f"ALTER TABLE {parsed_table(name)} RENAME TO {accepted_table(name)}")
+        accepted = int(con.execute(f"SELECT count(*) FROM {accepted_table(name)}").fetchall()[0][0])
+        if accepted != counts[name].accepted:
+            raise RuntimeError(f"validation lost track of rows in {name}: {accepted} accepted, expected {counts[name].accepted}")
     quarantine = (
         pl.concat(quarantine_parts).sort(["table", "row_number", "check", "column", "origin"], maintain_order=True)
         if quarantine_parts
         else pl.DataFrame(schema=PROBLEM_SCHEMA)
     )
-    return ValidationResult(accepted, quarantine, counts, runner.name)
+    return ValidationResult(AcceptedTables(database, list(present)), quarantine, counts, runner.name)

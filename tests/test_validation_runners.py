@@ -106,20 +106,34 @@ def _csv_named(text: str | None) -> str | None:
     return None if text is None else text.replace(".parquet", ".csv")
 
 
-def _run(folder: Path, out: Path, pack, reference, validator: str = "sql", threads: int | None = None) -> dict[str, object]:
-    config = RunConfig(engine=EngineSettings(threads=threads))
+def _run(
+    folder: Path,
+    out: Path,
+    pack,
+    reference,
+    validator: str = "sql",
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> dict[str, object]:
+    config = RunConfig(engine=EngineSettings(threads=threads, memory_limit=memory_limit))
     outcome = execute_run(folder, out, load_profile(), reference, config, AS_OF, pack, validator=validator)
     return _outputs(outcome.run_dir)
 
 
 def test_same_answers_from_csv_or_parquet_with_either_runner_on_one_or_two_threads(
-    corrupted, corrupted_parquet, tmp_path, pack, reference
+    corrupted, corrupted_parquet, tmp_path, pack, reference, monkeypatch
 ):
     base = _run(corrupted, tmp_path / "a", pack, reference, threads=2)
     assert base["summary"]["findings"]["data_quality"] > 20  # type: ignore[index]
     assert _run(corrupted, tmp_path / "b", pack, reference, threads=1) == base
     assert _run(corrupted_parquet, tmp_path / "c", pack, reference, threads=2) == base
     assert _run(corrupted, tmp_path / "d", pack, reference, validator="great-expectations") == base
+    # a memory limit far below the data's size: DuckDB spills, the answers do not change
+    assert _run(corrupted, tmp_path / "e", pack, reference, threads=1, memory_limit="40MB") == base
+    # small batches: rows split across batches (duplicates, links, clock changes) come out the same
+    monkeypatch.setattr("checks.reader.BATCH_ROWS", 97)
+    assert _run(corrupted, tmp_path / "f", pack, reference) == base
+    assert _run(corrupted_parquet, tmp_path / "g", pack, reference) == base
 
 
 def test_compiled_sql_is_exact_and_quotes_identifiers():

@@ -154,9 +154,7 @@ class RuleEngine:
             parts.append(_sql_str(rule.detail[last : match.start()]))
             name = match.group(1)
             if name not in columns:
-                raise RuleError(
-                    f"{rule.id}: detail uses {{{name}}} but the breaches query has no such column"
-                )
+                raise RuleError(f"{rule.id}: detail uses {{{name}}} but the breaches query has no such column")
             kind = columns[name]
             if kind.startswith("TIMESTAMP"):
                 expr = f"local_text({name})"
@@ -179,11 +177,7 @@ class RuleEngine:
             raise RuleError(f"pack measure {name}: {str(exc).splitlines()[0]}") from None
         assert isinstance(frame, pl.DataFrame)
         frame = frame.with_columns(
-            [
-                pl.col(c).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-                for c, t in frame.schema.items()
-                if isinstance(t, pl.Datetime)
-            ]
+            [pl.col(c).dt.strftime("%Y-%m-%dT%H:%M:%SZ") for c, t in frame.schema.items() if isinstance(t, pl.Datetime)]
         )
         return frame.to_dicts()
 
@@ -200,14 +194,12 @@ class RuleEngine:
         lacking = [c for c in REQUIRED_OUTPUT if c not in pop_columns or c not in columns]
         if lacking:
             raise RuleError(f"{rule.id}: population and breaches must return {', '.join(lacking)}")
-        row = self.con.execute(
-            f"SELECT count(*), count(DISTINCT (record_type, record_id)) FROM {pop}"
-        ).fetchall()[0]
+        row = self.con.execute(f"SELECT count(*), count(DISTINCT (record_type, record_id)) FROM {pop}").fetchall()[0]
         if row[0] != row[1]:
             raise RuleError(f"{rule.id}: population lists a record more than once")
-        stray = self.con.execute(
-            f"SELECT count(*) FROM {br} b ANTI JOIN {pop} p USING (record_type, record_id)"
-        ).fetchall()[0]
+        stray = self.con.execute(f"SELECT count(*) FROM {br} b ANTI JOIN {pop} p USING (record_type, record_id)").fetchall()[
+            0
+        ]
         if stray[0]:
             raise RuleError(f"{rule.id}: breaches include {stray[0]} record(s) outside the population")
         strata: dict[str, list[dict[str, Any]]] = {}
@@ -241,9 +233,7 @@ class RuleEngine:
         register = pl.from_arrow(register)
         assert isinstance(register, pl.DataFrame)
         self.con.execute(f"DROP TABLE {pop}; DROP TABLE {br}")
-        result = RuleResult(
-            rule, "run", "", int(counts[0]), int(counts[1]), strata, time.perf_counter() - started
-        )
+        result = RuleResult(rule, "run", "", int(counts[0]), int(counts[1]), strata, time.perf_counter() - started)
         return result, register
 
 

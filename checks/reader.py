@@ -234,29 +234,24 @@ def _apply_profile(frame: pl.DataFrame, contract: Table, profile: SourceProfile,
     # A canonical name the force also uses for something else would be ambiguous: refuse it.
     for canon, src in spec.columns.items():
         if canon in frame.columns and canon != src and canon not in source_to_canonical:
-            raise InputRejected(
-                f"{path}: column {canon!r} is present and the profile also maps {src!r} onto it"
-            )
+            raise InputRejected(f"{path}: column {canon!r} is present and the profile also maps {src!r} onto it")
     frame = frame.rename({s: c for s, c in source_to_canonical.items() if s in frame.columns})
     for canon, derivation in spec.derive.items():
         # `from` names the force's column, which may already carry its canonical name
         source = source_to_canonical.get(derivation.source_column, derivation.source_column)
         if source not in frame.columns:
-            raise InputRejected(
-                f"{path}: column {derivation.source_column!r} (needed to derive {canon}) is missing"
-            )
-        mapped = pl.col(source).cast(pl.String).replace_strict(
-            derivation.mapping, default=derivation.default, return_dtype=pl.String
+            raise InputRejected(f"{path}: column {derivation.source_column!r} (needed to derive {canon}) is missing")
+        mapped = (
+            pl.col(source)
+            .cast(pl.String)
+            .replace_strict(derivation.mapping, default=derivation.default, return_dtype=pl.String)
         )
         if canon in frame.columns:
             mapped = pl.coalesce(pl.col(canon), mapped)
         frame = frame.with_columns(mapped.alias(canon))
     missing = [c for c in contract.required_columns if c not in frame.columns]
     if missing:
-        wanted = [
-            f"{spec.columns.get(c, c)!r}" + (f" (canonical {c})" if c in spec.columns else "")
-            for c in missing
-        ]
+        wanted = [f"{spec.columns.get(c, c)!r}" + (f" (canonical {c})" if c in spec.columns else "") for c in missing]
         raise InputRejected(
             f"{path}: required column{'s' if len(missing) > 1 else ''} {', '.join(wanted)} "
             f"missing from table {contract.name}"

@@ -42,9 +42,7 @@ class GxPandasRunner:
         self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self._calls = 0
 
-    def run(
-        self, table: str, source: CheckedTable, suite: dict[str, Any], parameters: dict[str, Any]
-    ) -> pl.DataFrame:
+    def run(self, table: str, source: CheckedTable, suite: dict[str, Any], parameters: dict[str, Any]) -> pl.DataFrame:
         import pandas as pd
 
         expectations = suite["expectations"]
@@ -88,6 +86,8 @@ class GxPandasRunner:
         indexes: list[int] = []
         rows: list[int] = []
         for res in result.results:
+            if res.expectation_config is None:
+                raise RuntimeError(f"validation of {table}: Great Expectations returned a result without its expectation")
             i = int(res.expectation_config.meta["index"])
             problem = _gx_exception(res.exception_info or {})
             if problem:

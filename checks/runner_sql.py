@@ -21,9 +21,7 @@ class DuckDBSuiteRunner:
 
     name = "duckdb_sql"
 
-    def run(
-        self, table: str, source: CheckedTable, suite: dict[str, Any], parameters: dict[str, Any]
-    ) -> pl.DataFrame:
+    def run(self, table: str, source: CheckedTable, suite: dict[str, Any], parameters: dict[str, Any]) -> pl.DataFrame:
         sql = render(compile_suite(suite, source.relation, parameters))
         failures = pl.from_arrow(source.con.sql(sql).to_arrow_table())
         assert isinstance(failures, pl.DataFrame)

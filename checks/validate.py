@@ -74,20 +74,13 @@ class SuiteRunner(Protocol):
 
     name: str
 
-    def run(
-        self, table: str, source: CheckedTable, suite: dict[str, Any], parameters: dict[str, Any]
-    ) -> pl.DataFrame: ...
+    def run(self, table: str, source: CheckedTable, suite: dict[str, Any], parameters: dict[str, Any]) -> pl.DataFrame: ...
 
 
 def suite_columns(suite: dict[str, Any]) -> list[str]:
     """The columns a suite's expectations read, in a stable order."""
     return sorted(
-        {
-            v
-            for e in suite["expectations"]
-            for k, v in e["kwargs"].items()
-            if k in ("column", "column_A", "column_B")
-        }
+        {v for e in suite["expectations"] for k, v in e["kwargs"].items() if k in ("column", "column_A", "column_B")}
     )
 
 
@@ -288,7 +281,7 @@ def validate(
         if bad_rows.height:
             con.register("_bad", bad_rows.to_arrow())
             con.execute(
-                f'CREATE TABLE {accepted_table(name)} AS SELECT * FROM {parsed_table(name)} '
+                f"CREATE TABLE {accepted_table(name)} AS SELECT * FROM {parsed_table(name)} "
                 f'ANTI JOIN _bad USING ("{ROW}") ORDER BY "{ROW}"'
             )
             con.unregister("_bad")
@@ -297,7 +290,9 @@ def validate(
             con.execute(f"ALTER TABLE {parsed_table(name)} RENAME TO {accepted_table(name)}")
         accepted = int(con.execute(f"SELECT count(*) FROM {accepted_table(name)}").fetchall()[0][0])
         if accepted != counts[name].accepted:
-            raise RuntimeError(f"validation lost track of rows in {name}: {accepted} accepted, expected {counts[name].accepted}")
+            raise RuntimeError(
+                f"validation lost track of rows in {name}: {accepted} accepted, expected {counts[name].accepted}"
+            )
     quarantine = (
         pl.concat(quarantine_parts).sort(["table", "row_number", "check", "column", "origin"], maintain_order=True)
         if quarantine_parts

@@ -23,11 +23,18 @@ def read(folder: Path, table: str) -> pd.DataFrame:
     csv = folder / f"{table}.csv"
     if csv.exists():
         return pd.read_csv(csv, dtype=str, keep_default_na=False, na_values=[""])
-    return pd.read_parquet(folder / f"{table}.parquet").astype("string")
+    frame = pd.read_parquet(folder / f"{table}.parquet")
+    # instants stay typed; everything else as text, as from CSV
+    for column in frame.columns:
+        if not isinstance(frame[column].dtype, pd.DatetimeTZDtype):
+            frame[column] = frame[column].astype("string")
+    return frame
 
 
 def instants(column: pd.Series) -> pd.Series:
-    """Naive times are London wall-clock; a few carry their own offset."""
+    """Naive times are London wall-clock; a few carry their own offset. Typed instants pass."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return column.dt.tz_convert("UTC")
     has_offset = column.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", na=False)
     local = pd.to_datetime(column.where(~has_offset), format="ISO8601", errors="coerce")
     result = local.dt.tz_localize("Europe/London", ambiguous=True, nonexistent="NaT").dt.tz_convert("UTC")

@@ -128,6 +128,16 @@ def _present(name: str) -> pl.Expr:
     return pl.col(name).str.strip_chars().fill_null("") != ""
 
 
+def _unread(frame: pl.DataFrame, typed: pl.DataFrame, name: str) -> pl.DataFrame:
+    """The rows whose text in `name` is not blank but whose typed value is null.
+
+    A null bitmap test first (cheap, and usually empty), then text is looked at on those rows only."""
+    mask = frame[name].is_not_null() & typed[name].is_null()
+    if not mask.any():
+        return frame.clear()
+    return frame.filter(mask).filter(_present(name))
+
+
 def parse_table(raw: RawTable, profile: SourceProfile) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Typed frame (same rows, same order) and one problem row per value that did not parse.
 
@@ -160,7 +170,7 @@ def parse_table(raw: RawTable, profile: SourceProfile) -> tuple[pl.DataFrame, pl
     for column in text_columns:
         if _fast(column) is None:
             continue
-        retry = frame.filter(_present(column.name) & typed_frame[column.name].is_null())
+        retry = _unread(frame, typed_frame, column.name)
         if retry.height == 0:
             continue
         reparsed = retry.select(ROW, full[column.name][0].alias(column.name)).filter(pl.col(column.name).is_not_null())
@@ -172,7 +182,7 @@ def parse_table(raw: RawTable, profile: SourceProfile) -> tuple[pl.DataFrame, pl
         if column.type == "string":
             continue
         _, expected, local_ok = full[column.name]
-        failed = frame.filter(_present(column.name) & typed_frame[column.name].is_null())
+        failed = _unread(frame, typed_frame, column.name)
         if failed.height == 0:
             continue
         local_parsed = (

@@ -23,9 +23,7 @@ def _parse_as_of(value: str | None) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not an ISO 8601 instant (e.g. 2026-04-01T00:00:00Z)"
-        ) from None
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 instant (e.g. 2026-04-01T00:00:00Z)") from None
     if parsed.tzinfo is None:
         from zoneinfo import ZoneInfo
 
@@ -115,15 +113,21 @@ def cli() -> None:
     """Check a police force's crime-recording extracts against the Crime Recording Rules."""
 
 
-def _load_setup(profile_path: Path | None, config_path: Path | None) -> tuple[Any, Any, Any]:
-    """Profile, config and reference data (with the config's overrides): checked before any reading."""
+def _load_setup(
+    profile_path: Path | None, config_path: Path | None, rules_dir: Path | None = None
+) -> tuple[Any, Any, Any, Any]:
+    """Profile, config, rule pack and its reference data (with the config's overrides), all
+    checked before any reading. A pack given with --rules is the whole pack: its rules, macros,
+    reference data and suites."""
     from checks.config import load_config
     from checks.profile import load_profile
     from checks.refdata import load_reference
+    from checks.rules import RULES_DIR, load_pack
 
     config = load_config(config_path)
-    reference = load_reference(overrides=config.reference, config_path=config.path)
-    return load_profile(profile_path), config, reference
+    pack = load_pack(rules_dir or RULES_DIR)
+    reference = load_reference(pack.reference_dir, overrides=config.reference, config_path=config.path)
+    return load_profile(profile_path), config, reference, pack
 
 
 def _print_counts(loaded: Any) -> None:
@@ -166,11 +170,9 @@ def validate(
     from checks.run import write_quarantine
     from checks.validate import make_runner
 
-    profile, config, reference = _load_setup(profile_path, config_path)
+    profile, config, reference, _ = _load_setup(profile_path, config_path)
     with _step("Validating the extract"):
-        loaded = load_extract(
-            extract_dir, profile, reference, _parse_as_of(as_of), make_runner(validator), config.engine
-        )
+        loaded = load_extract(extract_dir, profile, reference, _parse_as_of(as_of), make_runner(validator), config.engine)
     loaded.close()
     _print_counts(loaded)
     tmp = quarantine_path.with_name(f".{quarantine_path.name}.tmp")
@@ -238,11 +240,9 @@ def run(
     validator: str,
 ) -> None:
     """Validate EXTRACT_DIR, run the rule pack, and publish a run folder under OUT_DIR."""
-    from checks.rules import RULES_DIR, load_pack
     from checks.run import execute_run
 
-    profile, config, reference = _load_setup(profile_path, config_path)
-    pack = load_pack(rules_dir or RULES_DIR)
+    profile, config, reference, pack = _load_setup(profile_path, config_path, rules_dir)
     outcome = execute_run(
         extract_dir,
         out_dir,
@@ -357,7 +357,7 @@ def rules_test(rule_ids: tuple[str, ...], rules_dir: Path | None, config_path: P
 
     pack = load_pack(rules_dir or RULES_DIR)
     config = load_config(config_path)
-    reference = load_reference(overrides=config.reference, config_path=config.path)
+    reference = load_reference(pack.reference_dir, overrides=config.reference, config_path=config.path)
     unknown = [r for r in rule_ids if r not in {x.id for x in pack.rules}]
     if unknown:
         raise click.BadParameter(f"unknown rule(s) {', '.join(unknown)}", param_hint="RULE_IDS")
@@ -368,6 +368,94 @@ def rules_test(rule_ids: tuple[str, ...], rules_dir: Path | None, config_path: P
     click.echo(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
     if failed:
         sys.exit(1)
+
+
+@rules.command("diff")
+@click.argument("extract_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--base",
+    required=True,
+    metavar="DIR|git:REF",
+    help="The pack to compare against: a rules folder, or git:REF for the pack at that revision.",
+)
+@rules_dir_option
+@as_of_option
+@profile_option
+@config_option
+@click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True)
+@click.option("--examples", type=click.IntRange(0, 100), default=5, show_default=True, help="Example records per side.")
+@handle_errors
+def rules_diff(
+    extract_dir: Path,
+    base: str,
+    rules_dir: Path | None,
+    as_of: str | None,
+    profile_path: Path | None,
+    config_path: Path | None,
+    fmt: str,
+    examples: int,
+) -> None:
+    """What the pack (--rules, default the bundled one) finds on EXTRACT_DIR that BASE does not, and
+    the reverse. Exits 4 (findings changed) when any rule's findings differ."""
+    from checks.diff import BasePack, diff_packs, render
+    from checks.pipeline import load_extract
+    from checks.refdata import load_reference
+    from checks.rules import RULES_DIR, load_pack
+    from checks.validate import make_runner
+
+    profile, config, reference, pack = _load_setup(profile_path, config_path, rules_dir)
+    with BasePack(base, rules_dir or RULES_DIR) as base_dir:
+        base_pack = load_pack(base_dir)
+        base_reference = load_reference(base_pack.reference_dir, overrides=config.reference, config_path=config.path)
+        moment = _parse_as_of(as_of)
+        with _step("Validating the extract"):
+            loaded = load_extract(extract_dir, profile, reference, moment, make_runner(), config.engine, pack.suites_dir)
+        try:
+            with _step("Running both packs"):
+                result = diff_packs(loaded.validation.accepted, moment, base_pack, base_reference, pack, reference, examples)
+        finally:
+            loaded.close()
+    click.echo(render(result, fmt))
+    if result.findings_changed:
+        sys.exit(int(ExitCode.FINDINGS_CHANGED))
+
+
+@rules.command("approve")
+@rules_dir_option
+@click.option(
+    "--snapshot",
+    "snapshot_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the approved findings (default: sample_data/expected).",
+)
+@click.option(
+    "--extract",
+    "extract_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Extract the snapshot is taken on (default: the bundled sample).",
+)
+@as_of_option
+@handle_errors
+def rules_approve(rules_dir: Path | None, snapshot_dir: Path | None, extract_dir: Path | None, as_of: str | None) -> None:
+    """Record the pack's findings on the sample as approved, after a person has read the diff.
+
+    Refuses unless pack.yaml's version moved as the change requires (minor: findings added;
+    major: findings removed or a rule retired)."""
+    from checks.engine import run_pack
+    from checks.pipeline import load_extract
+    from checks.snapshot import SAMPLE_AS_OF, SAMPLE_EXTRACT, SNAPSHOT_DIR, approve, findings_of, read_findings
+
+    profile, _, reference, pack = _load_setup(None, None, rules_dir)
+    directory = snapshot_dir or SNAPSHOT_DIR
+    moment = _parse_as_of(as_of or SAMPLE_AS_OF)
+    loaded = load_extract(extract_dir or SAMPLE_EXTRACT, profile, reference, moment, suites_dir=pack.suites_dir)
+    try:
+        result = run_pack(pack, reference, moment, loaded.validation.accepted, "approve")
+    finally:
+        loaded.close()
+    current = findings_of(result.register)
+    retired = bool(set(read_findings(directory)["rule_id"]) - {r.id for r in pack.rules})
+    click.echo(approve(current, pack.version, retired, directory))
 
 
 @cli.command()

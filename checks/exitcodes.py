@@ -14,3 +14,5 @@ class ExitCode(IntEnum):
     """Bad command line, profile, config or rule pack: nothing was read or published."""
     INPUT_REJECTED = 3
     """An extract could not be used (missing table, column or file; unreadable file): nothing published."""
+    FINDINGS_CHANGED = 4
+    """`rules diff`: the two packs' findings differ on the extract (so CI can ask for approval)."""

@@ -23,6 +23,7 @@ from checks.parse import PROBLEM_SCHEMA, parse_table
 from checks.profile import SourceProfile
 from checks.reader import ORIGIN, ROW, RawTable, TableSource, link_builders, links_from, open_extract
 from checks.refdata import ReferenceData
+from checks.suites import SUITES_DIR
 from checks.validate import SuiteRunner, ValidationResult, make_runner, parsed_table, validate
 
 LONDON = ZoneInfo("Europe/London")
@@ -140,6 +141,7 @@ def load_extract(
     as_of: datetime,
     runner: SuiteRunner | None = None,
     settings: EngineSettings | None = None,
+    suites_dir: Path | None = None,
 ) -> LoadedExtract:
     """Read, parse and validate; raises InputRejected before anything is written.
 
@@ -164,7 +166,9 @@ def load_extract(
             "as_of_date": datetime.combine(as_of.astimezone(LONDON).date(), datetime.min.time(), UTC),
             "offence_codes": reference.offence_codes,
         }
-        result = validate(database, present, problems, file_names, parameters, runner or make_runner())
+        result = validate(
+            database, present, problems, file_names, parameters, runner or make_runner(), suites_dir or SUITES_DIR
+        )
         timings["validate"] = time.perf_counter() - started
     except BaseException:
         database.close()

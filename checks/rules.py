@@ -101,6 +101,15 @@ class RulePack:
     for a view that only adds a few columns to a materialised one, copying it costs more than
     computing it on the rows a rule selects."""
 
+    @property
+    def reference_dir(self) -> Path:
+        """The pack's own reference data: a pack given with --rules brings its own."""
+        return self.directory / "reference"
+
+    @property
+    def suites_dir(self) -> Path:
+        return self.directory / "expectations"
+
     def get(self, rule_id: str) -> Rule:
         for rule in self.rules:
             if rule.id == rule_id or rule.name == rule_id:
@@ -236,9 +245,15 @@ def load_pack(directory: Path = RULES_DIR) -> RulePack:
             raise ConfigError(f"{path}: duplicate rule name {rule.name}")
         seen[rule.id] = path
         rules.append(rule)
-        digest.update(path.read_bytes())
     if not rules:
         raise ConfigError(f"{directory}: no rule files found (expected <family>/<ID>.yaml)")
+    for sub in ("reference", "expectations"):
+        if not (directory / sub).is_dir():
+            raise ConfigError(f"{directory}: the pack has no {sub}/ folder (a pack brings its own {sub})")
+    # the hash covers every file the run reads from the pack: rules, reference data and suites
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in (".yaml", ".csv", ".json")):
+        if path != pack_path:
+            digest.update(path.relative_to(directory).as_posix().encode() + b"\0" + path.read_bytes())
     return RulePack(
         name=str(raw["name"]),
         version=str(raw["version"]),

@@ -108,7 +108,9 @@ def execute_run(
     """
     started_at = datetime.now(UTC)
     with progress("Validating the extract"):
-        loaded = load_extract(extract_dir, profile, reference, as_of, make_runner(validator), config.engine)
+        loaded = load_extract(
+            extract_dir, profile, reference, as_of, make_runner(validator), config.engine, pack.suites_dir
+        )
     try:
         return _check_and_publish(
             loaded, extract_dir, out_dir, profile, reference, config, as_of, pack, progress, render, started_at

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
@@ -24,7 +25,7 @@ from checks.errors import ConfigError
 from checks.parse import PROBLEM_SCHEMA
 from checks.reader import ORIGIN, ROW
 from checks.suite_sql import param_table
-from checks.suites import load_suite
+from checks.suites import SUITES_DIR, load_suite
 
 FAILURE_SCHEMA = {"expectation": pl.Int64, ROW: pl.Int64}
 """What a runner returns: one row per (expectation index in the suite, failing row number)."""
@@ -204,6 +205,7 @@ def validate(
     file_names: dict[str, str],
     parameters: dict[str, Any],
     runner: SuiteRunner,
+    suites_dir: Path = SUITES_DIR,
 ) -> ValidationResult:
     """Run each table's suite over `parsed_<table>`; quarantine failing rows; leave `acc_<table>`."""
     con = database.con
@@ -214,7 +216,7 @@ def validate(
     bad_by_table: dict[str, pl.DataFrame] = {}
     for name in present:
         contract = TABLES[name]
-        suite = load_suite(name)
+        suite = load_suite(name, suites_dir)
         relation = _checked_relation(con, name)
         read = int(con.execute(f"SELECT count(*) FROM {parsed_table(name)}").fetchall()[0][0])
         failures = (

@@ -1,0 +1,218 @@
+"""Reviewing a rule change: `rules diff`, the approved findings snapshot, and pack versions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from checks.errors import ConfigError
+from checks.exitcodes import ExitCode
+from checks.rules import RULES_DIR, load_pack
+from checks.snapshot import SNAPSHOT_DIR, approve, bump_is_enough, file_hash, read_approval, read_findings, required_bump
+from cli import cli
+from tests.conftest import AS_OF_TEXT, ROOT
+
+KEYS = ["rule_id", "record_type", "record_id"]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def _pack_copy(tmp_path: Path, name: str = "pack") -> Path:
+    folder = tmp_path / name
+    shutil.copytree(RULES_DIR, folder)
+    return folder
+
+
+def _set_limit(pack: Path, key: str, value: int) -> None:
+    path = pack / "reference" / "limits.yaml"
+    text = path.read_text()
+    lines = [f"{key}: {value}" if line.startswith(f"{key}:") else line for line in text.splitlines()]
+    assert lines != text.splitlines(), f"{key} not in limits.yaml"
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _findings(out: Path) -> pl.DataFrame:
+    register = pl.read_csv(out / "latest" / "exceptions.csv", infer_schema=False)
+    return register.filter(pl.col("rule_id") != "QUARANTINE").select(KEYS).unique()
+
+
+def _diff_json(extract: Path, base: str, rules: Path | None = None) -> tuple[int, dict]:
+    args = ["rules", "diff", str(extract), "--base", base, "--as-of", AS_OF_TEXT, "--format", "json"]
+    if rules is not None:
+        args += ["--rules", str(rules)]
+    result = invoke(*args)
+    return result.exit_code, json.loads(result.output)
+
+
+def test_rules_folder_brings_its_own_reference_data(small_extract, tmp_path):
+    """Defect: --rules DIR ignored DIR/reference; a limit changed there must change the findings."""
+    pack = _pack_copy(tmp_path)
+    _set_limit(pack, "recording_hours", 72)
+    invoke("run", str(small_extract), "--out", str(tmp_path / "a"), "--as-of", AS_OF_TEXT)
+    invoke("run", str(small_extract), "--out", str(tmp_path / "b"), "--as-of", AS_OF_TEXT, "--rules", str(pack))
+    late = [_findings(tmp_path / out).filter(pl.col("rule_id") == "TIM001").height for out in ("a", "b")]
+    assert late[0] > late[1]
+
+
+def test_pack_hash_covers_reference_data_and_suites(tmp_path):
+    pack = _pack_copy(tmp_path)
+    before = load_pack(pack).digest
+    _set_limit(pack, "victim_update_days", 29)
+    after = load_pack(pack).digest
+    suite = pack / "expectations" / "crimes.json"
+    suite.write_text(suite.read_text() + " ")
+    assert len({before, after, load_pack(pack).digest}) == 3
+
+
+def test_limit_change_diff_matches_two_full_runs(small_extract, tmp_path):
+    pack = _pack_copy(tmp_path)
+    _set_limit(pack, "recording_hours", 72)
+    _set_limit(pack, "pending_hours", 48)
+    code, diff = _diff_json(small_extract, str(RULES_DIR), pack)
+    assert code == ExitCode.FINDINGS_CHANGED
+    # the independent count: two whole runs, one with each pack, compared row by row
+    invoke("run", str(small_extract), "--out", str(tmp_path / "base"), "--as-of", AS_OF_TEXT)
+    invoke("run", str(small_extract), "--out", str(tmp_path / "new"), "--as-of", AS_OF_TEXT, "--rules", str(pack))
+    base, new = _findings(tmp_path / "base"), _findings(tmp_path / "new")
+    added, removed = new.join(base, on=KEYS, how="anti"), base.join(new, on=KEYS, how="anti")
+    assert added.height + removed.height > 0
+    for rule in diff["rules"]:
+        assert rule["added"] == added.filter(pl.col("rule_id") == rule["rule_id"]).height, rule
+        assert rule["removed"] == removed.filter(pl.col("rule_id") == rule["rule_id"]).height, rule
+        assert rule["status"] == (
+            "changed" if rule["added"] or rule["removed"] or rule["population"] != rule["population_base"] else "unchanged"
+        )
+        assert (
+            sorted(rule["examples"]["removed"])
+            == sorted(removed.filter(pl.col("rule_id") == rule["rule_id"])["record_id"])[:5]
+        )
+    changes = {(c["file"], c["key"]): (c["old"], c["new"]) for c in diff["reference_changes"]}
+    assert changes == {("limits.yaml", "recording_hours"): (24.0, 72.0), ("limits.yaml", "pending_hours"): (24.0, 48.0)}
+
+
+def test_unchanged_pack_exits_zero(tmp_path):
+    code, diff = _diff_json(ROOT / "sample_data" / "extract", str(_pack_copy(tmp_path)))
+    assert code == ExitCode.SUCCESS
+    assert {r["status"] for r in diff["rules"]} == {"unchanged"} and diff["reference_changes"] == []
+
+
+def test_rule_removed_and_rule_added(tmp_path):
+    pack = _pack_copy(tmp_path)
+    (pack / "outcomes" / "OUT001.yaml").unlink()
+    text = (pack / "cancellation" / "CAN002.yaml").read_text()
+    (pack / "cancellation" / "CAN003.yaml").write_text(
+        text.replace("CAN002", "CAN003").replace("name: cancellation.", "name: cancellation.copy_")
+    )
+    code, diff = _diff_json(ROOT / "sample_data" / "extract", str(RULES_DIR), pack)
+    rules = {r["rule_id"]: r for r in diff["rules"]}
+    assert code == ExitCode.FINDINGS_CHANGED
+    assert (
+        rules["OUT001"]["status"] == "removed" and rules["OUT001"]["removed"] > 0 and rules["OUT001"]["population"] is None
+    )
+    assert rules["CAN003"]["status"] == "added" and rules["CAN003"]["added"] == rules["CAN002"]["unchanged"] > 0
+    assert rules["CAN002"]["status"] == "unchanged"
+
+
+def test_base_from_a_git_revision(tmp_path):
+    repo = tmp_path / "force-rules"
+    shutil.copytree(RULES_DIR, repo / "rules")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "pack"], check=True)
+    _set_limit(repo / "rules", "recording_hours", 72)  # the working copy differs from HEAD
+    code, diff = _diff_json(ROOT / "sample_data" / "extract", "git:HEAD", repo / "rules")
+    assert code == ExitCode.FINDINGS_CHANGED
+    assert {r["rule_id"] for r in diff["rules"] if r["status"] == "changed"} == {"TIM001"}
+    bad = invoke(
+        "rules", "diff", str(ROOT / "sample_data" / "extract"), "--base", "git:no-such-ref", "--rules", str(repo / "rules")
+    )
+    assert bad.exit_code == ExitCode.USAGE_ERROR and "git:no-such-ref" in bad.output
+
+
+def test_markdown_is_a_table():
+    result = invoke(
+        "rules",
+        "diff",
+        str(ROOT / "sample_data" / "extract"),
+        "--base",
+        str(RULES_DIR),
+        "--as-of",
+        AS_OF_TEXT,
+        "--format",
+        "md",
+    )
+    rows = [line for line in result.output.splitlines() if line.startswith("|")]
+    header, rule, *body = rows
+    assert header.startswith("| rule | status |") and set(rule.replace("|", "").replace(":", "")) == {"-"}
+    cells = header.count("|")
+    assert len(body) == len(load_pack().rules) and all(line.count("|") == cells for line in body)
+
+
+def test_findings_on_the_sample_match_the_approved_snapshot(pack, reference):
+    """A change to the pack that moves a finding on the sample must be approved (`rules approve`)."""
+    from checks.engine import run_pack
+    from checks.pipeline import load_extract
+    from checks.profile import load_profile
+    from checks.snapshot import findings_of
+    from tests.conftest import AS_OF
+
+    loaded = load_extract(ROOT / "sample_data" / "extract", load_profile(), reference, AS_OF)
+    current = findings_of(run_pack(pack, reference, AS_OF, loaded.validation.accepted, "t").register)
+    approved = read_findings()
+    added = current.join(approved, on=KEYS, how="anti")
+    removed = approved.join(current, on=KEYS, how="anti")
+    assert added.height == 0 and removed.height == 0, (
+        f"findings on the sample changed: +{added.height} {added.rows()[:5]} -{removed.height} {removed.rows()[:5]}; "
+        "read `recordcheck rules diff sample_data/extract --base git:HEAD`, then `recordcheck rules approve`"
+    )
+    assert current.equals(approved)
+
+
+def test_snapshot_was_approved_at_the_current_pack_version(pack):
+    approval = read_approval()
+    assert approval is not None
+    assert approval.pack_version == pack.version, "the pack's version moved without `rules approve`"
+    assert approval.sha256 == file_hash() and approval.findings == read_findings().height, "findings.csv was edited by hand"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "bump", "ok"),
+    [
+        ("1.0.0", "1.0.0", None, True),
+        ("1.0.0", "1.0.1", None, True),
+        ("1.0.0", "1.0.1", "minor", False),
+        ("1.0.0", "1.1.0", "minor", True),
+        ("1.4.2", "2.0.0", "minor", True),
+        ("1.0.0", "1.1.0", "major", False),
+        ("1.9.9", "2.0.0", "major", True),
+    ],
+)
+def test_version_bump_rule(old, new, bump, ok):
+    assert bump_is_enough(old, new, bump) is ok
+
+
+def test_approve_refuses_a_change_without_the_version_it_needs(tmp_path):
+    snapshot = tmp_path / "expected"
+    shutil.copytree(SNAPSHOT_DIR, snapshot)
+    approved = read_findings(snapshot)
+    fewer, more = (
+        approved.head(approved.height - 1),
+        pl.concat([approved, approved.head(1).with_columns(pl.lit("X1").alias("record_id"))]),
+    )
+    assert required_bump(approved, fewer) == "major" and required_bump(approved, more) == "minor"
+    assert required_bump(approved, approved) is None
+    with pytest.raises(ConfigError, match=r"findings were removed .* set the pack's version to 2\.0\.0"):
+        approve(fewer, "1.1.0", False, snapshot)
+    with pytest.raises(ConfigError, match=r"findings were added .* set the pack's version to 1\.1\.0"):
+        approve(more, "1.0.0", False, snapshot)
+    assert "findings added" in approve(more, "1.1.0", False, snapshot)
+    assert read_approval(snapshot).pack_version == "1.1.0" and read_findings(snapshot).height == approved.height + 1

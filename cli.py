@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
+import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -13,7 +17,7 @@ from typing import Any
 
 import click
 
-from checks.errors import RecordcheckError
+from checks.errors import Interrupted, RecordcheckError
 from checks.exitcodes import ExitCode
 
 
@@ -31,19 +35,76 @@ def _parse_as_of(value: str | None) -> datetime:
     return parsed.astimezone(UTC)
 
 
+ERROR_LOG = "recordcheck-error.log"
+
+
+def _log_internal_error(exc: BaseException, folder: Path) -> Path | None:
+    """Write where the error happened (frames only: file, line, function) and its type.
+
+    Never the exception's message or local values: a parser's message can quote a record."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    lines = [f"{datetime.now(UTC).isoformat()} internal error: {type(exc).__module__}.{type(exc).__name__}"]
+    lines += [f"  {f.filename}:{f.lineno} in {f.name}" for f in frames]
+    for target in (folder, Path.cwd()):
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            with (target / ERROR_LOG).open("a", encoding="utf-8") as handle:
+                handle.write("\n".join(lines) + "\n")
+            return target / ERROR_LOG
+        except OSError:
+            continue
+    return None
+
+
+def _fail(code: ExitCode, message: str) -> None:
+    click.echo(f"recordcheck: {message}", err=True)
+    sys.exit(int(code))
+
+
+_SIGNALLED: list[str] = []
+"""Signals received: a library may turn the Interrupted we raise into its own error on the way up."""
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    _SIGNALLED.append(signal.Signals(signum).name)
+    raise Interrupted(signal.Signals(signum).name)
+
+
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the engine's errors into one clear message and the documented exit code."""
+    """Turn every way a command can end into one clear line and its own documented exit code.
+
+    SIGTERM and SIGINT unwind like an error (the staging folder is removed) and exit INTERRUPTED;
+    an unexpected error exits INTERNAL_ERROR, never a code that means something else."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, _on_signal)
         try:
             return func(*args, **kwargs)
         except RecordcheckError as exc:
             label = "input rejected" if exc.exit_code == ExitCode.INPUT_REJECTED else "error"
             click.echo(f"recordcheck: {label}: {exc}", err=True)
-            if exc.exit_code == ExitCode.INPUT_REJECTED:
+            if exc.exit_code in (ExitCode.INPUT_REJECTED, ExitCode.OUTPUT_UNAVAILABLE):
                 click.echo("Nothing was published.", err=True)
             sys.exit(int(exc.exit_code))
+        except (Interrupted, KeyboardInterrupt) as exc:
+            _fail(ExitCode.INTERRUPTED, f"interrupted ({exc or 'SIGINT'}); nothing was published")
+        except MemoryError:
+            _fail(ExitCode.RESOURCE_EXHAUSTED, "out of memory; nothing was published (raise engine.memory_limit)")
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+                where = f" ({exc.filename})" if exc.filename else ""
+                _fail(ExitCode.OUTPUT_UNAVAILABLE, f"cannot write{where}: {os.strerror(exc.errno)}; nothing was published")
+            log = _log_internal_error(exc, Path(kwargs.get("out_dir") or "."))
+            _fail(ExitCode.INTERNAL_ERROR, f"internal error ({type(exc).__name__}); details in {log}")
+        except Exception as exc:
+            if _SIGNALLED:
+                _fail(ExitCode.INTERRUPTED, f"interrupted ({_SIGNALLED[0]}); nothing was published")
+            if type(exc).__name__ == "OutOfMemoryException":  # DuckDB's, named so --help need not import it
+                _fail(ExitCode.RESOURCE_EXHAUSTED, "DuckDB ran out of memory; nothing was published")
+            log = _log_internal_error(exc, Path(kwargs.get("out_dir") or "."))
+            _fail(ExitCode.INTERNAL_ERROR, f"internal error ({type(exc).__name__}); details in {log}")
 
     return wrapper
 

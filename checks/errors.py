@@ -20,3 +20,15 @@ class InputRejected(RecordcheckError):
     """The extract as a whole cannot be used; the run stops before publishing anything."""
 
     exit_code = ExitCode.INPUT_REJECTED
+
+
+class OutputUnavailable(RecordcheckError):
+    """The output folder cannot take a run; nothing was published."""
+
+    exit_code = ExitCode.OUTPUT_UNAVAILABLE
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT arrived: unwind (removing the staging folder) and exit INTERRUPTED.
+
+    A BaseException, like KeyboardInterrupt, so no `except Exception` swallows it."""

@@ -16,3 +16,13 @@ class ExitCode(IntEnum):
     """An extract could not be used (missing table, column or file; unreadable file): nothing published."""
     FINDINGS_CHANGED = 4
     """`rules diff`: the two packs' findings differ on the extract (so CI can ask for approval)."""
+    INTERNAL_ERROR = 5
+    """An unexpected error (a defect): one line on stderr, the traceback (no record values) in
+    recordcheck-error.log in OUT_DIR (or the current folder); nothing published."""
+    INTERRUPTED = 6
+    """Stopped by SIGTERM or SIGINT: the staging folder was removed, nothing published."""
+    OUTPUT_UNAVAILABLE = 7
+    """OUT_DIR cannot take a run (not a folder, not writable, `latest` not a link, disk full):
+    checked before any work where it can be; nothing published."""
+    RESOURCE_EXHAUSTED = 8
+    """Memory ran out (raise engine.memory_limit or give the machine more): nothing published."""

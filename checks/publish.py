@@ -16,14 +16,56 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from checks.errors import OutputUnavailable
+
 LATEST = "latest"
+
+
+STAGING = ".staging-"
+
+
+def check_output_folder(out_dir: Path) -> None:
+    """Refuse an OUT_DIR that cannot take a run, before any work is done."""
+    for parent in [out_dir, *out_dir.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputUnavailable(f"{out_dir}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise OutputUnavailable(f"{out_dir}: {parent} is not writable")
+            break
+    latest = out_dir / LATEST
+    if latest.exists() and not latest.is_symlink():
+        raise OutputUnavailable(f"{latest} is a real {'folder' if latest.is_dir() else 'file'}, not a link: move it away")
+
+
+def _owner_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(out_dir: Path) -> list[str]:
+    """Remove staging folders left by killed runs (their process is gone); they hold personal data."""
+    removed = []
+    for path in out_dir.glob(f"{STAGING}*"):
+        parts = path.name[len(STAGING) :].split("-")
+        pid = int(parts[0]) if parts and parts[0].isdigit() else None
+        if path.is_dir() and pid is not None and pid != os.getpid() and not _owner_alive(pid):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
 
 
 @contextmanager
 def staged_run(out_dir: Path, run_id: str) -> Iterator[Path]:
     """Yield a staging folder; on success publish it as OUT/run_id and point OUT/latest at it."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-{run_id}-", dir=out_dir))
+    remove_stale_staging(out_dir)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-{run_id}-", dir=out_dir))
     try:
         yield staging
         for path in staging.rglob("*"):
@@ -32,7 +74,7 @@ def staged_run(out_dir: Path, run_id: str) -> Iterator[Path]:
                     os.fsync(handle.fileno())
         final = out_dir / run_id
         if final.exists():
-            raise FileExistsError(f"{final} already exists")
+            raise OutputUnavailable(f"{final} already exists")
         os.replace(staging, final)
         link_tmp = out_dir / f".{LATEST}.tmp"
         if link_tmp.is_symlink() or link_tmp.exists():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import secrets
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -17,7 +18,7 @@ from checks.config import RunConfig
 from checks.engine import run_pack
 from checks.pipeline import LoadedExtract, load_extract
 from checks.profile import SourceProfile
-from checks.publish import staged_run, write_json
+from checks.publish import check_output_folder, staged_run, write_json
 from checks.refdata import ReferenceData
 from checks.register import build_register, summary
 from checks.rules import RulePack
@@ -40,8 +41,9 @@ class RunOutcome:
 
 
 def make_run_id(started: datetime, loaded: LoadedExtract) -> str:
+    """Start time, inputs' hash, and a random part: two runs of one extract in one second differ."""
     digest = hashlib.sha256("".join(f.sha256 for f in loaded.files).encode()).hexdigest()[:8]
-    return f"{started.strftime('%Y%m%dT%H%M%SZ')}-{digest}"
+    return f"{started.strftime('%Y%m%dT%H%M%SZ')}-{digest}-{secrets.token_hex(2)}"
 
 
 def write_quarantine(path: Path, loaded: LoadedExtract) -> None:
@@ -107,6 +109,7 @@ def execute_run(
     own results; the engine never imports the reports.
     """
     started_at = datetime.now(UTC)
+    check_output_folder(out_dir)
     with progress("Validating the extract"):
         loaded = load_extract(
             extract_dir, profile, reference, as_of, make_runner(validator), config.engine, pack.suites_dir

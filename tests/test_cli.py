@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 
 import polars as pl
+import pytest
 from click.testing import CliRunner
 
 from checks.exitcodes import ExitCode
@@ -51,11 +51,14 @@ def test_run_publishes_and_latest_survives_a_crash(tmp_path, monkeypatch):
     import checks.run as run_module
 
     def boom(*_a, **_k):
-        raise RuntimeError("disk full")
+        raise RuntimeError("Jane Smith (DOB 02/03/2012)")
 
     monkeypatch.setattr(run_module, "build_register", boom)
-    with contextlib.suppress(RuntimeError):
-        run_sample(out)
+    crashed = run_sample(out)
+    assert crashed.exit_code == ExitCode.INTERNAL_ERROR
+    assert "internal error (RuntimeError)" in crashed.output and "Jane" not in crashed.output
+    log = (out / "recordcheck-error.log").read_text()
+    assert "RuntimeError" in log and "Jane" not in log
     assert (out / "latest").resolve() == latest
     assert [p.name for p in out.iterdir() if p.name.startswith(".staging")] == []
 
@@ -170,3 +173,74 @@ def test_redacted_report_from_run_and_from_report_command(tmp_path, monkeypatch)
     assert again.exit_code == 0
     assert register_section((latest / "report-redacted.html").read_text()) == register_section(first)
     assert "ID-" in register_section(first)
+
+
+def test_two_runs_in_one_second_both_publish(tmp_path, monkeypatch):
+    """Defect: the run id had one-second resolution, so a second run crashed at publish."""
+    import checks.run as run_module
+
+    class Frozen(run_module.datetime):  # type: ignore[misc,valid-type]
+        @classmethod
+        def now(cls, tz=None):
+            return run_module.datetime(2026, 4, 2, 1, 0, 0, tzinfo=tz)
+
+    monkeypatch.setattr(run_module, "datetime", Frozen)
+    out = tmp_path / "out"
+    assert run_sample(out).exit_code == ExitCode.SUCCESS
+    assert run_sample(out).exit_code == ExitCode.SUCCESS
+    runs = [p for p in out.iterdir() if p.is_dir() and not p.is_symlink() and p.name.startswith("2026")]
+    assert len(runs) == 2 and len({p.name for p in runs}) == 2
+
+
+def test_output_folder_is_checked_before_any_work(tmp_path):
+    """Defects: OUT_DIR under a file, or a real folder at OUT/latest, were found only after the work."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = run_sample(blocker / "out")
+    assert result.exit_code == ExitCode.OUTPUT_UNAVAILABLE and "is a file" in result.output
+    out = tmp_path / "out"
+    (out / "latest").mkdir(parents=True)
+    result = run_sample(out)
+    assert result.exit_code == ExitCode.OUTPUT_UNAVAILABLE and "not a link" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["latest"]
+
+
+def test_stale_staging_of_a_dead_run_is_removed(tmp_path):
+    """Defect: a killed run left its staging folder (personal data) behind for ever."""
+    out = tmp_path / "out"
+    dead = out / ".staging-999999999-20260101T000000Z-x-abcd"
+    dead.mkdir(parents=True)
+    (dead / "exceptions.csv").write_text("personal data")
+    assert run_sample(out).exit_code == ExitCode.SUCCESS
+    assert not dead.exists()
+    assert [p.name for p in out.iterdir() if p.name.startswith(".staging")] == []
+
+
+def test_sigterm_removes_staging_and_exits_interrupted(tmp_path, small_extract):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "run", str(small_extract), "--out", str(out), "--as-of", AS_OF_TEXT],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(1.0)  # past start-up, inside reading or the rules
+    os.kill(process.pid, signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    if process.returncode == ExitCode.SUCCESS:  # the run finished first on a fast machine
+        pytest.skip("the run finished before the signal")
+    assert process.returncode == ExitCode.INTERRUPTED, err.decode()
+    assert b"interrupted (SIGTERM)" in err and b"Traceback" not in err
+    assert not out.exists() or [p.name for p in out.iterdir() if p.name.startswith(".staging")] == []
+
+
+def test_every_exit_code_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    for code in ExitCode:
+        assert f"| {code.value} | {code.name} |" in readme, code.name

@@ -54,6 +54,8 @@ class Database:
         own_spill = settings.temp_directory is None
         spill = Path(tempfile.mkdtemp(prefix="recordcheck-spill-")) if own_spill else settings.temp_directory
         assert spill is not None
+        # The extract is read by the reader, never by DuckDB: no SQL run here (a rule pack's
+        # included) may read or write a file, or change a setting once the connection is made.
         self.con = duckdb.connect(
             config={
                 "memory_limit": settings.memory_limit or _default_memory_limit(),
@@ -61,7 +63,9 @@ class Database:
                 **({"threads": int(settings.threads)} if settings.threads else {}),
             }
         )
+        self.con.execute("SET enable_external_access = false")
         self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET lock_configuration = true")
         self._finalizer = weakref.finalize(self, _close, self.con, spill if own_spill else None)
 
     def close(self) -> None:

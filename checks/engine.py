@@ -69,15 +69,6 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _with_population(breaches: str, pop_table: str) -> str:
-    """Make `population` available to the breaches query, joining a CTE list it may start with."""
-    head = f"WITH population AS (SELECT * FROM {pop_table})"
-    body = breaches.lstrip()
-    if body[:4].upper() == "WITH" and body[4:5].isspace():
-        return f"{head}, {body[5:]}"
-    return f"{head} {body}"
-
-
 class RuleEngine:
     """A DuckDB connection holding one extract's tables, the reference data and the pack's views."""
 
@@ -92,10 +83,11 @@ class RuleEngine:
     ) -> None:
         self.pack = pack
         self.present = set(tables)
-        self.con = con or duckdb.connect()
-        self.con.execute("SET TimeZone = 'UTC'")
-        if threads:
-            self.con.execute(f"SET threads = {int(threads)}")
+        if con is None:
+            con = duckdb.connect(config={"enable_external_access": False, **({"threads": threads} if threads else {})})
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET lock_configuration = true")
+        self.con = con
         timings: dict[str, float] = {}
         started = time.perf_counter()
         for name, contract in TABLES.items():
@@ -124,6 +116,8 @@ class RuleEngine:
     def _exec(self, sql: str, what: str) -> None:
         try:
             self.con.execute(sql)
+        except duckdb.PermissionException:
+            raise RuleError(f"{what}: refused: rule SQL may not read or write files or change settings") from None
         except duckdb.Error as exc:
             raise RuleError(f"{what}: {str(exc).splitlines()[0]}") from None
 
@@ -186,9 +180,11 @@ class RuleEngine:
         if missing:
             return RuleResult(rule, "not_run", f"table absent: {', '.join(missing)}"), None
         started = time.perf_counter()
-        pop, br = f"pop_{rule.id}", f"br_{rule.id}"
-        self._exec(f"CREATE OR REPLACE TEMP TABLE {pop} AS {rule.population}", f"{rule.id} population")
-        self._exec(f"CREATE OR REPLACE TEMP TABLE {br} AS {_with_population(rule.breaches, pop)}", f"{rule.id} breaches")
+        # The population is a table named `population` that the breaches query reads as it is
+        # written: no SQL is spliced into another (a breaches query may start with a comment or WITH).
+        pop, br = "population", "breaches"
+        self._exec(f"CREATE OR REPLACE TEMP TABLE {pop} AS {rule.population}\n", f"{rule.id} population")
+        self._exec(f"CREATE OR REPLACE TEMP TABLE {br} AS {rule.breaches}\n", f"{rule.id} breaches")
         columns = self._columns(br)
         pop_columns = self._columns(pop)
         lacking = [c for c in REQUIRED_OUTPUT if c not in pop_columns or c not in columns]

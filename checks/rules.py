@@ -120,7 +120,10 @@ class RulePack:
 
 
 def _check_sql(sql: str, path: Path, line: int | str, key: str) -> None:
-    """Parse (not bind) the SQL, so a typo is caught at load time, not mid-run."""
+    """Parse (not bind) the SQL, so a typo is caught at load time, not mid-run; and confine it to
+    one query. A rule, view or measure is one SELECT (or WITH ... SELECT), never a second
+    statement that could write a file or change a setting."""
+    _one_statement(sql, "SELECT", path, line, key)
     with duckdb.connect() as con:
         text = str(con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchall()[0][0])
     if '"error":true' in text.replace(" ", ""):
@@ -128,6 +131,27 @@ def _check_sql(sql: str, path: Path, line: int | str, key: str) -> None:
         raise ConfigError(
             f"{path} line {line}: {key} SQL does not parse ({message.group(1) if message else 'syntax error'})"
         )
+
+
+def _one_statement(sql: str, kind: str, path: Path, line: int | str, key: str) -> None:
+    """Exactly one statement, of the kind allowed, by DuckDB's own statement splitter."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ConfigError(f"{path} line {line}: {key} SQL does not parse ({str(exc).splitlines()[0]})") from None
+    kinds = [s.type.name for s in statements]
+    if kinds != [kind]:
+        found = ", ".join(kinds) or "nothing"
+        raise ConfigError(
+            f"{path} line {line}: {key} must be one {kind} statement; found {found}. "
+            "Rules, views, measures and macros cannot run other statements."
+        )
+
+
+def _check_macro(name: str, definition: str, path: Path, line: int | str) -> None:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise ConfigError(f"{path} line {line}: macro name {name!r} must be lower-case letters, digits and _")
+    _one_statement(f"CREATE MACRO {name}{definition}", "CREATE", path, line, f"macro {name}")
 
 
 def _case(raw: Any, path: Path, rule_id: str) -> RuleCase:
@@ -229,6 +253,8 @@ def load_pack(directory: Path = RULES_DIR) -> RulePack:
         raise ConfigError(
             f"{pack_path} line {line_of(raw, 'inline_views')}: inline_views names no view {', '.join(unknown_views)}"
         )
+    for name, definition in macros.items():
+        _check_macro(name, definition, pack_path, line_of(raw.get("macros"), name))
     for section, queries in (("views", views), ("measures", measures)):
         for name, sql in queries.items():
             _check_sql(sql, pack_path, line_of(raw.get(section), name), f"{section} {name}")

@@ -121,3 +121,45 @@ def test_inline_and_materialised_views_give_the_same_findings(tmp_path, small_ex
     a = run_pack(inline, reference, AS_OF, accepted, "r").register
     b = run_pack(materialised, reference, AS_OF, accepted, "r").register
     assert a.height > 0 and a.equals(b)
+
+
+@pytest.mark.parametrize(
+    ("rule_file", "old", "new", "message"),
+    [
+        # a second statement after a view, a rule query or a macro: refused at load, by name
+        ("pack.yaml", "FROM crime_links GROUP BY source_type, source_id", "FROM crime_links GROUP BY source_type, source_id; COPY (SELECT 1) TO 'leak.csv'", "views report_link_counts must be one SELECT statement; found SELECT, COPY"),
+        ("outcomes/OUT001.yaml", "breaches: |\n  SELECT", "breaches: |\n  SELECT 1; DROP TABLE crimes;\n  SELECT", "breaches must be one SELECT statement; found SELECT, DROP, SELECT"),
+        ("pack.yaml", "(value IS NOT NULL AND trim(value) <> '')", "(value IS NOT NULL AND trim(value) <> ''); COPY (SELECT * FROM read_csv('/etc/passwd')) TO 'leak.csv'", "macro has_text must be one CREATE statement; found CREATE, COPY"),
+    ],
+)
+def test_pack_sql_is_one_statement_of_its_kind(tmp_path, rule_file, old, new, message):
+    """Defect: a macro ran any statement appended to it (a file was written out)."""
+    rules = _edited_pack(tmp_path, rule_file, old, new)
+    with pytest.raises(ConfigError, match=message):
+        load_pack(rules)
+
+
+def test_rule_sql_cannot_read_or_write_files(tmp_path, small_extract, reference):
+    """Defect: DuckDB's file access was on; a rule could read /etc/passwd or write a file."""
+    from checks.engine import RuleError, run_pack
+    from checks.pipeline import load_extract
+    from checks.profile import load_profile
+    from tests.conftest import AS_OF
+
+    rules = _edited_pack(
+        tmp_path, "outcomes/OUT001.yaml", "SELECT * FROM population", "SELECT * FROM population CROSS JOIN (SELECT count(*) AS lines FROM read_csv('/etc/passwd'))"
+    )
+    loaded = load_extract(small_extract, load_profile(), reference, AS_OF)
+    try:
+        with pytest.raises(RuleError, match="OUT001 breaches: refused: rule SQL may not read or write files"):
+            run_pack(load_pack(rules), reference, AS_OF, loaded.validation.accepted, "r")
+        with pytest.raises(Exception, match="lock"):
+            loaded.database.con.execute("SET enable_external_access = true")
+    finally:
+        loaded.close()
+
+
+def test_breaches_may_start_with_a_comment_or_with(tmp_path):
+    rules = _edited_pack(tmp_path, "outcomes/OUT001.yaml", "breaches: |\n  SELECT * FROM population", "breaches: |\n  -- the inconsistent ones\n  WITH p AS (SELECT * FROM population) SELECT * FROM p")
+    failed = [o for o in run_cases(load_pack(rules), load_reference(), ["OUT001"]) if not o.passed]
+    assert failed == []

@@ -187,6 +187,7 @@ def _load_setup(
 
     config = load_config(config_path)
     pack = load_pack(rules_dir or RULES_DIR)
+    config.check_rule_ids([r.id for r in pack.rules])
     reference = load_reference(pack.reference_dir, overrides=config.reference, config_path=config.path)
     return load_profile(profile_path), config, reference, pack
 

@@ -1,25 +1,117 @@
-"""A force's run configuration: reference-data overrides, disabled rules, thresholds, reports.
+"""A force's run configuration: reference-data overrides, disabled rules, thresholds, reports, engine.
 
-Everything here is optional; with no config file the pack's defaults apply.
+Everything here is optional; with no config file the pack's defaults apply. The file is checked
+against a typed schema (pydantic) when it is loaded, before any work: limits are finite and
+positive, rates lie in 0..1, counts are whole numbers, a list is a list. An error names the file,
+line and key path and exits with the usage code. Rule ids are checked against the pack once it is
+loaded (`check_rule_ids`).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from checks.database import EngineSettings
 from checks.errors import ConfigError
-from checks.yamlfile import check_keys, line_of, load_yaml, require_mapping
+from checks.yamlfile import line_of, load_yaml
 
-CONFIG_KEYS = ("config", "reference", "rules", "report", "engine")
-ENGINE_KEYS = ("threads", "memory_limit", "temp_directory")
-_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
-RULES_KEYS = ("disable", "thresholds")
-THRESHOLD_KEYS = ("warn_rate", "error_rate", "warn_count", "error_count")
-REPORT_KEYS = ("max_rows_in_page", "redact_below", "annual_recorded_crime")
+Count = Annotated[int, Field(ge=0, strict=True)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ThresholdModel(_Strict):
+    """Breach levels for one rule; the engine, never the rule, applies them."""
+
+    warn_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=False)] | None = None
+    error_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=False)] | None = None
+    warn_count: Count | None = None
+    error_count: Count | None = None
+
+
+class RulesModel(_Strict):
+    disable: list[str] = []
+    thresholds: dict[str, ThresholdModel] = {}
+
+
+class ReportModel(_Strict):
+    max_rows_in_page: Annotated[int, Field(ge=1, le=100_000)] = 2000
+    redact_below: Annotated[int, Field(ge=1, le=1000)] = 5
+    annual_recorded_crime: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
+
+
+class EngineModel(_Strict):
+    threads: Annotated[int, Field(ge=1, le=256)] | None = None
+    memory_limit: Annotated[str, Field(pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")] | None = None
+    temp_directory: str | None = None
+
+
+class LimitsModel(_Strict):
+    """Overrides of rules/reference/limits.yaml: each finite and above zero."""
+
+    recording_hours: Annotated[float, Field(gt=0, le=24 * 365, allow_inf_nan=False, strict=False)] | None = None
+    pending_hours: Annotated[float, Field(gt=0, le=24 * 365, allow_inf_nan=False, strict=False)] | None = None
+    victim_update_days: Annotated[float, Field(gt=0, le=3650, allow_inf_nan=False, strict=False)] | None = None
+    child_under_age: Annotated[int, Field(ge=1, le=25)] | None = None
+
+
+class GradeBandModel(_Strict):
+    grade: str
+    min_percent: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False, strict=False)]
+
+
+class GradeBandsModel(_Strict):
+    bands: list[GradeBandModel]
+
+
+class OutcomeTypesModel(_Strict):
+    labels: dict[str, str]
+
+    @field_validator("labels")
+    @classmethod
+    def _codes(cls, labels: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in labels if not (str(k).isdigit() and 0 <= int(k) <= 22)]
+        if bad:
+            raise ValueError(f"outcome codes are whole numbers 0..22, not {', '.join(map(str, bad))}")
+        return labels
+
+
+class ReasonsModel(_Strict):
+    always_accepted: list[str] | None = None
+    victim_dependent: list[str] | None = None
+    victim_dependent_sources: list[str] | None = None
+    n100_rape_accepted: list[str] | None = None
+
+
+class AuthorityModel(_Strict):
+    permitted_roles: list[str] | None = None
+    sexual_offence_roles: list[str] | None = None
+    rationale_required_codes: list[str] | None = None
+    victim_notification_codes: list[str] | None = None
+    transfer_codes: list[str] | None = None
+
+
+class ReferenceModel(_Strict):
+    limits: LimitsModel | None = None
+    no_crime_reasons: ReasonsModel | None = None
+    cancellation_authority: AuthorityModel | None = None
+    grade_bands: GradeBandsModel | None = None
+    outcome_types: OutcomeTypesModel | None = None
+    offence_catalogue: str | None = None
+
+
+class ConfigModel(_Strict):
+    config: Literal[1]
+    reference: ReferenceModel | None = None
+    rules: RulesModel | None = None
+    report: ReportModel | None = None
+    engine: EngineModel | None = None
 
 
 @dataclass(frozen=True)
@@ -40,51 +132,101 @@ class RunConfig:
     thresholds: dict[str, Threshold] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    _lines: Any = None
+
+    def check_rule_ids(self, known: list[str]) -> None:
+        """Every rule the config names must be in the pack: a typo would silently do nothing."""
+        rules = (self._lines or {}).get("rules") if isinstance(self._lines, dict) else None
+        for where, ids in (("rules.disable", self.disabled_rules), ("rules.thresholds", list(self.thresholds))):
+            unknown = [r for r in ids if r not in known]
+            if unknown:
+                line = line_of(rules, where.split(".")[1]) if rules is not None else "?"
+                raise ConfigError(
+                    f"{self.path} line {line}: {where} names no rule of the pack: {', '.join(unknown)} "
+                    f"(known: {', '.join(known)})"
+                )
 
 
-def _engine_settings(raw: Any, path: Path) -> EngineSettings:
-    """`engine:` in the config: DuckDB threads, memory limit and spill folder, each checked."""
-    spec = require_mapping(raw or {}, path, "engine")
-    check_keys(spec, ENGINE_KEYS, path, "engine")
-    threads = spec.get("threads")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 256):
-        raise ConfigError(f"{path} line {line_of(spec, 'threads')}: engine.threads must be a whole number 1..256")
-    memory = spec.get("memory_limit")
-    if memory is not None and not _MEMORY.match(str(memory)):
-        raise ConfigError(
-            f"{path} line {line_of(spec, 'memory_limit')}: engine.memory_limit must be a size such as 4GB or 512MB"
+def _line(raw: Any, loc: tuple[Any, ...]) -> int | str:
+    """The line of the deepest key of `loc` that the YAML still has."""
+    node, line = raw, line_of(raw)
+    for key in loc:
+        if isinstance(node, dict) and key in node:
+            line = line_of(node, key)
+            node = node[key]
+        else:
+            break
+    return line
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The schema model that a key path leads to (for listing its known keys)."""
+    model: type[BaseModel] | None = ConfigModel
+    for key in loc:
+        if model is None:
+            return None
+        info = model.model_fields.get(str(key))
+        if info is None:
+            # a dict's key (e.g. a rule id under thresholds): the model is its value type
+            continue
+        model = next(
+            (
+                candidate
+                for candidate in _types(info.annotation)
+                if isinstance(candidate, type) and issubclass(candidate, BaseModel)
+            ),
+            None,
         )
-    temp = spec.get("temp_directory")
-    return EngineSettings(
-        threads=threads,
-        memory_limit=str(memory) if memory is not None else None,
-        temp_directory=(path.parent / str(temp)) if temp is not None else None,
+    return model
+
+
+def _types(annotation: Any) -> list[Any]:
+    found, stack = [], [annotation]
+    while stack:
+        item = stack.pop()
+        found.append(item)
+        stack.extend(getattr(item, "__args__", ()))
+    return found
+
+
+def _message(path: Path, raw: Any, error: ValidationError) -> str:
+    first = error.errors()[0]
+    loc = tuple(first["loc"])
+    key_path = ".".join(str(k) for k in loc) or "(top)"
+    text = first["msg"]
+    if first["type"] == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        known = f"; known keys: {', '.join(parent.model_fields)}" if parent else ""
+        where = ".".join(str(k) for k in loc[:-1]) or "the config"
+        return f"{path} line {_line(raw, loc)}: unknown key {loc[-1]!r} in {where}{known}"
+    return f"{path} line {_line(raw, loc)}: {key_path}: {text}" + (
+        f" ({len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
     )
 
 
 def load_config(path: Path | None) -> RunConfig:
     if path is None:
         return RunConfig()
-    raw = require_mapping(load_yaml(path), path, "the config")
-    check_keys(raw, CONFIG_KEYS, path, "the config", required=("config",))
-    if raw["config"] != 1:
-        raise ConfigError(f"{path} line {line_of(raw, 'config')}: config format must be 1")
-    rules = require_mapping(raw.get("rules") or {}, path, "rules")
-    check_keys(rules, RULES_KEYS, path, "rules")
-    thresholds: dict[str, Threshold] = {}
-    raw_thresholds = require_mapping(rules.get("thresholds") or {}, path, "rules.thresholds")
-    for rule_id, spec in raw_thresholds.items():
-        spec_map = require_mapping(spec, path, f"rules.thresholds.{rule_id}")
-        check_keys(spec_map, THRESHOLD_KEYS, path, f"rules.thresholds.{rule_id}")
-        thresholds[str(rule_id)] = Threshold(**{k: spec_map[k] for k in spec_map})
-    report = require_mapping(raw.get("report") or {}, path, "report")
-    check_keys(report, REPORT_KEYS, path, "report")
-    reference = require_mapping(raw.get("reference") or {}, path, "reference")
+    raw = load_yaml(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the config must be a mapping, got {type(raw).__name__}")
+    try:
+        model = ConfigModel.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_message(path, raw, exc)) from None
+    rules = model.rules or RulesModel()
+    engine = model.engine or EngineModel()
+    reference = model.reference.model_dump(exclude_none=True) if model.reference else {}
     return RunConfig(
         path=path,
-        reference=dict(reference),
-        disabled_rules=[str(r) for r in rules.get("disable") or []],
-        thresholds=thresholds,
-        report=dict(report),
-        engine=_engine_settings(raw.get("engine"), path),
+        reference=reference,
+        disabled_rules=list(rules.disable),
+        thresholds={rule_id: Threshold(**t.model_dump()) for rule_id, t in rules.thresholds.items()},
+        report=model.report.model_dump(exclude_none=True) if model.report else {},
+        engine=EngineSettings(
+            threads=engine.threads,
+            memory_limit=engine.memory_limit,
+            temp_directory=(path.parent / engine.temp_directory) if engine.temp_directory is not None else None,
+        ),
+        _lines=raw,
     )

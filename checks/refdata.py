@@ -6,6 +6,7 @@ Rules never hard-code these values: the engine loads them into DuckDB as tables 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,15 @@ def load_reference(
         added = read_catalogue(extra_path)
         catalogue = pl.concat([catalogue.join(added.select("code"), on="code", how="anti"), added])
         provenance["offence_catalogue"]["overridden_by"] = str(extra_path)
-    limits = {k: float(v) for k, v in sections["limits"].items()}
+    limits: dict[str, float] = {}
+    for key, value in sections["limits"].items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number) or number <= 0:
+            raise ConfigError(f"{directory / 'limits.yaml'}: limit {key} must be a finite number above zero")
+        limits[key] = number
     return ReferenceData(
         offence_catalogue=catalogue,
         limits=limits,

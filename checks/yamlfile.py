@@ -44,16 +44,53 @@ _LineLoader.yaml_implicit_resolvers = {
 }
 
 
+MAX_YAML_BYTES = 2 << 20
+"""No profile, config or rule file is anywhere near this; a larger one is refused unread."""
+MAX_YAML_NODES = 100_000
+"""Nodes a document may expand to, aliases followed: an alias bomb is refused, not expanded."""
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Nodes in the document with every alias expanded, counted up to just past the budget."""
+    count, stack = 0, [root]
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_YAML_NODES:
+            break
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.extend((key, value))
+    return count
+
+
 def load_yaml(path: Path) -> Any:
-    """Parse a YAML file; a syntax error becomes a ConfigError naming the file and line."""
+    """Parse a YAML file; a syntax error becomes a ConfigError naming the file and line.
+
+    Files over MAX_YAML_BYTES, and documents whose aliases expand past MAX_YAML_NODES, are refused."""
     try:
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise ConfigError(f"{path}: {path.stat().st_size:,} bytes is too large for a YAML file here")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        loader = _LineLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            if _expanded_size(node) > MAX_YAML_NODES:
+                raise ConfigError(
+                    f"{path}: the YAML expands to more than {MAX_YAML_NODES:,} values (aliases nested too deep)"
+                )
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else "?"
@@ -93,8 +130,7 @@ def check_keys(
     for key in mapping:
         if key not in known_list:
             raise ConfigError(
-                f"{path} line {line_of(mapping, key)}: unknown key {key!r} in {where}; "
-                f"known keys: {', '.join(known_list)}"
+                f"{path} line {line_of(mapping, key)}: unknown key {key!r} in {where}; known keys: {', '.join(known_list)}"
             )
     for key in required:
         if key not in mapping:

@@ -127,9 +127,24 @@ def test_inline_and_materialised_views_give_the_same_findings(tmp_path, small_ex
     ("rule_file", "old", "new", "message"),
     [
         # a second statement after a view, a rule query or a macro: refused at load, by name
-        ("pack.yaml", "FROM crime_links GROUP BY source_type, source_id", "FROM crime_links GROUP BY source_type, source_id; COPY (SELECT 1) TO 'leak.csv'", "views report_link_counts must be one SELECT statement; found SELECT, COPY"),
-        ("outcomes/OUT001.yaml", "breaches: |\n  SELECT", "breaches: |\n  SELECT 1; DROP TABLE crimes;\n  SELECT", "breaches must be one SELECT statement; found SELECT, DROP, SELECT"),
-        ("pack.yaml", "(value IS NOT NULL AND trim(value) <> '')", "(value IS NOT NULL AND trim(value) <> ''); COPY (SELECT * FROM read_csv('/etc/passwd')) TO 'leak.csv'", "macro has_text must be one CREATE statement; found CREATE, COPY"),
+        (
+            "pack.yaml",
+            "FROM crime_links GROUP BY source_type, source_id",
+            "FROM crime_links GROUP BY source_type, source_id; COPY (SELECT 1) TO 'leak.csv'",
+            "views report_link_counts must be one SELECT statement; found SELECT, COPY",
+        ),
+        (
+            "outcomes/OUT001.yaml",
+            "breaches: |\n  SELECT",
+            "breaches: |\n  SELECT 1; DROP TABLE crimes;\n  SELECT",
+            "breaches must be one SELECT statement; found SELECT, DROP, SELECT",
+        ),
+        (
+            "pack.yaml",
+            "(value IS NOT NULL AND trim(value) <> '')",
+            "(value IS NOT NULL AND trim(value) <> ''); COPY (SELECT * FROM read_csv('/etc/passwd')) TO 'leak.csv'",
+            "macro has_text must be one CREATE statement; found CREATE, COPY",
+        ),
     ],
 )
 def test_pack_sql_is_one_statement_of_its_kind(tmp_path, rule_file, old, new, message):
@@ -147,7 +162,10 @@ def test_rule_sql_cannot_read_or_write_files(tmp_path, small_extract, reference)
     from tests.conftest import AS_OF
 
     rules = _edited_pack(
-        tmp_path, "outcomes/OUT001.yaml", "SELECT * FROM population", "SELECT * FROM population CROSS JOIN (SELECT count(*) AS lines FROM read_csv('/etc/passwd'))"
+        tmp_path,
+        "outcomes/OUT001.yaml",
+        "SELECT * FROM population",
+        "SELECT * FROM population CROSS JOIN (SELECT count(*) AS lines FROM read_csv('/etc/passwd'))",
     )
     loaded = load_extract(small_extract, load_profile(), reference, AS_OF)
     try:
@@ -160,6 +178,11 @@ def test_rule_sql_cannot_read_or_write_files(tmp_path, small_extract, reference)
 
 
 def test_breaches_may_start_with_a_comment_or_with(tmp_path):
-    rules = _edited_pack(tmp_path, "outcomes/OUT001.yaml", "breaches: |\n  SELECT * FROM population", "breaches: |\n  -- the inconsistent ones\n  WITH p AS (SELECT * FROM population) SELECT * FROM p")
+    rules = _edited_pack(
+        tmp_path,
+        "outcomes/OUT001.yaml",
+        "breaches: |\n  SELECT * FROM population",
+        "breaches: |\n  -- the inconsistent ones\n  WITH p AS (SELECT * FROM population) SELECT * FROM p",
+    )
     failed = [o for o in run_cases(load_pack(rules), load_reference(), ["OUT001"]) if not o.passed]
     assert failed == []

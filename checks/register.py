@@ -108,7 +108,7 @@ def summary(
 ) -> dict[str, Any]:
     """Everything a report needs besides the register: per-rule results with the rule's own
     documentation, and the reference data in force for this run (so grades follow the config)."""
-    rules = []
+    rules: list[dict[str, Any]] = []
     for result in engine.results:
         rule = result.rule
         rules.append(

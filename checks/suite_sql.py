@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlglot
 from sqlglot import exp
@@ -120,7 +120,7 @@ def _in_set(kw: _Kwargs, table: str) -> exp.Expression:
         if not isinstance(values, list | tuple) or not values:
             raise ConfigError(f"{kw.type}: value_set must be a non-empty list")
         members = column.copy().isin(*[_literal(v) for v in values])
-    return exp.and_(column.is_(exp.null()).not_(), exp.not_(members))
+    return cast(exp.Expression, exp.and_(column.is_(exp.null()).not_(), exp.not_(members)))
 
 
 def _between(kw: _Kwargs, table: str) -> exp.Expression:
@@ -135,7 +135,7 @@ def _between(kw: _Kwargs, table: str) -> exp.Expression:
     if upper is not None:
         bound = _literal(upper)
         inside.append(column.copy() < bound if kw.value("strict_max", False) else column.copy() <= bound)
-    return exp.and_(column.is_(exp.null()).not_(), exp.not_(exp.and_(*inside)))
+    return cast(exp.Expression, exp.and_(column.is_(exp.null()).not_(), exp.not_(exp.and_(*inside))))
 
 
 def _a_greater_than_b(kw: _Kwargs, table: str) -> exp.Expression:
@@ -144,7 +144,7 @@ def _a_greater_than_b(kw: _Kwargs, table: str) -> exp.Expression:
     if ignore != "either_value_is_missing":
         raise ConfigError(f"{kw.type}: the SQL runner supports ignore_row_if: either_value_is_missing only")
     holds = a.copy() >= b.copy() if kw.value("or_equal", False) else a.copy() > b.copy()
-    return exp.and_(a.is_(exp.null()).not_(), b.is_(exp.null()).not_(), exp.not_(holds))
+    return cast(exp.Expression, exp.and_(a.is_(exp.null()).not_(), b.is_(exp.null()).not_(), exp.not_(holds)))
 
 
 _COMPILERS: dict[str, tuple[Callable[[_Kwargs, str], exp.Expression], set[str]]] = {

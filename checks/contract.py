@@ -80,6 +80,11 @@ CONTACT_TYPES = (
     "other",
 )
 
+MAX_VICTIMS = 1000
+"""Plausibility bound on a report's victim count: more is a keying error, not a report."""
+EARLIEST_YEAR = 1900
+"""Plausibility bound on every date and time: earlier is a keying error (e.g. year 0001)."""
+
 # Columns whose content is free text about people: never logged, never used in a detail sentence.
 FREE_TEXT_COLUMNS = frozenset({"summary", "decision_rationale", "cancellation_rationale"})
 
@@ -144,7 +149,7 @@ REFERRALS = Table(
         _c("subject_vulnerable", "bool"),
         _c("disclosed_offence_code", "string", offence_code=True),
         _c("offence_date", "date"),
-        _c("victim_count", "int", min_value=1),
+        _c("victim_count", "int", min_value=1, max_value=MAX_VICTIMS),
         _c("decision", "string", True, enum=REFERRAL_DECISIONS),
         _c("decision_at", "timestamp"),
         _c("no_crime_reason", "string", enum=NO_CRIME_REASONS),
@@ -167,7 +172,7 @@ INCIDENTS = Table(
         _c("closing_code", "string"),
         _c("closure_class", "string", True, enum=CLOSURE_CLASSES),
         _c("reported_offence_code", "string", offence_code=True),
-        _c("victim_count", "int", min_value=1),
+        _c("victim_count", "int", min_value=1, max_value=MAX_VICTIMS),
         _c("child_victim", "bool"),
         _c("vulnerable_victim", "bool"),
         _c("no_crime_reason", "string", enum=NO_CRIME_REASONS),

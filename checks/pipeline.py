@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from checks.contract import TABLES, Table
+from checks.contract import EARLIEST_YEAR, TABLES, Table
 from checks.database import Database, EngineSettings
 from checks.parse import PROBLEM_SCHEMA, parse_table
 from checks.profile import SourceProfile
@@ -82,6 +82,27 @@ def _append(database: Database, contract: Table, typed: pl.DataFrame, origin: st
         database.con.unregister("_batch")
 
 
+def _ragged_problems(batch: RawTable, source: TableSource) -> pl.DataFrame:
+    """Rows of this batch whose field count is not the header's: quarantined, with the counts."""
+    contract = TABLES[batch.name]
+    wanted = len(source.columns)
+    ragged = pl.DataFrame(
+        {ROW: list(source.ragged), "fields": list(source.ragged.values())}, schema={ROW: pl.Int64, "fields": pl.Int64}
+    )
+    hit = batch.frame.join(ragged, on=ROW, how="inner")
+    return hit.select(
+        pl.lit(batch.name).alias("table"),
+        pl.col(ROW).alias("row_number"),
+        pl.lit(source.path.name).alias("origin"),
+        pl.col(contract.id_column or "crime_id").cast(pl.String).alias("record_id"),
+        pl.lit("field_count").alias("check"),
+        pl.lit(None, pl.String).alias("column"),
+        (pl.lit("the row has ") + pl.col("fields").cast(pl.String) + pl.lit(f" fields; the header has {wanted}")).alias(
+            "reason"
+        ),
+    ).cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]
+
+
 def _stream_tables(
     database: Database, sources: dict[str, TableSource], profile: SourceProfile, timings: dict[str, float]
 ) -> tuple[list[str], dict[str, pl.DataFrame], dict[str, str]]:
@@ -115,6 +136,8 @@ def _stream_tables(
                 started = time.perf_counter()
                 typed, batch_problems = parse_table(batch, profile)
                 problems[name].append(batch_problems)
+                if source.ragged:
+                    problems[name].append(_ragged_problems(batch, source))
                 if name in builders:
                     built_links.append(links_from(batch, builders[name]))
                 timings["parse"] += time.perf_counter() - started
@@ -165,6 +188,7 @@ def load_extract(
             # the London calendar date of the as-of instant, as a UTC midnight (dates are compared so)
             "as_of_date": datetime.combine(as_of.astimezone(LONDON).date(), datetime.min.time(), UTC),
             "offence_codes": reference.offence_codes,
+            "earliest": datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC),
         }
         result = validate(
             database, present, problems, file_names, parameters, runner or make_runner(), suites_dir or SUITES_DIR

@@ -13,12 +13,14 @@ import codecs
 import os
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from checks.contract import TABLES, Table
+from checks.csvscan import CsvShape, scan_csv
 from checks.errors import InputRejected
 from checks.profile import SUFFIXES, LinkSource, SourceProfile
 
@@ -165,17 +167,31 @@ class TableSource:
     """The file's own column names."""
     _scan_path: Path
     _cleanup: Path | None = None
+    shape: CsvShape | None = None
+    """For CSV: the independent count of records and fields the rows read are held to."""
+
+    @property
+    def ragged(self) -> dict[int, int]:
+        """Row number -> fields, for rows whose field count is not the header's (CSV)."""
+        return dict(self.shape.ragged) if self.shape else {}
 
     def batches(self) -> Iterator[RawTable]:
         """Batches of rows in file order, row numbers continuing, the profile applied."""
         contract = TABLES[self.name]
+        rows = 0
         try:
             scan = self._lazy().with_row_index(ROW, offset=1)
             for batch in scan.collect_batches(chunk_size=BATCH_ROWS):
                 batch = batch.with_columns(pl.col(ROW).cast(pl.Int64))
+                rows += batch.height
                 if self.fmt != "csv":
                     batch = _as_strings(batch)
                 yield _apply_profile(batch, contract, self.profile, self.path)
+            if self.shape is not None and rows != self.shape.records:
+                raise InputRejected(
+                    f"{self.path}: the file holds {self.shape.records} records but {rows} rows were read; "
+                    "a quote or delimiter is broken somewhere: check the export"
+                )
         except InputRejected:
             raise
         except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
@@ -190,10 +206,36 @@ class TableSource:
 
     def _lazy(self) -> pl.LazyFrame:
         if self.fmt == "csv":
-            return pl.scan_csv(self._scan_path, infer_schema=False, empty_string_is_null=True, raise_if_empty=True)
+            # a row with too many fields is cut to the header's (and quarantined from the shape)
+            return pl.scan_csv(
+                self._scan_path,
+                infer_schema=False,
+                empty_string_is_null=True,
+                raise_if_empty=True,
+                truncate_ragged_lines=True,
+            )
         if self.fmt == "parquet":
             return pl.scan_parquet(self._scan_path)
         return pl.scan_ndjson(self._scan_path, infer_schema_length=None)
+
+
+def _checked_shape(path: Path, scan_path: Path, columns: list[str]) -> CsvShape:
+    """Count the file's records and fields independently, and refuse a header that is broken."""
+    shape = scan_csv(scan_path)
+    if shape.open_quote:
+        raise InputRejected(
+            f"{path}: a quote is opened and never closed, so the rows cannot be told apart; "
+            'check the header and the rows for a stray " character'
+        )
+    empty = [str(i + 1) for i, name in enumerate(shape.header) if not name.strip()]
+    if empty:
+        raise InputRejected(f"{path}: the header has no name for column(s) {', '.join(empty)}")
+    repeated = sorted({n for n in shape.header if shape.header.count(n) > 1})
+    if repeated:
+        raise InputRejected(f"{path}: the header names {', '.join(repr(n) for n in repeated)} more than once")
+    if shape.header != columns:
+        raise InputRejected(f"{path}: the header cannot be read consistently (check its quoting)")
+    return shape
 
 
 def open_table(path: Path, table: str, profile: SourceProfile) -> TableSource:
@@ -219,6 +261,12 @@ def open_table(path: Path, table: str, profile: SourceProfile) -> TableSource:
         source.close()
         raise _unreadable(path, fmt, exc) from None
     source.columns = list(schema)
+    if fmt == "csv":
+        try:
+            source.shape = _checked_shape(path, scan_path, source.columns)
+        except InputRejected:
+            source.close()
+            raise
     header = pl.DataFrame(schema={ROW: pl.Int64, **{c: pl.String for c in schema}})
     try:
         _apply_profile(header, TABLES[table], profile, path)  # missing or ambiguous columns, now
@@ -308,17 +356,26 @@ def open_extract(folder: Path, profile: SourceProfile) -> dict[str, TableSource]
         raise InputRejected(f"{folder}: extract folder not found")
     sources: dict[str, TableSource] = {}
     built_links = bool(profile.table("crime_links").build_from)
-    try:
-        for name, contract in TABLES.items():
-            path = find_table_file(folder, name, profile)
-            if path is None:
-                if contract.required and not (name == "crime_links" and built_links):
-                    names = ", ".join(p.name for p in _candidate_files(folder, name, profile))
-                    raise InputRejected(f"{folder}: required table {name} is missing (looked for {names})")
-                continue
-            sources[name] = open_table(path, name, profile)
-    except BaseException:
+    paths: dict[str, Path] = {}
+    for name, contract in TABLES.items():
+        path = find_table_file(folder, name, profile)
+        if path is None:
+            if contract.required and not (name == "crime_links" and built_links):
+                names = ", ".join(p.name for p in _candidate_files(folder, name, profile))
+                raise InputRejected(f"{folder}: required table {name} is missing (looked for {names})")
+            continue
+        paths[name] = path
+    # the files are checked and counted side by side (the counting releases the interpreter)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(open_table, path, name, profile) for name, path in paths.items()}
+        errors = []
+        for name, future in futures.items():
+            try:
+                sources[name] = future.result()
+            except BaseException as exc:  # noqa: BLE001 - collected, the first re-raised below
+                errors.append(exc)
+    if errors:
         for source in sources.values():
             source.close()
-        raise
+        raise errors[0]
     return sources

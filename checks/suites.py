@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from checks.contract import TABLES, Table
+from checks.contract import EARLIEST_YEAR, TABLES, Table
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "rules" / "expectations"
 
@@ -27,6 +27,14 @@ DERIVED_COLUMNS = {
 
 def _expectation(type_: str, check: str, reason: str, **kwargs: Any) -> dict[str, Any]:
     return {"type": type_, "kwargs": kwargs, "meta": {"check": check, "reason": reason}}
+
+
+def _range_reason(name: str, low: int | None, high: int | None) -> str:
+    if low is not None and high is not None:
+        return f"{name} is outside {low}..{high}"
+    if low is not None:
+        return f"{name} is below {low}"
+    return f"{name} is above {high}"
 
 
 def build_suite(table: Table) -> dict[str, Any]:
@@ -73,20 +81,26 @@ def build_suite(table: Table) -> dict[str, Any]:
                 )
             )
         if col.min_value is not None or col.max_value is not None:
-            bounds = {
-                k: v for k, v in (("min_value", col.min_value), ("max_value", col.max_value)) if v is not None
-            }
+            bounds = {k: v for k, v in (("min_value", col.min_value), ("max_value", col.max_value)) if v is not None}
             exps.append(
                 _expectation(
                     "expect_column_values_to_be_between",
                     "out_of_range",
-                    f"{col.name} is outside {col.min_value if col.min_value is not None else '-'}.."
-                    f"{col.max_value if col.max_value is not None else ''}".rstrip("."),
+                    _range_reason(col.name, col.min_value, col.max_value),
                     column=col.name,
                     **bounds,
                 )
             )
         if col.type in ("timestamp", "date"):
+            exps.append(
+                _expectation(
+                    "expect_column_values_to_be_between",
+                    "implausible_date",
+                    f"{col.name} is before {EARLIEST_YEAR}",
+                    column=col.name,
+                    min_value={"$PARAMETER": "earliest"},
+                )
+            )
             param = "as_of" if col.type == "timestamp" else "as_of_date"
             exps.append(
                 _expectation(
@@ -135,9 +149,7 @@ def build_suite(table: Table) -> dict[str, Any]:
         "meta": {
             "generated_by": "recordcheck suites --write",
             "contract_version": 1,
-            "derived_columns": {
-                name: how for (tbl, name), how in DERIVED_COLUMNS.items() if tbl == table.name
-            },
+            "derived_columns": {name: how for (tbl, name), how in DERIVED_COLUMNS.items() if tbl == table.name},
         },
     }
 

@@ -72,4 +72,6 @@ def corrupt_more(folder: Path) -> dict[str, set[int]]:
     set_values("incidents", 6, {"victim_count": "0"})  # below the lower bound
     set_values("referrals", 7, {"offence_date": "2031-05-05"})  # a date after the as-of date
     set_values("referrals", 8, {"referrer_type": "alien", "district": ""})  # two checks on one row
+    set_values("referrals", 9, {"subject_dob": "0001-01-01"})  # an implausible date
+    set_values("incidents", 7, {"victim_count": "5000"})  # above the plausible bound
     return extra

@@ -161,3 +161,61 @@ def test_example_force_profile(reference):
     referrals = loaded.validation.accepted["referrals"]
     assert set(referrals["decision"]) == {"crime_recorded", "crime_related_incident", "no_offence_disclosed"}
     assert referrals.filter(pl.col("referral_id") == "NS-R1")["subject_dob"][0].isoformat() == "2016-05-14"
+
+
+def _add_column(path: Path, header_name: str) -> None:
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0] + "," + header_name] + [line + "," for line in lines[1:]]) + "\n")
+
+
+def test_stray_quote_in_a_header_name_is_refused_not_read_as_empty(small_extract, tmp_path, reference):
+    """Defect 1: `Force "notes` in crimes.csv's header made the reader return 0 rows, silently."""
+    folder = _copy(small_extract, tmp_path / "x")
+    _add_column(folder / "crimes.csv", 'Force "notes')
+    with pytest.raises(InputRejected, match=r"crimes\.csv: a quote is opened and never closed"):
+        _load(folder, reference)
+
+
+def test_duplicate_or_empty_header_names_are_refused(small_extract, tmp_path, reference):
+    """Defect 9: a second `district` was renamed district_duplicated_0 and a column was lost."""
+    folder = _copy(small_extract, tmp_path / "x")
+    _add_column(folder / "crimes.csv", "district")
+    with pytest.raises(InputRejected, match=r"crimes\.csv: the header names 'district' more than once"):
+        _load(folder, reference)
+    folder = _copy(small_extract, tmp_path / "y")
+    _add_column(folder / "crimes.csv", "")
+    with pytest.raises(InputRejected, match=r"crimes\.csv: the header has no name for column"):
+        _load(folder, reference)
+
+
+def test_short_and_long_rows_are_quarantined_with_their_row_numbers(small_extract, tmp_path, reference):
+    """Defect 10: short rows were padded with nulls and accepted."""
+    folder = _copy(small_extract, tmp_path / "x")
+    path = folder / "victim_contacts.csv"
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].rsplit(",", 1)[0]  # data row 2 loses its last field
+    lines[5] = lines[5] + ",extra"  # data row 5 has one too many
+    path.write_text("\n".join(lines) + "\n")
+    loaded = _load(folder, reference)
+    ragged = loaded.validation.quarantine.filter(pl.col("check") == "field_count")
+    assert sorted(ragged["row_number"]) == [2, 5]
+    assert set(ragged["reason"]) == {"the row has 2 fields; the header has 3", "the row has 4 fields; the header has 3"}
+    counts = loaded.validation.counts["victim_contacts"]
+    assert counts.read == len(lines) - 1 and counts.read == counts.accepted + counts.quarantined
+
+
+def test_minimum_only_bound_reason_and_plausibility_bounds(small_extract, tmp_path, reference):
+    """Small defects: `victim_count is outside 1`; 9,223,372,036,854,775,807 victims; year 0001."""
+    folder = _copy(small_extract, tmp_path / "x")
+    frame = pl.read_csv(folder / "incidents.csv", infer_schema=False)
+    idx = pl.Series(range(frame.height))
+    frame = frame.with_columns(
+        pl.when(idx == 0).then(pl.lit("0")).when(idx == 1).then(pl.lit("9223372036854775807")).otherwise(pl.col("victim_count")).alias("victim_count"),
+        pl.when(idx == 2).then(pl.lit("0001-01-01T10:00:00")).otherwise(pl.col("reported_at")).alias("reported_at"),
+    )
+    frame.write_csv(folder / "incidents.csv")
+    quarantine = _load(folder, reference).validation.quarantine.filter(pl.col("table") == "incidents")
+    reasons = dict(zip(quarantine["row_number"], quarantine["reason"], strict=True))
+    assert reasons[1] == "victim_count is outside 1..1000"
+    assert reasons[2] == "victim_count is outside 1..1000"
+    assert reasons[3] == "reported_at is before 1900"

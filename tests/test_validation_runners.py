@@ -33,6 +33,7 @@ ALL_CHECKS = {
     "unknown_offence_code",
     "out_of_range",
     "after_as_of",
+    "implausible_date",
     "order",
     "unresolved_crime",
     "unresolved_source",

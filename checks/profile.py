@@ -23,7 +23,16 @@ SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": 
 DEFAULT_TRUE = ("true", "yes", "y", "1")
 DEFAULT_FALSE = ("false", "no", "n", "0")
 
-PROFILE_KEYS = ("profile", "name", "description", "encoding", "dayfirst", "booleans", "tables")
+PROFILE_KEYS = (
+    "profile",
+    "name",
+    "description",
+    "encoding",
+    "dayfirst",
+    "booleans",
+    "tables",
+    "allow_files_outside_extract",
+)
 TABLE_KEYS = ("file", "format", "encoding", "columns", "values", "derive")
 LINKS_KEYS = (*TABLE_KEYS, "build_from")
 DERIVE_KEYS = ("from", "map", "default")
@@ -73,6 +82,8 @@ class SourceProfile:
     true_values: tuple[str, ...] = DEFAULT_TRUE
     false_values: tuple[str, ...] = DEFAULT_FALSE
     tables: dict[str, TableProfile] = field(default_factory=dict)
+    allow_files_outside_extract: bool = False
+    """A table's `file:` may name a file outside the extract folder only when this says so."""
 
     def table(self, name: str) -> TableProfile:
         return self.tables.get(name, TableProfile())
@@ -193,7 +204,13 @@ def load_profile(path: Path | None = None) -> SourceProfile:
     dayfirst = raw.get("dayfirst", False)
     if not isinstance(dayfirst, bool):
         raise ConfigError(f"{path} line {line_of(raw, 'dayfirst')}: dayfirst must be true or false")
+    outside = raw.get("allow_files_outside_extract", False)
+    if not isinstance(outside, bool):
+        raise ConfigError(
+            f"{path} line {line_of(raw, 'allow_files_outside_extract')}: allow_files_outside_extract must be true or false"
+        )
     return SourceProfile(
+        allow_files_outside_extract=outside,
         name=str(raw["name"]),
         path=path,
         description=str(raw.get("description") or ""),

@@ -48,8 +48,20 @@ def _candidate_files(folder: Path, table: str, profile: SourceProfile) -> list[P
     return [folder / f"{table}{suffix}" for suffix in SUFFIXES]
 
 
+def _inside(folder: Path, path: Path, table: str, profile: SourceProfile) -> Path:
+    """A table's file must resolve (links followed) inside the extract folder, unless the profile
+    explicitly allows files elsewhere."""
+    resolved = path.resolve()
+    if not profile.allow_files_outside_extract and not resolved.is_relative_to(folder.resolve()):
+        raise InputRejected(
+            f"{folder}: the file for table {table} resolves outside the extract folder; "
+            "set allow_files_outside_extract: true in the profile if that is intended"
+        )
+    return path
+
+
 def find_table_file(folder: Path, table: str, profile: SourceProfile) -> Path | None:
-    found = [p for p in _candidate_files(folder, table, profile) if p.is_file()]
+    found = [_inside(folder, p, table, profile) for p in _candidate_files(folder, table, profile) if p.is_file()]
     if len(found) > 1:
         raise InputRejected(
             f"{folder}: table {table} is present more than once ({', '.join(p.name for p in found)}); "

@@ -79,7 +79,13 @@ def manifest(
         "as_of": as_of.isoformat(),
         "extract_dir": str(extract_dir),
         "inputs": [
-            {"table": f.table, "file": f.path.name, "size_bytes": f.size_bytes, "sha256": f.sha256}
+            {
+                "table": f.table,
+                "file": f.path.name,
+                "path": str(f.path.resolve()),
+                "size_bytes": f.size_bytes,
+                "sha256": f.sha256,
+            }
             for f in loaded.files
         ],
         "profile": {"name": profile.name, "path": str(profile.path)},

@@ -210,7 +210,12 @@ def test_minimum_only_bound_reason_and_plausibility_bounds(small_extract, tmp_pa
     frame = pl.read_csv(folder / "incidents.csv", infer_schema=False)
     idx = pl.Series(range(frame.height))
     frame = frame.with_columns(
-        pl.when(idx == 0).then(pl.lit("0")).when(idx == 1).then(pl.lit("9223372036854775807")).otherwise(pl.col("victim_count")).alias("victim_count"),
+        pl.when(idx == 0)
+        .then(pl.lit("0"))
+        .when(idx == 1)
+        .then(pl.lit("9223372036854775807"))
+        .otherwise(pl.col("victim_count"))
+        .alias("victim_count"),
         pl.when(idx == 2).then(pl.lit("0001-01-01T10:00:00")).otherwise(pl.col("reported_at")).alias("reported_at"),
     )
     frame.write_csv(folder / "incidents.csv")

@@ -41,3 +41,28 @@ def test_profile_errors(tmp_path, text, pattern):
     path.write_text(text)
     with pytest.raises(ConfigError, match=pattern):
         load_profile(path)
+
+
+def test_profile_file_must_stay_inside_the_extract_folder(small_extract, tmp_path, reference):
+    """Hardening defect 13: a profile's `file:` could be absolute, go up with ../ or follow a link out."""
+    import shutil
+
+    from checks.errors import InputRejected
+    from checks.pipeline import load_extract
+    from tests.conftest import AS_OF
+
+    folder = tmp_path / "extract"
+    shutil.copytree(small_extract, folder)
+    outside = tmp_path / "elsewhere.csv"
+    shutil.move(folder / "crimes.csv", outside)
+    (folder / "crimes.csv").symlink_to(outside)
+    for spec in ("file: ../elsewhere.csv", f"file: {outside}", None):
+        profile = tmp_path / "p.yaml"
+        tables = f"tables:\n  crimes: {{{spec}}}\n" if spec else ""
+        profile.write_text("profile: 1\nname: t\n" + tables)
+        with pytest.raises(InputRejected, match="resolves outside the extract folder"):
+            load_extract(folder, load_profile(profile), reference, AS_OF)
+    profile.write_text("profile: 1\nname: t\nallow_files_outside_extract: true\n")
+    loaded = load_extract(folder, load_profile(profile), reference, AS_OF)
+    assert loaded.validation.counts["crimes"].read > 0
+    loaded.close()

@@ -1,0 +1,76 @@
+"""No message, log line, quarantine reason or output quotes a record's free text or personal values.
+
+Records whose free text (and values in coded and typed columns) carry a sentinel are driven down
+every failure path the tests can reach: values that do not parse, values outside the contract,
+a CSV cut inside a quoted field, an internal error. The sentinel must appear nowhere.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+from click.testing import CliRunner
+
+from cli import cli
+from tests.conftest import AS_OF_TEXT
+
+SENTINEL = "Zq7Sentinel Jane Smith (DOB 02/03/2012) of 14 Elm Road"
+
+
+def _everything_written(*folders: Path) -> str:
+    texts = []
+    for folder in folders:
+        for path in folder.rglob("*"):
+            if path.is_file() and path.suffix != ".parquet":
+                texts.append(path.read_text(encoding="utf-8", errors="replace"))
+            elif path.suffix == ".parquet":
+                texts.append(pl.read_parquet(path).write_csv())
+    return "\n".join(texts)
+
+
+def test_sentinel_reaches_no_output_message_or_log(small_extract, tmp_path):
+    folder = tmp_path / "extract"
+    shutil.copytree(small_extract, folder)
+    referrals = pl.read_csv(folder / "referrals.csv", infer_schema=False)
+    idx = pl.Series(range(referrals.height))
+    referrals = referrals.with_columns(
+        pl.lit(SENTINEL).alias("summary"),
+        pl.lit(SENTINEL).alias("decision_rationale"),
+        pl.when(idx == 0).then(pl.lit(SENTINEL)).otherwise(pl.col("received_at")).alias("received_at"),  # does not parse
+        pl.when(idx == 1)
+        .then(pl.lit(SENTINEL))
+        .otherwise(pl.col("referrer_type"))
+        .alias("referrer_type"),  # not in the enum
+        pl.when(idx == 2).then(pl.lit(SENTINEL)).otherwise(pl.col("subject_dob")).alias("subject_dob"),  # not a date
+        pl.when(idx == 3).then(pl.lit(SENTINEL)).otherwise(pl.col("victim_count")).alias("victim_count"),  # not a number
+        pl.when(idx == 4).then(pl.lit(SENTINEL)).otherwise(pl.col("disclosed_offence_code")).alias("disclosed_offence_code"),
+    )
+    referrals.write_csv(folder / "referrals.csv")
+    crimes = pl.read_csv(folder / "crimes.csv", infer_schema=False).with_columns(
+        pl.lit(SENTINEL).alias("cancellation_rationale")
+    )
+    crimes.write_csv(folder / "crimes.csv")
+
+    runner = CliRunner()
+    out = tmp_path / "out"
+    run = runner.invoke(cli, ["run", str(folder), "--out", str(out), "--as-of", AS_OF_TEXT, "--redact"])
+    assert run.exit_code == 0, run.output
+    validate = runner.invoke(cli, ["validate", str(folder), "--as-of", AS_OF_TEXT, "--quarantine", str(tmp_path / "q.csv")])
+    assert validate.exit_code == 0
+    quarantine = pl.read_csv(out / "latest" / "quarantine.csv")
+    assert quarantine.filter(pl.col("table") == "referrals").height >= 5  # the failure paths were reached
+    written = _everything_written(out) + (tmp_path / "q.csv").read_text()
+    for text in (run.output, validate.output, written):
+        assert "Zq7Sentinel" not in text
+
+    # a CSV cut inside a quoted field that holds the sentinel: refused, and the parser's text withheld
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    raw = (broken / "referrals.csv").read_text()
+    cut = raw.index(SENTINEL) + 10
+    (broken / "referrals.csv").write_text(raw[:cut] + '"' + raw[cut:])
+    refused = runner.invoke(cli, ["run", str(broken), "--out", str(tmp_path / "out2"), "--as-of", AS_OF_TEXT])
+    assert refused.exit_code == 3 and "referrals.csv" in refused.output
+    assert "Zq7Sentinel" not in refused.output

@@ -244,3 +244,26 @@ def test_every_exit_code_is_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     for code in ExitCode:
         assert f"| {code.value} | {code.name} |" in readme, code.name
+
+
+def test_memory_and_disk_failures_have_their_own_codes_and_publish_nothing(tmp_path, monkeypatch):
+    """Defect 6: a memory limit or a full disk ended with a traceback and exit 1."""
+    import errno
+
+    import checks.run as run_module
+
+    def out_of_memory(*_a, **_k):
+        raise MemoryError
+
+    def disk_full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device", "exceptions.parquet")
+
+    for failure, code in ((out_of_memory, ExitCode.RESOURCE_EXHAUSTED), (disk_full, ExitCode.OUTPUT_UNAVAILABLE)):
+        out = tmp_path / code.name
+        with monkeypatch.context() as patch:
+            patch.setattr(run_module, "build_register", failure)
+            result = run_sample(out)
+        assert result.exit_code == code, result.output
+        assert "nothing was published" in result.output and "Traceback" not in result.output
+        assert not (out / "latest").exists()
+        assert [p.name for p in out.iterdir() if p.name.startswith(".staging")] == []

@@ -13,20 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from checks.database import EngineSettings
 from checks.errors import ConfigError
+from checks.schema import Strict, validate
 from checks.yamlfile import line_of, load_yaml
 
 Count = Annotated[int, Field(ge=0, strict=True)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class ThresholdModel(_Strict):
+class ThresholdModel(Strict):
     """Breach levels for one rule; the engine, never the rule, applies them."""
 
     warn_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=False)] | None = None
@@ -35,24 +32,24 @@ class ThresholdModel(_Strict):
     error_count: Count | None = None
 
 
-class RulesModel(_Strict):
+class RulesModel(Strict):
     disable: list[str] = []
     thresholds: dict[str, ThresholdModel] = {}
 
 
-class ReportModel(_Strict):
+class ReportModel(Strict):
     max_rows_in_page: Annotated[int, Field(ge=1, le=100_000)] = 2000
     redact_below: Annotated[int, Field(ge=1, le=1000)] = 5
     annual_recorded_crime: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
 
 
-class EngineModel(_Strict):
+class EngineModel(Strict):
     threads: Annotated[int, Field(ge=1, le=256)] | None = None
     memory_limit: Annotated[str, Field(pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")] | None = None
     temp_directory: str | None = None
 
 
-class LimitsModel(_Strict):
+class LimitsModel(Strict):
     """Overrides of rules/reference/limits.yaml: each finite and above zero."""
 
     recording_hours: Annotated[float, Field(gt=0, le=24 * 365, allow_inf_nan=False, strict=False)] | None = None
@@ -61,16 +58,16 @@ class LimitsModel(_Strict):
     child_under_age: Annotated[int, Field(ge=1, le=25)] | None = None
 
 
-class GradeBandModel(_Strict):
+class GradeBandModel(Strict):
     grade: str
     min_percent: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False, strict=False)]
 
 
-class GradeBandsModel(_Strict):
+class GradeBandsModel(Strict):
     bands: list[GradeBandModel]
 
 
-class OutcomeTypesModel(_Strict):
+class OutcomeTypesModel(Strict):
     labels: dict[str, str]
 
     @field_validator("labels")
@@ -82,14 +79,14 @@ class OutcomeTypesModel(_Strict):
         return labels
 
 
-class ReasonsModel(_Strict):
+class ReasonsModel(Strict):
     always_accepted: list[str] | None = None
     victim_dependent: list[str] | None = None
     victim_dependent_sources: list[str] | None = None
     n100_rape_accepted: list[str] | None = None
 
 
-class AuthorityModel(_Strict):
+class AuthorityModel(Strict):
     permitted_roles: list[str] | None = None
     sexual_offence_roles: list[str] | None = None
     rationale_required_codes: list[str] | None = None
@@ -97,7 +94,7 @@ class AuthorityModel(_Strict):
     transfer_codes: list[str] | None = None
 
 
-class ReferenceModel(_Strict):
+class ReferenceModel(Strict):
     limits: LimitsModel | None = None
     no_crime_reasons: ReasonsModel | None = None
     cancellation_authority: AuthorityModel | None = None
@@ -106,7 +103,7 @@ class ReferenceModel(_Strict):
     offence_catalogue: str | None = None
 
 
-class ConfigModel(_Strict):
+class ConfigModel(Strict):
     config: Literal[1]
     reference: ReferenceModel | None = None
     rules: RulesModel | None = None
@@ -147,73 +144,11 @@ class RunConfig:
                 )
 
 
-def _line(raw: Any, loc: tuple[Any, ...]) -> int | str:
-    """The line of the deepest key of `loc` that the YAML still has."""
-    node, line = raw, line_of(raw)
-    for key in loc:
-        if isinstance(node, dict) and key in node:
-            line = line_of(node, key)
-            node = node[key]
-        else:
-            break
-    return line
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The schema model that a key path leads to (for listing its known keys)."""
-    model: type[BaseModel] | None = ConfigModel
-    for key in loc:
-        if model is None:
-            return None
-        info = model.model_fields.get(str(key))
-        if info is None:
-            # a dict's key (e.g. a rule id under thresholds): the model is its value type
-            continue
-        model = next(
-            (
-                candidate
-                for candidate in _types(info.annotation)
-                if isinstance(candidate, type) and issubclass(candidate, BaseModel)
-            ),
-            None,
-        )
-    return model
-
-
-def _types(annotation: Any) -> list[Any]:
-    found, stack = [], [annotation]
-    while stack:
-        item = stack.pop()
-        found.append(item)
-        stack.extend(getattr(item, "__args__", ()))
-    return found
-
-
-def _message(path: Path, raw: Any, error: ValidationError) -> str:
-    first = error.errors()[0]
-    loc = tuple(first["loc"])
-    key_path = ".".join(str(k) for k in loc) or "(top)"
-    text = first["msg"]
-    if first["type"] == "extra_forbidden":
-        parent = _model_at(loc[:-1])
-        known = f"; known keys: {', '.join(parent.model_fields)}" if parent else ""
-        where = ".".join(str(k) for k in loc[:-1]) or "the config"
-        return f"{path} line {_line(raw, loc)}: unknown key {loc[-1]!r} in {where}{known}"
-    return f"{path} line {_line(raw, loc)}: {key_path}: {text}" + (
-        f" ({len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
-    )
-
-
 def load_config(path: Path | None) -> RunConfig:
     if path is None:
         return RunConfig()
     raw = load_yaml(path)
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the config must be a mapping, got {type(raw).__name__}")
-    try:
-        model = ConfigModel.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_message(path, raw, exc)) from None
+    model = validate(ConfigModel, raw, path, "the config")
     rules = model.rules or RulesModel()
     engine = model.engine or EngineModel()
     reference = model.reference.model_dump(exclude_none=True) if model.reference else {}

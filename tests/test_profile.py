@@ -27,10 +27,19 @@ def test_default_profile_loads():
             "profile: 1\nname: x\ntables:\n  referrals:\n    columns: {referal_id: RefNo}\n",
             r"line 5: .*unknown canonical column 'referal_id'",
         ),
-        ("profile: 1\nname: x\nencoding: latin1\n", r"line 3: encoding must be one of utf-8, cp1252"),
+        ("profile: 1\nname: x\nencoding: latin1\n", r"line 3: encoding: Input should be 'utf-8' or 'cp1252'"),
+        ("profile: 1\nname: x\ndayfirst: perhaps\n", r"line 3: dayfirst: Input should be a valid boolean"),
+        (
+            "profile: 1\nname: x\ntables:\n  crime_links:\n    build_from: [{table: crimes, column: c, source_type: referral}]\n",
+            r"line 5: tables\.crime_links\.build_from\.0\.table: Input should be 'referrals' or 'incidents'",
+        ),
+        (
+            "profile: 1\nname: x\nbooleans: {true_values: Y}\n",
+            r"line 3: booleans\.true_values: Input should be a valid list",
+        ),
         (
             "profile: 1\nname: x\ntables:\n  incidents:\n    derive:\n      closure_class: {map: {A: crime}}\n",
-            r"missing required key 'from'",
+            r"line 6: tables\.incidents\.derive\.closure_class\.from: missing required key",
         ),
         ("profile: 2\nname: x\n", r"profile format 2 is not supported"),
         ("profile: 1\nname: [x\n", r"p\.yaml line"),

@@ -117,38 +117,43 @@ def execute_run(
     started_at = datetime.now(UTC)
     check_output_folder(out_dir)
     with progress("Validating the extract"):
-        loaded = load_extract(
-            extract_dir, profile, reference, as_of, make_runner(validator), config.engine, pack.suites_dir
-        )
+        loaded = load_extract(extract_dir, profile, reference, as_of, make_runner(validator), config.engine, pack.suites_dir)
+    inputs = RunInputs(extract_dir, out_dir, profile, reference, config, as_of, pack)
     try:
-        return _check_and_publish(
-            loaded, extract_dir, out_dir, profile, reference, config, as_of, pack, progress, render, started_at
-        )
+        return _check_and_publish(loaded, inputs, progress, render, started_at)
     finally:
         loaded.close()
 
 
+@dataclass(frozen=True)
+class RunInputs:
+    """What a run was asked to do: the extract, where to publish, and what to check it with."""
+
+    extract_dir: Path
+    out_dir: Path
+    profile: SourceProfile
+    reference: ReferenceData
+    config: RunConfig
+    as_of: datetime
+    pack: RulePack
+
+
 def _check_and_publish(
     loaded: LoadedExtract,
-    extract_dir: Path,
-    out_dir: Path,
-    profile: SourceProfile,
-    reference: ReferenceData,
-    config: RunConfig,
-    as_of: datetime,
-    pack: RulePack,
+    inputs: RunInputs,
     progress: Progress,
     render: Callable[[Path, dict[str, Any]], None] | None,
     started_at: datetime,
 ) -> RunOutcome:
+    """Run the pack on the validated tables, then write and publish the run folder."""
+    extract_dir, out_dir, profile, reference = inputs.extract_dir, inputs.out_dir, inputs.profile, inputs.reference
+    config, as_of, pack = inputs.config, inputs.as_of, inputs.pack
     timings: dict[str, float] = dict(loaded.timings)
     run_id = make_run_id(started_at, loaded)
     accepted = loaded.validation.accepted
     with progress("Running the rule pack"):
         started = time.perf_counter()
-        engine = run_pack(
-            pack, reference, as_of, accepted, run_id, disabled=config.disabled_rules, settings=config.engine
-        )
+        engine = run_pack(pack, reference, as_of, accepted, run_id, disabled=config.disabled_rules, settings=config.engine)
         timings["rules"] = time.perf_counter() - started
         timings.update({f"rules.{k}": v for k, v in engine.seconds.items()})
     with staged_run(out_dir, run_id) as staging, progress("Writing the run folder"):
@@ -173,9 +178,7 @@ def _check_and_publish(
                 "rules": len(pack.rules),
             }
         }
-        run_manifest = manifest(
-            run_id, extract_dir, profile, reference, config, as_of, loaded, timings, pack_facts
-        )
+        run_manifest = manifest(run_id, extract_dir, profile, reference, config, as_of, loaded, timings, pack_facts)
         write_json(staging / "manifest.json", run_manifest)
         if render is not None:
             started = time.perf_counter()

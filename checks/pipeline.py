@@ -124,6 +124,7 @@ def _stream_tables(
         _create_parsed_table(database, contract)
         present.append(name)
         problems[name] = []
+        rows_from_file = 0
         if source is not None:
             file_names[name] = source.path.name
             batches = source.batches()
@@ -133,6 +134,7 @@ def _stream_tables(
                 timings["read"] += time.perf_counter() - started
                 if batch is None:
                     break
+                rows_from_file += batch.frame.height
                 started = time.perf_counter()
                 typed, batch_problems = parse_table(batch, profile)
                 problems[name].append(batch_problems)
@@ -146,7 +148,9 @@ def _stream_tables(
                 timings["load"] += time.perf_counter() - started
         if name == "crime_links" and built_links:
             # links carried in delimited columns of the referral and incident files
-            links = RawTable("crime_links", None, pl.concat(built_links), [])
+            # numbered after the crime_links file's own rows: every link has an identity of its own
+            built = pl.concat(built_links).with_row_index(ROW, offset=rows_from_file + 1)
+            links = RawTable("crime_links", None, built.with_columns(pl.col(ROW).cast(pl.Int64)), [])
             typed, batch_problems = parse_table(links, profile)
             problems[name].append(batch_problems)
             _append(database, contract, typed, None)

@@ -341,20 +341,38 @@ def link_builders(sources: dict[str, TableSource], profile: SourceProfile) -> di
 
 
 def links_from(batch: RawTable, specs: list[LinkSource]) -> pl.DataFrame:
-    """crime_links rows from one batch's delimited link columns, each naming its file and column."""
+    """crime_links rows from one batch's delimited link columns.
+
+    Each link keeps where it came from (file, column, row and position in the cell) as its
+    origin; the caller gives it a row number of its own, so links from different files or from
+    one cell never share an identity."""
     id_col = TABLES[batch.name].id_column
     assert id_col is not None
+    file_name = batch.path.name if batch.path else batch.name
     parts = [
         batch.frame.select(
-            pl.col(ROW),
+            pl.col(ROW).alias("_source_row"),
             pl.col(spec.column).str.split(spec.separator).alias("crime_id"),
             pl.lit(spec.source_type).alias("source_type"),
             pl.col(id_col).alias("source_id"),
-            pl.lit(f"{batch.path.name if batch.path else batch.name}:{spec.column}").alias(ORIGIN),
         )
-        .explode("crime_id")
+        .with_columns(pl.int_ranges(1, pl.col("crime_id").list.len() + 1).alias("_item"))
+        .explode("crime_id", "_item")
         .with_columns(pl.col("crime_id").str.strip_chars())
         .filter(pl.col("crime_id").is_not_null() & (pl.col("crime_id") != ""))
+        .select(
+            "crime_id",
+            "source_type",
+            "source_id",
+            pl.concat_str(
+                [
+                    pl.lit(f"{file_name}:{spec.column} row "),
+                    pl.col("_source_row").cast(pl.String),
+                    pl.lit(" item "),
+                    pl.col("_item").cast(pl.String),
+                ]
+            ).alias(ORIGIN),
+        )
         for spec in specs
     ]
     return pl.concat(parts)

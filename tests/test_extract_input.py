@@ -221,3 +221,39 @@ def test_minimum_only_bound_reason_and_plausibility_bounds(small_extract, tmp_pa
     assert reasons[1] == "victim_count is outside 1..1000"
     assert reasons[2] == "victim_count is outside 1..1000"
     assert reasons[3] == "reported_at is before 1900"
+
+
+@pytest.mark.parametrize(
+    ("edit", "quarantined"),
+    [
+        # registrar defect 1: one unknown id in a multi-link cell crashed validate and run
+        (
+            lambda data, profile: (data.replace(b"NS-C2;NS-C3", b"NS-C2;NS-C999"), profile),
+            {"MASH_Referrals.csv:Linked Crimes row 2 item 2"},
+        ),
+        # a wrong separator: the whole cell is one unknown id, quarantined, never a crash
+        (
+            lambda data, profile: (
+                data,
+                profile.replace(
+                    'column: Linked Crimes, separator: ";", source_type: referral',
+                    'column: Linked Crimes, separator: "|", source_type: referral',
+                ),
+            ),
+            {"MASH_Referrals.csv:Linked Crimes row 2 item 1"},
+        ),
+    ],
+)
+def test_links_from_a_delimited_column_each_have_their_own_identity(tmp_path, reference, edit, quarantined):
+    folder = tmp_path / "force"
+    shutil.copytree(ROOT / "sample_data" / "example_force", folder)
+    referrals = folder / "extract" / "MASH_Referrals.csv"
+    data, profile = edit(referrals.read_bytes(), (folder / "profile.yaml").read_text())
+    referrals.write_bytes(data)
+    (folder / "profile.yaml").write_text(profile)
+    loaded = _load(folder / "extract", reference, folder / "profile.yaml")
+    links = loaded.validation.quarantine.filter(pl.col("table") == "crime_links")
+    assert set(links["origin"]) == quarantined and links["check"].to_list() == ["unresolved_crime"]
+    counts = loaded.validation.counts["crime_links"]
+    assert counts.read == counts.accepted + counts.quarantined and counts.quarantined == 1
+    assert loaded.validation.accepted["crime_links"]["__row"].is_unique().all()

@@ -329,6 +329,12 @@ def run(
     ):
         if (outcome.run_dir / name).exists():
             click.echo(f"  {name:<18}{outcome.run_dir / name}")
+    import json
+
+    from checks.run import headline
+
+    for line in headline(json.loads((outcome.run_dir / "summary.json").read_text(encoding="utf-8"))):
+        click.echo(line)
     if outcome.threshold_breaches:
         click.echo(f"Error threshold breached by: {', '.join(outcome.threshold_breaches)}", err=True)
         sys.exit(int(ExitCode.THRESHOLD_BREACHED))

@@ -188,3 +188,28 @@ def _check_and_publish(
             write_json(staging / "manifest.json", run_manifest)
     breaches = [r["id"] for r in run_summary["rules"] if r["threshold"] == "error"]
     return RunOutcome(run_id, out_dir / run_id, loaded, timings, breaches)
+
+
+def headline(run_summary: dict[str, Any]) -> list[str]:
+    """The few lines a registrar reads first: findings by kind, rows set aside, rules that did not
+    run, thresholds breached. Counts and codes only."""
+    tables = [t for t in run_summary["tables"].values() if t]
+    read = sum(t["read"] for t in tables)
+    quarantined = sum(t["quarantined"] for t in tables)
+    findings = {k: v for k, v in sorted(run_summary["findings"].items(), key=lambda kv: -kv[1]) if v}
+    total = sum(findings.values())
+    kinds = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in findings.items()) or "none"
+    not_run = [f"{r['id']} ({r['reason_not_run']})" for r in run_summary["rules"] if r["status"] != "run"]
+    breached = [r["id"] for r in run_summary["rules"] if r["threshold"] == "error"]
+    warned = [r["id"] for r in run_summary["rules"] if r["threshold"] == "warn"]
+    lines = [
+        f"Headline: {total} finding(s) on {read:,} rows read, {quarantined:,} quarantined"
+        + (f" ({quarantined / read:.1%})" if read else "")
+        + f". {kinds}.",
+        "Rules: "
+        + (f"{len(not_run)} not run: {'; '.join(not_run)}" if not_run else "all ran")
+        + (f"; error threshold breached by {', '.join(breached)}" if breached else "")
+        + (f"; warning threshold passed by {', '.join(warned)}" if warned else "")
+        + ".",
+    ]
+    return lines

@@ -267,3 +267,15 @@ def test_memory_and_disk_failures_have_their_own_codes_and_publish_nothing(tmp_p
         assert "nothing was published" in result.output and "Traceback" not in result.output
         assert not (out / "latest").exists()
         assert [p.name for p in out.iterdir() if p.name.startswith(".staging")] == []
+
+
+def test_every_run_ends_with_a_headline(tmp_path):
+    result = run_sample(tmp_path / "a")
+    lines = result.output.strip().splitlines()
+    key = pl.read_csv(ROOT / "sample_data" / "extract" / "key.csv")
+    assert lines[-2].startswith(f"Headline: {key.height} finding(s) on 40,105 rows read, 0 quarantined")
+    assert "unrecorded crime 10" in lines[-2] and lines[-1] == "Rules: all ran."
+    config = tmp_path / "c.yaml"
+    config.write_text("config: 1\nrules:\n  disable: [VIC001]\n  thresholds: {REC001: {error_count: 0}}\n")
+    result = run_sample(tmp_path / "b", "--config", str(config))
+    assert "Rules: 1 not run: VIC001 (disabled in the config); error threshold breached by REC001." in result.output

@@ -335,6 +335,9 @@ def run(
 
     for line in headline(json.loads((outcome.run_dir / "summary.json").read_text(encoding="utf-8"))):
         click.echo(line)
+    if outcome.incomplete:
+        click.echo("Run published but incomplete: " + " | ".join(outcome.incomplete), err=True)
+        sys.exit(int(ExitCode.RUN_INCOMPLETE))
     if outcome.threshold_breaches:
         click.echo(f"Error threshold breached by: {', '.join(outcome.threshold_breaches)}", err=True)
         sys.exit(int(ExitCode.THRESHOLD_BREACHED))
@@ -426,6 +429,7 @@ def rules_test(rule_ids: tuple[str, ...], rules_dir: Path | None, config_path: P
     pack = load_pack(rules_dir or RULES_DIR)
     config = load_config(config_path)
     reference = load_reference(pack.reference_dir, overrides=config.reference, config_path=config.path)
+    rule_ids = tuple(r.upper() for r in rule_ids)
     unknown = [r for r in rule_ids if r not in {x.id for x in pack.rules}]
     if unknown:
         raise click.BadParameter(f"unknown rule(s) {', '.join(unknown)}", param_hint="RULE_IDS")

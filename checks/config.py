@@ -103,8 +103,13 @@ class ReferenceModel(Strict):
     offence_catalogue: str | None = None
 
 
+class ValidationModel(Strict):
+    max_quarantine_share: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=False)] = 0.05
+
+
 class ConfigModel(Strict):
     config: Literal[1]
+    validation: ValidationModel | None = None
     reference: ReferenceModel | None = None
     rules: RulesModel | None = None
     report: ReportModel | None = None
@@ -129,6 +134,8 @@ class RunConfig:
     thresholds: dict[str, Threshold] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    max_quarantine_share: float = 0.05
+    """Above this share of a table quarantined, the run is published but exits RUN_INCOMPLETE."""
     _lines: Any = None
 
     def check_rule_ids(self, known: list[str]) -> None:
@@ -163,5 +170,6 @@ def load_config(path: Path | None) -> RunConfig:
             memory_limit=engine.memory_limit,
             temp_directory=(path.parent / engine.temp_directory) if engine.temp_directory is not None else None,
         ),
+        max_quarantine_share=(model.validation or ValidationModel()).max_quarantine_share,
         _lines=raw,
     )

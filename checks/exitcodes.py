@@ -26,3 +26,7 @@ class ExitCode(IntEnum):
     checked before any work where it can be; nothing published."""
     RESOURCE_EXHAUSTED = 8
     """Memory ran out (raise engine.memory_limit or give the machine more): nothing published."""
+    RUN_INCOMPLETE = 9
+    """The run was published, but it could not check everything: more than the configured share
+    of a table was quarantined (validation.max_quarantine_share, default 5%), or a rule could not
+    run (its table absent) without the config disabling it. Takes precedence over 1."""

@@ -10,6 +10,7 @@ batches (`TableSource.batches`), so memory stays flat whatever the size of the e
 from __future__ import annotations
 
 import codecs
+import difflib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -312,9 +313,12 @@ def _apply_profile(frame: pl.DataFrame, contract: Table, profile: SourceProfile,
     missing = [c for c in contract.required_columns if c not in frame.columns]
     if missing:
         wanted = [f"{spec.columns.get(c, c)!r}" + (f" (canonical {c})" if c in spec.columns else "") for c in missing]
+        headers = [c for c in frame.columns if c != ROW]
+        near = difflib.get_close_matches(spec.columns.get(missing[0], missing[0]), headers, n=1, cutoff=0.5)
+        hint = f"; nearest: {near[0]!r}" if near else ""
         raise InputRejected(
             f"{path}: required column{'s' if len(missing) > 1 else ''} {', '.join(wanted)} "
-            f"missing from table {contract.name}"
+            f"missing from table {contract.name}{hint}; the file's columns: {', '.join(repr(h) for h in headers)}"
         )
     for canon, mapping in spec.values.items():
         if canon in frame.columns:
@@ -389,6 +393,10 @@ def open_extract(folder: Path, profile: SourceProfile) -> dict[str, TableSource]
     paths: dict[str, Path] = {}
     for name, contract in TABLES.items():
         path = find_table_file(folder, name, profile)
+        if path is None and profile.table(name).file:
+            raise InputRejected(
+                f"{folder}: the profile names {profile.table(name).file!r} for table {name}, and it is not there"
+            )
         if path is None:
             if contract.required and not (name == "crime_links" and built_links):
                 names = ", ".join(p.name for p in _candidate_files(folder, name, profile))

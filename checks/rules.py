@@ -112,7 +112,7 @@ class RulePack:
 
     def get(self, rule_id: str) -> Rule:
         for rule in self.rules:
-            if rule.id == rule_id or rule.name == rule_id:
+            if rule.id.upper() == rule_id.upper() or rule.name == rule_id.lower():
                 return rule
         raise ConfigError(
             f"no rule {rule_id!r} in {self.directory}; known: {', '.join(r.id for r in self.rules)}"

@@ -16,7 +16,7 @@ from typing import Any
 import checks
 from checks.config import RunConfig
 from checks.engine import run_pack
-from checks.pipeline import LoadedExtract, load_extract
+from checks.pipeline import LoadedExtract, load_extract, sha256_of
 from checks.profile import SourceProfile
 from checks.publish import check_output_folder, staged_run, write_json
 from checks.refdata import ReferenceData
@@ -38,6 +38,8 @@ class RunOutcome:
     loaded: LoadedExtract
     timings: dict[str, float] = field(default_factory=dict)
     threshold_breaches: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)
+    """Why the run could not check everything (tables over their quarantine share, rules not run)."""
 
 
 def make_run_id(started: datetime, loaded: LoadedExtract) -> str:
@@ -88,7 +90,7 @@ def manifest(
             }
             for f in loaded.files
         ],
-        "profile": {"name": profile.name, "path": str(profile.path)},
+        "profile": {"name": profile.name, "path": str(profile.path), "sha256": sha256_of(profile.path)},
         "config": str(config.path) if config.path else None,
         "validation": {"engine": loaded.validation.runner, "tables": counts_as_data(loaded)},
         "reference_data": reference.provenance,
@@ -187,7 +189,24 @@ def _check_and_publish(
             run_manifest["timings_seconds"]["report"] = round(timings["report"], 3)
             write_json(staging / "manifest.json", run_manifest)
     breaches = [r["id"] for r in run_summary["rules"] if r["threshold"] == "error"]
-    return RunOutcome(run_id, out_dir / run_id, loaded, timings, breaches)
+    return RunOutcome(run_id, out_dir / run_id, loaded, timings, breaches, incomplete(run_summary, config))
+
+
+def incomplete(run_summary: dict[str, Any], config: RunConfig) -> list[str]:
+    """What this run could not check: a table mostly set aside, or a rule that could not run."""
+    reasons = []
+    for name, counts in run_summary["tables"].items():
+        if counts and counts["read"] and counts["quarantined"] / counts["read"] > config.max_quarantine_share:
+            top = sorted(counts["quarantined_by_check"].items(), key=lambda kv: -kv[1])[:3]
+            reasons.append(
+                f"{name}: {counts['quarantined']:,} of {counts['read']:,} rows quarantined "
+                f"({counts['quarantined'] / counts['read']:.1%}, over {config.max_quarantine_share:.0%}); "
+                f"top checks {', '.join(f'{k} {v:,}' for k, v in top)}"
+            )
+    for rule in run_summary["rules"]:
+        if rule["status"] != "run" and rule["id"] not in config.disabled_rules:
+            reasons.append(f"{rule['id']} did not run ({rule['reason_not_run']}); disable it in the config if that is known")
+    return reasons
 
 
 def headline(run_summary: dict[str, Any]) -> list[str]:

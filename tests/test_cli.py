@@ -279,3 +279,50 @@ def test_every_run_ends_with_a_headline(tmp_path):
     config.write_text("config: 1\nrules:\n  disable: [VIC001]\n  thresholds: {REC001: {error_count: 0}}\n")
     result = run_sample(tmp_path / "b", "--config", str(config))
     assert "Rules: 1 not run: VIC001 (disabled in the config); error threshold breached by REC001." in result.output
+
+
+def test_a_run_that_could_not_check_everything_says_so(small_extract, tmp_path):
+    """Registrar defects 2 and 4: most rows quarantined, or an optional table absent, exited 0."""
+    folder = tmp_path / "x"
+    shutil.copytree(small_extract, folder)
+    crimes = pl.read_csv(folder / "crimes.csv", infer_schema=False)
+    # a mis-set date format: most crimes' recorded_at do not parse
+    crimes.with_columns(pl.col("recorded_at").str.replace("T", " at ")).write_csv(folder / "crimes.csv")
+    result = invoke("run", str(folder), "--out", str(tmp_path / "a"), "--as-of", AS_OF_TEXT)
+    assert result.exit_code == ExitCode.RUN_INCOMPLETE
+    assert "crimes: " in result.output and "over 5%" in result.output and "parse_timestamp" in result.output
+    assert (tmp_path / "a" / "latest" / "summary.json").exists()  # still published, for the record
+
+    folder = tmp_path / "y"
+    shutil.copytree(small_extract, folder)
+    (folder / "victim_contacts.csv").unlink()
+    result = invoke("run", str(folder), "--out", str(tmp_path / "b"), "--as-of", AS_OF_TEXT)
+    assert (
+        result.exit_code == ExitCode.RUN_INCOMPLETE and "VIC001 did not run (table absent: victim_contacts)" in result.output
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text("config: 1\nrules: {disable: [VIC001]}\n")
+    result = invoke("run", str(folder), "--out", str(tmp_path / "c"), "--as-of", AS_OF_TEXT, "--config", str(config))
+    assert result.exit_code == ExitCode.SUCCESS
+
+
+def test_registrar_small_defects(small_extract, tmp_path):
+    folder = tmp_path / "x"
+    shutil.copytree(small_extract, folder)
+    # a file the profile names must exist, even for an optional table
+    profile = tmp_path / "p.yaml"
+    profile.write_text("profile: 1\nname: t\ntables:\n  victim_contacts: {file: contacts.csv}\n")
+    result = invoke("validate", str(folder), "--profile", str(profile), "--as-of", AS_OF_TEXT)
+    assert result.exit_code == ExitCode.INPUT_REJECTED and "names 'contacts.csv' for table victim_contacts" in result.output
+    # a missing column names the file's columns and the nearest one
+    pl.read_csv(folder / "crimes.csv", infer_schema=False).rename({"recorded_at": "recordedat"}).write_csv(
+        folder / "crimes.csv"
+    )
+    result = invoke("validate", str(folder), "--as-of", AS_OF_TEXT)
+    assert "nearest: 'recordedat'" in result.output and "the file's columns: 'crime_id'" in result.output
+    # rule ids in any case
+    assert invoke("rules", "explain", "tim001").exit_code == 0
+    # the profile's hash is in the manifest
+    run_sample(tmp_path / "o")
+    manifest = json.loads((tmp_path / "o" / "latest" / "manifest.json").read_text())
+    assert len(manifest["profile"]["sha256"]) == 64

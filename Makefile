@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE_AS_OF := 2026-04-01T00:00:00Z
 
-.PHONY: run test lint sample bench clean
+.PHONY: run test test-fast lint sample bench clean
 
 $(BIN)/recordcheck: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(BIN)/recordcheck
 
 test: $(BIN)/recordcheck
 	$(BIN)/pytest -q
+
+# The edit-test loop: everything but the tests marked slow (fuzzing, whole generated runs) or browser.
+test-fast: $(BIN)/recordcheck
+	$(BIN)/pytest -q -m "not slow and not browser"
 
 lint: $(BIN)/recordcheck
 	$(BIN)/ruff check checks reports cli.py tests benchmarks

@@ -84,6 +84,11 @@ class Extract:
 # ---------------------------------------------------------------- small vectorised helpers
 
 
+def _where(condition: Any, yes: Any, no: Any) -> np.ndarray:
+    """np.where for object columns where one side is None (a missing value in the extract)."""
+    return np.where(condition, yes, no)
+
+
 def _to_us(moment: datetime) -> int:
     return int(moment.timestamp() * US)
 
@@ -252,18 +257,18 @@ def _crimes_for_sources(
     recorded = first_report + delay
     reported = own_reported if own_reported is not None else first_report
     no_victim = np.isin(code, list(NO_VICTIM_CODES))
-    person = np.where(no_victim, None, person)
+    person = _where(no_victim, None, person)
     status = g.choice(["recorded", "cancelled", "transferred"], n, p=[0.955, 0.03, 0.015])
     sexual = np.isin(code, SEXUAL_CODES)
     # compliant cancellations: C2 with rationale, FCR/DDM, victim told; or C3/C4 by a permitted role
-    cancel_code = np.where(status == "cancelled", g.choice(["C2", "C3", "C4"], n, p=[0.5, 0.3, 0.2]), None)
+    cancel_code = _where(status == "cancelled", g.choice(["C2", "C3", "C4"], n, p=[0.5, 0.3, 0.2]), None)
     cancel_code = np.where(status == "transferred", "C1", cancel_code)
     role = np.where(sexual, g.choice(["fcr", "ddm"], n), g.choice(["fcr", "ddm", "supervisor"], n))
-    role = np.where(status == "cancelled", role, None)
+    role = _where(status == "cancelled", role, None)
     cancelled_at = np.where(
         status != "recorded", np.minimum(recorded + g.rng.integers(1, 20, n) * DAY, g.as_of - HOUR), NULL_TS
     )
-    rationale = np.where(cancel_code == "C2", g.choice(RATIONALES[:1], n), None)
+    rationale = _where(cancel_code == "C2", g.choice(RATIONALES[:1], n), None)
     informed = np.where((cancel_code == "C2") & (person != None), cancelled_at, NULL_TS)  # noqa: E711
     # outcomes, consistent with whether a suspect is identified
     has_outcome = (status == "recorded") & (g.rng.random(n) < 0.55)
@@ -278,7 +283,7 @@ def _crimes_for_sources(
     outcome = np.where(has_outcome, outcome, np.where(g.rng.random(n) < 0.3, 0, -1))
     outcome_at = np.where(has_outcome, outcome_at, NULL_TS)
     # known whenever an outcome is set; unknown for some open crimes
-    suspect_col = np.where(has_outcome | (g.rng.random(n) < 0.7), suspect, None)
+    suspect_col = _where(has_outcome | (g.rng.random(n) < 0.7), suspect, None)
     rows = {
         "crime_id": crime_id,
         "reported_at": reported,
@@ -288,8 +293,8 @@ def _crimes_for_sources(
         "district": district,
         "victim_person_id": person,
         "victim_dob": np.where(no_victim, np.datetime64("NaT"), dob).astype("datetime64[D]"),
-        "victim_sex": np.where(no_victim, None, sex),
-        "victim_vulnerable": np.where(no_victim, None, vulnerable),
+        "victim_sex": _where(no_victim, None, sex),
+        "victim_vulnerable": _where(no_victim, None, vulnerable),
         "offender_relationship": g.choice(
             ["family", "partner_or_ex", "acquaintance", "stranger", "unknown", "position_of_trust"], n
         ),
@@ -531,7 +536,7 @@ def _referrals(g: _Gen, n: int) -> None:
         agency = np.where(
             referrer == "professional_third_party",
             g.choice(AGENCIES, m, p=AGENCY_WEIGHTS),
-            np.where(referrer == "police", "police", None),
+            _where(referrer == "police", "police", None),
         )
         historic = g.rng.random(m) < 0.06
         offence_date = on - np.where(
@@ -1006,7 +1011,7 @@ def _contacts_every(g: _Gen, crime_id: str, start: int, outcome_at: int, skip_fi
 # ---------------------------------------------------------------- assembling the tables
 
 
-_DTYPES = {
+_DTYPES: dict[str, Any] = {
     "string": pl.String,
     "int": pl.Int64,
     "bool": pl.Boolean,

@@ -23,6 +23,8 @@ from checks.exitcodes import ExitCode
 from cli import cli
 from tests.conftest import AS_OF_TEXT, ROOT
 
+pytestmark = pytest.mark.slow
+
 FUZZ = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 STOPPED = {ExitCode.USAGE_ERROR, ExitCode.INPUT_REJECTED}
 CRIME_COLUMNS = [

@@ -98,7 +98,7 @@ def _measure(measures: dict[str, list[dict[str, Any]]], name: str) -> pl.DataFra
     schema = MEASURE_SCHEMAS[name]
     if not rows:
         return pl.DataFrame(schema=schema)
-    return pl.DataFrame(rows, infer_schema_length=None).select(list(schema)).cast(schema)
+    return pl.DataFrame(rows, infer_schema_length=None).select(list(schema)).cast(schema)  # type: ignore[arg-type]
 
 
 def _read_json(path: Path) -> Any:

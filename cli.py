@@ -88,25 +88,27 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             if exc.exit_code in (ExitCode.INPUT_REJECTED, ExitCode.OUTPUT_UNAVAILABLE):
                 click.echo("Nothing was published.", err=True)
             sys.exit(int(exc.exit_code))
-        except (Interrupted, KeyboardInterrupt) as exc:
-            _fail(ExitCode.INTERRUPTED, f"interrupted ({exc or 'SIGINT'}); nothing was published")
-        except MemoryError:
-            _fail(ExitCode.RESOURCE_EXHAUSTED, "out of memory; nothing was published (raise engine.memory_limit)")
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
-                where = f" ({exc.filename})" if exc.filename else ""
-                _fail(ExitCode.OUTPUT_UNAVAILABLE, f"cannot write{where}: {os.strerror(exc.errno)}; nothing was published")
-            log = _log_internal_error(exc, Path(kwargs.get("out_dir") or "."))
-            _fail(ExitCode.INTERNAL_ERROR, f"internal error ({type(exc).__name__}); details in {log}")
-        except Exception as exc:
-            if _SIGNALLED:
-                _fail(ExitCode.INTERRUPTED, f"interrupted ({_SIGNALLED[0]}); nothing was published")
-            if type(exc).__name__ == "OutOfMemoryException":  # DuckDB's, named so --help need not import it
-                _fail(ExitCode.RESOURCE_EXHAUSTED, "DuckDB ran out of memory; nothing was published")
-            log = _log_internal_error(exc, Path(kwargs.get("out_dir") or "."))
-            _fail(ExitCode.INTERNAL_ERROR, f"internal error ({type(exc).__name__}); details in {log}")
+        except (Interrupted, KeyboardInterrupt, Exception) as exc:
+            code, message = _classify(exc)
+            if code == ExitCode.INTERNAL_ERROR:
+                message += f"; details in {_log_internal_error(exc, Path(kwargs.get('out_dir') or '.'))}"
+            _fail(code, message)
 
     return wrapper
+
+
+def _classify(exc: BaseException) -> tuple[ExitCode, str]:
+    """The exit code and the one line for a failure that is not one of recordcheck's own errors."""
+    if isinstance(exc, Interrupted | KeyboardInterrupt) or _SIGNALLED:
+        # a library may turn the Interrupted raised by the handler into its own error
+        return ExitCode.INTERRUPTED, f"interrupted ({_SIGNALLED[0] if _SIGNALLED else 'SIGINT'}); nothing was published"
+    # DuckDB's is matched by name, so that --help need not import DuckDB
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryException":
+        return ExitCode.RESOURCE_EXHAUSTED, "out of memory; nothing was published (raise engine.memory_limit)"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return ExitCode.OUTPUT_UNAVAILABLE, f"cannot write{where}: {os.strerror(exc.errno)}; nothing was published"
+    return ExitCode.INTERNAL_ERROR, f"internal error ({type(exc).__name__})"
 
 
 def profile_option(func: Callable[..., Any]) -> Callable[..., Any]:

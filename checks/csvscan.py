@@ -32,55 +32,70 @@ class CsvShape:
     """The file ends inside a quoted field: a quote somewhere is not closed."""
 
 
+class CsvCounter:
+    """Fed a UTF-8 CSV file's bytes chunk by chunk (a BOM allowed), it counts records and fields.
+
+    Fed, not reading: the reader makes one pass over each file for this count, the encoding
+    check and the hash together."""
+
+    def __init__(self) -> None:
+        self._parity = 0  # 1 while inside a quoted field
+        self._carry = 0  # delimiters outside quotes since the last record end
+        self._counts: list[np.ndarray] = []
+        self._header = bytearray()
+        self._header_done = False
+        self._trailing = False  # bytes after the last record end
+        self._first = True
+
+    def feed(self, chunk: bytes) -> None:
+        if self._first and chunk.startswith(b"\xef\xbb\xbf"):
+            chunk = chunk[3:]
+        self._first = self._first and not chunk
+        if not chunk:
+            return
+        data = np.frombuffer(chunk, dtype=np.uint8)
+        quotes = data == QUOTE
+        outside: np.ndarray | bool = True
+        if self._parity or quotes.any():
+            inside = np.bitwise_xor.accumulate(quotes.view(np.uint8)) ^ np.uint8(self._parity)
+            self._parity = int(inside[-1])
+            outside = inside == 0
+        ends = np.flatnonzero((data == NEWLINE) & outside)
+        commas = np.flatnonzero((data == COMMA) & outside)
+        if not self._header_done:
+            self._header += chunk[: ends[0] if ends.size else len(chunk)]
+            self._header_done = bool(ends.size)
+        if ends.size:
+            before = np.searchsorted(commas, ends)
+            per_record = np.diff(before, prepend=0)
+            per_record[0] += self._carry
+            self._counts.append(per_record + 1)
+            self._carry = int(commas.size - before[-1])
+            self._trailing = bool(ends[-1] < len(chunk) - 1)
+        else:
+            self._carry += int(commas.size)
+            self._trailing = True
+
+    def shape(self) -> CsvShape:
+        fields = np.concatenate(self._counts) if self._counts else np.zeros(0, dtype=np.int64)
+        if self._trailing:  # a last record without a final newline
+            fields = np.concatenate((fields, [self._carry + 1]))
+        header_text = bytes(self._header).decode("utf-8", errors="replace").rstrip("\r")
+        header = next(csv.reader(io.StringIO(header_text)), [])
+        data_fields = fields[1:]
+        ragged_rows = np.flatnonzero(data_fields != max(len(header), 1))
+        return CsvShape(
+            header=header,
+            records=int(data_fields.size),
+            ragged=[(int(i) + 1, int(data_fields[i])) for i in ragged_rows],
+            open_quote=self._parity == 1,
+        )
+
+
 def scan_csv(path: Path) -> CsvShape:
-    """Count records and fields of a UTF-8 CSV file (a BOM allowed) without parsing values."""
-    parity = 0  # 1 while inside a quoted field
-    carry = 0  # delimiters outside quotes since the last record end
-    counts: list[np.ndarray] = []
-    header_bytes = bytearray()
-    header_done = False
-    trailing = False  # bytes after the last record end
+    """Count records and fields of a UTF-8 CSV file without parsing values."""
+    counter = CsvCounter()
     with path.open("rb") as handle:
-        first = True
         for chunk in iter(lambda: handle.read(CHUNK), b""):
-            if first and chunk.startswith(b"\xef\xbb\xbf"):
-                chunk = chunk[3:]
-            first = False
-            if not chunk:
-                continue
-            data = np.frombuffer(chunk, dtype=np.uint8)
-            quotes = data == QUOTE
-            if parity == 0 and not quotes.any():
-                outside: np.ndarray | bool = True
-            else:
-                inside = np.bitwise_xor.accumulate(quotes.view(np.uint8)) ^ np.uint8(parity)
-                parity = int(inside[-1])
-                outside = inside == 0
-            ends = np.flatnonzero((data == NEWLINE) & outside)
-            commas = np.flatnonzero((data == COMMA) & outside)
-            if not header_done:
-                header_bytes += chunk[: ends[0] if ends.size else len(chunk)]
-                header_done = bool(ends.size)
-            if ends.size:
-                before = np.searchsorted(commas, ends)
-                per_record = np.diff(before, prepend=0)
-                per_record[0] += carry
-                counts.append(per_record + 1)
-                carry = int(commas.size - before[-1])
-                trailing = bool(ends[-1] < len(chunk) - 1)
-            else:
-                carry += int(commas.size)
-                trailing = True
-    fields = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
-    if trailing:  # a last record without a final newline
-        fields = np.concatenate((fields, [carry + 1]))
-    header_text = bytes(header_bytes).decode("utf-8", errors="replace").rstrip("\r")
-    header = next(csv.reader(io.StringIO(header_text)), [])
-    data_fields = fields[1:]
-    ragged_rows = np.flatnonzero(data_fields != max(len(header), 1))
-    return CsvShape(
-        header=header,
-        records=int(data_fields.size),
-        ragged=[(int(i) + 1, int(data_fields[i])) for i in ragged_rows],
-        open_quote=parity == 1,
-    )
+            counter.feed(chunk)
+    return counter.shape()

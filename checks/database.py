@@ -18,6 +18,9 @@ from pathlib import Path
 
 import duckdb
 
+DUCKDB_TYPES = {"string": "VARCHAR", "int": "BIGINT", "bool": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMPTZ"}
+"""The DuckDB type of each contract column type."""
+
 DEFAULT_MEMORY_LIMIT_MB = 2048
 """DuckDB's default memory limit (or half the machine, if less): a nightly batch on a shared
 server should have a predictable footprint. Past it, tables and intermediate results spill to

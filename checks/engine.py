@@ -21,20 +21,13 @@ import duckdb
 import polars as pl
 
 from checks.contract import TABLES
-from checks.database import EngineSettings, connect
+from checks.database import DUCKDB_TYPES, Database, EngineSettings, connect
 from checks.errors import ConfigError
 from checks.refdata import ReferenceData
 from checks.rules import PLACEHOLDER, STRATA, Rule, RulePack
 from checks.validate import AcceptedTables
 
 REQUIRED_OUTPUT = ("record_type", "record_id", "district", *STRATA[1:])
-_DTYPES = {
-    "string": "VARCHAR",
-    "int": "BIGINT",
-    "bool": "BOOLEAN",
-    "date": "DATE",
-    "timestamp": "TIMESTAMPTZ",
-}
 
 
 class RuleError(ConfigError):
@@ -83,10 +76,11 @@ class RuleEngine:
     ) -> None:
         self.pack = pack
         self.present = set(tables)
+        self._database: Database | None = None
         if con is None:
-            con = duckdb.connect(config={"enable_external_access": False, **({"threads": threads} if threads else {})})
-            con.execute("SET TimeZone = 'UTC'")
-            con.execute("SET lock_configuration = true")
+            # a database of its own, opened and confined like a run's (rule cases, tests)
+            self._database = Database(EngineSettings(threads=threads))
+            con = self._database.con
         self.con = con
         timings: dict[str, float] = {}
         started = time.perf_counter()
@@ -100,7 +94,7 @@ class RuleEngine:
                 # zero-copy: DuckDB scans the Arrow buffers where they are
                 self.con.register(name, frame.to_arrow())
             else:
-                cols = ", ".join(f"{c.name} {_DTYPES[c.type]}" for c in contract.columns)
+                cols = ", ".join(f"{c.name} {DUCKDB_TYPES[c.type]}" for c in contract.columns)
                 self.con.execute(f"CREATE TABLE {name} ({cols})")
         self._load_reference(reference, as_of)
         timings["load"] = time.perf_counter() - started
@@ -112,6 +106,11 @@ class RuleEngine:
             self._exec(f"CREATE {kind} {name} AS {sql}", f"pack view {name}")
         timings["views"] = time.perf_counter() - started
         self.timings = timings
+
+    def close(self) -> None:
+        """Close the database the engine opened for itself (never one it was given)."""
+        if self._database is not None:
+            self._database.close()
 
     def _exec(self, sql: str, what: str) -> None:
         try:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from checks.contract import EARLIEST_YEAR, TABLES, Table
-from checks.database import Database, EngineSettings
+from checks.database import DUCKDB_TYPES, Database, EngineSettings
 from checks.parse import PROBLEM_SCHEMA, parse_table
 from checks.profile import SourceProfile
 from checks.reader import ORIGIN, ROW, RawTable, TableSource, link_builders, links_from, open_extract
@@ -27,7 +27,6 @@ from checks.suites import SUITES_DIR
 from checks.validate import SuiteRunner, ValidationResult, make_runner, parsed_table, validate
 
 LONDON = ZoneInfo("Europe/London")
-DUCKDB_TYPES = {"string": "VARCHAR", "int": "BIGINT", "bool": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMPTZ"}
 
 
 @dataclass(frozen=True)
@@ -181,10 +180,8 @@ def load_extract(
     try:
         present, problems, file_names = _stream_tables(database, sources, profile, timings)
 
-        started = time.perf_counter()
-        files = sorted(((s.name, s.path) for s in sources.values()), key=lambda item: item[0])
-        inputs = [InputFile(name, path, path.stat().st_size, sha256_of(path)) for name, path in files]
-        timings["hash"] = time.perf_counter() - started
+        # hashed in the same pass that checked and counted each file (open_extract)
+        inputs = [InputFile(s.name, s.path, s.size_bytes, s.sha256) for s in sorted(sources.values(), key=lambda s: s.name)]
 
         started = time.perf_counter()
         parameters = {

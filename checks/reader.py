@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import difflib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from checks.contract import TABLES, Table
-from checks.csvscan import CsvShape, scan_csv
+from checks.csvscan import CsvCounter, CsvShape
 from checks.errors import InputRejected
 from checks.profile import SUFFIXES, LinkSource, SourceProfile
 
@@ -84,29 +85,6 @@ def _format_of(path: Path, table: str, profile: SourceProfile) -> str:
     return fmt
 
 
-_CHUNK = 1 << 24
-
-
-def _check_utf8(path: Path) -> None:
-    """Stream the file through a UTF-8 decoder: constant memory, and the offending byte named."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                raise InputRejected(
-                    f"{path}: byte {offset + exc.start} is not valid UTF-8; if the force exports Windows text, "
-                    "set encoding: cp1252 in the profile"
-                ) from None
-            offset += len(chunk)
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise InputRejected(f"{path}: the file ends inside a UTF-8 character; check the profile's encoding") from None
-
-
 def _as_strings(frame: pl.DataFrame) -> pl.DataFrame:
     """Cast columns to text, except values that are already exact: instants with a time zone
     (kept as UTC instants) and dates. Naive timestamps are London wall-clock and are written in
@@ -132,32 +110,71 @@ BATCH_ROWS = 250_000
 """Rows read, mapped and parsed at a time: memory stays flat whatever the extract's size."""
 
 
-def _cp1252_as_utf8(path: Path) -> Path:
-    """A UTF-8 copy of a cp1252 file, written beside the system temp files and streamed (the
-    reader only reads UTF-8). The caller removes it."""
-    handle, name = tempfile.mkstemp(prefix="recordcheck-cp1252-", suffix=".csv")
-    os.close(handle)
-    target = Path(name)
-    decoder = codecs.getincrementaldecoder("cp1252")()
+_CHUNK = 1 << 22
+
+
+@dataclass
+class FileFacts:
+    """What one pass over a file's bytes found: its hash, and for a CSV its record count."""
+
+    sha256: str
+    shape: CsvShape | None
+    utf8_copy: Path | None
+    """A UTF-8 copy of a cp1252 CSV (the reader only reads UTF-8); the caller removes it."""
+
+
+def _inspect(path: Path, fmt: str, encoding: str) -> FileFacts:
+    """One pass over the file: sha256 of its bytes; for a CSV, the encoding checked (or a cp1252
+    file decoded into a UTF-8 copy) and its records and fields counted. The encoding errors name
+    the byte, never the text around it."""
+    digest = hashlib.sha256()
+    counter = CsvCounter() if fmt == "csv" else None
+    decoder = codecs.getincrementaldecoder(encoding)() if counter else None
+    copy: Path | None = None
+    out = None
+    if counter and encoding == "cp1252":
+        handle, name = tempfile.mkstemp(prefix="recordcheck-cp1252-", suffix=".csv")
+        os.close(handle)
+        copy = Path(name)
+        out = copy.open("w", encoding="utf-8", newline="")
     offset = 0
     try:
-        with path.open("rb") as source, target.open("w", encoding="utf-8", newline="") as out:
-            first = True
+        with path.open("rb") as source:
             for chunk in iter(lambda: source.read(_CHUNK), b""):
-                if first and chunk.startswith(b"\xef\xbb\xbf"):
-                    chunk = chunk[3:]
-                first = False
-                try:
-                    out.write(decoder.decode(chunk))
-                except UnicodeDecodeError as exc:
-                    raise InputRejected(
-                        f"{path}: byte {offset + exc.start} is not valid cp1252 text; check the profile's encoding"
-                    ) from None
+                digest.update(chunk)
+                if counter and decoder:
+                    if out is not None and offset == 0 and chunk.startswith(b"\xef\xbb\xbf"):
+                        chunk = chunk[3:]
+                    try:
+                        text = decoder.decode(chunk)
+                    except UnicodeDecodeError as exc:
+                        hint = (
+                            "check the profile's encoding"
+                            if encoding == "cp1252"
+                            else "if the force exports Windows text, set encoding: cp1252 in the profile"
+                        )
+                        shown = "UTF-8" if encoding == "utf-8" else f"{encoding} text"
+                        raise InputRejected(f"{path}: byte {offset + exc.start} is not valid {shown}; {hint}") from None
+                    if out is not None:
+                        out.write(text)
+                        counter.feed(text.encode("utf-8"))
+                    else:
+                        counter.feed(chunk)
                 offset += len(chunk)
+            if decoder:
+                try:
+                    decoder.decode(b"", final=True)
+                except UnicodeDecodeError:
+                    raise InputRejected(f"{path}: the file ends inside a character; check the profile's encoding") from None
     except BaseException:
-        target.unlink(missing_ok=True)
+        if out is not None:
+            out.close()
+        if copy is not None:
+            copy.unlink(missing_ok=True)
         raise
-    return target
+    if out is not None:
+        out.close()
+    return FileFacts(digest.hexdigest(), counter.shape() if counter else None, copy)
 
 
 def _unreadable(path: Path, fmt: str, exc: BaseException) -> InputRejected:
@@ -182,6 +199,8 @@ class TableSource:
     _cleanup: Path | None = None
     shape: CsvShape | None = None
     """For CSV: the independent count of records and fields the rows read are held to."""
+    sha256: str = ""
+    size_bytes: int = 0
 
     @property
     def ragged(self) -> dict[int, int]:
@@ -232,9 +251,8 @@ class TableSource:
         return pl.scan_ndjson(self._scan_path, infer_schema_length=None)
 
 
-def _checked_shape(path: Path, scan_path: Path, columns: list[str]) -> CsvShape:
-    """Count the file's records and fields independently, and refuse a header that is broken."""
-    shape = scan_csv(scan_path)
+def _check_shape(path: Path, shape: CsvShape, columns: list[str]) -> None:
+    """Refuse a CSV whose quoting or header is broken (from the independent count)."""
     if shape.open_quote:
         raise InputRejected(
             f"{path}: a quote is opened and never closed, so the rows cannot be told apart; "
@@ -248,7 +266,6 @@ def _checked_shape(path: Path, scan_path: Path, columns: list[str]) -> CsvShape:
         raise InputRejected(f"{path}: the header names {', '.join(repr(n) for n in repeated)} more than once")
     if shape.header != columns:
         raise InputRejected(f"{path}: the header cannot be read consistently (check its quoting)")
-    return shape
 
 
 def open_table(path: Path, table: str, profile: SourceProfile) -> TableSource:
@@ -256,34 +273,25 @@ def open_table(path: Path, table: str, profile: SourceProfile) -> TableSource:
 
     Everything that can reject the table as a whole is found here, before any row is read."""
     fmt = _format_of(path, table, profile)
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise InputRejected(f"{path}: the file is empty (0 bytes); expected at least a header row")
-    scan_path, cleanup = path, None
-    if fmt == "csv":
-        if profile.encoding_for(table) == "cp1252":
-            scan_path = cleanup = _cp1252_as_utf8(path)
-        else:
-            _check_utf8(path)
-    source = TableSource(table, path, fmt, profile, [], scan_path, cleanup)
+    facts = _inspect(path, fmt, profile.encoding_for(table))
+    source = TableSource(
+        table, path, fmt, profile, [], facts.utf8_copy or path, facts.utf8_copy, facts.shape, facts.sha256, size
+    )
     try:
-        schema = source._lazy().collect_schema()
-    except pl.exceptions.NoDataError:
-        source.close()
-        raise InputRejected(f"{path}: no header row; expected at least a header row") from None
-    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        source.close()
-        raise _unreadable(path, fmt, exc) from None
-    source.columns = list(schema)
-    if fmt == "csv":
         try:
-            source.shape = _checked_shape(path, scan_path, source.columns)
-        except InputRejected:
-            source.close()
-            raise
-    header = pl.DataFrame(schema={ROW: pl.Int64, **{c: pl.String for c in schema}})
-    try:
+            source.columns = list(source._lazy().collect_schema())
+        except pl.exceptions.NoDataError:
+            raise InputRejected(f"{path}: no header row; expected at least a header row") from None
+        except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+            raise _unreadable(path, fmt, exc) from None
+        if facts.shape is not None:
+            _check_shape(path, facts.shape, source.columns)
+        header = pl.DataFrame(schema={ROW: pl.Int64, **dict.fromkeys(source.columns, pl.String)})
         _apply_profile(header, TABLES[table], profile, path)  # missing or ambiguous columns, now
-    except InputRejected:
+    except BaseException:
         source.close()
         raise
     return source

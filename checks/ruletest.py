@@ -111,7 +111,7 @@ def run_case(pack: RulePack, reference: ReferenceData, rule: Rule, case: RuleCas
         tables = case_tables(case)
         engine = RuleEngine(pack, reference, as_of_of(case), tables, threads=1)
         result, register = engine.run_rule(rule, "test")
-        engine.con.close()
+        engine.close()
     except Exception as exc:  # noqa: BLE001 - a broken case is a failed case, reported plainly
         return CaseOutcome(rule.id, case.name, False, f"{where}: could not run: {exc}")
     if case.absent:

@@ -20,7 +20,7 @@ import duckdb
 import polars as pl
 
 from checks.contract import TABLES
-from checks.database import Database, EngineSettings
+from checks.database import Database
 from checks.errors import ConfigError
 from checks.parse import PROBLEM_SCHEMA
 from checks.reader import ORIGIN, ROW
@@ -85,7 +85,7 @@ def suite_columns(suite: dict[str, Any]) -> list[str]:
     )
 
 
-def make_runner(name: str = DEFAULT_RUNNER, settings: EngineSettings | None = None) -> SuiteRunner:
+def make_runner(name: str = DEFAULT_RUNNER) -> SuiteRunner:
     """The named runner; GX (and pandas) are imported only when asked for."""
     if name == "sql":
         from checks.runner_sql import DuckDBSuiteRunner

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -326,3 +327,44 @@ def test_registrar_small_defects(small_extract, tmp_path):
     run_sample(tmp_path / "o")
     manifest = json.loads((tmp_path / "o" / "latest" / "manifest.json").read_text())
     assert len(manifest["profile"]["sha256"]) == 64
+
+
+def test_cli_options_reach_the_run(tmp_path):
+    """--validator, engine.temp_directory and validation.max_quarantine_share each change what runs."""
+    import hashlib
+
+    out = tmp_path / "gx"
+    assert run_sample(out, "--validator", "great-expectations").exit_code == ExitCode.SUCCESS
+    manifest = json.loads((out / "latest" / "manifest.json").read_text())
+    assert manifest["validation"]["engine"] == "great_expectations"
+    # every input is hashed in the one pass that checks and counts it: the hash is the file's
+    for item in manifest["inputs"]:
+        assert item["sha256"] == hashlib.sha256(Path(item["path"]).read_bytes()).hexdigest(), item["file"]
+    assert run_sample(tmp_path / "sql").exit_code == ExitCode.SUCCESS
+    sql = json.loads((tmp_path / "sql" / "latest" / "manifest.json").read_text())
+    assert sql["validation"]["engine"] == "duckdb_sql"
+
+
+def test_engine_temp_directory_is_where_duckdb_spills(tmp_path):
+    from checks.config import load_config
+    from checks.database import Database
+
+    config = tmp_path / "conf" / "c.yaml"
+    config.parent.mkdir()
+    config.write_text("config: 1\nengine: {temp_directory: spill, memory_limit: 64MB, threads: 1}\n")
+    settings = load_config(config).engine
+    assert settings.temp_directory == tmp_path / "conf" / "spill"
+    with Database(settings) as database:
+        setting = database.con.execute("SELECT current_setting('temp_directory'), current_setting('threads')").fetchone()
+    assert setting == (str(tmp_path / "conf" / "spill"), 1)
+
+
+def test_quarantine_share_is_configurable(small_extract, tmp_path):
+    folder = tmp_path / "x"
+    shutil.copytree(small_extract, folder)
+    crimes = pl.read_csv(folder / "crimes.csv", infer_schema=False)
+    crimes.with_columns(pl.col("recorded_at").str.replace("T", " at ")).write_csv(folder / "crimes.csv")
+    config = tmp_path / "c.yaml"
+    config.write_text("config: 1\nvalidation: {max_quarantine_share: 1.0}\n")
+    result = invoke("run", str(folder), "--out", str(tmp_path / "a"), "--as-of", AS_OF_TEXT, "--config", str(config))
+    assert result.exit_code == ExitCode.SUCCESS, result.output

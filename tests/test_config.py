@@ -101,3 +101,13 @@ def test_an_oversized_yaml_is_refused_unread(tmp_path):
     path = _config(tmp_path, "# " + "x" * (3 << 20) + "\n")
     with pytest.raises(ConfigError, match="too large"):
         load_config(path)
+
+
+def test_config_schema_names_the_same_reference_keys_as_the_pack():
+    """The override schema and the pack's reference files must not drift apart."""
+    from checks.config import AuthorityModel, LimitsModel, ReasonsModel
+    from checks.refdata import AUTHORITY_KEYS, LIMIT_KEYS, REASON_KEYS
+
+    assert list(LimitsModel.model_fields) == list(LIMIT_KEYS)
+    assert list(ReasonsModel.model_fields) == list(REASON_KEYS)
+    assert list(AuthorityModel.model_fields) == list(AUTHORITY_KEYS)

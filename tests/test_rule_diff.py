@@ -216,3 +216,29 @@ def test_approve_refuses_a_change_without_the_version_it_needs(tmp_path):
         approve(more, "1.0.0", False, snapshot)
     assert "findings added" in approve(more, "1.1.0", False, snapshot)
     assert read_approval(snapshot).pack_version == "1.1.0" and read_findings(snapshot).height == approved.height + 1
+
+
+def test_examples_option_caps_the_examples(small_extract, tmp_path):
+    pack = _pack_copy(tmp_path)
+    _set_limit(pack, "recording_hours", 72)
+    args = ["rules", "diff", str(small_extract), "--base", str(RULES_DIR), "--rules", str(pack), "--as-of", AS_OF_TEXT]
+    one = json.loads(invoke(*args, "--format", "json", "--examples", "1").output)
+    tim = next(r for r in one["rules"] if r["rule_id"] == "TIM001")
+    assert tim["removed"] > 1 and len(tim["examples"]["removed"]) == 1
+    none = invoke(*args, "--examples", "0").output
+    assert "TIM001  changed" in none and "    - " not in none
+
+
+def test_approve_command_writes_the_snapshot_of_the_sample(tmp_path):
+    snapshot = tmp_path / "expected"
+    result = invoke("rules", "approve", "--snapshot", str(snapshot))
+    assert result.exit_code == 0 and "first approval" in result.output
+    assert (snapshot / "findings.csv").read_text() == (SNAPSHOT_DIR / "findings.csv").read_text()
+    assert read_approval(snapshot).pack_version == load_pack().version
+    again = invoke("rules", "approve", "--snapshot", str(snapshot))
+    assert again.exit_code == 0 and "no finding changed" in again.output
+
+
+def test_rule_ids_in_any_case_for_test_and_explain():
+    assert invoke("rules", "test", "tim001").output.strip().endswith("passed, 0 failed")
+    assert invoke("rules", "explain", "vic001").exit_code == 0

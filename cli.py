@@ -17,8 +17,8 @@ from typing import Any
 
 import click
 
-from checks.errors import Interrupted, RecordcheckError
-from checks.exitcodes import ExitCode
+from recordcheck.checks.errors import Interrupted, RecordcheckError
+from recordcheck.checks.exitcodes import ExitCode
 
 
 def _parse_as_of(value: str | None) -> datetime:
@@ -182,10 +182,10 @@ def _load_setup(
     """Profile, config, rule pack and its reference data (with the config's overrides), all
     checked before any reading. A pack given with --rules is the whole pack: its rules, macros,
     reference data and suites."""
-    from checks.config import load_config
-    from checks.profile import load_profile
-    from checks.refdata import load_reference
-    from checks.rules import RULES_DIR, load_pack
+    from recordcheck.checks.config import load_config
+    from recordcheck.checks.profile import load_profile
+    from recordcheck.checks.refdata import load_reference
+    from recordcheck.checks.rules import RULES_DIR, load_pack
 
     config = load_config(config_path)
     pack = load_pack(rules_dir or RULES_DIR)
@@ -230,9 +230,9 @@ def validate(
     validator: str,
 ) -> None:
     """Validate EXTRACT_DIR: rows read, accepted and quarantined per table, by reason."""
-    from checks.pipeline import load_extract
-    from checks.run import write_quarantine
-    from checks.validate import make_runner
+    from recordcheck.checks.pipeline import load_extract
+    from recordcheck.checks.run import write_quarantine
+    from recordcheck.checks.validate import make_runner
 
     profile, config, reference, _ = _load_setup(profile_path, config_path)
     with _step("Validating the extract"):
@@ -260,8 +260,8 @@ def validate(
 @handle_errors
 def generate(out_dir: Path, seed: int, scale: float, fmt: str, as_of: str | None) -> None:
     """Write a synthetic extract with its answer key (key.csv) into OUT_DIR."""
-    from checks.generate import DEFAULT_AS_OF, write_extract
-    from checks.generate import generate as build
+    from recordcheck.checks.generate import DEFAULT_AS_OF, write_extract
+    from recordcheck.checks.generate import generate as build
 
     moment = _parse_as_of(as_of) if as_of else DEFAULT_AS_OF
     with _step(f"Generating scale {scale} (seed {seed})"):
@@ -304,7 +304,7 @@ def run(
     validator: str,
 ) -> None:
     """Validate EXTRACT_DIR, run the rule pack, and publish a run folder under OUT_DIR."""
-    from checks.run import execute_run
+    from recordcheck.checks.run import execute_run
 
     profile, config, reference, pack = _load_setup(profile_path, config_path, rules_dir)
     outcome = execute_run(
@@ -333,7 +333,7 @@ def run(
             click.echo(f"  {name:<18}{outcome.run_dir / name}")
     import json
 
-    from checks.run import headline
+    from recordcheck.checks.run import headline
 
     for line in headline(json.loads((outcome.run_dir / "summary.json").read_text(encoding="utf-8"))):
         click.echo(line)
@@ -347,7 +347,7 @@ def run(
 
 def _renderer(config: Any, redact: bool = False) -> Any:
     """The reports layer: it reads the run folder's own results, never the extract."""
-    from reports.render import render_run
+    from recordcheck.reports.render import render_run
 
     def render(run_dir: Path, _manifest: dict[str, Any]) -> None:
         render_run(run_dir, config.report)
@@ -364,8 +364,8 @@ def _renderer(config: Any, redact: bool = False) -> Any:
 @handle_errors
 def report(run_dir: Path, redact: bool, config_path: Path | None) -> None:
     """Render the HTML report again from RUN_DIR's own results."""
-    from checks.config import load_config
-    from reports.render import render_run
+    from recordcheck.checks.config import load_config
+    from recordcheck.reports.render import render_run
 
     path = render_run(run_dir, load_config(config_path).report, redact=redact)
     click.echo(f"Report: {path}")
@@ -381,7 +381,7 @@ def rules() -> None:
 @handle_errors
 def rules_list(rules_dir: Path | None) -> None:
     """One line per rule: id, name, finding, severity, title."""
-    from checks.rules import RULES_DIR, load_pack
+    from recordcheck.checks.rules import RULES_DIR, load_pack
 
     pack = load_pack(rules_dir or RULES_DIR)
     for rule in pack.rules:
@@ -394,7 +394,7 @@ def rules_list(rules_dir: Path | None) -> None:
 @handle_errors
 def rules_explain(rule_id: str, rules_dir: Path | None) -> None:
     """What RULE_ID checks, why it matters, an example, its reference and its SQL."""
-    from checks.rules import RULES_DIR, load_pack
+    from recordcheck.checks.rules import RULES_DIR, load_pack
 
     rule = load_pack(rules_dir or RULES_DIR).get(rule_id)
     sections = [
@@ -423,10 +423,10 @@ def rules_explain(rule_id: str, rules_dir: Path | None) -> None:
 @handle_errors
 def rules_test(rule_ids: tuple[str, ...], rules_dir: Path | None, config_path: Path | None) -> None:
     """Run the rules' own test cases (all, or RULE_IDS); exit 1 if any case fails."""
-    from checks.config import load_config
-    from checks.refdata import load_reference
-    from checks.rules import RULES_DIR, load_pack
-    from checks.ruletest import run_cases
+    from recordcheck.checks.config import load_config
+    from recordcheck.checks.refdata import load_reference
+    from recordcheck.checks.rules import RULES_DIR, load_pack
+    from recordcheck.checks.ruletest import run_cases
 
     pack = load_pack(rules_dir or RULES_DIR)
     config = load_config(config_path)
@@ -471,11 +471,11 @@ def rules_diff(
 ) -> None:
     """What the pack (--rules, default the bundled one) finds on EXTRACT_DIR that BASE does not, and
     the reverse. Exits 4 (findings changed) when any rule's findings differ."""
-    from checks.diff import BasePack, diff_packs, render
-    from checks.pipeline import load_extract
-    from checks.refdata import load_reference
-    from checks.rules import RULES_DIR, load_pack
-    from checks.validate import make_runner
+    from recordcheck.checks.diff import BasePack, diff_packs, render
+    from recordcheck.checks.pipeline import load_extract
+    from recordcheck.checks.refdata import load_reference
+    from recordcheck.checks.rules import RULES_DIR, load_pack
+    from recordcheck.checks.validate import make_runner
 
     profile, config, reference, pack = _load_setup(profile_path, config_path, rules_dir)
     with BasePack(base, rules_dir or RULES_DIR) as base_dir:
@@ -515,14 +515,18 @@ def rules_approve(rules_dir: Path | None, snapshot_dir: Path | None, extract_dir
 
     Refuses unless pack.yaml's version moved as the change requires (minor: findings added;
     major: findings removed or a rule retired)."""
-    from checks.engine import run_pack
-    from checks.pipeline import load_extract
-    from checks.snapshot import SAMPLE_AS_OF, SAMPLE_EXTRACT, SNAPSHOT_DIR, approve, findings_of, read_findings
+    from recordcheck.checks.engine import run_pack
+    from recordcheck.checks.errors import ConfigError
+    from recordcheck.checks.pipeline import load_extract
+    from recordcheck.checks.snapshot import SAMPLE_AS_OF, SAMPLE_EXTRACT, SNAPSHOT_DIR, approve, findings_of, read_findings
 
     profile, _, reference, pack = _load_setup(None, None, rules_dir)
     directory = snapshot_dir or SNAPSHOT_DIR
+    extract = extract_dir or SAMPLE_EXTRACT
+    if not extract.is_dir():
+        raise ConfigError(f"no sample extract at {extract} (an installed copy has none): give --extract and --snapshot")
     moment = _parse_as_of(as_of or SAMPLE_AS_OF)
-    loaded = load_extract(extract_dir or SAMPLE_EXTRACT, profile, reference, moment, suites_dir=pack.suites_dir)
+    loaded = load_extract(extract, profile, reference, moment, suites_dir=pack.suites_dir)
     try:
         result = run_pack(pack, reference, moment, loaded.validation.accepted, "approve")
     finally:
@@ -536,8 +540,8 @@ def rules_approve(rules_dir: Path | None, snapshot_dir: Path | None, extract_dir
 @click.option("--write", is_flag=True, help="Regenerate rules/expectations/*.json from the contract.")
 def suites(write: bool) -> None:
     """Show (or --write) the Great Expectations suites generated from the extract contract."""
-    from checks.contract import TABLES
-    from checks.suites import SUITES_DIR, build_suite, write_suites
+    from recordcheck.checks.contract import TABLES
+    from recordcheck.checks.suites import SUITES_DIR, build_suite, write_suites
 
     if write:
         for path in write_suites():

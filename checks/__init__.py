@@ -1,3 +1,8 @@
 """recordcheck engine: read, validate and check a force's crime-recording extracts."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("recordcheck")
+except PackageNotFoundError:  # run from a tree that was never installed
+    __version__ = "0+unknown"

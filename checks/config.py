@@ -15,10 +15,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from checks.database import EngineSettings
-from checks.errors import ConfigError
-from checks.schema import Strict, validate
-from checks.yamlfile import line_of, load_yaml
+from recordcheck.checks.database import EngineSettings
+from recordcheck.checks.errors import ConfigError
+from recordcheck.checks.schema import Strict, validate
+from recordcheck.checks.yamlfile import line_of, load_yaml
 
 Count = Annotated[int, Field(ge=0, strict=True)]
 

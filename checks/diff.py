@@ -20,11 +20,11 @@ from typing import Any
 
 import polars as pl
 
-from checks.engine import EngineResult, run_pack
-from checks.errors import ConfigError
-from checks.refdata import ReferenceData
-from checks.rules import RulePack
-from checks.validate import AcceptedTables
+from recordcheck.checks.engine import EngineResult, run_pack
+from recordcheck.checks.errors import ConfigError
+from recordcheck.checks.refdata import ReferenceData
+from recordcheck.checks.rules import RulePack
+from recordcheck.checks.validate import AcceptedTables
 
 IDENTITY = ["rule_id", "record_type", "record_id"]
 

@@ -20,12 +20,12 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from checks.contract import TABLES
-from checks.database import DUCKDB_TYPES, Database, EngineSettings, connect
-from checks.errors import ConfigError
-from checks.refdata import ReferenceData
-from checks.rules import PLACEHOLDER, STRATA, Rule, RulePack
-from checks.validate import AcceptedTables
+from recordcheck.checks.contract import TABLES
+from recordcheck.checks.database import DUCKDB_TYPES, Database, EngineSettings, connect
+from recordcheck.checks.errors import ConfigError
+from recordcheck.checks.refdata import ReferenceData
+from recordcheck.checks.rules import PLACEHOLDER, STRATA, Rule, RulePack
+from recordcheck.checks.validate import AcceptedTables
 
 REQUIRED_OUTPUT = ("record_type", "record_id", "district", *STRATA[1:])
 

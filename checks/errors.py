@@ -3,7 +3,7 @@
 Messages name files, lines, tables, columns and keys, never the contents of a record.
 """
 
-from checks.exitcodes import ExitCode
+from recordcheck.checks.exitcodes import ExitCode
 
 
 class RecordcheckError(Exception):

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from checks.contract import TABLES
+from recordcheck.checks.contract import TABLES
 
 US = 1_000_000
 HOUR = 3600 * US

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from checks.contract import TABLES, Column
-from checks.profile import SourceProfile
-from checks.reader import ORIGIN, ROW, RawTable
+from recordcheck.checks.contract import TABLES, Column
+from recordcheck.checks.profile import SourceProfile
+from recordcheck.checks.reader import ORIGIN, ROW, RawTable
 
 LOCAL_TZ = "Europe/London"
 TIMESTAMP = pl.Datetime("us", "UTC")

@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from checks.contract import EARLIEST_YEAR, TABLES, Table
-from checks.database import DUCKDB_TYPES, Database, EngineSettings
-from checks.parse import PROBLEM_SCHEMA, parse_table
-from checks.profile import SourceProfile
-from checks.reader import ORIGIN, ROW, RawTable, TableSource, link_builders, links_from, open_extract
-from checks.refdata import ReferenceData
-from checks.suites import SUITES_DIR
-from checks.validate import SuiteRunner, ValidationResult, make_runner, parsed_table, validate
+from recordcheck.checks.contract import EARLIEST_YEAR, TABLES, Table
+from recordcheck.checks.database import DUCKDB_TYPES, Database, EngineSettings
+from recordcheck.checks.parse import PROBLEM_SCHEMA, parse_table
+from recordcheck.checks.profile import SourceProfile
+from recordcheck.checks.reader import ORIGIN, ROW, RawTable, TableSource, link_builders, links_from, open_extract
+from recordcheck.checks.refdata import ReferenceData
+from recordcheck.checks.suites import SUITES_DIR
+from recordcheck.checks.validate import SuiteRunner, ValidationResult, make_runner, parsed_table, validate
 
 LONDON = ZoneInfo("Europe/London")
 

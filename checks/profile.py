@@ -13,12 +13,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from checks.contract import TABLES
-from checks.errors import ConfigError
-from checks.schema import Strict, validate
-from checks.yamlfile import line_of, load_yaml
+from recordcheck.checks.contract import TABLES
+from recordcheck.checks.errors import ConfigError
+from recordcheck.checks.resources import PROFILES_DIR
+from recordcheck.checks.schema import Strict, validate
+from recordcheck.checks.yamlfile import line_of, load_yaml
 
-DEFAULT_PROFILE = Path(__file__).parent / "profiles" / "default.yaml"
+DEFAULT_PROFILE = PROFILES_DIR / "default.yaml"
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 DEFAULT_TRUE = ("true", "yes", "y", "1")

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from checks.errors import OutputUnavailable
+from recordcheck.checks.errors import OutputUnavailable
 
 LATEST = "latest"
 

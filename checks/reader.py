@@ -21,10 +21,10 @@ from pathlib import Path
 
 import polars as pl
 
-from checks.contract import TABLES, Table
-from checks.csvscan import CsvCounter, CsvShape
-from checks.errors import InputRejected
-from checks.profile import SUFFIXES, LinkSource, SourceProfile
+from recordcheck.checks.contract import TABLES, Table
+from recordcheck.checks.csvscan import CsvCounter, CsvShape
+from recordcheck.checks.errors import InputRejected
+from recordcheck.checks.profile import SUFFIXES, LinkSource, SourceProfile
 
 ROW = "__row"
 """1-based position of the row among the data rows of its file (header not counted)."""

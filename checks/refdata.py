@@ -13,10 +13,9 @@ from typing import Any
 
 import polars as pl
 
-from checks.errors import ConfigError
-from checks.yamlfile import check_keys, load_yaml, require_mapping
-
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "rules" / "reference"
+from recordcheck.checks.errors import ConfigError
+from recordcheck.checks.resources import REFERENCE_DIR
+from recordcheck.checks.yamlfile import check_keys, load_yaml, require_mapping
 
 CATALOGUE_SCHEMA = {
     "code": pl.String,

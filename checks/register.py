@@ -11,10 +11,10 @@ from typing import Any
 
 import polars as pl
 
-from checks.config import RunConfig, Threshold
-from checks.contract import REGISTER_COLUMNS, TABLES
-from checks.engine import REGISTER_SCHEMA, EngineResult, RuleResult
-from checks.refdata import ReferenceData
+from recordcheck.checks.config import RunConfig, Threshold
+from recordcheck.checks.contract import REGISTER_COLUMNS, TABLES
+from recordcheck.checks.engine import REGISTER_SCHEMA, EngineResult, RuleResult
+from recordcheck.checks.refdata import ReferenceData
 
 QUARANTINE_RULE = "QUARANTINE"
 QUARANTINE_TITLE = "A row could not be read or broke the extract contract, and was quarantined"

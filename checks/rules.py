@@ -14,11 +14,11 @@ from typing import Any
 
 import duckdb
 
-from checks.contract import FINDINGS, FREE_TEXT_COLUMNS, SEVERITIES, TABLES
-from checks.errors import ConfigError
-from checks.yamlfile import check_keys, line_of, load_yaml, require_mapping
+from recordcheck.checks.contract import FINDINGS, FREE_TEXT_COLUMNS, SEVERITIES, TABLES
+from recordcheck.checks.errors import ConfigError
+from recordcheck.checks.resources import RULES_DIR
+from recordcheck.checks.yamlfile import check_keys, line_of, load_yaml, require_mapping
 
-RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 ID_PATTERN = re.compile(r"^[A-Z]{2,4}\d{3}$")
 NAME_PATTERN = re.compile(r"^[a-z_]+(\.[a-z0-9_]+)+$")
 STRATA = ("district", "referrer_agency", "offence_group", "month")

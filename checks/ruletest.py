@@ -15,13 +15,13 @@ from pathlib import Path
 
 import polars as pl
 
-from checks.contract import TABLES
-from checks.engine import RuleEngine
-from checks.parse import parse_table
-from checks.profile import SourceProfile, load_profile
-from checks.reader import ROW, RawTable
-from checks.refdata import ReferenceData
-from checks.rules import Rule, RuleCase, RulePack
+from recordcheck.checks.contract import TABLES
+from recordcheck.checks.engine import RuleEngine
+from recordcheck.checks.parse import parse_table
+from recordcheck.checks.profile import SourceProfile, load_profile
+from recordcheck.checks.reader import ROW, RawTable
+from recordcheck.checks.refdata import ReferenceData
+from recordcheck.checks.rules import Rule, RuleCase, RulePack
 
 DEFAULT_CASE_AS_OF = "2026-04-01T00:00:00Z"
 CASE_DEFAULTS: dict[str, dict[str, str]] = {

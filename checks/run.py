@@ -13,16 +13,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import checks
-from checks.config import RunConfig
-from checks.engine import run_pack
-from checks.pipeline import LoadedExtract, load_extract, sha256_of
-from checks.profile import SourceProfile
-from checks.publish import check_output_folder, staged_run, write_json
-from checks.refdata import ReferenceData
-from checks.register import build_register, summary
-from checks.rules import RulePack
-from checks.validate import DEFAULT_RUNNER, make_runner
+from recordcheck.checks import __version__
+from recordcheck.checks.config import RunConfig
+from recordcheck.checks.engine import run_pack
+from recordcheck.checks.pipeline import LoadedExtract, load_extract, sha256_of
+from recordcheck.checks.profile import SourceProfile
+from recordcheck.checks.publish import check_output_folder, staged_run, write_json
+from recordcheck.checks.refdata import ReferenceData
+from recordcheck.checks.register import build_register, summary
+from recordcheck.checks.rules import RulePack
+from recordcheck.checks.validate import DEFAULT_RUNNER, make_runner
 
 Progress = Callable[[str], AbstractContextManager[Any]]
 
@@ -77,7 +77,7 @@ def manifest(
 ) -> dict[str, Any]:
     return {
         "run_id": run_id,
-        "tool": {"name": "recordcheck", "version": checks.__version__, "python": platform.python_version()},
+        "tool": {"name": "recordcheck", "version": __version__, "python": platform.python_version()},
         "as_of": as_of.isoformat(),
         "extract_dir": str(extract_dir),
         "inputs": [

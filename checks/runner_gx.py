@@ -18,8 +18,8 @@ from typing import Any
 
 import polars as pl
 
-from checks.reader import ROW
-from checks.validate import FAILURE_SCHEMA, CheckedTable, ListParameter, suite_columns
+from recordcheck.checks.reader import ROW
+from recordcheck.checks.validate import FAILURE_SCHEMA, CheckedTable, ListParameter, suite_columns
 
 
 class GxPandasRunner:

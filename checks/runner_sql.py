@@ -12,8 +12,8 @@ from typing import Any
 
 import polars as pl
 
-from checks.suite_sql import compile_suite, render
-from checks.validate import FAILURE_SCHEMA, CheckedTable
+from recordcheck.checks.suite_sql import compile_suite, render
+from recordcheck.checks.validate import FAILURE_SCHEMA, CheckedTable
 
 
 class DuckDBSuiteRunner:

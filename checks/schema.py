@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from checks.errors import ConfigError
-from checks.yamlfile import line_of
+from recordcheck.checks.errors import ConfigError
+from recordcheck.checks.yamlfile import line_of
 
 Model = TypeVar("Model", bound=BaseModel)
 

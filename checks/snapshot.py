@@ -21,10 +21,13 @@ from pathlib import Path
 
 import polars as pl
 
-from checks.errors import ConfigError
+from recordcheck.checks.errors import ConfigError
+from recordcheck.checks.resources import RULES_DIR
 
-SNAPSHOT_DIR = Path(__file__).resolve().parent.parent / "sample_data" / "expected"
-SAMPLE_EXTRACT = Path(__file__).resolve().parent.parent / "sample_data" / "extract"
+# The snapshot belongs to the source checkout (the repository root holds rules/ and sample_data/);
+# an installed copy has no sample_data/, and the commands that need it say so.
+SNAPSHOT_DIR = RULES_DIR.parent / "sample_data" / "expected"
+SAMPLE_EXTRACT = RULES_DIR.parent / "sample_data" / "extract"
 SAMPLE_AS_OF = "2026-04-01T00:00:00Z"
 COLUMNS = ["fingerprint", "rule_id", "record_type", "record_id"]
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")

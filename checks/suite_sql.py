@@ -21,7 +21,7 @@ from typing import Any, cast
 import sqlglot
 from sqlglot import exp
 
-from checks.errors import ConfigError
+from recordcheck.checks.errors import ConfigError
 
 ROW_COLUMN = "__row"
 EXPECTATION_COLUMN = "expectation"

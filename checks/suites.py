@@ -15,9 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from checks.contract import EARLIEST_YEAR, TABLES, Table
-
-SUITES_DIR = Path(__file__).resolve().parent.parent / "rules" / "expectations"
+from recordcheck.checks.contract import EARLIEST_YEAR, TABLES, Table
+from recordcheck.checks.resources import SUITES_DIR
 
 # Columns the validator derives before handing a table to GX (name -> (table, description)).
 DERIVED_COLUMNS = {

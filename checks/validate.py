@@ -19,13 +19,13 @@ from typing import Any, Protocol
 import duckdb
 import polars as pl
 
-from checks.contract import TABLES
-from checks.database import Database
-from checks.errors import ConfigError
-from checks.parse import PROBLEM_SCHEMA
-from checks.reader import ORIGIN, ROW
-from checks.suite_sql import param_table
-from checks.suites import SUITES_DIR, load_suite
+from recordcheck.checks.contract import TABLES
+from recordcheck.checks.database import Database
+from recordcheck.checks.errors import ConfigError
+from recordcheck.checks.parse import PROBLEM_SCHEMA
+from recordcheck.checks.reader import ORIGIN, ROW
+from recordcheck.checks.suite_sql import param_table
+from recordcheck.checks.suites import SUITES_DIR, load_suite
 
 FAILURE_SCHEMA = {"expectation": pl.Int64, ROW: pl.Int64}
 """What a runner returns: one row per (expectation index in the suite, failing row number)."""
@@ -88,7 +88,7 @@ def suite_columns(suite: dict[str, Any]) -> list[str]:
 def make_runner(name: str = DEFAULT_RUNNER) -> SuiteRunner:
     """The named runner; GX (and pandas) are imported only when asked for."""
     if name == "sql":
-        from checks.runner_sql import DuckDBSuiteRunner
+        from recordcheck.checks.runner_sql import DuckDBSuiteRunner
 
         return DuckDBSuiteRunner()
     if name == "great-expectations":
@@ -103,7 +103,7 @@ def _gx_runner() -> SuiteRunner:
     """One GX context per process: creating it costs seconds, reusing it costs nothing."""
     global _GX_RUNNER
     if _GX_RUNNER is None:
-        from checks.runner_gx import GxPandasRunner
+        from recordcheck.checks.runner_gx import GxPandasRunner
 
         _GX_RUNNER = GxPandasRunner()
     return _GX_RUNNER  # type: ignore[no-any-return]

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from checks.errors import ConfigError
+from recordcheck.checks.errors import ConfigError
 
 
 class LineDict(dict):  # type: ignore[type-arg]

@@ -12,8 +12,8 @@ from typing import Any
 
 import polars as pl
 
-from checks.refdata import GradeBand, grade_for
-from reports.context import (
+from recordcheck.checks.refdata import GradeBand, grade_for
+from recordcheck.reports.context import (
     CrossTable,
     ExceptionRow,
     FamilyView,
@@ -25,7 +25,7 @@ from reports.context import (
     RunFacts,
     TableQuality,
 )
-from reports.stats import wald_half_width, wilson
+from recordcheck.reports.stats import wald_half_width, wilson
 
 UNRECORDED = ("unrecorded_crime", "n100_missing")
 CLASSIFICATION_RULES = ("CLS001", "CLS002")

@@ -9,16 +9,16 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from reports.build import build_context
-from reports.context import ReportContext
+from recordcheck.checks.resources import TEMPLATES_DIR
+from recordcheck.reports.build import build_context
+from recordcheck.reports.context import ReportContext
 
-TEMPLATES = Path(__file__).parent / "templates"
 REDACTION_KEY_ENV = "RECORDCHECK_REDACTION_KEY"
 
 
 def environment(redact_below: int | None = None) -> Environment:
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
+        loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(["html"], default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,

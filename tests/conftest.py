@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from checks.generate import generate, write_extract
-from checks.refdata import load_reference
-from checks.rules import load_pack
+from recordcheck.checks.generate import generate, write_extract
+from recordcheck.checks.refdata import load_reference
+from recordcheck.checks.rules import load_pack
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = datetime(2026, 4, 1, tzinfo=UTC)

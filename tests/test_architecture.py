@@ -6,42 +6,54 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from checks.contract import TABLES
-from checks.suites import build_suite, load_suite
+from recordcheck.checks.contract import TABLES
+from recordcheck.checks.suites import build_suite, load_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _imports_of(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
 def _imports(folder: Path) -> dict[Path, set[str]]:
-    found = {}
-    for path in folder.rglob("*.py"):
-        names = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names.update(a.name for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names.add(node.module)
-        found[path] = names
-    return found
+    return {path: _imports_of(path) for path in folder.rglob("*.py")}
 
 
 def test_checks_does_not_import_cli_or_reports():
     for path, names in _imports(ROOT / "checks").items():
-        bad = {n for n in names if n == "cli" or n.split(".")[0] == "reports"}
+        bad = {n for n in names if n == "recordcheck.cli" or n.startswith("recordcheck.reports")}
         assert not bad, f"{path} imports {bad}"
 
 
 def test_reports_reads_results_not_extracts():
     forbidden = {
-        "checks.reader",
-        "checks.parse",
-        "checks.pipeline",
-        "checks.validate",
-        "checks.engine",
-        "cli",
+        "recordcheck.checks.reader",
+        "recordcheck.checks.parse",
+        "recordcheck.checks.pipeline",
+        "recordcheck.checks.validate",
+        "recordcheck.checks.engine",
+        "recordcheck.cli",
     }
     for path, names in _imports(ROOT / "reports").items():
         assert not (names & forbidden), f"{path} imports {names & forbidden}"
+
+
+def test_everything_imports_through_the_one_namespace():
+    """Installed, the code lives only under `recordcheck`; a bare `import checks` would work in the
+    source tree and fail (or import someone else's `checks`) once installed."""
+    bare = {"checks", "reports", "cli", "rules"}
+    for folder in ("checks", "reports", "tests", "benchmarks"):
+        for path, names in _imports(ROOT / folder).items():
+            assert not {n for n in names if n.split(".")[0] in bare}, f"{path} imports {names}"
+    cli_imports = _imports_of(ROOT / "cli.py")
+    assert not {n for n in cli_imports if n.split(".")[0] in bare}
 
 
 def test_committed_suites_match_the_contract():

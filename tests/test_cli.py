@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from checks.exitcodes import ExitCode
-from cli import cli
+from recordcheck.checks.exitcodes import ExitCode
+from recordcheck.cli import cli
 from tests.conftest import AS_OF_TEXT, ROOT
 
 
@@ -49,7 +49,7 @@ def test_run_publishes_and_latest_survives_a_crash(tmp_path, monkeypatch):
     latest = (out / "latest").resolve()
     assert (latest / "exceptions.csv").exists() and (latest / "exceptions.parquet").exists()
 
-    import checks.run as run_module
+    import recordcheck.checks.run as run_module
 
     def boom(*_a, **_k):
         raise RuntimeError("Jane Smith (DOB 02/03/2012)")
@@ -178,7 +178,7 @@ def test_redacted_report_from_run_and_from_report_command(tmp_path, monkeypatch)
 
 def test_two_runs_in_one_second_both_publish(tmp_path, monkeypatch):
     """Defect: the run id had one-second resolution, so a second run crashed at publish."""
-    import checks.run as run_module
+    import recordcheck.checks.run as run_module
 
     class Frozen(run_module.datetime):  # type: ignore[misc,valid-type]
         @classmethod
@@ -251,7 +251,7 @@ def test_memory_and_disk_failures_have_their_own_codes_and_publish_nothing(tmp_p
     """Defect 6: a memory limit or a full disk ended with a traceback and exit 1."""
     import errno
 
-    import checks.run as run_module
+    import recordcheck.checks.run as run_module
 
     def out_of_memory(*_a, **_k):
         raise MemoryError
@@ -346,8 +346,8 @@ def test_cli_options_reach_the_run(tmp_path):
 
 
 def test_engine_temp_directory_is_where_duckdb_spills(tmp_path):
-    from checks.config import load_config
-    from checks.database import Database
+    from recordcheck.checks.config import load_config
+    from recordcheck.checks.database import Database
 
     config = tmp_path / "conf" / "c.yaml"
     config.parent.mkdir()

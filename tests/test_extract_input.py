@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from checks.errors import InputRejected
-from checks.pipeline import load_extract
-from checks.profile import load_profile
+from recordcheck.checks.errors import InputRejected
+from recordcheck.checks.pipeline import load_extract
+from recordcheck.checks.profile import load_profile
 from tests.conftest import AS_OF, ROOT
 from tests.corruption import corrupt_extract
 
@@ -134,7 +134,7 @@ def test_bom_cp1252_and_free_text_round_trip(tmp_path, reference):
 
 
 def test_parquet_and_jsonl_read_the_same(small_extract, tmp_path, reference):
-    from checks.generate import generate, write_extract
+    from recordcheck.checks.generate import generate, write_extract
 
     extract = generate(seed=11, scale=0.02, as_of=AS_OF)
     write_extract(extract, tmp_path / "pq", "parquet")

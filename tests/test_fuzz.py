@@ -19,8 +19,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checks.exitcodes import ExitCode
-from cli import cli
+from recordcheck.checks.exitcodes import ExitCode
+from recordcheck.cli import cli
 from tests.conftest import AS_OF_TEXT, ROOT
 
 pytestmark = pytest.mark.slow

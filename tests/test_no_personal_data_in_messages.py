@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 from click.testing import CliRunner
 
-from cli import cli
+from recordcheck.cli import cli
 from tests.conftest import AS_OF_TEXT
 
 SENTINEL = "Zq7Sentinel Jane Smith (DOB 02/03/2012) of 14 Elm Road"

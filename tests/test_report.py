@@ -14,11 +14,11 @@ import polars as pl
 import pytest
 from bs4 import BeautifulSoup
 
-from checks.config import RunConfig
-from checks.profile import load_profile
-from checks.run import execute_run
-from reports import context as report_context
-from reports.render import render_run
+from recordcheck.checks.config import RunConfig
+from recordcheck.checks.profile import load_profile
+from recordcheck.checks.run import execute_run
+from recordcheck.reports import context as report_context
+from recordcheck.reports.render import render_run
 from tests.conftest import AS_OF, ROOT
 
 
@@ -199,7 +199,7 @@ def test_type_hints_resolve():
 
 def test_grades_follow_the_forces_grade_bands(tmp_path, pack):
     """A grade band override in the config reaches the report (it reads the run's reference data)."""
-    from checks.refdata import load_reference
+    from recordcheck.checks.refdata import load_reference
 
     bands = {
         "bands": [{"grade": "Meets the standard", "min_percent": 99.99}, {"grade": "Below the standard", "min_percent": 0}]
@@ -215,7 +215,7 @@ def test_grades_follow_the_forces_grade_bands(tmp_path, pack):
 def test_pvp_figures_reconcile_with_register_and_measures(sample_run):
     """'Of N referrals, M should have been recorded; K were': N and K from measures.json,
     M - K = professional referrals flagged unrecorded or n100_missing in the register."""
-    from reports.build import build_context
+    from recordcheck.reports.build import build_context
 
     ctx = build_context(sample_run)
     measures = json.loads((sample_run / "measures.json").read_text())

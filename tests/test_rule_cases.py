@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from checks.refdata import load_reference
-from checks.rules import load_pack
-from checks.ruletest import run_case
+from recordcheck.checks.refdata import load_reference
+from recordcheck.checks.rules import load_pack
+from recordcheck.checks.ruletest import run_case
 
 PACK = load_pack()
 CASES = [(rule, case) for rule in PACK.rules for case in rule.cases]

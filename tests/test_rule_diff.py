@@ -11,11 +11,19 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from checks.errors import ConfigError
-from checks.exitcodes import ExitCode
-from checks.rules import RULES_DIR, load_pack
-from checks.snapshot import SNAPSHOT_DIR, approve, bump_is_enough, file_hash, read_approval, read_findings, required_bump
-from cli import cli
+from recordcheck.checks.errors import ConfigError
+from recordcheck.checks.exitcodes import ExitCode
+from recordcheck.checks.rules import RULES_DIR, load_pack
+from recordcheck.checks.snapshot import (
+    SNAPSHOT_DIR,
+    approve,
+    bump_is_enough,
+    file_hash,
+    read_approval,
+    read_findings,
+    required_bump,
+)
+from recordcheck.cli import cli
 from tests.conftest import AS_OF_TEXT, ROOT
 
 KEYS = ["rule_id", "record_type", "record_id"]
@@ -159,10 +167,10 @@ def test_markdown_is_a_table():
 
 def test_findings_on_the_sample_match_the_approved_snapshot(pack, reference):
     """A change to the pack that moves a finding on the sample must be approved (`rules approve`)."""
-    from checks.engine import run_pack
-    from checks.pipeline import load_extract
-    from checks.profile import load_profile
-    from checks.snapshot import findings_of
+    from recordcheck.checks.engine import run_pack
+    from recordcheck.checks.pipeline import load_extract
+    from recordcheck.checks.profile import load_profile
+    from recordcheck.checks.snapshot import findings_of
     from tests.conftest import AS_OF
 
     loaded = load_extract(ROOT / "sample_data" / "extract", load_profile(), reference, AS_OF)

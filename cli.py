@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from recordcheck.checks.contract import TABLES
 from recordcheck.checks.errors import Interrupted, RecordcheckError
 from recordcheck.checks.exitcodes import ExitCode
 
@@ -551,6 +552,19 @@ def suites(write: bool) -> None:
         click.echo(
             f"{table.name}: {len(build_suite(table)['expectations'])} expectations ({SUITES_DIR / (table.name + '.json')})"
         )
+
+
+@cli.command()
+@click.argument("table", required=False, type=click.Choice(list(TABLES)))
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+def contract(table: str | None, fmt: str) -> None:
+    """Print the canonical extract contract: every table and column, its type, whether it is
+    required, its allowed values and what it means. docs/contract.md is this output."""
+    from recordcheck.checks.contract_doc import contract_json, contract_markdown
+
+    click.echo(contract_json(table) if fmt == "json" else contract_markdown(table), nl=False)
+    if fmt == "json":
+        click.echo()
 
 
 def main() -> None:

@@ -99,18 +99,25 @@ class Column:
     """Values must be codes in the offence catalogue."""
     min_value: int | None = None
     max_value: int | None = None
+    meaning: str = ""
+    """What the column holds, in a registrar's words (shown by `recordcheck contract`)."""
+
+    @property
+    def free_text(self) -> bool:
+        return self.name in FREE_TEXT_COLUMNS
 
 
 @dataclass(frozen=True)
 class Table:
     name: str
     record_type: str
-    """What a row is called in the exceptions register."""
+    """What the register calls a row's record: a link or contact row is filed against its crime."""
     id_column: str | None
     required: bool
     columns: tuple[Column, ...]
     order_pairs: tuple[tuple[str, str], ...] = field(default=())
     """(earlier, later) timestamp columns: later must not be before earlier."""
+    meaning: str = ""
 
     @property
     def column_names(self) -> list[str]:
@@ -131,31 +138,46 @@ def _c(name: str, type_: ColumnType, required: bool = False, **kw: object) -> Co
     return Column(name, type_, required, **kw)  # type: ignore[arg-type]
 
 
+_FREE_TEXT = "free text about people: never logged, never in a detail sentence, escaped in reports"
+
 REFERRALS = Table(
     "referrals",
     "referral",
     "referral_id",
     True,
     (
-        _c("referral_id", "string", True),
-        _c("received_at", "timestamp", True),
-        _c("district", "string", True),
-        _c("referrer_type", "string", True, enum=REFERRER_TYPES),
-        _c("referrer_agency", "string", enum=REFERRER_AGENCIES),
-        _c("concern_type", "string", enum=CONCERN_TYPES),
-        _c("subject_person_id", "string"),
-        _c("subject_dob", "date"),
-        _c("subject_sex", "string", enum=SEXES),
-        _c("subject_vulnerable", "bool"),
-        _c("disclosed_offence_code", "string", offence_code=True),
-        _c("offence_date", "date"),
-        _c("victim_count", "int", min_value=1, max_value=MAX_VICTIMS),
-        _c("decision", "string", True, enum=REFERRAL_DECISIONS),
-        _c("decision_at", "timestamp"),
-        _c("no_crime_reason", "string", enum=NO_CRIME_REASONS),
-        _c("decision_rationale", "string"),
-        _c("summary", "string"),
+        _c("referral_id", "string", True, meaning="the referral's own reference; unique"),
+        _c("received_at", "timestamp", True, meaning="when any part of the police (PVP team, MASH, a contact point) received it"),
+        _c("district", "string", True, meaning="policing district or local authority area"),
+        _c("referrer_type", "string", True, enum=REFERRER_TYPES, meaning="who made the report"),
+        _c("referrer_agency", "string", enum=REFERRER_AGENCIES, meaning="the referring agency, for a professional third party"),
+        _c("concern_type", "string", enum=CONCERN_TYPES, meaning="the kind of concern raised"),
+        _c("subject_person_id", "string", meaning="the person (usually a child) the referral is about"),
+        _c("subject_dob", "date", meaning="that person's date of birth"),
+        _c("subject_sex", "string", enum=SEXES, meaning="that person's sex"),
+        _c("subject_vulnerable", "bool", meaning="an adult at risk (children count as vulnerable whatever this says)"),
+        _c(
+            "disclosed_offence_code",
+            "string",
+            offence_code=True,
+            meaning="Home Office code of the most serious notifiable offence disclosed; empty when none was",
+        ),
+        _c("offence_date", "date", meaning="when that offence happened (the start, for a period)"),
+        _c(
+            "victim_count",
+            "int",
+            min_value=1,
+            max_value=MAX_VICTIMS,
+            meaning="how many different victims the referral discloses; empty means one",
+        ),
+        _c("decision", "string", True, enum=REFERRAL_DECISIONS, meaning="what the police decided to do with it"),
+        _c("decision_at", "timestamp", meaning="when that decision was made"),
+        _c("no_crime_reason", "string", enum=NO_CRIME_REASONS, meaning="why no crime was recorded, when none was"),
+        _c("decision_rationale", "string", meaning="the account of the decision; " + _FREE_TEXT),
+        _c("summary", "string", meaning="the referral's narrative; " + _FREE_TEXT),
     ),
+    meaning="One row per referral to the public protection teams, the MASH or a child exploitation team, "
+    "from any source, including those that disclose no offence.",
 )
 
 INCIDENTS = Table(
@@ -164,21 +186,34 @@ INCIDENTS = Table(
     "incident_id",
     False,
     (
-        _c("incident_id", "string", True),
-        _c("reported_at", "timestamp", True),
-        _c("district", "string", True),
-        _c("caller_type", "string", enum=REFERRER_TYPES),
-        _c("opening_code", "string"),
-        _c("closing_code", "string"),
-        _c("closure_class", "string", True, enum=CLOSURE_CLASSES),
-        _c("reported_offence_code", "string", offence_code=True),
-        _c("victim_count", "int", min_value=1, max_value=MAX_VICTIMS),
-        _c("child_victim", "bool"),
-        _c("vulnerable_victim", "bool"),
-        _c("no_crime_reason", "string", enum=NO_CRIME_REASONS),
-        _c("decision_rationale", "string"),
-        _c("summary", "string"),
+        _c("incident_id", "string", True, meaning="the incident log's own reference; unique"),
+        _c("reported_at", "timestamp", True, meaning="when the call or report was received"),
+        _c("district", "string", True, meaning="policing district or local authority area"),
+        _c("caller_type", "string", enum=REFERRER_TYPES, meaning="who called (same values as referrer_type)"),
+        _c("opening_code", "string", meaning="the force's own opening classification"),
+        _c("closing_code", "string", meaning="the force's own closing classification"),
+        _c(
+            "closure_class",
+            "string",
+            True,
+            enum=CLOSURE_CLASSES,
+            meaning="what the closure amounts to; a profile may derive it from closing_code",
+        ),
+        _c(
+            "reported_offence_code",
+            "string",
+            offence_code=True,
+            meaning="Home Office code of the notifiable offence the log discloses, if any",
+        ),
+        _c("victim_count", "int", min_value=1, max_value=MAX_VICTIMS, meaning="victims disclosed; empty means one"),
+        _c("child_victim", "bool", meaning="the victim is a child"),
+        _c("vulnerable_victim", "bool", meaning="the victim is vulnerable"),
+        _c("no_crime_reason", "string", enum=NO_CRIME_REASONS, meaning="why no crime was recorded, when none was"),
+        _c("decision_rationale", "string", meaning="the account of the closure decision; " + _FREE_TEXT),
+        _c("summary", "string", meaning="the log's narrative; " + _FREE_TEXT),
     ),
+    meaning="One row per command-and-control incident log. Optional: rules on incidents report "
+    "'not run' without it.",
 )
 
 CRIMES = Table(
@@ -187,57 +222,71 @@ CRIMES = Table(
     "crime_id",
     True,
     (
-        _c("crime_id", "string", True),
-        _c("reported_at", "timestamp", True),
-        _c("recorded_at", "timestamp", True),
-        _c("offence_code", "string", True, offence_code=True),
-        _c("offence_date", "date"),
-        _c("district", "string", True),
-        _c("victim_person_id", "string"),
-        _c("victim_dob", "date"),
-        _c("victim_sex", "string", enum=SEXES),
-        _c("victim_vulnerable", "bool"),
-        _c("offender_relationship", "string", enum=OFFENDER_RELATIONSHIPS),
-        _c("cse_flag", "bool"),
-        _c("suspect_identified", "bool"),
-        _c("status", "string", True, enum=CRIME_STATUSES),
-        _c("cancellation_code", "string", enum=CANCELLATION_CODES),
-        _c("cancelled_at", "timestamp"),
-        _c("cancellation_authoriser_role", "string", enum=AUTHORISER_ROLES),
-        _c("cancellation_rationale", "string"),
-        _c("victim_informed_of_cancellation_at", "timestamp"),
-        _c("outcome_code", "int", min_value=0, max_value=22),
-        _c("outcome_at", "timestamp"),
+        _c("crime_id", "string", True, meaning="the crime record's reference; unique"),
+        _c("reported_at", "timestamp", True, meaning="the first report time held on the crime record"),
+        _c("recorded_at", "timestamp", True, meaning="when the crime record was created"),
+        _c("offence_code", "string", True, offence_code=True, meaning="Home Office offence code as classified now"),
+        _c("offence_date", "date", meaning="when the offence happened (the start, for a period)"),
+        _c("district", "string", True, meaning="policing district or local authority area"),
+        _c("victim_person_id", "string", meaning="the victim (one victim per crime)"),
+        _c("victim_dob", "date", meaning="the victim's date of birth"),
+        _c("victim_sex", "string", enum=SEXES, meaning="the victim's sex"),
+        _c("victim_vulnerable", "bool", meaning="the victim is vulnerable"),
+        _c("offender_relationship", "string", enum=OFFENDER_RELATIONSHIPS, meaning="the suspect's relationship to the victim"),
+        _c("cse_flag", "bool", meaning="flagged as child sexual exploitation"),
+        _c("suspect_identified", "bool", meaning="a suspect has been identified"),
+        _c("status", "string", True, enum=CRIME_STATUSES, meaning="the record's state now"),
+        _c("cancellation_code", "string", enum=CANCELLATION_CODES, meaning="why it was cancelled (C1 to C5)"),
+        _c("cancelled_at", "timestamp", meaning="when it was cancelled"),
+        _c("cancellation_authoriser_role", "string", enum=AUTHORISER_ROLES, meaning="the role of whoever authorised it"),
+        _c(
+            "cancellation_rationale",
+            "string",
+            meaning="the additional verifiable information relied on; " + _FREE_TEXT,
+        ),
+        _c("victim_informed_of_cancellation_at", "timestamp", meaning="when the victim was told of the cancellation"),
+        _c(
+            "outcome_code",
+            "int",
+            min_value=0,
+            max_value=22,
+            meaning="Home Office outcome type 0 to 22; 0 or empty: not finalised",
+        ),
+        _c("outcome_at", "timestamp", meaning="when the outcome was assigned"),
     ),
     order_pairs=(("reported_at", "recorded_at"),),
+    meaning="One row per crime record, in whatever state it is now: recorded, cancelled or transferred.",
 )
 
 CRIME_LINKS = Table(
     "crime_links",
-    "crime_link",
+    "crime",
     None,
     True,
     (
-        _c("crime_id", "string", True),
-        _c("source_type", "string", True, enum=SOURCE_TYPES),
-        _c("source_id", "string", True),
+        _c("crime_id", "string", True, meaning="a crime record's crime_id"),
+        _c("source_type", "string", True, enum=SOURCE_TYPES, meaning="what kind of report led to it"),
+        _c("source_id", "string", True, meaning="that report's referral_id or incident_id"),
     ),
+    meaning="Which reports led to which crime records; many to many. A profile may build it from a "
+    "delimited column of crime ids on the referral or incident file.",
 )
 
 VICTIM_CONTACTS = Table(
     "victim_contacts",
-    "victim_contact",
+    "crime",
     None,
     False,
     (
-        _c("crime_id", "string", True),
-        _c("contact_at", "timestamp", True),
-        _c("contact_type", "string", True, enum=CONTACT_TYPES),
+        _c("crime_id", "string", True, meaning="the crime the contact was about"),
+        _c("contact_at", "timestamp", True, meaning="when the victim was contacted"),
+        _c("contact_type", "string", True, enum=CONTACT_TYPES, meaning="what kind of contact it was"),
     ),
+    meaning="Contacts with victims under the Victims' Code. Optional: the victim update rule reports "
+    "'not run' without it.",
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in (REFERRALS, INCIDENTS, CRIMES, CRIME_LINKS, VICTIM_CONTACTS)}
-TABLE_ORDER = tuple(TABLES)
 
 FINDINGS = (
     "unrecorded_crime",
@@ -252,7 +301,6 @@ FINDINGS = (
     "data_quality",
 )
 SEVERITIES = ("high", "medium", "low")
-RECORD_TYPES = ("referral", "incident", "crime")
 
 REGISTER_COLUMNS = (
     "run_id",

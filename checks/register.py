@@ -18,13 +18,7 @@ from recordcheck.checks.refdata import ReferenceData
 
 QUARANTINE_RULE = "QUARANTINE"
 QUARANTINE_TITLE = "A row could not be read or broke the extract contract, and was quarantined"
-_RECORD_TYPE = {
-    "referrals": "referral",
-    "incidents": "incident",
-    "crimes": "crime",
-    "crime_links": "crime",
-    "victim_contacts": "crime",
-}
+_RECORD_TYPE = {name: table.record_type for name, table in TABLES.items()}
 
 
 def fingerprint(*parts: str) -> str:

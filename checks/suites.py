@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from recordcheck.checks.contract import EARLIEST_YEAR, TABLES, Table
+from recordcheck.checks.contract import CONTRACT_VERSION, EARLIEST_YEAR, TABLES, Table
 from recordcheck.checks.resources import SUITES_DIR
 
 # Columns the validator derives before handing a table to GX (name -> (table, description)).
@@ -147,7 +147,7 @@ def build_suite(table: Table) -> dict[str, Any]:
         "expectations": exps,
         "meta": {
             "generated_by": "recordcheck suites --write",
-            "contract_version": 1,
+            "contract_version": CONTRACT_VERSION,
             "derived_columns": {name: how for (tbl, name), how in DERIVED_COLUMNS.items() if tbl == table.name},
         },
     }

@@ -197,14 +197,23 @@ def _load_setup(
 
 def _print_counts(loaded: Any) -> None:
     counts = loaded.validation.counts
+    by_column = loaded.validation.quarantine.group_by(["table", "check", "column"]).agg(rows=_n_unique_rows())
     click.echo(f"{'table':<16}{'read':>10}{'accepted':>10}{'quarantined':>13}")
     for name, c in counts.items():
         click.echo(f"{name:<16}{c.read:>10}{c.accepted:>10}{c.quarantined:>13}")
-        for check, n in c.by_check.items():
-            click.echo(f"{'':<18}{check}: {n} row(s)")
+        for check, column, n in by_column.filter(table=name).sort("rows", "check", descending=[True, False]).select(
+            "check", "column", "rows"
+        ).iter_rows():
+            click.echo(f"{'':<18}{check}" + (f" ({column})" if column else "") + f": {n} row(s)")
     total_read = sum(c.read for c in counts.values())
     total_q = sum(c.quarantined for c in counts.values())
     click.echo(f"{'all tables':<16}{total_read:>10}{total_read - total_q:>10}{total_q:>13}")
+
+
+def _n_unique_rows() -> Any:
+    import polars as pl
+
+    return pl.col("row_number").n_unique()
 
 
 @cli.command()
@@ -212,6 +221,7 @@ def _print_counts(loaded: Any) -> None:
 @profile_option
 @config_option
 @as_of_option
+@rules_dir_option
 @click.option(
     "--quarantine",
     "quarantine_path",
@@ -227,23 +237,50 @@ def validate(
     profile_path: Path | None,
     config_path: Path | None,
     as_of: str | None,
+    rules_dir: Path | None,
     quarantine_path: Path,
     validator: str,
 ) -> None:
-    """Validate EXTRACT_DIR: rows read, accepted and quarantined per table, by reason."""
+    """Validate EXTRACT_DIR before a run: rows read, accepted and quarantined per table, by check
+    and column; codes the profile does not map; rules the export cannot feed.
+
+    Exits RUN_INCOMPLETE (9) when a run on this export would be incomplete."""
+    from recordcheck.checks.coverage import rules_that_cannot_run, unmapped_code_advice
     from recordcheck.checks.pipeline import load_extract
-    from recordcheck.checks.run import write_quarantine
+    from recordcheck.checks.run import quarantine_over_share, write_quarantine
     from recordcheck.checks.validate import make_runner
 
-    profile, config, reference, _ = _load_setup(profile_path, config_path)
+    profile, config, reference, pack = _load_setup(profile_path, config_path, rules_dir)
     with _step("Validating the extract"):
-        loaded = load_extract(extract_dir, profile, reference, _parse_as_of(as_of), make_runner(validator), config.engine)
+        loaded = load_extract(
+            extract_dir, profile, reference, _parse_as_of(as_of), make_runner(validator), config.engine, pack.suites_dir
+        )
     loaded.close()
     _print_counts(loaded)
     tmp = quarantine_path.with_name(f".{quarantine_path.name}.tmp")
     write_quarantine(tmp, loaded)
     tmp.replace(quarantine_path)
     click.echo(f"Quarantine: {quarantine_path}")
+    advice = unmapped_code_advice(loaded.validation.unmapped_codes)
+    if advice:
+        click.echo("Codes that are not the contract's (their rows are quarantined):")
+        for line in advice:
+            click.echo(line)
+    unable = [
+        (rule_id, why)
+        for rule_id, why in rules_that_cannot_run(pack, list(loaded.validation.counts), loaded.unusable)
+        if rule_id not in config.disabled_rules
+    ]
+    for rule_id, why in unable:
+        click.echo(f"Rule {rule_id} cannot run on this export: {why}")
+    problems = quarantine_over_share(
+        {name: (c.read, c.quarantined, c.by_check) for name, c in loaded.validation.counts.items()}, config
+    )
+    if unable:
+        problems.append(f"{len(unable)} rule(s) cannot run: {', '.join(r for r, _ in unable)}")
+    if problems:
+        click.echo("A run on this export would be incomplete: " + " | ".join(problems), err=True)
+        sys.exit(int(ExitCode.RUN_INCOMPLETE))
 
 
 @cli.command()
@@ -257,21 +294,39 @@ def validate(
     help="1 = one year of a large force (~40k referrals, ~600k incidents, ~170k crimes).",
 )
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option(
+    "--shape",
+    type=click.Choice(["canonical", "force"]),
+    default="canonical",
+    show_default=True,
+    help="force: the same data as a force's own systems export it (names, codes, dd/mm/yyyy, Y/N, cp1252, "
+    "links in a delimited column), with profile.yaml to map it.",
+)
 @as_of_option
 @handle_errors
-def generate(out_dir: Path, seed: int, scale: float, fmt: str, as_of: str | None) -> None:
+def generate(out_dir: Path, seed: int, scale: float, fmt: str, shape: str, as_of: str | None) -> None:
     """Write a synthetic extract with its answer key (key.csv) into OUT_DIR."""
+    from recordcheck.checks.errors import ConfigError
     from recordcheck.checks.generate import DEFAULT_AS_OF, write_extract
     from recordcheck.checks.generate import generate as build
 
+    if shape == "force" and fmt != "csv":
+        raise ConfigError("--shape force writes CSV, as force systems export; leave out --format")
     moment = _parse_as_of(as_of) if as_of else DEFAULT_AS_OF
     with _step(f"Generating scale {scale} (seed {seed})"):
         extract = build(seed=seed, scale=scale, as_of=moment)
-        write_extract(extract, out_dir, fmt)
+        if shape == "force":
+            from recordcheck.checks.force_shape import write_force_export
+
+            write_force_export(extract, out_dir)
+        else:
+            write_extract(extract, out_dir, fmt)
     for name, n in extract.counts.items():
         click.echo(f"{name:<16}{n:>10} rows")
     click.echo(f"{'key.csv':<16}{extract.key.height:>10} injected breaches")
     click.echo(f"Extract: {out_dir}  (as-of {moment.isoformat()}; pass --as-of to run)")
+    if shape == "force":
+        click.echo(f"Profile: {out_dir / 'profile.yaml'}  (pass --profile to run)")
 
 
 @cli.command()
@@ -402,7 +457,12 @@ def rules_explain(rule_id: str, rules_dir: Path | None) -> None:
         (f"{rule.id} {rule.name}", rule.title),
         (
             "What it does",
-            f"Finding: {rule.finding}; severity: {rule.severity}; needs: {', '.join(rule.requires)}.",
+            f"Finding: {rule.finding}; severity: {rule.severity}; tables: {', '.join(rule.requires)}"
+            + (
+                f"; not run when any of these is absent or empty: {', '.join(f'{t}.{c}' for t, c in rule.needs)}."
+                if rule.needs
+                else "."
+            ),
         ),
         ("Why it matters", rule.rationale),
         ("Example", rule.example or "See the test cases in " + str(rule.path)),
@@ -487,7 +547,9 @@ def rules_diff(
             loaded = load_extract(extract_dir, profile, reference, moment, make_runner(), config.engine, pack.suites_dir)
         try:
             with _step("Running both packs"):
-                result = diff_packs(loaded.validation.accepted, moment, base_pack, base_reference, pack, reference, examples)
+                result = diff_packs(
+                    loaded.validation.accepted, moment, base_pack, base_reference, pack, reference, examples, loaded.unusable
+                )
         finally:
             loaded.close()
     click.echo(render(result, fmt))
@@ -529,7 +591,7 @@ def rules_approve(rules_dir: Path | None, snapshot_dir: Path | None, extract_dir
     moment = _parse_as_of(as_of or SAMPLE_AS_OF)
     loaded = load_extract(extract, profile, reference, moment, suites_dir=pack.suites_dir)
     try:
-        result = run_pack(pack, reference, moment, loaded.validation.accepted, "approve")
+        result = run_pack(pack, reference, moment, loaded.validation.accepted, "approve", unusable=loaded.unusable)
     finally:
         loaded.close()
     current = findings_of(result.register)

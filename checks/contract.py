@@ -147,10 +147,20 @@ REFERRALS = Table(
     True,
     (
         _c("referral_id", "string", True, meaning="the referral's own reference; unique"),
-        _c("received_at", "timestamp", True, meaning="when any part of the police (PVP team, MASH, a contact point) received it"),
+        _c(
+            "received_at",
+            "timestamp",
+            True,
+            meaning="when any part of the police (PVP team, MASH, a contact point) received it",
+        ),
         _c("district", "string", True, meaning="policing district or local authority area"),
         _c("referrer_type", "string", True, enum=REFERRER_TYPES, meaning="who made the report"),
-        _c("referrer_agency", "string", enum=REFERRER_AGENCIES, meaning="the referring agency, for a professional third party"),
+        _c(
+            "referrer_agency",
+            "string",
+            enum=REFERRER_AGENCIES,
+            meaning="the referring agency, for a professional third party",
+        ),
         _c("concern_type", "string", enum=CONCERN_TYPES, meaning="the kind of concern raised"),
         _c("subject_person_id", "string", meaning="the person (usually a child) the referral is about"),
         _c("subject_dob", "date", meaning="that person's date of birth"),
@@ -212,8 +222,7 @@ INCIDENTS = Table(
         _c("decision_rationale", "string", meaning="the account of the closure decision; " + _FREE_TEXT),
         _c("summary", "string", meaning="the log's narrative; " + _FREE_TEXT),
     ),
-    meaning="One row per command-and-control incident log. Optional: rules on incidents report "
-    "'not run' without it.",
+    meaning="One row per command-and-control incident log. Optional: rules on incidents report 'not run' without it.",
 )
 
 CRIMES = Table(
@@ -232,7 +241,12 @@ CRIMES = Table(
         _c("victim_dob", "date", meaning="the victim's date of birth"),
         _c("victim_sex", "string", enum=SEXES, meaning="the victim's sex"),
         _c("victim_vulnerable", "bool", meaning="the victim is vulnerable"),
-        _c("offender_relationship", "string", enum=OFFENDER_RELATIONSHIPS, meaning="the suspect's relationship to the victim"),
+        _c(
+            "offender_relationship",
+            "string",
+            enum=OFFENDER_RELATIONSHIPS,
+            meaning="the suspect's relationship to the victim",
+        ),
         _c("cse_flag", "bool", meaning="flagged as child sexual exploitation"),
         _c("suspect_identified", "bool", meaning="a suspect has been identified"),
         _c("status", "string", True, enum=CRIME_STATUSES, meaning="the record's state now"),
@@ -282,8 +296,7 @@ VICTIM_CONTACTS = Table(
         _c("contact_at", "timestamp", True, meaning="when the victim was contacted"),
         _c("contact_type", "string", True, enum=CONTACT_TYPES, meaning="what kind of contact it was"),
     ),
-    meaning="Contacts with victims under the Victims' Code. Optional: the victim update rule reports "
-    "'not run' without it.",
+    meaning="Contacts with victims under the Victims' Code. Optional: the victim update rule reports 'not run' without it.",
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in (REFERRALS, INCIDENTS, CRIMES, CRIME_LINKS, VICTIM_CONTACTS)}

@@ -56,9 +56,8 @@ def _table_markdown(table: Table) -> str:
         lines += [f"Each row is one {table.record_type}, identified by `{table.id_column}`.", ""]
     lines += ["| column | type | required | allowed values | meaning |", "|---|---|---|---|---|"]
     for column in table.columns:
-        lines.append(
-            f"| `{column.name}` | {column.type} | {'yes' if column.required else 'no'} | {_allowed(column)} | {column.meaning} |"
-        )
+        required = "yes" if column.required else "no"
+        lines.append(f"| `{column.name}` | {column.type} | {required} | {_allowed(column)} | {column.meaning} |")
     for earlier, later in table.order_pairs:
         lines += ["", f"`{later}` may not be before `{earlier}`."]
     return "\n".join(lines) + "\n"

@@ -178,10 +178,11 @@ def diff_packs(
     pack: RulePack,
     reference: ReferenceData,
     examples: int = 5,
+    unusable: dict[tuple[str, str], str] | None = None,
 ) -> PackDiff:
     """Run both packs on the same validated tables and compare what they find."""
-    base = run_pack(base_pack, base_reference, as_of, tables, "base")
-    new = run_pack(pack, reference, as_of, tables, "new")
+    base = run_pack(base_pack, base_reference, as_of, tables, "base", unusable=unusable)
+    new = run_pack(pack, reference, as_of, tables, "new", unusable=unusable)
     return PackDiff(
         base_pack.version,
         pack.version,

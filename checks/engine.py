@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 
 from recordcheck.checks.contract import TABLES
+from recordcheck.checks.coverage import unmet_needs
 from recordcheck.checks.database import DUCKDB_TYPES, Database, EngineSettings, connect
 from recordcheck.checks.errors import ConfigError
 from recordcheck.checks.refdata import ReferenceData
@@ -259,21 +260,24 @@ def run_pack(
     only: list[str] | None = None,
     disabled: list[str] | None = None,
     settings: EngineSettings | None = None,
+    unusable: Mapping[tuple[str, str], str] | None = None,
 ) -> EngineResult:
     """Run every rule (or `only` these) and return per-rule results and the register rows.
 
     Accepted tables from validation are read in their own database, the pack's objects kept in
     a schema of their own that is dropped afterwards (so two packs can run on one loaded
-    extract); frames given directly are run in a database of their own."""
+    extract); frames given directly are run in a database of their own. `unusable` names the
+    optional columns that are absent from the export or empty in every row (table, column ->
+    why): a rule that needs one is reported as not run."""
     if not isinstance(tables, AcceptedTables):
         with connect(settings) as con:
-            return _run_pack(RuleEngine(pack, reference, as_of, tables, con=con), run_id, only, disabled)
+            return _run_pack(RuleEngine(pack, reference, as_of, tables, con=con), run_id, only, disabled, unusable or {})
     con = tables.database.con
     schema = f"pack_{next(_SCHEMAS)}"
     con.execute(f"CREATE SCHEMA {schema}")
     con.execute(f"SET schema = '{schema}'")
     try:
-        return _run_pack(RuleEngine(pack, reference, as_of, tables, con=con), run_id, only, disabled)
+        return _run_pack(RuleEngine(pack, reference, as_of, tables, con=con), run_id, only, disabled, unusable or {})
     finally:
         con.execute("SET schema = 'main'")
         con.execute(f"DROP SCHEMA {schema} CASCADE")
@@ -282,7 +286,14 @@ def run_pack(
 _SCHEMAS = itertools.count(1)
 
 
-def _run_pack(engine: RuleEngine, run_id: str, only: list[str] | None, disabled: list[str] | None) -> EngineResult:
+
+def _run_pack(
+    engine: RuleEngine,
+    run_id: str,
+    only: list[str] | None,
+    disabled: list[str] | None,
+    unusable: Mapping[tuple[str, str], str],
+) -> EngineResult:
     started = time.perf_counter()
     pack = engine.pack
     results: list[RuleResult] = []
@@ -292,6 +303,9 @@ def _run_pack(engine: RuleEngine, run_id: str, only: list[str] | None, disabled:
             continue
         if disabled and rule.id in disabled:
             results.append(RuleResult(rule, "not_run", "disabled in the config"))
+            continue
+        if reason := unmet_needs(rule, unusable):
+            results.append(RuleResult(rule, "not_run", reason))
             continue
         result, register = engine.run_rule(rule, run_id)
         results.append(result)

@@ -1109,7 +1109,7 @@ def generate(seed: int = 1, scale: float = 0.05, as_of: datetime = DEFAULT_AS_OF
     return Extract(tables, key, as_of, seed, scale, {n: t.height for n, t in tables.items()})
 
 
-def _local_text(col: str) -> pl.Expr:
+def local_text(col: str) -> pl.Expr:
     """Europe/London wall-clock text without an offset, as forces export; the repeated autumn hour
     keeps an explicit offset so the instant is not ambiguous."""
     local = pl.col(col).dt.convert_time_zone("Europe/London")
@@ -1137,7 +1137,7 @@ def write_extract(extract: Extract, out_dir: Path, fmt: str = "csv") -> list[Pat
         else:
             path = out_dir / f"{name}.csv"
             ts_cols = [c.name for c in TABLES[name].columns if c.type == "timestamp"]
-            frame.with_columns([_local_text(c) for c in ts_cols]).write_csv(path)
+            frame.with_columns([local_text(c) for c in ts_cols]).write_csv(path)
         written.append(path)
     extract.key.write_csv(out_dir / "key.csv")
     (out_dir / "generation.json").write_text(

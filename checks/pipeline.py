@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from recordcheck.checks.contract import EARLIEST_YEAR, TABLES, Table
+from recordcheck.checks.coverage import TableCoverage, measure_coverage, unusable_columns
 from recordcheck.checks.database import DUCKDB_TYPES, Database, EngineSettings
 from recordcheck.checks.parse import PROBLEM_SCHEMA, parse_table
 from recordcheck.checks.profile import SourceProfile
@@ -44,6 +45,13 @@ class LoadedExtract:
     database: Database
     """Holds the accepted tables until the run is over; close() when done."""
     timings: dict[str, float] = field(default_factory=dict)
+    coverage: dict[str, TableCoverage] = field(default_factory=dict)
+    """Per table: which force column fills each canonical one, and how full it is."""
+
+    @property
+    def unusable(self) -> dict[tuple[str, str], str]:
+        """Optional columns absent or empty: the rules that need them do not run."""
+        return unusable_columns(self.coverage)
 
     def close(self) -> None:
         self.database.close()
@@ -179,6 +187,9 @@ def load_extract(
     database = Database(settings)
     try:
         present, problems, file_names = _stream_tables(database, sources, profile, timings)
+        coverage = measure_coverage(
+            database, present, sources, profile, problems, {name: parsed_table(name) for name in present}
+        )
 
         # hashed in the same pass that checked and counted each file (open_extract)
         inputs = [InputFile(s.name, s.path, s.size_bytes, s.sha256) for s in sorted(sources.values(), key=lambda s: s.name)]
@@ -192,7 +203,14 @@ def load_extract(
             "earliest": datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC),
         }
         result = validate(
-            database, present, problems, file_names, parameters, runner or make_runner(), suites_dir or SUITES_DIR
+            database,
+            present,
+            problems,
+            file_names,
+            parameters,
+            runner or make_runner(),
+            suites_dir or SUITES_DIR,
+            {name: profile.table(name).columns for name in present},
         )
         timings["validate"] = time.perf_counter() - started
     except BaseException:
@@ -200,4 +218,4 @@ def load_extract(
         for source in sources.values():
             source.close()
         raise
-    return LoadedExtract(result, inputs, database, timings)
+    return LoadedExtract(result, inputs, database, timings, coverage)

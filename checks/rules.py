@@ -31,6 +31,7 @@ RULE_KEYS = (
     "rationale",
     "reference",
     "requires",
+    "needs",
     "strata",
     "population",
     "breaches",
@@ -38,7 +39,7 @@ RULE_KEYS = (
     "example",
     "tests",
 )
-OPTIONAL_RULE_KEYS = ("strata", "example")
+OPTIONAL_RULE_KEYS = ("strata", "example", "needs")
 REQUIRED_RULE_KEYS = tuple(k for k in RULE_KEYS if k not in OPTIONAL_RULE_KEYS)
 CASE_KEYS = ("name", "description", "as_of", "given", "flagged", "not_flagged", "absent")
 PACK_KEYS = ("pack", "name", "version", "description", "macros", "views", "inline_views", "measures")
@@ -79,10 +80,10 @@ class Rule:
     family: str
     example: str = ""
     cases: tuple[RuleCase, ...] = field(default=())
-
-    @property
-    def placeholders(self) -> list[str]:
-        return PLACEHOLDER.findall(self.detail)
+    needs: tuple[tuple[str, str], ...] = ()
+    """(table, column) pairs of optional columns the rule cannot judge without: when one is absent
+    from the export or empty in every row, the rule is reported as not run instead of raising
+    false findings (or quietly none)."""
 
 
 @dataclass
@@ -114,9 +115,7 @@ class RulePack:
         for rule in self.rules:
             if rule.id.upper() == rule_id.upper() or rule.name == rule_id.lower():
                 return rule
-        raise ConfigError(
-            f"no rule {rule_id!r} in {self.directory}; known: {', '.join(r.id for r in self.rules)}"
-        )
+        raise ConfigError(f"no rule {rule_id!r} in {self.directory}; known: {', '.join(r.id for r in self.rules)}")
 
 
 def _check_sql(sql: str, path: Path, line: int | str, key: str) -> None:
@@ -180,9 +179,7 @@ def load_rule(path: Path) -> Rule:
     check_keys(raw, RULE_KEYS, path, "the rule", required=REQUIRED_RULE_KEYS)
     rule_id = str(raw["id"])
     if rule_id != path.stem:
-        raise ConfigError(
-            f"{path} line {line_of(raw, 'id')}: id {rule_id!r} differs from the file name {path.stem!r}"
-        )
+        raise ConfigError(f"{path} line {line_of(raw, 'id')}: id {rule_id!r} differs from the file name {path.stem!r}")
     if not ID_PATTERN.match(rule_id):
         raise ConfigError(f"{path} line {line_of(raw, 'id')}: id {rule_id!r} is not like REC001")
     if not NAME_PATTERN.match(str(raw["name"])):
@@ -194,13 +191,12 @@ def load_rule(path: Path) -> Rule:
             f"{path} line {line_of(raw, 'finding')}: finding {raw['finding']!r} is not one of {', '.join(FINDINGS)}"
         )
     if raw["severity"] not in SEVERITIES:
-        raise ConfigError(
-            f"{path} line {line_of(raw, 'severity')}: severity must be one of {', '.join(SEVERITIES)}"
-        )
+        raise ConfigError(f"{path} line {line_of(raw, 'severity')}: severity must be one of {', '.join(SEVERITIES)}")
     requires = tuple(str(t) for t in raw["requires"] or [])
     for table in requires:
         if table not in TABLES:
             raise ConfigError(f"{path} line {line_of(raw, 'requires')}: requires unknown table {table!r}")
+    needs = tuple(_needed_column(str(item), path, raw) for item in raw.get("needs") or [])
     strata = tuple(str(s) for s in raw.get("strata") or ("district",))
     for stratum in strata:
         if stratum not in STRATA:
@@ -226,6 +222,7 @@ def load_rule(path: Path) -> Rule:
         rationale=str(raw["rationale"]).strip(),
         reference=str(raw["reference"]).strip(),
         requires=requires,
+        needs=needs,
         strata=strata,
         population=str(raw["population"]).strip(),
         breaches=str(raw["breaches"]).strip(),
@@ -235,6 +232,20 @@ def load_rule(path: Path) -> Rule:
         example=str(raw.get("example") or "").strip(),
         cases=cases,
     )
+
+
+def _needed_column(item: str, path: Path, raw: dict[str, Any]) -> tuple[str, str]:
+    table, _, column = item.partition(".")
+    if table not in TABLES or column not in TABLES[table].column_names:
+        raise ConfigError(
+            f"{path} line {line_of(raw, 'needs')}: needs {item!r}, which is not a contract column "
+            "(write table.column, e.g. crimes.cancellation_code)"
+        )
+    if TABLES[table].column(column).required:
+        raise ConfigError(
+            f"{path} line {line_of(raw, 'needs')}: {item} is required by the contract; needs lists optional columns"
+        )
+    return table, column
 
 
 def load_pack(directory: Path = RULES_DIR) -> RulePack:

@@ -155,7 +155,16 @@ def _check_and_publish(
     accepted = loaded.validation.accepted
     with progress("Running the rule pack"):
         started = time.perf_counter()
-        engine = run_pack(pack, reference, as_of, accepted, run_id, disabled=config.disabled_rules, settings=config.engine)
+        engine = run_pack(
+            pack,
+            reference,
+            as_of,
+            accepted,
+            run_id,
+            disabled=config.disabled_rules,
+            settings=config.engine,
+            unusable=loaded.unusable,
+        )
         timings["rules"] = time.perf_counter() - started
         timings.update({f"rules.{k}": v for k, v in engine.seconds.items()})
     with staged_run(out_dir, run_id) as staging, progress("Writing the run folder"):
@@ -192,20 +201,39 @@ def _check_and_publish(
     return RunOutcome(run_id, out_dir / run_id, loaded, timings, breaches, incomplete(run_summary, config))
 
 
-def incomplete(run_summary: dict[str, Any], config: RunConfig) -> list[str]:
-    """What this run could not check: a table mostly set aside, or a rule that could not run."""
+def quarantine_over_share(tables: dict[str, tuple[int, int, dict[str, int]]], config: RunConfig) -> list[str]:
+    """A line for each table (read, quarantined, by check) quarantined past the configured share."""
     reasons = []
-    for name, counts in run_summary["tables"].items():
-        if counts and counts["read"] and counts["quarantined"] / counts["read"] > config.max_quarantine_share:
-            top = sorted(counts["quarantined_by_check"].items(), key=lambda kv: -kv[1])[:3]
+    for name, (read, quarantined, by_check) in tables.items():
+        if read and quarantined / read > config.max_quarantine_share:
+            top = sorted(by_check.items(), key=lambda kv: -kv[1])[:3]
             reasons.append(
-                f"{name}: {counts['quarantined']:,} of {counts['read']:,} rows quarantined "
-                f"({counts['quarantined'] / counts['read']:.1%}, over {config.max_quarantine_share:.0%}); "
+                f"{name}: {quarantined:,} of {read:,} rows quarantined "
+                f"({quarantined / read:.1%}, over {config.max_quarantine_share:.0%}); "
                 f"top checks {', '.join(f'{k} {v:,}' for k, v in top)}"
             )
-    for rule in run_summary["rules"]:
-        if rule["status"] != "run" and rule["id"] not in config.disabled_rules:
-            reasons.append(f"{rule['id']} did not run ({rule['reason_not_run']}); disable it in the config if that is known")
+    return reasons
+
+
+def incomplete(run_summary: dict[str, Any], config: RunConfig) -> list[str]:
+    """What this run could not check: a table mostly set aside, or a rule that could not run."""
+    reasons = quarantine_over_share(
+        {
+            name: (counts["read"], counts["quarantined"], counts["quarantined_by_check"])
+            for name, counts in run_summary["tables"].items()
+            if counts
+        },
+        config,
+    )
+    skipped = [r["id"] for r in run_summary["rules"] if r["status"] != "run" and r["id"] not in config.disabled_rules]
+    if len(skipped) == 1:
+        (rule,) = [r for r in run_summary["rules"] if r["id"] == skipped[0]]
+        reasons.append(f"{rule['id']} did not run ({rule['reason_not_run']}); list it under rules.disable if that is known")
+    elif skipped:
+        reasons.append(
+            f"{len(skipped)} rules did not run: {', '.join(skipped)} (why: the Rules line); "
+            "list them under rules.disable if that is known"
+        )
     return reasons
 
 

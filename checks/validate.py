@@ -109,6 +109,15 @@ def _gx_runner() -> SuiteRunner:
     return _GX_RUNNER  # type: ignore[no-any-return]
 
 
+UNMAPPED_SCHEMA: dict[str, type[pl.DataType]] = {
+    "table": pl.String,
+    "column": pl.String,
+    "source_column": pl.String,
+    "code": pl.String,
+    "rows": pl.Int64,
+}
+
+
 @dataclass
 class TableCounts:
     read: int
@@ -157,6 +166,29 @@ class ValidationResult:
     """One row per failed check per row: table, row_number, origin, record_id, check, column, reason."""
     counts: dict[str, TableCounts]
     runner: str
+    unmapped_codes: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=UNMAPPED_SCHEMA))
+    """table, column, source_column, code, rows: coded values that are not the contract's (codes are
+    not personal data; a value that does not look like a code is counted, never shown)."""
+
+
+CODE_CHECKS = ("unknown_value", "unknown_offence_code")
+"""Checks on coded columns: their failing values are codes, safe to name in a reason."""
+_CODE_LIKE = r"^[A-Za-z0-9][A-Za-z0-9 _./&+-]{0,23}$"
+
+
+def _shown_code(column: str) -> pl.Expr:
+    """The value quoted when it looks like a code (short, no free text); otherwise only its length."""
+    value = pl.col(column).cast(pl.String)
+    return (
+        pl.when(value.str.contains(_CODE_LIKE))
+        .then(pl.lit("'") + value + pl.lit("'"))
+        .otherwise(pl.lit("a value of ") + value.str.len_chars().cast(pl.String) + pl.lit(" characters"))
+    )
+
+
+def _code_reason(column: str, source_column: str | None, allowed: str) -> pl.Expr:
+    where = f"column {source_column!r} (canonical {column})" if source_column and source_column != column else column
+    return pl.lit(f"{where} holds ") + _shown_code(column) + pl.lit(f", which is not {allowed}")
 
 
 def _column_of(expectation: dict[str, Any]) -> str:
@@ -206,8 +238,14 @@ def validate(
     parameters: dict[str, Any],
     runner: SuiteRunner,
     suites_dir: Path = SUITES_DIR,
+    source_columns: dict[str, dict[str, str]] | None = None,
 ) -> ValidationResult:
-    """Run each table's suite over `parsed_<table>`; quarantine failing rows; leave `acc_<table>`."""
+    """Run each table's suite over `parsed_<table>`; quarantine failing rows; leave `acc_<table>`.
+
+    `source_columns` (table -> canonical column -> the force's column) lets a reason about an
+    unknown code name the force's own column."""
+    source_columns = source_columns or {}
+    unmapped_parts: list[pl.DataFrame] = []
     con = database.con
     params = {**parameters, **_list_parameters(con, present, parameters.get("offence_codes") or ())}
 
@@ -225,7 +263,15 @@ def validate(
         id_col = contract.id_column or "crime_id"
         has_origin = name == "crime_links"
         # only the failing rows come back: their identity and the values keep_first compares
-        wanted = {ROW, id_col, *(e["kwargs"]["column"] for e in suite["expectations"] if e["meta"].get("keep_first"))}
+        wanted = {
+            ROW,
+            id_col,
+            *(
+                e["kwargs"]["column"]
+                for e in suite["expectations"]
+                if e["meta"].get("keep_first") or e["meta"]["check"] in CODE_CHECKS
+            ),
+        }
         if has_origin:
             wanted.add(ORIGIN)
         con.register("_failures", failures.select(ROW).unique().to_arrow())
@@ -250,6 +296,23 @@ def validate(
                 # A value that did not parse is already quarantined with the sharper reason.
                 unparsed = parsed.filter(pl.col("column") == column).select(pl.col("row_number").alias(ROW))
                 hit = hit.join(unparsed, on=ROW, how="anti")
+            reason = pl.lit(exp["meta"]["reason"])
+            if exp["meta"]["check"] in CODE_CHECKS and column in frame.columns:
+                source_column = source_columns.get(name, {}).get(column)
+                allowed = exp["meta"]["reason"].split(" is not ", 1)[-1]
+                reason = _code_reason(column, source_column, allowed)
+                unmapped_parts.append(
+                    hit.filter(pl.col(column).cast(pl.String).str.contains(_CODE_LIKE))
+                    .group_by(pl.col(column).cast(pl.String).alias("code"))
+                    .agg(pl.len().cast(pl.Int64).alias("rows"))
+                    .select(
+                        pl.lit(name).alias("table"),
+                        pl.lit(column).alias("column"),
+                        pl.lit(source_column or column).alias("source_column"),
+                        "code",
+                        "rows",
+                    )
+                )
             problems.append(
                 hit.select(
                     pl.lit(name).alias("table"),
@@ -258,7 +321,7 @@ def validate(
                     pl.col(id_col).cast(pl.String).alias("record_id"),
                     pl.lit(exp["meta"]["check"]).alias("check"),
                     pl.lit(column).alias("column"),
-                    pl.lit(exp["meta"]["reason"]).alias("reason"),
+                    reason.alias("reason"),
                 ).cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]
             )
         table_problems = pl.concat(problems).unique(maintain_order=True)
@@ -300,4 +363,11 @@ def validate(
         if quarantine_parts
         else pl.DataFrame(schema=PROBLEM_SCHEMA)
     )
-    return ValidationResult(AcceptedTables(database, list(present)), quarantine, counts, runner.name)
+    unmapped = (
+        pl.concat(unmapped_parts)
+        .cast(UNMAPPED_SCHEMA)  # type: ignore[arg-type]
+        .sort(["table", "column", "rows", "code"], descending=[False, False, True, False])
+        if unmapped_parts
+        else pl.DataFrame(schema=UNMAPPED_SCHEMA)
+    )
+    return ValidationResult(AcceptedTables(database, list(present)), quarantine, counts, runner.name, unmapped)

@@ -245,7 +245,7 @@ def validate(
     and column; codes the profile does not map; rules the export cannot feed.
 
     Exits RUN_INCOMPLETE (9) when a run on this export would be incomplete."""
-    from recordcheck.checks.coverage import rules_that_cannot_run, unmapped_code_advice
+    from recordcheck.checks.coverage import defaulted_advice, rules_that_cannot_run, unmapped_code_advice
     from recordcheck.checks.pipeline import load_extract
     from recordcheck.checks.run import quarantine_over_share, write_quarantine
     from recordcheck.checks.validate import make_runner
@@ -265,6 +265,11 @@ def validate(
     if advice:
         click.echo("Codes that are not the contract's (their rows are quarantined):")
         for line in advice:
+            click.echo(line)
+    defaulted = defaulted_advice(loaded.defaulted, profile)
+    if defaulted:
+        click.echo("Derived columns (check the map for a typo):")
+        for line in defaulted:
             click.echo(line)
     unable = [
         (rule_id, why)
@@ -614,6 +619,81 @@ def suites(write: bool) -> None:
         click.echo(
             f"{table.name}: {len(build_suite(table)['expectations'])} expectations ({SUITES_DIR / (table.name + '.json')})"
         )
+
+
+@cli.group()
+def profile() -> None:
+    """Adopt an export: draft a source profile from it, then check what the profile covers."""
+
+
+@profile.command("draft")
+@click.argument("export_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@handle_errors
+def profile_draft(export_dir: Path, out_path: Path, force: bool) -> None:
+    """Draft a profile from the files in EXPORT_DIR: each choice with its evidence as a comment,
+    and a TODO line for whatever needs a person. Reads names, codes and value shapes, never free text."""
+    from recordcheck.checks.errors import ConfigError
+    from recordcheck.checks.profile_draft import draft_profile, render, todos
+
+    if out_path.exists() and not force:
+        raise ConfigError(f"{out_path} exists; give --force to overwrite it")
+    with _step(f"Drafting a profile from {export_dir}"):
+        text = render(draft_profile(export_dir))
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out_path)
+    left = todos(text)
+    click.echo(f"Draft: {out_path} ({len(left)} TODO line(s) for a person)")
+    for path in left:
+        click.echo(f"  TODO {path}")
+    click.echo(f"Next: recordcheck profile check {export_dir} --profile {out_path}")
+
+
+@profile.command("check")
+@click.argument("export_dir", type=click.Path(path_type=Path))
+@profile_option
+@config_option
+@rules_dir_option
+@as_of_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@handle_errors
+def profile_check(
+    export_dir: Path,
+    profile_path: Path | None,
+    config_path: Path | None,
+    rules_dir: Path | None,
+    as_of: str | None,
+    fmt: str,
+) -> None:
+    """What a profile makes of EXPORT_DIR: per canonical column the force column that fills it, how
+    full and how readable it is; unused force columns; unmapped codes; rules that cannot run.
+
+    Exits RUN_INCOMPLETE (9) when a needed column is missing or empty, or a column is mostly
+    unreadable; INPUT_REJECTED (3) when a required file or column is missing."""
+    import json
+
+    from recordcheck.checks.pipeline import load_extract
+    from recordcheck.checks.profile_check import check_profile, render_json, render_text
+
+    source_profile, config, reference, pack = _load_setup(profile_path, config_path, rules_dir)
+    with _step("Reading the export through the profile"):
+        loaded = load_extract(
+            export_dir, source_profile, reference, _parse_as_of(as_of), settings=config.engine, suites_dir=pack.suites_dir
+        )
+    try:
+        result = check_profile(loaded, pack, config, source_profile)
+    finally:
+        loaded.close()
+    if fmt == "json":
+        click.echo(json.dumps(render_json(result), indent=2))
+    else:
+        for line in render_text(result):
+            click.echo(line)
+    if result.problems:
+        click.echo("This profile would give an incomplete run: " + " | ".join(result.problems), err=True)
+        sys.exit(int(ExitCode.RUN_INCOMPLETE))
 
 
 @cli.command()

@@ -85,6 +85,10 @@ MAX_VICTIMS = 1000
 EARLIEST_YEAR = 1900
 """Plausibility bound on every date and time: earlier is a keying error (e.g. year 0001)."""
 
+CODE_LIKE = r"^[A-Za-z0-9][A-Za-z0-9_./&+-]{0,15}$"
+"""What a code looks like (short, one word): only such values are ever quoted back, in a
+quarantine reason or a drafted profile. Anything else in a coded column is counted, never shown."""
+
 # Columns whose content is free text about people: never logged, never used in a detail sentence.
 FREE_TEXT_COLUMNS = frozenset({"summary", "decision_rationale", "cancellation_rationale"})
 

@@ -180,3 +180,16 @@ def unmapped_code_advice(unmapped: pl.DataFrame) -> list[str]:
         lines += ["      tables:", f"        {table}:", "          values:", f"            {column}:"]
         lines += [f"              {code!r}: ...   # {target}" for code in group["code"]]
     return lines
+
+
+def defaulted_advice(defaulted: Mapping[tuple[str, str], dict[str, int]], profile: SourceProfile) -> list[str]:
+    """Lines naming the source codes a derive map does not list, which took its default."""
+    lines = []
+    for (table, column), codes in sorted(defaulted.items()):
+        derivation = profile.table(table).derive[column]
+        counted = ", ".join(f"{code!r} {rows:,}" for code, rows in sorted(codes.items(), key=lambda kv: -kv[1]))
+        lines.append(
+            f"  {table}.{column}: codes in {derivation.source_column!r} that the derive map does not list took "
+            f"the default {derivation.default!r}: {counted}"
+        )
+    return lines

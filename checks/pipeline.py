@@ -47,6 +47,8 @@ class LoadedExtract:
     timings: dict[str, float] = field(default_factory=dict)
     coverage: dict[str, TableCoverage] = field(default_factory=dict)
     """Per table: which force column fills each canonical one, and how full it is."""
+    defaulted: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    """(table, derived column) -> {source code: rows} that took the derive map's default."""
 
     @property
     def unusable(self) -> dict[tuple[str, str], str]:
@@ -111,7 +113,11 @@ def _ragged_problems(batch: RawTable, source: TableSource) -> pl.DataFrame:
 
 
 def _stream_tables(
-    database: Database, sources: dict[str, TableSource], profile: SourceProfile, timings: dict[str, float]
+    database: Database,
+    sources: dict[str, TableSource],
+    profile: SourceProfile,
+    timings: dict[str, float],
+    defaulted: dict[tuple[str, str], dict[str, int]],
 ) -> tuple[list[str], dict[str, pl.DataFrame], dict[str, str]]:
     """Read, map and parse every table batch by batch into the database.
 
@@ -142,6 +148,10 @@ def _stream_tables(
                 if batch is None:
                     break
                 rows_from_file += batch.frame.height
+                for column, codes in batch.defaulted.items():
+                    counts = defaulted.setdefault((name, column), {})
+                    for code, rows in codes.items():
+                        counts[code] = counts.get(code, 0) + rows
                 started = time.perf_counter()
                 typed, batch_problems = parse_table(batch, profile)
                 problems[name].append(batch_problems)
@@ -157,7 +167,7 @@ def _stream_tables(
             # links carried in delimited columns of the referral and incident files
             # numbered after the crime_links file's own rows: every link has an identity of its own
             built = pl.concat(built_links).with_row_index(ROW, offset=rows_from_file + 1)
-            links = RawTable("crime_links", None, built.with_columns(pl.col(ROW).cast(pl.Int64)), [])
+            links = RawTable("crime_links", None, built.with_columns(pl.col(ROW).cast(pl.Int64)))
             typed, batch_problems = parse_table(links, profile)
             problems[name].append(batch_problems)
             _append(database, contract, typed, None)
@@ -186,7 +196,8 @@ def load_extract(
     timings["open"] = time.perf_counter() - started
     database = Database(settings)
     try:
-        present, problems, file_names = _stream_tables(database, sources, profile, timings)
+        defaulted: dict[tuple[str, str], dict[str, int]] = {}
+        present, problems, file_names = _stream_tables(database, sources, profile, timings, defaulted)
         coverage = measure_coverage(
             database, present, sources, profile, problems, {name: parsed_table(name) for name in present}
         )
@@ -218,4 +229,4 @@ def load_extract(
         for source in sources.values():
             source.close()
         raise
-    return LoadedExtract(result, inputs, database, timings, coverage)
+    return LoadedExtract(result, inputs, database, timings, coverage, defaulted)

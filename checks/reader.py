@@ -16,12 +16,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from recordcheck.checks.contract import TABLES, Table
+from recordcheck.checks.contract import CODE_LIKE, TABLES, Table
 from recordcheck.checks.csvscan import CsvCounter, CsvShape
 from recordcheck.checks.errors import InputRejected
 from recordcheck.checks.profile import SUFFIXES, LinkSource, SourceProfile
@@ -40,7 +40,9 @@ class RawTable:
     frame: pl.DataFrame
     """All canonical columns present (missing optional ones as nulls), plus ROW: text, except
     instants and dates a typed file (Parquet) already holds exactly, which stay typed."""
-    extra_columns: list[str]
+    defaulted: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Derived column -> {source code: rows} for code-like source values the derive map does not
+    name, which took its default: a typo in the map shows here instead of passing silently."""
 
 
 def _candidate_files(folder: Path, table: str, profile: SourceProfile) -> list[Path]:
@@ -305,11 +307,21 @@ def _apply_profile(frame: pl.DataFrame, contract: Table, profile: SourceProfile,
         if canon in frame.columns and canon != src and canon not in source_to_canonical:
             raise InputRejected(f"{path}: column {canon!r} is present and the profile also maps {src!r} onto it")
     frame = frame.rename({s: c for s, c in source_to_canonical.items() if s in frame.columns})
+    defaulted: dict[str, dict[str, int]] = {}
     for canon, derivation in spec.derive.items():
         # `from` names the force's column, which may already carry its canonical name
         source = source_to_canonical.get(derivation.source_column, derivation.source_column)
         if source not in frame.columns:
             raise InputRejected(f"{path}: column {derivation.source_column!r} (needed to derive {canon}) is missing")
+        if derivation.default is not None and frame.height:
+            codes = pl.col(source).cast(pl.String)
+            missed = (
+                frame.filter(codes.is_not_null() & ~codes.is_in(list(derivation.mapping)) & codes.str.contains(CODE_LIKE))
+                .group_by(codes.alias("code"))
+                .len()
+            )
+            if missed.height:
+                defaulted[canon] = {str(code): int(rows) for code, rows in missed.iter_rows()}
         mapped = (
             pl.col(source)
             .cast(pl.String)
@@ -334,7 +346,7 @@ def _apply_profile(frame: pl.DataFrame, contract: Table, profile: SourceProfile,
     extra = [c for c in frame.columns if c not in contract.column_names and c != ROW]
     absent = [pl.lit(None, pl.String).alias(c) for c in contract.column_names if c not in frame.columns]
     frame = frame.with_columns(absent)
-    return RawTable(contract.name, path, frame.select([ROW, *contract.column_names, *extra]), extra)
+    return RawTable(contract.name, path, frame.select([ROW, *contract.column_names, *extra]), defaulted)
 
 
 def link_builders(sources: dict[str, TableSource], profile: SourceProfile) -> dict[str, list[LinkSource]]:
@@ -390,6 +402,21 @@ def links_from(batch: RawTable, specs: list[LinkSource]) -> pl.DataFrame:
     return pl.concat(parts)
 
 
+def _profile_hint(folder: Path, profile: SourceProfile) -> str:
+    """For a run with the canonical profile on a folder of other files: say --profile."""
+    if profile.tables:
+        return ""
+    data = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+    if not data:
+        return ""
+    shown = ", ".join(data[:5]) + (", ..." if len(data) > 5 else "")
+    beside = " (profile.yaml is in the folder)" if (folder / "profile.yaml").is_file() else ""
+    return (
+        f". The folder holds {shown}: if this is a force's own export, give --profile FILE{beside}; "
+        f"recordcheck profile draft {folder} --out profile.yaml drafts one"
+    )
+
+
 def open_extract(folder: Path, profile: SourceProfile) -> dict[str, TableSource]:
     """Open every table present; raise InputRejected for a missing required table or column.
 
@@ -408,7 +435,9 @@ def open_extract(folder: Path, profile: SourceProfile) -> dict[str, TableSource]
         if path is None:
             if contract.required and not (name == "crime_links" and built_links):
                 names = ", ".join(p.name for p in _candidate_files(folder, name, profile))
-                raise InputRejected(f"{folder}: required table {name} is missing (looked for {names})")
+                raise InputRejected(
+                    f"{folder}: required table {name} is missing (looked for {names}){_profile_hint(folder, profile)}"
+                )
             continue
         paths[name] = path
     # the files are checked and counted side by side (the counting releases the interpreter)

@@ -87,7 +87,7 @@ def case_tables(case: RuleCase) -> dict[str, pl.DataFrame]:
         }
         frame = pl.DataFrame(data, schema={c: pl.String for c in columns}).with_row_index(ROW, offset=1)
         frame = frame.with_columns(pl.col(ROW).cast(pl.Int64))
-        typed, problems = parse_table(RawTable(name, Path(f"{name}.yaml"), frame, []), profile)
+        typed, problems = parse_table(RawTable(name, Path(f"{name}.yaml"), frame), profile)
         if problems.height:
             first = problems.row(0, named=True)
             raise ValueError(f"table {name} row {first['row_number']}: {first['reason']}")

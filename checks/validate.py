@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import duckdb
 import polars as pl
 
-from recordcheck.checks.contract import TABLES
+from recordcheck.checks.contract import CODE_LIKE, TABLES
 from recordcheck.checks.database import Database
 from recordcheck.checks.errors import ConfigError
 from recordcheck.checks.parse import PROBLEM_SCHEMA
@@ -173,7 +173,7 @@ class ValidationResult:
 
 CODE_CHECKS = ("unknown_value", "unknown_offence_code")
 """Checks on coded columns: their failing values are codes, safe to name in a reason."""
-_CODE_LIKE = r"^[A-Za-z0-9][A-Za-z0-9 _./&+-]{0,23}$"
+_CODE_LIKE = CODE_LIKE
 
 
 def _shown_code(column: str) -> pl.Expr:

@@ -92,8 +92,16 @@ def load_yaml(path: Path) -> Any:
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
+        # The fault is usually where the construct opened (an unclosed bracket or quote), which
+        # YAML reports as the context; the problem mark is where the parser gave up.
+        mark, opened = exc.problem_mark, exc.context_mark
         line = mark.line + 1 if mark else "?"
+        if opened is not None and (mark is None or opened.line < mark.line):
+            construct = str(exc.context).removeprefix("while parsing ")
+            raise ConfigError(
+                f"{path} line {opened.line + 1}: {construct} opened here is not closed "
+                f"(the parser gave up at line {line}: {exc.problem})"
+            ) from None
         raise ConfigError(f"{path} line {line}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None

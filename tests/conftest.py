@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from recordcheck.checks.force_shape import write_force_export
 from recordcheck.checks.generate import generate, write_extract
 from recordcheck.checks.refdata import load_reference
 from recordcheck.checks.rules import load_pack
@@ -27,8 +28,22 @@ def reference():
 
 
 @pytest.fixture(scope="session")
-def small_extract(tmp_path_factory) -> Path:
+def small_generated():
+    """The generated data (scale 0.02, seed 11) behind small_extract and force_export."""
+    return generate(seed=11, scale=0.02, as_of=AS_OF)
+
+
+@pytest.fixture(scope="session")
+def small_extract(tmp_path_factory, small_generated) -> Path:
     """A generated extract (scale 0.02, seed 11) in CSV, with key.csv beside the tables."""
     out = tmp_path_factory.mktemp("extract")
-    write_extract(generate(seed=11, scale=0.02, as_of=AS_OF), out)
+    write_extract(small_generated, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def force_export(tmp_path_factory, small_generated) -> Path:
+    """The same data as a force's systems export it, with its profile.yaml (generate --shape force)."""
+    out = tmp_path_factory.mktemp("force")
+    write_force_export(small_generated, out)
     return out

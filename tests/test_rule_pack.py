@@ -186,3 +186,28 @@ def test_breaches_may_start_with_a_comment_or_with(tmp_path):
     )
     failed = [o for o in run_cases(load_pack(rules), load_reference(), ["OUT001"]) if not o.passed]
     assert failed == []
+
+
+def test_every_needed_column_is_read_by_the_rule_or_the_pack_views(pack):
+    """A rule's `needs` must name columns its SQL (or the views it reads) actually uses."""
+    pack_text = (pack.directory / "pack.yaml").read_text(encoding="utf-8")
+    for rule in pack.rules:
+        for table, column in rule.needs:
+            assert table in rule.requires or table in ("referrals", "incidents"), f"{rule.id} needs {table}.{column}"
+            assert column in rule.population + rule.breaches or column in pack_text, f"{rule.id} needs {table}.{column}"
+
+
+@pytest.mark.parametrize(
+    ("needs", "message"),
+    [
+        ("[crimes.nope]", r"needs 'crimes.nope', which is not a contract column"),
+        ("[cancellation_code]", r"needs 'cancellation_code', which is not a contract column \(write table.column"),
+        ("[crimes.crime_id]", r"crimes.crime_id is required by the contract; needs lists optional columns"),
+    ],
+)
+def test_needs_must_name_optional_contract_columns(tmp_path, needs, message):
+    rules = _edited_pack(
+        tmp_path, "outcomes/OUT001.yaml", "needs: [crimes.outcome_code, crimes.suspect_identified]", f"needs: {needs}"
+    )
+    with pytest.raises(ConfigError, match=message):
+        load_pack(rules)

@@ -1,0 +1,333 @@
+"""A registrar's first week (issue 12): a force-shaped export, a drafted profile, its check, and
+the loud failures of a mis-set profile. The force-shaped export is the generated extract written
+as a force's systems would write it, with the profile that maps it (`generate --shape force`)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from recordcheck.checks.engine import run_pack
+from recordcheck.checks.exitcodes import ExitCode
+from recordcheck.checks.pipeline import load_extract
+from recordcheck.checks.profile import load_profile
+from recordcheck.checks.profile_draft import _match_code, draft_profile, name_score, render, todos
+from recordcheck.checks.snapshot import findings_of
+from recordcheck.cli import cli
+from tests.conftest import AS_OF, AS_OF_TEXT
+
+pytestmark = pytest.mark.slow
+
+
+def _findings(folder: Path, profile_path: Path | None, pack, reference) -> tuple[pl.DataFrame, Any]:
+    loaded = load_extract(folder, load_profile(profile_path), reference, AS_OF)
+    try:
+        result = run_pack(pack, reference, AS_OF, loaded.validation.accepted, "t", unusable=loaded.unusable)
+        return findings_of(result.register), result
+    finally:
+        loaded.close()
+
+
+@pytest.fixture(scope="module")
+def canonical_findings(small_extract, pack, reference) -> pl.DataFrame:
+    findings, _ = _findings(small_extract, None, pack, reference)
+    return findings
+
+
+@pytest.fixture(scope="module")
+def truth(force_export) -> dict[str, Any]:
+    return yaml.safe_load((force_export / "profile.yaml").read_text(encoding="utf-8"))
+
+
+def _write_profile(spec: dict[str, Any], path: Path) -> Path:
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _export_copy(force_export: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "export"
+    shutil.copytree(force_export, folder)
+    return folder
+
+
+# ---------------------------------------------------------------- the force-shaped export
+
+
+def test_force_export_differs_from_the_contract_in_every_way_a_profile_maps(force_export, truth):
+    referrals = (force_export / "PPU_Referral_Register.csv").read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        referrals.decode("utf-8")
+    header = referrals.decode("cp1252").splitlines()[0]
+    assert "referral_id" not in header and "Crime Reference(s)" in header
+    assert re.search(r",\d{2}/\d{2}/\d{4} \d{2}:\d{2}:\d{2},", referrals.decode("cp1252"))
+    assert not (force_export / "crime_links.csv").exists()
+    assert truth["dayfirst"] is True and truth["encoding"] == "cp1252"
+
+
+def test_force_export_through_its_profile_finds_what_the_canonical_extract_does(
+    force_export, canonical_findings, pack, reference
+):
+    findings, result = _findings(force_export, force_export / "profile.yaml", pack, reference)
+    assert findings.height == canonical_findings.height > 30
+    assert findings.equals(canonical_findings)
+    assert all(r.status == "run" for r in result.results)
+
+
+def test_generate_force_shape_command(tmp_path):
+    result = CliRunner().invoke(
+        cli, ["generate", str(tmp_path / "f"), "--shape", "force", "--scale", "0.002", "--as-of", AS_OF_TEXT]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "f" / "profile.yaml").is_file() and "Profile:" in result.output
+    refused = CliRunner().invoke(cli, ["generate", str(tmp_path / "g"), "--shape", "force", "--format", "parquet"])
+    assert refused.exit_code == ExitCode.USAGE_ERROR and "--shape force writes CSV" in refused.output
+
+
+# ---------------------------------------------------------------- profile draft
+
+
+def test_name_heuristics_and_code_matching():
+    assert name_score("victim_count", "Number Of Victims") > name_score("victim_count", "Victim Person")
+    assert name_score("subject_dob", "Subject Birth Date") > name_score("subject_dob", "Date Of Offence")
+    assert _match_code("VDEC", ("credible_evidence_contrary", "victim_declined", "victim_not_traced")) == "victim_declined"
+    assert _match_code("CRI", ("crime", "crime_related_incident", "n100")) == "crime_related_incident"
+    assert _match_code("OTH", ("other_force", "police", "other")) == "other"
+    assert _match_code("Female", ("F", "M", "U")) == "F"
+    assert _match_code("XFER", ("crime", "transferred")) is None, "no guess without plain evidence"
+
+
+def test_draft_places_every_column_it_can_and_each_placement_is_right(force_export, truth):
+    text = render(draft_profile(force_export))
+    draft = yaml.safe_load(text)
+    assert draft["dayfirst"] is True and draft["encoding"] == "cp1252"
+    assert draft["booleans"] == {"true_values": ["Y"], "false_values": ["N"]}
+    assert draft["tables"]["crime_links"] == truth["tables"]["crime_links"], "the delimited link column and separator"
+    placed = wrong = 0
+    for name, spec in truth["tables"].items():
+        if "file" not in spec:
+            continue
+        mine = draft["tables"][name]
+        assert mine["file"] == spec["file"], name
+        for canonical, force in spec["columns"].items():
+            if canonical in mine["columns"]:
+                placed += 1
+                wrong += mine["columns"][canonical] != force
+        for column, codes in (mine.get("values") or {}).items():
+            for code, value in (codes or {}).items():
+                assert spec["values"][column][code] == value, f"{name}.{column}: {code} drafted as {value}"
+    assert wrong == 0
+    assert placed == sum(len(s["columns"]) for s in truth["tables"].values() if "columns" in s), "every column placed"
+    # unambiguous by name and values: each is placed with its evidence beside it
+    assert "received_at: Received On   # header 'Received On'; 100% read as date and time" in text
+    assert (
+        "disclosed_offence_code: Offence Classification   # header 'Offence Classification'; 100% look like Home Office codes"
+        in text
+    )
+
+
+def test_draft_evidence_never_quotes_free_text_or_personal_values(force_export):
+    text = render(draft_profile(force_export))
+    referrals = pl.read_csv(force_export / "PPU_Referral_Register.csv", encoding="cp1252", infer_schema=False)
+    for column in ("Referral Narrative", "Decision Notes", "Subject Person", "Subject Birth Date", "Referral Number"):
+        for value in referrals[column].drop_nulls().unique().head(50):
+            assert value not in text, f"{column} value quoted in the draft"
+
+
+def test_drafted_profile_with_its_todos_filled_gives_the_canonical_register(
+    force_export, truth, canonical_findings, pack, reference, tmp_path
+):
+    text = render(draft_profile(force_export))
+    left = todos(text)
+    assert left and all(path.startswith("tables.") for path in left)
+    draft = yaml.safe_load(text)
+    for path in left:  # a person fills each TODO; the test takes the answer from the true profile
+        _, table, section, column, *code = path.split(".", 4)
+        assert section == "values" and code, f"only unmatched codes are left: {path}"
+        draft["tables"][table]["values"].setdefault(column, {})
+        if not draft["tables"][table]["values"][column]:
+            draft["tables"][table]["values"][column] = {}
+        draft["tables"][table]["values"][column][code[0]] = truth["tables"][table]["values"][column][code[0]]
+    filled = _write_profile(draft, tmp_path / "filled.yaml")
+    findings, result = _findings(force_export, filled, pack, reference)
+    assert findings.equals(canonical_findings)
+    assert all(r.status == "run" for r in result.results)
+
+
+def test_profile_draft_command_refuses_to_overwrite(force_export, tmp_path):
+    out = tmp_path / "draft.yaml"
+    first = CliRunner().invoke(cli, ["profile", "draft", str(force_export), "--out", str(out)])
+    assert first.exit_code == 0 and "TODO tables." in first.output and out.is_file()
+    again = CliRunner().invoke(cli, ["profile", "draft", str(force_export), "--out", str(out)])
+    assert again.exit_code == ExitCode.USAGE_ERROR and "--force" in again.output
+
+
+# ---------------------------------------------------------------- profile check
+
+
+def test_profile_check_shows_coverage_and_passes_a_fit_profile(force_export):
+    result = CliRunner().invoke(
+        cli, ["profile", "check", str(force_export), "--profile", str(force_export / "profile.yaml"), "--as-of", AS_OF_TEXT]
+    )
+    assert result.exit_code == 0, result.output
+    assert re.search(r"referrals <- PPU_Referral_Register\.csv \([\d,]+ rows\)", result.output)
+    assert re.search(r"  referral_id\s+Referral Number\s+100\.0%\s+100\.0%", result.output)
+    assert "crime_links <- built from link columns" in result.output
+    assert "Every rule can run on this export." in result.output
+
+
+def test_profile_check_names_unused_columns_unmapped_codes_and_rules_that_cannot_run(force_export, truth, tmp_path):
+    folder = _export_copy(force_export, tmp_path)
+    spec = yaml.safe_load(yaml.safe_dump(truth))
+    del spec["tables"]["crimes"]["columns"]["cancellation_rationale"]  # defect 3: a column left unmapped
+    del spec["tables"]["referrals"]["values"]["no_crime_reason"]["VDEC"]  # defect 5: one code unmapped
+    profile = _write_profile(spec, tmp_path / "p.yaml")
+    result = CliRunner().invoke(cli, ["profile", "check", str(folder), "--profile", str(profile), "--as-of", AS_OF_TEXT])
+    assert result.exit_code == ExitCode.RUN_INCOMPLETE, result.output
+    assert re.search(r"cancellation_rationale\s+\(none\).*nothing fills it", result.output)
+    assert "force columns not used: 'Cancellation Notes'" in result.output
+    assert re.search(r"codes not mapped in 'Non Crime Reason' \(no_crime_reason\): 'VDEC' \d+", result.output)
+    assert "CAN001: needs crimes.cancellation_rationale (not in the export)" in result.output
+    assert "1 rule(s) cannot run: CAN001" in result.output
+
+
+def test_profile_check_json(force_export):
+    result = CliRunner().invoke(
+        cli,
+        ["profile", "check", str(force_export), "--profile", str(force_export / "profile.yaml"), "--as-of", AS_OF_TEXT]
+        + ["--format", "json"],
+    )
+    import json
+
+    document = json.loads(result.output)
+    crimes = document["tables"]["crimes"]
+    assert crimes["file"] == "RMS_CrimeRecords.csv"
+    status = next(c for c in crimes["columns"] if c["column"] == "status")
+    assert status["force_column"] == "Record State" and status["filled"] == status["parsed"] == crimes["rows"]
+    assert document["problems"] == []
+
+
+# ---------------------------------------------------------------- loud failures in run and validate
+
+
+def test_a_column_left_unmapped_stops_its_rules_not_fakes_findings(force_export, truth, tmp_path):
+    """Defect 3: leaving cancellation_rationale out produced 49 false improper-cancellation findings."""
+    spec = yaml.safe_load(yaml.safe_dump(truth))
+    del spec["tables"]["crimes"]["columns"]["cancellation_rationale"]
+    profile = _write_profile(spec, tmp_path / "p.yaml")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli, ["run", str(force_export), "--profile", str(profile), "--out", str(out), "--as-of", AS_OF_TEXT]
+    )
+    assert result.exit_code == ExitCode.RUN_INCOMPLETE, result.output
+    assert "CAN001 (needs crimes.cancellation_rationale (not in the export))" in result.output
+    assert "CAN001 did not run" in result.output
+    register = pl.read_csv(out / "latest" / "exceptions.csv", infer_schema=False)
+    assert register.filter(pl.col("rule_id") == "CAN001").height == 0
+    assert register.filter(pl.col("rule_id") == "CAN002").height > 0, "rules that do not need it still run"
+
+
+def test_a_mapped_column_empty_in_every_row_stops_its_rules(small_extract, pack, reference, tmp_path):
+    folder = tmp_path / "x"
+    shutil.copytree(small_extract, folder)
+    crimes = pl.read_csv(folder / "crimes.csv", infer_schema=False)
+    crimes.with_columns(pl.lit(None, pl.String).alias("outcome_code")).write_csv(folder / "crimes.csv")
+    _, result = _findings(folder, None, pack, reference)
+    status = {r.rule.id: (r.status, r.reason) for r in result.results}
+    assert status["OUT001"] == ("not_run", "needs crimes.outcome_code (empty in every row of 'outcome_code')")
+    assert status["VIC001"][0] == "not_run" and status["TIM001"][0] == "run"
+
+
+def test_a_rule_disabled_in_the_config_is_not_a_failure(force_export, truth, tmp_path):
+    spec = yaml.safe_load(yaml.safe_dump(truth))
+    del spec["tables"]["crimes"]["columns"]["cancellation_rationale"]
+    profile = _write_profile(spec, tmp_path / "p.yaml")
+    config = tmp_path / "c.yaml"
+    config.write_text("config: 1\nrules:\n  disable: [CAN001]\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        cli,
+        ["validate", str(force_export), "--profile", str(profile), "--config", str(config)]
+        + ["--as-of", AS_OF_TEXT, "--quarantine", str(tmp_path / "q.csv")],
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_an_unmapped_code_is_named_with_its_column_and_the_lines_that_map_it(force_export, truth, tmp_path):
+    """Defect 5: one unmapped optional code dropped the record with a reason naming neither."""
+    spec = yaml.safe_load(yaml.safe_dump(truth))
+    del spec["tables"]["referrals"]["values"]["no_crime_reason"]["VDEC"]
+    profile = _write_profile(spec, tmp_path / "p.yaml")
+    quarantine = tmp_path / "q.csv"
+    result = CliRunner().invoke(
+        cli,
+        ["validate", str(force_export), "--profile", str(profile), "--as-of", AS_OF_TEXT, "--quarantine", str(quarantine)],
+    )
+    assert re.search(r"unknown_value \(no_crime_reason\): \d+ row\(s\)", result.output)
+    assert re.search(r"referrals\.no_crime_reason \(force column 'Non Crime Reason'\): 'VDEC' \d+ row\(s\)", result.output)
+    assert "              'VDEC': ...   # one of credible_evidence_contrary, victim_declined" in result.output
+    reasons = pl.read_csv(quarantine, infer_schema=False).filter(pl.col("column") == "no_crime_reason")["reason"]
+    assert reasons.len() > 0
+    assert set(reasons) == {
+        "column 'Non Crime Reason' (canonical no_crime_reason) holds 'VDEC', which is not one of the contract's values "
+        "(credible_evidence_contrary, victim_declined, victim_not_traced, other_force_recording, duplicate, "
+        "not_notifiable, other)"
+    }
+
+
+def test_a_value_that_is_not_code_like_is_counted_never_quoted(small_extract, reference, tmp_path):
+    folder = tmp_path / "x"
+    shutil.copytree(small_extract, folder)
+    referrals = pl.read_csv(folder / "referrals.csv", infer_schema=False)
+    free_text = "Told by Jane Smith"
+    referrals.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit(free_text)).otherwise(pl.col("concern_type")).alias("concern_type")
+    ).write_csv(folder / "referrals.csv")
+    loaded = load_extract(folder, load_profile(None), reference, AS_OF)
+    loaded.close()
+    reasons = loaded.validation.quarantine.filter(pl.col("column") == "concern_type")["reason"].to_list()
+    assert reasons == [
+        "concern_type holds a value of 18 characters, which is not one of the contract's values "
+        "(cse, csa, cce, domestic_abuse, neglect, missing, online_harm, other)"
+    ]
+    assert loaded.validation.unmapped_codes.height == 0
+
+
+def test_no_profile_on_a_force_export_suggests_one(force_export, tmp_path):
+    result = CliRunner().invoke(cli, ["validate", str(force_export), "--quarantine", str(tmp_path / "q.csv")])
+    assert result.exit_code == ExitCode.INPUT_REJECTED
+    assert "required table referrals is missing" in result.output
+    assert "The folder holds CommandLog_Export.csv, PPU_Referral_Register.csv" in result.output
+    assert "give --profile FILE (profile.yaml is in the folder)" in result.output
+    assert f"recordcheck profile draft {force_export} --out profile.yaml" in result.output
+
+
+def test_a_typo_in_a_derive_map_is_named_not_silent(force_export, truth, tmp_path):
+    spec = yaml.safe_load(yaml.safe_dump(truth))
+    incidents = spec["tables"]["incidents"]
+    del incidents["columns"]["closure_class"]
+    codes = {force: canonical for force, canonical in incidents["values"].pop("closure_class").items()}
+    codes["CRIMEE"] = codes.pop("CRIME")  # the typo
+    incidents["derive"] = {"closure_class": {"from": "Closure Category", "map": codes, "default": "non_crime"}}
+    profile = _write_profile(spec, tmp_path / "p.yaml")
+    args = ["--profile", str(profile), "--as-of", AS_OF_TEXT]
+    checked = CliRunner().invoke(cli, ["profile", "check", str(force_export), *args])
+    validated = CliRunner().invoke(cli, ["validate", str(force_export), *args, "--quarantine", str(tmp_path / "q.csv")])
+    line = "incidents.closure_class: codes in 'Closure Category' that the derive map does not list took the default 'non_crime': 'CRIME' "
+    assert line in checked.output and line in validated.output
+
+
+def test_a_yaml_error_points_at_the_line_that_opened_it(force_export, tmp_path):
+    lines = (force_export / "profile.yaml").read_text(encoding="utf-8").splitlines()
+    at = next(i for i, text in enumerate(lines) if text.strip().startswith("file: PPU_Referral_Register.csv"))
+    lines[at] = lines[at].replace("file: ", "file: [")
+    profile = tmp_path / "p.yaml"
+    profile.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["profile", "check", str(force_export), "--profile", str(profile)])
+    assert result.exit_code == ExitCode.USAGE_ERROR
+    assert f"p.yaml line {at + 1}: a flow sequence opened here is not closed" in result.output

@@ -18,6 +18,7 @@ from recordcheck.reports.context import (
     ExceptionRow,
     FamilyView,
     Headline,
+    NotChecked,
     PvpRow,
     Rate,
     ReportContext,
@@ -343,6 +344,11 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         redacted=redact_key is not None,
         redact_below=int(options.get("redact_below", 5)),
         headline=headline,
+        not_checked=[
+            NotChecked(r["id"], r["title"], r["reason_not_run"] or "", r["reason_not_run"] == "disabled in the config")
+            for r in summary["rules"]
+            if r["status"] != "run"
+        ],
         pvp_by_agency=by_agency,
         pvp_by_district=by_district,
         pvp_total=total,

@@ -37,6 +37,14 @@ class Headline:
 
 
 @dataclass(frozen=True)
+class NotChecked:
+    rule_id: str = doc("The rule that did not run.")
+    title: str = doc("What it would have checked.")
+    reason: str = doc("Why it did not run (table absent, a needed column absent or empty, disabled).")
+    disabled: bool = doc("True when the force's config disables it knowingly.")
+
+
+@dataclass(frozen=True)
 class PvpRow:
     label: str = doc("Referring agency or district.")
     referrals: int = doc("Referrals received from professional third parties.")
@@ -118,6 +126,7 @@ class ReportContext:
     redacted: bool = doc("True for the disclosure-safe variant.")
     redact_below: int = doc("In a redacted report, counts 1..redact_below-1 show as 'fewer than N'.")
     headline: Headline = doc("The CDA-style headline figures.")
+    not_checked: list[NotChecked] = doc("Rules that did not run, with why: what this report cannot vouch for.")
     pvp_by_agency: list[PvpRow] = doc("Professional third-party referrals by referring agency.")
     pvp_by_district: list[PvpRow] = doc("Professional third-party referrals by district.")
     pvp_total: PvpRow = doc("Professional third-party referrals, all agencies.")

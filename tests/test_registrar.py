@@ -231,6 +231,12 @@ def test_a_column_left_unmapped_stops_its_rules_not_fakes_findings(force_export,
     register = pl.read_csv(out / "latest" / "exceptions.csv", infer_schema=False)
     assert register.filter(pl.col("rule_id") == "CAN001").height == 0
     assert register.filter(pl.col("rule_id") == "CAN002").height > 0, "rules that do not need it still run"
+    from bs4 import BeautifulSoup
+
+    page = BeautifulSoup((out / "latest" / "report.html").read_text(encoding="utf-8"), "html.parser")
+    box = page.find(id="not-checked")
+    assert box is not None and "1 rule(s) did not run" in box.get_text()
+    assert "CAN001" in box.get_text() and "needs crimes.cancellation_rationale (not in the export)" in box.get_text()
 
 
 def test_a_mapped_column_empty_in_every_row_stops_its_rules(small_extract, pack, reference, tmp_path):

@@ -163,6 +163,14 @@ class RuleEngine:
         parts.append(_sql_str(rule.detail[last:]))
         return "concat(" + ", ".join(parts) + ")"
 
+    def _evidence_sql(self, rule: Rule, columns: dict[str, str]) -> str:
+        """A short hash of the values a decision on this finding rests on (rule.evidence)."""
+        missing = [name for name in rule.evidence if name not in columns]
+        if missing:
+            raise RuleError(f"{rule.id}: evidence names {', '.join(missing)} but the breaches query has no such column")
+        values = ", ".join(f"coalesce(CAST({name} AS VARCHAR), '')" for name in rule.evidence)
+        return f"substr(sha256(concat_ws('|', {_sql_str(rule.id)}{', ' + values if values else ''})), 1, 16)"
+
     def measure(self, name: str, sql: str) -> list[dict[str, Any]]:
         """An aggregate for the reports, as plain rows (timestamps as ISO text)."""
         try:
@@ -219,6 +227,7 @@ class RuleEngine:
                        substr(sha256(concat_ws('|', {_sql_str(rule.id)}, record_type, CAST(record_id AS VARCHAR))), 1, 16)
                            AS fingerprint,
                        {self._detail_sql(rule, columns)} AS detail,
+                       {self._evidence_sql(rule, columns)} AS evidence,
                        {_sql_str(rule.title)} AS title,
                        CAST(referrer_agency AS VARCHAR) AS referrer_agency,
                        CAST(offence_group AS VARCHAR) AS offence_group,
@@ -243,6 +252,7 @@ REGISTER_SCHEMA = {
     "district": pl.String,
     "fingerprint": pl.String,
     "detail": pl.String,
+    "evidence": pl.String,
     "title": pl.String,
     "referrer_agency": pl.String,
     "offence_group": pl.String,

@@ -63,6 +63,9 @@ def quarantine_findings(quarantine: pl.DataFrame, run_id: str) -> pl.DataFrame:
             + pl.col("reason")
             + pl.lit(".")
         ).alias("detail"),
+        pl.concat_str([pl.col("check"), pl.col("reason")], separator="|")
+        .map_elements(_digest, return_dtype=pl.String)
+        .alias("evidence"),
         pl.lit(QUARANTINE_TITLE).alias("title"),
         pl.lit(None, pl.String).alias("referrer_agency"),
         pl.lit(None, pl.String).alias("offence_group"),

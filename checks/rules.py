@@ -36,10 +36,11 @@ RULE_KEYS = (
     "population",
     "breaches",
     "detail",
+    "evidence",
     "example",
     "tests",
 )
-OPTIONAL_RULE_KEYS = ("strata", "example", "needs")
+OPTIONAL_RULE_KEYS = ("strata", "example", "needs", "evidence")
 REQUIRED_RULE_KEYS = tuple(k for k in RULE_KEYS if k not in OPTIONAL_RULE_KEYS)
 CASE_KEYS = ("name", "description", "as_of", "given", "flagged", "not_flagged", "absent")
 PACK_KEYS = ("pack", "name", "version", "description", "macros", "views", "inline_views", "measures")
@@ -80,6 +81,9 @@ class Rule:
     family: str
     example: str = ""
     cases: tuple[RuleCase, ...] = field(default=())
+    evidence: tuple[str, ...] = ()
+    """Breach columns an auditor's decision rests on: when one changes, the decision reopens.
+    Default: the columns the detail sentence shows."""
     needs: tuple[tuple[str, str], ...] = ()
     """(table, column) pairs of optional columns the rule cannot judge without: when one is absent
     from the export or empty in every row, the rule is reported as not run instead of raising
@@ -212,6 +216,10 @@ def load_rule(path: Path) -> Rule:
                 f"{path} line {line_of(raw, 'detail')}: detail may not quote free text ({{{name}}}); "
                 "build it from codes, dates and ids"
             )
+    evidence = tuple(str(c) for c in raw.get("evidence") or PLACEHOLDER.findall(detail))
+    for name in evidence:
+        if name in FREE_TEXT_COLUMNS:
+            raise ConfigError(f"{path} line {line_of(raw, 'evidence')}: evidence may not use free text ({name})")
     cases = tuple(_case(c, path, rule_id) for c in raw["tests"] or [])
     return Rule(
         id=rule_id,
@@ -223,6 +231,7 @@ def load_rule(path: Path) -> Rule:
         reference=str(raw["reference"]).strip(),
         requires=requires,
         needs=needs,
+        evidence=evidence,
         strata=strata,
         population=str(raw["population"]).strip(),
         breaches=str(raw["breaches"]).strip(),

@@ -16,6 +16,7 @@ from typing import Any
 from recordcheck.checks import __version__
 from recordcheck.checks.config import RunConfig
 from recordcheck.checks.engine import run_pack
+from recordcheck.checks.headline import headline_figures
 from recordcheck.checks.pipeline import LoadedExtract, load_extract, sha256_of
 from recordcheck.checks.profile import SourceProfile
 from recordcheck.checks.publish import check_output_folder, staged_run, write_json
@@ -177,6 +178,7 @@ def _check_and_publish(
         quarantined = sum(c.quarantined for c in loaded.validation.counts.values())
         run_summary = summary(engine, config, counts, quarantined, reference)
         run_summary.update({"run_id": run_id, "as_of": as_of.isoformat(), "register_rows": register.height})
+        run_summary["headline"] = headline_figures(run_summary["rules"], register, engine.measures)
         write_json(staging / "summary.json", run_summary)
         write_json(staging / "measures.json", engine.measures)
         timings["write"] = time.perf_counter() - started

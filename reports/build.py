@@ -12,7 +12,9 @@ from typing import Any
 
 import polars as pl
 
+from recordcheck.checks.headline import UNRECORDED
 from recordcheck.checks.refdata import GradeBand, grade_for
+from recordcheck.checks.stats import wald_half_width, wilson
 from recordcheck.reports.context import (
     CrossTable,
     ExceptionRow,
@@ -26,10 +28,7 @@ from recordcheck.reports.context import (
     RunFacts,
     TableQuality,
 )
-from recordcheck.reports.stats import wald_half_width, wilson
 
-UNRECORDED = ("unrecorded_crime", "n100_missing")
-CLASSIFICATION_RULES = ("CLS001", "CLS002")
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
@@ -154,7 +153,7 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
     # classification findings (a few columns), and the page only its first `max_rows_in_page` rows.
     lazy_register = pl.scan_parquet(run_dir / "exceptions.parquet")
     register = (
-        lazy_register.filter(pl.col("finding").is_in(UNRECORDED) | pl.col("rule_id").is_in(CLASSIFICATION_RULES))
+        lazy_register.filter(pl.col("finding").is_in(UNRECORDED))
         .select("rule_id", "finding", "record_type", "record_id", "source", "referrer_agency", "district")
         .collect()
     )
@@ -163,17 +162,14 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
     reports = _measure(measures, "reports")
     crimes = _measure(measures, "crimes")
     referral_crimes = _measure(measures, "referral_crimes")
-    rules = {r["id"]: r for r in summary["rules"]}
-
-    # headline: recording, timeliness, classification
-    unrecorded = register.filter(pl.col("finding").is_in(UNRECORDED))
-    recorded_reports = int(reports["recorded"].sum()) if reports.height else 0
-    recording = make_rate("all reports", recorded_reports, recorded_reports + unrecorded.height, grades)
-    tim = rules.get("TIM001", {"population": 0, "breaches": 0})
-    timeliness = make_rate("crimes", tim["population"] - tim["breaches"], tim["population"], grades)
-    cls_total = rules.get("CLS001", {}).get("population", 0) + rules.get("CLS002", {}).get("population", 0)
-    cls_breaches = register.filter(pl.col("rule_id").is_in(CLASSIFICATION_RULES))["record_id"].n_unique()
-    classification = make_rate("crimes checked", cls_total - cls_breaches, cls_total, grades)
+    # headline: recording, timeliness, classification (computed by the run, by finding kind)
+    figures = summary["headline"]
+    unrecorded = register
+    recording = make_rate("all reports", figures["recording"]["compliant"], figures["recording"]["total"], grades)
+    timeliness = make_rate("crimes", figures["timeliness"]["compliant"], figures["timeliness"]["total"], grades)
+    classification = make_rate(
+        "crimes checked", figures["classification"]["compliant"], figures["classification"]["total"], grades
+    )
     annual = _annual_crimes(crimes, options.get("annual_recorded_crime"))
     unrecorded_year = round((1 - recording.rate) * annual) if recording.rate is not None else None
     headline = Headline(

@@ -121,6 +121,15 @@ def profile_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def store_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--store",
+        "store_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The run store (default: OUT_DIR/recordcheck.duckdb).",
+    )(func)
+
+
 def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--config",
@@ -353,6 +362,8 @@ def generate(out_dir: Path, seed: int, scale: float, fmt: str, shape: str, as_of
     help="Also write report-redacted.html: ids pseudonymised (keyed hash), small counts suppressed.",
 )
 @validator_option
+@store_option
+@click.option("--keep", type=click.IntRange(min=1), help="Keep only the newest N run folders (the store keeps all history).")
 @handle_errors
 def run(
     extract_dir: Path,
@@ -363,6 +374,8 @@ def run(
     rules_dir: Path | None,
     redact: bool,
     validator: str,
+    store_path: Path | None,
+    keep: int | None,
 ) -> None:
     """Validate EXTRACT_DIR, run the rule pack, and publish a run folder under OUT_DIR."""
     from recordcheck.checks.run import execute_run
@@ -379,6 +392,8 @@ def run(
         progress=_step,
         render=_renderer(config, redact),
         validator=validator,
+        store_path=store_path,
+        keep=keep,
     )
     _print_counts(outcome.loaded)
     click.echo(f"Run {outcome.run_id}: {outcome.run_dir}")
@@ -618,6 +633,64 @@ def suites(write: bool) -> None:
     for table in TABLES.values():
         click.echo(
             f"{table.name}: {len(build_suite(table)['expectations'])} expectations ({SUITES_DIR / (table.name + '.json')})"
+        )
+
+
+@cli.group()
+def review() -> None:
+    """Auditors' decisions on findings: export a worklist, import the decisions made on it."""
+
+
+@review.command("export")
+@click.argument("out_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), required=True, help=".xlsx or .csv")
+@handle_errors
+def review_export(out_dir: Path, file: Path) -> None:
+    """Write the latest run's findings as a worklist (open ones first) with empty decision columns."""
+    from recordcheck.checks.review import export_worklist
+
+    rows = export_worklist(out_dir, file)
+    click.echo(f"Worklist: {file} ({rows:,} finding(s)); fill decision, reviewer, reason (and until for a waiver)")
+
+
+@review.command("import")
+@click.argument("out_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@store_option
+@handle_errors
+def review_import(out_dir: Path, file: Path, store_path: Path | None) -> None:
+    """Take decisions back from a worklist: all of them, or none when any row is bad."""
+    from recordcheck.checks.nightly import single_writer
+    from recordcheck.checks.review import import_decisions
+    from recordcheck.checks.store import STORE_NAME, RunStore
+
+    store_path = store_path or out_dir / STORE_NAME
+    with single_writer(out_dir, store_path, "recordcheck review import"), RunStore(store_path) as store:
+        count = import_decisions(file, store)
+    click.echo(f"Imported {count:,} decision(s) from {file}; they apply from the next run")
+
+
+@cli.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@store_option
+@click.option("--limit", type=click.IntRange(min=1), default=30, show_default=True)
+@handle_errors
+def history(out_dir: Path, store_path: Path | None, limit: int) -> None:
+    """The last runs, one line each: id, as-of, exit code, rows read, exceptions, new, resolved,
+    open high-severity findings, recording rate."""
+    from recordcheck.checks.store import STORE_NAME, RunStore
+
+    with RunStore(store_path or out_dir / STORE_NAME) as store:
+        runs = store.history(limit)
+    click.echo(
+        f"{'run':<32}{'as of':<18}{'exit':>5}{'rows read':>11}{'exceptions':>11}{'new':>6}{'resolved':>9}"
+        f"{'open high':>10}{'recording':>11}"
+    )
+    for r in runs.iter_rows(named=True):
+        rate = "-" if r["recording_rate"] is None else f"{r['recording_rate']:.2%}"
+        click.echo(
+            f"{r['run_id']:<32}{r['as_of']:%Y-%m-%d %H:%M} {r['exit_code']:>5}{r['rows_read']:>11,}{r['exceptions']:>11,}"
+            f"{r['new_findings']:>6,}{r['resolved']:>9,}{r['open_high']:>10,}{rate:>11}"
         )
 
 

@@ -28,6 +28,12 @@ class OutputUnavailable(RecordcheckError):
     exit_code = ExitCode.OUTPUT_UNAVAILABLE
 
 
+class Busy(RecordcheckError):
+    """Another recordcheck process is writing to the same OUT_DIR or run store."""
+
+    exit_code = ExitCode.BUSY
+
+
 class Interrupted(BaseException):
     """SIGTERM or SIGINT arrived: unwind (removing the staging folder) and exit INTERRUPTED.
 

@@ -29,4 +29,8 @@ class ExitCode(IntEnum):
     RUN_INCOMPLETE = 9
     """The run was published, but it could not check everything: more than the configured share
     of a table was quarantined (validation.max_quarantine_share, default 5%), or a rule could not
-    run (its table absent) without the config disabling it. Takes precedence over 1."""
+    run (its table absent, or a column it needs absent or empty) without the config disabling it.
+    Takes precedence over 1."""
+    BUSY = 10
+    """Another run or review import holds OUT_DIR (or the run store): nothing was done; the
+    message names the holder."""

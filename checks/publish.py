@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -60,29 +60,60 @@ def remove_stale_staging(out_dir: Path) -> list[str]:
     return removed
 
 
+def point_latest(out_dir: Path, run_id: str) -> None:
+    """Repoint OUT/latest at a run folder in one step (a new link renamed over the old)."""
+    link_tmp = out_dir / f".{LATEST}.tmp"
+    if link_tmp.is_symlink() or link_tmp.exists():
+        link_tmp.unlink()
+    link_tmp.symlink_to(run_id, target_is_directory=True)
+    os.replace(link_tmp, out_dir / LATEST)
+
+
+UNCOMMITTED = ".uncommitted"
+
+
 @contextmanager
-def staged_run(out_dir: Path, run_id: str) -> Iterator[Path]:
-    """Yield a staging folder; on success publish it as OUT/run_id and point OUT/latest at it."""
+def staged_run(
+    out_dir: Path,
+    run_id: str,
+    commit: Callable[[], None] | None = None,
+    checkpoint: Callable[[str], None] | None = None,
+) -> Iterator[Path]:
+    """Yield a staging folder; on success publish it as OUT/run_id and point OUT/latest at it.
+
+    With `commit` (the run store's transaction), the folder is moved into place marked
+    `.uncommitted`, then committed, then unmarked, then `latest` repointed: the order
+    `checks/nightly.py` explains and recovers from."""
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(out_dir)
     staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-{run_id}-", dir=out_dir))
+    step = checkpoint or (lambda _stage: None)
+    final = out_dir / run_id
+    moved = False
     try:
         yield staging
         for path in staging.rglob("*"):
             if path.is_file():
                 with path.open("rb") as handle:
                     os.fsync(handle.fileno())
-        final = out_dir / run_id
         if final.exists():
             raise OutputUnavailable(f"{final} already exists")
+        step("staged")
+        if commit is not None:
+            (staging / UNCOMMITTED).write_text("recorded in the run store: not yet\n", encoding="utf-8")
         os.replace(staging, final)
-        link_tmp = out_dir / f".{LATEST}.tmp"
-        if link_tmp.is_symlink() or link_tmp.exists():
-            link_tmp.unlink()
-        link_tmp.symlink_to(run_id, target_is_directory=True)
-        os.replace(link_tmp, out_dir / LATEST)
+        moved = True
+        step("moved")
+        if commit is not None:
+            commit()
+            step("recorded")
+            (final / UNCOMMITTED).unlink()
+            step("unmarked")
+        point_latest(out_dir, run_id)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if moved and (final / UNCOMMITTED).exists():
+            shutil.rmtree(final, ignore_errors=True)  # the store never took it: it was never published
         raise
 
 

@@ -80,17 +80,19 @@ def build_register(engine: EngineResult, quarantine: pl.DataFrame, run_id: str) 
     return register.select([*REGISTER_COLUMNS, *extra])
 
 
-def threshold_state(result: RuleResult, threshold: Threshold | None) -> str:
-    """'ok', 'warn' or 'error' for a rule's breaches against its configured threshold."""
+def threshold_state(result: RuleResult, threshold: Threshold | None, suppressed: int = 0) -> str:
+    """'ok', 'warn' or 'error' for a rule's breaches against its configured threshold. Findings an
+    auditor judged false positives or waived (`suppressed`) do not count."""
     if threshold is None or result.status != "run":
         return "ok"
-    rate = result.rate or 0.0
+    breaches = max(0, result.breaches - suppressed)
+    rate = breaches / result.population if result.population else 0.0
     if (threshold.error_rate is not None and rate > threshold.error_rate) or (
-        threshold.error_count is not None and result.breaches > threshold.error_count
+        threshold.error_count is not None and breaches > threshold.error_count
     ):
         return "error"
     if (threshold.warn_rate is not None and rate > threshold.warn_rate) or (
-        threshold.warn_count is not None and result.breaches > threshold.warn_count
+        threshold.warn_count is not None and breaches > threshold.warn_count
     ):
         return "warn"
     return "ok"
@@ -102,12 +104,15 @@ def summary(
     counts: dict[str, Any],
     quarantined_rows: int,
     reference: ReferenceData,
+    dispositions: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, Any]:
     """Everything a report needs besides the register: per-rule results with the rule's own
     documentation, and the reference data in force for this run (so grades follow the config)."""
     rules: list[dict[str, Any]] = []
+    dispositions = dispositions or {}
     for result in engine.results:
         rule = result.rule
+        judged = dispositions.get(rule.id, {})
         rules.append(
             {
                 "id": rule.id,
@@ -124,7 +129,9 @@ def summary(
                 "breaches": result.breaches,
                 "rate": result.rate,
                 "compliance": None if result.rate is None else 1 - result.rate,
-                "threshold": threshold_state(result, config.thresholds.get(rule.id)),
+                "threshold": threshold_state(result, config.thresholds.get(rule.id), judged.get("suppressed", 0)),
+                "false_positives": judged.get("false_positives", 0),
+                "suppressed": judged.get("suppressed", 0),
                 "strata": result.strata,
                 "seconds": round(result.seconds, 3),
             }

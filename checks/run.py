@@ -13,16 +13,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from recordcheck.checks import __version__
 from recordcheck.checks.config import RunConfig
+from recordcheck.checks.contract import REGISTER_COLUMNS
 from recordcheck.checks.engine import run_pack
 from recordcheck.checks.headline import headline_figures
+from recordcheck.checks.nightly import annotate, changes, checkpoint, prune, recover, single_writer, suppressed_by_rule
 from recordcheck.checks.pipeline import LoadedExtract, load_extract, sha256_of
 from recordcheck.checks.profile import SourceProfile
 from recordcheck.checks.publish import check_output_folder, staged_run, write_json
 from recordcheck.checks.refdata import ReferenceData
 from recordcheck.checks.register import build_register, summary
 from recordcheck.checks.rules import RulePack
+from recordcheck.checks.store import STORE_NAME, RunStore
 from recordcheck.checks.validate import DEFAULT_RUNNER, make_runner
 
 Progress = Callable[[str], AbstractContextManager[Any]]
@@ -111,21 +116,34 @@ def execute_run(
     progress: Progress = _no_progress,
     render: Callable[[Path, dict[str, Any]], None] | None = None,
     validator: str = DEFAULT_RUNNER,
+    store_path: Path | None = None,
+    keep: int | None = None,
 ) -> RunOutcome:
     """Validate, run the pack, write every output into staging, then publish in one step.
 
     `render` (the reports layer, passed in by the CLI) writes the HTML from the run folder's
-    own results; the engine never imports the reports.
+    own results; the engine never imports the reports. The run holds OUT_DIR (and the store) for
+    one writer, compares itself with the previous night in the run store, and records itself
+    there as part of publishing (`checks/nightly.py` gives the order).
     """
     started_at = datetime.now(UTC)
     check_output_folder(out_dir)
-    with progress("Validating the extract"):
-        loaded = load_extract(extract_dir, profile, reference, as_of, make_runner(validator), config.engine, pack.suites_dir)
-    inputs = RunInputs(extract_dir, out_dir, profile, reference, config, as_of, pack)
-    try:
-        return _check_and_publish(loaded, inputs, progress, render, started_at)
-    finally:
-        loaded.close()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store_path = store_path or out_dir / STORE_NAME
+    with single_writer(out_dir, store_path, "recordcheck run"), RunStore(store_path) as store:
+        recover(out_dir, store)
+        with progress("Validating the extract"):
+            loaded = load_extract(
+                extract_dir, profile, reference, as_of, make_runner(validator), config.engine, pack.suites_dir
+            )
+        inputs = RunInputs(extract_dir, out_dir, profile, reference, config, as_of, pack)
+        try:
+            outcome = _check_and_publish(loaded, inputs, progress, render, started_at, store)
+        finally:
+            loaded.close()
+        if keep is not None:
+            prune(out_dir, store, keep)
+        return outcome
 
 
 @dataclass(frozen=True)
@@ -147,6 +165,7 @@ def _check_and_publish(
     progress: Progress,
     render: Callable[[Path, dict[str, Any]], None] | None,
     started_at: datetime,
+    store: RunStore,
 ) -> RunOutcome:
     """Run the pack on the validated tables, then write and publish the run folder."""
     extract_dir, out_dir, profile, reference = inputs.extract_dir, inputs.out_dir, inputs.profile, inputs.reference
@@ -168,17 +187,29 @@ def _check_and_publish(
         )
         timings["rules"] = time.perf_counter() - started
         timings.update({f"rules.{k}": v for k, v in engine.seconds.items()})
-    with staged_run(out_dir, run_id) as staging, progress("Writing the run folder"):
+    register, resolved, previous_run = annotate(build_register(engine, loaded.validation.quarantine, run_id), store, as_of)
+    counts = counts_as_data(loaded)
+    quarantined = sum(c.quarantined for c in loaded.validation.counts.values())
+    run_summary = summary(engine, config, counts, quarantined, reference, suppressed_by_rule(register))
+    run_summary.update({"run_id": run_id, "as_of": as_of.isoformat(), "register_rows": register.height})
+    run_summary["headline"] = headline_figures(run_summary["rules"], register, engine.measures)
+    run_summary["previous_run"] = previous_run
+    run_summary["changes"] = changes(register, resolved)
+    run_summary["open_high"] = open_findings(register, "high")
+    breaches = [r["id"] for r in run_summary["rules"] if r["threshold"] == "error"]
+    not_checked = incomplete(run_summary, config)
+    exit_code = 9 if not_checked else 1 if breaches else 0
+    run_summary["exit_code"] = exit_code
+
+    def commit() -> None:
+        store.record_run(store_row(run_summary, run_manifest, started_at, loaded, exit_code), run_summary["rules"], register)
+
+    with staged_run(out_dir, run_id, commit, checkpoint) as staging, progress("Writing the run folder"):
         started = time.perf_counter()
         write_quarantine(staging / "quarantine.csv", loaded)
-        register = build_register(engine, loaded.validation.quarantine, run_id)
-        register.write_csv(staging / "exceptions.csv")
-        register.write_parquet(staging / "exceptions.parquet")
-        counts = counts_as_data(loaded)
-        quarantined = sum(c.quarantined for c in loaded.validation.counts.values())
-        run_summary = summary(engine, config, counts, quarantined, reference)
-        run_summary.update({"run_id": run_id, "as_of": as_of.isoformat(), "register_rows": register.height})
-        run_summary["headline"] = headline_figures(run_summary["rules"], register, engine.measures)
+        write_register(register, staging)
+        resolved_rows(resolved, previous_run).write_csv(staging / "resolved.csv")
+        write_json(staging / "history.json", history_for_report(store, run_summary))
         write_json(staging / "summary.json", run_summary)
         write_json(staging / "measures.json", engine.measures)
         timings["write"] = time.perf_counter() - started
@@ -199,8 +230,104 @@ def _check_and_publish(
             timings["report"] = time.perf_counter() - started
             run_manifest["timings_seconds"]["report"] = round(timings["report"], 3)
             write_json(staging / "manifest.json", run_manifest)
-    breaches = [r["id"] for r in run_summary["rules"] if r["threshold"] == "error"]
-    return RunOutcome(run_id, out_dir / run_id, loaded, timings, breaches, incomplete(run_summary, config))
+    return RunOutcome(run_id, out_dir / run_id, loaded, timings, breaches, not_checked)
+
+
+def open_findings(register: pl.DataFrame, severity: str) -> int:
+    """Findings of a severity still open: no decision, or a decision that confirms them."""
+    return register.filter(
+        (pl.col("severity") == severity) & (pl.col("disposition").is_null() | (pl.col("disposition") == "confirmed"))
+    ).height
+
+
+def write_register(register: pl.DataFrame, folder: Path) -> None:
+    """exceptions.csv and .parquet: the register's columns, then change, first seen, disposition."""
+    register.write_parquet(folder / "exceptions.parquet")
+    text = register.with_columns(pl.col("first_seen").cast(pl.String), pl.col("disposition_until").cast(pl.String))
+    text.write_csv(folder / "exceptions.csv")
+
+
+def resolved_rows(resolved: pl.DataFrame, previous_run: str | None) -> pl.DataFrame:
+    """The previous run's findings no longer raised, in the register's columns."""
+    if resolved.height == 0:
+        return pl.DataFrame(schema=dict.fromkeys(REGISTER_COLUMNS, pl.String))
+    return resolved.with_columns(pl.lit(previous_run).alias("run_id")).select(list(REGISTER_COLUMNS))
+
+
+def store_row(
+    run_summary: dict[str, Any],
+    run_manifest: dict[str, Any],
+    started_at: datetime,
+    loaded: LoadedExtract,
+    exit_code: int,
+) -> dict[str, Any]:
+    """The run as the store keeps it: what it read, with what, and its headline figures."""
+    figures = run_summary["headline"]
+    config_path = run_manifest.get("config")
+    return {
+        "run_id": run_summary["run_id"],
+        "as_of": datetime.fromisoformat(run_summary["as_of"]),
+        "started_at": started_at,
+        "finished_at": datetime.now(UTC),
+        "exit_code": exit_code,
+        "complete": True,
+        "inputs": [{k: f[k] for k in ("table", "file", "sha256", "size_bytes")} for f in run_manifest["inputs"]],
+        "profile_name": run_manifest["profile"]["name"],
+        "profile_sha256": run_manifest["profile"]["sha256"],
+        "pack_version": run_manifest["rule_pack"]["version"],
+        "pack_sha256": run_manifest["rule_pack"]["sha256"],
+        "config_sha256": sha256_of(Path(config_path)) if config_path else None,
+        "timings": run_manifest["timings_seconds"],
+        "rows_read": sum(c.read for c in loaded.validation.counts.values()),
+        "quarantined": sum(c.quarantined for c in loaded.validation.counts.values()),
+        "exceptions": run_summary["register_rows"],
+        "new_findings": run_summary["changes"]["new"],
+        "recurring": run_summary["changes"]["recurring"],
+        "resolved": run_summary["changes"]["resolved"],
+        "open_high": run_summary["open_high"],
+        "recording_rate": figures["recording"]["rate"],
+        "recording_low": figures["recording"]["wilson_low"],
+        "recording_high": figures["recording"]["wilson_high"],
+        "timeliness_rate": figures["timeliness"]["rate"],
+        "classification_rate": figures["classification"]["rate"],
+    }
+
+
+def history_for_report(store: RunStore, run_summary: dict[str, Any], nights: int = 30) -> dict[str, Any]:
+    """The last nights' figures (this one included) for the report's trend charts."""
+    earlier = store.history(nights - 1).filter(pl.col("as_of") < datetime.fromisoformat(run_summary["as_of"]))
+    rule_rates = store.rule_history(earlier["run_id"].to_list())
+    runs = [
+        {
+            "run_id": row["run_id"],
+            "as_of": row["as_of"].isoformat(),
+            "recording_rate": row["recording_rate"],
+            "timeliness_rate": row["timeliness_rate"],
+            "classification_rate": row["classification_rate"],
+            "exceptions": row["exceptions"],
+            "new": row["new_findings"],
+            "resolved": row["resolved"],
+            "rules": {
+                r["rule_id"]: r["rate"] for r in rule_rates.filter(pl.col("run_id") == row["run_id"]).iter_rows(named=True)
+            },
+        }
+        for row in earlier.tail(nights - 1).iter_rows(named=True)
+    ]
+    figures = run_summary["headline"]
+    runs.append(
+        {
+            "run_id": run_summary["run_id"],
+            "as_of": run_summary["as_of"],
+            "recording_rate": figures["recording"]["rate"],
+            "timeliness_rate": figures["timeliness"]["rate"],
+            "classification_rate": figures["classification"]["rate"],
+            "exceptions": run_summary["register_rows"],
+            "new": run_summary["changes"]["new"],
+            "resolved": run_summary["changes"]["resolved"],
+            "rules": {r["id"]: r["rate"] for r in run_summary["rules"]},
+        }
+    )
+    return {"runs": runs}
 
 
 def quarantine_over_share(tables: dict[str, tuple[int, int, dict[str, int]]], config: RunConfig) -> list[str]:

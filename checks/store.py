@@ -183,6 +183,10 @@ class RunStore:
     def decision_history(self) -> pl.DataFrame:
         return self._frame("SELECT * FROM decisions ORDER BY decided_at, fingerprint")
 
+    def latest_as_of(self) -> datetime | None:
+        rows = self.con.execute("SELECT max(as_of) FROM runs WHERE complete").fetchall()
+        return rows[0][0] if rows and rows[0][0] is not None else None
+
     def complete_runs(self) -> list[str]:
         return [
             str(r[0])
@@ -206,9 +210,7 @@ class RunStore:
         )
 
     def _frame(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
-        frame = pl.from_arrow(self.con.execute(sql, params or []).to_arrow_table())
-        assert isinstance(frame, pl.DataFrame)
-        return frame
+        return self.con.sql(sql, params=params or None).pl()
 
     # ------------------------------------------------------------------ writing
 

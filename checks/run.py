@@ -130,19 +130,21 @@ def execute_run(
     check_output_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     store_path = store_path or out_dir / STORE_NAME
-    with single_writer(out_dir, store_path, "recordcheck run"), RunStore(store_path) as store:
-        recover(out_dir, store)
+    with single_writer(out_dir, store_path, "recordcheck run"):
         with progress("Validating the extract"):
             loaded = load_extract(
                 extract_dir, profile, reference, as_of, make_runner(validator), config.engine, pack.suites_dir
             )
         inputs = RunInputs(extract_dir, out_dir, profile, reference, config, as_of, pack)
         try:
-            outcome = _check_and_publish(loaded, inputs, progress, render, started_at, store)
+            # the store is opened only once the extract is accepted: a rejected one leaves OUT_DIR as it was
+            with RunStore(store_path) as store:
+                recover(out_dir, store)
+                outcome = _check_and_publish(loaded, inputs, progress, render, started_at, store)
+                if keep is not None:
+                    prune(out_dir, store, keep)
         finally:
             loaded.close()
-        if keep is not None:
-            prune(out_dir, store, keep)
         return outcome
 
 

@@ -1,0 +1,423 @@
+"""Nightly operation (issue 16): the run store and its migrations, change between nights,
+auditors' decisions, thresholds that skip judged findings, one writer, and crash safety at every
+step of publishing."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from recordcheck.checks.errors import Busy, ConfigError
+from recordcheck.checks.exitcodes import ExitCode
+from recordcheck.checks.nightly import CRASH_ENV, STAGES, single_writer
+from recordcheck.checks.publish import UNCOMMITTED
+from recordcheck.checks.review import import_decisions
+from recordcheck.checks.store import SCHEMA_VERSION, RunStore
+from recordcheck.cli import cli
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+SAMPLE = ROOT / "sample_data" / "extract"
+NIGHT = datetime(2026, 4, 1, tzinfo=UTC)
+
+
+def _at(night: int) -> str:
+    return (NIGHT + timedelta(days=night)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _run(extract: Path, out: Path, night: int, *extra: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["run", str(extract), "--out", str(out), "--as-of", _at(night), *extra])
+    return result.exit_code, result.output
+
+
+def _register(out: Path) -> pl.DataFrame:
+    return pl.read_csv(out / "latest" / "exceptions.csv", infer_schema=False)
+
+
+def _copy(folder: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "extract"
+    shutil.copytree(folder, target)
+    return target
+
+
+def _edit(path: Path, change) -> None:
+    frame = pl.read_csv(path, infer_schema=False)
+    change(frame).write_csv(path)
+
+
+def _decide(out: Path, rows: list[dict[str, str]], tmp_path: Path, name: str = "decisions.csv") -> Path:
+    file = tmp_path / name
+    with file.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["fingerprint", "decision", "reviewer", "reason", "until"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return file
+
+
+# ---------------------------------------------------------------- the store
+
+
+def test_a_first_version_store_is_upgraded_in_place(tmp_path):
+    store_file = tmp_path / "recordcheck.duckdb"
+    shutil.copy(ROOT / "tests" / "fixtures" / "store-v1.duckdb", store_file)
+    with RunStore(store_file) as store:
+        assert store.version() == SCHEMA_VERSION > 1
+        runs = store.history()
+        assert runs["run_id"].to_list() == ["20260331T013000Z-00000000-aaaa"]
+        assert runs["timeliness_rate"].to_list() == [None], "a column added by migration 2"
+        assert store.latest_decisions()["decision"].to_list() == ["false_positive"]
+    with RunStore(store_file) as store:
+        assert store.migrate() == [], "upgraded once"
+
+
+def test_a_store_newer_than_the_code_is_refused(tmp_path):
+    store_file = tmp_path / "s.duckdb"
+    with RunStore(store_file) as store:
+        store.con.execute("INSERT INTO schema_version VALUES (99, now())")
+    with pytest.raises(ConfigError, match="schema 99, newer than this recordcheck knows"):
+        RunStore(store_file)
+
+
+# ---------------------------------------------------------------- change between nights
+
+
+def test_new_recurring_resolved_and_first_seen_between_nights(tmp_path):
+    extract, out = _copy(SAMPLE, tmp_path), tmp_path / "out"
+    assert _run(extract, out, 0)[0] == 0
+    first = _register(out)
+    assert set(first["change"]) == {"new"} and set(first["first_seen"]) == {"2026-04-01"}
+    again = _run(extract, out, 0)
+    assert again[0] == 0
+    assert (
+        _register(out)
+        .select("fingerprint", "change", "first_seen")
+        .equals(first.select("fingerprint", "change", "first_seen"))
+    ), "re-running a night never compares it with itself"
+
+    # overnight: cancellations put right (CAN001 resolves); the as-of moves on a day
+    fixed = first.filter(pl.col("rule_id") == "CAN001")["record_id"].to_list()
+    _edit(
+        extract / "crimes.csv",
+        lambda f: f.with_columns(
+            pl.when(pl.col("crime_id").is_in(fixed)).then(pl.lit("recorded")).otherwise(pl.col("status")).alias("status")
+        ),
+    )
+    assert _run(extract, out, 1)[0] in (0, 1)
+    second = _register(out)
+    before, after = set(first["fingerprint"]), set(second["fingerprint"])
+    assert before - after, "something resolved"
+    summary = (out / "latest" / "summary.json").read_text()
+    import json
+
+    changes = json.loads(summary)["changes"]
+    assert changes["new"] == len(after - before) and changes["recurring"] == len(after & before)
+    assert changes["resolved"] == len(before - after)
+    assert set(second.filter(pl.col("change") == "new")["fingerprint"]) == after - before
+    resolved = pl.read_csv(out / "latest" / "resolved.csv", infer_schema=False)
+    assert set(resolved["fingerprint"]) == before - after
+    assert resolved.columns[:9] == [
+        "run_id",
+        "rule_id",
+        "finding",
+        "severity",
+        "record_type",
+        "record_id",
+        "district",
+        "fingerprint",
+        "detail",
+    ]
+    recurring = second.filter(pl.col("change") == "recurring")
+    assert set(recurring["first_seen"]) == {"2026-04-01"}
+    assert set(second.filter(pl.col("change") == "new")["first_seen"]) == {"2026-04-02"}
+
+
+# ---------------------------------------------------------------- decisions
+
+
+def test_a_waiver_lapses_and_a_false_positive_holds(tmp_path):
+    out = tmp_path / "out"
+    _run(SAMPLE, out, 0)
+    findings = _register(out)
+    fp, waived = findings["fingerprint"][0], findings["fingerprint"][1]
+    file = _decide(
+        out,
+        [
+            {"fingerprint": fp, "decision": "false_positive", "reviewer": "A. Auditor", "reason": "record checked"},
+            {
+                "fingerprint": waived,
+                "decision": "waived",
+                "reviewer": "A. Auditor",
+                "reason": "system fix due",
+                "until": "2026-04-02",
+            },
+        ],
+        tmp_path,
+    )
+    result = CliRunner().invoke(cli, ["review", "import", str(out), str(file)])
+    assert result.exit_code == 0 and "Imported 2 decision(s)" in result.output
+    dispositions = []
+    for night in (1, 2):  # the waiver holds on 2026-04-02 and has lapsed on 2026-04-03
+        _run(SAMPLE, out, night)
+        register = _register(out)
+        dispositions.append(
+            {
+                r["fingerprint"]: (r["disposition"], r["disposition_until"])
+                for r in register.iter_rows(named=True)
+                if r["fingerprint"] in (fp, waived)
+            }
+        )
+    assert dispositions[0] == {fp: ("false_positive", None), waived: ("waived", "2026-04-02")}
+    assert dispositions[1] == {fp: ("false_positive", None), waived: (None, None)}
+
+
+def test_changed_evidence_reopens_a_decision(tmp_path):
+    extract, out = _copy(SAMPLE, tmp_path), tmp_path / "out"
+    _run(extract, out, 0)
+    finding = _register(out).filter(pl.col("rule_id") == "REC001").row(0, named=True)
+    file = _decide(
+        out,
+        [
+            {
+                "fingerprint": finding["fingerprint"],
+                "decision": "false_positive",
+                "reviewer": "A. Auditor",
+                "reason": "reason recorded on paper",
+            }
+        ],
+        tmp_path,
+    )
+    assert CliRunner().invoke(cli, ["review", "import", str(out), str(file)]).exit_code == 0
+    _run(extract, out, 1)
+    assert _register(out).filter(pl.col("fingerprint") == finding["fingerprint"])["disposition"].to_list() == [
+        "false_positive"
+    ]
+    referrals = pl.read_csv(extract / "referrals.csv", infer_schema=False)
+    current = referrals.filter(pl.col("referral_id") == finding["record_id"])["no_crime_reason"][0]
+    _edit(
+        extract / "referrals.csv",
+        lambda f: f.with_columns(
+            pl.when(pl.col("referral_id") == finding["record_id"])
+            .then(pl.lit("other" if current != "other" else None, pl.String))
+            .otherwise(pl.col("no_crime_reason"))
+            .alias("no_crime_reason")
+        ),
+    )
+    _run(extract, out, 2)
+    row = _register(out).filter(pl.col("fingerprint") == finding["fingerprint"]).row(0, named=True)
+    assert row["detail"] != finding["detail"], "the reason shows in the detail"
+    assert row["disposition"] is None, "the decision was made on other evidence"
+
+
+def test_a_bad_import_file_is_rejected_whole(tmp_path):
+    out = tmp_path / "out"
+    _run(SAMPLE, out, 0)
+    good = _register(out)["fingerprint"].to_list()
+    file = _decide(
+        out,
+        [
+            {"fingerprint": good[0], "decision": "confirmed", "reviewer": "A. Auditor", "reason": "seen"},
+            {"fingerprint": "0000000000000000", "decision": "confirmed", "reviewer": "A. Auditor", "reason": "seen"},
+            {"fingerprint": good[1], "decision": "waived", "reviewer": "A. Auditor", "reason": "later"},
+            {"fingerprint": good[2], "decision": "false_positive", "reviewer": "", "reason": "no"},
+            {"fingerprint": good[3], "decision": "ignored", "reviewer": "A. Auditor", "reason": "x"},
+            {"fingerprint": good[4], "decision": "waived", "reviewer": "A. Auditor", "reason": "x", "until": "2026-03-01"},
+            {"fingerprint": good[5], "decision": "", "reviewer": "", "reason": ""},
+        ],
+        tmp_path,
+    )
+    result = CliRunner().invoke(cli, ["review", "import", str(out), str(file)])
+    assert result.exit_code == ExitCode.USAGE_ERROR
+    for expected in (
+        "nothing imported; 5 problem(s)",
+        "line 3, column fingerprint: no such finding",
+        "line 4, column until: a waiver needs the date it lapses",
+        "line 5, column reviewer: missing",
+        "line 6, column decision: 'ignored' is not one of",
+        "line 7, column until: 2026-03-01 is in the past",
+    ):
+        assert expected in result.output
+    with RunStore(out / "recordcheck.duckdb") as store:
+        assert store.decision_history().height == 0, "nothing applied"
+
+
+def test_thresholds_count_only_findings_not_judged_false_or_waived(tmp_path):
+    out = tmp_path / "out"
+    _run(SAMPLE, out, 0)
+    can001 = _register(out).filter(pl.col("rule_id") == "CAN001")["fingerprint"].to_list()
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"config: 1\nrules:\n  thresholds:\n    CAN001: {{error_count: {len(can001) - 1}}}\n", encoding="utf-8"
+    )
+    code, output = _run(SAMPLE, out, 1, "--config", str(config))
+    assert code == ExitCode.THRESHOLD_BREACHED and "CAN001" in output
+    file = _decide(
+        out,
+        [
+            {
+                "fingerprint": can001[0],
+                "decision": "false_positive",
+                "reviewer": "A. Auditor",
+                "reason": "cancelled correctly on paper",
+            }
+        ],
+        tmp_path,
+    )
+    assert CliRunner().invoke(cli, ["review", "import", str(out), str(file)]).exit_code == 0
+    code, output = _run(SAMPLE, out, 2, "--config", str(config))
+    assert code == 0, output
+    import json
+
+    rule = next(r for r in json.loads((out / "latest" / "summary.json").read_text())["rules"] if r["id"] == "CAN001")
+    assert rule["false_positives"] == 1 and rule["breaches"] == len(can001)
+
+
+def test_worklist_xlsx_and_csv(tmp_path):
+    extract, out = _copy(SAMPLE, tmp_path), tmp_path / "out"
+    first = pl.read_csv(extract / "crimes.csv", infer_schema=False)
+    # a formula in a field the register shows (the district of a flagged crime)
+    _run(extract, out, 0)
+    flagged = _register(out).filter(pl.col("record_type") == "crime")["record_id"][0]
+    _edit(
+        extract / "crimes.csv",
+        lambda f: f.with_columns(
+            pl.when(pl.col("crime_id") == flagged)
+            .then(pl.lit('=HYPERLINK("http://x","y")'))
+            .otherwise(pl.col("district"))
+            .alias("district")
+        ),
+    )
+    assert first.height > 0
+    _run(extract, out, 1)
+    xlsx, text = tmp_path / "w.xlsx", tmp_path / "w.csv"
+    assert CliRunner().invoke(cli, ["review", "export", str(out), "--file", str(xlsx)]).exit_code == 0
+    assert CliRunner().invoke(cli, ["review", "export", str(out), "--file", str(text)]).exit_code == 0
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(xlsx).worksheets[0]
+    header = [c.value for c in sheet[1]]
+    assert header[:3] == ["fingerprint", "rule_id", "finding"] and header[-5:] == [
+        "decision",
+        "reviewer",
+        "reason",
+        "until",
+        "evidence",
+    ]
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref
+    validations = sheet.data_validations.dataValidation
+    assert any(v.formula1 == '"confirmed,false_positive,remediated,waived"' for v in validations)
+    first_seen = header.index("first_seen") + 1
+    assert isinstance(sheet.cell(row=2, column=first_seen).value, datetime)
+    district = header.index("district") + 1
+    values = [sheet.cell(row=r, column=district).value for r in range(2, sheet.max_row + 1)]
+    assert '\'=HYPERLINK("http://x","y")' in values and not any(str(v).startswith("=") for v in values)
+    assert all(sheet.cell(row=r, column=district).data_type == "s" for r in range(2, sheet.max_row + 1))
+    with text.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert '\'=HYPERLINK("http://x","y")' in {r["district"] for r in rows}
+    severities = [r["severity"] for r in rows]
+    assert severities == sorted(severities, key=["high", "medium", "low"].index), "open findings, most severe first"
+
+
+# ---------------------------------------------------------------- one writer, crashes, pruning
+
+
+def test_a_second_writer_exits_busy_naming_the_holder(tmp_path):
+    out = tmp_path / "out"
+    _run(SAMPLE, out, 0)
+    with single_writer(out, out / "recordcheck.duckdb", "recordcheck run (test holder)"):
+        code, output = _run(SAMPLE, out, 1)
+        assert code == ExitCode.BUSY and "is in use: recordcheck run (test holder) (pid" in output
+        imported = CliRunner().invoke(cli, ["review", "import", str(out), str(tmp_path / "none.csv")])
+        assert imported.exit_code == ExitCode.BUSY
+        with pytest.raises(Busy), single_writer(out, out / "recordcheck.duckdb", "another"):
+            pass
+    assert _run(SAMPLE, out, 1)[0] == 0, "free again once the holder is done"
+
+
+def test_a_run_in_another_process_is_refused_while_one_holds_the_folder(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    with single_writer(out, out / "recordcheck.duckdb", "nightly batch"):
+        done = subprocess.run(
+            [sys.executable, "-m", "recordcheck.cli", "run", str(SAMPLE), "--out", str(out), "--as-of", _at(0)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == ExitCode.BUSY and "nightly batch" in done.stderr
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_crash_at_each_step_of_publishing_leaves_everything_consistent(tmp_path, stage):
+    out = tmp_path / "out"
+    assert _run(SAMPLE, out, 0)[0] == 0
+    night0 = os.readlink(out / "latest")
+    env = {**os.environ, CRASH_ENV: stage}
+    killed = subprocess.run(
+        [sys.executable, "-m", "recordcheck.cli", "run", str(SAMPLE), "--out", str(out), "--as-of", _at(1)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert killed.returncode == -9, killed.stderr
+    # at once: latest still names the last complete run
+    assert os.readlink(out / "latest") == night0 and (out / night0 / "report.html").is_file()
+    with RunStore(out / "recordcheck.duckdb") as store:
+        recorded = store.complete_runs()
+    killed_run = [
+        p.name
+        for p in out.iterdir()
+        if p.is_dir() and not p.is_symlink() and p.name != night0 and not p.name.startswith(".")
+    ]
+    assert len(recorded) == (2 if stage in ("recorded", "unmarked") else 1)
+    # the next night repairs: no unrecorded folder, no marker, latest is the store's newest
+    assert _run(SAMPLE, out, 2)[0] == 0
+    with RunStore(out / "recordcheck.duckdb") as store:
+        runs = store.complete_runs()
+        previous = store.previous_run(NIGHT + timedelta(days=2))
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+    assert folders == sorted(runs), (stage, folders, runs)
+    assert not list(out.glob(f"*/{UNCOMMITTED}")) and not list(out.glob(".staging-*"))
+    assert os.readlink(out / "latest") == runs[-1]
+    if stage in ("recorded", "unmarked"):
+        assert killed_run and killed_run[0] in runs and previous is not None and previous.run_id == killed_run[0]
+    else:
+        assert previous is not None and previous.run_id == night0
+
+
+def test_keep_prunes_old_folders_but_the_store_keeps_the_history(tmp_path):
+    out = tmp_path / "out"
+    for night in range(3):
+        assert _run(SAMPLE, out, night, "--keep", "2")[0] == 0
+    folders = [p for p in out.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")]
+    assert len(folders) == 2 and (out / "latest").resolve() in [f.resolve() for f in folders]
+    history = CliRunner().invoke(cli, ["history", str(out)])
+    assert history.exit_code == 0
+    lines = history.output.splitlines()
+    assert lines[0].split()[:3] == ["run", "as", "of"] and len(lines) == 4
+    assert "2026-04-01 00:00" in lines[1] and "99.64%" in lines[1]
+
+
+def test_decisions_importer_uses_the_night_not_the_wall_clock(tmp_path):
+    out = tmp_path / "out"
+    _run(SAMPLE, out, 0)
+    fingerprint = _register(out)["fingerprint"][0]
+    file = _decide(
+        out,
+        [{"fingerprint": fingerprint, "decision": "waived", "reviewer": "A", "reason": "r", "until": "2026-04-01"}],
+        tmp_path,
+    )
+    with RunStore(out / "recordcheck.duckdb") as store:
+        assert import_decisions(file, store, now=datetime(2030, 1, 1, tzinfo=UTC)) == 1
+        assert store.latest_decisions()["until"].to_list() == [date(2026, 4, 1)]

@@ -16,6 +16,7 @@ from recordcheck.checks.headline import UNRECORDED
 from recordcheck.checks.refdata import GradeBand, grade_for
 from recordcheck.checks.stats import wald_half_width, wilson
 from recordcheck.reports.context import (
+    Changes,
     CrossTable,
     ExceptionRow,
     FamilyView,
@@ -27,6 +28,7 @@ from recordcheck.reports.context import (
     RuleView,
     RunFacts,
     TableQuality,
+    TrendPoint,
 )
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
@@ -142,6 +144,21 @@ def _annual_crimes(crimes: pl.DataFrame, configured: int | None) -> int:
     return round(int(recorded["crimes"].sum()) * 365.25 / max(days, 30.0))
 
 
+def _changes(summary: dict[str, Any], register: pl.LazyFrame) -> Changes:
+    changes = summary.get("changes") or {}
+    decisions: dict[str, int] = {}
+    if "disposition" in register.collect_schema().names():
+        counted = register.filter(pl.col("disposition").is_not_null()).group_by("disposition").len().collect()
+        decisions = {str(k): int(v) for k, v in counted.sort("disposition").iter_rows()}
+    return Changes(
+        int(changes.get("new") or 0),
+        int(changes.get("recurring") or 0),
+        int(changes.get("resolved") or 0),
+        summary.get("previous_run") or "",
+        decisions,
+    )
+
+
 def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_key: bytes | None = None) -> ReportContext:
     options = options or {}
     summary = _read_json(run_dir / "summary.json")
@@ -158,6 +175,7 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         .collect()
     )
     pseudonym = Pseudonymiser(redact_key)
+    nights = _read_json(run_dir / "history.json")["runs"] if (run_dir / "history.json").is_file() else []
 
     reports = _measure(measures, "reports")
     crimes = _measure(measures, "crimes")
@@ -266,14 +284,20 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
                 district_rates,
                 breaches,
                 rule["threshold"],
+                int(rule.get("false_positives") or 0),
+                [night["rules"].get(rule["id"]) for night in nights],
             )
         )
 
-    # the register, capped
+    # the register, capped; tonight's new findings first
+    has_change = "change" in lazy_register.collect_schema().names()
     cap = int(options.get("max_rows_in_page", 2000))
     page = (
-        lazy_register.with_columns(pl.col("severity").replace_strict(SEVERITY_ORDER, default=3).alias("_order"))
-        .sort(["_order", "rule_id", "record_id"], maintain_order=True)
+        lazy_register.with_columns(
+            pl.col("severity").replace_strict(SEVERITY_ORDER, default=3).alias("_order"),
+            (pl.col("change") != "new").fill_null(True).alias("_seen") if has_change else pl.lit(True).alias("_seen"),
+        )
+        .sort(["_seen", "_order", "rule_id", "record_id"], maintain_order=True)
         .head(cap)
         .collect()
     )
@@ -294,6 +318,9 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
                 (row["referrer_agency"] or "").replace("_", " "),
                 detail,
                 row["fingerprint"],
+                row.get("change") or "",
+                str(row.get("first_seen") or ""),
+                row.get("disposition") or "",
             )
         )
     values = lazy_register.select(
@@ -308,6 +335,8 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         "district": sorted(present["district"]),
         "agency": sorted({v.replace("_", " ") for v in present["referrer_agency"]}),
     }
+    if has_change:
+        filters["change"] = ["new", "recurring"]
 
     tables = summary["tables"]
     quality = [
@@ -340,6 +369,10 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         redacted=redact_key is not None,
         redact_below=int(options.get("redact_below", 5)),
         headline=headline,
+        changes=_changes(summary, lazy_register),
+        trend=[
+            TrendPoint(n["as_of"][:10], n["recording_rate"], n["timeliness_rate"], n["classification_rate"]) for n in nights
+        ],
         not_checked=[
             NotChecked(r["id"], r["title"], r["reason_not_run"] or "", r["reason_not_run"] == "disabled in the config")
             for r in summary["rules"]

@@ -45,6 +45,23 @@ class NotChecked:
 
 
 @dataclass(frozen=True)
+class Changes:
+    new: int = doc("Findings not raised by the previous night.")
+    recurring: int = doc("Findings the previous night raised too.")
+    resolved: int = doc("The previous night's findings no longer raised (resolved.csv).")
+    previous_run: str = doc("The run compared with, or empty for a first night.")
+    decisions: dict[str, int] = doc("Findings by the decision in force (confirmed, false_positive, remediated, waived).")
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    as_of: str = doc("The night (London date).")
+    recording: float | None = doc("Recording rate that night.")
+    timeliness: float | None = doc("Share recorded within 24 hours that night.")
+    classification: float | None = doc("Classification accuracy that night.")
+
+
+@dataclass(frozen=True)
 class PvpRow:
     label: str = doc("Referring agency or district.")
     referrals: int = doc("Referrals received from professional third parties.")
@@ -77,6 +94,8 @@ class RuleView:
     by_district: list[Rate] = doc("Compliance per district.")
     breaches: int = doc("Records flagged.")
     threshold: str = doc("ok, warn or error against the force's configured threshold.")
+    false_positives: int = doc("Findings auditors judged false positives (in force tonight): the rule's precision in use.")
+    trend: list[float | None] = doc("The rule's breach rate over the last nights, oldest first (None: not run).")
 
 
 @dataclass(frozen=True)
@@ -96,6 +115,9 @@ class ExceptionRow:
     agency: str = doc("Referring agency, where known.")
     detail: str = doc("One sentence from codes, dates and ids; never free text.")
     fingerprint: str = doc("Stable id of the finding across runs.")
+    change: str = doc("new or recurring, against the previous night.")
+    first_seen: str = doc("London date of the first night that raised it.")
+    disposition: str = doc("The auditors' decision in force (empty when none holds).")
 
 
 @dataclass(frozen=True)
@@ -126,6 +148,8 @@ class ReportContext:
     redacted: bool = doc("True for the disclosure-safe variant.")
     redact_below: int = doc("In a redacted report, counts 1..redact_below-1 show as 'fewer than N'.")
     headline: Headline = doc("The CDA-style headline figures.")
+    changes: Changes = doc("What changed since the previous night, and the decisions in force.")
+    trend: list[TrendPoint] = doc("The headline rates over the last nights, oldest first.")
     not_checked: list[NotChecked] = doc("Rules that did not run, with why: what this report cannot vouch for.")
     pvp_by_agency: list[PvpRow] = doc("Professional third-party referrals by referring agency.")
     pvp_by_district: list[PvpRow] = doc("Professional third-party referrals by district.")

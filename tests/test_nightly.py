@@ -139,6 +139,16 @@ def test_new_recurring_resolved_and_first_seen_between_nights(tmp_path):
     recurring = second.filter(pl.col("change") == "recurring")
     assert set(recurring["first_seen"]) == {"2026-04-01"}
     assert set(second.filter(pl.col("change") == "new")["first_seen"]) == {"2026-04-02"}
+    # the report: the counts, tonight's new findings first, and the trend over the nights so far
+    from bs4 import BeautifulSoup
+
+    page = BeautifulSoup((out / "latest" / "report.html").read_text(encoding="utf-8"), "html.parser")
+    card = page.find(id="changes")
+    for kind in ("new", "recurring", "resolved"):
+        assert card.find(attrs={"data-change": kind}).get_text().split()[0] == f"{changes[kind]:,}"
+    rows = [tr["data-change"] for tr in page.find(id="exceptions").tbody.find_all("tr")]
+    assert rows == sorted(rows, key=lambda c: c != "new") and rows[0] == "new"
+    assert len(page.select("#changes svg polyline")) == 3, "headline rates by night"
 
 
 # ---------------------------------------------------------------- decisions
@@ -279,6 +289,8 @@ def test_thresholds_count_only_findings_not_judged_false_or_waived(tmp_path):
 
     rule = next(r for r in json.loads((out / "latest" / "summary.json").read_text())["rules"] if r["id"] == "CAN001")
     assert rule["false_positives"] == 1 and rule["breaches"] == len(can001)
+    page = (out / "latest" / "report.html").read_text(encoding="utf-8")
+    assert 'data-false-positives="1">Auditors judged 1 of the flagged false positives' in page
 
 
 def test_worklist_xlsx_and_csv(tmp_path):

@@ -200,6 +200,7 @@ def _load_setup(
     config = load_config(config_path)
     pack = load_pack(rules_dir or RULES_DIR)
     config.check_rule_ids([r.id for r in pack.rules])
+    config.check_families(sorted({r.family for r in pack.rules}))
     reference = load_reference(pack.reference_dir, overrides=config.reference, config_path=config.path)
     return load_profile(profile_path), config, reference, pack
 
@@ -413,6 +414,9 @@ def run(
 
     for line in headline(json.loads((outcome.run_dir / "summary.json").read_text(encoding="utf-8"))):
         click.echo(line)
+    report_path = outcome.run_dir / "report.html"
+    if report_path.exists():
+        click.echo(f"Report: {report_path}")
     if outcome.incomplete:
         click.echo("Run published but incomplete: " + " | ".join(outcome.incomplete), err=True)
         sys.exit(int(ExitCode.RUN_INCOMPLETE))

@@ -107,8 +107,21 @@ class ValidationModel(Strict):
     max_quarantine_share: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=False)] = 0.05
 
 
+Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=False)]
+
+
+class FailOnModel(Strict):
+    """What fails a night (exit 1, THRESHOLD_BREACHED), beyond each rule's own thresholds."""
+
+    new_findings: list[Literal["high", "medium", "low"]] = []
+    family_rates: dict[str, Share] = {}
+    quarantined_share: Share | None = None
+    table_shrink: Share | None = None
+
+
 class ConfigModel(Strict):
     config: Literal[1]
+    fail_on: FailOnModel | None = None
     validation: ValidationModel | None = None
     reference: ReferenceModel | None = None
     rules: RulesModel | None = None
@@ -126,6 +139,18 @@ class Threshold:
     error_count: int | None = None
 
 
+@dataclass(frozen=True)
+class FailOn:
+    """Night-level thresholds: any new open finding of these severities; a rule family's breach
+    rate above a share; quarantined rows above a share of rows read; a table smaller than the
+    previous run's by more than a share (a truncated export)."""
+
+    new_findings: tuple[str, ...] = ()
+    family_rates: dict[str, float] = field(default_factory=dict)
+    quarantined_share: float | None = None
+    table_shrink: float | None = None
+
+
 @dataclass
 class RunConfig:
     path: Path | None = None
@@ -136,7 +161,19 @@ class RunConfig:
     engine: EngineSettings = field(default_factory=EngineSettings)
     max_quarantine_share: float = 0.05
     """Above this share of a table quarantined, the run is published but exits RUN_INCOMPLETE."""
+    fail_on: FailOn = field(default_factory=lambda: FailOn())
     _lines: Any = None
+
+    def check_families(self, known: list[str]) -> None:
+        """fail_on.family_rates must name families of the pack (the folders under rules/)."""
+        unknown = [f for f in self.fail_on.family_rates if f not in known]
+        if unknown:
+            lines = self._lines if isinstance(self._lines, dict) else {}
+            line = line_of(lines.get("fail_on"), "family_rates") if lines.get("fail_on") is not None else "?"
+            raise ConfigError(
+                f"{self.path} line {line}: fail_on.family_rates names no rule family of the pack: "
+                f"{', '.join(unknown)} (known: {', '.join(known)})"
+            )
 
     def check_rule_ids(self, known: list[str]) -> None:
         """Every rule the config names must be in the pack: a typo would silently do nothing."""
@@ -171,5 +208,10 @@ def load_config(path: Path | None) -> RunConfig:
             temp_directory=(path.parent / engine.temp_directory) if engine.temp_directory is not None else None,
         ),
         max_quarantine_share=(model.validation or ValidationModel()).max_quarantine_share,
+        fail_on=FailOn(
+            tuple(fail_on.new_findings), dict(fail_on.family_rates), fail_on.quarantined_share, fail_on.table_shrink
+        )
+        if (fail_on := model.fail_on)
+        else FailOn(),
         _lines=raw,
     )

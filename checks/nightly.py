@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from recordcheck.checks.config import FailOn
 from recordcheck.checks.errors import Busy
 from recordcheck.checks.publish import LATEST, UNCOMMITTED, point_latest
 from recordcheck.checks.store import SUPPRESSING, RunStore, in_force
@@ -201,3 +202,42 @@ def suppressed_by_rule(annotated: pl.DataFrame) -> dict[str, dict[str, int]]:
             if disposition == "false_positive":
                 entry["false_positives"] += int(n)
     return counted
+
+
+def night_breaches(
+    fail_on: FailOn,
+    run_summary: dict[str, Any],
+    register: pl.DataFrame,
+    table_rows: dict[str, int],
+    previous_rows: dict[str, int],
+) -> list[str]:
+    """What fails this night under the config's `fail_on`, one plain line each."""
+    found = []
+    open_new = register.filter(
+        (pl.col("change") == "new") & (pl.col("disposition").is_null() | (pl.col("disposition") == "confirmed"))
+    )
+    for severity in fail_on.new_findings:
+        count = open_new.filter(pl.col("severity") == severity).height
+        if count:
+            found.append(f"{count:,} new open {severity}-severity finding(s)")
+    for family, limit in sorted(fail_on.family_rates.items()):
+        rules = [r for r in run_summary["rules"] if r["family"] == family and r["status"] == "run"]
+        population = sum(r["population"] for r in rules)
+        breaches = sum(max(0, r["breaches"] - r.get("suppressed", 0)) for r in rules)
+        if population and breaches / population > limit:
+            found.append(f"family {family}: breach rate {breaches / population:.1%}, above {limit:.1%}")
+    read = sum(table_rows.values())
+    quarantined = sum((t or {}).get("quarantined", 0) for t in run_summary["tables"].values())
+    if fail_on.quarantined_share is not None and read and quarantined / read > fail_on.quarantined_share:
+        found.append(
+            f"{quarantined:,} of {read:,} rows quarantined ({quarantined / read:.1%}, above {fail_on.quarantined_share:.1%})"
+        )
+    if fail_on.table_shrink is not None:
+        for table, before in sorted(previous_rows.items()):
+            now = table_rows.get(table, 0)
+            if before and (before - now) / before > fail_on.table_shrink:
+                found.append(
+                    f"{table}: {now:,} rows, {(before - now) / before:.0%} fewer than the previous run's {before:,} "
+                    f"(over {fail_on.table_shrink:.0%}): a truncated export?"
+                )
+    return found

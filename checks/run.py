@@ -20,7 +20,16 @@ from recordcheck.checks.config import RunConfig
 from recordcheck.checks.contract import REGISTER_COLUMNS
 from recordcheck.checks.engine import run_pack
 from recordcheck.checks.headline import headline_figures
-from recordcheck.checks.nightly import annotate, changes, checkpoint, prune, recover, single_writer, suppressed_by_rule
+from recordcheck.checks.nightly import (
+    annotate,
+    changes,
+    checkpoint,
+    night_breaches,
+    prune,
+    recover,
+    single_writer,
+    suppressed_by_rule,
+)
 from recordcheck.checks.pipeline import LoadedExtract, load_extract, sha256_of
 from recordcheck.checks.profile import SourceProfile
 from recordcheck.checks.publish import check_output_folder, staged_run, write_json
@@ -198,7 +207,12 @@ def _check_and_publish(
     run_summary["previous_run"] = previous_run
     run_summary["changes"] = changes(register, resolved)
     run_summary["open_high"] = open_findings(register, "high")
+    table_rows = {name: c.read for name, c in loaded.validation.counts.items()}
+    previous_rows = store.table_rows(previous_run) if previous_run else {}
     breaches = [r["id"] for r in run_summary["rules"] if r["threshold"] == "error"]
+    breaches += night_breaches(config.fail_on, run_summary, register, table_rows, previous_rows)
+    run_summary["threshold_breaches"] = breaches
+    run_summary["table_rows"] = table_rows
     not_checked = incomplete(run_summary, config)
     exit_code = 9 if not_checked else 1 if breaches else 0
     run_summary["exit_code"] = exit_code
@@ -292,6 +306,7 @@ def store_row(
         "recording_high": figures["recording"]["wilson_high"],
         "timeliness_rate": figures["timeliness"]["rate"],
         "classification_rate": figures["classification"]["rate"],
+        "table_rows": run_summary["table_rows"],
     }
 
 
@@ -369,8 +384,9 @@ def incomplete(run_summary: dict[str, Any], config: RunConfig) -> list[str]:
 
 
 def headline(run_summary: dict[str, Any]) -> list[str]:
-    """The few lines a registrar reads first: findings by kind, rows set aside, rules that did not
-    run, thresholds breached. Counts and codes only."""
+    """The few lines a registrar reads first: findings by kind, rows set aside, what changed since
+    the previous night, the recording rate, rules that did not run, and the verdict. Counts and
+    codes only."""
     tables = [t for t in run_summary["tables"].values() if t]
     read = sum(t["read"] for t in tables)
     quarantined = sum(t["quarantined"] for t in tables)
@@ -390,4 +406,22 @@ def headline(run_summary: dict[str, Any]) -> list[str]:
         + (f"; warning threshold passed by {', '.join(warned)}" if warned else "")
         + ".",
     ]
+    if "changes" in run_summary:
+        changes = run_summary["changes"]
+        recording = run_summary["headline"]["recording"]
+        rate = (
+            f"recording rate {recording['rate']:.2%} (95% CI {recording['wilson_low']:.2%} to {recording['wilson_high']:.2%})"
+            if recording["rate"] is not None
+            else "no reports to rate"
+        )
+        lines.insert(
+            1,
+            f"Tonight: {changes['new']:,} new, {changes['recurring']:,} recurring, {changes['resolved']:,} resolved; "
+            f"{run_summary['open_high']:,} high-severity open; {rate}.",
+        )
+    night = [b for b in run_summary.get("threshold_breaches", []) if b not in breached]
+    code = run_summary.get("exit_code")
+    verdict = {0: "no threshold breached", 1: "threshold breached", 9: "incomplete: not everything could be checked"}
+    if code is not None:
+        lines.append(f"Verdict: {verdict.get(code, str(code))}" + (f" ({'; '.join(night)})" if night else "") + ".")
     return lines

@@ -81,6 +81,10 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE runs ADD COLUMN classification_rate DOUBLE",
         "CREATE INDEX run_findings_run ON run_findings (run_id)",
     ],
+    3: [
+        # rows read per table, so a night can tell a truncated export from the last one
+        "ALTER TABLE runs ADD COLUMN table_rows JSON",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -182,6 +186,10 @@ class RunStore:
 
     def decision_history(self) -> pl.DataFrame:
         return self._frame("SELECT * FROM decisions ORDER BY decided_at, fingerprint")
+
+    def table_rows(self, run_id: str) -> dict[str, int]:
+        rows = self.con.execute("SELECT table_rows FROM runs WHERE run_id = ?", [run_id]).fetchall()
+        return {str(k): int(v) for k, v in json.loads(rows[0][0]).items()} if rows and rows[0][0] else {}
 
     def latest_as_of(self) -> datetime | None:
         rows = self.con.execute("SELECT max(as_of) FROM runs WHERE complete").fetchall()
@@ -299,8 +307,9 @@ class RunStore:
             "recording_high",
             "timeliness_rate",
             "classification_rate",
+            "table_rows",
         ]
-        values = [json.dumps(run[c]) if c in ("inputs", "timings") else run.get(c) for c in columns]
+        values = [json.dumps(run.get(c)) if c in ("inputs", "timings", "table_rows") else run.get(c) for c in columns]
         self.con.execute(f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", values)
 
     def add_decisions(self, decisions: pl.DataFrame, source: str, decided_at: datetime) -> int:

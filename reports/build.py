@@ -369,6 +369,7 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         redacted=redact_key is not None,
         redact_below=int(options.get("redact_below", 5)),
         headline=headline,
+        breaches=list(summary.get("threshold_breaches") or []),
         changes=_changes(summary, lazy_register),
         trend=[
             TrendPoint(n["as_of"][:10], n["recording_rate"], n["timeliness_rate"], n["classification_rate"]) for n in nights

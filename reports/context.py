@@ -148,6 +148,7 @@ class ReportContext:
     redacted: bool = doc("True for the disclosure-safe variant.")
     redact_below: int = doc("In a redacted report, counts 1..redact_below-1 show as 'fewer than N'.")
     headline: Headline = doc("The CDA-style headline figures.")
+    breaches: list[str] = doc("What failed tonight under the force's thresholds (rule ids and night-level reasons).")
     changes: Changes = doc("What changed since the previous night, and the decisions in force.")
     trend: list[TrendPoint] = doc("The headline rates over the last nights, oldest first.")
     not_checked: list[NotChecked] = doc("Rules that did not run, with why: what this report cannot vouch for.")

@@ -275,8 +275,15 @@ def test_every_run_ends_with_a_headline(tmp_path):
     result = run_sample(tmp_path / "a")
     lines = result.output.strip().splitlines()
     key = pl.read_csv(ROOT / "sample_data" / "extract" / "key.csv")
-    assert lines[-2].startswith(f"Headline: {key.height} finding(s) on 40,105 rows read, 0 quarantined")
-    assert "unrecorded crime 10" in lines[-2] and lines[-1] == "Rules: all ran."
+    block = lines[lines.index(next(x for x in lines if x.startswith("Headline:"))) :]
+    assert block[0].startswith(f"Headline: {key.height} finding(s) on 40,105 rows read, 0 quarantined")
+    assert "unrecorded crime 10" in block[0]
+    assert block[1] == (
+        f"Tonight: {key.height} new, 0 recurring, 0 resolved; 22 high-severity open; "
+        "recording rate 99.64% (95% CI 99.38% to 99.80%)."
+    )
+    assert block[2:4] == ["Rules: all ran.", "Verdict: no threshold breached."]
+    assert block[4].startswith("Report: ") and block[4].endswith("report.html")
     config = tmp_path / "c.yaml"
     config.write_text("config: 1\nrules:\n  disable: [VIC001]\n  thresholds: {REC001: {error_count: 0}}\n")
     result = run_sample(tmp_path / "b", "--config", str(config))

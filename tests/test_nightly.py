@@ -433,3 +433,27 @@ def test_decisions_importer_uses_the_night_not_the_wall_clock(tmp_path):
     with RunStore(out / "recordcheck.duckdb") as store:
         assert import_decisions(file, store, now=datetime(2030, 1, 1, tzinfo=UTC)) == 1
         assert store.latest_decisions()["until"].to_list() == [date(2026, 4, 1)]
+
+
+def test_night_level_thresholds_fail_the_night_and_say_why(tmp_path):
+    extract, out = _copy(SAMPLE, tmp_path), tmp_path / "out"
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "config: 1\nfail_on:\n  new_findings: [high]\n  family_rates: {cancellation: 0.001}\n  table_shrink: 0.25\n",
+        encoding="utf-8",
+    )
+    code, output = _run(extract, out, 0, "--config", str(config))
+    assert code == ExitCode.THRESHOLD_BREACHED
+    assert "new open high-severity finding(s)" in output and "family cancellation: breach rate" in output
+    # the next night: nothing new, but the export lost most of its incidents
+    _edit(extract / "incidents.csv", lambda f: f.head(f.height // 2))
+    _edit(extract / "crime_links.csv", lambda f: f.filter(pl.col("source_type") == "referral"))
+    code, output = _run(extract, out, 1, "--config", str(config))
+    assert code == ExitCode.THRESHOLD_BREACHED
+    assert "incidents: " in output and "fewer than the previous run's" in output and "a truncated export?" in output
+    page = (out / "latest" / "report.html").read_text(encoding="utf-8")
+    assert 'id="breaches"' in page and "a truncated export?" in page
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("config: 1\nfail_on:\n  family_rates: {cancelation: 0.1}\n", encoding="utf-8")
+    code, output = _run(extract, out, 2, "--config", str(typo))
+    assert code == ExitCode.USAGE_ERROR and "fail_on.family_rates names no rule family of the pack: cancelation" in output

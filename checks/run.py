@@ -409,8 +409,9 @@ def headline(run_summary: dict[str, Any]) -> list[str]:
     if "changes" in run_summary:
         changes = run_summary["changes"]
         recording = run_summary["headline"]["recording"]
+        low, high = recording["wilson_low"], recording["wilson_high"]
         rate = (
-            f"recording rate {recording['rate']:.2%} (95% CI {recording['wilson_low']:.2%} to {recording['wilson_high']:.2%})"
+            f"recording rate {recording['rate']:.2%} (95% CI {low:.2%} to {high:.2%})"
             if recording["rate"] is not None
             else "no reports to rate"
         )

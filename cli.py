@@ -365,6 +365,14 @@ def generate(out_dir: Path, seed: int, scale: float, fmt: str, shape: str, as_of
 @validator_option
 @store_option
 @click.option("--keep", type=click.IntRange(min=1), help="Keep only the newest N run folders (the store keeps all history).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object per stage on stderr (stage, seconds, counts) for a scheduler's log collector.",
+)
+@click.option("--quiet", is_flag=True, help="No progress display, even on a terminal.")
 @handle_errors
 def run(
     extract_dir: Path,
@@ -377,8 +385,11 @@ def run(
     validator: str,
     store_path: Path | None,
     keep: int | None,
+    log_format: str,
+    quiet: bool,
 ) -> None:
     """Validate EXTRACT_DIR, run the rule pack, and publish a run folder under OUT_DIR."""
+    from recordcheck.checks.progress import reporter
     from recordcheck.checks.run import execute_run
 
     profile, config, reference, pack = _load_setup(profile_path, config_path, rules_dir)
@@ -390,7 +401,7 @@ def run(
         config,
         _parse_as_of(as_of),
         pack,
-        progress=_step,
+        progress=reporter(log_format, quiet),
         render=_renderer(config, redact),
         validator=validator,
         store_path=store_path,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,6 +119,7 @@ def _stream_tables(
     profile: SourceProfile,
     timings: dict[str, float],
     defaulted: dict[tuple[str, str], dict[str, int]],
+    on_rows: Callable[[str, int], None] | None = None,
 ) -> tuple[list[str], dict[str, pl.DataFrame], dict[str, str]]:
     """Read, map and parse every table batch by batch into the database.
 
@@ -148,6 +150,8 @@ def _stream_tables(
                 if batch is None:
                     break
                 rows_from_file += batch.frame.height
+                if on_rows is not None:
+                    on_rows(name, rows_from_file)
                 for column, codes in batch.defaulted.items():
                     counts = defaulted.setdefault((name, column), {})
                     for code, rows in codes.items():
@@ -186,6 +190,7 @@ def load_extract(
     runner: SuiteRunner | None = None,
     settings: EngineSettings | None = None,
     suites_dir: Path | None = None,
+    on_rows: Callable[[str, int], None] | None = None,
 ) -> LoadedExtract:
     """Read, parse and validate; raises InputRejected before anything is written.
 
@@ -197,7 +202,7 @@ def load_extract(
     database = Database(settings)
     try:
         defaulted: dict[tuple[str, str], dict[str, int]] = {}
-        present, problems, file_names = _stream_tables(database, sources, profile, timings, defaulted)
+        present, problems, file_names = _stream_tables(database, sources, profile, timings, defaulted, on_rows)
         coverage = measure_coverage(
             database, present, sources, profile, problems, {name: parsed_table(name) for name in present}
         )

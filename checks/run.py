@@ -7,7 +7,6 @@ import platform
 import secrets
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,18 +31,13 @@ from recordcheck.checks.nightly import (
 )
 from recordcheck.checks.pipeline import LoadedExtract, load_extract, sha256_of
 from recordcheck.checks.profile import SourceProfile
+from recordcheck.checks.progress import Quiet, Reporter
 from recordcheck.checks.publish import check_output_folder, staged_run, write_json
 from recordcheck.checks.refdata import ReferenceData
 from recordcheck.checks.register import build_register, summary
 from recordcheck.checks.rules import RulePack
 from recordcheck.checks.store import STORE_NAME, RunStore
 from recordcheck.checks.validate import DEFAULT_RUNNER, make_runner
-
-Progress = Callable[[str], AbstractContextManager[Any]]
-
-
-def _no_progress(_: str) -> AbstractContextManager[Any]:
-    return nullcontext()
 
 
 @dataclass
@@ -122,7 +116,7 @@ def execute_run(
     config: RunConfig,
     as_of: datetime,
     pack: RulePack,
-    progress: Progress = _no_progress,
+    progress: Reporter | None = None,
     render: Callable[[Path, dict[str, Any]], None] | None = None,
     validator: str = DEFAULT_RUNNER,
     store_path: Path | None = None,
@@ -136,13 +130,25 @@ def execute_run(
     there as part of publishing (`checks/nightly.py` gives the order).
     """
     started_at = datetime.now(UTC)
+    progress = progress or Quiet()
     check_output_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     store_path = store_path or out_dir / STORE_NAME
     with single_writer(out_dir, store_path, "recordcheck run"):
-        with progress("Validating the extract"):
+        with progress.stage("validate"):
             loaded = load_extract(
-                extract_dir, profile, reference, as_of, make_runner(validator), config.engine, pack.suites_dir
+                extract_dir,
+                profile,
+                reference,
+                as_of,
+                make_runner(validator),
+                config.engine,
+                pack.suites_dir,
+                on_rows=progress.rows,
+            )
+            progress.counts(
+                rows_total=sum(c.read for c in loaded.validation.counts.values()),
+                quarantined=sum(c.quarantined for c in loaded.validation.counts.values()),
             )
         inputs = RunInputs(extract_dir, out_dir, profile, reference, config, as_of, pack)
         try:
@@ -173,7 +179,7 @@ class RunInputs:
 def _check_and_publish(
     loaded: LoadedExtract,
     inputs: RunInputs,
-    progress: Progress,
+    progress: Reporter,
     render: Callable[[Path, dict[str, Any]], None] | None,
     started_at: datetime,
     store: RunStore,
@@ -184,7 +190,7 @@ def _check_and_publish(
     timings: dict[str, float] = dict(loaded.timings)
     run_id = make_run_id(started_at, loaded)
     accepted = loaded.validation.accepted
-    with progress("Running the rule pack"):
+    with progress.stage("rules"):
         started = time.perf_counter()
         engine = run_pack(
             pack,
@@ -198,6 +204,9 @@ def _check_and_publish(
         )
         timings["rules"] = time.perf_counter() - started
         timings.update({f"rules.{k}": v for k, v in engine.seconds.items()})
+        progress.counts(
+            findings=engine.register.height, rules_not_run=sum(r.status != "run" for r in engine.results)
+        )
     register, resolved, previous_run = annotate(build_register(engine, loaded.validation.quarantine, run_id), store, as_of)
     counts = counts_as_data(loaded)
     quarantined = sum(c.quarantined for c in loaded.validation.counts.values())
@@ -220,7 +229,13 @@ def _check_and_publish(
     def commit() -> None:
         store.record_run(store_row(run_summary, run_manifest, started_at, loaded, exit_code), run_summary["rules"], register)
 
-    with staged_run(out_dir, run_id, commit, checkpoint) as staging, progress("Writing the run folder"):
+    with progress.stage("publish"), staged_run(out_dir, run_id, commit, checkpoint) as staging:
+        progress.counts(
+            exceptions=register.height,
+            new=run_summary["changes"]["new"],
+            resolved=run_summary["changes"]["resolved"],
+            exit_code=exit_code,
+        )
         started = time.perf_counter()
         write_quarantine(staging / "quarantine.csv", loaded)
         write_register(register, staging)

@@ -457,3 +457,27 @@ def test_night_level_thresholds_fail_the_night_and_say_why(tmp_path):
     typo.write_text("config: 1\nfail_on:\n  family_rates: {cancelation: 0.1}\n", encoding="utf-8")
     code, output = _run(extract, out, 2, "--config", str(typo))
     assert code == ExitCode.USAGE_ERROR and "fail_on.family_rates names no rule family of the pack: cancelation" in output
+
+
+def test_log_format_json_is_one_object_per_stage_without_record_contents(tmp_path):
+    import json
+
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "recordcheck.cli", "run", str(SAMPLE), "--out", str(out), "--as-of", _at(0),
+         "--log-format", "json"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [r["stage"] for r in records] == ["validate", "rules", "publish"]
+    assert all(r["outcome"] == "done" and r["seconds"] >= 0 for r in records)
+    assert records[0]["rows_read"]["referrals"] == 813 and records[0]["rows_total"] == 40105
+    assert records[2]["exceptions"] == records[1]["findings"] == 35 and records[2]["exit_code"] == 0
+    referral_ids = pl.read_csv(SAMPLE / "referrals.csv", infer_schema=False)["referral_id"].head(100).to_list()
+    assert not any(ref in done.stderr for ref in referral_ids)
+    quiet = subprocess.run(
+        [sys.executable, "-m", "recordcheck.cli", "run", str(SAMPLE), "--out", str(out), "--as-of", _at(1), "--quiet"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert quiet.returncode == 0 and quiet.stderr == ""

@@ -317,9 +317,14 @@ def validate(
     help="force: the same data as a force's own systems export it (names, codes, dd/mm/yyyy, Y/N, cp1252, "
     "links in a delimited column), with profile.yaml to map it.",
 )
+@click.option(
+    "--nights",
+    type=click.IntRange(min=1, max=366),
+    help="Write N consecutive nights (night-01 ...), a day apart, each grown and changed, each with its key.",
+)
 @as_of_option
 @handle_errors
-def generate(out_dir: Path, seed: int, scale: float, fmt: str, shape: str, as_of: str | None) -> None:
+def generate(out_dir: Path, seed: int, scale: float, fmt: str, shape: str, nights: int | None, as_of: str | None) -> None:
     """Write a synthetic extract with its answer key (key.csv) into OUT_DIR."""
     from recordcheck.checks.errors import ConfigError
     from recordcheck.checks.generate import DEFAULT_AS_OF, write_extract
@@ -330,7 +335,18 @@ def generate(out_dir: Path, seed: int, scale: float, fmt: str, shape: str, as_of
     moment = _parse_as_of(as_of) if as_of else DEFAULT_AS_OF
     with _step(f"Generating scale {scale} (seed {seed})"):
         extract = build(seed=seed, scale=scale, as_of=moment)
-        if shape == "force":
+        if nights is not None:
+            from recordcheck.checks.nights import write_nights
+
+            if shape != "canonical" or fmt != "csv":
+                raise ConfigError("--nights writes canonical CSV extracts")
+            for night in write_nights(extract, out_dir, nights):
+                click.echo(f"night {night.number:02d} as of {night.as_of.isoformat()}: {night.key.height} finding(s) in its key")
+                for change in night.changes:
+                    click.echo(f"    {change}")
+            click.echo(f"Nights: {out_dir}/night-01 ... night-{nights:02d} (each with key.csv; run each with its as-of)")
+            return
+        elif shape == "force":
             from recordcheck.checks.force_shape import write_force_export
 
             write_force_export(extract, out_dir)

@@ -464,9 +464,22 @@ def test_log_format_json_is_one_object_per_stage_without_record_contents(tmp_pat
 
     out = tmp_path / "out"
     done = subprocess.run(
-        [sys.executable, "-m", "recordcheck.cli", "run", str(SAMPLE), "--out", str(out), "--as-of", _at(0),
-         "--log-format", "json"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "recordcheck.cli",
+            "run",
+            str(SAMPLE),
+            "--out",
+            str(out),
+            "--as-of",
+            _at(0),
+            "--log-format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in done.stderr.splitlines()]
@@ -478,6 +491,58 @@ def test_log_format_json_is_one_object_per_stage_without_record_contents(tmp_pat
     assert not any(ref in done.stderr for ref in referral_ids)
     quiet = subprocess.run(
         [sys.executable, "-m", "recordcheck.cli", "run", str(SAMPLE), "--out", str(out), "--as-of", _at(1), "--quiet"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_ten_nights_of_a_changing_export_match_their_keys(tmp_path, capsys):
+    """generate --nights 10: each night's register is its key, and change, resolved.csv and the
+    summary's counts are the differences between consecutive keys."""
+    import json
+
+    nights_dir, out = tmp_path / "nights", tmp_path / "out"
+    made = CliRunner().invoke(
+        cli, ["generate", str(nights_dir), "--seed", "7", "--scale", "0.02", "--nights", "10", "--as-of", _at(0)]
+    )
+    assert made.exit_code == 0, made.output
+    previous: set[tuple[str, str, str]] = set()
+    lines = []
+    for number in range(1, 11):
+        folder = nights_dir / f"night-{number:02d}"
+        as_of = json.loads((folder / "generation.json").read_text())["as_of"]
+        result = CliRunner().invoke(cli, ["run", str(folder), "--out", str(out), "--as-of", as_of, "--quiet"])
+        assert result.exit_code == 0, result.output
+        key = {tuple(r) for r in pl.read_csv(folder / "key.csv", infer_schema=False).iter_rows()}
+        register = _register(out)
+        found = {(r["finding"], r["record_type"], r["record_id"]) for r in register.iter_rows(named=True)}
+        assert found == key, (number, found ^ key)
+        by_change = {
+            change: {
+                (r["finding"], r["record_type"], r["record_id"])
+                for r in register.iter_rows(named=True)
+                if r["change"] == change
+            }
+            for change in ("new", "recurring")
+        }
+        resolved_rows = pl.read_csv(out / "latest" / "resolved.csv", infer_schema=False)
+        resolved = {(r["finding"], r["record_type"], r["record_id"]) for r in resolved_rows.iter_rows(named=True)}
+        assert by_change["new"] == key - previous and by_change["recurring"] == key & previous
+        assert resolved == previous - key
+        changes = json.loads((out / "latest" / "summary.json").read_text())["changes"]
+        assert (changes["new"], changes["recurring"], changes["resolved"]) == (
+            len(key - previous),
+            len(key & previous),
+            len(previous - key),
+        )
+        lines.append(
+            f"night {number:02d}: {len(key)} findings = key; new {changes['new']}, recurring "
+            f"{changes['recurring']}, resolved {changes['resolved']}"
+        )
+        previous = key
+    history = CliRunner().invoke(cli, ["history", str(out)])
+    assert len(history.output.strip().splitlines()) == 11
+    with capsys.disabled():
+        print("\n" + "\n".join(lines))

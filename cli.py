@@ -341,7 +341,7 @@ def generate(out_dir: Path, seed: int, scale: float, fmt: str, shape: str, night
             if shape != "canonical" or fmt != "csv":
                 raise ConfigError("--nights writes canonical CSV extracts")
             for night in write_nights(extract, out_dir, nights):
-                click.echo(f"night {night.number:02d} as of {night.as_of.isoformat()}: {night.key.height} finding(s) in its key")
+                click.echo(f"night {night.number:02d} as of {night.as_of.isoformat()}: {night.key.height} finding(s) in key")
                 for change in night.changes:
                     click.echo(f"    {change}")
             click.echo(f"Nights: {out_dir}/night-01 ... night-{nights:02d} (each with key.csv; run each with its as-of)")

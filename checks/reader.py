@@ -301,6 +301,7 @@ def open_table(path: Path, table: str, profile: SourceProfile) -> TableSource:
 
 def _apply_profile(frame: pl.DataFrame, contract: Table, profile: SourceProfile, path: Path) -> RawTable:
     spec = profile.table(contract.name)
+    headers = [c for c in frame.columns if c != ROW]  # the file's own names, before the profile renames them
     source_to_canonical = {src: canon for canon, src in spec.columns.items()}
     # A canonical name the force also uses for something else would be ambiguous: refuse it.
     for canon, src in spec.columns.items():
@@ -333,7 +334,6 @@ def _apply_profile(frame: pl.DataFrame, contract: Table, profile: SourceProfile,
     missing = [c for c in contract.required_columns if c not in frame.columns]
     if missing:
         wanted = [f"{spec.columns.get(c, c)!r}" + (f" (canonical {c})" if c in spec.columns else "") for c in missing]
-        headers = [c for c in frame.columns if c != ROW]
         near = difflib.get_close_matches(spec.columns.get(missing[0], missing[0]), headers, n=1, cutoff=0.5)
         hint = f"; nearest: {near[0]!r}" if near else ""
         raise InputRejected(

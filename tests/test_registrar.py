@@ -337,3 +337,18 @@ def test_a_yaml_error_points_at_the_line_that_opened_it(force_export, tmp_path):
     result = CliRunner().invoke(cli, ["profile", "check", str(force_export), "--profile", str(profile)])
     assert result.exit_code == ExitCode.USAGE_ERROR
     assert f"p.yaml line {at + 1}: a flow sequence opened here is not closed" in result.output
+
+
+def test_a_missing_column_lists_the_files_own_headers(force_export, truth, tmp_path):
+    spec = yaml.safe_load(yaml.safe_dump(truth))
+    spec["tables"]["crimes"]["columns"]["recorded_at"] = "Record Creatd"
+    profile = _write_profile(spec, tmp_path / "p.yaml")
+    result = CliRunner().invoke(
+        cli, ["validate", str(force_export), "--profile", str(profile), "--quarantine", str(tmp_path / "q.csv")]
+    )
+    assert result.exit_code == ExitCode.INPUT_REJECTED
+    assert (
+        "required column 'Record Creatd' (canonical recorded_at) missing from table crimes; nearest: 'Record Created'"
+        in result.output
+    )
+    assert "the file's columns: 'Crime Number', 'First Reported', 'Record Created'" in result.output

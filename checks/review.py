@@ -23,6 +23,7 @@ import polars as pl
 from recordcheck.checks.errors import ConfigError
 from recordcheck.checks.nightly import london_date
 from recordcheck.checks.publish import LATEST
+from recordcheck.checks.safecsv import FORMULA_START, neutralise
 from recordcheck.checks.store import DECISIONS, RunStore
 
 WORKLIST_COLUMNS = (
@@ -43,16 +44,6 @@ DECISION_COLUMNS = ("decision", "reviewer", "reason", "until")
 EVIDENCE_COLUMN = "evidence"
 """Last column of the worklist: what the finding showed when exported; a decision holds for it."""
 NEEDED = ("fingerprint", "decision", "reviewer", "reason", "until")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: Any) -> Any:
-    """Text a spreadsheet would run as a formula gets a leading apostrophe; everything else as is."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
 def latest_findings(out_dir: Path) -> pl.DataFrame:
     latest = out_dir / LATEST
     if not (latest / "exceptions.parquet").is_file():

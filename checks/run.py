@@ -36,6 +36,7 @@ from recordcheck.checks.publish import check_output_folder, staged_run, write_js
 from recordcheck.checks.refdata import ReferenceData
 from recordcheck.checks.register import build_register, summary
 from recordcheck.checks.rules import RulePack
+from recordcheck.checks.safecsv import write_csv
 from recordcheck.checks.store import STORE_NAME, RunStore
 from recordcheck.checks.validate import DEFAULT_RUNNER, make_runner
 
@@ -58,7 +59,7 @@ def make_run_id(started: datetime, loaded: LoadedExtract) -> str:
 
 
 def write_quarantine(path: Path, loaded: LoadedExtract) -> None:
-    loaded.validation.quarantine.write_csv(path)
+    write_csv(loaded.validation.quarantine, path)
 
 
 def counts_as_data(loaded: LoadedExtract) -> dict[str, Any]:
@@ -239,7 +240,7 @@ def _check_and_publish(
         started = time.perf_counter()
         write_quarantine(staging / "quarantine.csv", loaded)
         write_register(register, staging)
-        resolved_rows(resolved, previous_run).write_csv(staging / "resolved.csv")
+        write_csv(resolved_rows(resolved, previous_run), staging / "resolved.csv")
         write_json(staging / "history.json", history_for_report(store, run_summary))
         write_json(staging / "summary.json", run_summary)
         write_json(staging / "measures.json", engine.measures)
@@ -274,8 +275,7 @@ def open_findings(register: pl.DataFrame, severity: str) -> int:
 def write_register(register: pl.DataFrame, folder: Path) -> None:
     """exceptions.csv and .parquet: the register's columns, then change, first seen, disposition."""
     register.write_parquet(folder / "exceptions.parquet")
-    text = register.with_columns(pl.col("first_seen").cast(pl.String), pl.col("disposition_until").cast(pl.String))
-    text.write_csv(folder / "exceptions.csv")
+    write_csv(register, folder / "exceptions.csv")
 
 
 def resolved_rows(resolved: pl.DataFrame, previous_run: str | None) -> pl.DataFrame:

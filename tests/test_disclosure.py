@@ -1,0 +1,56 @@
+"""Outputs that are safe to share (issue 11): spreadsheet-safe text files."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import polars as pl
+from click.testing import CliRunner
+
+from recordcheck.checks.safecsv import FORMULA_START, neutralised
+from recordcheck.cli import cli
+from tests.conftest import AS_OF_TEXT
+
+ID_PAYLOAD = '=HYPERLINK("http://x","y")'
+DISTRICT_PAYLOAD = "+cmd|' /C calc'!A0"
+LINK_PAYLOAD = "-2+3"
+
+
+def test_neutralised_prefixes_exactly_the_formula_starts():
+    frame = pl.DataFrame({"text": ["=1", "+1", "-1", "@A1", "\tx", "\rx", "a=1", "", None], "n": list(range(9))})
+    assert neutralised(frame)["text"].to_list() == ["'=1", "'+1", "'-1", "'@A1", "'\tx", "'\rx", "a=1", "", None]
+    assert neutralised(frame)["n"].to_list() == list(range(9)), "numbers are not text"
+
+
+def _crafted(small_extract: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "crafted"
+    shutil.copytree(small_extract, folder)
+    key = pl.read_csv(folder / "key.csv")
+    referral = key.filter((pl.col("finding") == "unrecorded_crime") & (pl.col("record_type") == "referral"))["record_id"][0]
+    crime = key.filter(pl.col("finding") == "improper_cancellation")["record_id"][0]
+    referrals = pl.read_csv(folder / "referrals.csv", infer_schema=False)
+    referrals.with_columns(pl.col("referral_id").replace(referral, ID_PAYLOAD)).write_csv(folder / "referrals.csv")
+    crimes = pl.read_csv(folder / "crimes.csv", infer_schema=False)
+    crimes.with_columns(
+        pl.when(pl.col("crime_id") == crime).then(pl.lit(DISTRICT_PAYLOAD)).otherwise(pl.col("district")).alias("district")
+    ).write_csv(folder / "crimes.csv")
+    with (folder / "crime_links.csv").open("a", encoding="utf-8") as handle:
+        handle.write(f"{LINK_PAYLOAD},referral,{ID_PAYLOAD}\n".replace(ID_PAYLOAD, '"' + ID_PAYLOAD.replace('"', '""') + '"'))
+    return folder
+
+
+def test_register_quarantine_and_resolved_are_spreadsheet_safe(small_extract, tmp_path):
+    folder, out = _crafted(small_extract, tmp_path), tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", str(folder), "--out", str(out), "--as-of", AS_OF_TEXT])
+    assert result.exit_code == 0, result.output
+    run = out / "latest"
+    cells = []
+    for name in ("exceptions.csv", "quarantine.csv", "resolved.csv"):
+        with (run / name).open(encoding="utf-8", newline="") as handle:
+            cells += [cell for row in csv.reader(handle) for cell in row]
+    assert not [c for c in cells if c.startswith(FORMULA_START)], "a formula-like cell reached a CSV"
+    assert "'" + ID_PAYLOAD in cells and "'" + DISTRICT_PAYLOAD in cells and "'" + LINK_PAYLOAD in cells
+    register = pl.read_parquet(run / "exceptions.parquet")
+    assert ID_PAYLOAD in register["record_id"].to_list() and DISTRICT_PAYLOAD in register["district"].to_list()

@@ -41,6 +41,8 @@ class ReportModel(Strict):
     max_rows_in_page: Annotated[int, Field(ge=1, le=100_000)] = 2000
     redact_below: Annotated[int, Field(ge=1, le=1000)] = 5
     annual_recorded_crime: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
+    min_population_to_grade: Annotated[int, Field(ge=1, le=100_000)] = 30
+    marking: Annotated[str, Field(min_length=1, max_length=60)] = "OFFICIAL-SENSITIVE"
 
 
 class EngineModel(Strict):
@@ -61,6 +63,7 @@ class LimitsModel(Strict):
 class GradeBandModel(Strict):
     grade: str
     min_percent: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False, strict=False)]
+    inclusive: bool = True
 
 
 class GradeBandsModel(Strict):

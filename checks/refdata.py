@@ -54,6 +54,11 @@ SECTIONS = {
 class GradeBand:
     grade: str
     min_percent: float
+    inclusive: bool = True
+    """True: the band starts at min_percent (>=); False: strictly above it (>), as ">95%" says."""
+
+    def admits(self, percent: float) -> bool:
+        return percent >= self.min_percent if self.inclusive else percent > self.min_percent
 
 
 @dataclass
@@ -77,7 +82,7 @@ class ReferenceData:
 def grade_for(bands: list[GradeBand], percent: float) -> str:
     """The first band (best first) whose lower bound the percentage reaches."""
     for band in bands:
-        if percent >= band.min_percent:
+        if band.admits(percent):
             return band.grade
     return bands[-1].grade
 
@@ -116,9 +121,9 @@ def _section(name: str, path: Path) -> tuple[dict[str, Any], dict[str, str]]:
 def _bands(raw: Any, where: str) -> list[GradeBand]:
     bands = []
     for item in raw or []:
-        if not isinstance(item, dict) or set(item) != {"grade", "min_percent"}:
-            raise ConfigError(f"{where}: each grade band needs exactly grade and min_percent")
-        bands.append(GradeBand(str(item["grade"]), float(item["min_percent"])))
+        if not isinstance(item, dict) or not {"grade", "min_percent"} <= set(item) <= {"grade", "min_percent", "inclusive"}:
+            raise ConfigError(f"{where}: each grade band needs grade and min_percent (and may say inclusive: true|false)")
+        bands.append(GradeBand(str(item["grade"]), float(item["min_percent"]), bool(item.get("inclusive", True))))
     if not bands:
         raise ConfigError(f"{where}: at least one grade band is needed")
     return sorted(bands, key=lambda b: -b.min_percent)

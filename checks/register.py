@@ -145,7 +145,9 @@ def summary(
         "findings": by_finding,
         "rules": rules,
         "reference": {
-            "grade_bands": [{"grade": b.grade, "min_percent": b.min_percent} for b in reference.grade_bands],
+            "grade_bands": [
+                {"grade": b.grade, "min_percent": b.min_percent, "inclusive": b.inclusive} for b in reference.grade_bands
+            ],
             "outcome_labels": {str(k): v for k, v in sorted(reference.outcome_labels.items())},
         },
     }

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,15 @@ from recordcheck.reports.context import (
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
-def make_rate(label: str, compliant: int, total: int, grades: list[GradeBand]) -> Rate:
+@dataclass(frozen=True)
+class Grading:
+    """The force's grade bands, and the smallest population that is graded at all."""
+
+    bands: list[GradeBand]
+    min_population: int = 30
+
+
+def make_rate(label: str, compliant: int, total: int, grades: Grading) -> Rate:
     interval = wilson(compliant, total)
     rate = compliant / total if total else None
     return Rate(
@@ -45,7 +54,13 @@ def make_rate(label: str, compliant: int, total: int, grades: list[GradeBand]) -
         wilson_low=interval[0] if interval else None,
         wilson_high=interval[1] if interval else None,
         wald_pm=wald_half_width(compliant, total),
-        grade=grade_for(grades, rate * 100) if rate is not None else "no records",
+        grade=(
+            "no records"
+            if rate is None
+            else "too few to grade"
+            if total < grades.min_population
+            else grade_for(grades.bands, rate * 100)
+        ),
     )
 
 
@@ -107,7 +122,7 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _pvp_rows(reports: pl.DataFrame, unrecorded: pl.DataFrame, by: str, grades: list[GradeBand]) -> list[PvpRow]:
+def _pvp_rows(reports: pl.DataFrame, unrecorded: pl.DataFrame, by: str, grades: Grading) -> list[PvpRow]:
     pro = reports.filter((pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party"))
     totals = pro.group_by(by).agg(pl.col("reports").sum(), pl.col("recorded").sum())
     missed = unrecorded.group_by(by).agg(pl.len().alias("unrecorded"))
@@ -163,7 +178,13 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
     options = options or {}
     summary = _read_json(run_dir / "summary.json")
     # the reference data in force for the run (the force's overrides included), not the pack defaults
-    grades = [GradeBand(b["grade"], float(b["min_percent"])) for b in summary["reference"]["grade_bands"]]
+    grades = Grading(
+        [
+            GradeBand(b["grade"], float(b["min_percent"]), bool(b.get("inclusive", True)))
+            for b in summary["reference"]["grade_bands"]
+        ],
+        int(options.get("min_population_to_grade", 30)),
+    )
     manifest = _read_json(run_dir / "manifest.json")
     measures = _read_json(run_dir / "measures.json")
     # The register is scanned, never loaded whole: the headline needs only its unrecorded and
@@ -365,6 +386,7 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
     )
     return ReportContext(
         title="Crime recording compliance report",
+        marking=str(options.get("marking", "OFFICIAL-SENSITIVE")),
         force_note=f"Every record in the extract, checked as of {manifest['as_of']}.",
         redacted=redact_key is not None,
         redact_below=int(options.get("redact_below", 5)),

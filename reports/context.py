@@ -144,6 +144,7 @@ class RunFacts:
 @dataclass(frozen=True)
 class ReportContext:
     title: str = doc("Page title.")
+    marking: str = doc("Protective marking printed at the top and foot of every page (config report.marking).")
     force_note: str = doc("One line on what the report covers.")
     redacted: bool = doc("True for the disclosure-safe variant.")
     redact_below: int = doc("In a redacted report, counts 1..redact_below-1 show as 'fewer than N'.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from pathlib import Path
@@ -26,12 +27,21 @@ def environment(redact_below: int | None = None) -> Environment:
     )
 
     def pct(value: float | None) -> str:
-        """One decimal; two near 100% so that a handful of breaches never reads as 100.0%."""
+        """One decimal. Below 100% never prints as 100.0% (a handful of breaches stays visible)."""
         if value is None:
             return "n/a"
-        if 0.99 <= value < 1:
-            return f"{min(value * 100, 99.99):.2f}%"
-        return f"{value * 100:.1f}%"
+        tenths = round(value * 1000)
+        if value < 1 and tenths >= 1000:
+            tenths = 999
+        return f"{tenths / 10:.1f}%"
+
+    def pct_low(value: float | None) -> str:
+        """An interval's lower bound, rounded down: the printed interval holds the printed estimate."""
+        return "n/a" if value is None else f"{math.floor(value * 1000 + 1e-9) / 10:.1f}%"
+
+    def pct_high(value: float | None) -> str:
+        """An interval's upper bound, rounded up."""
+        return "n/a" if value is None else f"{min(1000, math.ceil(value * 1000 - 1e-9)) / 10:.1f}%"
 
     def count(value: int | None) -> str:
         if value is None:
@@ -41,6 +51,8 @@ def environment(redact_below: int | None = None) -> Environment:
         return f"{int(value):,}"
 
     env.filters["pct"] = pct
+    env.filters["pct_low"] = pct_low
+    env.filters["pct_high"] = pct_high
     env.filters["count"] = count
     return env
 

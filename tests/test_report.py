@@ -68,10 +68,14 @@ def test_figures_match_summary(sample_run):
     register = pl.read_csv(sample_run / "exceptions.csv", infer_schema=False)
     rows = soup.select("#exceptions tbody tr")
     assert len(rows) == register.height
-    tim = next(r for r in summary["rules"] if r["id"] == "TIM001")
-    card = soup.select_one('div.card[data-figure="Recorded within 24 hours"] .big')
-    rate = (tim["population"] - tim["breaches"]) / tim["population"]
-    assert card.get_text() == (f"{min(rate * 100, 99.99):.2f}%" if 0.99 <= rate < 1 else f"{rate * 100:.1f}%")
+    # derived from the extract's answer key, not from the code: 3 of the 3,530 crimes were recorded late
+    key = pl.read_csv(ROOT / "sample_data" / "extract" / "key.csv")
+    late = key.filter(pl.col("finding") == "late_recording").height
+    crimes = pl.read_csv(ROOT / "sample_data" / "extract" / "crimes.csv", infer_schema=False).height
+    assert (late, crimes) == (3, 3530)
+    card = soup.select_one('div.card[data-figure="Recorded within 24 hours"]')
+    assert card.select_one(".big").get_text() == "99.9%"  # 3,527 / 3,530 = 99.915%, to one decimal
+    assert "95% CI 99.7%–100.0% (Wilson)" in card.get_text(" ", strip=True).replace("\u2013", "–")
     quality = {
         tr["data-table"]: [td.get_text() for td in tr.find_all("td")] for tr in soup.select("#quality tr[data-table]")
     }
@@ -183,9 +187,38 @@ def test_report_in_a_real_browser(sample_run, tmp_path):
         page.select_option('select[data-filter="rule"]', "")
         page.locator("#exceptions th.sortable").nth(4).click()
         assert page.locator("#exceptions tbody tr:visible").count() == total
+        # severity sorts by rank (high, medium, low), not alphabetically
+        page.locator('#exceptions th[data-sort="rank"]').click()
+        severities = page.locator("#exceptions tbody tr td:nth-child(3)").all_inner_texts()
+        assert severities == sorted(severities, key=["high", "medium", "low"].index) and severities[-1] == "low"
+        # text search: every word must appear in the row
+        register = pl.read_csv(sample_run / "exceptions.csv", infer_schema=False)
+        some = register.filter(pl.col("rule_id") == "CAN001")["record_id"][0]
+        page.fill("#register-search", some.lower())
+        assert page.locator("#exceptions tbody tr:visible").count() == register.filter(
+            pl.col("detail").str.contains(some, literal=True) | (pl.col("record_id") == some)
+        ).height
+        page.fill("#register-search", "")
         shot = page.screenshot(full_page=False)
         (tmp_path / "report.png").write_bytes(shot)
+        # 800 px wide: nothing runs off the page
+        page.set_viewport_size({"width": 800, "height": 900})
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{overflow} px of horizontal overflow at 800 px"
+        # printed: the rationale (collapsed on screen) and the marking are on the pages
+        pdf = page.pdf(format="A4")
         browser.close()
+    import io
+    import unicodedata
+
+    from pypdf import PdfReader
+
+    pages = PdfReader(io.BytesIO(pdf)).pages
+    text = unicodedata.normalize("NFKC", " ".join(page.extract_text() or "" for page in pages))  # ligatures: "ﬀ" -> "ff"
+    summary = json.loads((sample_run / "summary.json").read_text())
+    rationale = next(r for r in summary["rules"] if r["id"] == "REC001")["rationale"]
+    assert " ".join(rationale.split()[:6]) in " ".join(text.split())
+    assert text.count("OFFICIAL-SENSITIVE") == 2 * len(pages), "the marking at the top and foot of every page"
     assert errors == []
     assert all(url.startswith(("file:", "data:", "about:")) for url in requests), requests
     assert not _png_is_blank(shot)

@@ -1,0 +1,92 @@
+"""Unit tests of the statistics, grades, printed rates and thresholds, against published values."""
+
+from __future__ import annotations
+
+import pytest
+
+from recordcheck.checks.config import Threshold
+from recordcheck.checks.refdata import load_reference
+from recordcheck.checks.register import threshold_state
+from recordcheck.checks.stats import wald_half_width, wilson
+from recordcheck.reports.build import Grading, make_rate
+from recordcheck.reports.render import environment
+
+
+@pytest.mark.parametrize(
+    ("successes", "n", "low", "high"),
+    [
+        # Newcombe (1998), Statistics in Medicine 17:857-872, Table I, method 3 (Wilson score)
+        (81, 263, 0.2553, 0.3662),
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0, 0.1611),
+        (1, 29, 0.0061, 0.1718),
+    ],
+)
+def test_wilson_interval_matches_newcombe(successes, n, low, high):
+    interval = wilson(successes, n)
+    assert interval is not None
+    assert interval[0] == pytest.approx(low, abs=5e-5) and interval[1] == pytest.approx(high, abs=5e-5)
+
+
+def test_normal_approximation_matches_the_2018_inspection_figure():
+    # HMICFRS 2018, South Yorkshire: 89.5% recorded, +/- 1.64% at 95%, from about 1,342 reports
+    assert wald_half_width(round(0.895 * 1342), 1342) == pytest.approx(0.0164, abs=2e-4)
+    assert wilson(0, 0) is None and wald_half_width(0, 0) is None
+
+
+def _grading(minimum: int = 30) -> Grading:
+    return Grading(load_reference().grade_bands, minimum)
+
+
+@pytest.mark.parametrize(
+    ("compliant", "total", "grade"),
+    [
+        (950, 1000, "Good"),  # exactly 95%: the cited band says ">95%"
+        (9501, 10000, "Excellent"),
+        (900, 1000, "Good"),
+        (8999, 10000, "Fair"),
+        (799, 1000, "Poor"),
+        (10, 10, "too few to grade"),  # 10 records: no grade, however good
+        (0, 0, "no records"),
+    ],
+)
+def test_grade_bands_follow_their_stated_bounds(compliant, total, grade):
+    assert make_rate("x", compliant, total, _grading()).grade == grade
+
+
+def test_printed_rates_have_one_decimal_and_the_interval_holds_the_estimate():
+    env = environment()
+    pct, low, high = env.filters["pct"], env.filters["pct_low"], env.filters["pct_high"]
+    ten = make_rate("x", 10, 10, _grading())
+    assert (pct(ten.rate), low(ten.wilson_low), high(ten.wilson_high)) == ("100.0%", "72.2%", "100.0%")
+    nearly = make_rate("x", 3527, 3530, _grading())
+    assert (pct(nearly.rate), low(nearly.wilson_low), high(nearly.wilson_high)) == ("99.9%", "99.7%", "100.0%")
+    assert pct(0.99996) == "99.9%", "a breach never prints as 100%"
+    for compliant, total in [(1, 3), (2, 7), (998, 1000), (5, 6), (1, 1000)]:
+        rate = make_rate("x", compliant, total, _grading())
+        shown = float(pct(rate.rate)[:-1])
+        assert float(low(rate.wilson_low)[:-1]) <= shown <= float(high(rate.wilson_high)[:-1])
+
+
+def _result(breaches: int, population: int = 100):
+    from dataclasses import dataclass
+
+    @dataclass
+    class Result:
+        status: str
+        breaches: int
+        population: int
+        rate: float | None
+
+    return Result("run", breaches, population, breaches / population)
+
+
+def test_thresholds_with_and_without_judged_findings():
+    threshold = Threshold(warn_count=2, error_count=4, error_rate=0.5)
+    assert threshold_state(_result(2), threshold) == "ok"  # "above" 2, not at it
+    assert threshold_state(_result(3), threshold) == "warn"
+    assert threshold_state(_result(5), threshold) == "error"
+    assert threshold_state(_result(5), threshold, suppressed=2) == "warn", "false positives and waivers do not count"
+    assert threshold_state(_result(51), Threshold(error_rate=0.5)) == "error"
+    assert threshold_state(_result(50), Threshold(error_rate=0.5)) == "ok"
+    assert threshold_state(_result(99), None) == "ok"

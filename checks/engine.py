@@ -151,7 +151,9 @@ class RuleEngine:
                 raise RuleError(f"{rule.id}: detail uses {{{name}}} but the breaches query has no such column")
             kind = columns[name]
             if kind.startswith("TIMESTAMP"):
-                expr = f"local_text({name})"
+                # London wall clock, said so: the header's as-of is UTC, and a clock change
+                # otherwise reads as a false positive ("recorded 11:30, 24.5 hours after 12:00")
+                expr = f"local_text({name}) || ' London time'"
             elif kind == "DATE":
                 expr = f"strftime({name}, '%Y-%m-%d')"
             elif kind in ("DOUBLE", "FLOAT") or kind.startswith("DECIMAL"):
@@ -161,7 +163,8 @@ class RuleEngine:
             parts.append(f"coalesce({expr}, 'unknown')")
             last = match.end()
         parts.append(_sql_str(rule.detail[last:]))
-        return "concat(" + ", ".join(parts) + ")"
+        sentence = "concat(" + ", ".join(parts) + ")"
+        return f"(upper(left({sentence}, 1)) || substr({sentence}, 2))"  # a sentence starts with a capital
 
     def _evidence_sql(self, rule: Rule, columns: dict[str, str]) -> str:
         """A short hash of the values a decision on this finding rests on (rule.evidence)."""

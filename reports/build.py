@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,10 +71,27 @@ class Pseudonymiser:
     def __init__(self, key: bytes | None) -> None:
         self.key = key
 
-    def __call__(self, value: str) -> str:
+    def __call__(self, value: str, kind: str = "ID") -> str:
+        """HMAC-SHA-256 under the report's key: without the key, no id can be tested against it."""
         if self.key is None or not value:
             return value
-        return "ID-" + hmac.new(self.key, value.encode(), hashlib.sha256).hexdigest()[:12].upper()
+        return f"{kind}-" + hmac.new(self.key, f"{kind}|{value}".encode(), hashlib.sha256).hexdigest()[:12].upper()
+
+
+_DAY = re.compile(r"\b(\d{4}-\d{2})-\d{2}\b")
+_TIME = re.compile(r" \d{2}:\d{2}(:\d{2})?( London time)?")
+_AGE = re.compile(r"\bwas (\d+) at the offence\b")
+
+
+def _age_band(match: re.Match[str]) -> str:
+    age = int(match.group(1))
+    band = "under 13" if age < 13 else "13 to 15" if age < 16 else "16 or 17" if age < 18 else "18 or over"
+    return f"was {band} at the offence"
+
+
+def coarsen(detail: str) -> str:
+    """For a disclosure-safe report: dates to the month, no times, ages in bands."""
+    return _DAY.sub(r"\1", _TIME.sub("", _AGE.sub(_age_band, detail)))
 
 
 STR, INT = pl.String, pl.Int64
@@ -326,8 +344,8 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
     for row in page.iter_rows(named=True):
         record_id = row["record_id"] or ""
         detail = row["detail"] or ""
-        if redact_key is not None and record_id:
-            detail = detail.replace(record_id, pseudonym(record_id))
+        if redact_key is not None:
+            detail = coarsen(detail.replace(record_id, pseudonym(record_id)) if record_id else detail)
         shown.append(
             ExceptionRow(
                 row["rule_id"],
@@ -338,7 +356,7 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
                 row["district"] or "",
                 (row["referrer_agency"] or "").replace("_", " "),
                 detail,
-                row["fingerprint"],
+                pseudonym(row["fingerprint"], "FP"),
                 row.get("change") or "",
                 str(row.get("first_seen") or ""),
                 row.get("disposition") or "",

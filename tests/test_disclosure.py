@@ -54,3 +54,42 @@ def test_register_quarantine_and_resolved_are_spreadsheet_safe(small_extract, tm
     assert "'" + ID_PAYLOAD in cells and "'" + DISTRICT_PAYLOAD in cells and "'" + LINK_PAYLOAD in cells
     register = pl.read_parquet(run / "exceptions.parquet")
     assert ID_PAYLOAD in register["record_id"].to_list() and DISTRICT_PAYLOAD in register["district"].to_list()
+
+
+def test_the_redacted_report_cannot_be_reversed_and_holds_no_personal_dates(small_extract, tmp_path, monkeypatch):
+    import hashlib
+    import hmac
+    import re
+
+    monkeypatch.setenv("RECORDCHECK_REDACTION_KEY", "the force's secret")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", str(small_extract), "--out", str(out), "--as-of", AS_OF_TEXT, "--redact"])
+    assert result.exit_code == 0, result.output
+    page = (out / "latest" / "report-redacted.html").read_text(encoding="utf-8")
+    register = pl.read_csv(out / "latest" / "exceptions.csv", infer_schema=False)
+    ids = set(register["record_id"].drop_nulls())
+    fingerprints = set(register["fingerprint"])
+    tokens = set(re.findall(r"[A-Za-z0-9-]+", page))
+    assert not ids & tokens, "a record id in the redacted report"
+    assert not {f for f in fingerprints if f in page}, "an unkeyed fingerprint in the redacted report"
+    crimes = pl.read_csv(small_extract / "crimes.csv", infer_schema=False)
+    referrals = pl.read_csv(small_extract / "referrals.csv", infer_schema=False)
+    births = set(crimes["victim_dob"].drop_nulls()) | set(referrals["subject_dob"].drop_nulls())
+    assert not {d for d in births if d in page}, "a date of birth in the redacted report"
+    assert not re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", page), "an exact time in the redacted report"
+    # try to break the pseudonyms: every candidate id hashed unkeyed, and keyed with a wrong key
+    pseudonyms = set(re.findall(r"\b(?:ID|FP)-[0-9A-F]{12}\b", page))
+    assert pseudonyms
+    all_ids = set(crimes["crime_id"]) | set(referrals["referral_id"])
+    for candidate in all_ids | fingerprints:
+        for kind in ("ID", "FP"):
+            guesses = {
+                f"{kind}-" + hashlib.sha256(candidate.encode()).hexdigest()[:12].upper(),
+                f"{kind}-" + hashlib.sha256(f"{kind}|{candidate}".encode()).hexdigest()[:12].upper(),
+                f"{kind}-" + hmac.new(b"wrong key", f"{kind}|{candidate}".encode(), hashlib.sha256).hexdigest()[:12].upper(),
+            }
+            assert not guesses & pseudonyms
+    # the same key gives the same pseudonyms on another night, so a partner can follow a case
+    again = CliRunner().invoke(cli, ["report", str(out / "latest"), "--redact"])
+    assert again.exit_code == 0
+    assert set(re.findall(r"\b(?:ID|FP)-[0-9A-F]{12}\b", (out / "latest" / "report-redacted.html").read_text())) == pseudonyms

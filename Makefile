@@ -17,12 +17,13 @@ $(BIN)/recordcheck: pyproject.toml
 run: $(BIN)/recordcheck
 	$(BIN)/recordcheck run sample_data/extract --out out --as-of $(SAMPLE_AS_OF)
 
+# Both cores (pytest-xdist); a test file stays on one worker so its module fixtures are built once.
 test: $(BIN)/recordcheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 # The edit-test loop: everything but the tests marked slow (fuzzing, whole generated runs) or browser.
 test-fast: $(BIN)/recordcheck
-	$(BIN)/pytest -q -m "not slow and not browser"
+	$(BIN)/pytest -q -n 2 --dist loadfile -m "not slow and not browser"
 
 # mypy sees the code under its installed names through a `recordcheck` link to this folder, made
 # in a temporary directory (it cannot follow the editable install's import hook).

@@ -43,6 +43,7 @@ class ReportModel(Strict):
     annual_recorded_crime: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
     min_population_to_grade: Annotated[int, Field(ge=1, le=100_000)] = 30
     marking: Annotated[str, Field(min_length=1, max_length=60)] = "OFFICIAL-SENSITIVE"
+    force_name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
 
 
 class EngineModel(Strict):

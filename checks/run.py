@@ -23,6 +23,7 @@ from recordcheck.checks.nightly import (
     annotate,
     changes,
     checkpoint,
+    london_date,
     night_breaches,
     prune,
     recover,
@@ -215,6 +216,7 @@ def _check_and_publish(
     run_summary.update({"run_id": run_id, "as_of": as_of.isoformat(), "register_rows": register.height})
     run_summary["headline"] = headline_figures(run_summary["rules"], register, engine.measures)
     run_summary["previous_run"] = previous_run
+    run_summary["period"] = report_period(loaded)
     run_summary["changes"] = changes(register, resolved)
     run_summary["open_high"] = open_findings(register, "high")
     table_rows = {name: c.read for name, c in loaded.validation.counts.items()}
@@ -263,6 +265,25 @@ def _check_and_publish(
             run_manifest["timings_seconds"]["report"] = round(timings["report"], 3)
             write_json(staging / "manifest.json", run_manifest)
     return RunOutcome(run_id, out_dir / run_id, loaded, timings, breaches, not_checked)
+
+
+def report_period(loaded: LoadedExtract) -> dict[str, str | None]:
+    """The audit period: the London dates of the first and last reports (referrals, incidents) checked."""
+    accepted = loaded.validation.accepted
+    parts = [
+        f"SELECT min({column}) AS first, max({column}) AS last FROM {accepted.relation(table)}"
+        for table, column in (("referrals", "received_at"), ("incidents", "reported_at"))
+        if table in accepted
+    ]
+    if not parts:
+        return {"first": None, "last": None}
+    first, last = loaded.database.con.execute(
+        f"SELECT min(first), max(last) FROM ({' UNION ALL '.join(parts)})"
+    ).fetchall()[0]
+    return {
+        "first": london_date(first).isoformat() if first else None,
+        "last": london_date(last).isoformat() if last else None,
+    }
 
 
 def open_findings(register: pl.DataFrame, severity: str) -> int:

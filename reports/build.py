@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -19,9 +20,11 @@ from recordcheck.checks.refdata import GradeBand, grade_for
 from recordcheck.checks.stats import wald_half_width, wilson
 from recordcheck.reports.context import (
     Changes,
+    Cover,
     CrossTable,
     ExceptionRow,
     FamilyView,
+    GlanceRow,
     Headline,
     NotChecked,
     PvpRow,
@@ -32,6 +35,7 @@ from recordcheck.reports.context import (
     TableQuality,
     TrendPoint,
 )
+from recordcheck.reports.narrative import areas_for_improvement, executive_summary, group_rates
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
@@ -210,7 +214,7 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
     lazy_register = pl.scan_parquet(run_dir / "exceptions.parquet")
     register = (
         lazy_register.filter(pl.col("finding").is_in(UNRECORDED))
-        .select("rule_id", "finding", "record_type", "record_id", "source", "referrer_agency", "district")
+        .select("rule_id", "finding", "record_type", "record_id", "source", "referrer_agency", "district", "offence_group")
         .collect()
     )
     pseudonym = Pseudonymiser(redact_key)
@@ -392,6 +396,28 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         "quarantined rows differ from the rest; each is listed in quarantine.csv and in the register as data_quality."
     )
     pack = manifest.get("rule_pack", {})
+    # the audit's words and the at-a-glance figures
+    by_group = group_rates(reports, unrecorded, lambda label, ok, n: make_rate(label, ok, n, grades))
+    rule_rates = {view.id: view for views in families.values() for view in views}
+    grade_of = {rule_id: view.overall.grade for rule_id, view in rule_rates.items()}
+    good = {band.grade for band in grades.bands[:2]}
+    has_disposition = "disposition" in lazy_register.collect_schema().names()
+    still_open = (
+        lazy_register.filter(pl.col("disposition").is_null() | (pl.col("disposition") == "confirmed"))
+        if has_disposition
+        else lazy_register
+    )
+    open_counts = still_open.select(pl.len(), (pl.col("severity") == "high").sum()).collect().row(0)
+    as_of_london = datetime.fromisoformat(manifest["as_of"]).astimezone(ZoneInfo("Europe/London"))
+    period = summary.get("period") or {}
+    cover = Cover(
+        str(options.get("force_name") or "(set report.force_name in the config)"),
+        period.get("first") or "n/a",
+        period.get("last") or "n/a",
+        as_of_london.strftime("%d %B %Y %H:%M London time"),
+        f"{pack.get('name', '?')} {pack.get('version', '?')}",
+    )
+
     facts = RunFacts(
         manifest["run_id"],
         manifest["as_of"],
@@ -408,7 +434,17 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         force_note=f"Every record in the extract, checked as of {manifest['as_of']}.",
         redacted=redact_key is not None,
         redact_below=int(options.get("redact_below", 5)),
+        cover=cover,
+        summary_text=executive_summary(summary, recording, total.rate, int(open_counts[0]), int(open_counts[1] or 0)),
+        improvements=areas_for_improvement(summary, grade_of, good),
         headline=headline,
+        sexual_offences=[r for r in by_group if r.label in ("Rape", "Other sexual offences")],
+        by_offence_group=by_group,
+        glance=[
+            GlanceRow(view.id, view.title, view.overall, view.status, view.threshold)
+            for views in families.values()
+            for view in views
+        ],
         breaches=list(summary.get("threshold_breaches") or []),
         changes=_changes(summary, lazy_register),
         trend=[

@@ -45,6 +45,24 @@ class NotChecked:
 
 
 @dataclass(frozen=True)
+class Cover:
+    force_name: str = doc("The force, from config report.force_name.")
+    period_first: str = doc("London date of the first report checked.")
+    period_last: str = doc("London date of the last report checked.")
+    as_of_london: str = doc("The run's as-of instant in London time.")
+    pack_version: str = doc("Rule pack name and version.")
+
+
+@dataclass(frozen=True)
+class GlanceRow:
+    rule_id: str = doc("Rule id.")
+    title: str = doc("What the rule flags.")
+    compliance: Rate = doc("Compliance over the rule's population.")
+    status: str = doc("run or not_run.")
+    threshold: str = doc("ok, warn or error against the force's threshold.")
+
+
+@dataclass(frozen=True)
 class Changes:
     new: int = doc("Findings not raised by the previous night.")
     recurring: int = doc("Findings the previous night raised too.")
@@ -148,7 +166,13 @@ class ReportContext:
     force_note: str = doc("One line on what the report covers.")
     redacted: bool = doc("True for the disclosure-safe variant.")
     redact_below: int = doc("In a redacted report, counts 1..redact_below-1 show as 'fewer than N'.")
+    cover: Cover = doc("What the audit covers: force, period, as-of, marking, rule pack.")
+    summary_text: list[str] = doc("The executive summary, in sentences generated from the figures.")
+    improvements: list[str] = doc("Areas for improvement: one sentence per rule below the good bands or over a threshold.")
     headline: Headline = doc("The CDA-style headline figures.")
+    sexual_offences: list[Rate] = doc("Recording rates for rape and other sexual offences, as inspections quote them.")
+    by_offence_group: list[Rate] = doc("Recording rate by offence group.")
+    glance: list[GlanceRow] = doc("Every rule at a glance: compliance and threshold status.")
     breaches: list[str] = doc("What failed tonight under the force's thresholds (rule ids and night-level reasons).")
     changes: Changes = doc("What changed since the previous night, and the decisions in force.")
     trend: list[TrendPoint] = doc("The headline rates over the last nights, oldest first.")

@@ -51,6 +51,7 @@ def environment(redact_below: int | None = None) -> Environment:
         return f"{int(value):,}"
 
     env.filters["pct"] = pct
+    env.filters["tuple_of"] = lambda rate: (f"{rate.label}: recording rate", rate)
     env.filters["pct_low"] = pct_low
     env.filters["pct_high"] = pct_high
     env.filters["count"] = count

@@ -1,0 +1,110 @@
+"""The report's words: the cover, the executive summary and the areas for improvement, generated
+from the run's own figures (never from the extract), as a CDA audit or an inspection would state
+them. Figures only: counts, rates with intervals, rule ids, districts and agencies."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import polars as pl
+
+from recordcheck.reports.context import Rate
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+def _rate_words(rate: Rate) -> str:
+    """As the tables print it: one decimal, the interval rounded outward so it holds the estimate."""
+    if rate.rate is None or rate.wilson_low is None or rate.wilson_high is None:
+        return "not measurable (no records)"
+    tenths = min(round(rate.rate * 1000), 999 if rate.rate < 1 else 1000)
+    low = math.floor(rate.wilson_low * 1000 + 1e-9) / 10
+    high = min(1000, math.ceil(rate.wilson_high * 1000 - 1e-9)) / 10
+    return f"{tenths / 10:.1f}% (95% CI {low:.1f}% to {high:.1f}%; {rate.compliant:,} of {rate.total:,})"
+
+
+def _worst_stratum(rule: dict[str, Any]) -> str:
+    """The district or agency with the most breaches of a rule, as 'district Rotherham (4 of 27)'."""
+    best: tuple[int, str, str, int] | None = None
+    for stratum in ("referrer_agency", "district"):
+        for row in rule.get("strata", {}).get(stratum, []):
+            if row["breaches"] and (best is None or row["breaches"] > best[0]):
+                best = (row["breaches"], stratum.replace("referrer_", ""), row["value"].replace("_", " "), row["population"])
+    if best is None:
+        return ""
+    return f"; most in {best[1]} {best[2]} ({best[0]:,} of {best[3]:,})"
+
+
+def executive_summary(
+    summary: dict[str, Any],
+    recording: Rate,
+    public_protection: Rate,
+    open_findings: int,
+    open_high: int,
+) -> list[str]:
+    """A few sentences a chief officer can read: exceptions, the recording rates, the worst rules,
+    and what changed since the previous run."""
+    sentences = [
+        f"{open_findings:,} exception(s) are open, {open_high:,} of them high severity.",
+        f"The recording rate seen by the nightly screen is {_rate_words(recording)}; for referrals from "
+        f"professional third parties (public protection) it is {_rate_words(public_protection)}.",
+    ]
+    ran = [r for r in summary["rules"] if r["status"] == "run" and r["population"] and r["breaches"]]
+    worst = sorted(ran, key=lambda r: (r["compliance"], r["id"]))[:3]
+    if worst:
+        named = "; ".join(
+            f"{r['id']} ({r['title'].rstrip('.')}): {_pct(r['compliance'])} compliant{_worst_stratum(r)}" for r in worst
+        )
+        sentences.append(f"The rules with the worst compliance: {named}.")
+    changes = summary.get("changes")
+    if changes and summary.get("previous_run"):
+        sentences.append(
+            f"Since the previous run: {changes['new']:,} new, {changes['resolved']:,} resolved, "
+            f"{changes['recurring']:,} still open from before."
+        )
+    elif changes:
+        sentences.append("This is the first run in the store: every finding is new.")
+    not_run = [r["id"] for r in summary["rules"] if r["status"] != "run"]
+    if not_run:
+        sentences.append(f"{len(not_run)} rule(s) did not run ({', '.join(not_run)}): their findings are unknown, not zero.")
+    return sentences
+
+
+def areas_for_improvement(summary: dict[str, Any], grade_of: dict[str, str], good: set[str]) -> list[str]:
+    """One sentence per rule below the good bands or over a threshold, naming what to look at."""
+    areas = []
+    for rule in summary["rules"]:
+        if rule["status"] != "run" or not rule["population"]:
+            continue
+        grade = grade_of.get(rule["id"], "")
+        if grade in good and rule["threshold"] == "ok":
+            continue
+        if grade == "too few to grade" and rule["threshold"] == "ok":
+            continue
+        why = f"graded {grade}" if grade not in good else f"over its {rule['threshold']} threshold"
+        areas.append(
+            f"{rule['id']}: {rule['title'].rstrip('.')}. Compliance {_pct(rule['compliance'])}, {why}"
+            f"{_worst_stratum(rule)}. Look at its {rule['breaches']:,} record(s) in the register."
+        )
+    return areas
+
+
+def group_rates(reports: pl.DataFrame, unrecorded: pl.DataFrame, make: Any) -> list[Rate]:
+    """Recording rate per offence group: reports recorded / reports that should have been."""
+    if reports.height == 0:
+        return []
+    recorded = reports.filter(pl.col("offence_group") != "").group_by("offence_group").agg(pl.col("recorded").sum())
+    missed = (
+        unrecorded.filter(pl.col("offence_group").is_not_null()).group_by("offence_group").agg(pl.len().alias("missed"))
+        if unrecorded.height
+        else pl.DataFrame(schema={"offence_group": pl.String, "missed": pl.UInt32})
+    )
+    joined = recorded.join(missed, on="offence_group", how="full", coalesce=True).fill_null(0)
+    rows = [
+        make(str(group), int(rec), int(rec) + int(miss))
+        for group, rec, miss in joined.sort("offence_group").select("offence_group", "recorded", "missed").iter_rows()
+    ]
+    return [r for r in rows if r.total]

@@ -158,6 +158,14 @@ class RuleEngine:
                 expr = f"strftime({name}, '%Y-%m-%d')"
             elif kind in ("DOUBLE", "FLOAT") or kind.startswith("DECIMAL"):
                 expr = f"CAST(round({name}, 1) AS VARCHAR)"
+            elif name in OFFENCE_CODE_FIELDS:
+                # a Home Office code with its title from the catalogue: "8N: Assault with injury"
+                expr = (
+                    f"(CAST({name} AS VARCHAR) || coalesce(': ' || (SELECT t.title FROM offence_catalogue t "
+                    f"WHERE t.code = CAST({name} AS VARCHAR)), ''))"
+                )
+            elif name in WORDED_FIELDS:
+                expr = f"replace(CAST({name} AS VARCHAR), '_', ' ')"  # contract codes in words
             else:
                 expr = f"CAST({name} AS VARCHAR)"
             parts.append(f"coalesce({expr}, 'unknown')")
@@ -244,6 +252,11 @@ class RuleEngine:
         result = RuleResult(rule, "run", "", int(counts[0]), int(counts[1]), strata, time.perf_counter() - started)
         return result, register
 
+
+OFFENCE_CODE_FIELDS = frozenset({"offence_code", "disclosed_code"})
+"""Detail placeholders that hold Home Office offence codes: shown with their catalogue titles."""
+WORDED_FIELDS = frozenset({"decision", "no_crime_reason", "cancellation_authoriser_role", "source", "referrer_agency"})
+"""Detail placeholders that hold contract codes (victim_declined): shown in words (victim declined)."""
 
 REGISTER_SCHEMA = {
     "run_id": pl.String,

@@ -290,7 +290,7 @@ def test_the_report_reads_like_an_audit(tmp_path, pack, reference):
         ]
     )["t"].str.slice(0, 10)
     assert "Northshire Police" in cover and f"from {times.min()} to {times.max()}" in cover
-    assert "01 April 2026 01:00 London time" in cover and "core 1.0.1" in cover and "OFFICIAL-SENSITIVE" in cover
+    assert "01 April 2026 01:00 London time" in cover and f"core {pack.version}" in cover and "OFFICIAL-SENSITIVE" in cover
     assert ZoneInfo  # the as-of 2026-04-01T00:00Z is 01:00 in London (BST)
     summary = [p.get_text(" ", strip=True) for p in soup.select("#cover p.summary")]
     key = pl.read_csv(ROOT / "sample_data" / "extract" / "key.csv")

@@ -125,6 +125,7 @@ class FailOnModel(Strict):
 
 class ConfigModel(Strict):
     config: Literal[1]
+    districts: Annotated[list[Annotated[str, Field(min_length=1, max_length=80)]], Field(min_length=1)] | None = None
     fail_on: FailOnModel | None = None
     validation: ValidationModel | None = None
     reference: ReferenceModel | None = None
@@ -166,6 +167,8 @@ class RunConfig:
     max_quarantine_share: float = 0.05
     """Above this share of a table quarantined, the run is published but exits RUN_INCOMPLETE."""
     fail_on: FailOn = field(default_factory=lambda: FailOn())
+    districts: list[str] | None = None
+    """The force's districts: a value outside them is a data-quality finding and never a stratum."""
     _lines: Any = None
 
     def check_families(self, known: list[str]) -> None:
@@ -212,6 +215,7 @@ def load_config(path: Path | None) -> RunConfig:
             temp_directory=(path.parent / engine.temp_directory) if engine.temp_directory is not None else None,
         ),
         max_quarantine_share=(model.validation or ValidationModel()).max_quarantine_share,
+        districts=list(model.districts) if model.districts else None,
         fail_on=FailOn(
             tuple(fail_on.new_findings), dict(fail_on.family_rates), fail_on.quarantined_share, fail_on.table_shrink
         )

@@ -59,6 +59,10 @@ class EngineResult:
     measures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
+def _sql_list(values: list[str]) -> str:
+    return "[" + ", ".join(_sql_str(v) for v in values) + "]::VARCHAR[]"
+
+
 def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -74,6 +78,7 @@ class RuleEngine:
         tables: Mapping[str, pl.DataFrame],
         threads: int | None = None,
         con: duckdb.DuckDBPyConnection | None = None,
+        districts: list[str] | None = None,
     ) -> None:
         self.pack = pack
         self.present = set(tables)
@@ -88,7 +93,14 @@ class RuleEngine:
         for name, contract in TABLES.items():
             if isinstance(tables, AcceptedTables) and name in tables:
                 # the validated rows are already in this database: read them where they are
-                columns = ", ".join(f'"{c}"' for c in contract.column_names)
+                columns = ", ".join(
+                    f'CASE WHEN "{c}" IN (SELECT unnest(?::VARCHAR[])) THEN "{c}" END AS "{c}"'
+                    if c == "district" and districts
+                    else f'"{c}"'
+                    for c in contract.column_names
+                )
+                if districts:  # a value outside the force's list is no district: never its own stratum
+                    columns = columns.replace("?::VARCHAR[]", _sql_list(districts))
                 self.con.execute(f"CREATE VIEW {name} AS SELECT {columns} FROM main.{tables.relation(name)}")
             elif name in tables:
                 frame = tables[name].select(contract.column_names)
@@ -287,6 +299,7 @@ def run_pack(
     disabled: list[str] | None = None,
     settings: EngineSettings | None = None,
     unusable: Mapping[tuple[str, str], str] | None = None,
+    districts: list[str] | None = None,
 ) -> EngineResult:
     """Run every rule (or `only` these) and return per-rule results and the register rows.
 
@@ -297,20 +310,27 @@ def run_pack(
     why): a rule that needs one is reported as not run."""
     if not isinstance(tables, AcceptedTables):
         with connect(settings) as con:
-            return _run_pack(RuleEngine(pack, reference, as_of, tables, con=con), run_id, only, disabled, unusable or {})
+            return _run_pack(
+                RuleEngine(pack, reference, as_of, tables, con=con, districts=districts),
+                run_id,
+                only,
+                disabled,
+                unusable or {},
+            )
     con = tables.database.con
     schema = f"pack_{next(_SCHEMAS)}"
     con.execute(f"CREATE SCHEMA {schema}")
     con.execute(f"SET schema = '{schema}'")
     try:
-        return _run_pack(RuleEngine(pack, reference, as_of, tables, con=con), run_id, only, disabled, unusable or {})
+        return _run_pack(
+            RuleEngine(pack, reference, as_of, tables, con=con, districts=districts), run_id, only, disabled, unusable or {}
+        )
     finally:
         con.execute("SET schema = 'main'")
         con.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 _SCHEMAS = itertools.count(1)
-
 
 
 def _run_pack(

@@ -15,6 +15,7 @@ from recordcheck.checks.config import RunConfig, Threshold
 from recordcheck.checks.contract import REGISTER_COLUMNS, TABLES
 from recordcheck.checks.engine import REGISTER_SCHEMA, EngineResult, RuleResult
 from recordcheck.checks.refdata import ReferenceData
+from recordcheck.checks.validate import AcceptedTables
 
 QUARANTINE_RULE = "QUARANTINE"
 QUARANTINE_TITLE = "A row could not be read or broke the extract contract, and was quarantined"
@@ -74,8 +75,68 @@ def quarantine_findings(quarantine: pl.DataFrame, run_id: str) -> pl.DataFrame:
     ).cast(REGISTER_SCHEMA)  # type: ignore[arg-type]
 
 
-def build_register(engine: EngineResult, quarantine: pl.DataFrame, run_id: str) -> pl.DataFrame:
-    register = pl.concat([engine.register, quarantine_findings(quarantine, run_id)])
+DISTRICT_RULE = "DISTRICT"
+DISTRICT_TITLE = "A record's district is not one of the force's districts"
+_PLACE_LIKE = r"^[A-Za-z][A-Za-z .'&-]{0,40}$"
+
+
+def district_findings(accepted: AcceptedTables, districts: list[str] | None, run_id: str) -> pl.DataFrame:
+    """One data_quality row per record whose district is outside the force's list (config
+    `districts`). The value is shown only when it looks like a place name, else its length."""
+    if not districts:
+        return pl.DataFrame(schema=REGISTER_SCHEMA)
+    known = "[" + ", ".join("'" + d.replace("'", "''") + "'" for d in districts) + "]::VARCHAR[]"
+    parts = [
+        f"SELECT '{TABLES[t].record_type}' AS record_type, CAST({TABLES[t].id_column} AS VARCHAR) AS record_id, "
+        f"district FROM {accepted.relation(t)} WHERE district IS NOT NULL AND NOT list_contains({known}, district)"
+        for t in ("referrals", "incidents", "crimes")
+        if t in accepted
+    ]
+    if not parts:
+        return pl.DataFrame(schema=REGISTER_SCHEMA)
+    found = accepted.database.con.sql(" UNION ALL ".join(parts)).pl()
+    if found.height == 0:
+        return pl.DataFrame(schema=REGISTER_SCHEMA)
+    shown = (
+        pl.when(pl.col("district").str.contains(_PLACE_LIKE))
+        .then(pl.lit("'") + pl.col("district") + pl.lit("'"))
+        .otherwise(pl.lit("a value of ") + pl.col("district").str.len_chars().cast(pl.String) + pl.lit(" characters"))
+    )
+    return found.select(
+        pl.lit(run_id).alias("run_id"),
+        pl.lit(DISTRICT_RULE).alias("rule_id"),
+        pl.lit("data_quality").alias("finding"),
+        pl.lit("low").alias("severity"),
+        "record_type",
+        "record_id",
+        pl.lit(None, pl.String).alias("district"),
+        pl.concat_str([pl.lit(DISTRICT_RULE), pl.col("record_type"), pl.col("record_id")], separator="|")
+        .map_elements(_digest, return_dtype=pl.String)
+        .alias("fingerprint"),
+        (
+            pl.col("record_type").str.to_titlecase()
+            + pl.lit(" ")
+            + pl.col("record_id")
+            + pl.lit(" has district ")
+            + shown
+            + pl.lit(", which is not one of the force's districts; it is counted under no district.")
+        ).alias("detail"),
+        pl.concat_str([pl.lit(DISTRICT_RULE), pl.col("district")], separator="|")
+        .map_elements(_digest, return_dtype=pl.String)
+        .alias("evidence"),
+        pl.lit(DISTRICT_TITLE).alias("title"),
+        pl.lit(None, pl.String).alias("referrer_agency"),
+        pl.lit(None, pl.String).alias("offence_group"),
+        pl.lit(None, pl.String).alias("month"),
+        pl.lit(None, pl.String).alias("source"),
+    ).cast(REGISTER_SCHEMA)  # type: ignore[arg-type]
+
+
+def build_register(
+    engine: EngineResult, quarantine: pl.DataFrame, run_id: str, more: list[pl.DataFrame] | None = None
+) -> pl.DataFrame:
+    """The rules' findings, the quarantined rows and any other data-quality rows, in one register."""
+    register = pl.concat([engine.register, quarantine_findings(quarantine, run_id), *(more or [])])
     extra = [c for c in register.columns if c not in REGISTER_COLUMNS]
     return register.select([*REGISTER_COLUMNS, *extra])
 

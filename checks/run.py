@@ -35,7 +35,7 @@ from recordcheck.checks.profile import SourceProfile
 from recordcheck.checks.progress import Quiet, Reporter
 from recordcheck.checks.publish import check_output_folder, staged_run, write_json
 from recordcheck.checks.refdata import ReferenceData
-from recordcheck.checks.register import build_register, summary
+from recordcheck.checks.register import build_register, district_findings, summary
 from recordcheck.checks.rules import RulePack
 from recordcheck.checks.safecsv import write_csv
 from recordcheck.checks.store import STORE_NAME, RunStore
@@ -203,16 +203,19 @@ def _check_and_publish(
             disabled=config.disabled_rules,
             settings=config.engine,
             unusable=loaded.unusable,
+            districts=config.districts,
         )
         timings["rules"] = time.perf_counter() - started
         timings.update({f"rules.{k}": v for k, v in engine.seconds.items()})
-        progress.counts(
-            findings=engine.register.height, rules_not_run=sum(r.status != "run" for r in engine.results)
-        )
-    register, resolved, previous_run = annotate(build_register(engine, loaded.validation.quarantine, run_id), store, as_of)
+        progress.counts(findings=engine.register.height, rules_not_run=sum(r.status != "run" for r in engine.results))
+    unknown_districts = district_findings(accepted, config.districts, run_id)
+    register, resolved, previous_run = annotate(
+        build_register(engine, loaded.validation.quarantine, run_id, [unknown_districts]), store, as_of
+    )
     counts = counts_as_data(loaded)
     quarantined = sum(c.quarantined for c in loaded.validation.counts.values())
     run_summary = summary(engine, config, counts, quarantined, reference, suppressed_by_rule(register))
+    run_summary["findings"]["data_quality"] += unknown_districts.height
     run_summary.update({"run_id": run_id, "as_of": as_of.isoformat(), "register_rows": register.height})
     run_summary["headline"] = headline_figures(run_summary["rules"], register, engine.measures)
     run_summary["previous_run"] = previous_run
@@ -277,9 +280,9 @@ def report_period(loaded: LoadedExtract) -> dict[str, str | None]:
     ]
     if not parts:
         return {"first": None, "last": None}
-    first, last = loaded.database.con.execute(
-        f"SELECT min(first), max(last) FROM ({' UNION ALL '.join(parts)})"
-    ).fetchall()[0]
+    first, last = loaded.database.con.execute(f"SELECT min(first), max(last) FROM ({' UNION ALL '.join(parts)})").fetchall()[
+        0
+    ]
     return {
         "first": london_date(first).isoformat() if first else None,
         "last": london_date(last).isoformat() if last else None,

@@ -160,9 +160,12 @@ def _pvp_rows(reports: pl.DataFrame, unrecorded: pl.DataFrame, by: str, grades: 
 def _cross(title: str, row_header: str, frame: pl.DataFrame, row: str, col: str, value: str) -> CrossTable:
     if frame.height == 0:
         return CrossTable(title, row_header, [], [], [])
-    columns = sorted(frame[col].cast(pl.String).unique().to_list())
+    frame = frame.with_columns(
+        pl.col(row).cast(pl.String).fill_null("(not recorded)"), pl.col(col).cast(pl.String).fill_null("(not recorded)")
+    )
+    columns = sorted(frame[col].unique().to_list())
     pivot: dict[str, dict[str, int]] = defaultdict(dict)
-    for r, c, v in frame.select(pl.col(row).cast(pl.String), pl.col(col).cast(pl.String), value).iter_rows():
+    for r, c, v in frame.select(row, col, value).iter_rows():
         pivot[r][c] = pivot[r].get(c, 0) + int(v)
     rows = [(r, [pivot[r].get(c, 0) for c in columns]) for r in sorted(pivot)]
     totals = [sum(vals[i] for _, vals in rows) for i in range(len(columns))]

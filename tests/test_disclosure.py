@@ -37,7 +37,9 @@ def _crafted(small_extract: Path, tmp_path: Path) -> Path:
         pl.when(pl.col("crime_id") == crime).then(pl.lit(DISTRICT_PAYLOAD)).otherwise(pl.col("district")).alias("district")
     ).write_csv(folder / "crimes.csv")
     with (folder / "crime_links.csv").open("a", encoding="utf-8") as handle:
-        handle.write(f"{LINK_PAYLOAD},referral,{ID_PAYLOAD}\n".replace(ID_PAYLOAD, '"' + ID_PAYLOAD.replace('"', '""') + '"'))
+        handle.write(
+            f"{LINK_PAYLOAD},referral,{ID_PAYLOAD}\n".replace(ID_PAYLOAD, '"' + ID_PAYLOAD.replace('"', '""') + '"')
+        )
     return folder
 
 
@@ -92,4 +94,46 @@ def test_the_redacted_report_cannot_be_reversed_and_holds_no_personal_dates(smal
     # the same key gives the same pseudonyms on another night, so a partner can follow a case
     again = CliRunner().invoke(cli, ["report", str(out / "latest"), "--redact"])
     assert again.exit_code == 0
-    assert set(re.findall(r"\b(?:ID|FP)-[0-9A-F]{12}\b", (out / "latest" / "report-redacted.html").read_text())) == pseudonyms
+    assert (
+        set(re.findall(r"\b(?:ID|FP)-[0-9A-F]{12}\b", (out / "latest" / "report-redacted.html").read_text())) == pseudonyms
+    )
+
+
+def test_districts_outside_the_forces_list_are_findings_not_strata(small_extract, tmp_path):
+    """Defect 9: a district of `<script>...` became a district row in every table."""
+    import json
+
+    folder = tmp_path / "x"
+    shutil.copytree(small_extract, folder)
+    crimes = pl.read_csv(folder / "crimes.csv", infer_schema=False)
+    script = "<script>alert(1)</script>"
+    target = crimes["crime_id"][0]
+    crimes.with_columns(
+        pl.when(pl.col("crime_id") == target).then(pl.lit(script)).otherwise(pl.col("district")).alias("district")
+    ).write_csv(folder / "crimes.csv")
+    config = tmp_path / "config.yaml"
+    config.write_text("config: 1\ndistricts: [Sheffield, Doncaster, Rotherham, Barnsley]\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", str(folder), "--out", str(out), "--as-of", AS_OF_TEXT, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    register = pl.read_csv(out / "latest" / "exceptions.csv", infer_schema=False)
+    flagged = register.filter(pl.col("rule_id") == "DISTRICT")
+    assert flagged.select("record_type", "record_id", "finding").rows() == [("crime", target, "data_quality")]
+    assert flagged["detail"][0] == (
+        f"Crime {target} has district a value of {len(script)} characters, which is not one of the force's districts; "
+        "it is counted under no district."
+    )
+    summary = json.loads((out / "latest" / "summary.json").read_text())
+    strata = {s["value"] for r in summary["rules"] for s in r["strata"].get("district", [])}
+    assert script not in strata and strata <= {"Sheffield", "Doncaster", "Rotherham", "Barnsley", "(not recorded)"}
+    page = (out / "latest" / "report.html").read_text(encoding="utf-8")
+    assert script not in page and "&lt;script&gt;" not in page.split('id="register"')[0], "no table row for it"
+    # without a list, every value is accepted, as before
+    plain = CliRunner().invoke(cli, ["run", str(folder), "--out", str(tmp_path / "plain"), "--as-of", AS_OF_TEXT])
+    assert plain.exit_code == 0
+    assert (
+        pl.read_csv(tmp_path / "plain" / "latest" / "exceptions.csv", infer_schema=False)
+        .filter(pl.col("rule_id") == "DISTRICT")
+        .height
+        == 0
+    )

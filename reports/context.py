@@ -24,6 +24,7 @@ class Rate:
     wilson_high: float | None = doc("Upper bound of the 95% Wilson score interval.")
     wald_pm: float | None = doc("Half-width of the 95% normal-approximation interval (+/-).")
     grade: str = doc("Grade band the rate falls in (rules/reference/grade_bands.yaml).")
+    suppressed: bool = doc("In a redacted report: withheld, because it rests on a small count.", default=False)
 
 
 @dataclass(frozen=True)

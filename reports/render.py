@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from recordcheck.checks.resources import TEMPLATES_DIR
 from recordcheck.reports.build import build_context
 from recordcheck.reports.context import ReportContext
+from recordcheck.reports.disclosure import disclosure_safe
 
 REDACTION_KEY_ENV = "RECORDCHECK_REDACTION_KEY"
 
@@ -60,6 +61,8 @@ def environment(redact_below: int | None = None) -> Environment:
 
 def render_context(ctx: ReportContext) -> str:
     env = environment(ctx.redact_below if ctx.redacted else None)
+    if ctx.redacted:
+        return env.get_template("report-redacted.html").render(ctx=disclosure_safe(ctx))
     return env.get_template("report.html").render(ctx=ctx)
 
 

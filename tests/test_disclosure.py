@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -65,7 +66,11 @@ def test_the_redacted_report_cannot_be_reversed_and_holds_no_personal_dates(smal
 
     monkeypatch.setenv("RECORDCHECK_REDACTION_KEY", "the force's secret")
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["run", str(small_extract), "--out", str(out), "--as-of", AS_OF_TEXT, "--redact"])
+    config = tmp_path / "config.yaml"  # a low threshold, so that the redacted register lists records to attack
+    config.write_text("config: 1\nreport: {redact_below: 2}\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["run", str(small_extract), "--out", str(out), "--as-of", AS_OF_TEXT, "--redact", "--config", str(config)]
+    )
     assert result.exit_code == 0, result.output
     page = (out / "latest" / "report-redacted.html").read_text(encoding="utf-8")
     register = pl.read_csv(out / "latest" / "exceptions.csv", infer_schema=False)
@@ -92,7 +97,7 @@ def test_the_redacted_report_cannot_be_reversed_and_holds_no_personal_dates(smal
             }
             assert not guesses & pseudonyms
     # the same key gives the same pseudonyms on another night, so a partner can follow a case
-    again = CliRunner().invoke(cli, ["report", str(out / "latest"), "--redact"])
+    again = CliRunner().invoke(cli, ["report", str(out / "latest"), "--redact", "--config", str(config)])
     assert again.exit_code == 0
     assert (
         set(re.findall(r"\b(?:ID|FP)-[0-9A-F]{12}\b", (out / "latest" / "report-redacted.html").read_text())) == pseudonyms
@@ -137,3 +142,60 @@ def test_districts_outside_the_forces_list_are_findings_not_strata(small_extract
         .height
         == 0
     )
+
+
+def test_no_suppressed_figure_can_be_worked_out(small_extract, tmp_path, pack, reference):
+    """Disclosure control: every shown rate rests on counts of at least k; in every family of
+    figures that add up to a shown total, none or at least two members are suppressed; and the
+    page prints no count at all besides rows read."""
+    import re
+
+    from recordcheck.checks.config import RunConfig
+    from recordcheck.reports.build import build_context
+    from recordcheck.reports.disclosure import disclosure_safe, small
+    from tests.test_report import run_with_report
+
+    run = run_with_report(small_extract, tmp_path / "out", pack, reference, RunConfig())
+    full = build_context(run, {}, b"key")
+    safe = disclosure_safe(full)
+    k = safe.redact_below
+    families = [
+        ([r.rate for r in safe.pvp_by_agency], safe.pvp_total.rate),
+        ([r.rate for r in safe.pvp_by_district], safe.pvp_total.rate),
+        (safe.by_offence_group, safe.headline.recording),
+        *[(view.by_district, view.overall) for family in safe.families for view in family.rules if view.status == "run"],
+    ]
+    findings = {v.id: v.finding for family in safe.families for v in family.rules if v.status == "run"}
+    by_kind = {}
+    for g in safe.glance:
+        if g.rule_id in findings:
+            kind = {
+                "unrecorded_crime": "recording",
+                "n100_missing": "recording",
+                "late_recording": "timeliness",
+                "misclassification": "classification",
+            }.get(findings[g.rule_id])
+            by_kind.setdefault(kind, []).append(g.compliance)
+    families += [
+        (by_kind.get("recording", []), safe.headline.recording),
+        (by_kind.get("timeliness", []), safe.headline.timeliness),
+        (by_kind.get("classification", []), safe.headline.classification),
+    ]
+    checked = 0
+    for members, total in families:
+        for rate in [*members, total]:
+            assert rate.suppressed or not small(rate, k), rate
+        hidden = sum(r.suppressed for r in members)
+        assert hidden != 1 or total.suppressed, (members, total)
+        checked += 1
+    assert checked > 10 and any(r.suppressed for members, _ in families for r in members)
+    html = (run / "report.html").read_text()  # the full report, for contrast
+    assert re.search(r"\d of \d", html)
+    from recordcheck.reports.render import render_context
+
+    page = render_context(dataclasses.replace(full, redacted=True))
+    body = page.split("<main>")[1]
+    body = re.sub(r'<p class="small rationale">.*?</p>', " ", body, flags=re.S)  # the rules' documentation quotes history
+    text = re.sub(r"<[^>]+>", " ", body)
+    assert not re.search(r"\b\d[\d,]* of \d[\d,]*\b", text), "a count in the redacted report"
+    assert "suppressed" in text

@@ -1,0 +1,156 @@
+"""Disclosure control for the redacted report (report-redacted.html), after ONS and HMICFRS practice.
+
+1. **Primary suppression.** A rate is suppressed when it rests on a small count: fewer than
+   `report.redact_below` (k, default 5) records met the standard, or failed it, or were checked at
+   all. A suppressed rate shows no estimate, no interval, no grade and no counts: any one of those
+   would give the small count back (98.9% of 360 is 4 flagged).
+2. **Complementary suppression.** Where figures add up to one that is shown (the rows of a table
+   and its total; the recording rules and the headline recording rate; an offence group and the
+   rest), one suppressed member could be worked out by subtraction. So whenever a family has
+   exactly one suppressed member, the next smallest is suppressed too; a family of one suppresses
+   its total.
+3. **Record level.** The register lists a record only when its rule has at least k findings in
+   the record's district; ids and fingerprints are keyed pseudonyms, and dates are coarsened
+   (`reports/build.py`). Cross tables and the trends are left out of the redacted report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Any
+
+from recordcheck.reports.context import ExceptionRow, GlanceRow, PvpRow, Rate, ReportContext, RuleView
+
+
+def small(rate: Rate, k: int) -> bool:
+    """True when a rate rests on a count of 1..k-1 (met, failed, or checked)."""
+    failed = rate.total - rate.compliant
+    return any(0 < n < k for n in (rate.compliant, failed, rate.total))
+
+
+def hidden(rate: Rate) -> Rate:
+    return dataclasses.replace(
+        rate, rate=None, wilson_low=None, wilson_high=None, wald_pm=None, grade="suppressed", suppressed=True
+    )
+
+
+def suppress_family(members: list[Rate], total: Rate | None, k: int) -> tuple[list[Rate], Rate | None]:
+    """Primary then complementary suppression over rates that add up to `total`."""
+    out = [hidden(r) if small(r, k) else r for r in members]
+    total_out = hidden(total) if total is not None and small(total, k) else total
+    while True:
+        suppressed = [i for i, r in enumerate(out) if r.suppressed]
+        total_shown = total_out is not None and not total_out.suppressed
+        if len(suppressed) != 1 or not total_shown:
+            break
+        partners = sorted(
+            (i for i, r in enumerate(out) if not r.suppressed and r.total),
+            key=lambda i: (out[i].total - out[i].compliant, out[i].total),
+        )
+        if partners:
+            out[partners[0]] = hidden(out[partners[0]])
+        else:
+            total_out = hidden(total_out) if total_out is not None else None
+    return out, total_out
+
+
+def _pvp(rows: list[PvpRow], total: PvpRow, k: int) -> tuple[list[PvpRow], PvpRow]:
+    rates, total_rate = suppress_family([r.rate for r in rows], total.rate, k)
+    assert total_rate is not None
+    return (
+        [dataclasses.replace(row, rate=rate) for row, rate in zip(rows, rates, strict=True)],
+        dataclasses.replace(total, rate=total_rate),
+    )
+
+
+def _rules(ctx: ReportContext, k: int) -> tuple[dict[str, Rate], Rate, Rate, Rate]:
+    """Each rule's overall rate, suppressed with its finding kind's headline as the family total."""
+    views = [view for family in ctx.families for view in family.rules if view.status == "run"]
+    headline = {
+        "recording": ctx.headline.recording,
+        "timeliness": ctx.headline.timeliness,
+        "classification": ctx.headline.classification,
+    }
+    kinds = {
+        "unrecorded_crime": "recording",
+        "n100_missing": "recording",
+        "late_recording": "timeliness",
+        "misclassification": "classification",
+    }
+    overall: dict[str, Rate] = {}
+    for kind in ("recording", "timeliness", "classification", None):
+        members = [v for v in views if kinds.get(v.finding) == kind]
+        rates, total = suppress_family([v.overall for v in members], headline.get(kind or ""), k)
+        overall.update({v.id: r for v, r in zip(members, rates, strict=True)})
+        if kind is not None and total is not None:
+            headline[kind] = total
+    return overall, headline["recording"], headline["timeliness"], headline["classification"]
+
+
+def _register(rows: list[ExceptionRow], k: int) -> list[ExceptionRow]:
+    cells = Counter((r.rule_id, r.district) for r in rows)
+    return [r for r in rows if cells[(r.rule_id, r.district)] >= k]
+
+
+def disclosure_safe(ctx: ReportContext) -> ReportContext:
+    """The context of report-redacted.html: every count and rate disclosure-controlled."""
+    k = ctx.redact_below
+    overall, recording, timeliness, classification = _rules(ctx, k)
+    by_agency, total = _pvp(ctx.pvp_by_agency, ctx.pvp_total, k)
+    by_district, total_again = _pvp(ctx.pvp_by_district, ctx.pvp_total, k)
+    if total_again.rate.suppressed:
+        total = total_again
+    groups, _ = suppress_family(ctx.by_offence_group, recording, k)
+    families = []
+    for family in ctx.families:
+        views: list[RuleView] = []
+        for view in family.rules:
+            rate = overall.get(view.id, view.overall)
+            districts, shown = suppress_family(view.by_district, rate, k)
+            views.append(dataclasses.replace(view, overall=shown or rate, by_district=districts, trend=[]))
+        families.append(dataclasses.replace(family, rules=views))
+    glance = [dataclasses.replace(g, compliance=overall.get(g.rule_id, g.compliance)) for g in ctx.glance]
+    headline = dataclasses.replace(ctx.headline, recording=recording, timeliness=timeliness, classification=classification)
+    return dataclasses.replace(
+        ctx,
+        headline=headline,
+        pvp_by_agency=by_agency,
+        pvp_by_district=by_district,
+        pvp_total=total,
+        by_offence_group=groups,
+        sexual_offences=[g for g in groups if g.label in ("Rape", "Other sexual offences")],
+        families=families,
+        glance=glance,
+        review_tables=[],
+        trend=[],
+        exceptions=_register(ctx.exceptions, k),
+        summary_text=redacted_summary(recording, total.rate, glance, k),
+        improvements=[],
+        breaches=[f"{len(ctx.breaches)} threshold(s) breached: the force's own report names them"] if ctx.breaches else [],
+    )
+
+
+def _words(rate: Rate) -> str:
+    if rate.suppressed or rate.rate is None:
+        return "suppressed (it rests on a small count)"
+    return f"{rate.rate * 100:.1f}%"
+
+
+def redacted_summary(recording: Rate, public_protection: Rate, glance: list[GlanceRow], k: int) -> list[str]:
+    """The executive summary without counts: rates only, each suppressed when it rests on a small count."""
+    shown = [g for g in glance if g.status == "run" and not g.compliance.suppressed and g.compliance.rate is not None]
+    worst = sorted(shown, key=lambda g: (g.compliance.rate or 0, g.rule_id))[:3]
+    sentences: list[str] = [
+        f"The recording rate seen by the nightly screen is {_words(recording)}; for referrals from professional "
+        f"third parties (public protection) it is {_words(public_protection)}.",
+        f"This disclosure-safe version shows no count below {k} and no figure from which one could be worked out.",
+    ]
+    if worst:
+        sentences.append(
+            "The rules with the worst compliance shown: "
+            + "; ".join(f"{g.rule_id} ({_words(g.compliance)})" for g in worst)
+            + "."
+        )
+    return sentences
+

@@ -162,7 +162,9 @@ def test_suites_command_lists_every_table():
 def test_redacted_report_from_run_and_from_report_command(tmp_path, monkeypatch):
     monkeypatch.setenv("RECORDCHECK_REDACTION_KEY", "k")
     out = tmp_path / "o"
-    result = run_sample(out, "--redact")
+    config = tmp_path / "c.yaml"  # a low threshold, so the redacted register lists records
+    config.write_text("config: 1\nreport: {redact_below: 2}\n")
+    result = run_sample(out, "--redact", "--config", str(config))
     assert result.exit_code == 0 and "report-redacted.html" in result.output
     latest = out / "latest"
 
@@ -171,7 +173,7 @@ def test_redacted_report_from_run_and_from_report_command(tmp_path, monkeypatch)
 
     first = (latest / "report-redacted.html").read_text()
     (latest / "report-redacted.html").unlink()
-    again = invoke("report", str(latest), "--redact")
+    again = invoke("report", str(latest), "--redact", "--config", str(config))
     assert again.exit_code == 0
     assert register_section((latest / "report-redacted.html").read_text()) == register_section(first)
     assert "ID-" in register_section(first)

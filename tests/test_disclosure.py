@@ -199,3 +199,15 @@ def test_no_suppressed_figure_can_be_worked_out(small_extract, tmp_path, pack, r
     text = re.sub(r"<[^>]+>", " ", body)
     assert not re.search(r"\b\d[\d,]* of \d[\d,]*\b", text), "a count in the redacted report"
     assert "suppressed" in text
+
+
+def test_detail_sentences_say_london_time_and_name_codes(small_extract, tmp_path):
+    """Defect 6: London wall-clock times without saying so read as false positives across the clock change."""
+    out = tmp_path / "out"
+    assert CliRunner().invoke(cli, ["run", str(small_extract), "--out", str(out), "--as-of", AS_OF_TEXT]).exit_code == 0
+    register = pl.read_csv(out / "latest" / "exceptions.csv", infer_schema=False)
+    late = register.filter(pl.col("rule_id") == "TIM001")["detail"].to_list()
+    assert late and all(d.count("London time") == 2 for d in late)
+    assert all(d[0].isupper() for d in register["detail"])
+    misclassified = register.filter(pl.col("rule_id") == "CLS001")["detail"].to_list()
+    assert misclassified and all("; the rule expected " in d for d in misclassified)

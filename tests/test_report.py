@@ -133,7 +133,7 @@ def test_redacted_report_hides_ids_and_small_counts(sample_run, monkeypatch):
     register = pl.read_csv(sample_run / "exceptions.csv", infer_schema=False)
     for record_id in register["record_id"].drop_nulls().to_list():
         assert record_id not in html
-    assert "fewer than 5" in html and "disclosure-safe" in html
+    assert "suppressed" in html and "disclosure-safe" in html
     again = render_run(sample_run, {"redact_below": 5}, redact=True).read_text()
     assert again == html  # same key, same pseudonyms
 

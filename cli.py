@@ -434,7 +434,7 @@ def run(
         "report-redacted.html",
     ):
         if (outcome.run_dir / name).exists():
-            click.echo(f"  {name:<18}{outcome.run_dir / name}")
+            click.echo(f"  {name:<22}{outcome.run_dir / name}")
     import json
 
     from recordcheck.checks.run import headline

@@ -30,9 +30,9 @@ def _parse_as_of(value: str | None) -> datetime:
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 instant (e.g. 2026-04-01T00:00:00Z)") from None
     if parsed.tzinfo is None:
-        from zoneinfo import ZoneInfo
+        from recordcheck.checks.london import LONDON
 
-        parsed = parsed.replace(tzinfo=ZoneInfo("Europe/London"))
+        parsed = parsed.replace(tzinfo=LONDON)
     return parsed.astimezone(UTC)
 
 

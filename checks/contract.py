@@ -330,3 +330,7 @@ REGISTER_COLUMNS = (
     "fingerprint",
     "detail",
 )
+"""The exceptions register's required columns, in order (the output contract)."""
+REGISTER_EXTRA_COLUMNS = ("evidence", "title", "referrer_agency", "offence_group", "month", "source")
+"""After them: the evidence hash a decision rests on, the rule's title, and the strata the report groups by.
+The nightly cycle adds change, first_seen, disposition and disposition_until."""

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from recordcheck.checks.contract import TABLES
+from recordcheck.checks.contract import REGISTER_COLUMNS, REGISTER_EXTRA_COLUMNS, TABLES
 from recordcheck.checks.coverage import unmet_needs
 from recordcheck.checks.database import DUCKDB_TYPES, Database, EngineSettings, connect
 from recordcheck.checks.errors import ConfigError
@@ -270,23 +270,8 @@ OFFENCE_CODE_FIELDS = frozenset({"offence_code", "disclosed_code"})
 WORDED_FIELDS = frozenset({"decision", "no_crime_reason", "cancellation_authoriser_role", "source", "referrer_agency"})
 """Detail placeholders that hold contract codes (victim_declined): shown in words (victim declined)."""
 
-REGISTER_SCHEMA = {
-    "run_id": pl.String,
-    "rule_id": pl.String,
-    "finding": pl.String,
-    "severity": pl.String,
-    "record_type": pl.String,
-    "record_id": pl.String,
-    "district": pl.String,
-    "fingerprint": pl.String,
-    "detail": pl.String,
-    "evidence": pl.String,
-    "title": pl.String,
-    "referrer_agency": pl.String,
-    "offence_group": pl.String,
-    "month": pl.String,
-    "source": pl.String,
-}
+REGISTER_SCHEMA = dict.fromkeys((*REGISTER_COLUMNS, *REGISTER_EXTRA_COLUMNS), pl.String)
+"""The register as the engine builds it: the contract's columns, then its extras; all text."""
 
 
 def run_pack(

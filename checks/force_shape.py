@@ -19,6 +19,7 @@ import yaml
 
 from recordcheck.checks.contract import TABLES
 from recordcheck.checks.generate import Extract, local_text
+from recordcheck.checks.london import in_london
 
 LINK_COLUMN = "Crime Reference(s)"
 LINK_SEPARATOR = "|"
@@ -199,7 +200,7 @@ def _force_time(column: str) -> pl.Expr:
     """dd/mm/yyyy hh:mm:ss London wall clock; the repeated autumn hour keeps its ISO offset, as
     some systems do, so every instant stays exact."""
     iso = local_text(column)
-    day_first = pl.col(column).dt.convert_time_zone("Europe/London").dt.strftime("%d/%m/%Y %H:%M:%S")
+    day_first = in_london(column).dt.strftime("%d/%m/%Y %H:%M:%S")
     return pl.when(iso.str.len_chars() > 19).then(iso).otherwise(day_first).alias(column)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from recordcheck.checks.contract import TABLES
+from recordcheck.checks.london import LONDON_TZ, in_london
 
 US = 1_000_000
 HOUR = 3600 * US
@@ -96,7 +97,7 @@ def _to_us(moment: datetime) -> int:
 def local_dates(instants_us: np.ndarray) -> np.ndarray:
     """Europe/London calendar date of each UTC instant (datetime64[D])."""
     series = pl.Series(instants_us.astype(np.int64)).cast(pl.Datetime("us", "UTC"))
-    return series.dt.convert_time_zone("Europe/London").dt.date().to_numpy().astype("datetime64[D]")
+    return series.dt.convert_time_zone(LONDON_TZ).dt.date().to_numpy().astype("datetime64[D]")
 
 
 def age_on(dob: np.ndarray, on: np.ndarray) -> np.ndarray:
@@ -1112,16 +1113,16 @@ def generate(seed: int = 1, scale: float = 0.05, as_of: datetime = DEFAULT_AS_OF
 def local_text(col: str) -> pl.Expr:
     """Europe/London wall-clock text without an offset, as forces export; the repeated autumn hour
     keeps an explicit offset so the instant is not ambiguous."""
-    local = pl.col(col).dt.convert_time_zone("Europe/London")
+    local = in_london(col)
     naive = local.dt.strftime("%Y-%m-%dT%H:%M:%S")
     with_offset = local.dt.strftime("%Y-%m-%dT%H:%M:%S%:z")
     # on the autumn change day 01:xx happens twice: the hour before or after is then also 01:xx
     utc = pl.col(col)
     is_repeat = (local.dt.hour() == 1) & (
-        (utc - pl.duration(hours=1)).dt.convert_time_zone("Europe/London").dt.hour() == 1
+        in_london(utc - pl.duration(hours=1)).dt.hour() == 1
     )
     first_pass = (local.dt.hour() == 1) & (
-        (utc + pl.duration(hours=1)).dt.convert_time_zone("Europe/London").dt.hour() == 1
+        in_london(utc + pl.duration(hours=1)).dt.hour() == 1
     )
     return pl.when(is_repeat | first_pass).then(with_offset).otherwise(naive).alias(col)
 

@@ -27,19 +27,18 @@ import signal
 import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
-from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from recordcheck.checks.config import FailOn
 from recordcheck.checks.errors import Busy
+from recordcheck.checks.london import LONDON_TZ, london_date
 from recordcheck.checks.publish import LATEST, UNCOMMITTED, point_latest
 from recordcheck.checks.store import SUPPRESSING, RunStore, in_force
 
-LONDON = ZoneInfo("Europe/London")
 LOCK_NAME = ".recordcheck.lock"
 CRASH_ENV = "RECORDCHECK_CRASH_AT"
 """Fault injection for the crash tests: the process kills itself (SIGKILL) at the named stage."""
@@ -49,10 +48,6 @@ STAGES = ("staged", "moved", "recorded", "unmarked")
 def checkpoint(stage: str) -> None:
     if os.environ.get(CRASH_ENV) == stage:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def london_date(moment: datetime) -> date:
-    return moment.astimezone(LONDON).date()
 
 
 # ---------------------------------------------------------------- one writer
@@ -153,7 +148,7 @@ def annotate(register: pl.DataFrame, store: RunStore, as_of: datetime) -> tuple[
         .join(first.rename({"first_as_of": "_first"}), on="fingerprint", how="left")
         .with_columns(
             pl.min_horizontal(pl.col("_first"), pl.lit(as_of))
-            .dt.convert_time_zone("Europe/London")
+            .dt.convert_time_zone(LONDON_TZ)
             .dt.date()
             .alias("first_seen")
         )

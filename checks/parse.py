@@ -10,10 +10,11 @@ from __future__ import annotations
 import polars as pl
 
 from recordcheck.checks.contract import TABLES, Column
+from recordcheck.checks.london import LONDON_TZ
 from recordcheck.checks.profile import SourceProfile
 from recordcheck.checks.reader import ORIGIN, ROW, RawTable
 
-LOCAL_TZ = "Europe/London"
+LOCAL_TZ = LONDON_TZ
 TIMESTAMP = pl.Datetime("us", "UTC")
 
 PROBLEM_SCHEMA = {

@@ -14,21 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from recordcheck.checks.contract import EARLIEST_YEAR, TABLES, Table
 from recordcheck.checks.coverage import TableCoverage, measure_coverage, unusable_columns
 from recordcheck.checks.database import DUCKDB_TYPES, Database, EngineSettings
+from recordcheck.checks.london import LONDON
 from recordcheck.checks.parse import PROBLEM_SCHEMA, parse_table
 from recordcheck.checks.profile import SourceProfile
 from recordcheck.checks.reader import ORIGIN, ROW, RawTable, TableSource, link_builders, links_from, open_extract
 from recordcheck.checks.refdata import ReferenceData
 from recordcheck.checks.suites import SUITES_DIR
 from recordcheck.checks.validate import SuiteRunner, ValidationResult, make_runner, parsed_table, validate
-
-LONDON = ZoneInfo("Europe/London")
 
 
 @dataclass(frozen=True)

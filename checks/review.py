@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from recordcheck.checks.errors import ConfigError
-from recordcheck.checks.nightly import london_date
+from recordcheck.checks.london import london_date
 from recordcheck.checks.publish import LATEST
 from recordcheck.checks.safecsv import FORMULA_START, neutralise
 from recordcheck.checks.store import DECISIONS, RunStore

@@ -99,9 +99,9 @@ def as_of_of(case: RuleCase) -> datetime:
     text = (case.as_of or DEFAULT_CASE_AS_OF).replace("Z", "+00:00")
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
-        from zoneinfo import ZoneInfo
+        from recordcheck.checks.london import LONDON
 
-        moment = moment.replace(tzinfo=ZoneInfo("Europe/London"))
+        moment = moment.replace(tzinfo=LONDON)
     return moment.astimezone(UTC)
 
 

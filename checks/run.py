@@ -19,11 +19,11 @@ from recordcheck.checks.config import RunConfig
 from recordcheck.checks.contract import REGISTER_COLUMNS
 from recordcheck.checks.engine import run_pack
 from recordcheck.checks.headline import headline_figures
+from recordcheck.checks.london import london_date
 from recordcheck.checks.nightly import (
     annotate,
     changes,
     checkpoint,
-    london_date,
     night_breaches,
     prune,
     recover,

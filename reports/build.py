@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from recordcheck.checks.headline import UNRECORDED
+from recordcheck.checks.london import LONDON
 from recordcheck.checks.refdata import GradeBand, grade_for
 from recordcheck.checks.stats import wald_half_width, wilson
 from recordcheck.reports.context import (
@@ -411,7 +411,7 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         else lazy_register
     )
     open_counts = still_open.select(pl.len(), (pl.col("severity") == "high").sum()).collect().row(0)
-    as_of_london = datetime.fromisoformat(manifest["as_of"]).astimezone(ZoneInfo("Europe/London"))
+    as_of_london = datetime.fromisoformat(manifest["as_of"]).astimezone(LONDON)
     period = summary.get("period") or {}
     cover = Cover(
         str(options.get("force_name") or "(set report.force_name in the config)"),

@@ -18,5 +18,22 @@ def test_rule_case(rule, case, reference):
     assert outcome.passed, outcome.message
 
 
-def test_reference_fixture_matches_pack_defaults():
-    assert load_reference().limits["recording_hours"] == 24
+def test_a_limit_override_changes_what_the_rules_find(pack):
+    """The rules read their limits from the reference data, so a force's override changes the findings."""
+    from recordcheck.checks.engine import run_pack
+    from recordcheck.checks.pipeline import load_extract
+    from recordcheck.checks.profile import load_profile
+    from tests.conftest import AS_OF, ROOT
+
+    default = load_reference()
+    longer = load_reference(overrides={"limits": {"victim_update_days": 3650, "recording_hours": 24 * 365}})
+    assert (default.limits["victim_update_days"], longer.limits["victim_update_days"]) == (28, 3650)
+    loaded = load_extract(ROOT / "sample_data" / "extract", load_profile(), default, AS_OF)
+    try:
+        before = {r.rule.id: r.breaches for r in run_pack(pack, default, AS_OF, loaded.validation.accepted, "a").results}
+        after = {r.rule.id: r.breaches for r in run_pack(pack, longer, AS_OF, loaded.validation.accepted, "b").results}
+    finally:
+        loaded.close()
+    assert before["VIC001"] > 0 and after["VIC001"] == 0
+    assert before["TIM001"] > 0 and after["TIM001"] == 0
+    assert after["REC001"] <= before["REC001"], "a longer pending limit never finds more"

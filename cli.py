@@ -488,11 +488,13 @@ def rules() -> None:
 @handle_errors
 def rules_list(rules_dir: Path | None) -> None:
     """One line per rule: id, name, finding, severity, title."""
+    from recordcheck.checks.refdata import load_reference
     from recordcheck.checks.rules import RULES_DIR, load_pack
 
     pack = load_pack(rules_dir or RULES_DIR)
+    limits = load_reference(pack.reference_dir).limits
     for rule in pack.rules:
-        click.echo(f"{rule.id:<8}{rule.name:<52}{rule.finding:<24}{rule.severity:<8}{rule.title}")
+        click.echo(f"{rule.id:<8}{rule.name:<52}{rule.finding:<24}{rule.severity:<8}{rule.title_for(limits)}")
 
 
 @rules.command("explain")
@@ -501,11 +503,13 @@ def rules_list(rules_dir: Path | None) -> None:
 @handle_errors
 def rules_explain(rule_id: str, rules_dir: Path | None) -> None:
     """What RULE_ID checks, why it matters, an example, its reference and its SQL."""
+    from recordcheck.checks.refdata import load_reference
     from recordcheck.checks.rules import RULES_DIR, load_pack
 
-    rule = load_pack(rules_dir or RULES_DIR).get(rule_id)
+    pack = load_pack(rules_dir or RULES_DIR)
+    rule = pack.get(rule_id)
     sections = [
-        (f"{rule.id} {rule.name}", rule.title),
+        (f"{rule.id} {rule.name}", rule.title_for(load_reference(pack.reference_dir).limits)),
         (
             "What it does",
             f"Finding: {rule.finding}; severity: {rule.severity}; tables: {', '.join(rule.requires)}"

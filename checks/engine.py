@@ -82,6 +82,7 @@ class RuleEngine:
     ) -> None:
         self.pack = pack
         self.present = set(tables)
+        self.limits = dict(reference.limits)
         self._database: Database | None = None
         if con is None:
             # a database of its own, opened and confined like a run's (rule cases, tests)
@@ -169,7 +170,11 @@ class RuleEngine:
             elif kind == "DATE":
                 expr = f"strftime({name}, '%Y-%m-%d')"
             elif kind in ("DOUBLE", "FLOAT") or kind.startswith("DECIMAL"):
-                expr = f"CAST(round({name}, 1) AS VARCHAR)"
+                # one decimal, none for a whole number ("the limit is 28", "24.5 hours")
+                expr = (
+                    f"CASE WHEN {name} = round({name}) THEN CAST(CAST({name} AS BIGINT) AS VARCHAR) "
+                    f"ELSE CAST(round({name}, 1) AS VARCHAR) END"
+                )
             elif name in OFFENCE_CODE_FIELDS:
                 # a Home Office code with its title from the catalogue: "8N: Assault with injury"
                 expr = (
@@ -251,7 +256,7 @@ class RuleEngine:
                            AS fingerprint,
                        {self._detail_sql(rule, columns)} AS detail,
                        {self._evidence_sql(rule, columns)} AS evidence,
-                       {_sql_str(rule.title)} AS title,
+                       {_sql_str(rule.title_for(self.limits))} AS title,
                        CAST(referrer_agency AS VARCHAR) AS referrer_agency,
                        CAST(offence_group AS VARCHAR) AS offence_group,
                        CAST(month AS VARCHAR) AS month,

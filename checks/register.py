@@ -179,7 +179,7 @@ def summary(
                 "id": rule.id,
                 "name": rule.name,
                 "family": rule.family,
-                "title": rule.title,
+                "title": rule.title_for(reference.limits),
                 "finding": rule.finding,
                 "severity": rule.severity,
                 "rationale": rule.rationale,

@@ -45,6 +45,7 @@ REQUIRED_RULE_KEYS = tuple(k for k in RULE_KEYS if k not in OPTIONAL_RULE_KEYS)
 CASE_KEYS = ("name", "description", "as_of", "given", "flagged", "not_flagged", "absent")
 PACK_KEYS = ("pack", "name", "version", "description", "macros", "views", "inline_views", "measures")
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+LIMIT_PLACEHOLDER = re.compile(r"\{limit:([a-z_][a-z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,16 @@ class Rule:
     """Breach columns an auditor's decision rests on: when one changes, the decision reopens.
     Default: the columns the detail sentence shows."""
     needs: tuple[tuple[str, str], ...] = ()
+
+    def title_for(self, limits: dict[str, float]) -> str:
+        """The title with its `{limit:NAME}` placeholders filled from the reference data in force,
+        so a force's override (a 21-day victim update interval) shows in the words."""
+
+        def value(match: re.Match[str]) -> str:
+            number = limits[match.group(1)]
+            return str(int(number)) if float(number).is_integer() else f"{number:g}"
+
+        return LIMIT_PLACEHOLDER.sub(value, self.title)
     """(table, column) pairs of optional columns the rule cannot judge without: when one is absent
     from the export or empty in every row, the rule is reported as not run instead of raising
     false findings (or quietly none)."""

@@ -199,91 +199,108 @@ def _changes(summary: dict[str, Any], register: pl.LazyFrame) -> Changes:
     )
 
 
-def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_key: bytes | None = None) -> ReportContext:
-    options = options or {}
-    summary = _read_json(run_dir / "summary.json")
-    # the reference data in force for the run (the force's overrides included), not the pack defaults
-    grades = Grading(
-        [
-            GradeBand(b["grade"], float(b["min_percent"]), bool(b.get("inclusive", True)))
-            for b in summary["reference"]["grade_bands"]
-        ],
-        int(options.get("min_population_to_grade", 30)),
-    )
-    manifest = _read_json(run_dir / "manifest.json")
-    measures = _read_json(run_dir / "measures.json")
-    # The register is scanned, never loaded whole: the headline needs only its unrecorded and
-    # classification findings (a few columns), and the page only its first `max_rows_in_page` rows.
-    lazy_register = pl.scan_parquet(run_dir / "exceptions.parquet")
-    register = (
-        lazy_register.filter(pl.col("finding").is_in(UNRECORDED))
-        .select("rule_id", "finding", "record_type", "record_id", "source", "referrer_agency", "district", "offence_group")
-        .collect()
-    )
-    pseudonym = Pseudonymiser(redact_key)
-    nights = _read_json(run_dir / "history.json")["runs"] if (run_dir / "history.json").is_file() else []
+@dataclass
+class RunFiles:
+    """What a run folder holds, read once: the report is built from these and nothing else."""
 
-    reports = _measure(measures, "reports")
-    crimes = _measure(measures, "crimes")
-    referral_crimes = _measure(measures, "referral_crimes")
-    # headline: recording, timeliness, classification (computed by the run, by finding kind)
-    figures = summary["headline"]
-    unrecorded = register
-    recording = make_rate("all reports", figures["recording"]["compliant"], figures["recording"]["total"], grades)
-    timeliness = make_rate("crimes", figures["timeliness"]["compliant"], figures["timeliness"]["total"], grades)
-    classification = make_rate(
-        "crimes checked", figures["classification"]["compliant"], figures["classification"]["total"], grades
-    )
-    annual = _annual_crimes(crimes, options.get("annual_recorded_crime"))
-    unrecorded_year = round((1 - recording.rate) * annual) if recording.rate is not None else None
-    headline = Headline(
+    summary: dict[str, Any]
+    manifest: dict[str, Any]
+    measures: dict[str, Any]
+    register: pl.LazyFrame
+    """Scanned, never loaded whole."""
+    unrecorded: pl.DataFrame
+    """The register's unrecorded findings: the few columns the recording figures need."""
+    nights: list[dict[str, Any]]
+    grades: Grading
+    options: dict[str, Any]
+
+    @classmethod
+    def read(cls, run_dir: Path, options: dict[str, Any]) -> RunFiles:
+        summary = _read_json(run_dir / "summary.json")
+        register = pl.scan_parquet(run_dir / "exceptions.parquet")
+        # the reference data in force for the run (the force's overrides included), not the pack defaults
+        grades = Grading(
+            [
+                GradeBand(b["grade"], float(b["min_percent"]), bool(b.get("inclusive", True)))
+                for b in summary["reference"]["grade_bands"]
+            ],
+            int(options.get("min_population_to_grade", 30)),
+        )
+        unrecorded = (
+            register.filter(pl.col("finding").is_in(UNRECORDED))
+            .select(
+                "rule_id", "finding", "record_type", "record_id", "source", "referrer_agency", "district", "offence_group"
+            )
+            .collect()
+        )
+        history = run_dir / "history.json"
+        return cls(
+            summary,
+            _read_json(run_dir / "manifest.json"),
+            _read_json(run_dir / "measures.json"),
+            register,
+            unrecorded,
+            _read_json(history)["runs"] if history.is_file() else [],
+            grades,
+            options,
+        )
+
+    def rate(self, label: str, compliant: int, total: int) -> Rate:
+        return make_rate(label, compliant, total, self.grades)
+
+    def has(self, column: str) -> bool:
+        return column in self.register.collect_schema().names()
+
+
+def _headline(run: RunFiles) -> Headline:
+    """Recording, timeliness and classification, as the run computed them (by finding kind)."""
+    figures = run.summary["headline"]
+    recording = run.rate("all reports", figures["recording"]["compliant"], figures["recording"]["total"])
+    annual = _annual_crimes(_measure(run.measures, "crimes"), run.options.get("annual_recorded_crime"))
+    return Headline(
         recording,
-        timeliness,
-        classification,
-        unrecorded_year,
+        run.rate("crimes", figures["timeliness"]["compliant"], figures["timeliness"]["total"]),
+        run.rate("crimes checked", figures["classification"]["compliant"], figures["classification"]["total"]),
+        round((1 - recording.rate) * annual) if recording.rate is not None else None,
         annual,
         "(1 - recording rate) x recorded crimes a year"
-        + (" (from the config)" if options.get("annual_recorded_crime") else " (this extract's recorded crimes, annualised)")
+        + (
+            " (from the config)"
+            if run.options.get("annual_recorded_crime")
+            else " (this extract's recorded crimes, annualised)"
+        )
         + ". HMICFRS's exact grossing-up is not published; treat as indicative.",
     )
 
-    # public protection: professional third-party referrals
-    pro_unrecorded = unrecorded.filter(
+
+def _public_protection(run: RunFiles) -> tuple[list[PvpRow], list[PvpRow], PvpRow]:
+    """Professional third-party referrals by agency and by district, and in all."""
+    reports = _measure(run.measures, "reports")
+    pro_unrecorded = run.unrecorded.filter(
         (pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party")
     )
-    by_agency = _pvp_rows(reports, pro_unrecorded, "referrer_agency", grades)
-    by_district = _pvp_rows(reports, pro_unrecorded, "district", grades)
+    by_agency = _pvp_rows(reports, pro_unrecorded, "referrer_agency", run.grades)
+    by_district = _pvp_rows(reports, pro_unrecorded, "district", run.grades)
+    recorded = sum(r.recorded for r in by_agency)
+    should = sum(r.should_record for r in by_agency)
     total = PvpRow(
-        "all agencies",
-        sum(r.referrals for r in by_agency),
-        sum(r.should_record for r in by_agency),
-        sum(r.recorded for r in by_agency),
-        make_rate(
-            "all agencies",
-            sum(r.recorded for r in by_agency),
-            sum(r.should_record for r in by_agency),
-            grades,
-        ),
+        "all agencies", sum(r.referrals for r in by_agency), should, recorded, run.rate("all agencies", recorded, should)
     )
-    outcome_labels = {int(k): str(v) for k, v in summary["reference"]["outcome_labels"].items()}
-    referral_only = reports.filter(pl.col("record_type") == "referral")
-    recorded_pvp = referral_crimes.filter(pl.col("status") == "recorded")
-    review_tables = [
+    return by_agency, by_district, total
+
+
+def _review_tables(run: RunFiles) -> list[CrossTable]:
+    """The cross tables of the force's published reviews: referrals and their crimes by year."""
+    outcome_labels = {int(k): str(v) for k, v in run.summary["reference"]["outcome_labels"].items()}
+    referral_only = _measure(run.measures, "reports").filter(pl.col("record_type") == "referral")
+    recorded_pvp = _measure(run.measures, "referral_crimes").filter(pl.col("status") == "recorded")
+    outcomes = recorded_pvp.with_columns(
+        pl.col("outcome_code").map_elements(lambda c: f"{c:>2} {outcome_labels.get(int(c), '')}", return_dtype=pl.String)
+    )
+    return [
+        _cross("Referrals received, by year and district", "district", referral_only, "district", "year", "reports"),
         _cross(
-            "Referrals received, by year and district",
-            "district",
-            referral_only,
-            "district",
-            "year",
-            "reports",
-        ),
-        _cross(
-            "Recorded offences from referrals, by year and district",
-            "district",
-            recorded_pvp,
-            "district",
-            "year",
-            "crimes",
+            "Recorded offences from referrals, by year and district", "district", recorded_pvp, "district", "year", "crimes"
         ),
         _cross(
             "Recorded offences from referrals, by offence group and year",
@@ -296,23 +313,21 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         _cross(
             "Outcomes of recorded offences from referrals, by outcome type and year",
             "outcome type",
-            recorded_pvp.with_columns(
-                pl.col("outcome_code").map_elements(
-                    lambda c: f"{c:>2} {outcome_labels.get(int(c), '')}", return_dtype=pl.String
-                )
-            ),
+            outcomes,
             "outcome_code",
             "year",
             "crimes",
         ),
     ]
 
-    # rule families
+
+def _families(run: RunFiles) -> dict[str, list[RuleView]]:
+    """Each rule's documentation and figures, grouped by family (its folder under rules/)."""
     families: dict[str, list[RuleView]] = defaultdict(list)
-    for rule in summary["rules"]:
+    for rule in run.summary["rules"]:
         pop, breaches = int(rule["population"]), int(rule["breaches"])
         district_rates = [
-            make_rate(s["value"], int(s["population"]) - int(s["breaches"]), int(s["population"]), grades)
+            run.rate(s["value"], int(s["population"]) - int(s["breaches"]), int(s["population"]))
             for s in rule["strata"].get("district", [])
         ]
         families[rule["family"]].append(
@@ -326,25 +341,28 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
                 rule["reference"],
                 rule["status"],
                 rule["reason_not_run"] or "",
-                make_rate("all", pop - breaches, pop, grades),
+                run.rate("all", pop - breaches, pop),
                 district_rates,
                 breaches,
                 rule["threshold"],
                 int(rule.get("false_positives") or 0),
-                [night["rules"].get(rule["id"]) for night in nights],
+                [night["rules"].get(rule["id"]) for night in run.nights],
             )
         )
+    return families
 
-    # the register, capped; tonight's new findings first
-    has_change = "change" in lazy_register.collect_schema().names()
-    cap = int(options.get("max_rows_in_page", 2000))
+
+def _register_page(run: RunFiles, redact_key: bytes | None) -> tuple[list[ExceptionRow], dict[str, list[str]], int]:
+    """The register's first rows (tonight's new ones first, then by severity), its filters and size."""
+    pseudonym = Pseudonymiser(redact_key)
+    has_change = run.has("change")
     page = (
-        lazy_register.with_columns(
+        run.register.with_columns(
             pl.col("severity").replace_strict(SEVERITY_ORDER, default=3).alias("_order"),
             (pl.col("change") != "new").fill_null(True).alias("_seen") if has_change else pl.lit(True).alias("_seen"),
         )
         .sort(["_seen", "_order", "rule_id", "record_id"], maintain_order=True)
-        .head(cap)
+        .head(int(run.options.get("max_rows_in_page", 2000)))
         .collect()
     )
     shown = []
@@ -369,11 +387,10 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
                 row.get("disposition") or "",
             )
         )
-    values = lazy_register.select(
+    values = run.register.select(
         pl.col(c).unique().implode() for c in ("rule_id", "finding", "severity", "district", "referrer_agency")
     ).collect()
     present = {c: [v for v in values[c][0].to_list() if v] for c in values.columns}
-    register_rows = lazy_register.select(pl.len()).collect().item()
     filters = {
         "rule": sorted(present["rule_id"]),
         "finding": sorted(present["finding"]),
@@ -383,45 +400,42 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
     }
     if has_change:
         filters["change"] = ["new", "recurring"]
+    return shown, filters, int(run.register.select(pl.len()).collect().item())
 
-    tables = summary["tables"]
+
+def _quality(run: RunFiles) -> tuple[list[TableQuality], str]:
     quality = [
         TableQuality(name, t["read"], t["accepted"], t["quarantined"], sorted(t["quarantined_by_check"].items()))
-        for name, t in tables.items()
+        for name, t in run.summary["tables"].items()
         if t is not None
     ]
     quarantined = sum(q.quarantined for q in quality)
-    quarantine_note = (
+    note = (
         "No rows were quarantined: every row read was checked by the rules."
         if quarantined == 0
         else f"{quarantined} row(s) could not be used and are left out of every rate above. A quarantined "
         "report or crime is neither counted as compliant nor as a breach, so rates may be biased if the "
         "quarantined rows differ from the rest; each is listed in quarantine.csv and in the register as data_quality."
     )
-    pack = manifest.get("rule_pack", {})
-    # the audit's words and the at-a-glance figures
-    by_group = group_rates(reports, unrecorded, lambda label, ok, n: make_rate(label, ok, n, grades))
-    rule_rates = {view.id: view for views in families.values() for view in views}
-    grade_of = {rule_id: view.overall.grade for rule_id, view in rule_rates.items()}
-    good = {band.grade for band in grades.bands[:2]}
-    has_disposition = "disposition" in lazy_register.collect_schema().names()
-    still_open = (
-        lazy_register.filter(pl.col("disposition").is_null() | (pl.col("disposition") == "confirmed"))
-        if has_disposition
-        else lazy_register
-    )
-    open_counts = still_open.select(pl.len(), (pl.col("severity") == "high").sum()).collect().row(0)
-    as_of_london = datetime.fromisoformat(manifest["as_of"]).astimezone(LONDON)
-    period = summary.get("period") or {}
-    cover = Cover(
-        str(options.get("force_name") or "(set report.force_name in the config)"),
+    return quality, note
+
+
+def _cover(run: RunFiles) -> Cover:
+    pack = run.manifest.get("rule_pack", {})
+    period = run.summary.get("period") or {}
+    as_of_london = datetime.fromisoformat(run.manifest["as_of"]).astimezone(LONDON)
+    return Cover(
+        str(run.options.get("force_name") or "(set report.force_name in the config)"),
         period.get("first") or "n/a",
         period.get("last") or "n/a",
         as_of_london.strftime("%d %B %Y %H:%M London time"),
         f"{pack.get('name', '?')} {pack.get('version', '?')}",
     )
 
-    facts = RunFacts(
+
+def _facts(run: RunFiles) -> RunFacts:
+    manifest, pack = run.manifest, run.manifest.get("rule_pack", {})
+    return RunFacts(
         manifest["run_id"],
         manifest["as_of"],
         manifest["tool"]["version"],
@@ -431,27 +445,51 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         list(manifest["timings_seconds"].items()),
         manifest["validation"]["engine"],
     )
+
+
+def _open_counts(run: RunFiles) -> tuple[int, int]:
+    """Findings still open (no decision, or confirmed), and how many of them are high severity."""
+    still_open = (
+        run.register.filter(pl.col("disposition").is_null() | (pl.col("disposition") == "confirmed"))
+        if run.has("disposition")
+        else run.register
+    )
+    total, high = still_open.select(pl.len(), (pl.col("severity") == "high").sum()).collect().row(0)
+    return int(total), int(high or 0)
+
+
+def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_key: bytes | None = None) -> ReportContext:
+    """The typed context of report.html, one builder per section, from the run folder alone."""
+    run = RunFiles.read(run_dir, options or {})
+    headline = _headline(run)
+    by_agency, by_district, total = _public_protection(run)
+    families = _families(run)
+    views = [view for family in families.values() for view in family]
+    exceptions, filters, register_rows = _register_page(run, redact_key)
+    quality, quarantine_note = _quality(run)
+    by_group = group_rates(_measure(run.measures, "reports"), run.unrecorded, run.rate)
+    open_total, open_high = _open_counts(run)
+    summary = run.summary
     return ReportContext(
         title="Crime recording compliance report",
-        marking=str(options.get("marking", "OFFICIAL-SENSITIVE")),
-        force_note=f"Every record in the extract, checked as of {manifest['as_of']}.",
+        marking=str(run.options.get("marking", "OFFICIAL-SENSITIVE")),
+        force_note=f"Every record in the extract, checked as of {run.manifest['as_of']}.",
         redacted=redact_key is not None,
-        redact_below=int(options.get("redact_below", 5)),
-        cover=cover,
-        summary_text=executive_summary(summary, recording, total.rate, int(open_counts[0]), int(open_counts[1] or 0)),
-        improvements=areas_for_improvement(summary, grade_of, good),
+        redact_below=int(run.options.get("redact_below", 5)),
+        cover=_cover(run),
+        summary_text=executive_summary(summary, headline.recording, total.rate, open_total, open_high),
+        improvements=areas_for_improvement(
+            summary, {v.id: v.overall.grade for v in views}, {band.grade for band in run.grades.bands[:2]}
+        ),
         headline=headline,
         sexual_offences=[r for r in by_group if r.label in ("Rape", "Other sexual offences")],
         by_offence_group=by_group,
-        glance=[
-            GlanceRow(view.id, view.title, view.overall, view.status, view.threshold)
-            for views in families.values()
-            for view in views
-        ],
+        glance=[GlanceRow(v.id, v.title, v.overall, v.status, v.threshold) for v in views],
         breaches=list(summary.get("threshold_breaches") or []),
-        changes=_changes(summary, lazy_register),
+        changes=_changes(summary, run.register),
         trend=[
-            TrendPoint(n["as_of"][:10], n["recording_rate"], n["timeliness_rate"], n["classification_rate"]) for n in nights
+            TrendPoint(n["as_of"][:10], n["recording_rate"], n["timeliness_rate"], n["classification_rate"])
+            for n in run.nights
         ],
         not_checked=[
             NotChecked(r["id"], r["title"], r["reason_not_run"] or "", r["reason_not_run"] == "disabled in the config")
@@ -461,12 +499,12 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         pvp_by_agency=by_agency,
         pvp_by_district=by_district,
         pvp_total=total,
-        review_tables=review_tables,
-        families=[FamilyView(name, views) for name, views in families.items()],
-        exceptions=shown,
+        review_tables=_review_tables(run),
+        families=[FamilyView(name, family) for name, family in families.items()],
+        exceptions=exceptions,
         exceptions_total=register_rows,
         filters=filters,
         quality=quality,
         quarantine_note=quarantine_note,
-        facts=facts,
+        facts=_facts(run),
     )

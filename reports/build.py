@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,8 +13,7 @@ import polars as pl
 
 from recordcheck.checks.headline import UNRECORDED
 from recordcheck.checks.london import LONDON
-from recordcheck.checks.refdata import GradeBand, grade_for
-from recordcheck.checks.stats import wald_half_width, wilson
+from recordcheck.checks.refdata import GradeBand
 from recordcheck.reports.context import (
     Changes,
     Cover,
@@ -35,153 +31,21 @@ from recordcheck.reports.context import (
     TableQuality,
     TrendPoint,
 )
+from recordcheck.reports.disclosure import Pseudonymiser, coarsen
+from recordcheck.reports.figures import (
+    SEVERITY_ORDER,
+    Grading,
+    annual_crimes,
+    cross_table,
+    make_rate,
+    measure_frame,
+    pvp_rows,
+)
 from recordcheck.reports.narrative import areas_for_improvement, executive_summary, group_rates
-
-SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
-
-
-@dataclass(frozen=True)
-class Grading:
-    """The force's grade bands, and the smallest population that is graded at all."""
-
-    bands: list[GradeBand]
-    min_population: int = 30
-
-
-def make_rate(label: str, compliant: int, total: int, grades: Grading) -> Rate:
-    interval = wilson(compliant, total)
-    rate = compliant / total if total else None
-    return Rate(
-        label=label,
-        compliant=compliant,
-        total=total,
-        rate=rate,
-        wilson_low=interval[0] if interval else None,
-        wilson_high=interval[1] if interval else None,
-        wald_pm=wald_half_width(compliant, total),
-        grade=(
-            "no records"
-            if rate is None
-            else "too few to grade"
-            if total < grades.min_population
-            else grade_for(grades.bands, rate * 100)
-        ),
-    )
-
-
-class Pseudonymiser:
-    """Keyed hash of ids for the disclosure-safe report: same key, same pseudonym."""
-
-    def __init__(self, key: bytes | None) -> None:
-        self.key = key
-
-    def __call__(self, value: str, kind: str = "ID") -> str:
-        """HMAC-SHA-256 under the report's key: without the key, no id can be tested against it."""
-        if self.key is None or not value:
-            return value
-        return f"{kind}-" + hmac.new(self.key, f"{kind}|{value}".encode(), hashlib.sha256).hexdigest()[:12].upper()
-
-
-_DAY = re.compile(r"\b(\d{4}-\d{2})-\d{2}\b")
-_TIME = re.compile(r" \d{2}:\d{2}(:\d{2})?( London time)?")
-_AGE = re.compile(r"\bwas (\d+) at the offence\b")
-
-
-def _age_band(match: re.Match[str]) -> str:
-    age = int(match.group(1))
-    band = "under 13" if age < 13 else "13 to 15" if age < 16 else "16 or 17" if age < 18 else "18 or over"
-    return f"was {band} at the offence"
-
-
-def coarsen(detail: str) -> str:
-    """For a disclosure-safe report: dates to the month, no times, ages in bands."""
-    return _DAY.sub(r"\1", _TIME.sub("", _AGE.sub(_age_band, detail)))
-
-
-STR, INT = pl.String, pl.Int64
-MEASURE_SCHEMAS: dict[str, dict[str, Any]] = {
-    "reports": {
-        "record_type": STR,
-        "source": STR,
-        "referrer_agency": STR,
-        "district": STR,
-        "offence_group": STR,
-        "year": STR,
-        "reports": INT,
-        "notifiable": INT,
-        "recorded": INT,
-    },
-    "crimes": {
-        "year": STR,
-        "district": STR,
-        "status": STR,
-        "crimes": INT,
-        "first_recorded_at": STR,
-        "last_recorded_at": STR,
-    },
-    "referral_crimes": {
-        "year": STR,
-        "district": STR,
-        "offence_code": STR,
-        "offence_group": STR,
-        "status": STR,
-        "outcome_code": INT,
-        "crimes": INT,
-    },
-}
-
-
-def _measure(measures: dict[str, list[dict[str, Any]]], name: str) -> pl.DataFrame:
-    """A pack measure as a frame with a known schema, empty when the extract had no rows for it."""
-    rows = measures.get(name) or []
-    schema = MEASURE_SCHEMAS[name]
-    if not rows:
-        return pl.DataFrame(schema=schema)
-    return pl.DataFrame(rows, infer_schema_length=None).select(list(schema)).cast(schema)  # type: ignore[arg-type]
 
 
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _pvp_rows(reports: pl.DataFrame, unrecorded: pl.DataFrame, by: str, grades: Grading) -> list[PvpRow]:
-    pro = reports.filter((pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party"))
-    totals = pro.group_by(by).agg(pl.col("reports").sum(), pl.col("recorded").sum())
-    missed = unrecorded.group_by(by).agg(pl.len().alias("unrecorded"))
-    joined = totals.join(missed, on=by, how="full", coalesce=True).fill_null(0).sort(by)
-    rows = []
-    for label, referrals, recorded, unrec in joined.select(by, "reports", "recorded", "unrecorded").iter_rows():
-        should = int(recorded) + int(unrec)
-        name = str(label or "not recorded").replace("_", " ")
-        rows.append(PvpRow(name, int(referrals), should, int(recorded), make_rate(name, int(recorded), should, grades)))
-    return rows
-
-
-def _cross(title: str, row_header: str, frame: pl.DataFrame, row: str, col: str, value: str) -> CrossTable:
-    if frame.height == 0:
-        return CrossTable(title, row_header, [], [], [])
-    frame = frame.with_columns(
-        pl.col(row).cast(pl.String).fill_null("(not recorded)"), pl.col(col).cast(pl.String).fill_null("(not recorded)")
-    )
-    columns = sorted(frame[col].unique().to_list())
-    pivot: dict[str, dict[str, int]] = defaultdict(dict)
-    for r, c, v in frame.select(row, col, value).iter_rows():
-        pivot[r][c] = pivot[r].get(c, 0) + int(v)
-    rows = [(r, [pivot[r].get(c, 0) for c in columns]) for r in sorted(pivot)]
-    totals = [sum(vals[i] for _, vals in rows) for i in range(len(columns))]
-    return CrossTable(title, row_header, columns, rows, totals)
-
-
-def _annual_crimes(crimes: pl.DataFrame, configured: int | None) -> int:
-    if configured:
-        return int(configured)
-    recorded = crimes.filter(pl.col("status") == "recorded")
-    if recorded.height == 0:
-        return 0
-    first = min(datetime.fromisoformat(v.replace("Z", "+00:00")) for v in recorded["first_recorded_at"])
-    last = max(datetime.fromisoformat(v.replace("Z", "+00:00")) for v in recorded["last_recorded_at"])
-    days = max((last - first).total_seconds() / 86400, 1.0)
-    return round(int(recorded["crimes"].sum()) * 365.25 / max(days, 30.0))
 
 
 def _changes(summary: dict[str, Any], register: pl.LazyFrame) -> Changes:
@@ -256,7 +120,7 @@ def _headline(run: RunFiles) -> Headline:
     """Recording, timeliness and classification, as the run computed them (by finding kind)."""
     figures = run.summary["headline"]
     recording = run.rate("all reports", figures["recording"]["compliant"], figures["recording"]["total"])
-    annual = _annual_crimes(_measure(run.measures, "crimes"), run.options.get("annual_recorded_crime"))
+    annual = annual_crimes(measure_frame(run.measures, "crimes"), run.options.get("annual_recorded_crime"))
     return Headline(
         recording,
         run.rate("crimes", figures["timeliness"]["compliant"], figures["timeliness"]["total"]),
@@ -275,12 +139,12 @@ def _headline(run: RunFiles) -> Headline:
 
 def _public_protection(run: RunFiles) -> tuple[list[PvpRow], list[PvpRow], PvpRow]:
     """Professional third-party referrals by agency and by district, and in all."""
-    reports = _measure(run.measures, "reports")
+    reports = measure_frame(run.measures, "reports")
     pro_unrecorded = run.unrecorded.filter(
         (pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party")
     )
-    by_agency = _pvp_rows(reports, pro_unrecorded, "referrer_agency", run.grades)
-    by_district = _pvp_rows(reports, pro_unrecorded, "district", run.grades)
+    by_agency = pvp_rows(reports, pro_unrecorded, "referrer_agency", run.grades)
+    by_district = pvp_rows(reports, pro_unrecorded, "district", run.grades)
     recorded = sum(r.recorded for r in by_agency)
     should = sum(r.should_record for r in by_agency)
     total = PvpRow(
@@ -292,17 +156,17 @@ def _public_protection(run: RunFiles) -> tuple[list[PvpRow], list[PvpRow], PvpRo
 def _review_tables(run: RunFiles) -> list[CrossTable]:
     """The cross tables of the force's published reviews: referrals and their crimes by year."""
     outcome_labels = {int(k): str(v) for k, v in run.summary["reference"]["outcome_labels"].items()}
-    referral_only = _measure(run.measures, "reports").filter(pl.col("record_type") == "referral")
-    recorded_pvp = _measure(run.measures, "referral_crimes").filter(pl.col("status") == "recorded")
+    referral_only = measure_frame(run.measures, "reports").filter(pl.col("record_type") == "referral")
+    recorded_pvp = measure_frame(run.measures, "referral_crimes").filter(pl.col("status") == "recorded")
     outcomes = recorded_pvp.with_columns(
         pl.col("outcome_code").map_elements(lambda c: f"{c:>2} {outcome_labels.get(int(c), '')}", return_dtype=pl.String)
     )
     return [
-        _cross("Referrals received, by year and district", "district", referral_only, "district", "year", "reports"),
-        _cross(
+        cross_table("Referrals received, by year and district", "district", referral_only, "district", "year", "reports"),
+        cross_table(
             "Recorded offences from referrals, by year and district", "district", recorded_pvp, "district", "year", "crimes"
         ),
-        _cross(
+        cross_table(
             "Recorded offences from referrals, by offence group and year",
             "offence group",
             recorded_pvp,
@@ -310,7 +174,7 @@ def _review_tables(run: RunFiles) -> list[CrossTable]:
             "year",
             "crimes",
         ),
-        _cross(
+        cross_table(
             "Outcomes of recorded offences from referrals, by outcome type and year",
             "outcome type",
             outcomes,
@@ -467,7 +331,7 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
     views = [view for family in families.values() for view in family]
     exceptions, filters, register_rows = _register_page(run, redact_key)
     quality, quarantine_note = _quality(run)
-    by_group = group_rates(_measure(run.measures, "reports"), run.unrecorded, run.rate)
+    by_group = group_rates(measure_frame(run.measures, "reports"), run.unrecorded, run.rate)
     open_total, open_high = _open_counts(run)
     summary = run.summary
     return ReportContext(

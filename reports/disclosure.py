@@ -17,6 +17,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
+import re
 from collections import Counter
 
 from recordcheck.reports.context import ExceptionRow, GlanceRow, PvpRow, Rate, ReportContext, RuleView
@@ -153,3 +156,31 @@ def redacted_summary(recording: Rate, public_protection: Rate, glance: list[Glan
         )
     return sentences
 
+
+class Pseudonymiser:
+    """Keyed hash of ids for the disclosure-safe report: same key, same pseudonym."""
+
+    def __init__(self, key: bytes | None) -> None:
+        self.key = key
+
+    def __call__(self, value: str, kind: str = "ID") -> str:
+        """HMAC-SHA-256 under the report's key: without the key, no id can be tested against it."""
+        if self.key is None or not value:
+            return value
+        return f"{kind}-" + hmac.new(self.key, f"{kind}|{value}".encode(), hashlib.sha256).hexdigest()[:12].upper()
+
+
+_DAY = re.compile(r"\b(\d{4}-\d{2})-\d{2}\b")
+_TIME = re.compile(r" \d{2}:\d{2}(:\d{2})?( London time)?")
+_AGE = re.compile(r"\bwas (\d+) at the offence\b")
+
+
+def _age_band(match: re.Match[str]) -> str:
+    age = int(match.group(1))
+    band = "under 13" if age < 13 else "13 to 15" if age < 16 else "16 or 17" if age < 18 else "18 or over"
+    return f"was {band} at the offence"
+
+
+def coarsen(detail: str) -> str:
+    """For a disclosure-safe report: dates to the month, no times, ages in bands."""
+    return _DAY.sub(r"\1", _TIME.sub("", _AGE.sub(_age_band, detail)))

@@ -8,7 +8,7 @@ from recordcheck.checks.config import Threshold
 from recordcheck.checks.refdata import load_reference
 from recordcheck.checks.register import threshold_state
 from recordcheck.checks.stats import wald_half_width, wilson
-from recordcheck.reports.build import Grading, make_rate
+from recordcheck.reports.figures import Grading, make_rate
 from recordcheck.reports.render import environment
 
 

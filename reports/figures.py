@@ -1,0 +1,128 @@
+"""The report's figures: rates with their intervals and grades, the pack's measures as typed
+frames, and the tables built from them. Pure functions of a run's results."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from recordcheck.checks.refdata import GradeBand, grade_for
+from recordcheck.checks.stats import wald_half_width, wilson
+from recordcheck.reports.context import CrossTable, PvpRow, Rate
+
+SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
+@dataclass(frozen=True)
+class Grading:
+    """The force's grade bands, and the smallest population that is graded at all."""
+
+    bands: list[GradeBand]
+    min_population: int = 30
+
+
+def make_rate(label: str, compliant: int, total: int, grades: Grading) -> Rate:
+    interval = wilson(compliant, total)
+    rate = compliant / total if total else None
+    return Rate(
+        label=label,
+        compliant=compliant,
+        total=total,
+        rate=rate,
+        wilson_low=interval[0] if interval else None,
+        wilson_high=interval[1] if interval else None,
+        wald_pm=wald_half_width(compliant, total),
+        grade=(
+            "no records"
+            if rate is None
+            else "too few to grade"
+            if total < grades.min_population
+            else grade_for(grades.bands, rate * 100)
+        ),
+    )
+
+
+STR, INT = pl.String, pl.Int64
+MEASURE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "reports": {
+        "record_type": STR,
+        "source": STR,
+        "referrer_agency": STR,
+        "district": STR,
+        "offence_group": STR,
+        "year": STR,
+        "reports": INT,
+        "notifiable": INT,
+        "recorded": INT,
+    },
+    "crimes": {
+        "year": STR,
+        "district": STR,
+        "status": STR,
+        "crimes": INT,
+        "first_recorded_at": STR,
+        "last_recorded_at": STR,
+    },
+    "referral_crimes": {
+        "year": STR,
+        "district": STR,
+        "offence_code": STR,
+        "offence_group": STR,
+        "status": STR,
+        "outcome_code": INT,
+        "crimes": INT,
+    },
+}
+
+
+def measure_frame(measures: dict[str, list[dict[str, Any]]], name: str) -> pl.DataFrame:
+    """A pack measure as a frame with a known schema, empty when the extract had no rows for it."""
+    rows = measures.get(name) or []
+    schema = MEASURE_SCHEMAS[name]
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    return pl.DataFrame(rows, infer_schema_length=None).select(list(schema)).cast(schema)  # type: ignore[arg-type]
+
+
+def pvp_rows(reports: pl.DataFrame, unrecorded: pl.DataFrame, by: str, grades: Grading) -> list[PvpRow]:
+    pro = reports.filter((pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party"))
+    totals = pro.group_by(by).agg(pl.col("reports").sum(), pl.col("recorded").sum())
+    missed = unrecorded.group_by(by).agg(pl.len().alias("unrecorded"))
+    joined = totals.join(missed, on=by, how="full", coalesce=True).fill_null(0).sort(by)
+    rows = []
+    for label, referrals, recorded, unrec in joined.select(by, "reports", "recorded", "unrecorded").iter_rows():
+        should = int(recorded) + int(unrec)
+        name = str(label or "not recorded").replace("_", " ")
+        rows.append(PvpRow(name, int(referrals), should, int(recorded), make_rate(name, int(recorded), should, grades)))
+    return rows
+
+
+def cross_table(title: str, row_header: str, frame: pl.DataFrame, row: str, col: str, value: str) -> CrossTable:
+    if frame.height == 0:
+        return CrossTable(title, row_header, [], [], [])
+    frame = frame.with_columns(
+        pl.col(row).cast(pl.String).fill_null("(not recorded)"), pl.col(col).cast(pl.String).fill_null("(not recorded)")
+    )
+    columns = sorted(frame[col].unique().to_list())
+    pivot: dict[str, dict[str, int]] = defaultdict(dict)
+    for r, c, v in frame.select(row, col, value).iter_rows():
+        pivot[r][c] = pivot[r].get(c, 0) + int(v)
+    rows = [(r, [pivot[r].get(c, 0) for c in columns]) for r in sorted(pivot)]
+    totals = [sum(vals[i] for _, vals in rows) for i in range(len(columns))]
+    return CrossTable(title, row_header, columns, rows, totals)
+
+
+def annual_crimes(crimes: pl.DataFrame, configured: int | None) -> int:
+    if configured:
+        return int(configured)
+    recorded = crimes.filter(pl.col("status") == "recorded")
+    if recorded.height == 0:
+        return 0
+    first = min(datetime.fromisoformat(v.replace("Z", "+00:00")) for v in recorded["first_recorded_at"])
+    last = max(datetime.fromisoformat(v.replace("Z", "+00:00")) for v in recorded["last_recorded_at"])
+    days = max((last - first).total_seconds() / 86400, 1.0)
+    return round(int(recorded["crimes"].sum()) * 365.25 / max(days, 30.0))

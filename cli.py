@@ -336,7 +336,7 @@ def generate(out_dir: Path, seed: int, scale: float, fmt: str, shape: str, night
     with _step(f"Generating scale {scale} (seed {seed})"):
         extract = build(seed=seed, scale=scale, as_of=moment)
         if nights is not None:
-            from recordcheck.checks.nights import write_nights
+            from recordcheck.checks.generate.nights import write_nights
 
             if shape != "canonical" or fmt != "csv":
                 raise ConfigError("--nights writes canonical CSV extracts")
@@ -347,7 +347,7 @@ def generate(out_dir: Path, seed: int, scale: float, fmt: str, shape: str, night
             click.echo(f"Nights: {out_dir}/night-01 ... night-{nights:02d} (each with key.csv; run each with its as-of)")
             return
         elif shape == "force":
-            from recordcheck.checks.force_shape import write_force_export
+            from recordcheck.checks.generate.force_shape import write_force_export
 
             write_force_export(extract, out_dir)
         else:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from recordcheck.checks.force_shape import write_force_export
 from recordcheck.checks.generate import generate, write_extract
+from recordcheck.checks.generate.force_shape import write_force_export
 from recordcheck.checks.refdata import load_reference
 from recordcheck.checks.rules import load_pack
 

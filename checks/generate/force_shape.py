@@ -18,7 +18,8 @@ import polars as pl
 import yaml
 
 from recordcheck.checks.contract import TABLES
-from recordcheck.checks.generate import Extract, local_text
+from recordcheck.checks.generate.common import Extract
+from recordcheck.checks.generate.shapes import local_text
 from recordcheck.checks.london import in_london
 
 LINK_COLUMN = "Crime Reference(s)"

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from recordcheck.checks.generate import Extract, write_extract
+from recordcheck.checks.generate.common import Extract
+from recordcheck.checks.generate.shapes import write_extract
 from recordcheck.checks.refdata import ReferenceData, load_reference
 
 KEY_SCHEMA = {"finding": pl.String, "record_type": pl.String, "record_id": pl.String}

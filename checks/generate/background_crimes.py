@@ -1,0 +1,170 @@
+"""The compliant background: crimes for the reports that disclose an offence, their links and victim
+contacts, and crimes reported directly."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recordcheck.checks.generate.common import (
+    DAY,
+    DISTRICT_WEIGHTS,
+    DISTRICTS,
+    HOUR,
+    INCIDENT_KINDS,
+    NO_VICTIM_CODES,
+    NULL_TS,
+    RATIONALES,
+    _Gen,
+    _where,
+    local_dates,
+)
+
+# ---------------------------------------------------------------- the compliant background
+
+
+def _crimes_for_sources(
+    g: _Gen,
+    first_report: np.ndarray,
+    district: np.ndarray,
+    code: np.ndarray,
+    dob: np.ndarray,
+    sex: np.ndarray,
+    offence_date: np.ndarray,
+    person: np.ndarray,
+    vulnerable: np.ndarray,
+    own_reported: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Crime rows recorded within the limit of their first report, with compliant status and outcome."""
+    n = len(first_report)
+    crime_id = g.ids("CR", n)
+    delay = (g.rng.exponential(3.0, n).clip(0.05, 23.0) * HOUR).astype(np.int64)
+    recorded = first_report + delay
+    reported = own_reported if own_reported is not None else first_report
+    no_victim = np.isin(code, list(NO_VICTIM_CODES))
+    person = _where(no_victim, None, person)
+    status = g.choice(["recorded", "cancelled", "transferred"], n, p=[0.955, 0.03, 0.015])
+    sexual = np.isin(code, SEXUAL_CODES)
+    # compliant cancellations: C2 with rationale, FCR/DDM, victim told; or C3/C4 by a permitted role
+    cancel_code = _where(status == "cancelled", g.choice(["C2", "C3", "C4"], n, p=[0.5, 0.3, 0.2]), None)
+    cancel_code = np.where(status == "transferred", "C1", cancel_code)
+    role = np.where(sexual, g.choice(["fcr", "ddm"], n), g.choice(["fcr", "ddm", "supervisor"], n))
+    role = _where(status == "cancelled", role, None)
+    cancelled_at = np.where(
+        status != "recorded", np.minimum(recorded + g.rng.integers(1, 20, n) * DAY, g.as_of - HOUR), NULL_TS
+    )
+    rationale = _where(cancel_code == "C2", g.choice(RATIONALES[:1], n), None)
+    informed = np.where((cancel_code == "C2") & (person != None), cancelled_at, NULL_TS)  # noqa: E711
+    # outcomes, consistent with whether a suspect is identified
+    has_outcome = (status == "recorded") & (g.rng.random(n) < 0.55)
+    outcome_at = recorded + g.rng.integers(2, 200, n) * DAY
+    has_outcome &= outcome_at < g.as_of - HOUR
+    outcome = g.rng.choice(np.arange(1, 23), n)
+    suspect = np.where(
+        np.isin(outcome, [15, 16, 21]),
+        True,
+        np.where(np.isin(outcome, [14, 18]), False, g.rng.random(n) < 0.6),
+    )
+    outcome = np.where(has_outcome, outcome, np.where(g.rng.random(n) < 0.3, 0, -1))
+    outcome_at = np.where(has_outcome, outcome_at, NULL_TS)
+    # known whenever an outcome is set; unknown for some open crimes
+    suspect_col = _where(has_outcome | (g.rng.random(n) < 0.7), suspect, None)
+    rows = {
+        "crime_id": crime_id,
+        "reported_at": reported,
+        "recorded_at": recorded,
+        "offence_code": code,
+        "offence_date": offence_date,
+        "district": district,
+        "victim_person_id": person,
+        "victim_dob": np.where(no_victim, np.datetime64("NaT"), dob).astype("datetime64[D]"),
+        "victim_sex": _where(no_victim, None, sex),
+        "victim_vulnerable": _where(no_victim, None, vulnerable),
+        "offender_relationship": g.choice(
+            ["family", "partner_or_ex", "acquaintance", "stranger", "unknown", "position_of_trust"], n
+        ),
+        "cse_flag": np.isin(code, ["71", "88A"]),
+        "suspect_identified": suspect_col,
+        "status": status,
+        "cancellation_code": cancel_code,
+        "cancelled_at": cancelled_at,
+        "cancellation_authoriser_role": role,
+        "cancellation_rationale": rationale,
+        "victim_informed_of_cancellation_at": informed,
+        "outcome_code": outcome,
+        "outcome_at": outcome_at,
+    }
+    g.add("crimes", **rows)
+    return rows
+
+
+SEXUAL_CODES = [
+    "17A",
+    "17B",
+    "19C",
+    "19D",
+    "19E",
+    "19F",
+    "19G",
+    "19H",
+    "20A",
+    "20B",
+    "21",
+    "22A",
+    "22B",
+    "23",
+    "70",
+    "71",
+    "72",
+    "73",
+    "88A",
+]
+
+
+def _victim_contacts(g: _Gen, crimes: dict[str, np.ndarray]) -> None:
+    """Contacts no more than ~26 days apart through each recorded crime's window."""
+    eligible = (crimes["status"] == "recorded") & (crimes["victim_person_id"] != None)  # noqa: E711
+    idx = np.nonzero(eligible)[0]
+    start = crimes["recorded_at"][idx]
+    end = np.where(crimes["outcome_at"][idx] != NULL_TS, crimes["outcome_at"][idx], g.as_of)
+    window = end - start
+    k = (window // (20 * DAY)).astype(np.int64) + 1
+    spacing = window // (k + 1)
+    crime_rep = np.repeat(idx, k)
+    j = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)
+    jitter = g.rng.integers(-2 * DAY, 2 * DAY, len(j))
+    at = np.repeat(start, k) + np.repeat(spacing, k) * (j + 1) + jitter
+    at = np.clip(at, np.repeat(start, k), np.repeat(end, k) - 1)
+    kinds = np.where(
+        j == 0,
+        "written_acknowledgement",
+        g.choice(["update", "update", "update", "needs_assessment", "decision_notification", "other"], len(j)),
+    )
+    g.add("victim_contacts", crime_id=crimes["crime_id"][crime_rep], contact_at=at, contact_type=kinds)
+
+
+def _links(g: _Gen, crime_ids: np.ndarray, source_type: str, source_ids: np.ndarray) -> None:
+    g.add(
+        "crime_links",
+        crime_id=crime_ids,
+        source_type=np.full(len(crime_ids), source_type, dtype=object),
+        source_id=source_ids,
+    )
+
+
+def _direct_crimes(g: _Gen, n: int) -> None:
+    """Crimes recorded straight from an online or front-desk report, with no incident or referral."""
+    reported = g.instants(n)
+    on = local_dates(reported)
+    v = g.victims(n, 0.05, on, INCIDENT_KINDS)
+    crimes = _crimes_for_sources(
+        g,
+        reported,
+        g.choice(DISTRICTS, n, p=DISTRICT_WEIGHTS),
+        v["code"],
+        v["dob"],
+        v["sex"],
+        on,
+        g.ids("P", n),
+        g.rng.random(n) < 0.05,
+    )
+    _victim_contacts(g, crimes)

@@ -1,0 +1,352 @@
+"""Edge cases and injected breaches: records built to breach exactly one rule each, every one listed
+in the key."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from recordcheck.checks.generate.background_crimes import _links
+from recordcheck.checks.generate.common import (
+    AGENCIES,
+    AGENCY_WEIGHTS,
+    DAY,
+    DISTRICTS,
+    HOUR,
+    NULL_TS,
+    SUMMARIES,
+    US,
+    _Gen,
+    _to_us,
+    age_on,
+    dob_for_age,
+    local_dates,
+)
+
+
+def _edge_cases(g: _Gen) -> None:
+    """Compliant records at the rules' edges: exactly 24 hours, clock changes, birthdays."""
+    spring = _to_us(datetime(2026, 3, 28, 12, 0, tzinfo=UTC))  # 12:00 GMT, the day before BST starts
+    autumn_day = _to_us(datetime(2025, 10, 25, 11, 0, tzinfo=UTC))  # 12:00 BST, the day before GMT
+    cases = [
+        # (first report, recorded) : exactly 24h; spring 23.5h elapsed (24.5h on the wall clock)
+        (g.start + 100 * DAY, g.start + 100 * DAY + 24 * HOUR),
+        (spring, spring + 23 * HOUR + 30 * 60 * US),
+        (autumn_day, autumn_day + 23 * HOUR + 59 * 60 * US),
+    ]
+    for first, recorded in cases:
+        if not (g.start <= first < g.end):
+            continue
+        on = local_dates(np.array([first]))
+        crime_id = g.ids("CR", 1)
+        g.add(
+            "crimes",
+            crime_id=crime_id,
+            reported_at=np.array([first]),
+            recorded_at=np.array([recorded]),
+            offence_code=np.array(["8N"], dtype=object),
+            offence_date=on,
+            district=np.array(["Sheffield"], dtype=object),
+            status=np.array(["recorded"], dtype=object),
+        )
+    # a girl who turned 13 between the offence and the report: 20B is right (age at the offence)
+    report = np.array([g.start + 200 * DAY])
+    on = local_dates(report)
+    offence_date = on - np.timedelta64(30, "D")
+    dob = offence_date - np.timedelta64(13 * 365 + 3 - 10, "D")  # 13th birthday ~10 days after the offence
+    while age_on(dob, offence_date)[0] != 12 or age_on(dob, on)[0] != 13:
+        dob = dob - np.timedelta64(1, "D")
+    g.add(
+        "crimes",
+        crime_id=g.ids("CR", 1),
+        reported_at=report,
+        recorded_at=report + HOUR,
+        offence_code=np.array(["20B"], dtype=object),
+        offence_date=offence_date,
+        district=np.array(["Rotherham"], dtype=object),
+        victim_dob=dob,
+        victim_sex=np.array(["F"], dtype=object),
+        status=np.array(["recorded"], dtype=object),
+    )
+
+
+# ---------------------------------------------------------------- injected breaches
+
+
+def _inject(g: _Gen, per_kind: int) -> None:
+    """Records built to breach exactly one rule each; every one goes into the key."""
+    rng = g.rng
+    t = lambda: int(rng.integers(g.start, g.as_of - 40 * DAY))  # noqa: E731  (room for follow-up)
+
+    def referral(ref_id: str, received: int, code: str | None, decision: str, **kw: Any) -> None:
+        row: dict[str, Any] = {
+            "referral_id": [ref_id],
+            "received_at": [received],
+            "district": [str(g.choice(DISTRICTS, 1)[0])],
+            "referrer_type": [kw.pop("referrer_type", "professional_third_party")],
+            "referrer_agency": [kw.pop("referrer_agency", str(g.choice(AGENCIES, 1, p=AGENCY_WEIGHTS)[0]))],
+            "concern_type": ["csa"],
+            "subject_person_id": [kw.pop("person", g.ids("P", 1)[0])],
+            "subject_dob": [kw.pop("dob", local_dates(np.array([received]))[0] - np.timedelta64(11 * 365, "D"))],
+            "subject_sex": [kw.pop("sex", "F")],
+            "disclosed_offence_code": [code],
+            "offence_date": [local_dates(np.array([received]))[0] - np.timedelta64(5, "D")],
+            "decision": [decision],
+            "summary": [str(g.choice(SUMMARIES, 1)[0])],
+        }
+        for k, v in kw.items():
+            row[k] = [v]
+        g.add("referrals", **row)
+
+    def incident(inc_id: str, reported: int, code: str | None, closure: str, **kw: Any) -> None:
+        row: dict[str, Any] = {
+            "incident_id": [inc_id],
+            "reported_at": [reported],
+            "district": [str(g.choice(DISTRICTS, 1)[0])],
+            "caller_type": [kw.pop("caller_type", "victim")],
+            "closure_class": [closure],
+            "reported_offence_code": [code],
+            "summary": [str(g.choice(SUMMARIES, 1)[0])],
+        }
+        for k, v in kw.items():
+            row[k] = [v]
+        g.add("incidents", **row)
+
+    def crime(first: int, code: str, age: int, sex: str, **kw: Any) -> str:
+        crime_id = str(g.ids("CR", 1)[0])
+        on = local_dates(np.array([first]))
+        dob = dob_for_age(np.array([age]), on, rng)[0]
+        row: dict[str, Any] = {
+            "crime_id": [crime_id],
+            "reported_at": [first],
+            "recorded_at": [first + 2 * HOUR],
+            "offence_code": [code],
+            "offence_date": [on[0]],
+            "district": [str(g.choice(DISTRICTS, 1)[0])],
+            "victim_person_id": [g.ids("P", 1)[0]],
+            "victim_dob": [dob],
+            "victim_sex": [sex],
+            "status": ["recorded"],
+        }
+        for k, v in kw.items():
+            row[k] = [v]
+        g.add("crimes", **row)
+        if row["status"][0] == "recorded" and row["victim_person_id"][0] is not None and not kw.get("no_contacts"):
+            _contacts_every(g, crime_id, row["recorded_at"][0], row.get("outcome_at", [NULL_TS])[0])
+        return crime_id
+
+    def key(finding: str, record_type: str, record_id: str) -> None:
+        g.key.append((finding, record_type, record_id))
+
+    for _ in range(per_kind):
+        # 1. recording: professional third-party reports about children closed for unaccepted reasons
+        for reason, decision in (
+            ("victim_declined", "crime_related_incident"),
+            ("not_notifiable", "no_offence_disclosed"),
+            (None, "crime_related_incident"),
+        ):
+            rid = str(g.ids("REF", 1)[0])
+            referral(
+                rid,
+                t(),
+                str(g.choice(["20B", "21", "11A", "8N", "71"], 1)[0]),
+                decision,
+                no_crime_reason=reason,
+                decision_rationale="Victim's family did not want police involvement",
+            )
+            key("unrecorded_crime", "referral", rid)
+        rid = str(g.ids("REF", 1)[0])  # says a crime was recorded, but none is linked
+        referral(rid, t(), "11A", "crime_recorded")
+        key("unrecorded_crime", "referral", rid)
+        rid = str(g.ids("REF", 1)[0])  # still pending long after the limit
+        referral(rid, g.as_of - int(rng.integers(26, 24 * 20)) * HOUR, "20B", "pending")
+        key("unrecorded_crime", "referral", rid)
+        rid = str(g.ids("REF", 1)[0])  # N100 used for a non-rape offence, reason not accepted
+        referral(
+            rid,
+            t(),
+            "20B",
+            "n100",
+            no_crime_reason="victim_declined",
+            decision_rationale="Mother declined on child's behalf",
+        )
+        key("unrecorded_crime", "referral", rid)
+        rid = str(g.ids("REF", 1)[0])  # N100 for rape, reason not accepted for an N100
+        referral(rid, t(), "19E", "n100", no_crime_reason="duplicate", decision_rationale="Said to be a duplicate")
+        key("unrecorded_crime", "referral", rid)
+        rid = str(g.ids("REF", 1)[0])  # an adult, but vulnerable: victim_declined not accepted
+        referral(
+            rid,
+            t(),
+            "8N",
+            "crime_related_incident",
+            referrer_type="member_of_public",
+            referrer_agency=None,
+            dob=local_dates(np.array([g.start]))[0] - np.timedelta64(40 * 365, "D"),
+            subject_vulnerable=True,
+            no_crime_reason="victim_declined",
+            decision_rationale="Declined",
+        )
+        key("unrecorded_crime", "referral", rid)
+        iid = str(g.ids("INC", 1)[0])  # a child victim's incident closed as CRI, victim declined
+        incident(
+            iid,
+            t(),
+            "8N",
+            "crime_related_incident",
+            child_victim=True,
+            no_crime_reason="victim_declined",
+            decision_rationale="Declined",
+        )
+        key("unrecorded_crime", "incident", iid)
+        iid = str(g.ids("INC", 1)[0])  # closed non-crime although an offence was disclosed, no reason
+        incident(iid, t(), "105A", "non_crime", caller_type="member_of_public")
+        key("unrecorded_crime", "incident", iid)
+
+        # 2. rape reports closed without a crime or an N100
+        rid = str(g.ids("REF", 1)[0])
+        referral(
+            rid,
+            t(),
+            "19E",
+            "crime_related_incident",
+            no_crime_reason="victim_declined",
+            decision_rationale="Child would not engage",
+        )
+        key("n100_missing", "referral", rid)
+        iid = str(g.ids("INC", 1)[0])
+        incident(
+            iid,
+            t(),
+            "19C",
+            "non_crime",
+            caller_type="family_or_carer",
+            no_crime_reason="credible_evidence_contrary",
+            decision_rationale="Officer doubted account",
+        )
+        key("n100_missing", "incident", iid)
+
+        # 3. late recording: own report time, a linked earlier referral, and the autumn clock change
+        first = t()
+        cid = crime(first, "8N", 30, "M", recorded_at=first + int(rng.integers(25, 96)) * HOUR)
+        key("late_recording", "crime", cid)
+        received = t()
+        cid = crime(received + 50 * HOUR, "20B", 10, "F", recorded_at=received + 52 * HOUR)
+        rid = str(g.ids("REF", 1)[0])
+        referral(rid, received, "20B", "crime_recorded")
+        _links(g, np.array([cid], dtype=object), "referral", np.array([rid], dtype=object))
+        key("late_recording", "crime", cid)
+        autumn = _to_us(datetime(2025, 10, 25, 11, 0, tzinfo=UTC))  # 12:00 BST; 24.5h later is 11:30 GMT next day
+        if g.start <= autumn < g.end:
+            cid = crime(autumn, "105A", 40, "F", recorded_at=autumn + 24 * HOUR + 30 * 60 * US)
+            key("late_recording", "crime", cid)
+
+        # 4. misclassification: wrong age band, wrong sex, rape disclosure recorded under a lesser code
+        cid = crime(t(), "20A", 11, "F")
+        key("misclassification", "crime", cid)
+        cid = crime(t(), "19D", 12, "F")
+        key("misclassification", "crime", cid)
+        cid = crime(t(), "19C", 30, "M")
+        key("misclassification", "crime", cid)
+        cid = crime(t(), "22B", 16, "M")
+        key("misclassification", "crime", cid)
+        received = t()
+        cid = crime(received, "20A", 15, "F")
+        rid = str(g.ids("REF", 1)[0])
+        referral(rid, received, "19D", "crime_recorded", dob=None)
+        _links(g, np.array([cid], dtype=object), "referral", np.array([rid], dtype=object))
+        key("misclassification", "crime", cid)
+
+        # 5. one crime per victim: three victims disclosed, one crime recorded
+        received = t()
+        rid = str(g.ids("REF", 1)[0])
+        referral(rid, received, "11A", "crime_recorded", victim_count=3)
+        cid = crime(received, "11A", 8, "M")
+        _links(g, np.array([cid], dtype=object), "referral", np.array([rid], dtype=object))
+        key("undercounting", "referral", rid)
+        reported = t()
+        iid = str(g.ids("INC", 1)[0])
+        incident(iid, reported, "8N", "crime", victim_count=2)
+        cid = crime(reported, "8N", 35, "F")
+        _links(g, np.array([cid], dtype=object), "incident", np.array([iid], dtype=object))
+        key("undercounting", "incident", iid)
+
+        # 6. cancellations and transfers that lack what the rules require
+        def cancelled(code: str, **kw: Any) -> None:
+            first = t()
+            base = {
+                "status": "cancelled",
+                "cancelled_at": first + 5 * DAY,
+                "cancellation_code": "C2",
+                "cancellation_authoriser_role": "ddm",
+                "cancellation_rationale": "AVI: CCTV shows no offence",
+                "victim_informed_of_cancellation_at": first + 6 * DAY,
+            }
+            base.update(kw)
+            cid = crime(first, code, 30, "F", **base)
+            key("improper_cancellation", "crime", cid)
+
+        cancelled("8N", cancellation_code=None)
+        cancelled("105A", cancellation_rationale=None)
+        cancelled("58A", cancellation_authoriser_role="investigator")
+        cancelled("20A", cancellation_authoriser_role="supervisor")
+        cancelled("8L", victim_informed_of_cancellation_at=None)
+        cancelled("8N", status="transferred", cancellation_code="C3", cancellation_authoriser_role=None)
+
+        # 7. outcomes that contradict the record
+        first = t()
+        cid = crime(first, "8N", 25, "M", outcome_code=15, outcome_at=first + 30 * DAY, suspect_identified=False)
+        key("outcome_inconsistent", "crime", cid)
+        first = t()
+        cid = crime(first, "105A", 25, "F", outcome_code=18, outcome_at=first + 30 * DAY, suspect_identified=True)
+        key("outcome_inconsistent", "crime", cid)
+
+        # 8. a victim left without an update for more than 28 days
+        first = int(rng.integers(g.start, g.as_of - 60 * DAY))
+        cid = crime(first, "8N", 45, "F", no_contacts=True)
+        g.add(
+            "victim_contacts",
+            crime_id=[cid],
+            contact_at=[first + 3 * DAY],
+            contact_type=["written_acknowledgement"],
+        )
+        _contacts_every(g, cid, first + 35 * DAY, NULL_TS, skip_first=True)
+        key("victim_update_overdue", "crime", cid)
+
+        # 9. closed without a crime for an accepted reason, with no account of the decision
+        rid = str(g.ids("REF", 1)[0])
+        referral(rid, t(), "8N", "crime_related_incident", no_crime_reason="credible_evidence_contrary")
+        key("missing_rationale", "referral", rid)
+        iid = str(g.ids("INC", 1)[0])
+        incident(
+            iid,
+            t(),
+            "58A",
+            "crime_related_incident",
+            caller_type="anonymous",
+            child_victim=False,
+            vulnerable_victim=False,
+            no_crime_reason="victim_not_traced",
+        )
+        key("missing_rationale", "incident", iid)
+
+        # 10. data quality: a child-coded crime without a date of birth, or with unknown sex
+        cid = crime(t(), "19E", 9, "F", victim_dob=None)
+        key("data_quality", "crime", cid)
+        cid = crime(t(), "17B", 9, "U")
+        key("data_quality", "crime", cid)
+
+
+def _contacts_every(g: _Gen, crime_id: str, start: int, outcome_at: int, skip_first: bool = False) -> None:
+    end = outcome_at if outcome_at != NULL_TS else g.as_of
+    at = []
+    current = start
+    if skip_first:
+        at.append(start)
+    while end - current > 20 * DAY:
+        current += 20 * DAY
+        at.append(current)
+    if at:
+        g.add("victim_contacts", crime_id=[crime_id] * len(at), contact_at=at, contact_type=["update"] * len(at))

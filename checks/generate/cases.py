@@ -75,12 +75,18 @@ def _edge_cases(g: _Gen) -> None:
 # ---------------------------------------------------------------- injected breaches
 
 
-def _inject(g: _Gen, per_kind: int) -> None:
-    """Records built to breach exactly one rule each; every one goes into the key."""
-    rng = g.rng
-    t = lambda: int(rng.integers(g.start, g.as_of - 40 * DAY))  # noqa: E731  (room for follow-up)
+class _Injector:
+    """Builds records that each breach one rule, and lists every one in the key."""
 
-    def referral(ref_id: str, received: int, code: str | None, decision: str, **kw: Any) -> None:
+    def __init__(self, g: _Gen) -> None:
+        self.g = g
+
+    def t(self) -> int:
+        """A first-report time early enough to leave room for follow-up."""
+        return int(self.g.rng.integers(self.g.start, self.g.as_of - 40 * DAY))
+
+    def referral(self, ref_id: str, received: int, code: str | None, decision: str, **kw: Any) -> None:
+        g = self.g
         row: dict[str, Any] = {
             "referral_id": [ref_id],
             "received_at": [received],
@@ -100,7 +106,8 @@ def _inject(g: _Gen, per_kind: int) -> None:
             row[k] = [v]
         g.add("referrals", **row)
 
-    def incident(inc_id: str, reported: int, code: str | None, closure: str, **kw: Any) -> None:
+    def incident(self, inc_id: str, reported: int, code: str | None, closure: str, **kw: Any) -> None:
+        g = self.g
         row: dict[str, Any] = {
             "incident_id": [inc_id],
             "reported_at": [reported],
@@ -114,7 +121,8 @@ def _inject(g: _Gen, per_kind: int) -> None:
             row[k] = [v]
         g.add("incidents", **row)
 
-    def crime(first: int, code: str, age: int, sex: str, **kw: Any) -> str:
+    def crime(self, first: int, code: str, age: int, sex: str, **kw: Any) -> str:
+        g, rng = self.g, self.g.rng
         crime_id = str(g.ids("CR", 1)[0])
         on = local_dates(np.array([first]))
         dob = dob_for_age(np.array([age]), on, rng)[0]
@@ -137,11 +145,13 @@ def _inject(g: _Gen, per_kind: int) -> None:
             _contacts_every(g, crime_id, row["recorded_at"][0], row.get("outcome_at", [NULL_TS])[0])
         return crime_id
 
-    def key(finding: str, record_type: str, record_id: str) -> None:
+    def key(self, finding: str, record_type: str, record_id: str) -> None:
+        g = self.g
         g.key.append((finding, record_type, record_id))
 
-    for _ in range(per_kind):
-        # 1. recording: professional third-party reports about children closed for unaccepted reasons
+    def unaccepted_reasons(self) -> None:
+        """Recording: professional third-party reports about children closed for unaccepted reasons."""
+        g, rng, t, referral, incident, key = self.g, self.g.rng, self.t, self.referral, self.incident, self.key
         for reason, decision in (
             ("victim_declined", "crime_related_incident"),
             ("not_notifiable", "no_offence_disclosed"),
@@ -205,7 +215,9 @@ def _inject(g: _Gen, per_kind: int) -> None:
         incident(iid, t(), "105A", "non_crime", caller_type="member_of_public")
         key("unrecorded_crime", "incident", iid)
 
-        # 2. rape reports closed without a crime or an N100
+    def rape_without_n100(self) -> None:
+        """Rape reports closed without a crime or an N100."""
+        g, t, referral, incident, key = self.g, self.t, self.referral, self.incident, self.key
         rid = str(g.ids("REF", 1)[0])
         referral(
             rid,
@@ -228,7 +240,9 @@ def _inject(g: _Gen, per_kind: int) -> None:
         )
         key("n100_missing", "incident", iid)
 
-        # 3. late recording: own report time, a linked earlier referral, and the autumn clock change
+    def late_recording(self) -> None:
+        """Late recording: own report time, a linked earlier referral, and the autumn clock change."""
+        g, rng, t, referral, crime, key = self.g, self.g.rng, self.t, self.referral, self.crime, self.key
         first = t()
         cid = crime(first, "8N", 30, "M", recorded_at=first + int(rng.integers(25, 96)) * HOUR)
         key("late_recording", "crime", cid)
@@ -243,7 +257,9 @@ def _inject(g: _Gen, per_kind: int) -> None:
             cid = crime(autumn, "105A", 40, "F", recorded_at=autumn + 24 * HOUR + 30 * 60 * US)
             key("late_recording", "crime", cid)
 
-        # 4. misclassification: wrong age band, wrong sex, rape disclosure recorded under a lesser code
+    def misclassification(self) -> None:
+        """Misclassification: wrong age band, wrong sex, rape disclosure recorded under a lesser code."""
+        g, t, referral, crime, key = self.g, self.t, self.referral, self.crime, self.key
         cid = crime(t(), "20A", 11, "F")
         key("misclassification", "crime", cid)
         cid = crime(t(), "19D", 12, "F")
@@ -259,7 +275,9 @@ def _inject(g: _Gen, per_kind: int) -> None:
         _links(g, np.array([cid], dtype=object), "referral", np.array([rid], dtype=object))
         key("misclassification", "crime", cid)
 
-        # 5. one crime per victim: three victims disclosed, one crime recorded
+    def undercounting(self) -> None:
+        """One crime per victim: three victims disclosed, one crime recorded."""
+        g, t, referral, incident, crime, key = self.g, self.t, self.referral, self.incident, self.crime, self.key
         received = t()
         rid = str(g.ids("REF", 1)[0])
         referral(rid, received, "11A", "crime_recorded", victim_count=3)
@@ -273,7 +291,10 @@ def _inject(g: _Gen, per_kind: int) -> None:
         _links(g, np.array([cid], dtype=object), "incident", np.array([iid], dtype=object))
         key("undercounting", "incident", iid)
 
-        # 6. cancellations and transfers that lack what the rules require
+    def improper_cancellations(self) -> None:
+        """Cancellations and transfers that lack what the rules require."""
+        t, crime, key = self.t, self.crime, self.key
+
         def cancelled(code: str, **kw: Any) -> None:
             first = t()
             base = {
@@ -295,7 +316,9 @@ def _inject(g: _Gen, per_kind: int) -> None:
         cancelled("8L", victim_informed_of_cancellation_at=None)
         cancelled("8N", status="transferred", cancellation_code="C3", cancellation_authoriser_role=None)
 
-        # 7. outcomes that contradict the record
+    def inconsistent_outcomes(self) -> None:
+        """Outcomes that contradict the record."""
+        t, crime, key = self.t, self.crime, self.key
         first = t()
         cid = crime(first, "8N", 25, "M", outcome_code=15, outcome_at=first + 30 * DAY, suspect_identified=False)
         key("outcome_inconsistent", "crime", cid)
@@ -303,7 +326,9 @@ def _inject(g: _Gen, per_kind: int) -> None:
         cid = crime(first, "105A", 25, "F", outcome_code=18, outcome_at=first + 30 * DAY, suspect_identified=True)
         key("outcome_inconsistent", "crime", cid)
 
-        # 8. a victim left without an update for more than 28 days
+    def overdue_victim_updates(self) -> None:
+        """A victim left without an update for more than 28 days."""
+        g, rng, crime, key = self.g, self.g.rng, self.crime, self.key
         first = int(rng.integers(g.start, g.as_of - 60 * DAY))
         cid = crime(first, "8N", 45, "F", no_contacts=True)
         g.add(
@@ -315,7 +340,9 @@ def _inject(g: _Gen, per_kind: int) -> None:
         _contacts_every(g, cid, first + 35 * DAY, NULL_TS, skip_first=True)
         key("victim_update_overdue", "crime", cid)
 
-        # 9. closed without a crime for an accepted reason, with no account of the decision
+    def missing_rationales(self) -> None:
+        """Closed without a crime for an accepted reason, with no account of the decision."""
+        g, t, referral, incident, key = self.g, self.t, self.referral, self.incident, self.key
         rid = str(g.ids("REF", 1)[0])
         referral(rid, t(), "8N", "crime_related_incident", no_crime_reason="credible_evidence_contrary")
         key("missing_rationale", "referral", rid)
@@ -332,11 +359,34 @@ def _inject(g: _Gen, per_kind: int) -> None:
         )
         key("missing_rationale", "incident", iid)
 
-        # 10. data quality: a child-coded crime without a date of birth, or with unknown sex
+    def data_quality(self) -> None:
+        """Data quality: a child-coded crime without a date of birth, or with unknown sex."""
+        t, crime, key = self.t, self.crime, self.key
         cid = crime(t(), "19E", 9, "F", victim_dob=None)
         key("data_quality", "crime", cid)
         cid = crime(t(), "17B", 9, "U")
         key("data_quality", "crime", cid)
+
+
+def _inject(g: _Gen, per_kind: int) -> None:
+    """Records built to breach exactly one rule each; every one goes into the key. The kinds are
+    made in the same order each round, so a seed always gives the same extract."""
+    injector = _Injector(g)
+    kinds = (
+        injector.unaccepted_reasons,
+        injector.rape_without_n100,
+        injector.late_recording,
+        injector.misclassification,
+        injector.undercounting,
+        injector.improper_cancellations,
+        injector.inconsistent_outcomes,
+        injector.overdue_victim_updates,
+        injector.missing_rationales,
+        injector.data_quality,
+    )
+    for _ in range(per_kind):
+        for make in kinds:
+            make()
 
 
 def _contacts_every(g: _Gen, crime_id: str, start: int, outcome_at: int, skip_first: bool = False) -> None:

@@ -230,6 +230,136 @@ def _checked_relation(con: duckdb.DuckDBPyConnection, name: str) -> str:
     return parsed_table(name)
 
 
+@dataclass
+class _TableCheck:
+    """One table's suite outcome: its problems, its rows by failing check, and unmapped codes."""
+
+    problems: pl.DataFrame
+    counts: TableCounts
+    bad_rows: pl.DataFrame
+    unmapped: list[pl.DataFrame]
+
+
+def _failing_rows(con: Any, name: str, suite: dict[str, Any], failures: pl.DataFrame) -> pl.DataFrame:
+    """Only the failing rows come back to Python: their identity and the values the reasons need."""
+    id_col = TABLES[name].id_column or "crime_id"
+    wanted = {
+        ROW,
+        id_col,
+        *(
+            e["kwargs"]["column"]
+            for e in suite["expectations"]
+            if e["meta"].get("keep_first") or e["meta"]["check"] in CODE_CHECKS
+        ),
+    }
+    if name == "crime_links":
+        wanted.add(ORIGIN)
+    con.register("_failures", failures.select(ROW).unique().to_arrow())
+    selected = ", ".join(f'"{c}"' for c in sorted(wanted))
+    frame = pl.from_arrow(
+        con.sql(f'SELECT {selected} FROM {parsed_table(name)} SEMI JOIN _failures USING ("{ROW}")').to_arrow_table()
+    )
+    con.unregister("_failures")
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _unmapped(name: str, column: str, source_column: str | None, hit: pl.DataFrame) -> pl.DataFrame:
+    """Code-like values of a coded column that are not the contract's, with their counts."""
+    return (
+        hit.filter(pl.col(column).cast(pl.String).str.contains(_CODE_LIKE))
+        .group_by(pl.col(column).cast(pl.String).alias("code"))
+        .agg(pl.len().cast(pl.Int64).alias("rows"))
+        .select(
+            pl.lit(name).alias("table"),
+            pl.lit(column).alias("column"),
+            pl.lit(source_column or column).alias("source_column"),
+            "code",
+            "rows",
+        )
+    )
+
+
+def _check_table(
+    con: Any,
+    name: str,
+    suite: dict[str, Any],
+    failures: pl.DataFrame,
+    read: int,
+    parsed: pl.DataFrame,
+    file_name: str,
+    source_columns: dict[str, str],
+) -> _TableCheck:
+    """Turn a table's failing (expectation, row) pairs into quarantine rows with their reasons."""
+    frame = _failing_rows(con, name, suite, failures)
+    id_col = TABLES[name].id_column or "crime_id"
+    origin = pl.col(ORIGIN) if name == "crime_links" else pl.lit(file_name)
+    problems, unmapped = [parsed], []
+    for index, rows in failures.sort("expectation", ROW).group_by("expectation", maintain_order=True):
+        exp = suite["expectations"][int(index[0])]  # type: ignore[call-overload]
+        hit = frame.join(rows.select(ROW), on=ROW, how="semi")
+        if exp["meta"].get("keep_first"):
+            column = exp["kwargs"]["column"]
+            first = hit.group_by(column).agg(pl.col(ROW).min().alias("_first"))
+            hit = hit.join(first, on=column).filter(pl.col(ROW) != pl.col("_first")).drop("_first")
+        column = _column_of(exp)
+        if exp["meta"]["check"] == "required_value":
+            # A value that did not parse is already quarantined with the sharper reason.
+            unparsed = parsed.filter(pl.col("column") == column).select(pl.col("row_number").alias(ROW))
+            hit = hit.join(unparsed, on=ROW, how="anti")
+        reason = pl.lit(exp["meta"]["reason"])
+        if exp["meta"]["check"] in CODE_CHECKS and column in frame.columns:
+            source_column = source_columns.get(column)
+            reason = _code_reason(column, source_column, exp["meta"]["reason"].split(" is not ", 1)[-1])
+            unmapped.append(_unmapped(name, column, source_column, hit))
+        problems.append(
+            hit.select(
+                pl.lit(name).alias("table"),
+                pl.col(ROW).alias("row_number"),
+                origin.alias("origin"),
+                pl.col(id_col).cast(pl.String).alias("record_id"),
+                pl.lit(exp["meta"]["check"]).alias("check"),
+                pl.lit(column).alias("column"),
+                reason.alias("reason"),
+            ).cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]
+        )
+    table_problems = pl.concat(problems).unique(maintain_order=True)
+    bad_rows = table_problems.select(pl.col("row_number").alias(ROW)).unique()
+    by_check = dict(table_problems.group_by("check").agg(pl.col("row_number").n_unique()).iter_rows())
+    counts = TableCounts(
+        read=read,
+        accepted=read - bad_rows.height,
+        quarantined=bad_rows.height,
+        by_check={k: int(v) for k, v in sorted(by_check.items())},
+    )
+    return _TableCheck(table_problems, counts, bad_rows, unmapped)
+
+
+def _keep_accepted(con: Any, present: list[str], checks: dict[str, _TableCheck]) -> None:
+    """Each parsed table becomes its accepted table, copied only where rows were quarantined (the
+    usual night quarantines nothing); the checks' own relations go."""
+    con.execute("DROP VIEW IF EXISTS check_crime_links")
+    for name in ("offence_codes", "crime_ids", "source_refs"):
+        con.execute(f'DROP TABLE IF EXISTS "{param_table(name)}"')
+    for name in present:
+        bad_rows = checks[name].bad_rows
+        if bad_rows.height:
+            con.register("_bad", bad_rows.to_arrow())
+            con.execute(
+                f"CREATE TABLE {accepted_table(name)} AS SELECT * FROM {parsed_table(name)} "
+                f'ANTI JOIN _bad USING ("{ROW}") ORDER BY "{ROW}"'
+            )
+            con.unregister("_bad")
+            con.execute(f"DROP TABLE {parsed_table(name)}")
+        else:
+            con.execute(f"ALTER TABLE {parsed_table(name)} RENAME TO {accepted_table(name)}")
+        accepted = int(con.execute(f"SELECT count(*) FROM {accepted_table(name)}").fetchall()[0][0])
+        if accepted != checks[name].counts.accepted:
+            raise RuntimeError(
+                f"validation lost track of rows in {name}: {accepted} accepted, expected {checks[name].counts.accepted}"
+            )
+
+
 def validate(
     database: Database,
     present: list[str],
@@ -245,124 +375,35 @@ def validate(
     `source_columns` (table -> canonical column -> the force's column) lets a reason about an
     unknown code name the force's own column."""
     source_columns = source_columns or {}
-    unmapped_parts: list[pl.DataFrame] = []
     con = database.con
     params = {**parameters, **_list_parameters(con, present, parameters.get("offence_codes") or ())}
-
-    counts: dict[str, TableCounts] = {}
-    quarantine_parts = []
-    bad_by_table: dict[str, pl.DataFrame] = {}
+    checks: dict[str, _TableCheck] = {}
     for name in present:
-        contract = TABLES[name]
         suite = load_suite(name, suites_dir)
-        relation = _checked_relation(con, name)
         read = int(con.execute(f"SELECT count(*) FROM {parsed_table(name)}").fetchall()[0][0])
         failures = (
-            runner.run(name, CheckedTable(con, relation), suite, params) if read else pl.DataFrame(schema=FAILURE_SCHEMA)
+            runner.run(name, CheckedTable(con, _checked_relation(con, name)), suite, params)
+            if read
+            else pl.DataFrame(schema=FAILURE_SCHEMA)
         )
-        id_col = contract.id_column or "crime_id"
-        has_origin = name == "crime_links"
-        # only the failing rows come back: their identity and the values keep_first compares
-        wanted = {
-            ROW,
-            id_col,
-            *(
-                e["kwargs"]["column"]
-                for e in suite["expectations"]
-                if e["meta"].get("keep_first") or e["meta"]["check"] in CODE_CHECKS
-            ),
-        }
-        if has_origin:
-            wanted.add(ORIGIN)
-        con.register("_failures", failures.select(ROW).unique().to_arrow())
-        selected = ", ".join(f'"{c}"' for c in sorted(wanted))
-        frame = pl.from_arrow(
-            con.sql(f'SELECT {selected} FROM {parsed_table(name)} SEMI JOIN _failures USING ("{ROW}")').to_arrow_table()
+        checks[name] = _check_table(
+            con,
+            name,
+            suite,
+            failures,
+            read,
+            parse_problems.get(name, pl.DataFrame(schema=PROBLEM_SCHEMA)),
+            file_names.get(name, name),
+            source_columns.get(name, {}),
         )
-        con.unregister("_failures")
-        assert isinstance(frame, pl.DataFrame)
-        parsed = parse_problems.get(name, pl.DataFrame(schema=PROBLEM_SCHEMA))
-        problems = [parsed]
-        origin = pl.col(ORIGIN) if has_origin else pl.lit(file_names.get(name, name))
-        for index, rows in failures.sort("expectation", ROW).group_by("expectation", maintain_order=True):
-            exp = suite["expectations"][int(index[0])]  # type: ignore[call-overload]
-            hit = frame.join(rows.select(ROW), on=ROW, how="semi")
-            if exp["meta"].get("keep_first"):
-                column = exp["kwargs"]["column"]
-                first = hit.group_by(column).agg(pl.col(ROW).min().alias("_first"))
-                hit = hit.join(first, on=column).filter(pl.col(ROW) != pl.col("_first")).drop("_first")
-            column = _column_of(exp)
-            if exp["meta"]["check"] == "required_value":
-                # A value that did not parse is already quarantined with the sharper reason.
-                unparsed = parsed.filter(pl.col("column") == column).select(pl.col("row_number").alias(ROW))
-                hit = hit.join(unparsed, on=ROW, how="anti")
-            reason = pl.lit(exp["meta"]["reason"])
-            if exp["meta"]["check"] in CODE_CHECKS and column in frame.columns:
-                source_column = source_columns.get(name, {}).get(column)
-                allowed = exp["meta"]["reason"].split(" is not ", 1)[-1]
-                reason = _code_reason(column, source_column, allowed)
-                unmapped_parts.append(
-                    hit.filter(pl.col(column).cast(pl.String).str.contains(_CODE_LIKE))
-                    .group_by(pl.col(column).cast(pl.String).alias("code"))
-                    .agg(pl.len().cast(pl.Int64).alias("rows"))
-                    .select(
-                        pl.lit(name).alias("table"),
-                        pl.lit(column).alias("column"),
-                        pl.lit(source_column or column).alias("source_column"),
-                        "code",
-                        "rows",
-                    )
-                )
-            problems.append(
-                hit.select(
-                    pl.lit(name).alias("table"),
-                    pl.col(ROW).alias("row_number"),
-                    origin.alias("origin"),
-                    pl.col(id_col).cast(pl.String).alias("record_id"),
-                    pl.lit(exp["meta"]["check"]).alias("check"),
-                    pl.lit(column).alias("column"),
-                    reason.alias("reason"),
-                ).cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]
-            )
-        table_problems = pl.concat(problems).unique(maintain_order=True)
-        bad_rows = table_problems.select(pl.col("row_number").alias(ROW)).unique()
-        bad_by_table[name] = bad_rows
-        by_check = dict(table_problems.group_by("check").agg(pl.col("row_number").n_unique()).iter_rows())
-        counts[name] = TableCounts(
-            read=read,
-            accepted=read - bad_rows.height,
-            quarantined=bad_rows.height,
-            by_check={k: int(v) for k, v in sorted(by_check.items())},
-        )
-        quarantine_parts.append(table_problems)
-
-    # The checks' own relations go; each parsed table becomes its accepted table, copied only
-    # where rows were quarantined (the usual night quarantines nothing).
-    con.execute("DROP VIEW IF EXISTS check_crime_links")
-    for name in ("offence_codes", "crime_ids", "source_refs"):
-        con.execute(f'DROP TABLE IF EXISTS "{param_table(name)}"')
-    for name in present:
-        bad_rows = bad_by_table[name]
-        if bad_rows.height:
-            con.register("_bad", bad_rows.to_arrow())
-            con.execute(
-                f"CREATE TABLE {accepted_table(name)} AS SELECT * FROM {parsed_table(name)} "
-                f'ANTI JOIN _bad USING ("{ROW}") ORDER BY "{ROW}"'
-            )
-            con.unregister("_bad")
-            con.execute(f"DROP TABLE {parsed_table(name)}")
-        else:
-            con.execute(f"ALTER TABLE {parsed_table(name)} RENAME TO {accepted_table(name)}")
-        accepted = int(con.execute(f"SELECT count(*) FROM {accepted_table(name)}").fetchall()[0][0])
-        if accepted != counts[name].accepted:
-            raise RuntimeError(
-                f"validation lost track of rows in {name}: {accepted} accepted, expected {counts[name].accepted}"
-            )
+    _keep_accepted(con, present, checks)
+    parts = [c.problems for c in checks.values()]
     quarantine = (
-        pl.concat(quarantine_parts).sort(["table", "row_number", "check", "column", "origin"], maintain_order=True)
-        if quarantine_parts
+        pl.concat(parts).sort(["table", "row_number", "check", "column", "origin"], maintain_order=True)
+        if parts
         else pl.DataFrame(schema=PROBLEM_SCHEMA)
     )
+    unmapped_parts = [u for c in checks.values() for u in c.unmapped]
     unmapped = (
         pl.concat(unmapped_parts)
         .cast(UNMAPPED_SCHEMA)  # type: ignore[arg-type]
@@ -370,4 +411,5 @@ def validate(
         if unmapped_parts
         else pl.DataFrame(schema=UNMAPPED_SCHEMA)
     )
+    counts = {name: c.counts for name, c in checks.items()}
     return ValidationResult(AcceptedTables(database, list(present)), quarantine, counts, runner.name, unmapped)

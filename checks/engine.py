@@ -211,16 +211,9 @@ class RuleEngine:
         )
         return frame.to_dicts()
 
-    def run_rule(self, rule: Rule, run_id: str) -> tuple[RuleResult, pl.DataFrame | None]:
-        missing = [t for t in rule.requires if t not in self.present]
-        if missing:
-            return RuleResult(rule, "not_run", f"table absent: {', '.join(missing)}"), None
-        started = time.perf_counter()
-        # The population is a table named `population` that the breaches query reads as it is
-        # written: no SQL is spliced into another (a breaches query may start with a comment or WITH).
-        pop, br = "population", "breaches"
-        self._exec(f"CREATE OR REPLACE TEMP TABLE {pop} AS {rule.population}\n", f"{rule.id} population")
-        self._exec(f"CREATE OR REPLACE TEMP TABLE {br} AS {rule.breaches}\n", f"{rule.id} breaches")
+    def _check_outputs(self, rule: Rule, pop: str, br: str) -> dict[str, str]:
+        """The engine's contract with a rule: the columns it needs, each record once in the
+        population, and breaches only from the population. Returns the breaches' columns."""
         columns = self._columns(br)
         pop_columns = self._columns(pop)
         lacking = [c for c in REQUIRED_OUTPUT if c not in pop_columns or c not in columns]
@@ -229,11 +222,13 @@ class RuleEngine:
         row = self.con.execute(f"SELECT count(*), count(DISTINCT (record_type, record_id)) FROM {pop}").fetchall()[0]
         if row[0] != row[1]:
             raise RuleError(f"{rule.id}: population lists a record more than once")
-        stray = self.con.execute(f"SELECT count(*) FROM {br} b ANTI JOIN {pop} p USING (record_type, record_id)").fetchall()[
-            0
-        ]
-        if stray[0]:
-            raise RuleError(f"{rule.id}: breaches include {stray[0]} record(s) outside the population")
+        stray = self.con.execute(f"SELECT count(*) FROM {br} b ANTI JOIN {pop} p USING (record_type, record_id)").fetchall()
+        if stray[0][0]:
+            raise RuleError(f"{rule.id}: breaches include {stray[0][0]} record(s) outside the population")
+        return columns
+
+    def _strata(self, rule: Rule, pop: str, br: str) -> dict[str, list[dict[str, Any]]]:
+        """Population and breaches per value of each of the rule's strata (district, agency, ...)."""
         strata: dict[str, list[dict[str, Any]]] = {}
         for stratum in rule.strata:
             rows = self.con.execute(
@@ -244,10 +239,11 @@ class RuleEngine:
                     GROUP BY ALL ORDER BY value"""
             ).fetchall()
             strata[stratum] = [{"value": v, "population": p, "breaches": b} for v, p, b in rows]
-        counts = self.con.execute(
-            f"SELECT (SELECT count(*) FROM {pop}), (SELECT count(DISTINCT (record_type, record_id)) FROM {br})"
-        ).fetchall()[0]
-        register: Any = self.con.sql(
+        return strata
+
+    def _register_rows(self, rule: Rule, run_id: str, br: str, columns: dict[str, str]) -> pl.DataFrame:
+        """One register row per breaching record: fingerprint, detail sentence, evidence hash, strata."""
+        register = self.con.sql(
             f"""SELECT DISTINCT ON (record_type, record_id)
                        {_sql_str(run_id)} AS run_id, {_sql_str(rule.id)} AS rule_id,
                        {_sql_str(rule.finding)} AS finding, {_sql_str(rule.severity)} AS severity,
@@ -262,9 +258,25 @@ class RuleEngine:
                        CAST(month AS VARCHAR) AS month,
                        {"CAST(source AS VARCHAR)" if "source" in columns else "NULL::VARCHAR"} AS source
                 FROM {br} ORDER BY record_type, record_id"""
-        ).to_arrow_table()
-        register = pl.from_arrow(register)
-        assert isinstance(register, pl.DataFrame)
+        ).pl()
+        return register
+
+    def run_rule(self, rule: Rule, run_id: str) -> tuple[RuleResult, pl.DataFrame | None]:
+        missing = [t for t in rule.requires if t not in self.present]
+        if missing:
+            return RuleResult(rule, "not_run", f"table absent: {', '.join(missing)}"), None
+        started = time.perf_counter()
+        # The population is a table named `population` that the breaches query reads as it is
+        # written: no SQL is spliced into another (a breaches query may start with a comment or WITH).
+        pop, br = "population", "breaches"
+        self._exec(f"CREATE OR REPLACE TEMP TABLE {pop} AS {rule.population}\n", f"{rule.id} population")
+        self._exec(f"CREATE OR REPLACE TEMP TABLE {br} AS {rule.breaches}\n", f"{rule.id} breaches")
+        columns = self._check_outputs(rule, pop, br)
+        strata = self._strata(rule, pop, br)
+        counts = self.con.execute(
+            f"SELECT (SELECT count(*) FROM {pop}), (SELECT count(DISTINCT (record_type, record_id)) FROM {br})"
+        ).fetchall()[0]
+        register = self._register_rows(rule, run_id, br, columns)
         self.con.execute(f"DROP TABLE {pop}; DROP TABLE {br}")
         result = RuleResult(rule, "run", "", int(counts[0]), int(counts[1]), strata, time.perf_counter() - started)
         return result, register

@@ -17,7 +17,7 @@ import polars as pl
 from recordcheck.checks import __version__
 from recordcheck.checks.config import RunConfig
 from recordcheck.checks.contract import REGISTER_COLUMNS
-from recordcheck.checks.engine import run_pack
+from recordcheck.checks.engine import EngineResult, run_pack
 from recordcheck.checks.headline import headline_figures
 from recordcheck.checks.london import london_date
 from recordcheck.checks.nightly import (
@@ -208,29 +208,14 @@ def _check_and_publish(
         timings["rules"] = time.perf_counter() - started
         timings.update({f"rules.{k}": v for k, v in engine.seconds.items()})
         progress.counts(findings=engine.register.height, rules_not_run=sum(r.status != "run" for r in engine.results))
-    unknown_districts = district_findings(accepted, config.districts, run_id)
-    register, resolved, previous_run = annotate(
-        build_register(engine, loaded.validation.quarantine, run_id, [unknown_districts]), store, as_of
+    judged = _judge(engine, loaded, inputs, store, run_id)
+    run_summary, register, resolved = judged.summary, judged.register, judged.resolved
+    previous_run, breaches, not_checked, exit_code = (
+        judged.previous_run,
+        judged.breaches,
+        judged.not_checked,
+        judged.exit_code,
     )
-    counts = counts_as_data(loaded)
-    quarantined = sum(c.quarantined for c in loaded.validation.counts.values())
-    run_summary = summary(engine, config, counts, quarantined, reference, suppressed_by_rule(register))
-    run_summary["findings"]["data_quality"] += unknown_districts.height
-    run_summary.update({"run_id": run_id, "as_of": as_of.isoformat(), "register_rows": register.height})
-    run_summary["headline"] = headline_figures(run_summary["rules"], register, engine.measures)
-    run_summary["previous_run"] = previous_run
-    run_summary["period"] = report_period(loaded)
-    run_summary["changes"] = changes(register, resolved)
-    run_summary["open_high"] = open_findings(register, "high")
-    table_rows = {name: c.read for name, c in loaded.validation.counts.items()}
-    previous_rows = store.table_rows(previous_run) if previous_run else {}
-    breaches = [r["id"] for r in run_summary["rules"] if r["threshold"] == "error"]
-    breaches += night_breaches(config.fail_on, run_summary, register, table_rows, previous_rows)
-    run_summary["threshold_breaches"] = breaches
-    run_summary["table_rows"] = table_rows
-    not_checked = incomplete(run_summary, config)
-    exit_code = 9 if not_checked else 1 if breaches else 0
-    run_summary["exit_code"] = exit_code
 
     def commit() -> None:
         store.record_run(store_row(run_summary, run_manifest, started_at, loaded, exit_code), run_summary["rules"], register)
@@ -268,6 +253,51 @@ def _check_and_publish(
             run_manifest["timings_seconds"]["report"] = round(timings["report"], 3)
             write_json(staging / "manifest.json", run_manifest)
     return RunOutcome(run_id, out_dir / run_id, loaded, timings, breaches, not_checked)
+
+
+@dataclass
+class Judgement:
+    """What a night's findings amount to: the annotated register, what resolved, the summary,
+    the thresholds breached, what could not be checked, and the exit code that follows."""
+
+    summary: dict[str, Any]
+    register: pl.DataFrame
+    resolved: pl.DataFrame
+    previous_run: str | None
+    breaches: list[str]
+    not_checked: list[str]
+    exit_code: int
+
+
+def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store: RunStore, run_id: str) -> Judgement:
+    """Compare the night with the previous one, apply the decisions and thresholds, and sum up."""
+    config, as_of, reference = inputs.config, inputs.as_of, inputs.reference
+    accepted = loaded.validation.accepted
+    unknown_districts = district_findings(accepted, config.districts, run_id)
+    register, resolved, previous_run = annotate(
+        build_register(engine, loaded.validation.quarantine, run_id, [unknown_districts]), store, as_of
+    )
+    counts = counts_as_data(loaded)
+    quarantined = sum(c.quarantined for c in loaded.validation.counts.values())
+    run_summary = summary(engine, config, counts, quarantined, reference, suppressed_by_rule(register))
+    run_summary["findings"]["data_quality"] += unknown_districts.height
+    run_summary.update({"run_id": run_id, "as_of": as_of.isoformat(), "register_rows": register.height})
+    run_summary["headline"] = headline_figures(run_summary["rules"], register, engine.measures)
+    run_summary["previous_run"] = previous_run
+    run_summary["period"] = report_period(loaded)
+    run_summary["changes"] = changes(register, resolved)
+    run_summary["open_high"] = open_findings(register, "high")
+    table_rows = {name: c.read for name, c in loaded.validation.counts.items()}
+    previous_rows = store.table_rows(previous_run) if previous_run else {}
+    breaches = [r["id"] for r in run_summary["rules"] if r["threshold"] == "error"]
+    breaches += night_breaches(config.fail_on, run_summary, register, table_rows, previous_rows)
+    run_summary["threshold_breaches"] = breaches
+    run_summary["table_rows"] = table_rows
+    not_checked = incomplete(run_summary, config)
+    exit_code = 9 if not_checked else 1 if breaches else 0
+    run_summary["exit_code"] = exit_code
+
+    return Judgement(run_summary, register, resolved, previous_run, breaches, not_checked, exit_code)
 
 
 def report_period(loaded: LoadedExtract) -> dict[str, str | None]:

@@ -18,7 +18,8 @@ from recordcheck.checks.engine import run_pack
 from recordcheck.checks.exitcodes import ExitCode
 from recordcheck.checks.pipeline import load_extract
 from recordcheck.checks.profile import load_profile
-from recordcheck.checks.profile_draft import _match_code, draft_profile, name_score, render, todos
+from recordcheck.checks.profile_draft import draft_profile, render, todos
+from recordcheck.checks.profile_evidence import match_code, name_score
 from recordcheck.checks.snapshot import findings_of
 from recordcheck.cli import cli
 from tests.conftest import AS_OF, AS_OF_TEXT
@@ -96,11 +97,11 @@ def test_generate_force_shape_command(tmp_path):
 def test_name_heuristics_and_code_matching():
     assert name_score("victim_count", "Number Of Victims") > name_score("victim_count", "Victim Person")
     assert name_score("subject_dob", "Subject Birth Date") > name_score("subject_dob", "Date Of Offence")
-    assert _match_code("VDEC", ("credible_evidence_contrary", "victim_declined", "victim_not_traced")) == "victim_declined"
-    assert _match_code("CRI", ("crime", "crime_related_incident", "n100")) == "crime_related_incident"
-    assert _match_code("OTH", ("other_force", "police", "other")) == "other"
-    assert _match_code("Female", ("F", "M", "U")) == "F"
-    assert _match_code("XFER", ("crime", "transferred")) is None, "no guess without plain evidence"
+    assert match_code("VDEC", ("credible_evidence_contrary", "victim_declined", "victim_not_traced")) == "victim_declined"
+    assert match_code("CRI", ("crime", "crime_related_incident", "n100")) == "crime_related_incident"
+    assert match_code("OTH", ("other_force", "police", "other")) == "other"
+    assert match_code("Female", ("F", "M", "U")) == "F"
+    assert match_code("XFER", ("crime", "transferred")) is None, "no guess without plain evidence"
 
 
 def test_draft_places_every_column_it_can_and_each_placement_is_right(force_export, truth):

@@ -10,12 +10,18 @@ is either a row read or a named rejection.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import hashlib
 import io
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from recordcheck.checks.errors import InputRejected
 
 CHUNK = 1 << 22
 QUOTE, NEWLINE, COMMA = ord('"'), ord("\n"), ord(",")
@@ -99,3 +105,67 @@ def scan_csv(path: Path) -> CsvShape:
         for chunk in iter(lambda: handle.read(CHUNK), b""):
             counter.feed(chunk)
     return counter.shape()
+
+
+@dataclass
+class FileFacts:
+    """What one pass over a file's bytes found: its hash, and for a CSV its record count."""
+
+    sha256: str
+    shape: CsvShape | None
+    utf8_copy: Path | None
+    """A UTF-8 copy of a cp1252 CSV (the reader only reads UTF-8); the caller removes it."""
+
+
+def inspect_file(path: Path, fmt: str, encoding: str) -> FileFacts:
+    """One pass over the file: sha256 of its bytes; for a CSV, the encoding checked (or a cp1252
+    file decoded into a UTF-8 copy) and its records and fields counted. The encoding errors name
+    the byte, never the text around it."""
+    digest = hashlib.sha256()
+    counter = CsvCounter() if fmt == "csv" else None
+    decoder = codecs.getincrementaldecoder(encoding)() if counter else None
+    copy: Path | None = None
+    out = None
+    if counter and encoding == "cp1252":
+        handle, name = tempfile.mkstemp(prefix="recordcheck-cp1252-", suffix=".csv")
+        os.close(handle)
+        copy = Path(name)
+        out = copy.open("w", encoding="utf-8", newline="")
+    offset = 0
+    try:
+        with path.open("rb") as source:
+            for chunk in iter(lambda: source.read(CHUNK), b""):
+                digest.update(chunk)
+                if counter and decoder:
+                    if out is not None and offset == 0 and chunk.startswith(b"\xef\xbb\xbf"):
+                        chunk = chunk[3:]
+                    try:
+                        text = decoder.decode(chunk)
+                    except UnicodeDecodeError as exc:
+                        hint = (
+                            "check the profile's encoding"
+                            if encoding == "cp1252"
+                            else "if the force exports Windows text, set encoding: cp1252 in the profile"
+                        )
+                        shown = "UTF-8" if encoding == "utf-8" else f"{encoding} text"
+                        raise InputRejected(f"{path}: byte {offset + exc.start} is not valid {shown}; {hint}") from None
+                    if out is not None:
+                        out.write(text)
+                        counter.feed(text.encode("utf-8"))
+                    else:
+                        counter.feed(chunk)
+                offset += len(chunk)
+            if decoder:
+                try:
+                    decoder.decode(b"", final=True)
+                except UnicodeDecodeError:
+                    raise InputRejected(f"{path}: the file ends inside a character; check the profile's encoding") from None
+    except BaseException:
+        if out is not None:
+            out.close()
+        if copy is not None:
+            copy.unlink(missing_ok=True)
+        raise
+    if out is not None:
+        out.close()
+    return FileFacts(digest.hexdigest(), counter.shape() if counter else None, copy)

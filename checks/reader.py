@@ -9,11 +9,7 @@ batches (`TableSource.batches`), so memory stays flat whatever the size of the e
 
 from __future__ import annotations
 
-import codecs
 import difflib
-import hashlib
-import os
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from recordcheck.checks.contract import CODE_LIKE, TABLES, Table
-from recordcheck.checks.csvscan import CsvCounter, CsvShape
+from recordcheck.checks.csvscan import CsvShape, inspect_file
 from recordcheck.checks.errors import InputRejected
 from recordcheck.checks.profile import SUFFIXES, LinkSource, SourceProfile
 
@@ -110,73 +106,6 @@ def _as_strings(frame: pl.DataFrame) -> pl.DataFrame:
 
 BATCH_ROWS = 250_000
 """Rows read, mapped and parsed at a time: memory stays flat whatever the extract's size."""
-
-
-_CHUNK = 1 << 22
-
-
-@dataclass
-class FileFacts:
-    """What one pass over a file's bytes found: its hash, and for a CSV its record count."""
-
-    sha256: str
-    shape: CsvShape | None
-    utf8_copy: Path | None
-    """A UTF-8 copy of a cp1252 CSV (the reader only reads UTF-8); the caller removes it."""
-
-
-def _inspect(path: Path, fmt: str, encoding: str) -> FileFacts:
-    """One pass over the file: sha256 of its bytes; for a CSV, the encoding checked (or a cp1252
-    file decoded into a UTF-8 copy) and its records and fields counted. The encoding errors name
-    the byte, never the text around it."""
-    digest = hashlib.sha256()
-    counter = CsvCounter() if fmt == "csv" else None
-    decoder = codecs.getincrementaldecoder(encoding)() if counter else None
-    copy: Path | None = None
-    out = None
-    if counter and encoding == "cp1252":
-        handle, name = tempfile.mkstemp(prefix="recordcheck-cp1252-", suffix=".csv")
-        os.close(handle)
-        copy = Path(name)
-        out = copy.open("w", encoding="utf-8", newline="")
-    offset = 0
-    try:
-        with path.open("rb") as source:
-            for chunk in iter(lambda: source.read(_CHUNK), b""):
-                digest.update(chunk)
-                if counter and decoder:
-                    if out is not None and offset == 0 and chunk.startswith(b"\xef\xbb\xbf"):
-                        chunk = chunk[3:]
-                    try:
-                        text = decoder.decode(chunk)
-                    except UnicodeDecodeError as exc:
-                        hint = (
-                            "check the profile's encoding"
-                            if encoding == "cp1252"
-                            else "if the force exports Windows text, set encoding: cp1252 in the profile"
-                        )
-                        shown = "UTF-8" if encoding == "utf-8" else f"{encoding} text"
-                        raise InputRejected(f"{path}: byte {offset + exc.start} is not valid {shown}; {hint}") from None
-                    if out is not None:
-                        out.write(text)
-                        counter.feed(text.encode("utf-8"))
-                    else:
-                        counter.feed(chunk)
-                offset += len(chunk)
-            if decoder:
-                try:
-                    decoder.decode(b"", final=True)
-                except UnicodeDecodeError:
-                    raise InputRejected(f"{path}: the file ends inside a character; check the profile's encoding") from None
-    except BaseException:
-        if out is not None:
-            out.close()
-        if copy is not None:
-            copy.unlink(missing_ok=True)
-        raise
-    if out is not None:
-        out.close()
-    return FileFacts(digest.hexdigest(), counter.shape() if counter else None, copy)
 
 
 def _unreadable(path: Path, fmt: str, exc: BaseException) -> InputRejected:
@@ -278,7 +207,7 @@ def open_table(path: Path, table: str, profile: SourceProfile) -> TableSource:
     size = path.stat().st_size
     if size == 0:
         raise InputRejected(f"{path}: the file is empty (0 bytes); expected at least a header row")
-    facts = _inspect(path, fmt, profile.encoding_for(table))
+    facts = inspect_file(path, fmt, profile.encoding_for(table))
     source = TableSource(
         table, path, fmt, profile, [], facts.utf8_copy or path, facts.utf8_copy, facts.shape, facts.sha256, size
     )

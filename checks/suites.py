@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from recordcheck.checks.contract import CONTRACT_VERSION, EARLIEST_YEAR, TABLES, Table
+from recordcheck.checks.contract import CONTRACT_VERSION, EARLIEST_YEAR, TABLES, Column, Table
 from recordcheck.checks.resources import SUITES_DIR
 
 # Columns the validator derives before handing a table to GX (name -> (table, description)).
@@ -36,19 +36,15 @@ def _range_reason(name: str, low: int | None, high: int | None) -> str:
     return f"{name} is above {high}"
 
 
-def build_suite(table: Table) -> dict[str, Any]:
-    """The expectation suite for one canonical table, as a GX suite dictionary."""
-    exps: list[dict[str, Any]] = []
-    for col in table.columns:
-        if col.required:
-            exps.append(
-                _expectation(
-                    "expect_column_values_to_not_be_null",
-                    "required_value",
-                    f"{col.name} is required but empty",
-                    column=col.name,
-                )
-            )
+def _required_and_unique(table: Table) -> list[dict[str, Any]]:
+    """Required values, then one row per id (later repeats quarantined, the first kept)."""
+    exps = [
+        _expectation(
+            "expect_column_values_to_not_be_null", "required_value", f"{c.name} is required but empty", column=c.name
+        )
+        for c in table.columns
+        if c.required
+    ]
     if table.id_column:
         unique = _expectation(
             "expect_column_values_to_be_unique",
@@ -58,70 +54,79 @@ def build_suite(table: Table) -> dict[str, Any]:
         )
         unique["meta"]["keep_first"] = True
         exps.append(unique)
-    for col in table.columns:
-        if col.enum:
-            exps.append(
-                _expectation(
-                    "expect_column_values_to_be_in_set",
-                    "unknown_value",
-                    f"{col.name} is not one of the contract's values ({', '.join(col.enum)})",
-                    column=col.name,
-                    value_set=list(col.enum),
-                )
-            )
-        if col.offence_code:
-            exps.append(
-                _expectation(
-                    "expect_column_values_to_be_in_set",
-                    "unknown_offence_code",
-                    f"{col.name} is not a code in the offence catalogue",
-                    column=col.name,
-                    value_set={"$PARAMETER": "offence_codes"},
-                )
-            )
-        if col.min_value is not None or col.max_value is not None:
-            bounds = {k: v for k, v in (("min_value", col.min_value), ("max_value", col.max_value)) if v is not None}
-            exps.append(
-                _expectation(
-                    "expect_column_values_to_be_between",
-                    "out_of_range",
-                    _range_reason(col.name, col.min_value, col.max_value),
-                    column=col.name,
-                    **bounds,
-                )
-            )
-        if col.type in ("timestamp", "date"):
-            exps.append(
-                _expectation(
-                    "expect_column_values_to_be_between",
-                    "implausible_date",
-                    f"{col.name} is before {EARLIEST_YEAR}",
-                    column=col.name,
-                    min_value={"$PARAMETER": "earliest"},
-                )
-            )
-            param = "as_of" if col.type == "timestamp" else "as_of_date"
-            exps.append(
-                _expectation(
-                    "expect_column_values_to_be_between",
-                    "after_as_of",
-                    f"{col.name} is after the run's as-of time",
-                    column=col.name,
-                    max_value={"$PARAMETER": param},
-                )
-            )
-    for earlier, later in table.order_pairs:
+    return exps
+
+
+def _column_checks(col: Column) -> list[dict[str, Any]]:
+    """A column's own checks: allowed values, offence codes, range, plausible dates, not after the as-of."""
+    exps = []
+    if col.enum:
         exps.append(
             _expectation(
-                "expect_column_pair_values_a_to_be_greater_than_b",
-                "order",
-                f"{later} is before {earlier}",
-                column_A=later,
-                column_B=earlier,
-                or_equal=True,
-                ignore_row_if="either_value_is_missing",
+                "expect_column_values_to_be_in_set",
+                "unknown_value",
+                f"{col.name} is not one of the contract's values ({', '.join(col.enum)})",
+                column=col.name,
+                value_set=list(col.enum),
             )
         )
+    if col.offence_code:
+        exps.append(
+            _expectation(
+                "expect_column_values_to_be_in_set",
+                "unknown_offence_code",
+                f"{col.name} is not a code in the offence catalogue",
+                column=col.name,
+                value_set={"$PARAMETER": "offence_codes"},
+            )
+        )
+    if col.min_value is not None or col.max_value is not None:
+        bounds = {k: v for k, v in (("min_value", col.min_value), ("max_value", col.max_value)) if v is not None}
+        exps.append(
+            _expectation(
+                "expect_column_values_to_be_between",
+                "out_of_range",
+                _range_reason(col.name, col.min_value, col.max_value),
+                column=col.name,
+                **bounds,
+            )
+        )
+    if col.type in ("timestamp", "date"):
+        exps.append(
+            _expectation(
+                "expect_column_values_to_be_between",
+                "implausible_date",
+                f"{col.name} is before {EARLIEST_YEAR}",
+                column=col.name,
+                min_value={"$PARAMETER": "earliest"},
+            )
+        )
+        exps.append(
+            _expectation(
+                "expect_column_values_to_be_between",
+                "after_as_of",
+                f"{col.name} is after the run's as-of time",
+                column=col.name,
+                max_value={"$PARAMETER": "as_of" if col.type == "timestamp" else "as_of_date"},
+            )
+        )
+    return exps
+
+
+def _table_checks(table: Table) -> list[dict[str, Any]]:
+    """Checks across columns and tables: time order, and links that resolve."""
+    exps = [
+        _expectation(
+            "expect_column_pair_values_a_to_be_greater_than_b",
+            "order",
+            f"{later} is before {earlier}",
+            column_A=later,
+            column_B=earlier,
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
+        )
+        for earlier, later in table.order_pairs
+    ]
     if table.name in ("crime_links", "victim_contacts"):
         exps.append(
             _expectation(
@@ -142,6 +147,15 @@ def build_suite(table: Table) -> dict[str, Any]:
                 value_set={"$PARAMETER": "source_refs"},
             )
         )
+    return exps
+
+
+def build_suite(table: Table) -> dict[str, Any]:
+    """The expectation suite for one canonical table, as a GX suite dictionary."""
+    exps = _required_and_unique(table)
+    for col in table.columns:
+        exps += _column_checks(col)
+    exps += _table_checks(table)
     return {
         "name": f"recordcheck.{table.name}",
         "expectations": exps,

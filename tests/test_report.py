@@ -250,27 +250,30 @@ def test_grades_follow_the_forces_grade_bands(tmp_path, pack):
     assert grades <= {"Meets the standard", "Below the standard"} and "Below the standard" in grades
 
 
-def test_pvp_figures_reconcile_with_register_and_measures(sample_run):
-    """'Of N referrals, M should have been recorded; K were': N and K from measures.json,
-    M - K = professional referrals flagged unrecorded or n100_missing in the register."""
-    from recordcheck.reports.build import build_context
-
-    ctx = build_context(sample_run)
-    measures = json.loads((sample_run / "measures.json").read_text())
-    pro = [m for m in measures["reports"] if m["record_type"] == "referral" and m["source"] == "professional_third_party"]
-    register = pl.read_parquet(sample_run / "exceptions.parquet")
-    missed = register.filter(
-        (pl.col("record_type") == "referral")
-        & (pl.col("source") == "professional_third_party")
-        & pl.col("finding").is_in(["unrecorded_crime", "n100_missing"])
+def test_pvp_figures_match_the_extract(sample_run):
+    """'Of N referrals, M should have been recorded; K were', derived from the extract and its
+    answer key, not from the code under test: N professional third-party referrals; K of them
+    disclosed a notifiable offence and have a crime linked; M - K is their unrecorded findings in the key."""
+    extract = ROOT / "sample_data" / "extract"
+    referrals = pl.read_csv(extract / "referrals.csv", infer_schema=False).filter(
+        pl.col("referrer_type") == "professional_third_party"
+    )
+    catalogue = pl.read_csv(ROOT / "rules" / "reference" / "offence_catalogue.csv", comment_prefix="#", infer_schema=False)
+    notifiable = catalogue.filter(pl.col("notifiable") == "true")["code"].to_list()
+    linked = pl.read_csv(extract / "crime_links.csv", infer_schema=False).filter(pl.col("source_type") == "referral")
+    recorded = referrals.filter(
+        pl.col("disclosed_offence_code").is_in(notifiable) & pl.col("referral_id").is_in(linked["source_id"].to_list())
     ).height
-    assert missed > 0
-    assert ctx.pvp_total.referrals == sum(m["reports"] for m in pro)
-    assert ctx.pvp_total.recorded == sum(m["recorded"] for m in pro)
-    assert ctx.pvp_total.should_record - ctx.pvp_total.recorded == missed
-    assert sum(r.should_record for r in ctx.pvp_by_district) == ctx.pvp_total.should_record
+    key = pl.read_csv(extract / "key.csv")
+    missed = key.filter(
+        (pl.col("record_type") == "referral")
+        & pl.col("finding").is_in(["unrecorded_crime", "n100_missing"])
+        & pl.col("record_id").is_in(referrals["referral_id"].to_list())
+    ).height
+    assert missed > 0 and recorded > 0
     text = soup_of(sample_run / "report.html").select_one("#pvp p").get_text(" ", strip=True)
-    assert f"Of {ctx.pvp_total.referrals:,} referrals" in text and f"{ctx.pvp_total.recorded:,} were" in text
+    assert f"Of {referrals.height:,} referrals" in text
+    assert f"{recorded + missed:,} should have been recorded as crimes; {recorded:,} were" in text
 
 
 def test_the_report_reads_like_an_audit(tmp_path, pack, reference):

@@ -1,0 +1,77 @@
+"""Unit tests of staging and publishing: a run folder appears whole or not at all, and `latest`
+moves only after the run store has taken the run."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from recordcheck.checks.errors import OutputUnavailable
+from recordcheck.checks.publish import LATEST, STAGING, UNCOMMITTED, point_latest, remove_stale_staging, staged_run
+
+
+def _stagings(out):
+    return [p for p in out.iterdir() if p.name.startswith(STAGING)]
+
+
+def test_a_run_folder_is_published_whole_and_latest_follows(tmp_path):
+    out = tmp_path / "out"
+    steps = []
+    with staged_run(out, "run-1", commit=lambda: steps.append("commit"), checkpoint=steps.append) as staging:
+        (staging / "summary.json").write_text("{}")
+        assert not (out / "run-1").exists() and not (out / LATEST).exists()
+    assert steps == ["staged", "moved", "commit", "recorded", "unmarked"]
+    assert (out / "run-1" / "summary.json").is_file() and not (out / "run-1" / UNCOMMITTED).exists()
+    assert os.readlink(out / LATEST) == "run-1" and _stagings(out) == []
+
+
+def test_a_failure_while_writing_publishes_nothing(tmp_path):
+    out = tmp_path / "out"
+    with staged_run(out, "run-1") as staging:
+        (staging / "a").write_text("x")
+    with pytest.raises(RuntimeError), staged_run(out, "run-2") as staging:
+        (staging / "a").write_text("x")
+        raise RuntimeError("disk trouble")
+    assert not (out / "run-2").exists() and os.readlink(out / LATEST) == "run-1" and _stagings(out) == []
+
+
+def test_a_store_that_refuses_the_run_leaves_no_folder_and_latest_unmoved(tmp_path):
+    out = tmp_path / "out"
+    with staged_run(out, "run-1") as staging:
+        (staging / "a").write_text("x")
+
+    def refuse() -> None:
+        raise RuntimeError("the store's transaction failed")
+
+    with pytest.raises(RuntimeError, match="transaction failed"), staged_run(out, "run-2", commit=refuse) as staging:
+        (staging / "a").write_text("x")
+    assert not (out / "run-2").exists(), "a folder the store never recorded is removed"
+    assert os.readlink(out / LATEST) == "run-1"
+
+
+def test_an_existing_run_folder_is_never_overwritten(tmp_path):
+    out = tmp_path / "out"
+    (out / "run-1").mkdir(parents=True)
+    with pytest.raises(OutputUnavailable, match="already exists"), staged_run(out, "run-1") as staging:
+        (staging / "a").write_text("x")
+    assert _stagings(out) == [] and not (out / LATEST).exists()
+
+
+def test_stale_staging_of_a_dead_process_is_removed_and_a_live_ones_kept(tmp_path):
+    out = tmp_path / "out"
+    dead = out / f"{STAGING}999999999-run-abc"
+    live = out / f"{STAGING}{os.getpid()}-run-def"
+    dead.mkdir(parents=True)
+    live.mkdir()
+    assert remove_stale_staging(out) == [dead.name]
+    assert not dead.exists() and live.exists()
+
+
+def test_latest_is_repointed_in_one_step(tmp_path):
+    out = tmp_path / "out"
+    (out / "a").mkdir(parents=True)
+    (out / "b").mkdir()
+    point_latest(out, "a")
+    point_latest(out, "b")
+    assert os.readlink(out / LATEST) == "b" and not (out / f".{LATEST}.tmp").exists()

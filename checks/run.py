@@ -184,6 +184,76 @@ class RunInputs:
     pack: RulePack
 
 
+def _run_rules(loaded: LoadedExtract, inputs: RunInputs, run_id: str, timings: dict[str, float]) -> EngineResult:
+    config = inputs.config
+    started = time.perf_counter()
+    engine = run_pack(
+        inputs.pack,
+        inputs.reference,
+        inputs.as_of,
+        loaded.validation.accepted,
+        run_id,
+        disabled=config.disabled_rules,
+        settings=config.engine,
+        unusable=loaded.unusable,
+        districts=config.districts,
+    )
+    timings["rules"] = time.perf_counter() - started
+    timings.update({f"rules.{k}": v for k, v in engine.seconds.items()})
+    return engine
+
+
+def _write_run_folder(
+    staging: Path,
+    loaded: LoadedExtract,
+    inputs: RunInputs,
+    judged: Judgement,
+    engine: EngineResult,
+    store: RunStore,
+    run_id: str,
+    timings: dict[str, float],
+    render: Callable[[Path, dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    """Every output into the staging folder; returns the manifest (what the store records)."""
+    started = time.perf_counter()
+    write_quarantine(staging / "quarantine.csv", loaded)
+    write_register(judged.register, staging)
+    write_csv(resolved_rows(judged.resolved, judged.previous_run), staging / "resolved.csv")
+    write_json(staging / "history.json", history_for_report(store, judged.summary))
+    write_json(staging / "summary.json", judged.summary)
+    write_json(staging / "measures.json", engine.measures)
+    timings["write"] = time.perf_counter() - started
+    pack = inputs.pack
+    pack_facts = {
+        "rule_pack": {
+            "name": pack.name,
+            "version": pack.version,
+            "sha256": pack.digest,
+            "directory": str(pack.directory),
+            "rules": len(pack.rules),
+        }
+    }
+    run_manifest = manifest(
+        run_id,
+        inputs.extract_dir,
+        inputs.profile,
+        inputs.reference,
+        inputs.config,
+        inputs.as_of,
+        loaded,
+        timings,
+        pack_facts,
+    )
+    write_json(staging / "manifest.json", run_manifest)
+    if render is not None:
+        started = time.perf_counter()
+        render(staging, run_manifest)
+        timings["report"] = time.perf_counter() - started
+        run_manifest["timings_seconds"]["report"] = round(timings["report"], 3)
+        write_json(staging / "manifest.json", run_manifest)
+    return run_manifest
+
+
 def _check_and_publish(
     loaded: LoadedExtract,
     inputs: RunInputs,
@@ -192,73 +262,28 @@ def _check_and_publish(
     started_at: datetime,
     store: RunStore,
 ) -> RunOutcome:
-    """Run the pack on the validated tables, then write and publish the run folder."""
-    extract_dir, out_dir, profile, reference = inputs.extract_dir, inputs.out_dir, inputs.profile, inputs.reference
-    config, as_of, pack = inputs.config, inputs.as_of, inputs.pack
+    """Run the pack on the validated tables, judge the night, then write and publish the run folder."""
     timings: dict[str, float] = dict(loaded.timings)
     run_id = make_run_id(started_at, loaded)
-    accepted = loaded.validation.accepted
     with progress.stage("rules"):
-        started = time.perf_counter()
-        engine = run_pack(
-            pack,
-            reference,
-            as_of,
-            accepted,
-            run_id,
-            disabled=config.disabled_rules,
-            settings=config.engine,
-            unusable=loaded.unusable,
-            districts=config.districts,
-        )
-        timings["rules"] = time.perf_counter() - started
-        timings.update({f"rules.{k}": v for k, v in engine.seconds.items()})
+        engine = _run_rules(loaded, inputs, run_id, timings)
         progress.counts(findings=engine.register.height, rules_not_run=sum(r.status != "run" for r in engine.results))
     judged = _judge(engine, loaded, inputs, store, run_id)
-    run_summary, register, resolved = judged.summary, judged.register, judged.resolved
-    previous_run, breaches, not_checked, exit_code = (
-        judged.previous_run,
-        judged.breaches,
-        judged.not_checked,
-        judged.exit_code,
-    )
+    written: dict[str, Any] = {}
 
     def commit() -> None:
-        store.record_run(store_row(run_summary, run_manifest, started_at, loaded, exit_code), run_summary["rules"], register)
+        row = store_row(judged.summary, written["manifest"], started_at, loaded, judged.exit_code)
+        store.record_run(row, judged.summary["rules"], judged.register)
 
-    with progress.stage("publish"), staged_run(out_dir, run_id, commit, checkpoint) as staging:
+    with progress.stage("publish"), staged_run(inputs.out_dir, run_id, commit, checkpoint) as staging:
         progress.counts(
-            exceptions=register.height,
-            new=run_summary["changes"]["new"],
-            resolved=run_summary["changes"]["resolved"],
-            exit_code=exit_code,
+            exceptions=judged.register.height,
+            new=judged.summary["changes"]["new"],
+            resolved=judged.summary["changes"]["resolved"],
+            exit_code=judged.exit_code,
         )
-        started = time.perf_counter()
-        write_quarantine(staging / "quarantine.csv", loaded)
-        write_register(register, staging)
-        write_csv(resolved_rows(resolved, previous_run), staging / "resolved.csv")
-        write_json(staging / "history.json", history_for_report(store, run_summary))
-        write_json(staging / "summary.json", run_summary)
-        write_json(staging / "measures.json", engine.measures)
-        timings["write"] = time.perf_counter() - started
-        pack_facts = {
-            "rule_pack": {
-                "name": pack.name,
-                "version": pack.version,
-                "sha256": pack.digest,
-                "directory": str(pack.directory),
-                "rules": len(pack.rules),
-            }
-        }
-        run_manifest = manifest(run_id, extract_dir, profile, reference, config, as_of, loaded, timings, pack_facts)
-        write_json(staging / "manifest.json", run_manifest)
-        if render is not None:
-            started = time.perf_counter()
-            render(staging, run_manifest)
-            timings["report"] = time.perf_counter() - started
-            run_manifest["timings_seconds"]["report"] = round(timings["report"], 3)
-            write_json(staging / "manifest.json", run_manifest)
-    return RunOutcome(run_id, out_dir / run_id, loaded, timings, breaches, not_checked)
+        written["manifest"] = _write_run_folder(staging, loaded, inputs, judged, engine, store, run_id, timings, render)
+    return RunOutcome(run_id, inputs.out_dir / run_id, loaded, timings, judged.breaches, judged.not_checked)
 
 
 @dataclass

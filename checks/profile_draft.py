@@ -245,8 +245,7 @@ def _yaml_value(value: str) -> str:
     return yaml.safe_dump(value, default_style=None, width=1000).strip().removesuffix("...").strip()
 
 
-def render(draft: Draft) -> str:
-    """The draft as commented YAML: valid as it stands, with TODO lines for what needs a person."""
+def _render_header(draft: Draft) -> list[str]:
     out = [
         f"# Draft profile for the export in {draft.folder.name}/, written by recordcheck profile draft.",
         "# Each choice says why. Check every one; the TODO lines need a person.",
@@ -267,57 +266,70 @@ def render(draft: Draft) -> str:
             f"  true_values: [{', '.join(_yaml_value(v) for v in draft.true_values)}]",
             f"  false_values: [{', '.join(_yaml_value(v) for v in draft.false_values)}]",
         ]
-    out.append("tables:")
+    return out
+
+
+def _render_links(draft: Draft) -> list[str]:
+    if not draft.links:
+        return ["    build_from: []", "    # TODO tables.crime_links: no links file and no column of crime ids found"]
+    return ["    build_from:"] + [
+        f"      - {{table: {source}, column: {_yaml_value(column)}, separator: {_yaml_value(separator)}, "
+        f"source_type: {source.removesuffix('s')}}}   # {evidence}"
+        for source, column, separator, evidence in draft.links
+    ]
+
+
+def _render_columns(name: str, table: TableDraft, draft: Draft) -> list[str]:
+    assert table.file is not None
+    out = ["    columns:"]
+    for choice in table.columns:
+        if choice.force is None:
+            out.append(f"      # TODO tables.{name}.columns.{choice.canonical}: {choice.evidence}")
+            continue
+        also = f"; also close: {', '.join(repr(a) for a in choice.alternatives)}" if choice.alternatives else ""
+        out.append(f"      {choice.canonical}: {_yaml_value(choice.force)}   # {choice.evidence}{also}")
+    placed = {ch.force for ch in table.columns} | {link[1] for link in draft.links}
+    unused = [c for c in table.file.columns if c not in placed]
+    if unused:
+        out.append(f"      # not used: {', '.join(repr(c) for c in unused)}")
+    return out
+
+
+def _render_values(name: str, table: TableDraft) -> list[str]:
+    coded = {c: v for c, v in table.values.items() if v[0] or v[1]}
+    if not coded:
+        return []
+    out = ["    values:"]
+    for column, (mapped, unmapped) in coded.items():
+        allowed = ", ".join(TABLES[name].column(column).enum or ())
+        out.append(f"      {column}:" + ("" if mapped else " {}"))
+        out += [f"        {_yaml_value(code)}: {value}   # matched by name" for code, value in mapped.items()]
+        out += [
+            f"        # TODO tables.{name}.values.{column}.{code}: {rows} row(s) in the sample; one of {allowed}"
+            for code, rows in unmapped.items()
+        ]
+    return out
+
+
+def render(draft: Draft) -> str:
+    """The draft as commented YAML: valid as it stands, with TODO lines for what needs a person."""
+    out = _render_header(draft) + ["tables:"]
     for name, table in draft.tables.items():
         out.append(f"  {name}:")
         if name == "crime_links" and table.file is None:
-            if draft.links:
-                out.append("    build_from:")
-                for source, column, separator, evidence in draft.links:
-                    out.append(
-                        f"      - {{table: {source}, column: {_yaml_value(column)}, separator: {_yaml_value(separator)}, "
-                        f"source_type: {source.removesuffix('s')}}}   # {evidence}"
-                    )
-            else:
-                out.append("    build_from: []")
-                out.append("    # TODO tables.crime_links: no links file and no column of crime ids found")
+            out += _render_links(draft)
             continue
         if table.file is None:
             required = "required" if TABLES[name].required else "optional"
-            out.append(f"    file: null   # no file found ({required} table)")
-            out.append(f"    # TODO tables.{name}.file: {table.why_file}")
+            out += [
+                f"    file: null   # no file found ({required} table)",
+                f"    # TODO tables.{name}.file: {table.why_file}",
+            ]
             continue
         out.append(f"    file: {_yaml_value(table.file.path.name)}   # {table.why_file}")
         if table.file.encoding != draft.encoding and table.file.why_encoding != "plain ASCII":
             out.append(f"    encoding: {table.file.encoding}   # {table.file.why_encoding}")
-        out.append("    columns:")
-        for choice in table.columns:
-            if choice.force is None:
-                out.append(f"      # TODO tables.{name}.columns.{choice.canonical}: {choice.evidence}")
-                continue
-            note = choice.evidence + (
-                f"; also close: {', '.join(repr(a) for a in choice.alternatives)}" if choice.alternatives else ""
-            )
-            out.append(f"      {choice.canonical}: {_yaml_value(choice.force)}   # {note}")
-        unused = [
-            c
-            for c in table.file.columns
-            if c not in {ch.force for ch in table.columns} and c not in {lk[1] for lk in draft.links}
-        ]
-        if unused:
-            out.append(f"      # not used: {', '.join(repr(c) for c in unused)}")
-        coded = {c: v for c, v in table.values.items() if v[0] or v[1]}
-        if coded:
-            out.append("    values:")
-            for column, (mapped, unmapped) in coded.items():
-                allowed = ", ".join(TABLES[name].column(column).enum or ())
-                out.append(f"      {column}:" + ("" if mapped else " {}"))
-                for code, value in mapped.items():
-                    out.append(f"        {_yaml_value(code)}: {value}   # matched by name")
-                for code, rows in unmapped.items():
-                    out.append(
-                        f"        # TODO tables.{name}.values.{column}.{code}: {rows} row(s) in the sample; one of {allowed}"
-                    )
+        out += _render_columns(name, table, draft) + _render_values(name, table)
     return "\n".join(out) + "\n"
 
 

@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from recordcheck.checks.config import RunConfig
 from recordcheck.checks.generate import generate, write_extract
 from recordcheck.checks.generate.force_shape import write_force_export
+from recordcheck.checks.profile import load_profile
 from recordcheck.checks.refdata import load_reference
 from recordcheck.checks.rules import load_pack
+from recordcheck.checks.run import execute_run
+from recordcheck.reports.render import render_run
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = datetime(2026, 4, 1, tzinfo=UTC)
@@ -47,3 +51,25 @@ def force_export(tmp_path_factory, small_generated) -> Path:
     out = tmp_path_factory.mktemp("force")
     write_force_export(small_generated, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory, pack, reference) -> Path:
+    """One full run of the bundled sample (validate, rules, report), shared by the tests that only read its outputs."""
+    return run_with_report(ROOT / "sample_data" / "extract", tmp_path_factory.mktemp("run"), pack, reference)
+
+
+def run_with_report(extract: Path, out: Path, pack, reference, config: RunConfig | None = None) -> Path:
+    """A full run (validate, rules, report) of an extract; returns the run folder."""
+    config = config or RunConfig()
+    outcome = execute_run(
+        extract,
+        out,
+        load_profile(),
+        reference,
+        config,
+        AS_OF,
+        pack,
+        render=lambda run_dir, _m: render_run(run_dir, config.report),
+    )
+    return outcome.run_dir

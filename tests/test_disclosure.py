@@ -153,7 +153,7 @@ def test_no_suppressed_figure_can_be_worked_out(small_extract, tmp_path, pack, r
     from recordcheck.checks.config import RunConfig
     from recordcheck.reports.build import build_context
     from recordcheck.reports.disclosure import disclosure_safe, small
-    from tests.test_report import run_with_report
+    from tests.conftest import run_with_report
 
     run = run_with_report(small_extract, tmp_path / "out", pack, reference, RunConfig())
     full = build_context(run, {}, b"key")

@@ -15,32 +15,9 @@ import pytest
 from bs4 import BeautifulSoup
 
 from recordcheck.checks.config import RunConfig
-from recordcheck.checks.profile import load_profile
-from recordcheck.checks.run import execute_run
 from recordcheck.reports import context as report_context
 from recordcheck.reports.render import render_run
-from tests.conftest import AS_OF, ROOT
-
-
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory, pack, reference) -> Path:
-    return run_with_report(ROOT / "sample_data" / "extract", tmp_path_factory.mktemp("run"), pack, reference)
-
-
-def run_with_report(extract: Path, out: Path, pack, reference, config: RunConfig | None = None) -> Path:
-    """A full run (validate, rules, report) of an extract; returns the run folder."""
-    config = config or RunConfig()
-    outcome = execute_run(
-        extract,
-        out,
-        load_profile(),
-        reference,
-        config,
-        AS_OF,
-        pack,
-        render=lambda run_dir, _m: render_run(run_dir, config.report),
-    )
-    return outcome.run_dir
+from tests.conftest import ROOT, run_with_report
 
 
 def soup_of(path: Path) -> BeautifulSoup:

@@ -35,6 +35,37 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def _data_quality_rows(
+    frame: pl.DataFrame,
+    run_id: str,
+    rule_id: str,
+    severity: str,
+    title: str,
+    record_type: pl.Expr,
+    identity: list[pl.Expr],
+    detail: pl.Expr,
+    evidence: list[pl.Expr],
+) -> pl.DataFrame:
+    """Register rows for records the rules did not flag but the run found wanting (quarantined
+    rows, unknown districts): fingerprinted from `identity`, with no strata."""
+    return frame.select(
+        pl.lit(run_id).alias("run_id"),
+        pl.lit(rule_id).alias("rule_id"),
+        pl.lit("data_quality").alias("finding"),
+        pl.lit(severity).alias("severity"),
+        record_type.alias("record_type"),
+        pl.col("record_id"),
+        pl.lit(None, pl.String).alias("district"),
+        pl.concat_str([pl.lit(rule_id), *identity], separator="|")
+        .map_elements(_digest, return_dtype=pl.String)
+        .alias("fingerprint"),
+        detail.alias("detail"),
+        pl.concat_str(evidence, separator="|").map_elements(_digest, return_dtype=pl.String).alias("evidence"),
+        pl.lit(title).alias("title"),
+        *(pl.lit(None, pl.String).alias(c) for c in ("referrer_agency", "offence_group", "month", "source")),
+    ).cast(REGISTER_SCHEMA)  # type: ignore[arg-type]
+
+
 def quarantine_findings(quarantine: pl.DataFrame, run_id: str) -> pl.DataFrame:
     """One data_quality row per quarantined row (its checks joined), fingerprinted by table and id."""
     if quarantine.height == 0:
@@ -44,35 +75,26 @@ def quarantine_findings(quarantine: pl.DataFrame, run_id: str) -> pl.DataFrame:
     )
     record_type = pl.col("table").replace_strict(_RECORD_TYPE, default="crime")
     ident = pl.coalesce(pl.col("record_id"), pl.lit("row ") + pl.col("row_number").cast(pl.String))
-    return per_row.select(
-        pl.lit(run_id).alias("run_id"),
-        pl.lit(QUARANTINE_RULE).alias("rule_id"),
-        pl.lit("data_quality").alias("finding"),
-        pl.lit("medium").alias("severity"),
-        record_type.alias("record_type"),
-        pl.col("record_id"),
-        pl.lit(None, pl.String).alias("district"),
-        pl.concat_str([pl.lit(QUARANTINE_RULE), pl.col("table"), ident, pl.col("check")], separator="|")
-        .map_elements(_digest, return_dtype=pl.String)
-        .alias("fingerprint"),
-        (
-            pl.lit("Row ")
-            + pl.col("row_number").cast(pl.String)
-            + pl.lit(" of ")
-            + pl.col("origin")
-            + pl.lit(" was quarantined: ")
-            + pl.col("reason")
-            + pl.lit(".")
-        ).alias("detail"),
-        pl.concat_str([pl.col("check"), pl.col("reason")], separator="|")
-        .map_elements(_digest, return_dtype=pl.String)
-        .alias("evidence"),
-        pl.lit(QUARANTINE_TITLE).alias("title"),
-        pl.lit(None, pl.String).alias("referrer_agency"),
-        pl.lit(None, pl.String).alias("offence_group"),
-        pl.lit(None, pl.String).alias("month"),
-        pl.lit(None, pl.String).alias("source"),
-    ).cast(REGISTER_SCHEMA)  # type: ignore[arg-type]
+    detail = (
+        pl.lit("Row ")
+        + pl.col("row_number").cast(pl.String)
+        + pl.lit(" of ")
+        + pl.col("origin")
+        + pl.lit(" was quarantined: ")
+        + pl.col("reason")
+        + pl.lit(".")
+    )
+    return _data_quality_rows(
+        per_row,
+        run_id,
+        QUARANTINE_RULE,
+        "medium",
+        QUARANTINE_TITLE,
+        record_type,
+        [pl.col("table"), ident, pl.col("check")],
+        detail,
+        [pl.col("check"), pl.col("reason")],
+    )
 
 
 DISTRICT_RULE = "DISTRICT"
@@ -102,34 +124,25 @@ def district_findings(accepted: AcceptedTables, districts: list[str] | None, run
         .then(pl.lit("'") + pl.col("district") + pl.lit("'"))
         .otherwise(pl.lit("a value of ") + pl.col("district").str.len_chars().cast(pl.String) + pl.lit(" characters"))
     )
-    return found.select(
-        pl.lit(run_id).alias("run_id"),
-        pl.lit(DISTRICT_RULE).alias("rule_id"),
-        pl.lit("data_quality").alias("finding"),
-        pl.lit("low").alias("severity"),
-        "record_type",
-        "record_id",
-        pl.lit(None, pl.String).alias("district"),
-        pl.concat_str([pl.lit(DISTRICT_RULE), pl.col("record_type"), pl.col("record_id")], separator="|")
-        .map_elements(_digest, return_dtype=pl.String)
-        .alias("fingerprint"),
-        (
-            pl.col("record_type").str.to_titlecase()
-            + pl.lit(" ")
-            + pl.col("record_id")
-            + pl.lit(" has district ")
-            + shown
-            + pl.lit(", which is not one of the force's districts; it is counted under no district.")
-        ).alias("detail"),
-        pl.concat_str([pl.lit(DISTRICT_RULE), pl.col("district")], separator="|")
-        .map_elements(_digest, return_dtype=pl.String)
-        .alias("evidence"),
-        pl.lit(DISTRICT_TITLE).alias("title"),
-        pl.lit(None, pl.String).alias("referrer_agency"),
-        pl.lit(None, pl.String).alias("offence_group"),
-        pl.lit(None, pl.String).alias("month"),
-        pl.lit(None, pl.String).alias("source"),
-    ).cast(REGISTER_SCHEMA)  # type: ignore[arg-type]
+    detail = (
+        pl.col("record_type").str.to_titlecase()
+        + pl.lit(" ")
+        + pl.col("record_id")
+        + pl.lit(" has district ")
+        + shown
+        + pl.lit(", which is not one of the force's districts; it is counted under no district.")
+    )
+    return _data_quality_rows(
+        found,
+        run_id,
+        DISTRICT_RULE,
+        "low",
+        DISTRICT_TITLE,
+        pl.col("record_type"),
+        [pl.col("record_type"), pl.col("record_id")],
+        detail,
+        [pl.lit(DISTRICT_RULE), pl.col("district")],
+    )
 
 
 def build_register(

@@ -20,6 +20,7 @@ from typing import Any
 
 import polars as pl
 
+from recordcheck.checks.contract import REGISTER_COLUMNS
 from recordcheck.checks.errors import ConfigError
 from recordcheck.checks.london import london_date
 from recordcheck.checks.publish import LATEST
@@ -28,13 +29,7 @@ from recordcheck.checks.store import DECISIONS, RunStore
 
 WORKLIST_COLUMNS = (
     "fingerprint",
-    "rule_id",
-    "finding",
-    "severity",
-    "record_type",
-    "record_id",
-    "district",
-    "detail",
+    *(c for c in REGISTER_COLUMNS if c not in ("run_id", "fingerprint")),
     "change",
     "first_seen",
     "disposition",
@@ -44,6 +39,8 @@ DECISION_COLUMNS = ("decision", "reviewer", "reason", "until")
 EVIDENCE_COLUMN = "evidence"
 """Last column of the worklist: what the finding showed when exported; a decision holds for it."""
 NEEDED = ("fingerprint", "decision", "reviewer", "reason", "until")
+
+
 def latest_findings(out_dir: Path) -> pl.DataFrame:
     latest = out_dir / LATEST
     if not (latest / "exceptions.parquet").is_file():

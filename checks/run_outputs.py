@@ -55,32 +55,11 @@ def resolved_rows(resolved: pl.DataFrame, previous_run: str | None) -> pl.DataFr
     return resolved.with_columns(pl.lit(previous_run).alias("run_id")).select(list(REGISTER_COLUMNS))
 
 
-def store_row(
-    run_summary: dict[str, Any],
-    run_manifest: dict[str, Any],
-    started_at: datetime,
-    loaded: LoadedExtract,
-    exit_code: int,
-) -> dict[str, Any]:
-    """The run as the store keeps it: what it read, with what, and its headline figures."""
+def night_figures(run_summary: dict[str, Any]) -> dict[str, Any]:
+    """A night's headline figures, as the store keeps them (and the report's trends read them)."""
     figures = run_summary["headline"]
-    config_path = run_manifest.get("config")
     return {
         "run_id": run_summary["run_id"],
-        "as_of": datetime.fromisoformat(run_summary["as_of"]),
-        "started_at": started_at,
-        "finished_at": datetime.now(UTC),
-        "exit_code": exit_code,
-        "complete": True,
-        "inputs": [{k: f[k] for k in ("table", "file", "sha256", "size_bytes")} for f in run_manifest["inputs"]],
-        "profile_name": run_manifest["profile"]["name"],
-        "profile_sha256": run_manifest["profile"]["sha256"],
-        "pack_version": run_manifest["rule_pack"]["version"],
-        "pack_sha256": run_manifest["rule_pack"]["sha256"],
-        "config_sha256": sha256_of(Path(config_path)) if config_path else None,
-        "timings": run_manifest["timings_seconds"],
-        "rows_read": sum(c.read for c in loaded.validation.counts.values()),
-        "quarantined": sum(c.quarantined for c in loaded.validation.counts.values()),
         "exceptions": run_summary["register_rows"],
         "new_findings": run_summary["changes"]["new"],
         "recurring": run_summary["changes"]["recurring"],
@@ -95,38 +74,66 @@ def store_row(
     }
 
 
+def store_row(
+    run_summary: dict[str, Any],
+    run_manifest: dict[str, Any],
+    started_at: datetime,
+    loaded: LoadedExtract,
+    exit_code: int,
+) -> dict[str, Any]:
+    """The run as the store keeps it: what it read, with what, and its headline figures."""
+    config_path = run_manifest.get("config")
+    return {
+        **night_figures(run_summary),
+        "as_of": datetime.fromisoformat(run_summary["as_of"]),
+        "started_at": started_at,
+        "finished_at": datetime.now(UTC),
+        "exit_code": exit_code,
+        "complete": True,
+        "inputs": [{k: f[k] for k in ("table", "file", "sha256", "size_bytes")} for f in run_manifest["inputs"]],
+        "profile_name": run_manifest["profile"]["name"],
+        "profile_sha256": run_manifest["profile"]["sha256"],
+        "pack_version": run_manifest["rule_pack"]["version"],
+        "pack_sha256": run_manifest["rule_pack"]["sha256"],
+        "config_sha256": sha256_of(Path(config_path)) if config_path else None,
+        "timings": run_manifest["timings_seconds"],
+        "rows_read": sum(c.read for c in loaded.validation.counts.values()),
+        "quarantined": sum(c.quarantined for c in loaded.validation.counts.values()),
+    }
+
+
 def history_for_report(store: RunStore, run_summary: dict[str, Any], nights: int = 30) -> dict[str, Any]:
     """The last nights' figures (this one included) for the report's trend charts."""
     earlier = store.history(nights - 1).filter(pl.col("as_of") < datetime.fromisoformat(run_summary["as_of"]))
     rule_rates = store.rule_history(earlier["run_id"].to_list())
     runs = [
         {
-            "run_id": row["run_id"],
+            **{name: row[column] for name, column in NIGHT_FIELDS},
             "as_of": row["as_of"].isoformat(),
-            "recording_rate": row["recording_rate"],
-            "timeliness_rate": row["timeliness_rate"],
-            "classification_rate": row["classification_rate"],
-            "exceptions": row["exceptions"],
-            "new": row["new_findings"],
-            "resolved": row["resolved"],
             "rules": {
                 r["rule_id"]: r["rate"] for r in rule_rates.filter(pl.col("run_id") == row["run_id"]).iter_rows(named=True)
             },
         }
         for row in earlier.tail(nights - 1).iter_rows(named=True)
     ]
-    figures = run_summary["headline"]
+    tonight = night_figures(run_summary)
     runs.append(
         {
-            "run_id": run_summary["run_id"],
+            **{name: tonight[column] for name, column in NIGHT_FIELDS},
             "as_of": run_summary["as_of"],
-            "recording_rate": figures["recording"]["rate"],
-            "timeliness_rate": figures["timeliness"]["rate"],
-            "classification_rate": figures["classification"]["rate"],
-            "exceptions": run_summary["register_rows"],
-            "new": run_summary["changes"]["new"],
-            "resolved": run_summary["changes"]["resolved"],
             "rules": {r["id"]: r["rate"] for r in run_summary["rules"]},
         }
     )
     return {"runs": runs}
+
+
+NIGHT_FIELDS = (
+    ("run_id", "run_id"),
+    ("recording_rate", "recording_rate"),
+    ("timeliness_rate", "timeliness_rate"),
+    ("classification_rate", "classification_rate"),
+    ("exceptions", "exceptions"),
+    ("new", "new_findings"),
+    ("resolved", "resolved"),
+)
+"""A night in the report's trends: its name there, and its column in the run store."""

@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from recordcheck.checks.contract import REGISTER_COLUMNS
 from recordcheck.checks.errors import ConfigError
 
 STORE_NAME = "recordcheck.duckdb"
@@ -87,6 +88,9 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
+
+RUN_FINDING_COLUMNS = (*(c for c in REGISTER_COLUMNS if c != "run_id"), "evidence", "change", "disposition")
+"""What the store keeps of each night's register rows (besides the run id)."""
 
 DECISIONS = ("confirmed", "false_positive", "remediated", "waived")
 SUPPRESSING = ("false_positive", "waived")
@@ -250,23 +254,10 @@ class RunStore:
                             "INSERT INTO stratum_figures VALUES (?, ?, ?, ?, ?, ?)",
                             [run["run_id"], rule["id"], stratum, row["value"], row["population"], row["breaches"]],
                         )
-            kept = register.select(
-                pl.lit(run["run_id"]).alias("run_id"),
-                "fingerprint",
-                "rule_id",
-                "finding",
-                "severity",
-                "record_type",
-                "record_id",
-                "district",
-                "detail",
-                "evidence",
-                "change",
-                "disposition",
-            )
+            kept = register.select(pl.lit(run["run_id"]).alias("run_id"), *RUN_FINDING_COLUMNS)
             self.con.register("_kept", kept.to_arrow())
             try:
-                self.con.execute("INSERT INTO run_findings SELECT * FROM _kept")
+                self.con.execute("INSERT INTO run_findings BY NAME SELECT * FROM _kept")
                 self.con.execute(
                     """INSERT INTO findings
                        SELECT fingerprint, rule_id, record_type, record_id, run_id, ?, run_id, ?, evidence FROM _kept

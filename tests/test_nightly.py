@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from recordcheck.checks.contract import REGISTER_COLUMNS
 from recordcheck.checks.errors import Busy, ConfigError
 from recordcheck.checks.exitcodes import ExitCode
 from recordcheck.checks.nightly import CRASH_ENV, STAGES, single_writer
@@ -125,17 +126,7 @@ def test_new_recurring_resolved_and_first_seen_between_nights(tmp_path):
     assert set(second.filter(pl.col("change") == "new")["fingerprint"]) == after - before
     resolved = pl.read_csv(out / "latest" / "resolved.csv", infer_schema=False)
     assert set(resolved["fingerprint"]) == before - after
-    assert resolved.columns[:9] == [
-        "run_id",
-        "rule_id",
-        "finding",
-        "severity",
-        "record_type",
-        "record_id",
-        "district",
-        "fingerprint",
-        "detail",
-    ]
+    assert tuple(resolved.columns) == REGISTER_COLUMNS
     recurring = second.filter(pl.col("change") == "recurring")
     assert set(recurring["first_seen"]) == {"2026-04-01"}
     assert set(second.filter(pl.col("change") == "new")["first_seen"]) == {"2026-04-02"}

@@ -671,6 +671,47 @@ def suites(write: bool) -> None:
         )
 
 
+@cli.command()
+@click.argument("worksheet", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the estimate as JSON.")
+@click.option("--annual-recorded", type=click.IntRange(min=1), help="Recorded crimes a year, for the unrecorded estimate.")
+@handle_errors
+def estimate(worksheet: Path, json_path: Path | None, annual_recorded: int | None) -> None:
+    """Estimate the recording, timeliness and classification rates from a reviewed audit sample
+    (stratified combined ratio estimator), and measure the nightly screen against the reviewers."""
+    import json
+
+    from recordcheck.checks.estimate import estimate as compute
+
+    result = compute(worksheet, annual_recorded)
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    for name in ("recording", "timeliness", "classification"):
+        m = result[name]
+        click.echo(
+            f"{name:<15}{pct(m['rate']):>8}  95% CI {pct(m['ci_low'])} to {pct(m['ci_high'])}  "
+            f"(inspection-style +/-{pct(m['margin_normal'])}; Wilson {pct(m['wilson_low'])} to {pct(m['wilson_high'])}; "
+            f"{m['y']:,} of {m['x']:,} in {m['reviewed']:,} reviewed)"
+        )
+        for warning in m["warnings"]:
+            click.echo(f"  note: {warning}")
+    if result["unrecorded_per_year"]:
+        u = result["unrecorded_per_year"]
+        click.echo(f"unrecorded a year: {u['estimate']:,.0f} (95% CI {u['low']:,.0f} to {u['high']:,.0f})")
+    if result["calibration"]:
+        click.echo("the nightly screen against the reviewers:")
+        for case, c in result["calibration"].items():
+            click.echo(
+                f"  {case:<18} tp {c['tp']:>4} fp {c['fp']:>4} fn {c['fn']:>4} tn {c['tn']:>5}  "
+                f"precision {pct(c['precision'])}  recall {pct(c['recall'])}"
+            )
+    click.echo(f"{result['skipped_rows']:,} row(s) not yet reviewed were left out")
+    if json_path is not None:
+        json_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
 @cli.group()
 def review() -> None:
     """Auditors' decisions on findings: export a worklist, import the decisions made on it."""

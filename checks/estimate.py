@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from recordcheck.checks.errors import ConfigError
+from recordcheck.checks.safecsv import read_rows
 from recordcheck.checks.stats import Z95, wilson
 
 VERDICTS = ("crimes_due", "crimes_recorded", "recorded_on_time", "classified_correctly")
@@ -52,25 +53,6 @@ class Reviewed:
     classified_correctly: int
 
 
-def _rows(file: Path) -> list[dict[str, Any]]:
-    if not file.is_file():
-        raise ConfigError(f"{file}: not found")
-    if file.suffix.lower() == ".csv":
-        with file.open(encoding="utf-8-sig", newline="") as handle:
-            return list(csv.DictReader(handle))
-    if file.suffix.lower() == ".xlsx":
-        from openpyxl import load_workbook
-
-        book = load_workbook(file, read_only=True, data_only=True)
-        values = list(book.worksheets[0].iter_rows(values_only=True))
-        book.close()
-        if not values:
-            return []
-        header = [str(h) if h is not None else "" for h in values[0]]
-        return [dict(zip(header, row, strict=False)) for row in values[1:]]
-    raise ConfigError(f"{file}: a worksheet is .csv or .xlsx")
-
-
 def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
@@ -91,7 +73,7 @@ def _count(value: Any) -> int | None:
 def read_worksheet(file: Path) -> tuple[list[Reviewed], int]:
     """The reviewed rows, and how many were left blank. Any malformed verdict rejects the whole
     worksheet, each one named by line and column."""
-    rows = _rows(file)
+    rows = read_rows(file, "worksheets")
     if rows:
         missing = [c for c in NEEDED if c not in rows[0]]
         if missing:

@@ -24,7 +24,7 @@ from recordcheck.checks.contract import REGISTER_COLUMNS
 from recordcheck.checks.errors import ConfigError
 from recordcheck.checks.london import london_date
 from recordcheck.checks.publish import LATEST
-from recordcheck.checks.safecsv import FORMULA_START, neutralise
+from recordcheck.checks.safecsv import FORMULA_START, neutralise, read_rows
 from recordcheck.checks.store import DECISIONS, RunStore
 
 WORKLIST_COLUMNS = (
@@ -118,30 +118,6 @@ def _write_xlsx(rows: pl.DataFrame, path: Path) -> None:
 # ---------------------------------------------------------------- import
 
 
-def _read_rows(file: Path) -> list[dict[str, Any]]:
-    suffix = file.suffix.lower()
-    if not file.is_file():
-        raise ConfigError(f"{file}: not found")
-    if suffix == ".csv":
-        with file.open(encoding="utf-8-sig", newline="") as handle:
-            return list(csv.DictReader(handle))
-    if suffix == ".xlsx":
-        from openpyxl import load_workbook
-
-        try:
-            book = load_workbook(file, read_only=True, data_only=True)
-        except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
-            raise ConfigError(f"{file}: not a readable .xlsx ({type(exc).__name__})") from None
-        sheet = book.worksheets[0]
-        values = list(sheet.iter_rows(values_only=True))
-        book.close()
-        if not values:
-            return []
-        header = [str(h) if h is not None else "" for h in values[0]]
-        return [dict(zip(header, row, strict=False)) for row in values[1:]]
-    raise ConfigError(f"{file}: decisions are read from .xlsx or .csv")
-
-
 def _text(value: Any) -> str:
     if value is None:
         return ""
@@ -162,7 +138,7 @@ def _date(value: Any) -> date | None:
 
 def read_decisions(file: Path, store: RunStore, today: date) -> pl.DataFrame:
     """The decisions in `file`, checked whole: ConfigError listing every bad row, or all of them."""
-    rows = _read_rows(file)
+    rows = read_rows(file, "decisions")
     if rows:
         missing = [c for c in NEEDED if c not in rows[0]]
         if missing:

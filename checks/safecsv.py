@@ -8,10 +8,13 @@ or XLSX gets a leading apostrophe, as OWASP advises. Parquet keeps the exact val
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from recordcheck.checks.errors import ConfigError
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -38,3 +41,27 @@ def neutralised(frame: pl.DataFrame) -> pl.DataFrame:
 
 def write_csv(frame: pl.DataFrame, path: Path) -> None:
     neutralised(frame).write_csv(path)
+
+
+def read_rows(file: Path, what: str) -> list[dict[str, Any]]:
+    """The rows of a CSV or of an XLSX's first sheet, as dicts by header: what auditors send back."""
+    if not file.is_file():
+        raise ConfigError(f"{file}: not found")
+    suffix = file.suffix.lower()
+    if suffix == ".csv":
+        with file.open(encoding="utf-8-sig", newline="") as handle:
+            return list(csv.DictReader(handle))
+    if suffix != ".xlsx":
+        raise ConfigError(f"{file}: {what} are read from .xlsx or .csv")
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(file, read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
+        raise ConfigError(f"{file}: not a readable .xlsx ({type(exc).__name__})") from None
+    values = list(book.worksheets[0].iter_rows(values_only=True))
+    book.close()
+    if not values:
+        return []
+    header = [str(h) if h is not None else "" for h in values[0]]
+    return [dict(zip(header, row, strict=False)) for row in values[1:]]

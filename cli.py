@@ -672,6 +672,29 @@ def suites(write: bool) -> None:
 
 
 @cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--size", type=click.IntRange(min=1), help="Reports to sample (or give --margin).")
+@click.option("--margin", type=click.FloatRange(min=0.001, max=0.5), help="Target 95% margin of error; sets the size.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Same run, same seed: same sample.")
+@click.option("--allocation", type=click.Choice(["proportional", "neyman"]), default="proportional", show_default=True)
+@click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), required=True, help=".xlsx or .csv")
+@handle_errors
+def sample(run_dir: Path, size: int | None, margin: float | None, seed: int, allocation: str, file: Path) -> None:
+    """Draw a stratified random sample of RUN_DIR's reports for review by hand: a worksheet with
+    empty verdict columns, and the screen's findings in FILE.screen.csv beside it."""
+    from recordcheck.checks.errors import ConfigError
+    from recordcheck.checks.sample import take_sample
+
+    if (size is None) == (margin is None):
+        raise ConfigError("give one of --size and --margin")
+    drawn = take_sample(run_dir, file, size, seed, allocation, margin)
+    click.echo(f"Sample: {file} ({drawn['size']:,} reports; seed {seed}; {allocation} allocation)")
+    for stratum, n in drawn["allocation"].items():
+        click.echo(f"  {stratum:<45}{n:>6} of {drawn['population'][stratum]:>8,}")
+    click.echo(f"Screen's findings (do not show the reviewers): {file.with_name(file.stem + '.screen.csv')}")
+
+
+@cli.command()
 @click.argument("worksheet", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the estimate as JSON.")
 @click.option("--annual-recorded", type=click.IntRange(min=1), help="Recorded crimes a year, for the unrecorded estimate.")

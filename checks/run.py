@@ -44,6 +44,7 @@ from recordcheck.checks.run_outputs import (
     write_register,
 )
 from recordcheck.checks.safecsv import write_csv
+from recordcheck.checks.sample import POPULATION, population_frame
 from recordcheck.checks.store import STORE_NAME, RunStore
 from recordcheck.checks.validate import DEFAULT_RUNNER, make_runner
 
@@ -222,6 +223,7 @@ def _write_run_folder(
     write_json(staging / "history.json", history_for_report(store, judged.summary))
     write_json(staging / "summary.json", judged.summary)
     write_json(staging / "measures.json", engine.measures)
+    population_frame(loaded.validation.accepted, inputs.reference.offence_catalogue).write_parquet(staging / POPULATION)
     timings["write"] = time.perf_counter() - started
     pack = inputs.pack
     pack_facts = {

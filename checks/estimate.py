@@ -10,6 +10,8 @@ per stratum, **the combined ratio estimator of a stratified sample**:
 - 95% interval R +/- 1.96 sqrt(V), V = (1 / X^2) sum_h N_h^2 (1 - n_h / N_h) s_h^2 / n_h, where
   X = sum_h W_h sum_i x_hi and s_h^2 is the sample variance (denominator n_h - 1) of
   d_hi = y_hi - R x_hi. A stratum with one reviewed row adds nothing to V and is named in a warning.
+  When no reviewed row departs from R at all (a sample that found no failure), V is 0 and the
+  formula would claim certainty: the Wilson interval on the totals stands in, with a warning.
 
 Beside it: the inspection-style margin 1.96 sqrt(R (1 - R) / sum x) over the reviewed sample
 (simple random sampling, no finite-population correction, as inspection reports publish it), and
@@ -149,10 +151,17 @@ def ratio_estimate(rows: list[Reviewed], x_name: str, y_name: str, per_stratum: 
     y = sum(getattr(r, y_name) for r in rows)
     interval = wilson(y, x)
     half = Z95 * math.sqrt(variance)
+    low, high = (None, None) if rate is None else (max(0.0, rate - half), min(1.0, rate + half))
+    sampled = any(len(h) < h[0].population for h in strata.values())
+    if rate is not None and half == 0 and sampled and interval is not None:
+        # No reviewed row departs from R (typically: no failure found), so V is 0 and the formula
+        # would claim certainty a sample cannot give; the Wilson interval on the totals stands in.
+        low, high = interval
+        warnings.append("no reviewed row departs from the estimate, so its interval is the Wilson interval on the totals")
     return {
         "rate": rate,
-        "ci_low": None if rate is None else max(0.0, rate - half),
-        "ci_high": None if rate is None else min(1.0, rate + half),
+        "ci_low": low,
+        "ci_high": high,
         "margin_normal": None if rate is None or not x else Z95 * math.sqrt(rate * (1 - rate) / x),
         "wilson_low": interval[0] if interval else None,
         "wilson_high": interval[1] if interval else None,

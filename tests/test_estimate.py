@@ -163,3 +163,14 @@ def test_the_screen_is_measured_against_the_reviewers(tmp_path):
     assert {k: calibration["misclassification"][k] for k in ("tp", "fp", "fn", "tn")} == {"tp": 1, "fp": 0, "fn": 0, "tn": 4}
     assert calibration["late_recording"]["precision"] == 0.0 and calibration["unrecorded"]["recall"] == 1.0
     assert "recording" in result.output and "unrecorded a year" in result.output
+
+
+def test_a_sample_with_no_failure_does_not_claim_certainty(tmp_path):
+    """Found on a generated scale-0.1 extract: 344 reports due, all recorded, in a sample of 1,342
+    from 63,155; R +/- 1.96 sqrt(V) would be 100% to 100%, the true rate was 99.7%."""
+    rows = [_row(i, "A", 5000, 1, 1) for i in range(300)] + [_row(300 + i, "B", 9000, 0, 0) for i in range(100)]
+    result = estimate(_worksheet(tmp_path / "w.csv", rows))["recording"]
+    assert result["rate"] == 1.0
+    assert (result["ci_low"], result["ci_high"]) == (result["wilson_low"], result["wilson_high"])
+    assert result["ci_low"] == pytest.approx(0.98736, abs=1e-4) and result["ci_high"] == pytest.approx(1.0)
+    assert any("Wilson interval" in w for w in result["warnings"])

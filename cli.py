@@ -211,9 +211,12 @@ def _print_counts(loaded: Any) -> None:
     click.echo(f"{'table':<16}{'read':>10}{'accepted':>10}{'quarantined':>13}")
     for name, c in counts.items():
         click.echo(f"{name:<16}{c.read:>10}{c.accepted:>10}{c.quarantined:>13}")
-        for check, column, n in by_column.filter(table=name).sort("rows", "check", descending=[True, False]).select(
-            "check", "column", "rows"
-        ).iter_rows():
+        for check, column, n in (
+            by_column.filter(table=name)
+            .sort("rows", "check", descending=[True, False])
+            .select("check", "column", "rows")
+            .iter_rows()
+        ):
             click.echo(f"{'':<18}{check}" + (f" ({column})" if column else "") + f": {n} row(s)")
     total_read = sum(c.read for c in counts.values())
     total_q = sum(c.quarantined for c in counts.values())
@@ -678,16 +681,21 @@ def suites(write: bool) -> None:
 @click.option("--seed", type=int, default=1, show_default=True, help="Same run, same seed: same sample.")
 @click.option("--allocation", type=click.Choice(["proportional", "neyman"]), default="proportional", show_default=True)
 @click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), required=True, help=".xlsx or .csv")
+@config_option
 @handle_errors
-def sample(run_dir: Path, size: int | None, margin: float | None, seed: int, allocation: str, file: Path) -> None:
+def sample(
+    run_dir: Path, size: int | None, margin: float | None, seed: int, allocation: str, file: Path, config_path: Path | None
+) -> None:
     """Draw a stratified random sample of RUN_DIR's reports for review by hand: a worksheet with
     empty verdict columns, and the screen's findings in FILE.screen.csv beside it."""
+    from recordcheck.checks.config import load_config
     from recordcheck.checks.errors import ConfigError
     from recordcheck.checks.sample import take_sample
 
     if (size is None) == (margin is None):
         raise ConfigError("give one of --size and --margin")
-    drawn = take_sample(run_dir, file, size, seed, allocation, margin)
+    strata = load_config(config_path).sample_strata
+    drawn = take_sample(run_dir, file, size, seed, allocation, margin, strata)
     click.echo(f"Sample: {file} ({drawn['size']:,} reports; seed {seed}; {allocation} allocation)")
     for stratum, n in drawn["allocation"].items():
         click.echo(f"  {stratum:<45}{n:>6} of {drawn['population'][stratum]:>8,}")

@@ -123,8 +123,23 @@ class FailOnModel(Strict):
     table_shrink: Share | None = None
 
 
+class StratumModel(Strict):
+    """One audit-sample stratum: the reports that meet every condition given (first match wins)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    record_type: Literal["referral", "incident"] | None = None
+    source: list[str] | None = None
+    notifiable: bool | None = None
+    rape: bool | None = None
+
+
+class SampleModel(Strict):
+    strata: Annotated[list[StratumModel], Field(min_length=1)]
+
+
 class ConfigModel(Strict):
     config: Literal[1]
+    sample: SampleModel | None = None
     districts: Annotated[list[Annotated[str, Field(min_length=1, max_length=80)]], Field(min_length=1)] | None = None
     fail_on: FailOnModel | None = None
     validation: ValidationModel | None = None
@@ -169,6 +184,8 @@ class RunConfig:
     fail_on: FailOn = field(default_factory=lambda: FailOn())
     districts: list[str] | None = None
     """The force's districts: a value outside them is a data-quality finding and never a stratum."""
+    sample_strata: list[dict[str, Any]] | None = None
+    """Audit-sample strata in order (first match wins); None: the default five."""
     _lines: Any = None
 
     def check_families(self, known: list[str]) -> None:
@@ -216,6 +233,7 @@ def load_config(path: Path | None) -> RunConfig:
         ),
         max_quarantine_share=(model.validation or ValidationModel()).max_quarantine_share,
         districts=list(model.districts) if model.districts else None,
+        sample_strata=[s.model_dump(exclude_none=True) for s in model.sample.strata] if model.sample else None,
         fail_on=FailOn(
             tuple(fail_on.new_findings), dict(fail_on.family_rates), fail_on.quarantined_share, fail_on.table_shrink
         )

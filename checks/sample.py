@@ -93,6 +93,23 @@ def population_frame(accepted: AcceptedTables, catalogue: pl.DataFrame) -> pl.Da
     return frame.with_columns(stratum.alias("stratum")).drop("first_report_at")
 
 
+def restratify(population: pl.DataFrame, strata: list[dict[str, Any]]) -> tuple[pl.DataFrame, tuple[str, ...]]:
+    """Strata from the config, in order (first match wins); reports that match none: 'other'."""
+    assignment: Any = pl.lit("other")
+    for stratum in reversed(strata):
+        condition = pl.lit(True)
+        if "record_type" in stratum:
+            condition &= pl.col("record_type") == stratum["record_type"]
+        if "source" in stratum:
+            condition &= pl.col("source").is_in(stratum["source"])
+        for flag in ("notifiable", "rape"):
+            if flag in stratum:
+                condition &= pl.col(flag) == stratum[flag]
+        assignment = pl.when(condition).then(pl.lit(stratum["name"])).otherwise(assignment)
+    names = tuple(dict.fromkeys([s["name"] for s in strata] + ["other"]))
+    return population.with_columns(assignment.alias("stratum")), names
+
+
 def allocate(sizes: dict[str, int], n: int, rates: dict[str, float] | None = None) -> dict[str, int]:
     """n split over the strata: proportional to N_h, or to N_h * sqrt(p_h (1 - p_h)) (Neyman) with
     the screen's breach rate p_h; at least 2 where a stratum has them; never more than N_h; exactly n."""
@@ -130,11 +147,11 @@ def size_for_margin(margin: float, population: int, rate: float = 0.9) -> int:
     return min(population, math.ceil(n0 / (1 + (n0 - 1) / population)))
 
 
-def draw(population: pl.DataFrame, alloc: dict[str, int], seed: int) -> pl.DataFrame:
+def draw(population: pl.DataFrame, alloc: dict[str, int], seed: int, order: tuple[str, ...] = STRATA) -> pl.DataFrame:
     """The sample: per stratum (in a fixed order), rows drawn without replacement by the seed."""
     rng = np.random.default_rng(seed)
     parts = []
-    for stratum in STRATA:
+    for stratum in order:
         if not alloc.get(stratum):
             continue
         rows = population.filter(pl.col("stratum") == stratum).sort("record_type", "record_id")
@@ -229,21 +246,30 @@ def _write_xlsx(rows: pl.DataFrame, path: Path) -> None:
 
 
 def take_sample(
-    run_dir: Path, file: Path, size: int | None, seed: int, allocation: str, margin: float | None
+    run_dir: Path,
+    file: Path,
+    size: int | None,
+    seed: int,
+    allocation: str,
+    margin: float | None,
+    strata: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Draw and write the sample; returns its allocation."""
     if not (run_dir / POPULATION).is_file():
         raise ConfigError(f"{run_dir}: no {POPULATION} (a run by this version of recordcheck writes one)")
     population = pl.read_parquet(run_dir / POPULATION)
-    sizes = {s: population.filter(pl.col("stratum") == s).height for s in STRATA}
+    order: tuple[str, ...] = STRATA
+    if strata:
+        population, order = restratify(population, strata)
+    sizes = {s: population.filter(pl.col("stratum") == s).height for s in order}
     n = size if size is not None else size_for_margin(margin or 0.02, population.height)
     rates = None
     if allocation == "neyman":
         flagged = pl.read_parquet(run_dir / "exceptions.parquet", columns=["record_type", "record_id"]).unique()
         hit = population.join(flagged, on=["record_type", "record_id"], how="semi")
-        rates = {s: hit.filter(pl.col("stratum") == s).height / sizes[s] for s in STRATA if sizes[s]}
+        rates = {s: hit.filter(pl.col("stratum") == s).height / sizes[s] for s in order if sizes[s]}
     alloc = allocate(sizes, n, rates)
-    sample = draw(population, alloc, seed)
+    sample = draw(population, alloc, seed, order)
     write_worksheet(sample, file)
     screen = file.with_name(file.stem + ".screen.csv")
     with screen.open("w", encoding="utf-8", newline="") as handle:

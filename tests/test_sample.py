@@ -114,3 +114,18 @@ def test_a_sample_reviewed_from_the_answer_key_estimates_the_true_rate(small_ext
     recording = estimate["recording"]
     assert recording["ci_low"] <= true_rate <= recording["ci_high"], (recording, true_rate)
     assert estimate["calibration"]["unrecorded"]["fn"] == 0, "the screen misses none of the key's unrecorded reports"
+
+
+def test_strata_come_from_the_config_when_it_gives_them(run_dir, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "config: 1\nsample:\n  strata:\n"
+        "    - {name: rape, rape: true}\n"
+        "    - {name: professional referrals, record_type: referral, source: [professional_third_party]}\n"
+        "    - {name: everything else}\n",
+        encoding="utf-8",
+    )
+    result = _sample(run_dir, tmp_path / "w.csv", "--size", "40", "--seed", "1", "--config", str(config))
+    assert "professional referrals" in result.output and "everything else" in result.output
+    strata = set(pl.read_csv(tmp_path / "w.csv", infer_schema=False)["stratum"])
+    assert strata == {"rape", "professional referrals", "everything else"}

@@ -706,15 +706,32 @@ def sample(
 @click.argument("worksheet", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the estimate as JSON.")
 @click.option("--annual-recorded", type=click.IntRange(min=1), help="Recorded crimes a year, for the unrecorded estimate.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Keep the estimate in this OUT_DIR's run store: later reports show it beside the screen's rate.",
+)
+@store_option
+@config_option
 @handle_errors
-def estimate(worksheet: Path, json_path: Path | None, annual_recorded: int | None) -> None:
+def estimate(
+    worksheet: Path,
+    json_path: Path | None,
+    annual_recorded: int | None,
+    out_dir: Path | None,
+    store_path: Path | None,
+    config_path: Path | None,
+) -> None:
     """Estimate the recording, timeliness and classification rates from a reviewed audit sample
     (stratified combined ratio estimator), and measure the nightly screen against the reviewers."""
     import json
 
+    from recordcheck.checks.config import load_config
     from recordcheck.checks.estimate import estimate as compute
 
-    result = compute(worksheet, annual_recorded)
+    annual = annual_recorded or load_config(config_path).report.get("annual_recorded_crime")
+    result = compute(worksheet, annual)
 
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.1%}"
@@ -741,6 +758,16 @@ def estimate(worksheet: Path, json_path: Path | None, annual_recorded: int | Non
     click.echo(f"{result['skipped_rows']:,} row(s) not yet reviewed were left out")
     if json_path is not None:
         json_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if out_dir is not None:
+        from datetime import UTC, datetime
+
+        from recordcheck.checks.nightly import single_writer
+        from recordcheck.checks.store import STORE_NAME, RunStore
+
+        store_file = store_path or out_dir / STORE_NAME
+        with single_writer(out_dir, store_file, "recordcheck estimate"), RunStore(store_file) as store:
+            store.add_audit(result, worksheet.name, datetime.now(UTC))
+        click.echo(f"Kept in {store_file}: the next report shows it beside the screen's rate")
 
 
 @cli.group()

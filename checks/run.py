@@ -330,6 +330,7 @@ def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store
     exit_code = 9 if not_checked else 1 if breaches else 0
     run_summary["exit_code"] = exit_code
 
+    run_summary["audit"] = store.latest_audit()
     return Judgement(run_summary, register, resolved, previous_run, breaches, not_checked, exit_code)
 
 

@@ -86,6 +86,10 @@ MIGRATIONS: dict[int, list[str]] = {
         # rows read per table, so a night can tell a truncated export from the last one
         "ALTER TABLE runs ADD COLUMN table_rows JSON",
     ],
+    4: [
+        # audited estimates from reviewed samples, shown beside the screen's rate
+        "CREATE TABLE audits (audited_at TIMESTAMPTZ, worksheet VARCHAR, result JSON)",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -194,6 +198,20 @@ class RunStore:
     def table_rows(self, run_id: str) -> dict[str, int]:
         rows = self.con.execute("SELECT table_rows FROM runs WHERE run_id = ?", [run_id]).fetchall()
         return {str(k): int(v) for k, v in json.loads(rows[0][0]).items()} if rows and rows[0][0] else {}
+
+    def add_audit(self, result: dict[str, Any], worksheet: str, audited_at: datetime) -> None:
+        with self.transaction():
+            self.con.execute("INSERT INTO audits VALUES (?, ?, ?)", [audited_at, worksheet, json.dumps(result)])
+
+    def latest_audit(self) -> dict[str, Any] | None:
+        """The latest reviewed sample's estimate, with when and from which worksheet."""
+        rows = self.con.execute(
+            "SELECT audited_at, worksheet, result FROM audits ORDER BY audited_at DESC LIMIT 1"
+        ).fetchall()
+        if not rows:
+            return None
+        audited_at, worksheet, result = rows[0]
+        return {"audited_at": audited_at.isoformat(), "worksheet": worksheet, **json.loads(result)}
 
     def latest_as_of(self) -> datetime | None:
         rows = self.con.execute("SELECT max(as_of) FROM runs WHERE complete").fetchall()

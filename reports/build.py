@@ -15,6 +15,7 @@ from recordcheck.checks.headline import UNRECORDED
 from recordcheck.checks.london import LONDON
 from recordcheck.checks.refdata import GradeBand
 from recordcheck.reports.context import (
+    Audit,
     Changes,
     Cover,
     CrossTable,
@@ -322,6 +323,22 @@ def _open_counts(run: RunFiles) -> tuple[int, int]:
     return int(total), int(high or 0)
 
 
+def _audit(raw: dict[str, Any] | None) -> Audit | None:
+    if not raw:
+        return None
+    recording, unrecorded = raw["recording"], (raw.get("calibration") or {}).get("unrecorded") or {}
+    return Audit(
+        datetime.fromisoformat(raw["audited_at"]).astimezone(LONDON).date().isoformat(),
+        raw["worksheet"],
+        recording["rate"],
+        recording["ci_low"],
+        recording["ci_high"],
+        int(recording["reviewed"]),
+        unrecorded.get("precision"),
+        unrecorded.get("recall"),
+    )
+
+
 def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_key: bytes | None = None) -> ReportContext:
     """The typed context of report.html, one builder per section, from the run folder alone."""
     run = RunFiles.read(run_dir, options or {})
@@ -346,6 +363,7 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
             summary, {v.id: v.overall.grade for v in views}, {band.grade for band in run.grades.bands[:2]}
         ),
         headline=headline,
+        audit=_audit(summary.get("audit")),
         sexual_offences=[r for r in by_group if r.label in ("Rape", "Other sexual offences")],
         by_offence_group=by_group,
         glance=[GlanceRow(v.id, v.title, v.overall, v.status, v.threshold) for v in views],

@@ -64,6 +64,18 @@ class GlanceRow:
 
 
 @dataclass(frozen=True)
+class Audit:
+    audited_at: str = doc("When the reviewed sample's estimate was made (London date).")
+    worksheet: str = doc("The worksheet it came from.")
+    rate: float | None = doc("The audited recording rate (stratified ratio estimate).")
+    ci_low: float | None = doc("Its 95% interval, lower bound.")
+    ci_high: float | None = doc("Its 95% interval, upper bound.")
+    reviewed: int = doc("Reports reviewed.")
+    precision: float | None = doc("Of the reports the screen flagged unrecorded, the share the reviewers agreed with.")
+    recall: float | None = doc("Of the reports the reviewers found unrecorded, the share the screen flagged.")
+
+
+@dataclass(frozen=True)
 class Changes:
     new: int = doc("Findings not raised by the previous night.")
     recurring: int = doc("Findings the previous night raised too.")
@@ -171,6 +183,7 @@ class ReportContext:
     summary_text: list[str] = doc("The executive summary, in sentences generated from the figures.")
     improvements: list[str] = doc("Areas for improvement: one sentence per rule below the good bands or over a threshold.")
     headline: Headline = doc("The CDA-style headline figures.")
+    audit: Audit | None = doc("The latest audited rate from a reviewed sample, beside the screen's (None: none yet).")
     sexual_offences: list[Rate] = doc("Recording rates for rape and other sexual offences, as inspections quote them.")
     by_offence_group: list[Rate] = doc("Recording rate by offence group.")
     glance: list[GlanceRow] = doc("Every rule at a glance: compliance and threshold status.")

@@ -129,3 +129,27 @@ def test_strata_come_from_the_config_when_it_gives_them(run_dir, tmp_path):
     assert "professional referrals" in result.output and "everything else" in result.output
     strata = set(pl.read_csv(tmp_path / "w.csv", infer_schema=False)["stratum"])
     assert strata == {"rape", "professional referrals", "everything else"}
+
+
+def test_an_estimate_kept_in_the_store_shows_beside_the_screens_rate(run_dir, tmp_path):
+    from bs4 import BeautifulSoup
+
+    out = run_dir.parent
+    _sample(run_dir, tmp_path / "w.csv", "--size", "50", "--seed", "2")
+    sheet = pl.read_csv(tmp_path / "w.csv", infer_schema=False).with_columns(
+        pl.lit("1").alias("crimes_due"),
+        pl.lit("1").alias("crimes_recorded"),
+        pl.lit("1").alias("recorded_on_time"),
+        pl.lit("1").alias("classified_correctly"),
+    )
+    sheet.write_csv(tmp_path / "w.csv")
+    kept = CliRunner().invoke(cli, ["estimate", str(tmp_path / "w.csv"), "--out", str(out)])
+    assert kept.exit_code == 0 and "the next report shows it" in kept.output
+    night = CliRunner().invoke(
+        cli, ["run", str(ROOT / "sample_data" / "extract"), "--out", str(out), "--as-of", "2026-04-02T00:00:00Z"]
+    )
+    assert night.exit_code == 0, night.output
+    page = BeautifulSoup((out / "latest" / "report.html").read_text(encoding="utf-8"), "html.parser")
+    card = page.find(id="audit")
+    assert card is not None and "50 reports reviewed" in card.get_text() and "w.csv" in card.get_text()
+    assert "precision" in card.get_text() and "recall" in card.get_text()

@@ -24,7 +24,7 @@ from recordcheck.checks.contract import REGISTER_COLUMNS
 from recordcheck.checks.errors import ConfigError
 from recordcheck.checks.london import london_date
 from recordcheck.checks.publish import LATEST
-from recordcheck.checks.safecsv import FORMULA_START, neutralise, read_rows
+from recordcheck.checks.safecsv import FORMULA_START, neutralise, read_rows, write_xlsx
 from recordcheck.checks.store import DECISIONS, RunStore
 
 WORKLIST_COLUMNS = (
@@ -82,37 +82,17 @@ def _write_csv(rows: pl.DataFrame, path: Path) -> None:
 
 
 def _write_xlsx(rows: pl.DataFrame, path: Path) -> None:
-    from openpyxl import Workbook
-    from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.datavalidation import DataValidation
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "findings"
-    sheet.append(list(rows.columns))
-    for row in rows.iter_rows():
-        sheet.append([neutralise(v) for v in row])
-    for index, name in enumerate(rows.columns, start=1):
-        letter = get_column_letter(index)
-        if name in ("first_seen", "disposition_until", "until"):
-            for cell in sheet[letter][1:]:
-                cell.number_format = "yyyy-mm-dd"
-        for cell in sheet[letter][1:]:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # text, never a formula
-        sheet.column_dimensions[letter].width = 60 if name == "detail" else 18
-    sheet.freeze_panes = "A2"
-    sheet.auto_filter.ref = sheet.dimensions
-    decision = get_column_letter(rows.columns.index("decision") + 1)
-    until = get_column_letter(rows.columns.index("until") + 1)
-    choices = DataValidation(type="list", formula1='"' + ",".join(DECISIONS) + '"', allow_blank=True)
-    choices.add(f"{decision}2:{decision}{max(2, rows.height + 1)}")
-    dates = DataValidation(type="date", operator="greaterThan", formula1="DATE(2000,1,1)", allow_blank=True)
-    dates.add(f"{until}2:{until}{max(2, rows.height + 1)}")
-    sheet.add_data_validation(choices)
-    sheet.add_data_validation(dates)
-    book.save(path)
+    write_xlsx(
+        rows,
+        path,
+        "findings",
+        {
+            "decision": {"type": "list", "formula1": '"' + ",".join(DECISIONS) + '"'},
+            "until": {"type": "date", "operator": "greaterThan", "formula1": "DATE(2000,1,1)"},
+        },
+        dates=("first_seen", "disposition_until", "until"),
+        wide=("detail",),
+    )
 
 
 # ---------------------------------------------------------------- import

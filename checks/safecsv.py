@@ -65,3 +65,43 @@ def read_rows(file: Path, what: str) -> list[dict[str, Any]]:
         return []
     header = [str(h) if h is not None else "" for h in values[0]]
     return [dict(zip(header, row, strict=False)) for row in values[1:]]
+
+
+def write_xlsx(
+    rows: pl.DataFrame,
+    path: Path,
+    title: str,
+    checks: dict[str, dict[str, Any]] | None = None,
+    dates: tuple[str, ...] = (),
+    wide: tuple[str, ...] = (),
+) -> None:
+    """A worksheet auditors can work in: a frozen header, filters, dates as dates, every text cell
+    text (never a formula, and neutralised), and a data check on the columns in `checks`
+    (column -> openpyxl DataValidation arguments)."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = title
+    sheet.append(list(rows.columns))
+    for row in rows.iter_rows():
+        sheet.append([neutralise(v) for v in row])
+    last = max(2, rows.height + 1)
+    for index, name in enumerate(rows.columns, start=1):
+        letter = get_column_letter(index)
+        for cell in sheet[letter][1:]:
+            if name in dates:
+                cell.number_format = "yyyy-mm-dd"
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # text, never a formula
+        sheet.column_dimensions[letter].width = 60 if name in wide else 18
+        if checks and name in checks:
+            validation = DataValidation(allow_blank=True, **checks[name])
+            validation.add(f"{letter}2:{letter}{last}")
+            sheet.add_data_validation(validation)
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = sheet.dimensions
+    book.save(path)

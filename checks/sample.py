@@ -25,7 +25,7 @@ import polars as pl
 
 from recordcheck.checks.errors import ConfigError
 from recordcheck.checks.london import LONDON_TZ
-from recordcheck.checks.safecsv import neutralise, write_csv
+from recordcheck.checks.safecsv import neutralise, write_csv, write_xlsx
 from recordcheck.checks.validate import AcceptedTables
 
 POPULATION = "population.parquet"
@@ -219,30 +219,8 @@ def write_worksheet(sample: pl.DataFrame, file: Path) -> None:
 
 
 def _write_xlsx(rows: pl.DataFrame, path: Path) -> None:
-    from openpyxl import Workbook
-    from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.datavalidation import DataValidation
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "sample"
-    sheet.append(list(rows.columns))
-    for row in rows.iter_rows():
-        sheet.append([neutralise(v) for v in row])
-    for cells in sheet.iter_rows(min_row=2):
-        for cell in cells:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"
-    sheet.freeze_panes = "A2"
-    sheet.auto_filter.ref = sheet.dimensions
-    last = max(2, rows.height + 1)
-    for name in ("crimes_due", "crimes_recorded", "recorded_on_time", "classified_correctly"):
-        letter = get_column_letter(rows.columns.index(name) + 1)
-        check = DataValidation(type="whole", operator="between", formula1="0", formula2="1000", allow_blank=True)
-        check.add(f"{letter}2:{letter}{last}")
-        sheet.add_data_validation(check)
-    book.save(path)
+    whole = {"type": "whole", "operator": "between", "formula1": "0", "formula2": "1000"}
+    write_xlsx(rows, path, "sample", dict.fromkeys(VERDICTS[:4], whole), wide=("linked_crimes", "linked_codes"))
 
 
 def take_sample(

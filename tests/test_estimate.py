@@ -14,22 +14,10 @@ from click.testing import CliRunner
 
 from recordcheck.checks.errors import ConfigError
 from recordcheck.checks.estimate import estimate, read_worksheet
+from recordcheck.checks.sample import VERDICTS, WORKSHEET_COLUMNS
 from recordcheck.cli import cli
 
-HEADER = [
-    "sample_id",
-    "stratum",
-    "stratum_population",
-    "stratum_sample",
-    "record_type",
-    "record_id",
-    "crimes_due",
-    "crimes_recorded",
-    "recorded_on_time",
-    "classified_correctly",
-    "reviewer",
-    "notes",
-]
+HEADER = [*WORKSHEET_COLUMNS, *VERDICTS]  # the worksheet `recordcheck sample` writes
 
 
 def _worksheet(path: Path, rows: list[dict]) -> Path:

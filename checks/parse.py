@@ -7,6 +7,8 @@ the typed frame and a problem naming the row, column and what was expected (neve
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
 from recordcheck.checks.contract import TABLES, Column
@@ -139,6 +141,47 @@ def _unread(frame: pl.DataFrame, typed: pl.DataFrame, name: str) -> pl.DataFrame
     return frame.filter(mask).filter(_present(name))
 
 
+def _problems(
+    table: str,
+    frame: pl.DataFrame,
+    typed_frame: pl.DataFrame,
+    text_columns: list[Column],
+    full: dict[str, Any],
+    origin: pl.Expr,
+    id_col: str,
+) -> list[pl.DataFrame]:
+    """One problem row per value neither pass could read: its row, column and what was expected
+    (a local time skipped by the clock change is named as such), never the value."""
+    problem_frames = []
+    for column in text_columns:
+        if column.type == "string":
+            continue
+        _, expected, local_ok = full[column.name]
+        failed = _unread(frame, typed_frame, column.name)
+        if failed.height == 0:
+            continue
+        local_parsed = (
+            failed.select(local_ok).to_series() if local_ok is not None else pl.repeat(False, failed.height, eager=True)
+        )
+        reason = (
+            pl.when(pl.Series(local_parsed))
+            .then(pl.lit(f"{column.name} is a local time that does not exist in {LOCAL_TZ} (clock change)"))
+            .otherwise(pl.lit(f"{column.name} is not {expected}"))
+        )
+        problem_frames.append(
+            failed.select(
+                pl.lit(table).alias("table"),
+                pl.col(ROW).alias("row_number"),
+                origin.alias("origin"),
+                pl.col(id_col).alias("record_id"),
+                pl.lit(f"parse_{column.type}").alias("check"),
+                pl.lit(column.name).alias("column"),
+                reason.alias("reason"),
+            )
+        )
+    return problem_frames
+
+
 def parse_table(raw: RawTable, profile: SourceProfile) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Typed frame (same rows, same order) and one problem row per value that did not parse.
 
@@ -178,32 +221,6 @@ def parse_table(raw: RawTable, profile: SourceProfile) -> tuple[pl.DataFrame, pl
         if reparsed.height:
             typed_frame = typed_frame.update(reparsed, on=ROW, how="left")
 
-    problem_frames = []
-    for column in text_columns:
-        if column.type == "string":
-            continue
-        _, expected, local_ok = full[column.name]
-        failed = _unread(frame, typed_frame, column.name)
-        if failed.height == 0:
-            continue
-        local_parsed = (
-            failed.select(local_ok).to_series() if local_ok is not None else pl.repeat(False, failed.height, eager=True)
-        )
-        reason = (
-            pl.when(pl.Series(local_parsed))
-            .then(pl.lit(f"{column.name} is a local time that does not exist in {LOCAL_TZ} (clock change)"))
-            .otherwise(pl.lit(f"{column.name} is not {expected}"))
-        )
-        problem_frames.append(
-            failed.select(
-                pl.lit(raw.name).alias("table"),
-                pl.col(ROW).alias("row_number"),
-                origin.alias("origin"),
-                pl.col(id_col).alias("record_id"),
-                pl.lit(f"parse_{column.type}").alias("check"),
-                pl.lit(column.name).alias("column"),
-                reason.alias("reason"),
-            )
-        )
+    problem_frames = _problems(raw.name, frame, typed_frame, text_columns, full, origin, id_col)
     problems = pl.concat(problem_frames) if problem_frames else pl.DataFrame(schema=PROBLEM_SCHEMA)
     return typed_frame, problems.cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]

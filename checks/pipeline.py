@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -111,6 +112,47 @@ def _ragged_problems(batch: RawTable, source: TableSource) -> pl.DataFrame:
     ).cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]
 
 
+def _stream_file(
+    database: Database,
+    source: TableSource,
+    profile: SourceProfile,
+    timings: dict[str, float],
+    defaulted: dict[tuple[str, str], dict[str, int]],
+    on_rows: Callable[[str, int], None] | None,
+    problems: list[pl.DataFrame],
+    link_specs: list[Any] | None,
+    built_links: list[pl.DataFrame],
+) -> int:
+    """One table's file, batch by batch: read, count, parse, collect links, append. Returns its rows."""
+    name, contract = source.name, TABLES[source.name]
+    rows_from_file = 0
+    batches = source.batches()
+    while True:
+        started = time.perf_counter()
+        batch = next(batches, None)
+        timings["read"] += time.perf_counter() - started
+        if batch is None:
+            return rows_from_file
+        rows_from_file += batch.frame.height
+        if on_rows is not None:
+            on_rows(name, rows_from_file)
+        for column, codes in batch.defaulted.items():
+            counts = defaulted.setdefault((name, column), {})
+            for code, rows in codes.items():
+                counts[code] = counts.get(code, 0) + rows
+        started = time.perf_counter()
+        typed, batch_problems = parse_table(batch, profile)
+        problems.append(batch_problems)
+        if source.ragged:
+            problems.append(_ragged_problems(batch, source))
+        if link_specs:
+            built_links.append(links_from(batch, link_specs))
+        timings["parse"] += time.perf_counter() - started
+        started = time.perf_counter()
+        _append(database, contract, typed, source.path.name if name == "crime_links" else None)
+        timings["load"] += time.perf_counter() - started
+
+
 def _stream_tables(
     database: Database,
     sources: dict[str, TableSource],
@@ -140,31 +182,9 @@ def _stream_tables(
         rows_from_file = 0
         if source is not None:
             file_names[name] = source.path.name
-            batches = source.batches()
-            while True:
-                started = time.perf_counter()
-                batch = next(batches, None)
-                timings["read"] += time.perf_counter() - started
-                if batch is None:
-                    break
-                rows_from_file += batch.frame.height
-                if on_rows is not None:
-                    on_rows(name, rows_from_file)
-                for column, codes in batch.defaulted.items():
-                    counts = defaulted.setdefault((name, column), {})
-                    for code, rows in codes.items():
-                        counts[code] = counts.get(code, 0) + rows
-                started = time.perf_counter()
-                typed, batch_problems = parse_table(batch, profile)
-                problems[name].append(batch_problems)
-                if source.ragged:
-                    problems[name].append(_ragged_problems(batch, source))
-                if name in builders:
-                    built_links.append(links_from(batch, builders[name]))
-                timings["parse"] += time.perf_counter() - started
-                started = time.perf_counter()
-                _append(database, contract, typed, source.path.name if name == "crime_links" else None)
-                timings["load"] += time.perf_counter() - started
+            rows_from_file = _stream_file(
+                database, source, profile, timings, defaulted, on_rows, problems[name], builders.get(name), built_links
+            )
         if name == "crime_links" and built_links:
             # links carried in delimited columns of the referral and incident files
             # numbered after the crime_links file's own rows: every link has an identity of its own

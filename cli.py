@@ -157,6 +157,23 @@ def rules_dir_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--engine, --master and --verbose: where the rule SQL runs (DuckDB here, or Spark)."""
+    func = click.option("--verbose", is_flag=True, help="Let Spark's own INFO and WARN logging through.")(func)
+    func = click.option(
+        "--master",
+        metavar="URL",
+        help="Spark master: local[N], spark://host:port, yarn, k8s://... (default: spark-submit's, else local[*]).",
+    )(func)
+    return click.option(
+        "--engine",
+        type=click.Choice(["duckdb", "spark"]),
+        default="duckdb",
+        show_default=True,
+        help="Embedded DuckDB, or Apache Spark (pip install 'recordcheck[spark]').",
+    )(func)
+
+
 def validator_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--validator",
@@ -325,9 +342,16 @@ def validate(
     type=click.IntRange(min=1, max=366),
     help="Write N consecutive nights (night-01 ...), a day apart, each grown and changed, each with its key.",
 )
+@click.option(
+    "--forces",
+    type=click.IntRange(min=2, max=60),
+    help="Write N force extracts of different sizes (adding up to --scale), seeds and districts, with forces.yaml.",
+)
 @as_of_option
 @handle_errors
-def generate(out_dir: Path, seed: int, scale: float, fmt: str, shape: str, nights: int | None, as_of: str | None) -> None:
+def generate(
+    out_dir: Path, seed: int, scale: float, fmt: str, shape: str, nights: int | None, forces: int | None, as_of: str | None
+) -> None:
     """Write a synthetic extract with its answer key (key.csv) into OUT_DIR."""
     from recordcheck.checks.errors import ConfigError
     from recordcheck.checks.generate import DEFAULT_AS_OF, write_extract
@@ -336,6 +360,19 @@ def generate(out_dir: Path, seed: int, scale: float, fmt: str, shape: str, night
     if shape == "force" and fmt != "csv":
         raise ConfigError("--shape force writes CSV, as force systems export; leave out --format")
     moment = _parse_as_of(as_of) if as_of else DEFAULT_AS_OF
+    if forces is not None:
+        from recordcheck.checks.generate.forces import write_forces
+
+        if shape != "canonical" or fmt != "csv" or nights is not None:
+            raise ConfigError("--forces chooses each force's shape itself; leave out --shape, --format and --nights")
+        with _step(f"Generating {forces} forces, total scale {scale} (seed {seed})"):
+            written = write_forces(out_dir, forces, seed, scale, moment)
+        for force in written:
+            extra = f", {force.bad_rows} bad rows" if force.bad_rows else ""
+            click.echo(f"{force.code}  scale {force.scale:<8} {force.shape:<9} {force.findings:>5} finding(s) in key{extra}")
+        manifest = out_dir / "forces.yaml"
+        click.echo(f"Manifest: {manifest}  (as-of {moment.isoformat()}; recordcheck national {manifest} --out OUT)")
+        return
     with _step(f"Generating scale {scale} (seed {seed})"):
         extract = build(seed=seed, scale=scale, as_of=moment)
         if nights is not None:
@@ -455,6 +492,58 @@ def run(
         sys.exit(int(ExitCode.THRESHOLD_BREACHED))
 
 
+@cli.command()
+@click.argument("forces", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@as_of_option
+@rules_dir_option
+@validator_option
+@engine_options
+@handle_errors
+def national(
+    forces: Path,
+    out_dir: Path,
+    as_of: str | None,
+    rules_dir: Path | None,
+    validator: str,
+    engine: str,
+    master: str | None,
+    verbose: bool,
+) -> None:
+    """Check every force in FORCES (a manifest, or a folder of force folders) with one pack.
+
+    Publishes OUT_DIR/<run id>/ with exceptions/ (Parquet, by force), summary.json,
+    quarantine.parquet, manifest.json and national.html. A refused force is named and the
+    others are still checked (exit 11)."""
+    from recordcheck.checks.national.job import execute_national, headline_lines
+    from recordcheck.checks.rules import RULES_DIR, load_pack
+    from recordcheck.reports.national import render_national
+
+    if engine == "spark":
+        from recordcheck.checks.spark.session import require_pyspark
+
+        require_pyspark()
+    pack = load_pack(rules_dir or RULES_DIR)
+    outcome = execute_national(
+        forces,
+        out_dir,
+        _parse_as_of(as_of),
+        pack,
+        engine=engine,
+        master=master,
+        verbose=verbose,
+        validator=validator,
+        render=render_national,
+        on_force=lambda code, state: click.echo(f"  {code}: {state}", err=True) if state != "checking" else None,
+    )
+    click.echo(f"National run {outcome.run_id}: {outcome.run_dir}")
+    for line in headline_lines(outcome):
+        click.echo(line)
+    click.echo(f"Report: {outcome.run_dir / 'national.html'}")
+    if outcome.refused:
+        sys.exit(int(ExitCode.FORCES_REFUSED))
+
+
 def _renderer(config: Any, redact: bool = False) -> Any:
     """The reports layer: it reads the run folder's own results, never the extract."""
     from recordcheck.reports.render import render_run
@@ -539,9 +628,17 @@ def rules_explain(rule_id: str, rules_dir: Path | None) -> None:
 @click.argument("rule_ids", nargs=-1)
 @rules_dir_option
 @config_option
+@engine_options
 @handle_errors
-def rules_test(rule_ids: tuple[str, ...], rules_dir: Path | None, config_path: Path | None) -> None:
-    """Run the rules' own test cases (all, or RULE_IDS); exit 1 if any case fails."""
+def rules_test(
+    rule_ids: tuple[str, ...],
+    rules_dir: Path | None,
+    config_path: Path | None,
+    engine: str,
+    master: str | None,
+    verbose: bool,
+) -> None:
+    """Run the rules' own test cases (all, or RULE_IDS) on DuckDB or Spark; exit 1 if any case fails."""
     from recordcheck.checks.config import load_config
     from recordcheck.checks.refdata import load_reference
     from recordcheck.checks.rules import RULES_DIR, load_pack
@@ -554,7 +651,13 @@ def rules_test(rule_ids: tuple[str, ...], rules_dir: Path | None, config_path: P
     unknown = [r for r in rule_ids if r not in {x.id for x in pack.rules}]
     if unknown:
         raise click.BadParameter(f"unknown rule(s) {', '.join(unknown)}", param_hint="RULE_IDS")
-    outcomes = run_cases(pack, reference, list(rule_ids) or None)
+    if engine == "spark":
+        from recordcheck.checks.spark.engine import spark_case_engine
+        from recordcheck.checks.spark.session import spark_session
+
+        outcomes = run_cases(pack, reference, list(rule_ids) or None, spark_case_engine(spark_session(master, verbose)))
+    else:
+        outcomes = run_cases(pack, reference, list(rule_ids) or None)
     failed = [o for o in outcomes if not o.passed]
     for outcome in failed:
         click.echo(f"FAIL {outcome.message}")

@@ -215,7 +215,12 @@ class RunConfig:
 def load_config(path: Path | None) -> RunConfig:
     if path is None:
         return RunConfig()
-    raw = load_yaml(path)
+    return config_from_raw(load_yaml(path), path)
+
+
+def config_from_raw(raw: Any, path: Path) -> RunConfig:
+    """A config from its parsed YAML (a file's, or a national manifest's inline `config:`);
+    `path` is where it came from, for messages and relative paths."""
     model = validate(ConfigModel, raw, path, "the config")
     rules = model.rules or RulesModel()
     engine = model.engine or EngineModel()

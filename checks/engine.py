@@ -84,13 +84,26 @@ class RuleEngine:
         self.present = set(tables)
         self.limits = dict(reference.limits)
         self._database: Database | None = None
+        self._connect(con, threads)
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        self._load_tables(tables, districts)
+        self._load_reference(reference, as_of)
+        timings["load"] = time.perf_counter() - started
+        started = time.perf_counter()
+        self._create_pack_objects()
+        timings["views"] = time.perf_counter() - started
+        self.timings = timings
+
+    def _connect(self, con: duckdb.DuckDBPyConnection | None, threads: int | None) -> None:
         if con is None:
             # a database of its own, opened and confined like a run's (rule cases, tests)
             self._database = Database(EngineSettings(threads=threads))
             con = self._database.con
         self.con = con
-        timings: dict[str, float] = {}
-        started = time.perf_counter()
+
+    def _load_tables(self, tables: Mapping[str, Any], districts: list[str] | None) -> None:
+        """Each contract table as a relation named after it (an empty one where the extract lacks it)."""
         for name, contract in TABLES.items():
             if isinstance(tables, AcceptedTables) and name in tables:
                 # the validated rows are already in this database: read them where they are
@@ -110,16 +123,31 @@ class RuleEngine:
             else:
                 cols = ", ".join(f"{c.name} {DUCKDB_TYPES[c.type]}" for c in contract.columns)
                 self.con.execute(f"CREATE TABLE {name} ({cols})")
-        self._load_reference(reference, as_of)
-        timings["load"] = time.perf_counter() - started
-        started = time.perf_counter()
-        for name, definition in pack.macros.items():
+
+    def _create_pack_objects(self) -> None:
+        """The pack's macros, then its shared views (materialised unless listed inline)."""
+        for name, definition in self.pack.macros.items():
             self._exec(f"CREATE MACRO {name}{definition}", f"pack macro {name}")
-        for name, sql in pack.views.items():
-            kind = "VIEW" if name in pack.inline_views else "TABLE"
-            self._exec(f"CREATE {kind} {name} AS {sql}", f"pack view {name}")
-        timings["views"] = time.perf_counter() - started
-        self.timings = timings
+        for name, sql in self.pack.views.items():
+            self._create(name, sql, f"pack view {name}", materialise=name not in self.pack.inline_views)
+
+    # The engine's primitives: everything below them is SQL in DuckDB's dialect, so another
+    # engine (checks/spark) overrides these and inherits the rest.
+
+    def _create(self, name: str, sql: str, what: str, materialise: bool = True, temporary: bool = False) -> None:
+        kind = ("TEMP TABLE" if temporary else "TABLE") if materialise else "VIEW"
+        self._exec(f"CREATE OR REPLACE {kind} {name} AS {sql}\n", what)
+
+    def _drop(self, *names: str) -> None:
+        for name in names:
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+
+    def _rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql).fetchall()
+
+    def _register_frame(self, sql: str) -> Any:
+        """The register rows a query returns, as the engine hands them on (here a Polars frame)."""
+        return self.con.sql(sql).pl()
 
     def close(self) -> None:
         """Close the database the engine opened for itself (never one it was given)."""
@@ -178,7 +206,7 @@ class RuleEngine:
             elif name in OFFENCE_CODE_FIELDS:
                 # a Home Office code with its title from the catalogue: "8N: Assault with injury"
                 expr = (
-                    f"(CAST({name} AS VARCHAR) || coalesce(': ' || (SELECT t.title FROM offence_catalogue t "
+                    f"(CAST({name} AS VARCHAR) || coalesce(': ' || (SELECT max(t.title) FROM offence_catalogue t "
                     f"WHERE t.code = CAST({name} AS VARCHAR)), ''))"
                 )
             elif name in WORDED_FIELDS:
@@ -196,8 +224,13 @@ class RuleEngine:
         missing = [name for name in rule.evidence if name not in columns]
         if missing:
             raise RuleError(f"{rule.id}: evidence names {', '.join(missing)} but the breaches query has no such column")
-        values = ", ".join(f"coalesce(CAST({name} AS VARCHAR), '')" for name in rule.evidence)
+        values = ", ".join(f"coalesce({self._as_text(name, columns[name])}, '')" for name in rule.evidence)
         return f"substr(sha256(concat_ws('|', {_sql_str(rule.id)}{', ' + values if values else ''})), 1, 16)"
+
+    def _as_text(self, name: str, kind: str) -> str:
+        """A value as DuckDB writes it as text: what the evidence hash is taken over (an engine
+        that writes values differently overrides this, so the hash stays the same)."""
+        return f"CAST({name} AS VARCHAR)"
 
     def measure(self, name: str, sql: str) -> list[dict[str, Any]]:
         """An aggregate for the reports, as plain rows (timestamps as ISO text)."""
@@ -219,10 +252,10 @@ class RuleEngine:
         lacking = [c for c in REQUIRED_OUTPUT if c not in pop_columns or c not in columns]
         if lacking:
             raise RuleError(f"{rule.id}: population and breaches must return {', '.join(lacking)}")
-        row = self.con.execute(f"SELECT count(*), count(DISTINCT (record_type, record_id)) FROM {pop}").fetchall()[0]
+        row = self._rows(f"SELECT count(*), count(DISTINCT (record_type, record_id)) FROM {pop}")[0]
         if row[0] != row[1]:
             raise RuleError(f"{rule.id}: population lists a record more than once")
-        stray = self.con.execute(f"SELECT count(*) FROM {br} b ANTI JOIN {pop} p USING (record_type, record_id)").fetchall()
+        stray = self._rows(f"SELECT count(*) FROM {br} b ANTI JOIN {pop} p USING (record_type, record_id)")
         if stray[0][0]:
             raise RuleError(f"{rule.id}: breaches include {stray[0][0]} record(s) outside the population")
         return columns
@@ -231,19 +264,19 @@ class RuleEngine:
         """Population and breaches per value of each of the rule's strata (district, agency, ...)."""
         strata: dict[str, list[dict[str, Any]]] = {}
         for stratum in rule.strata:
-            rows = self.con.execute(
+            rows = self._rows(
                 f"""SELECT coalesce(CAST(p.{stratum} AS VARCHAR), '(not recorded)') AS value,
                            count(*) AS population, count(b.record_id) AS breaches
                     FROM {pop} p LEFT JOIN (SELECT DISTINCT record_type, record_id FROM {br}) b
                          USING (record_type, record_id)
                     GROUP BY ALL ORDER BY value"""
-            ).fetchall()
+            )
             strata[stratum] = [{"value": v, "population": p, "breaches": b} for v, p, b in rows]
         return strata
 
-    def _register_rows(self, rule: Rule, run_id: str, br: str, columns: dict[str, str]) -> pl.DataFrame:
+    def _register_rows(self, rule: Rule, run_id: str, br: str, columns: dict[str, str]) -> Any:
         """One register row per breaching record: fingerprint, detail sentence, evidence hash, strata."""
-        register = self.con.sql(
+        return self._register_frame(
             f"""SELECT DISTINCT ON (record_type, record_id)
                        {_sql_str(run_id)} AS run_id, {_sql_str(rule.id)} AS rule_id,
                        {_sql_str(rule.finding)} AS finding, {_sql_str(rule.severity)} AS severity,
@@ -258,10 +291,9 @@ class RuleEngine:
                        CAST(month AS VARCHAR) AS month,
                        {"CAST(source AS VARCHAR)" if "source" in columns else "NULL::VARCHAR"} AS source
                 FROM {br} ORDER BY record_type, record_id"""
-        ).pl()
-        return register
+        )
 
-    def run_rule(self, rule: Rule, run_id: str) -> tuple[RuleResult, pl.DataFrame | None]:
+    def run_rule(self, rule: Rule, run_id: str) -> tuple[RuleResult, Any]:
         missing = [t for t in rule.requires if t not in self.present]
         if missing:
             return RuleResult(rule, "not_run", f"table absent: {', '.join(missing)}"), None
@@ -269,15 +301,15 @@ class RuleEngine:
         # The population is a table named `population` that the breaches query reads as it is
         # written: no SQL is spliced into another (a breaches query may start with a comment or WITH).
         pop, br = "population", "breaches"
-        self._exec(f"CREATE OR REPLACE TEMP TABLE {pop} AS {rule.population}\n", f"{rule.id} population")
-        self._exec(f"CREATE OR REPLACE TEMP TABLE {br} AS {rule.breaches}\n", f"{rule.id} breaches")
+        self._create(pop, rule.population, f"{rule.id} population", temporary=True)
+        self._create(br, rule.breaches, f"{rule.id} breaches", temporary=True)
         columns = self._check_outputs(rule, pop, br)
         strata = self._strata(rule, pop, br)
-        counts = self.con.execute(
+        counts = self._rows(
             f"SELECT (SELECT count(*) FROM {pop}), (SELECT count(DISTINCT (record_type, record_id)) FROM {br})"
-        ).fetchall()[0]
+        )[0]
         register = self._register_rows(rule, run_id, br, columns)
-        self.con.execute(f"DROP TABLE {pop}; DROP TABLE {br}")
+        self._drop(pop, br)
         result = RuleResult(rule, "run", "", int(counts[0]), int(counts[1]), strata, time.perf_counter() - started)
         return result, register
 
@@ -335,6 +367,13 @@ def run_pack(
 _SCHEMAS = itertools.count(1)
 
 
+def skip_reason(rule: Rule, disabled: list[str] | None, unusable: Mapping[tuple[str, str], str]) -> str | None:
+    """Why a rule will not run on this extract (disabled, or a column it needs unusable); None: it runs."""
+    if disabled and rule.id in disabled:
+        return "disabled in the config"
+    return unmet_needs(rule, unusable) or None
+
+
 def _run_pack(
     engine: RuleEngine,
     run_id: str,
@@ -349,10 +388,7 @@ def _run_pack(
     for rule in pack.rules:
         if only and rule.id not in only:
             continue
-        if disabled and rule.id in disabled:
-            results.append(RuleResult(rule, "not_run", "disabled in the config"))
-            continue
-        if reason := unmet_needs(rule, unusable):
+        if reason := skip_reason(rule, disabled, unusable):
             results.append(RuleResult(rule, "not_run", reason))
             continue
         result, register = engine.run_rule(rule, run_id)

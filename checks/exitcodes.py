@@ -34,3 +34,7 @@ class ExitCode(IntEnum):
     BUSY = 10
     """Another run or review import holds OUT_DIR (or the run store): nothing was done; the
     message names the holder."""
+    FORCES_REFUSED = 11
+    """`national`: the run was published, but one or more forces' extracts were refused (missing
+    table or column, bad profile or config); each is named in the headline and summary.json, and
+    the other forces were checked."""

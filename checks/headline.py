@@ -36,17 +36,26 @@ def rate_figure(compliant: int, total: int) -> dict[str, Any]:
 def headline_figures(rules: list[dict[str, Any]], register: pl.DataFrame, measures: dict[str, Any]) -> dict[str, Any]:
     """Recording, timeliness and classification from the rules' results, the register and the
     pack's `reports` measure (reports that disclosed an offence and have a crime)."""
-    recorded = sum(int(row.get("recorded") or 0) for row in measures.get("reports") or [])
     unrecorded = register.filter(pl.col("finding").is_in(UNRECORDED)).height
+    wrong = register.filter(pl.col("finding").is_in(CLASSIFICATION))["record_id"].n_unique()
+    return headline_from_counts(rules, unrecorded, wrong, measures)
+
+
+def headline_from_counts(
+    rules: list[dict[str, Any]], unrecorded: int, misclassified: int, measures: dict[str, Any]
+) -> dict[str, Any]:
+    """The same figures from two counts of the register (its unrecorded-crime rows, and the
+    distinct records found misclassified): what an engine that keeps the register on its
+    executors (Spark) sends back."""
+    recorded = sum(int(row.get("recorded") or 0) for row in measures.get("reports") or [])
     ran = [r for r in rules if r["status"] == "run"]
     timely = [r for r in ran if r["finding"] in TIMELINESS]
     population = sum(r["population"] for r in timely)
     late = sum(r["breaches"] for r in timely)
     classified = [r for r in ran if r["finding"] in CLASSIFICATION]
     checked = sum(r["population"] for r in classified)
-    wrong = register.filter(pl.col("finding").is_in(CLASSIFICATION))["record_id"].n_unique()
     return {
         "recording": rate_figure(recorded, recorded + unrecorded),
         "timeliness": rate_figure(population - late, population),
-        "classification": rate_figure(checked - wrong, checked),
+        "classification": rate_figure(checked - misclassified, checked),
     }

@@ -43,7 +43,7 @@ RULE_KEYS = (
 OPTIONAL_RULE_KEYS = ("strata", "example", "needs", "evidence")
 REQUIRED_RULE_KEYS = tuple(k for k in RULE_KEYS if k not in OPTIONAL_RULE_KEYS)
 CASE_KEYS = ("name", "description", "as_of", "given", "flagged", "not_flagged", "absent")
-PACK_KEYS = ("pack", "name", "version", "description", "macros", "views", "inline_views", "measures")
+PACK_KEYS = ("pack", "name", "version", "description", "macros", "spark_macros", "views", "inline_views", "measures")
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 LIMIT_PLACEHOLDER = re.compile(r"\{limit:([a-z_][a-z0-9_]*)\}")
 
@@ -113,6 +113,8 @@ class RulePack:
     directory: Path
     digest: str = ""
     inline_views: tuple[str, ...] = ()
+    spark_macros: dict[str, str] = field(default_factory=dict)
+    """Spark SQL definitions of the macros whose DuckDB body would change meaning on Spark."""
     """Views kept as views (computed by each query that reads them) rather than materialised:
     for a view that only adds a few columns to a materialised one, copying it costs more than
     computing it on the rows a rule selects."""
@@ -279,6 +281,12 @@ def load_pack(directory: Path = RULES_DIR) -> RulePack:
     views = {str(k): str(v) for k, v in (raw.get("views") or {}).items()}
     measures = {str(k): str(v) for k, v in (raw.get("measures") or {}).items()}
     inline_views = tuple(str(v) for v in raw.get("inline_views") or ())
+    spark_definitions = {str(k): str(v) for k, v in (raw.get("spark_macros") or {}).items()}
+    unknown_macros = [name for name in spark_definitions if name not in macros]
+    if unknown_macros:
+        raise ConfigError(
+            f"{pack_path} line {line_of(raw, 'spark_macros')}: spark_macros names no macro {', '.join(unknown_macros)}"
+        )
     unknown_views = [v for v in inline_views if v not in views]
     if unknown_views:
         raise ConfigError(
@@ -322,4 +330,5 @@ def load_pack(directory: Path = RULES_DIR) -> RulePack:
         directory=directory,
         digest=digest.hexdigest(),
         inline_views=inline_views,
+        spark_macros=spark_definitions,
     )

@@ -9,9 +9,11 @@ only what matters to it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -105,12 +107,23 @@ def as_of_of(case: RuleCase) -> datetime:
     return moment.astimezone(UTC)
 
 
-def run_case(pack: RulePack, reference: ReferenceData, rule: Rule, case: RuleCase) -> CaseOutcome:
+EngineFactory = Callable[[RulePack, ReferenceData, datetime, dict[str, pl.DataFrame]], RuleEngine]
+"""Builds the engine a case runs on: DuckDB by default, Spark for `rules test --engine spark`."""
+
+
+def duckdb_engine(pack: RulePack, reference: ReferenceData, as_of: datetime, tables: dict[str, pl.DataFrame]) -> RuleEngine:
+    return RuleEngine(pack, reference, as_of, tables, threads=1)
+
+
+def run_case(
+    pack: RulePack, reference: ReferenceData, rule: Rule, case: RuleCase, engine_for: EngineFactory = duckdb_engine
+) -> CaseOutcome:
     where = f"{rule.id} case {case.name!r} ({rule.path})"
     try:
         tables = case_tables(case)
-        engine = RuleEngine(pack, reference, as_of_of(case), tables, threads=1)
+        engine = engine_for(pack, reference, as_of_of(case), tables)
         result, register = engine.run_rule(rule, "test")
+        flagged = flagged_ids(register)
         engine.close()
     except Exception as exc:  # noqa: BLE001 - a broken case is a failed case, reported plainly
         return CaseOutcome(rule.id, case.name, False, f"{where}: could not run: {exc}")
@@ -120,7 +133,6 @@ def run_case(pack: RulePack, reference: ReferenceData, rule: Rule, case: RuleCas
                 rule.id, case.name, False, f"{where}: expected 'not run' with {case.absent} absent"
             )
         return CaseOutcome(rule.id, case.name, True, "")
-    flagged = set(register["record_id"].to_list()) if register is not None else set()
     expected = set(case.flagged)
     problems = []
     missed = sorted(expected - flagged)
@@ -137,11 +149,23 @@ def run_case(pack: RulePack, reference: ReferenceData, rule: Rule, case: RuleCas
     return CaseOutcome(rule.id, case.name, True, "")
 
 
-def run_cases(pack: RulePack, reference: ReferenceData, only: list[str] | None = None) -> list[CaseOutcome]:
+def flagged_ids(register: Any) -> set[str]:
+    """The record ids in one rule's register rows: a Polars frame, or another engine's frame
+    that can select and collect (Spark's; a case's register is a handful of rows)."""
+    if register is None:
+        return set()
+    if isinstance(register, pl.DataFrame):
+        return set(register["record_id"].to_list())
+    return {str(row[0]) for row in register.select("record_id").collect()}
+
+
+def run_cases(
+    pack: RulePack, reference: ReferenceData, only: list[str] | None = None, engine_for: EngineFactory = duckdb_engine
+) -> list[CaseOutcome]:
     outcomes = []
     for rule in pack.rules:
         if only and rule.id not in only:
             continue
         for case in rule.cases:
-            outcomes.append(run_case(pack, reference, rule, case))
+            outcomes.append(run_case(pack, reference, rule, case, engine_for))
     return outcomes

@@ -27,14 +27,16 @@ from recordcheck.checks.generate.shapes import _assemble, local_text, write_extr
 __all__ = ["DEFAULT_AS_OF", "Extract", "generate", "local_text", "write_extract"]
 
 
-def generate(seed: int = 1, scale: float = 0.05, as_of: datetime = DEFAULT_AS_OF) -> Extract:
-    """Build an extract and its answer key; deterministic for (seed, scale, as_of)."""
+def generate(seed: int = 1, scale: float = 0.05, as_of: datetime = DEFAULT_AS_OF, per_kind: int | None = None) -> Extract:
+    """Build an extract and its answer key; deterministic for (seed, scale, as_of, per_kind).
+
+    `per_kind`: injected breaches of each kind (default: 40 per unit of scale, at least 1)."""
     g = _Gen(seed, scale, as_of)
     _incidents(g, round(595_000 * scale))
     _referrals(g, round(40_000 * scale))
     _direct_crimes(g, round(6_000 * scale))
     _edge_cases(g)
-    _inject(g, max(1, round(40 * scale)))
+    _inject(g, per_kind or max(1, round(40 * scale)))
     tables = _assemble(g)
     key = pl.DataFrame(
         g.key, schema={"finding": pl.String, "record_type": pl.String, "record_id": pl.String}, orient="row"

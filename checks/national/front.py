@@ -1,0 +1,123 @@
+"""One force's front end in a national run: its profile, config and reference data, then its
+extract read and validated by the same code as a single-force run (checks/pipeline.py).
+
+`stage_force` is the form a Spark executor runs: one task per force, which writes the force's
+accepted tables and quarantine as Parquet where the rule engine (and the driver's output) reads
+them, and returns only counts, hashes and names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from recordcheck.checks.config import RunConfig, config_from_raw, load_config
+from recordcheck.checks.errors import ConfigError, InputRejected
+from recordcheck.checks.national.forces import Force
+from recordcheck.checks.pipeline import LoadedExtract, load_extract
+from recordcheck.checks.profile import SourceProfile, load_profile
+from recordcheck.checks.refdata import ReferenceData, load_reference
+from recordcheck.checks.rules import RulePack, load_pack
+from recordcheck.checks.validate import make_runner
+
+
+@dataclass
+class ForceSetup:
+    profile: SourceProfile
+    config: RunConfig
+    reference: ReferenceData
+
+
+class ForceRefused(Exception):
+    """This force's extract, profile or config cannot be used; the other forces still run."""
+
+
+def force_setup(force: Force, pack: RulePack) -> ForceSetup:
+    profile = load_profile(force.profile)
+    if force.config_file is not None:
+        config = load_config(force.config_file)
+    elif force.config:
+        config = config_from_raw(force.config, Path(f"forces manifest (force {force.code})"))
+    else:
+        config = RunConfig()
+    config.check_rule_ids([r.id for r in pack.rules])
+    reference = load_reference(pack.reference_dir, overrides=config.reference, config_path=config.path)
+    return ForceSetup(profile, config, reference)
+
+
+def read_force(force: Force, pack: RulePack, as_of: datetime, validator: str) -> tuple[ForceSetup, LoadedExtract]:
+    """The force's extract read, parsed and validated; ForceRefused names why it cannot be."""
+    try:
+        setup = force_setup(force, pack)
+        loaded = load_extract(
+            force.local_extract,
+            setup.profile,
+            setup.reference,
+            as_of,
+            make_runner(validator),
+            setup.config.engine,
+            pack.suites_dir,
+        )
+    except (ConfigError, InputRejected) as exc:
+        raise ForceRefused(str(exc)) from None
+    return setup, loaded
+
+
+def front_facts(force: Force, setup: ForceSetup, loaded: LoadedExtract) -> dict[str, Any]:
+    """What the national summary and manifest keep of a force's front end (no record values)."""
+    profile_path = force.profile
+    return {
+        "code": force.code,
+        "name": force.name,
+        "extract": force.extract,
+        "profile": {
+            "name": setup.profile.name,
+            "path": str(profile_path) if profile_path else None,
+            "sha256": hashlib.sha256(profile_path.read_bytes()).hexdigest() if profile_path else None,
+        },
+        "config": str(setup.config.path) if setup.config.path else None,
+        "inputs": [{"table": f.table, "file": f.path.name, "bytes": f.size_bytes, "sha256": f.sha256} for f in loaded.files],
+        "tables": {
+            name: {"read": c.read, "accepted": c.accepted, "quarantined": c.quarantined}
+            for name, c in loaded.validation.counts.items()
+        },
+        "quarantined_rows": sum(c.quarantined for c in loaded.validation.counts.values()),
+        "unusable": [[table, column, why] for (table, column), why in sorted(loaded.unusable.items())],
+        "present": list(loaded.validation.accepted),
+        "districts": setup.config.districts,
+        "disabled": setup.config.disabled_rules,
+    }
+
+
+def quarantine_with_force(loaded: LoadedExtract, code: str) -> pl.DataFrame:
+    return loaded.validation.quarantine.select(pl.lit(code).alias("force"), pl.all())
+
+
+def stage_force(payload: dict[str, Any]) -> dict[str, Any]:
+    """Executor task: one force's front end, its accepted tables and quarantine to Parquet.
+
+    Returns the force's facts, or {'code', 'status': 'refused', 'reason'}."""
+    force = Force(**payload["force"])
+    pack = load_pack(Path(payload["pack_dir"]))
+    work = Path(payload["work_dir"])
+    try:
+        setup, loaded = read_force(force, pack, datetime.fromisoformat(payload["as_of"]), payload["validator"])
+    except ForceRefused as exc:
+        return {"code": force.code, "name": force.name, "status": "refused", "reason": str(exc)}
+    try:
+        facts = front_facts(force, setup, loaded)
+        accepted_dir = work / "accepted" / force.code
+        accepted_dir.mkdir(parents=True, exist_ok=True)
+        for name in loaded.validation.accepted:
+            loaded.validation.accepted[name].write_parquet(accepted_dir / f"{name}.parquet")
+        quarantine_dir = work / "quarantine" / f"force={force.code}"
+        quarantine_dir.mkdir(parents=True, exist_ok=True)
+        loaded.validation.quarantine.write_parquet(quarantine_dir / "part-0.parquet")
+    finally:
+        loaded.close()
+    return {**facts, "status": "checked", "accepted_dir": str(accepted_dir)}

@@ -1,0 +1,240 @@
+"""The national job: every force through its front end and the pack, one run folder published
+atomically (exceptions/ by force, summary.json, quarantine.parquet, manifest.json, national.html).
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from recordcheck.checks import __version__
+from recordcheck.checks.headline import CLASSIFICATION, TIMELINESS, UNRECORDED, rate_figure
+from recordcheck.checks.national import duckdb_engine, spark_engine
+from recordcheck.checks.national.forces import Force, load_forces
+from recordcheck.checks.national.funnel import funnel
+from recordcheck.checks.nightly import single_writer
+from recordcheck.checks.parse import PROBLEM_SCHEMA
+from recordcheck.checks.publish import check_output_folder, staged_run, write_json
+from recordcheck.checks.rules import RulePack
+from recordcheck.checks.stats import wilson
+
+KEY_FINDINGS = (*UNRECORDED, *TIMELINESS, *CLASSIFICATION)
+"""The findings whose rules get a funnel plot: those behind the headline rates."""
+LOCK_STORE = "recordcheck.duckdb"
+
+
+@dataclass
+class NationalOutcome:
+    run_id: str
+    run_dir: Path
+    summary: dict[str, Any]
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def make_national_id(started: datetime) -> str:
+    return f"{started.strftime('%Y%m%dT%H%M%SZ')}-national-{secrets.token_hex(2)}"
+
+
+def execute_national(
+    forces_source: Path,
+    out_dir: Path,
+    as_of: datetime,
+    pack: RulePack,
+    engine: str = "duckdb",
+    master: str | None = None,
+    verbose: bool = False,
+    validator: str = "duckdb_sql",
+    render: Callable[[Path], object] | None = None,
+    on_force: Callable[[str, str], None] | None = None,
+) -> NationalOutcome:
+    """Check every force and publish the national run folder in one step."""
+    forces = load_forces(forces_source)
+    started_at = datetime.now(UTC)
+    check_output_folder(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_id = make_national_id(started_at)
+    timings: dict[str, float] = {}
+    tell = on_force or (lambda _code, _state: None)
+    with single_writer(out_dir, out_dir / LOCK_STORE, "recordcheck national"), staged_run(out_dir, run_id) as staging:
+        started = time.perf_counter()
+        if engine == "spark":
+            per_force = _run_spark(forces, pack, as_of, validator, run_id, staging, master, verbose, tell)
+        else:
+            per_force = _run_duckdb(forces, pack, as_of, validator, run_id, staging, tell)
+        timings["forces"] = time.perf_counter() - started
+        summary = national_summary(per_force, pack, as_of, run_id, engine)
+        examples = {f["code"]: f.pop("examples", []) for f in per_force}
+        write_json(staging / "summary.json", summary)
+        write_json(staging / "examples.json", examples)
+        write_json(staging / "manifest.json", _manifest(summary, per_force, pack, forces_source, timings))
+        if render is not None:
+            started = time.perf_counter()
+            render(staging)
+            timings["report"] = time.perf_counter() - started
+    refused = [f for f in per_force if f["status"] == "refused"]
+    return NationalOutcome(run_id, out_dir / run_id, summary, refused, timings)
+
+
+def _run_duckdb(
+    forces: list[Force],
+    pack: RulePack,
+    as_of: datetime,
+    validator: str,
+    run_id: str,
+    staging: Path,
+    tell: Callable[[str, str], None],
+) -> list[dict[str, Any]]:
+    per_force, quarantines = [], []
+    for force in forces:
+        tell(force.code, "checking")
+        figures, quarantine = duckdb_engine.check_force(force, pack, as_of, validator, run_id, staging)
+        per_force.append(figures)
+        if quarantine is not None:
+            quarantines.append(quarantine)
+        tell(force.code, figures["status"])
+    frame = pl.concat(quarantines) if quarantines else pl.DataFrame(schema={"force": pl.String, **PROBLEM_SCHEMA})
+    frame.write_parquet(staging / "quarantine.parquet")
+    return per_force
+
+
+def _run_spark(
+    forces: list[Force],
+    pack: RulePack,
+    as_of: datetime,
+    validator: str,
+    run_id: str,
+    staging: Path,
+    master: str | None,
+    verbose: bool,
+    tell: Callable[[str, str], None],
+) -> list[dict[str, Any]]:
+    from recordcheck.checks.spark.session import spark_session
+
+    spark = spark_session(master, verbose, app=f"recordcheck national {run_id}")
+    work = staging / ".work"
+    try:
+        staged = spark_engine.stage_forces(spark, forces, pack, as_of, validator, work)
+        per_force = []
+        for force, facts in zip(forces, staged, strict=True):
+            if facts["status"] == "refused":
+                per_force.append(facts)
+                tell(force.code, "refused")
+                continue
+            tell(force.code, "checking")
+            figures = spark_engine.check_force(spark, force, facts, pack, as_of, run_id, staging)
+            figures.pop("accepted_dir", None)
+            per_force.append(figures)
+            tell(force.code, "checked")
+        spark_engine.write_quarantine(spark, work, staging)
+        if not (staging / "quarantine.parquet").exists():
+            pl.DataFrame(schema={"force": pl.String, **PROBLEM_SCHEMA}).write_parquet(staging / "quarantine.parquet")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return per_force
+
+
+def national_summary(
+    per_force: list[dict[str, Any]], pack: RulePack, as_of: datetime, run_id: str, engine: str
+) -> dict[str, Any]:
+    """Per force, per rule and per stratum, and nationally: the figures every output is built from."""
+    checked = [f for f in per_force if f["status"] == "checked"]
+    rules: list[dict[str, Any]] = []
+    funnels = []
+    for rule in pack.rules:
+        points = [
+            (f["code"], r["population"], r["breaches"])
+            for f in checked
+            for r in f["rules"]
+            if r["id"] == rule.id and r["status"] == "run"
+        ]
+        population = sum(n for _, n, _ in points)
+        breaches = sum(b for _, _, b in points)
+        interval = wilson(breaches, population)
+        rules.append(
+            {
+                "id": rule.id,
+                "title": next((r["title"] for f in checked for r in f["rules"] if r["id"] == rule.id), rule.title),
+                "finding": rule.finding,
+                "severity": rule.severity,
+                "forces_run": len(points),
+                "population": population,
+                "breaches": breaches,
+                "rate": breaches / population if population else None,
+                "rate_low": interval[0] if interval else None,
+                "rate_high": interval[1] if interval else None,
+            }
+        )
+        if rule.finding in KEY_FINDINGS and (plot := funnel(rule.id, rules[-1]["title"], points)) is not None:
+            funnels.append(plot)
+    headline = {
+        name: rate_figure(
+            sum(f["headline"][name]["compliant"] for f in checked), sum(f["headline"][name]["total"] for f in checked)
+        )
+        for name in ("recording", "timeliness", "classification")
+    }
+    return {
+        "run_id": run_id,
+        "kind": "national",
+        "as_of": as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "engine": engine,
+        "rule_pack": {"name": pack.name, "version": pack.version, "sha256": pack.digest},
+        "forces": [{k: v for k, v in f.items() if k not in ("inputs", "present", "accepted_dir")} for f in per_force],
+        "refused": [
+            {"code": f["code"], "name": f["name"], "reason": f["reason"]} for f in per_force if f["status"] == "refused"
+        ],
+        "national": {
+            "forces_checked": len(checked),
+            "register_rows": sum(f["register_rows"] for f in checked),
+            "quarantined_rows": sum(f["quarantined_rows"] for f in checked),
+            "headline": headline,
+            "rules": rules,
+        },
+        "funnels": funnels,
+    }
+
+
+def _manifest(
+    summary: dict[str, Any], per_force: list[dict[str, Any]], pack: RulePack, source: Path, timings: dict[str, float]
+) -> dict[str, Any]:
+    return {
+        "run_id": summary["run_id"],
+        "kind": "national",
+        "recordcheck": __version__,
+        "as_of": summary["as_of"],
+        "engine": summary["engine"],
+        "forces_source": str(source),
+        "rule_pack": {**summary["rule_pack"], "directory": str(pack.directory)},
+        "forces": [
+            {k: f.get(k) for k in ("code", "name", "status", "reason", "extract", "profile", "config", "inputs")}
+            for f in per_force
+        ],
+        "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
+    }
+
+
+def headline_lines(outcome: NationalOutcome) -> list[str]:
+    """The short headline a registrar (or an inspector) reads at a glance."""
+    national = outcome.summary["national"]
+    recording = national["headline"]["recording"]
+    rate = f"{recording['rate'] * 100:.1f}%" if recording["rate"] is not None else "n/a"
+    lines = [
+        f"National run {outcome.run_id}: {national['forces_checked']} force(s) checked, "
+        f"{len(outcome.refused)} refused; recording rate {rate} "
+        f"({recording['compliant']:,} of {recording['total']:,}); {national['register_rows']:,} finding(s).",
+    ]
+    for plot in outcome.summary["funnels"]:
+        outside = [p["force"] for p in plot["points"] if p["position"].startswith("outlier")]
+        if outside:
+            lines.append(f"{plot['rule']}: outside the 99.8% limits: {', '.join(outside)}")
+    for force in outcome.refused:
+        lines.append(f"REFUSED {force['code']} ({force['name']}): {force['reason']}")
+    return lines

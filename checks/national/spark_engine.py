@@ -1,0 +1,121 @@
+"""A national run on Apache Spark: the front end as one executor task per force, then the
+pack's SQL (translated) over each force's accepted tables.
+
+The driver sends tasks and receives counts, strata, measures (aggregates) and each rule's few
+report examples. Registers and the quarantine are written by the executors, as Parquet, into the
+run's staging folder (which must be on a file system every executor sees).
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from recordcheck.checks.engine import REGISTER_SCHEMA, RuleResult, skip_reason
+from recordcheck.checks.headline import CLASSIFICATION, UNRECORDED, headline_from_counts
+from recordcheck.checks.national.figures import EXAMPLE_COLUMNS, EXAMPLES_PER_RULE, rule_figures
+from recordcheck.checks.national.forces import Force
+from recordcheck.checks.national.front import force_setup, stage_force
+from recordcheck.checks.rules import RulePack
+from recordcheck.checks.spark.engine import SparkRuleEngine
+
+REGISTER_DDL = ", ".join(f"`{name}` STRING" for name in REGISTER_SCHEMA)
+
+
+def stage_forces(
+    spark: Any, forces: list[Force], pack: RulePack, as_of: datetime, validator: str, work: Path
+) -> list[dict[str, Any]]:
+    """Every force's front end, one Spark task each; returns their facts in the forces' order."""
+    payloads = [
+        {
+            "force": {
+                "code": f.code,
+                "name": f.name,
+                "extract": f.extract,
+                "profile": f.profile,
+                "config_file": f.config_file,
+                "config": f.config,
+            },
+            "pack_dir": str(pack.directory),
+            "work_dir": str(work),
+            "as_of": as_of.isoformat(),
+            "validator": validator,
+        }
+        for f in forces
+    ]
+    return spark.sparkContext.parallelize(payloads, max(1, len(payloads))).map(stage_force).collect()
+
+
+def check_force(
+    spark: Any, force: Force, facts: dict[str, Any], pack: RulePack, as_of: datetime, run_id: str, staging: Path
+) -> dict[str, Any]:
+    """One staged force through the pack on Spark; its register written by the executors."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    setup = force_setup(force, pack)
+    accepted = Path(facts["accepted_dir"])
+    tables = {name: spark.read.parquet(str(accepted / f"{name}.parquet")) for name in facts["present"]}
+    unusable = {(t, c): why for t, c, why in facts["unusable"]}
+    engine = SparkRuleEngine(pack, setup.reference, as_of, tables, spark, districts=setup.config.districts)
+    try:
+        results: list[RuleResult] = []
+        registers = []
+        for rule in pack.rules:
+            if reason := skip_reason(rule, setup.config.disabled_rules, unusable):
+                results.append(RuleResult(rule, "not_run", reason))
+                continue
+            result, register = engine.run_rule(rule, run_id)
+            results.append(result)
+            if register is not None:
+                registers.append(register.select(*REGISTER_SCHEMA))
+        measures = {name: engine.measure(name, sql) for name, sql in pack.measures.items()}
+        register = spark.createDataFrame([], REGISTER_DDL)
+        for part in registers:
+            register = register.unionByName(part)
+        register.coalesce(1).write.mode("overwrite").parquet(str(staging / "exceptions" / f"force={force.code}"))
+        written = spark.read.parquet(str(staging / "exceptions" / f"force={force.code}"))
+        counts = written.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.sum(F.col("finding").isin(*UNRECORDED).cast("int")).alias("unrecorded"),
+            F.count_distinct(F.when(F.col("finding").isin(*CLASSIFICATION), F.col("record_id"))).alias("misclassified"),
+        ).collect()[0]
+        examples = _examples(written)
+    finally:
+        engine.close()
+    rules = rule_figures(results, setup.reference)
+    return {
+        **facts,
+        "rules": rules,
+        "headline": headline_from_counts(rules, int(counts["unrecorded"] or 0), int(counts["misclassified"] or 0), measures),
+        "register_rows": int(counts["rows"]),
+        "examples": examples,
+    }
+
+
+def _examples(register: Any) -> list[dict[str, Any]]:
+    """The first few register rows of each rule, by record: the only register rows the driver sees."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F  # noqa: N812
+
+    order = Window.partitionBy("rule_id").orderBy("record_type", "record_id")
+    capped = register.withColumn("_n", F.row_number().over(order)).where(F.col("_n") <= EXAMPLES_PER_RULE)
+    return [row.asDict() for row in capped.select(*EXAMPLE_COLUMNS).orderBy("rule_id", "record_type", "record_id").collect()]
+
+
+def write_quarantine(spark: Any, work: Path, staging: Path) -> None:
+    """The staged quarantines of every force as one quarantine.parquet, written by an executor."""
+    source = work / "quarantine"
+    target = staging / "quarantine.parquet"
+    if not source.is_dir() or not any(source.iterdir()):
+        return
+    frame = spark.read.parquet(str(source))
+    columns = ["force", *[c for c in frame.columns if c != "force"]]
+    temporary = staging / ".quarantine.parts"
+    frame.select(*columns).orderBy("force", "table", "row_number").coalesce(1).write.mode("overwrite").parquet(
+        str(temporary)
+    )
+    (part,) = temporary.glob("part-*.parquet")
+    part.replace(target)
+    shutil.rmtree(temporary)

@@ -1,0 +1,171 @@
+"""The rule engine on Spark: RuleEngine's SQL, translated, with Spark's own primitives.
+
+Only the primitives differ from the DuckDB engine (checks/engine.py): how a relation is created,
+dropped, counted and described. Every query the engine and the pack run is the same DuckDB text,
+translated by checks/spark/sql.py. Materialised views are checkpointed on the executors; the
+driver receives counts, strata and capped aggregates, never a per-record table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from recordcheck.checks.contract import TABLES
+from recordcheck.checks.engine import RuleEngine, RuleError
+from recordcheck.checks.refdata import ReferenceData
+from recordcheck.checks.rules import RulePack
+from recordcheck.checks.spark.sql import SparkTranslator
+
+SPARK_TYPES = {"string": "STRING", "int": "BIGINT", "bool": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP"}
+"""The Spark type of each contract column type (TIMESTAMP is an instant, shown in the session's UTC)."""
+
+_AS_DUCKDB = {"timestamp": "TIMESTAMP WITH TIME ZONE", "date": "DATE", "double": "DOUBLE", "float": "FLOAT"}
+
+
+def contract_schema(table: str) -> str:
+    return ", ".join(f"`{c.name}` {SPARK_TYPES[c.type]}" for c in TABLES[table].columns)
+
+
+class SparkRuleEngine(RuleEngine):
+    """One extract's tables as Spark temporary views, and the pack's views over them."""
+
+    def __init__(
+        self,
+        pack: RulePack,
+        reference: ReferenceData,
+        as_of: datetime,
+        tables: Mapping[str, Any],
+        spark: Any,
+        districts: list[str] | None = None,
+    ) -> None:
+        self.spark = spark
+        self.translator = SparkTranslator(pack.macros, pack.spark_macros)
+        self._views: list[str] = []
+        super().__init__(pack, reference, as_of, tables, districts=districts)
+
+    def _connect(self, con: Any, threads: int | None) -> None:
+        self.con = None  # type: ignore[assignment]  # Spark has no DuckDB connection
+
+    def _view(self, name: str, frame: Any) -> None:
+        frame.createOrReplaceTempView(name)
+        self._views.append(name)
+
+    def _load_tables(self, tables: Mapping[str, Any], districts: list[str] | None) -> None:
+        from pyspark.sql import DataFrame
+        from pyspark.sql import functions as F  # noqa: N812
+
+        for name, contract in TABLES.items():
+            if name in tables:
+                given = tables[name]
+                frame = given if isinstance(given, DataFrame) else self.spark.createDataFrame(given.to_arrow())
+                frame = frame.select(*contract.column_names)
+                if districts:  # a value outside the force's list is no district: never its own stratum
+                    frame = frame.withColumn("district", F.when(F.col("district").isin(districts), F.col("district")))
+            else:
+                frame = self.spark.createDataFrame([], contract_schema(name))
+            self._view(name, frame)
+
+    def _load_reference(self, reference: ReferenceData, as_of: datetime) -> None:
+        self._view("offence_catalogue", self.spark.createDataFrame(reference.offence_catalogue.to_arrow()))
+        for view, lists in (
+            ("reason_list", reference.no_crime_reasons),
+            ("authority_list", reference.cancellation_authority),
+        ):
+            rows = [(k, item) for k, items in lists.items() for item in items]
+            self._view(view, self.spark.createDataFrame(rows, "list STRING, item STRING"))
+        limits = [(k, float(v)) for k, v in reference.limits.items()]
+        self._view("limits", self.spark.createDataFrame(limits, "name STRING, value DOUBLE"))
+        moment = as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        self._view("run_settings", self.spark.sql(f"SELECT 'as_of' AS name, TIMESTAMP '{moment}' AS value_ts"))
+
+    def _create_pack_objects(self) -> None:
+        for name, sql in self.pack.views.items():  # macros are expanded where they are called
+            self._create(name, sql, f"pack view {name}", materialise=name not in self.pack.inline_views)
+
+    def _sql(self, sql: str, what: str) -> Any:
+        from pyspark.errors import PySparkException
+
+        text = self.translator.translate(sql, what)
+        try:
+            return self.spark.sql(text)
+        except PySparkException as exc:
+            raise RuleError(f"{what}: {str(exc).splitlines()[0]}") from None
+
+    def _create(self, name: str, sql: str, what: str, materialise: bool = True, temporary: bool = False) -> None:
+        frame = self._sql(sql, what)
+        if materialise:
+            frame = self._checkpoint(frame, what)
+        self._view(name, frame)
+
+    def _checkpoint(self, frame: Any, what: str) -> Any:
+        """Computed once and kept on the executors (lineage cut), as DuckDB materialises a table."""
+        from pyspark.errors import PySparkException
+
+        try:
+            return frame.localCheckpoint(eager=True)
+        except PySparkException as exc:
+            raise RuleError(f"{what}: {str(exc).splitlines()[0]}") from None
+
+    def _drop(self, *names: str) -> None:
+        for name in names:
+            self.spark.catalog.dropTempView(name)
+
+    def _rows(self, sql: str) -> list[tuple[Any, ...]]:
+        from pyspark.errors import PySparkException
+
+        try:
+            return [tuple(row) for row in self._sql(sql, "engine query").collect()]
+        except PySparkException as exc:
+            raise RuleError(f"engine query: {str(exc).splitlines()[0]}") from None
+
+    def _columns(self, table: str) -> dict[str, str]:
+        return {
+            name: _AS_DUCKDB.get(kind, "DECIMAL" if kind.startswith("decimal") else kind.upper())
+            for name, kind in self.spark.table(table).dtypes
+        }
+
+    def _as_text(self, name: str, kind: str) -> str:
+        """DuckDB's text of an instant ('2025-10-29 19:33:00+00', fractions of a second trimmed),
+        so the evidence hash of a finding is the same on both engines."""
+        if not kind.startswith("TIMESTAMP"):
+            return super()._as_text(name, kind)
+        fraction = f"CAST(unix_micros({name}) % 1000000 AS VARCHAR)"
+        return (
+            f"(strftime({name}, '%Y-%m-%d %H:%M:%S') || CASE WHEN unix_micros({name}) % 1000000 = 0 THEN '' "
+            f"ELSE '.' || rtrim(lpad({fraction}, 6, '0'), '0') END || '+00')"
+        )
+
+    def _register_frame(self, sql: str) -> Any:
+        """The rule's register rows, checkpointed on the executors: a Spark DataFrame, not rows."""
+        return self._checkpoint(self._sql(sql, "register rows"), "register rows")
+
+    def measure(self, name: str, sql: str) -> list[dict[str, Any]]:
+        """An aggregate for the reports; instants become ISO text on the executors (UTC)."""
+        from pyspark.errors import PySparkException
+        from pyspark.sql import functions as F  # noqa: N812
+
+        frame = self._sql(sql, f"pack measure {name}")
+        for column, kind in frame.dtypes:
+            if kind == "timestamp":
+                frame = frame.withColumn(column, F.date_format(column, "yyyy-MM-dd'T'HH:mm:ss'Z'"))
+        try:
+            return [row.asDict() for row in frame.collect()]
+        except PySparkException as exc:
+            raise RuleError(f"pack measure {name}: {str(exc).splitlines()[0]}") from None
+
+    def close(self) -> None:
+        """Drop this extract's views (the session is the caller's, and stays open)."""
+        for name in self._views:
+            self.spark.catalog.dropTempView(name)
+        self._views.clear()
+
+
+def spark_case_engine(spark: Any) -> Callable[[RulePack, ReferenceData, datetime, Mapping[str, Any]], RuleEngine]:
+    """The engine factory for rule cases on Spark (`rules test --engine spark`)."""
+
+    def build(pack: RulePack, reference: ReferenceData, as_of: datetime, tables: Mapping[str, Any]) -> RuleEngine:
+        return SparkRuleEngine(pack, reference, as_of, tables, spark)
+
+    return build

@@ -1,0 +1,71 @@
+"""A Spark session set up the way the rule pack needs it: UTC, quiet, and ANSI-strict SQL.
+
+The master comes from `--master` (local[N], spark://host:port, yarn, k8s://...) or, when
+recordcheck runs under spark-submit, from spark-submit itself. Credentials for object stores
+(s3a:, abfss:) stay in Spark's own configuration (spark-defaults.conf, the cluster's settings),
+never in recordcheck's.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import resources
+from typing import Any
+
+from recordcheck.checks.errors import ConfigError
+
+INSTALL_HINT = "--engine spark needs pyspark (and Java 17 or newer): pip install 'recordcheck[spark]'"
+
+
+def require_pyspark() -> None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise ConfigError(INSTALL_HINT) from None
+
+
+def _quiet_logging() -> str:
+    """A log4j2 configuration that lets only errors through (Spark's own INFO/WARN lines otherwise
+    fill the terminal and the scheduler's log)."""
+    path = resources.files("recordcheck.checks.spark").joinpath("log4j2-quiet.properties")
+    return f"-Dlog4j2.configurationFile=file:{path}"
+
+
+def spark_session(master: str | None = None, verbose: bool = False, app: str = "recordcheck") -> Any:
+    """The session recordcheck runs on (created, or the one spark-submit already started)."""
+    require_pyspark()
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app)
+    if master:
+        builder = builder.master(master)
+    under_submit = bool(os.environ.get("SPARK_ENV_LOADED"))  # spark-submit sets this, and the master with it
+    if not master and not under_submit:
+        builder = builder.master("local[*]")
+    settings = {
+        "spark.sql.session.timeZone": "UTC",  # instants are UTC; London time only where a macro asks
+        "spark.sql.ansi.enabled": "true",  # a bad cast is an error, as in DuckDB
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": "8",
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        # force=01 is a force code, not the number 1
+        "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
+    }
+    if not under_submit:  # executors run this interpreter, so this recordcheck and its dependencies
+        settings["spark.pyspark.python"] = sys.executable
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if not verbose:
+        settings["spark.driver.extraJavaOptions"] = _quiet_logging()
+        settings["spark.executor.extraJavaOptions"] = _quiet_logging()
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # noqa: BLE001 - the JVM's own message, shortened
+        raise ConfigError(f"Spark could not start: {str(exc).splitlines()[0]}") from None
+    if not verbose:
+        session.sparkContext.setLogLevel("ERROR")
+    return session

@@ -244,34 +244,47 @@ class RuleEngine:
         )
         return frame.to_dicts()
 
-    def _check_outputs(self, rule: Rule, pop: str, br: str) -> dict[str, str]:
+    def _check_outputs(self, rule: Rule, pop: str, br: str) -> tuple[dict[str, str], int, int]:
         """The engine's contract with a rule: the columns it needs, each record once in the
-        population, and breaches only from the population. Returns the breaches' columns."""
+        population, and breaches only from the population. Returns the breaches' columns, the
+        population and the breaching records (one query: each is a job on a cluster engine)."""
         columns = self._columns(br)
         pop_columns = self._columns(pop)
         lacking = [c for c in REQUIRED_OUTPUT if c not in pop_columns or c not in columns]
         if lacking:
             raise RuleError(f"{rule.id}: population and breaches must return {', '.join(lacking)}")
-        row = self._rows(f"SELECT count(*), count(DISTINCT (record_type, record_id)) FROM {pop}")[0]
-        if row[0] != row[1]:
+        population, distinct, breaches, stray = self._rows(
+            f"""SELECT (SELECT count(*) FROM {pop}), (SELECT count(DISTINCT (record_type, record_id)) FROM {pop}),
+                       (SELECT count(DISTINCT (record_type, record_id)) FROM {br}),
+                       (SELECT count(*) FROM {br} b ANTI JOIN {pop} p USING (record_type, record_id))"""
+        )[0]
+        if population != distinct:
             raise RuleError(f"{rule.id}: population lists a record more than once")
-        stray = self._rows(f"SELECT count(*) FROM {br} b ANTI JOIN {pop} p USING (record_type, record_id)")
-        if stray[0][0]:
-            raise RuleError(f"{rule.id}: breaches include {stray[0][0]} record(s) outside the population")
-        return columns
+        if stray:
+            raise RuleError(f"{rule.id}: breaches include {stray} record(s) outside the population")
+        return columns, int(population), int(breaches)
 
     def _strata(self, rule: Rule, pop: str, br: str) -> dict[str, list[dict[str, Any]]]:
-        """Population and breaches per value of each of the rule's strata (district, agency, ...)."""
-        strata: dict[str, list[dict[str, Any]]] = {}
-        for stratum in rule.strata:
-            rows = self._rows(
-                f"""SELECT coalesce(CAST(p.{stratum} AS VARCHAR), '(not recorded)') AS value,
-                           count(*) AS population, count(b.record_id) AS breaches
-                    FROM {pop} p LEFT JOIN (SELECT DISTINCT record_type, record_id FROM {br}) b
-                         USING (record_type, record_id)
-                    GROUP BY ALL ORDER BY value"""
-            )
-            strata[stratum] = [{"value": v, "population": p, "breaches": b} for v, p, b in rows]
+        """Population and breaches per value of each of the rule's strata (district, agency, ...),
+        all strata in one query; values in code-point order."""
+        if not rule.strata:
+            return {}
+        parts = [
+            f"""SELECT '{stratum}' AS stratum, coalesce(CAST({stratum} AS VARCHAR), '(not recorded)') AS value,
+                       count(*) AS population, count(*) FILTER (WHERE breached) AS breaches
+                FROM marked GROUP BY 1, 2"""
+            for stratum in rule.strata
+        ]
+        rows = self._rows(
+            f"""WITH marked AS (
+                  SELECT p.*, b.record_id IS NOT NULL AS breached
+                  FROM {pop} p LEFT JOIN (SELECT DISTINCT record_type, record_id FROM {br}) b
+                       USING (record_type, record_id))
+                {" UNION ALL ".join(parts)}"""
+        )
+        strata: dict[str, list[dict[str, Any]]] = {stratum: [] for stratum in rule.strata}
+        for stratum, value, population, breaches in sorted(rows, key=lambda row: (row[0], row[1])):
+            strata[stratum].append({"value": value, "population": int(population), "breaches": int(breaches)})
         return strata
 
     def _register_rows(self, rule: Rule, run_id: str, br: str, columns: dict[str, str]) -> Any:
@@ -303,14 +316,11 @@ class RuleEngine:
         pop, br = "population", "breaches"
         self._create(pop, rule.population, f"{rule.id} population", temporary=True)
         self._create(br, rule.breaches, f"{rule.id} breaches", temporary=True)
-        columns = self._check_outputs(rule, pop, br)
+        columns, population, breaches = self._check_outputs(rule, pop, br)
         strata = self._strata(rule, pop, br)
-        counts = self._rows(
-            f"SELECT (SELECT count(*) FROM {pop}), (SELECT count(DISTINCT (record_type, record_id)) FROM {br})"
-        )[0]
         register = self._register_rows(rule, run_id, br, columns)
         self._drop(pop, br)
-        result = RuleResult(rule, "run", "", int(counts[0]), int(counts[1]), strata, time.perf_counter() - started)
+        result = RuleResult(rule, "run", "", population, breaches, strata, time.perf_counter() - started)
         return result, register
 
 

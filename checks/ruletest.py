@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,12 +161,16 @@ def flagged_ids(register: Any) -> set[str]:
 
 
 def run_cases(
-    pack: RulePack, reference: ReferenceData, only: list[str] | None = None, engine_for: EngineFactory = duckdb_engine
+    pack: RulePack,
+    reference: ReferenceData,
+    only: list[str] | None = None,
+    engine_for: EngineFactory = duckdb_engine,
+    workers: int = 1,
 ) -> list[CaseOutcome]:
-    outcomes = []
-    for rule in pack.rules:
-        if only and rule.id not in only:
-            continue
-        for case in rule.cases:
-            outcomes.append(run_case(pack, reference, rule, case, engine_for))
-    return outcomes
+    """Every case of every rule (or `only` these), in the pack's order. `workers` > 1 runs cases
+    side by side (for an engine whose every query waits on a scheduler: Spark)."""
+    cases = [(rule, case) for rule in pack.rules if not only or rule.id in only for case in rule.cases]
+    if workers <= 1:
+        return [run_case(pack, reference, rule, case, engine_for) for rule, case in cases]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda item: run_case(pack, reference, item[0], item[1], engine_for), cases))

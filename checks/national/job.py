@@ -25,6 +25,7 @@ from recordcheck.checks.parse import PROBLEM_SCHEMA
 from recordcheck.checks.publish import check_output_folder, staged_run, write_json
 from recordcheck.checks.rules import RulePack
 from recordcheck.checks.stats import wilson
+from recordcheck.checks.validate import DEFAULT_RUNNER, make_runner
 
 KEY_FINDINGS = (*UNRECORDED, *TIMELINESS, *CLASSIFICATION)
 """The findings whose rules get a funnel plot: those behind the headline rates."""
@@ -52,12 +53,13 @@ def execute_national(
     engine: str = "duckdb",
     master: str | None = None,
     verbose: bool = False,
-    validator: str = "duckdb_sql",
+    validator: str = DEFAULT_RUNNER,
     render: Callable[[Path], object] | None = None,
     on_force: Callable[[str, str], None] | None = None,
 ) -> NationalOutcome:
     """Check every force and publish the national run folder in one step."""
     forces = load_forces(forces_source)
+    make_runner(validator)  # a wrong name stops the whole run, before any force is read
     started_at = datetime.now(UTC)
     check_output_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,9 @@ from recordcheck.checks.spark.sql import SparkTranslator
 SPARK_TYPES = {"string": "STRING", "int": "BIGINT", "bool": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP"}
 """The Spark type of each contract column type (TIMESTAMP is an instant, shown in the session's UTC)."""
 
+SPARK_CASE_WORKERS = 4
+"""Rule cases run side by side on Spark: each waits mostly on the scheduler, not on the cores."""
+
 _AS_DUCKDB = {"timestamp": "TIMESTAMP WITH TIME ZONE", "date": "DATE", "double": "DOUBLE", "float": "FLOAT"}
 
 
@@ -39,8 +42,12 @@ class SparkRuleEngine(RuleEngine):
         tables: Mapping[str, Any],
         spark: Any,
         districts: list[str] | None = None,
+        keep_views: bool = True,
     ) -> None:
         self.spark = spark
+        self.keep_views = keep_views
+        """False: the pack's views stay plain views (a rule case's few rows cost less to recompute
+        than the job that would keep them)."""
         self.translator = SparkTranslator(pack.macros, pack.spark_macros)
         self._views: list[str] = []
         super().__init__(pack, reference, as_of, tables, districts=districts)
@@ -82,7 +89,8 @@ class SparkRuleEngine(RuleEngine):
 
     def _create_pack_objects(self) -> None:
         for name, sql in self.pack.views.items():  # macros are expanded where they are called
-            self._create(name, sql, f"pack view {name}", materialise=name not in self.pack.inline_views)
+            keep = self.keep_views and name not in self.pack.inline_views
+            self._create(name, sql, f"pack view {name}", materialise=keep)
 
     def _sql(self, sql: str, what: str) -> Any:
         from pyspark.errors import PySparkException
@@ -100,7 +108,8 @@ class SparkRuleEngine(RuleEngine):
         self._view(name, frame)
 
     def _checkpoint(self, frame: Any, what: str) -> Any:
-        """Computed once and kept on the executors (lineage cut), as DuckDB materialises a table."""
+        """Kept on the executors once first computed (memory, then disk), as DuckDB materialises
+        a table; lazily, so creating it costs no job of its own."""
         from pyspark.errors import PySparkException
 
         try:
@@ -138,7 +147,7 @@ class SparkRuleEngine(RuleEngine):
         )
 
     def _register_frame(self, sql: str) -> Any:
-        """The rule's register rows, checkpointed on the executors: a Spark DataFrame, not rows."""
+        """The rule's register rows, kept on the executors: a Spark DataFrame, never collected."""
         return self._checkpoint(self._sql(sql, "register rows"), "register rows")
 
     def measure(self, name: str, sql: str) -> list[dict[str, Any]]:
@@ -163,9 +172,10 @@ class SparkRuleEngine(RuleEngine):
 
 
 def spark_case_engine(spark: Any) -> Callable[[RulePack, ReferenceData, datetime, Mapping[str, Any]], RuleEngine]:
-    """The engine factory for rule cases on Spark (`rules test --engine spark`)."""
+    """The engine factory for rule cases on Spark (`rules test --engine spark`): each case in a
+    session of its own (its own temporary views), so cases can run side by side."""
 
     def build(pack: RulePack, reference: ReferenceData, as_of: datetime, tables: Mapping[str, Any]) -> RuleEngine:
-        return SparkRuleEngine(pack, reference, as_of, tables, spark)
+        return SparkRuleEngine(pack, reference, as_of, tables, spark.newSession(), keep_views=False)
 
     return build

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
+import warnings
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from recordcheck.checks.errors import ConfigError
@@ -35,6 +38,9 @@ def _quiet_logging() -> str:
 def spark_session(master: str | None = None, verbose: bool = False, app: str = "recordcheck") -> Any:
     """The session recordcheck runs on (created, or the one spark-submit already started)."""
     require_pyspark()
+    # pandas is not used by recordcheck's Spark code; PySpark's warning about its version is noise
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app)
@@ -63,9 +69,25 @@ def spark_session(master: str | None = None, verbose: bool = False, app: str = "
     for key, value in settings.items():
         builder = builder.config(key, value)
     try:
+        if not verbose and not under_submit and SparkContext._active_spark_context is None:
+            _start_quiet_driver(master or "local[*]", app, settings)
         session = builder.getOrCreate()
     except Exception as exc:  # noqa: BLE001 - the JVM's own message, shortened
         raise ConfigError(f"Spark could not start: {str(exc).splitlines()[0]}") from None
     if not verbose:
         session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def _start_quiet_driver(master: str, app: str, settings: dict[str, str]) -> None:
+    """Start the driver JVM with its stderr in a log file: the JDK's and Spark's start-up lines
+    would otherwise reach the terminal before any log setting applies. Errors still reach the
+    caller as exceptions with Spark's message."""
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    conf = SparkConf().setMaster(master).setAppName(app).setAll(list(settings.items()))
+    log = Path(tempfile.gettempdir()) / f"recordcheck-spark-{os.getpid()}.log"
+    with log.open("ab") as handle:
+        gateway = launch_gateway(conf, popen_kwargs={"stderr": handle})
+    SparkContext(conf=conf, gateway=gateway)

@@ -1,0 +1,38 @@
+"""Helpers for the national-run tests: a generated national extract and reading a run back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from recordcheck.checks.generate.forces import write_forces
+from tests.conftest import AS_OF
+
+KEY = ["finding", "record_type", "record_id"]
+
+
+def national_extract(folder: Path) -> Path:
+    """Three forces (seed 5, total scale 0.05): F02 through its profile, F03 with 3 bad rows."""
+    write_forces(folder, 3, seed=5, scale=0.05, as_of=AS_OF)
+    return folder / "forces.yaml"
+
+
+def register(run_dir: Path) -> pl.DataFrame:
+    """The national register, every force's partition, in a stable order, without the run id."""
+    frame = pl.read_parquet(run_dir / "exceptions" / "**" / "*.parquet", hive_partitioning=True).drop("run_id")
+    return frame.select(sorted(frame.columns)).sort(["force", "rule_id", "record_type", "record_id"])
+
+
+def summary(run_dir: Path) -> dict[str, Any]:
+    data = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    for key in ("run_id", "engine"):
+        data.pop(key)
+    return data
+
+
+def quarantine(run_dir: Path) -> pl.DataFrame:
+    frame = pl.read_parquet(run_dir / "quarantine.parquet")
+    return frame.sort(frame.columns)

@@ -1,0 +1,183 @@
+"""National runs on the embedded engine: the forces kept apart, each exactly its own answer key
+and its own single-force run; a refused force named while the others publish; funnel limits."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from recordcheck.checks.config import RunConfig
+from recordcheck.checks.errors import ConfigError
+from recordcheck.checks.exitcodes import ExitCode
+from recordcheck.checks.national.forces import load_forces
+from recordcheck.checks.national.funnel import Z95, Z998, funnel, limits, position
+from recordcheck.checks.national.job import execute_national
+from recordcheck.checks.profile import load_profile
+from recordcheck.checks.run import execute_run
+from recordcheck.cli import cli
+from recordcheck.reports.national import render_national
+from tests.conftest import AS_OF, AS_OF_TEXT
+from tests.national_data import KEY, national_extract, register
+
+
+@pytest.fixture(scope="module")
+def national(tmp_path_factory, pack):
+    """The generated national extract and its DuckDB national run."""
+    manifest = national_extract(tmp_path_factory.mktemp("forces"))
+    outcome = execute_national(manifest, tmp_path_factory.mktemp("national"), AS_OF, pack, render=render_national)
+    return manifest, outcome
+
+
+def test_each_force_finds_exactly_its_answer_key(national):
+    manifest, outcome = national
+    found = register(outcome.run_dir)
+    assert sorted(found["force"].unique()) == ["F01", "F02", "F03"]
+    for code in ("F01", "F02", "F03"):
+        key = pl.read_csv(manifest.parent / code / "key.csv").sort(KEY)
+        mine = found.filter(pl.col("force") == code).select(KEY).unique().sort(KEY)
+        assert mine.equals(key), code
+    assert (outcome.run_dir / "exceptions" / "force=F02").is_dir()
+
+
+def test_bad_rows_are_quarantined_under_their_force(national):
+    _, outcome = national
+    quarantine = pl.read_parquet(outcome.run_dir / "quarantine.parquet")
+    assert quarantine.columns[0] == "force"
+    assert quarantine.group_by("force").len().rows() == [("F03", 3)]
+    assert set(quarantine["record_id"]) == {"RBAD001", "RBAD002", "RBAD003"}
+    f03 = next(f for f in outcome.summary["forces"] if f["code"] == "F03")
+    assert f03["quarantined_rows"] == 3
+
+
+def test_a_force_is_its_own_single_force_run(national, tmp_path, pack, reference):
+    """F02 (a force-shaped export through its profile): the national partition equals the
+    register of `recordcheck run` on that force alone, row for row."""
+    manifest, outcome = national
+    profile = load_profile(manifest.parent / "F02" / "profile.yaml")
+    single = execute_run(manifest.parent / "F02", tmp_path, profile, reference, RunConfig(), AS_OF, pack)
+    alone = pl.read_parquet(single.run_dir / "exceptions.parquet").filter(pl.col("rule_id") != "QUARANTINE")
+    columns = ["rule_id", "record_type", "record_id", "fingerprint", "detail", "evidence", "district"]
+    national_rows = register(outcome.run_dir).filter(pl.col("force") == "F02").select(columns).sort(columns)
+    assert national_rows.equals(alone.select(columns).sort(columns))
+    alone_summary = json.loads((single.run_dir / "summary.json").read_text())
+    f02 = next(f for f in outcome.summary["forces"] if f["code"] == "F02")
+    assert {r["id"]: (r["population"], r["breaches"], r["strata"]) for r in f02["rules"]} == {
+        r["id"]: (r["population"], r["breaches"], r["strata"]) for r in alone_summary["rules"]
+    }
+
+
+def test_summary_adds_up_nationally(national):
+    _, outcome = national
+    national_rules = {r["id"]: r for r in outcome.summary["national"]["rules"]}
+    for rule_id, figures in national_rules.items():
+        per_force = [r for f in outcome.summary["forces"] for r in f["rules"] if r["id"] == rule_id and r["status"] == "run"]
+        assert figures["population"] == sum(r["population"] for r in per_force)
+        assert figures["breaches"] == sum(r["breaches"] for r in per_force)
+    assert outcome.summary["national"]["register_rows"] == register(outcome.run_dir).height
+
+
+def test_national_report_is_offline_and_names_outliers(national):
+    _, outcome = national
+    html = (outcome.run_dir / "national.html").read_text(encoding="utf-8")
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)
+    assert html.count('<svg class="funnel"') == len(outcome.summary["funnels"]) >= 5
+    for code in ("F01", "F02", "F03"):
+        assert f'id="force-{code}"' in html and f'href="#force-{code}"' in html
+    for plot in outcome.summary["funnels"]:
+        for point in plot["points"]:
+            if point["position"].startswith("outlier"):
+                assert point["force"] in html.split(f'id="funnel-{plot["rule"]}"')[1].split("</p>")[0]
+    # examples are redacted: no record id of the register appears in the report
+    ids = set(register(outcome.run_dir)["record_id"])
+    assert not any(f">{record_id}<" in html for record_id in ids)
+
+
+def test_refused_force_is_named_and_the_others_publish(tmp_path, small_extract):
+    forces = tmp_path / "forces"
+    (forces / "GOOD").mkdir(parents=True)
+    (forces / "BROKEN").mkdir()
+    for path in small_extract.glob("*.csv"):
+        (forces / "GOOD" / path.name).write_bytes(path.read_bytes())
+        if path.name != "crimes.csv":
+            (forces / "BROKEN" / path.name).write_bytes(path.read_bytes())
+    result = CliRunner().invoke(cli, ["national", str(forces), "--out", str(tmp_path / "out"), "--as-of", AS_OF_TEXT])
+    assert result.exit_code == ExitCode.FORCES_REFUSED, result.output
+    assert "REFUSED BROKEN" in result.output and "crimes" in result.output
+    run_dir = tmp_path / "out" / "latest"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [f["code"] for f in summary["refused"]] == ["BROKEN"]
+    assert (run_dir / "exceptions" / "force=GOOD").is_dir()
+    assert not (run_dir / "exceptions" / "force=BROKEN").exists()
+    assert "BROKEN" in (run_dir / "national.html").read_text(encoding="utf-8")
+
+
+def test_funnel_limits_match_a_hand_calculation():
+    # p0 = 0.1, n = 100: standard error sqrt(0.1 * 0.9 / 100) = 0.03
+    low95, high95 = limits(0.1, 100, Z95)
+    assert (round(low95, 6), round(high95, 6)) == (0.041201, 0.158799)  # 0.1 -/+ 1.959964 * 0.03
+    low998, high998 = limits(0.1, 100, Z998)
+    assert (round(low998, 6), round(high998, 6)) == (0.007293, 0.192707)  # 0.1 -/+ 3.090232 * 0.03
+    assert limits(0.01, 10, Z998)[0] == 0.0  # cut at zero
+    assert position(0.20, 0.1, 100) == "outlier-high"
+    assert position(0.17, 0.1, 100) == "alert-high"
+    assert position(0.15, 0.1, 100) == "within"
+    assert position(0.03, 0.1, 100) == "alert-low"
+    assert position(0.0, 0.1, 100) == "outlier-low"
+    plot = funnel("R", "t", [("A", 100, 20), ("B", 900, 80), ("C", 0, 0)])
+    assert plot is not None and plot["national_rate"] == pytest.approx(0.1)
+    assert [p["force"] for p in plot["points"]] == ["A", "B"]  # a force with no population is not a point
+    assert plot["points"][0]["position"] == "outlier-high"
+    assert math.isclose(plot["points"][1]["limits95"][1], 0.1 + Z95 * math.sqrt(0.09 / 900))
+
+
+def test_folder_and_manifest_forms(tmp_path):
+    (tmp_path / "folder" / "SY").mkdir(parents=True)
+    (tmp_path / "folder" / "SY" / "profile.yaml").write_text("profile: 1\n")
+    (tmp_path / "folder" / "WY").mkdir()
+    forces = load_forces(tmp_path / "folder")
+    assert [(f.code, f.profile is not None) for f in forces] == [("SY", True), ("WY", False)]
+    manifest = tmp_path / "forces.yaml"
+    manifest.write_text("forces:\n  - code: SY\n    extract: sy/\n    colour: red\n")
+    with pytest.raises(ConfigError, match=r"line 4: unknown key 'colour'"):
+        load_forces(manifest)
+    manifest.write_text("forces:\n  - {code: SY, extract: a}\n  - {code: sy, extract: b}\n")
+    with pytest.raises(ConfigError, match="appears twice"):
+        load_forces(manifest)
+    manifest.write_text("forces:\n  - {code: SY, extract: s3a://bucket/sy, config: {districts: [Sheffield]}}\n")
+    (force,) = load_forces(manifest)
+    assert force.extract == "s3a://bucket/sy" and force.config == {"districts": ["Sheffield"]}
+
+
+def test_generate_forces_writes_a_manifest(tmp_path):
+    result = CliRunner().invoke(
+        cli, ["generate", str(tmp_path / "g"), "--forces", "2", "--scale", "0.01", "--as-of", AS_OF_TEXT]
+    )
+    assert result.exit_code == 0, result.output
+    assert [f.code for f in load_forces(tmp_path / "g" / "forces.yaml")] == ["F01", "F02"]
+    assert (tmp_path / "g" / "F02" / "profile.yaml").is_file()
+    districts = set(pl.read_csv(tmp_path / "g" / "F01" / "referrals.csv")["district"])
+    assert all(d.startswith("F01 ") for d in districts)
+
+
+def test_engine_spark_without_pyspark_says_how_to_install(monkeypatch, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pyspark(name, *args, **kwargs):
+        if name == "pyspark" or name.startswith("pyspark."):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pyspark)
+    (tmp_path / "forces" / "A").mkdir(parents=True)
+    result = CliRunner().invoke(
+        cli, ["national", str(tmp_path / "forces"), "--out", str(tmp_path / "o"), "--engine", "spark"]
+    )
+    assert result.exit_code == ExitCode.USAGE_ERROR
+    assert "pip install 'recordcheck[spark]'" in result.output

@@ -125,12 +125,16 @@ def main() -> None:
                 if engine == "spark":
                     command += ["--master", args.master]
                 figures = timed_tree(command)
+                manifests = list(Path(out).glob("*/manifest.json"))
+                if manifests:  # where the time went: spark start, front end, rules, report
+                    figures["stages"] = json.loads(manifests[0].read_text())["timings_seconds"]
             figures.update(scale=scale, forces=args.forces, engine=engine, rows=rows)
             figures["rows_per_second"] = round(rows / figures["seconds"]) if figures["seconds"] else None
             results.append(figures)
             print(
                 f"scale {scale:g} ({args.forces} forces, {rows:,} rows) {engine:<6}: {figures['seconds']:>7.1f} s, "
-                f"peak {figures['peak_mb']:,} MB, {figures['rows_per_second']:,} rows/s, exit {figures['exit_code']}",
+                f"peak {figures['peak_mb']:,} MB, {figures['rows_per_second']:,} rows/s, exit {figures['exit_code']}; "
+                f"stages {figures.get('stages')}",
                 flush=True,
             )
     print("\n| total scale | forces | rows | engine | wall s | peak MB (process tree) | rows/s |")

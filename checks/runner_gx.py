@@ -12,7 +12,10 @@ into one.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +25,24 @@ from recordcheck.checks.reader import ROW
 from recordcheck.checks.validate import FAILURE_SCHEMA, CheckedTable, ListParameter, suite_columns
 
 
+@contextmanager
+def _without_spark_connect() -> Iterator[None]:
+    """Import GX with Spark Connect out of reach. GX probes pyspark's Connect module when pyspark
+    is installed (the `spark` extra), and that module exits the process (sys.exit(0), "Skipping
+    doctests") under an interpreter whose __main__ has no file, such as a pytest-xdist worker.
+    GX runs on pandas here and never needs it; its probe treats the ImportError as "absent"."""
+    name = "pyspark.sql.connect"
+    if name in sys.modules:
+        yield
+        return
+    sys.modules[name] = None  # type: ignore[assignment]  # import raises ImportError
+    try:
+        yield
+    finally:
+        if sys.modules.get(name) is None:
+            del sys.modules[name]
+
+
 class GxPandasRunner:
     """Runs a suite with Great Expectations' pandas execution engine."""
 
@@ -29,7 +50,8 @@ class GxPandasRunner:
 
     def __init__(self) -> None:
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-        import great_expectations as gx
+        with _without_spark_connect():
+            import great_expectations as gx
         from great_expectations.core.expectation_suite import ExpectationSuite
         from great_expectations.data_context.types.base import ProgressBarsConfig
         from great_expectations.expectations.expectation_configuration import (

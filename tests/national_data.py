@@ -14,10 +14,15 @@ from tests.conftest import AS_OF
 KEY = ["finding", "record_type", "record_id"]
 
 
-def national_extract(folder: Path) -> Path:
-    """Three forces (seed 5, total scale 0.05): F02 through its profile, F03 with 3 bad rows."""
+def national_extract(folder: Path, uri_first: bool = False) -> Path:
+    """Three forces (seed 5, total scale 0.05): F02 through its profile, F03 with 3 bad rows.
+    `uri_first`: F01's extract named by a file:// URI (Spark reads it with its own file systems)."""
     write_forces(folder, 3, seed=5, scale=0.05, as_of=AS_OF)
-    return folder / "forces.yaml"
+    manifest = folder / "forces.yaml"
+    if uri_first:
+        text = manifest.read_text(encoding="utf-8")
+        manifest.write_text(text.replace("extract: F01", f"extract: {(folder / 'F01').as_uri()}", 1), encoding="utf-8")
+    return manifest
 
 
 def register(run_dir: Path) -> pl.DataFrame:

@@ -151,6 +151,8 @@ def test_folder_and_manifest_forms(tmp_path):
     manifest.write_text("forces:\n  - {code: SY, extract: s3a://bucket/sy, config: {districts: [Sheffield]}}\n")
     (force,) = load_forces(manifest)
     assert force.extract == "s3a://bucket/sy" and force.config == {"districts": ["Sheffield"]}
+    with pytest.raises(ConfigError, match="read through Spark's file systems: run with --engine spark"):
+        _ = force.local_extract
 
 
 def test_generate_forces_writes_a_manifest(tmp_path):

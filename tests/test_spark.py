@@ -77,8 +77,9 @@ def test_translation_expands_macros_and_a_rule_spark_cannot_run_is_named(pack, r
 
 @pytest.fixture(scope="module")
 def national_runs(tmp_path_factory, pack, spark):
-    """The generated national extract, run on DuckDB and on Spark local[2]."""
-    manifest = national_extract(tmp_path_factory.mktemp("forces"))
+    """The generated national extract, run on DuckDB and on Spark local[2]; F01 named by a URI."""
+    manifest = national_extract(tmp_path_factory.mktemp("forces"), uri_first=True)
+    assert "file://" in manifest.read_text()
     on_duckdb = execute_national(manifest, tmp_path_factory.mktemp("duckdb"), AS_OF, pack, render=render_national)
     on_spark = execute_national(
         manifest, tmp_path_factory.mktemp("spark"), AS_OF, pack, engine="spark", master="local[2]", render=render_national
@@ -170,7 +171,7 @@ def test_national_job_on_a_standalone_cluster(national_runs, tmp_path):
             )
         _wait_for(master_log, "Registering worker", 90)
         entry = subprocess.run(
-            [sys.executable, "-m", "recordcheck.checks.spark.submit", "--path"], capture_output=True, text=True, check=True
+            [sys.executable, "-m", "recordcheck.spark_submit", "--path"], capture_output=True, text=True, check=True
         ).stdout.strip()
         out = tmp_path / "out"
         submitted = subprocess.run(

@@ -281,7 +281,14 @@ def write_force_export(extract: Extract, out_dir: Path) -> list[Path]:
     extract.key.write_csv(out_dir / "key.csv")
     (out_dir / "generation.json").write_text(
         json.dumps(
-            {"seed": extract.seed, "scale": extract.scale, "as_of": extract.as_of.isoformat(), "shape": "force"}, indent=2
+            {
+                "seed": extract.seed,
+                "scale": extract.scale,
+                "as_of": extract.as_of.isoformat(),
+                "shape": "force",
+                "rows": extract.counts,
+            },
+            indent=2,
         )
         + "\n",
         encoding="utf-8",

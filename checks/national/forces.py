@@ -39,17 +39,26 @@ class Force:
     """Inline config overrides (the single-force config's schema)."""
 
     @property
+    def is_uri(self) -> bool:
+        """A URI (scheme://...): read through Spark's file systems (the Spark engine only)."""
+        return _is_uri(self.extract)
+
+    @property
     def local_extract(self) -> Path:
-        """The extract as a local folder (file: URIs included)."""
-        return Path(self.extract.removeprefix("file://").removeprefix("file:"))
+        """The extract as a local folder; a URI other than file:// cannot be read without Spark."""
+        if self.is_uri and not self.extract.startswith("file://"):
+            raise ConfigError(
+                f"force {self.code}: {self.extract} is read through Spark's file systems: run with --engine spark"
+            )
+        return Path(self.extract.removeprefix("file://"))
 
 
 def _is_uri(text: str) -> bool:
-    return bool(re.match(r"^[a-z][a-z0-9+.-]*://", text)) and not text.startswith("file:")
+    return bool(re.match(r"^[a-z][a-z0-9+.-]*://", text))
 
 
 def _resolve(base: Path, text: str) -> str:
-    if _is_uri(text) or text.startswith("file:"):
+    if _is_uri(text):
         return text
     path = Path(text)
     return str(path if path.is_absolute() else (base / path))

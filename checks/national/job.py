@@ -69,7 +69,7 @@ def execute_national(
     with single_writer(out_dir, out_dir / LOCK_STORE, "recordcheck national"), staged_run(out_dir, run_id) as staging:
         started = time.perf_counter()
         if engine == "spark":
-            per_force = _run_spark(forces, pack, as_of, validator, run_id, staging, master, verbose, tell)
+            per_force = _run_spark(forces, pack, as_of, validator, run_id, staging, master, verbose, tell, timings)
         else:
             per_force = _run_duckdb(forces, pack, as_of, validator, run_id, staging, tell)
         timings["forces"] = time.perf_counter() - started
@@ -118,13 +118,19 @@ def _run_spark(
     master: str | None,
     verbose: bool,
     tell: Callable[[str, str], None],
+    timings: dict[str, float],
 ) -> list[dict[str, Any]]:
     from recordcheck.checks.spark.session import spark_session
 
+    started = time.perf_counter()
     spark = spark_session(master, verbose, app=f"recordcheck national {run_id}")
+    timings["spark_start"] = time.perf_counter() - started
     work = staging / ".work"
     try:
+        started = time.perf_counter()
         staged = spark_engine.stage_forces(spark, forces, pack, as_of, validator, work)
+        timings["front_end"] = time.perf_counter() - started
+        started = time.perf_counter()
         per_force = []
         for force, facts in zip(forces, staged, strict=True):
             if facts["status"] == "refused":
@@ -136,6 +142,7 @@ def _run_spark(
             figures.pop("accepted_dir", None)
             per_force.append(figures)
             tell(force.code, "checked")
+        timings["rules"] = time.perf_counter() - started
         spark_engine.write_quarantine(spark, work, staging)
         if not (staging / "quarantine.parquet").exists():
             pl.DataFrame(schema={"force": pl.String, **PROBLEM_SCHEMA}).write_parquet(staging / "quarantine.parquet")

@@ -27,13 +27,17 @@ REGISTER_DDL = ", ".join(f"`{name}` STRING" for name in REGISTER_SCHEMA)
 def stage_forces(
     spark: Any, forces: list[Force], pack: RulePack, as_of: datetime, validator: str, work: Path
 ) -> list[dict[str, Any]]:
-    """Every force's front end, one Spark task each; returns their facts in the forces' order."""
+    """Every force's front end, one Spark task each; returns their facts in the forces' order.
+
+    An extract at a URI (hdfs:, s3a:, abfss:, file://...) is first copied by the executors, with
+    Spark's own file systems and credentials, into the staging folder."""
+    fetched = _fetch_remote(spark, [f for f in forces if f.is_uri], work)
     payloads = [
         {
             "force": {
                 "code": f.code,
                 "name": f.name,
-                "extract": f.extract,
+                "extract": fetched.get(f.code, f.extract),
                 "profile": f.profile,
                 "config_file": f.config_file,
                 "config": f.config,
@@ -45,7 +49,39 @@ def stage_forces(
         }
         for f in forces
     ]
-    return spark.sparkContext.parallelize(payloads, max(1, len(payloads))).map(stage_force).collect()
+    staged = spark.sparkContext.parallelize(payloads, max(1, len(payloads))).map(stage_force).collect()
+    for force, facts in zip(forces, staged, strict=True):
+        facts["extract"] = force.extract  # the manifest names the URI, not the staging copy
+    return staged
+
+
+def _fetch_remote(spark: Any, forces: list[Force], work: Path) -> dict[str, str]:
+    """Copy each URI force's files into work/inputs/<code>/ on the executors (Spark's binaryFile
+    reader: whatever file system and credentials Spark's configuration has). Returns code -> folder."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    if not forces:
+        return {}
+    frames = [
+        spark.read.format("binaryFile")
+        .load(force.extract.rstrip("/"))
+        .select(F.lit(force.code).alias("force"), "path", "content")
+        for force in forces
+    ]
+    files = frames[0]
+    for frame in frames[1:]:
+        files = files.unionByName(frame)
+    inputs = str(work / "inputs")
+    files.repartition(len(forces), "force").foreachPartition(lambda rows: _write_inputs(rows, inputs))
+    return {force.code: str(work / "inputs" / force.code) for force in forces}
+
+
+def _write_inputs(rows: Any, inputs: str) -> None:
+    """Executor side: one force's files, written under their own names."""
+    for row in rows:
+        folder = Path(inputs) / row["force"]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / str(row["path"]).rstrip("/").rsplit("/", 1)[-1]).write_bytes(bytes(row["content"]))
 
 
 def check_force(

@@ -1,6 +1,6 @@
 """The spark-submit entry point: the recordcheck command line, run as Spark's driver program.
 
-    spark-submit --master spark://host:7077 "$(python -m recordcheck.checks.spark.submit --path)" \\
+    spark-submit --master spark://host:7077 "$(python -m recordcheck.spark_submit --path)" \\
         national forces.yaml --out /shared/national --engine spark
 
 Under spark-submit the master, resources and credentials are spark-submit's (and the cluster's

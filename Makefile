@@ -21,9 +21,10 @@ run: $(BIN)/recordcheck
 test: $(BIN)/recordcheck
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
-# The edit-test loop: everything but the tests marked slow (fuzzing, whole generated runs) or browser.
+# The edit-test loop: everything but the tests marked slow (fuzzing, whole generated runs),
+# browser (chromium) or spark (a JVM).
 test-fast: $(BIN)/recordcheck
-	$(BIN)/pytest -q -n 2 --dist loadfile -m "not slow and not browser"
+	$(BIN)/pytest -q -n 2 --dist loadfile -m "not slow and not browser and not spark"
 
 # mypy sees the code under its installed names through a `recordcheck` link to this folder, made
 # in a temporary directory (it cannot follow the editable install's import hook).

@@ -73,3 +73,14 @@ def run_with_report(extract: Path, out: Path, pack, reference, config: RunConfig
         render=lambda run_dir, _m: render_run(run_dir, config.report),
     )
     return outcome.run_dir
+
+
+@pytest.fixture(scope="module")
+def spark():
+    """A quiet local[2] Spark session for one test file (the files marked `spark` skip first where
+    pyspark or Java is missing)."""
+    from recordcheck.checks.spark.session import spark_session
+
+    session = spark_session("local[2]")
+    yield session
+    session.stop()

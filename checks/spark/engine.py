@@ -108,8 +108,8 @@ class SparkRuleEngine(RuleEngine):
         self._view(name, frame)
 
     def _checkpoint(self, frame: Any, what: str) -> Any:
-        """Kept on the executors once first computed (memory, then disk), as DuckDB materialises
-        a table; lazily, so creating it costs no job of its own."""
+        """Computed now and kept on the executors (memory, then disk), as DuckDB materialises a
+        table: later queries start from it instead of recomputing its plan."""
         from pyspark.errors import PySparkException
 
         try:
@@ -147,8 +147,10 @@ class SparkRuleEngine(RuleEngine):
         )
 
     def _register_frame(self, sql: str) -> Any:
-        """The rule's register rows, kept on the executors: a Spark DataFrame, never collected."""
-        return self._checkpoint(self._sql(sql, "register rows"), "register rows")
+        """The rule's register rows as a lazy Spark DataFrame, never collected: computed once, by
+        the executors, when the force's register is written (its plan holds the rule's
+        materialised rows, so dropping the rule's views does not undo it)."""
+        return self._sql(sql, "register rows")
 
     def measure(self, name: str, sql: str) -> list[dict[str, Any]]:
         """An aggregate for the reports; instants become ISO text on the executors (UTC)."""

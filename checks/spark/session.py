@@ -69,7 +69,8 @@ def spark_session(master: str | None = None, verbose: bool = False, app: str = "
     for key, value in settings.items():
         builder = builder.config(key, value)
     try:
-        if not verbose and not under_submit and SparkContext._active_spark_context is None:
+        # One driver JVM per process: a session started after another was stopped reuses it.
+        if not verbose and not under_submit and SparkContext._gateway is None:
             _start_quiet_driver(master or "local[*]", app, settings)
         session = builder.getOrCreate()
     except Exception as exc:  # noqa: BLE001 - the JVM's own message, shortened

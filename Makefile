@@ -30,6 +30,7 @@ test-fast: $(BIN)/recordcheck
 # in a temporary directory (it cannot follow the editable install's import hook).
 lint: $(BIN)/recordcheck
 	$(BIN)/ruff check checks reports cli.py spark_submit.py tests benchmarks
+	$(BIN)/ruff format --check checks reports cli.py spark_submit.py tests benchmarks
 	@view=$$(mktemp -d) && ln -s "$(CURDIR)" "$$view/recordcheck" && cd "$$view" && \
 	  "$(CURDIR)/$(BIN)/mypy" --config-file "$(CURDIR)/pyproject.toml" --cache-dir "$(CURDIR)/.mypy_cache" \
 	    recordcheck/checks recordcheck/reports recordcheck/cli.py recordcheck/spark_submit.py; \

@@ -147,10 +147,7 @@ def annotate(register: pl.DataFrame, store: RunStore, as_of: datetime) -> tuple[
         )
         .join(first.rename({"first_as_of": "_first"}), on="fingerprint", how="left")
         .with_columns(
-            pl.min_horizontal(pl.col("_first"), pl.lit(as_of))
-            .dt.convert_time_zone(LONDON_TZ)
-            .dt.date()
-            .alias("first_seen")
+            pl.min_horizontal(pl.col("_first"), pl.lit(as_of)).dt.convert_time_zone(LONDON_TZ).dt.date().alias("first_seen")
         )
         .drop("_first")
         .join(

@@ -89,9 +89,7 @@ def grade_for(bands: list[GradeBand], percent: float) -> str:
 
 def read_catalogue(path: Path) -> pl.DataFrame:
     try:
-        frame = pl.read_csv(
-            path, comment_prefix="#", schema_overrides={"code": pl.String}, infer_schema=False
-        )
+        frame = pl.read_csv(path, comment_prefix="#", schema_overrides={"code": pl.String}, infer_schema=False)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise ConfigError(f"{path}: cannot read the offence catalogue ({str(exc).splitlines()[0]})") from None
     missing = [c for c in CATALOGUE_SCHEMA if c not in frame.columns]
@@ -171,9 +169,7 @@ def load_reference(
         offence_catalogue=catalogue,
         limits=limits,
         no_crime_reasons={k: [str(x) for x in v] for k, v in sections["no_crime_reasons"].items()},
-        cancellation_authority={
-            k: [str(x) for x in v] for k, v in sections["cancellation_authority"].items()
-        },
+        cancellation_authority={k: [str(x) for x in v] for k, v in sections["cancellation_authority"].items()},
         grade_bands=_bands(sections["grade_bands"].get("bands"), f"{directory / 'grade_bands.yaml'}"),
         outcome_labels={int(k): str(v) for k, v in (sections["outcome_types"].get("labels") or {}).items()},
         provenance=provenance,

@@ -86,6 +86,9 @@ class Rule:
     """Breach columns an auditor's decision rests on: when one changes, the decision reopens.
     Default: the columns the detail sentence shows."""
     needs: tuple[tuple[str, str], ...] = ()
+    """(table, column) pairs of optional columns the rule cannot judge without: when one is absent
+    from the export or empty in every row, the rule is reported as not run instead of raising
+    false findings (or quietly none)."""
 
     def title_for(self, limits: dict[str, float]) -> str:
         """The title with its `{limit:NAME}` placeholders filled from the reference data in force,
@@ -96,9 +99,6 @@ class Rule:
             return str(int(number)) if float(number).is_integer() else f"{number:g}"
 
         return LIMIT_PLACEHOLDER.sub(value, self.title)
-    """(table, column) pairs of optional columns the rule cannot judge without: when one is absent
-    from the export or empty in every row, the rule is reported as not run instead of raising
-    false findings (or quietly none)."""
 
 
 @dataclass

@@ -84,10 +84,7 @@ def case_tables(case: RuleCase) -> dict[str, pl.DataFrame]:
             unknown = [k for k in row if k not in columns]
             if unknown:
                 raise ValueError(f"table {name} has no column(s) {', '.join(unknown)}")
-        data = {
-            col: [_text(row.get(col, CASE_DEFAULTS.get(name, {}).get(col))) for row in rows]
-            for col in columns
-        }
+        data = {col: [_text(row.get(col, CASE_DEFAULTS.get(name, {}).get(col))) for row in rows] for col in columns}
         frame = pl.DataFrame(data, schema={c: pl.String for c in columns}).with_row_index(ROW, offset=1)
         frame = frame.with_columns(pl.col(ROW).cast(pl.Int64))
         typed, problems = parse_table(RawTable(name, Path(f"{name}.yaml"), frame), profile)
@@ -130,9 +127,7 @@ def run_case(
         return CaseOutcome(rule.id, case.name, False, f"{where}: could not run: {exc}")
     if case.absent:
         if result.status != "not_run":
-            return CaseOutcome(
-                rule.id, case.name, False, f"{where}: expected 'not run' with {case.absent} absent"
-            )
+            return CaseOutcome(rule.id, case.name, False, f"{where}: expected 'not run' with {case.absent} absent")
         return CaseOutcome(rule.id, case.name, True, "")
     expected = set(case.flagged)
     problems = []

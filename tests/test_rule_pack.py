@@ -216,6 +216,9 @@ def test_needs_must_name_optional_contract_columns(tmp_path, needs, message):
 def test_titles_take_their_limits_from_the_reference_data(pack):
     vic = pack.get("VIC001")
     assert "{limit:victim_update_days}" in vic.title
-    assert vic.title_for({"victim_update_days": 21}) == "The victim went more than 21 days without contact while the crime was open"
+    assert (
+        vic.title_for({"victim_update_days": 21})
+        == "The victim went more than 21 days without contact while the crime was open"
+    )
     assert vic.title_for({"victim_update_days": 28.5}).startswith("The victim went more than 28.5 days")
     assert "{limit_days}" in vic.detail, "the detail says the limit in force too"

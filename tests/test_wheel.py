@@ -42,7 +42,18 @@ def installed(tmp_path_factory) -> Path:
     source = work / "source"
     shutil.copytree(ROOT, source, ignore=SKIP_IN_COPY)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(work / "dist"), "."],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(work / "dist"),
+            ".",
+        ],
         cwd=source,
         check=True,
         capture_output=True,
@@ -51,7 +62,17 @@ def installed(tmp_path_factory) -> Path:
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet", "--no-deps", str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--quiet",
+            "--no-deps",
+            str(wheel),
+        ],
         check=True,
         capture_output=True,
     )
@@ -79,7 +100,9 @@ def test_wheel_holds_one_namespace_and_the_whole_pack(installed):
     assert top == {"recordcheck"}
     shipped = {name.removeprefix("recordcheck/") for name in names if name.startswith("recordcheck/rules/")}
     assert shipped == _tracked("rules"), "pyproject's package-data misses (or adds) files of rules/"
-    shipped_templates = {name.removeprefix("recordcheck/") for name in names if name.startswith("recordcheck/reports/templates/")}
+    shipped_templates = {
+        name.removeprefix("recordcheck/") for name in names if name.startswith("recordcheck/reports/templates/")
+    }
     assert shipped_templates == _tracked("reports/templates")
 
 
@@ -89,7 +112,9 @@ def test_installed_code_comes_from_the_wheel_and_claims_no_generic_names(install
         "import importlib.util, recordcheck.checks as c; print(c.__file__);"
         "print(sorted(n for n in ('checks', 'reports', 'cli', 'rules') if importlib.util.find_spec(n)))"
     )
-    done = subprocess.run([str(installed / "python"), "-c", probe], cwd=elsewhere, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [str(installed / "python"), "-c", probe], cwd=elsewhere, capture_output=True, text=True, check=True
+    )
     where, generic = done.stdout.splitlines()
     assert Path(where).is_relative_to(installed.parent)
     assert generic == "[]"
@@ -112,7 +137,9 @@ def test_installed_rules_list_and_override(installed, tmp_path):
 
 def test_installed_full_run_on_the_sample_matches_the_snapshot(installed):
     elsewhere = installed.parent.parent / "elsewhere"
-    done = _run(installed, "run", str(ROOT / "sample_data" / "extract"), "--out", "out", "--as-of", AS_OF_TEXT, cwd=elsewhere)
+    done = _run(
+        installed, "run", str(ROOT / "sample_data" / "extract"), "--out", "out", "--as-of", AS_OF_TEXT, cwd=elsewhere
+    )
     assert done.returncode == 0, done.stderr
     assert (elsewhere / "out" / "latest" / "report.html").is_file()
     with (elsewhere / "out" / "latest" / "exceptions.csv").open(newline="") as handle:

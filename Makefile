@@ -29,11 +29,11 @@ test-fast: $(BIN)/recordcheck
 # mypy sees the code under its installed names through a `recordcheck` link to this folder, made
 # in a temporary directory (it cannot follow the editable install's import hook).
 lint: $(BIN)/recordcheck
-	$(BIN)/ruff check checks reports cli.py spark_submit.py tests benchmarks
-	$(BIN)/ruff format --check checks reports cli.py spark_submit.py tests benchmarks
+	$(BIN)/ruff check checks commands reports cli.py spark_submit.py tests benchmarks
+	$(BIN)/ruff format --check checks commands reports cli.py spark_submit.py tests benchmarks
 	@view=$$(mktemp -d) && ln -s "$(CURDIR)" "$$view/recordcheck" && cd "$$view" && \
 	  "$(CURDIR)/$(BIN)/mypy" --config-file "$(CURDIR)/pyproject.toml" --cache-dir "$(CURDIR)/.mypy_cache" \
-	    recordcheck/checks recordcheck/reports recordcheck/cli.py recordcheck/spark_submit.py; \
+	    recordcheck/checks recordcheck/commands recordcheck/reports recordcheck/cli.py recordcheck/spark_submit.py; \
 	  status=$$?; rm -rf "$$view"; exit $$status
 
 # Regenerate the committed sample extract (deterministic for the seed).

@@ -26,10 +26,23 @@ def _imports(folder: Path) -> dict[Path, set[str]]:
     return {path: _imports_of(path) for path in folder.rglob("*.py")}
 
 
-def test_checks_does_not_import_cli_or_reports():
+def _command_line(name: str) -> bool:
+    return name == "recordcheck.cli" or name.startswith("recordcheck.commands")
+
+
+def test_checks_does_not_import_the_command_line_or_reports():
     for path, names in _imports(ROOT / "checks").items():
-        bad = {n for n in names if n == "recordcheck.cli" or n.startswith("recordcheck.reports")}
+        bad = {n for n in names if _command_line(n) or n.startswith("recordcheck.reports")}
         assert not bad, f"{path} imports {bad}"
+
+
+def test_cli_only_wires_the_commands():
+    """cli.py holds the group and nothing else: each command lives in a `commands` module."""
+    source = (ROOT / "cli.py").read_text()
+    assert "@click.command" not in source and ".command(" not in source
+    assert {n for n in _imports_of(ROOT / "cli.py") if n.startswith("recordcheck")} == {"recordcheck.commands"}
+    for path, names in _imports(ROOT / "commands").items():
+        assert "recordcheck.cli" not in names, f"{path} imports cli.py (the wiring depends on the commands, not back)"
 
 
 def test_reports_reads_results_not_extracts():
@@ -43,13 +56,14 @@ def test_reports_reads_results_not_extracts():
     }
     for path, names in _imports(ROOT / "reports").items():
         assert not (names & forbidden), f"{path} imports {names & forbidden}"
+        assert not {n for n in names if _command_line(n)}, f"{path} imports the command line"
 
 
 def test_everything_imports_through_the_one_namespace():
     """Installed, the code lives only under `recordcheck`; a bare `import checks` would work in the
     source tree and fail (or import someone else's `checks`) once installed."""
-    bare = {"checks", "reports", "cli", "rules"}
-    for folder in ("checks", "reports", "tests", "benchmarks"):
+    bare = {"checks", "commands", "reports", "cli", "rules"}
+    for folder in ("checks", "commands", "reports", "tests", "benchmarks"):
         for path, names in _imports(ROOT / folder).items():
             assert not {n for n in names if n.split(".")[0] in bare}, f"{path} imports {names}"
     cli_imports = _imports_of(ROOT / "cli.py")

@@ -1,0 +1,164 @@
+"""Audit work on published runs: samples for review by hand, estimates from them, decisions on
+findings, and the run history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from recordcheck.commands.common import config_option, handle_errors, store_option
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--size", type=click.IntRange(min=1), help="Reports to sample (or give --margin).")
+@click.option("--margin", type=click.FloatRange(min=0.001, max=0.5), help="Target 95% margin of error; sets the size.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Same run, same seed: same sample.")
+@click.option("--allocation", type=click.Choice(["proportional", "neyman"]), default="proportional", show_default=True)
+@click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), required=True, help=".xlsx or .csv")
+@config_option
+@handle_errors
+def sample(
+    run_dir: Path, size: int | None, margin: float | None, seed: int, allocation: str, file: Path, config_path: Path | None
+) -> None:
+    """Draw a stratified random sample of RUN_DIR's reports for review by hand: a worksheet with
+    empty verdict columns, and the screen's findings in FILE.screen.csv beside it."""
+    from recordcheck.checks.config import load_config
+    from recordcheck.checks.errors import ConfigError
+    from recordcheck.checks.sample import take_sample
+
+    if (size is None) == (margin is None):
+        raise ConfigError("give one of --size and --margin")
+    strata = load_config(config_path).sample_strata
+    drawn = take_sample(run_dir, file, size, seed, allocation, margin, strata)
+    click.echo(f"Sample: {file} ({drawn['size']:,} reports; seed {seed}; {allocation} allocation)")
+    for stratum, n in drawn["allocation"].items():
+        click.echo(f"  {stratum:<45}{n:>6} of {drawn['population'][stratum]:>8,}")
+    click.echo(f"Screen's findings (do not show the reviewers): {file.with_name(file.stem + '.screen.csv')}")
+
+
+@click.command()
+@click.argument("worksheet", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the estimate as JSON.")
+@click.option("--annual-recorded", type=click.IntRange(min=1), help="Recorded crimes a year, for the unrecorded estimate.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Keep the estimate in this OUT_DIR's run store: later reports show it beside the screen's rate.",
+)
+@store_option
+@config_option
+@handle_errors
+def estimate(
+    worksheet: Path,
+    json_path: Path | None,
+    annual_recorded: int | None,
+    out_dir: Path | None,
+    store_path: Path | None,
+    config_path: Path | None,
+) -> None:
+    """Estimate the recording, timeliness and classification rates from a reviewed audit sample
+    (stratified combined ratio estimator), and measure the nightly screen against the reviewers."""
+    import json
+
+    from recordcheck.checks.config import load_config
+    from recordcheck.checks.estimate import estimate as compute
+
+    annual = annual_recorded or load_config(config_path).report.get("annual_recorded_crime")
+    result = compute(worksheet, annual)
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    for name in ("recording", "timeliness", "classification"):
+        m = result[name]
+        click.echo(
+            f"{name:<15}{pct(m['rate']):>8}  95% CI {pct(m['ci_low'])} to {pct(m['ci_high'])}  "
+            f"(inspection-style +/-{pct(m['margin_normal'])}; Wilson {pct(m['wilson_low'])} to {pct(m['wilson_high'])}; "
+            f"{m['y']:,} of {m['x']:,} in {m['reviewed']:,} reviewed)"
+        )
+        for warning in m["warnings"]:
+            click.echo(f"  note: {warning}")
+    if result["unrecorded_per_year"]:
+        u = result["unrecorded_per_year"]
+        click.echo(f"unrecorded a year: {u['estimate']:,.0f} (95% CI {u['low']:,.0f} to {u['high']:,.0f})")
+    if result["calibration"]:
+        click.echo("the nightly screen against the reviewers:")
+        for case, c in result["calibration"].items():
+            click.echo(
+                f"  {case:<18} tp {c['tp']:>4} fp {c['fp']:>4} fn {c['fn']:>4} tn {c['tn']:>5}  "
+                f"precision {pct(c['precision'])}  recall {pct(c['recall'])}"
+            )
+    click.echo(f"{result['skipped_rows']:,} row(s) not yet reviewed were left out")
+    if json_path is not None:
+        json_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if out_dir is not None:
+        from datetime import UTC, datetime
+
+        from recordcheck.checks.nightly import single_writer
+        from recordcheck.checks.store import STORE_NAME, RunStore
+
+        store_file = store_path or out_dir / STORE_NAME
+        with single_writer(out_dir, store_file, "recordcheck estimate"), RunStore(store_file) as store:
+            store.add_audit(result, worksheet.name, datetime.now(UTC))
+        click.echo(f"Kept in {store_file}: the next report shows it beside the screen's rate")
+
+
+@click.group()
+def review() -> None:
+    """Auditors' decisions on findings: export a worklist, import the decisions made on it."""
+
+
+@review.command("export")
+@click.argument("out_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), required=True, help=".xlsx or .csv")
+@handle_errors
+def review_export(out_dir: Path, file: Path) -> None:
+    """Write the latest run's findings as a worklist (open ones first) with empty decision columns."""
+    from recordcheck.checks.review import export_worklist
+
+    rows = export_worklist(out_dir, file)
+    click.echo(f"Worklist: {file} ({rows:,} finding(s)); fill decision, reviewer, reason (and until for a waiver)")
+
+
+@review.command("import")
+@click.argument("out_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@store_option
+@handle_errors
+def review_import(out_dir: Path, file: Path, store_path: Path | None) -> None:
+    """Take decisions back from a worklist: all of them, or none when any row is bad."""
+    from recordcheck.checks.nightly import single_writer
+    from recordcheck.checks.review import import_decisions
+    from recordcheck.checks.store import STORE_NAME, RunStore
+
+    store_path = store_path or out_dir / STORE_NAME
+    with single_writer(out_dir, store_path, "recordcheck review import"), RunStore(store_path) as store:
+        count = import_decisions(file, store)
+    click.echo(f"Imported {count:,} decision(s) from {file}; they apply from the next run")
+
+
+@click.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@store_option
+@click.option("--limit", type=click.IntRange(min=1), default=30, show_default=True)
+@handle_errors
+def history(out_dir: Path, store_path: Path | None, limit: int) -> None:
+    """The last runs, one line each: id, as-of, exit code, rows read, exceptions, new, resolved,
+    open high-severity findings, recording rate."""
+    from recordcheck.checks.store import STORE_NAME, RunStore
+
+    with RunStore(store_path or out_dir / STORE_NAME) as store:
+        runs = store.history(limit)
+    click.echo(
+        f"{'run':<32}{'as of':<18}{'exit':>5}{'rows read':>11}{'exceptions':>11}{'new':>6}{'resolved':>9}"
+        f"{'open high':>10}{'recording':>11}"
+    )
+    for r in runs.iter_rows(named=True):
+        rate = "-" if r["recording_rate"] is None else f"{r['recording_rate']:.2%}"
+        click.echo(
+            f"{r['run_id']:<32}{r['as_of']:%Y-%m-%d %H:%M} {r['exit_code']:>5}{r['rows_read']:>11,}{r['exceptions']:>11,}"
+            f"{r['new_findings']:>6,}{r['resolved']:>9,}{r['open_high']:>10,}{rate:>11}"
+        )

@@ -1,0 +1,252 @@
+"""What every command shares: option decorators, the as-of parser, the set-up every run loads,
+and the one place where a failure becomes its documented exit code and one line."""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from recordcheck.checks.errors import Interrupted, RecordcheckError
+from recordcheck.checks.exitcodes import ExitCode
+
+
+def parse_as_of(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 instant (e.g. 2026-04-01T00:00:00Z)") from None
+    if parsed.tzinfo is None:
+        from recordcheck.checks.london import LONDON
+
+        parsed = parsed.replace(tzinfo=LONDON)
+    return parsed.astimezone(UTC)
+
+
+ERROR_LOG = "recordcheck-error.log"
+
+
+def _log_internal_error(exc: BaseException, folder: Path) -> Path | None:
+    """Write where the error happened (frames only: file, line, function) and its type.
+
+    Never the exception's message or local values: a parser's message can quote a record."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    lines = [f"{datetime.now(UTC).isoformat()} internal error: {type(exc).__module__}.{type(exc).__name__}"]
+    lines += [f"  {f.filename}:{f.lineno} in {f.name}" for f in frames]
+    for target in (folder, Path.cwd()):
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            with (target / ERROR_LOG).open("a", encoding="utf-8") as handle:
+                handle.write("\n".join(lines) + "\n")
+            return target / ERROR_LOG
+        except OSError:
+            continue
+    return None
+
+
+def _fail(code: ExitCode, message: str) -> None:
+    click.echo(f"recordcheck: {message}", err=True)
+    sys.exit(int(code))
+
+
+_SIGNALLED: list[str] = []
+"""Signals received: a library may turn the Interrupted we raise into its own error on the way up."""
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    _SIGNALLED.append(signal.Signals(signum).name)
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn every way a command can end into one clear line and its own documented exit code.
+
+    SIGTERM and SIGINT unwind like an error (the staging folder is removed) and exit INTERRUPTED;
+    an unexpected error exits INTERNAL_ERROR, never a code that means something else."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, _on_signal)
+        try:
+            return func(*args, **kwargs)
+        except RecordcheckError as exc:
+            label = "input rejected" if exc.exit_code == ExitCode.INPUT_REJECTED else "error"
+            click.echo(f"recordcheck: {label}: {exc}", err=True)
+            if exc.exit_code in (ExitCode.INPUT_REJECTED, ExitCode.OUTPUT_UNAVAILABLE):
+                click.echo("Nothing was published.", err=True)
+            sys.exit(int(exc.exit_code))
+        except (Interrupted, KeyboardInterrupt, Exception) as exc:
+            code, message = _classify(exc)
+            if code == ExitCode.INTERNAL_ERROR:
+                message += f"; details in {_log_internal_error(exc, Path(kwargs.get('out_dir') or '.'))}"
+            _fail(code, message)
+
+    return wrapper
+
+
+def _classify(exc: BaseException) -> tuple[ExitCode, str]:
+    """The exit code and the one line for a failure that is not one of recordcheck's own errors."""
+    if isinstance(exc, Interrupted | KeyboardInterrupt) or _SIGNALLED:
+        # a library may turn the Interrupted raised by the handler into its own error
+        return ExitCode.INTERRUPTED, f"interrupted ({_SIGNALLED[0] if _SIGNALLED else 'SIGINT'}); nothing was published"
+    # DuckDB's is matched by name, so that --help need not import DuckDB
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryException":
+        return ExitCode.RESOURCE_EXHAUSTED, "out of memory; nothing was published (raise engine.memory_limit)"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return ExitCode.OUTPUT_UNAVAILABLE, f"cannot write{where}: {os.strerror(exc.errno)}; nothing was published"
+    return ExitCode.INTERNAL_ERROR, f"internal error ({type(exc).__name__})"
+
+
+def profile_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--profile",
+        "profile_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Source profile YAML mapping the force's export onto the contract (default: canonical names).",
+    )(func)
+
+
+def store_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--store",
+        "store_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The run store (default: OUT_DIR/recordcheck.duckdb).",
+    )(func)
+
+
+def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Run config YAML: reference-data overrides, disabled rules, thresholds.",
+    )(func)
+
+
+def as_of_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--as-of",
+        "as_of",
+        metavar="ISO_INSTANT",
+        help="Reference instant for 'still pending' and 'overdue' (default: now). No offset = Europe/London.",
+    )(func)
+
+
+def rules_dir_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--rules",
+        "rules_dir",
+        type=click.Path(file_okay=False, exists=True, path_type=Path),
+        help="Rule pack folder (default: the bundled rules/).",
+    )(func)
+
+
+def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--engine, --master and --verbose: where the rule SQL runs (DuckDB here, or Spark)."""
+    func = click.option("--verbose", is_flag=True, help="Let Spark's own INFO and WARN logging through.")(func)
+    func = click.option(
+        "--master",
+        metavar="URL",
+        help="Spark master: local[N], spark://host:port, yarn, k8s://... (default: spark-submit's, else local[*]).",
+    )(func)
+    return click.option(
+        "--engine",
+        type=click.Choice(["duckdb", "spark"]),
+        default="duckdb",
+        show_default=True,
+        help="Embedded DuckDB, or Apache Spark (pip install 'recordcheck[spark]').",
+    )(func)
+
+
+def validator_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--validator",
+        type=click.Choice(["sql", "great-expectations"]),
+        default="sql",
+        show_default=True,
+        help="How the expectation suites are executed: compiled to SQL in DuckDB, or by Great Expectations "
+        "(slower; for cross-checking). Both give the same quarantine.",
+    )(func)
+
+
+@contextmanager
+def step(label: str) -> Iterator[None]:
+    """Show a step on a terminal; stay silent in a scheduler's log. Never shows record content."""
+    interactive = sys.stderr.isatty()
+    started = time.perf_counter()
+    if interactive:
+        click.echo(f"{label} ...", err=True, nl=False)
+    yield
+    if interactive:
+        click.echo(f" done ({time.perf_counter() - started:.1f} s)", err=True)
+
+
+def load_setup(
+    profile_path: Path | None, config_path: Path | None, rules_dir: Path | None = None
+) -> tuple[Any, Any, Any, Any]:
+    """Profile, config, rule pack and its reference data (with the config's overrides), all
+    checked before any reading. A pack given with --rules is the whole pack: its rules, macros,
+    reference data and suites."""
+    from recordcheck.checks.config import load_config
+    from recordcheck.checks.profile import load_profile
+    from recordcheck.checks.refdata import load_reference
+    from recordcheck.checks.rules import RULES_DIR, load_pack
+
+    config = load_config(config_path)
+    pack = load_pack(rules_dir or RULES_DIR)
+    config.check_rule_ids([r.id for r in pack.rules])
+    config.check_families(sorted({r.family for r in pack.rules}))
+    reference = load_reference(pack.reference_dir, overrides=config.reference, config_path=config.path)
+    return load_profile(profile_path), config, reference, pack
+
+
+def print_counts(loaded: Any) -> None:
+    counts = loaded.validation.counts
+    by_column = loaded.validation.quarantine.group_by(["table", "check", "column"]).agg(rows=n_unique_rows())
+    click.echo(f"{'table':<16}{'read':>10}{'accepted':>10}{'quarantined':>13}")
+    for name, c in counts.items():
+        click.echo(f"{name:<16}{c.read:>10}{c.accepted:>10}{c.quarantined:>13}")
+        for check, column, n in (
+            by_column.filter(table=name)
+            .sort("rows", "check", descending=[True, False])
+            .select("check", "column", "rows")
+            .iter_rows()
+        ):
+            click.echo(f"{'':<18}{check}" + (f" ({column})" if column else "") + f": {n} row(s)")
+    total_read = sum(c.read for c in counts.values())
+    total_q = sum(c.quarantined for c in counts.values())
+    click.echo(f"{'all tables':<16}{total_read:>10}{total_read - total_q:>10}{total_q:>13}")
+
+
+def n_unique_rows() -> Any:
+    import polars as pl
+
+    return pl.col("row_number").n_unique()
+
+
+def renderer(config: Any, redact: bool = False) -> Any:
+    """The reports layer: it reads the run folder's own results, never the extract."""
+    from recordcheck.reports.render import render_run
+
+    def render(run_dir: Path, _manifest: dict[str, Any]) -> None:
+        render_run(run_dir, config.report)
+        if redact:
+            render_run(run_dir, config.report, redact=True)
+
+    return render

@@ -1,0 +1,229 @@
+"""The rule pack: list, explain, test, diff and approve its rules; show or write its suites."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from recordcheck.checks.contract import TABLES
+from recordcheck.checks.exitcodes import ExitCode
+from recordcheck.commands.common import (
+    as_of_option,
+    config_option,
+    engine_options,
+    handle_errors,
+    load_setup,
+    parse_as_of,
+    profile_option,
+    rules_dir_option,
+    step,
+)
+
+
+@click.group()
+def rules() -> None:
+    """List, explain and test the rule pack."""
+
+
+@rules.command("list")
+@rules_dir_option
+@handle_errors
+def rules_list(rules_dir: Path | None) -> None:
+    """One line per rule: id, name, finding, severity, title."""
+    from recordcheck.checks.refdata import load_reference
+    from recordcheck.checks.rules import RULES_DIR, load_pack
+
+    pack = load_pack(rules_dir or RULES_DIR)
+    limits = load_reference(pack.reference_dir).limits
+    for rule in pack.rules:
+        click.echo(f"{rule.id:<8}{rule.name:<52}{rule.finding:<24}{rule.severity:<8}{rule.title_for(limits)}")
+
+
+@rules.command("explain")
+@click.argument("rule_id")
+@rules_dir_option
+@handle_errors
+def rules_explain(rule_id: str, rules_dir: Path | None) -> None:
+    """What RULE_ID checks, why it matters, an example, its reference and its SQL."""
+    from recordcheck.checks.refdata import load_reference
+    from recordcheck.checks.rules import RULES_DIR, load_pack
+
+    pack = load_pack(rules_dir or RULES_DIR)
+    rule = pack.get(rule_id)
+    sections = [
+        (f"{rule.id} {rule.name}", rule.title_for(load_reference(pack.reference_dir).limits)),
+        (
+            "What it does",
+            f"Finding: {rule.finding}; severity: {rule.severity}; tables: {', '.join(rule.requires)}"
+            + (
+                f"; not run when any of these is absent or empty: {', '.join(f'{t}.{c}' for t, c in rule.needs)}."
+                if rule.needs
+                else "."
+            ),
+        ),
+        ("Why it matters", rule.rationale),
+        ("Example", rule.example or "See the test cases in " + str(rule.path)),
+        ("Reference", rule.reference),
+        ("Population (the denominator)", rule.population),
+        ("Breaches", rule.breaches),
+        ("Register detail", rule.detail),
+        ("Test cases", ", ".join(c.name for c in rule.cases)),
+    ]
+    for heading, body in sections:
+        click.echo(click.style(heading, bold=True))
+        click.echo(body + "\n")
+
+
+@rules.command("test")
+@click.argument("rule_ids", nargs=-1)
+@rules_dir_option
+@config_option
+@engine_options
+@handle_errors
+def rules_test(
+    rule_ids: tuple[str, ...],
+    rules_dir: Path | None,
+    config_path: Path | None,
+    engine: str,
+    master: str | None,
+    verbose: bool,
+) -> None:
+    """Run the rules' own test cases (all, or RULE_IDS) on DuckDB or Spark; exit 1 if any case fails."""
+    from recordcheck.checks.config import load_config
+    from recordcheck.checks.refdata import load_reference
+    from recordcheck.checks.rules import RULES_DIR, load_pack
+    from recordcheck.checks.ruletest import run_cases
+
+    pack = load_pack(rules_dir or RULES_DIR)
+    config = load_config(config_path)
+    reference = load_reference(pack.reference_dir, overrides=config.reference, config_path=config.path)
+    rule_ids = tuple(r.upper() for r in rule_ids)
+    unknown = [r for r in rule_ids if r not in {x.id for x in pack.rules}]
+    if unknown:
+        raise click.BadParameter(f"unknown rule(s) {', '.join(unknown)}", param_hint="RULE_IDS")
+    if engine == "spark":
+        from recordcheck.checks.spark.engine import SPARK_CASE_WORKERS, spark_case_engine
+        from recordcheck.checks.spark.session import spark_session
+
+        engine_for = spark_case_engine(spark_session(master, verbose))
+        outcomes = run_cases(pack, reference, list(rule_ids) or None, engine_for, workers=SPARK_CASE_WORKERS)
+    else:
+        outcomes = run_cases(pack, reference, list(rule_ids) or None)
+    failed = [o for o in outcomes if not o.passed]
+    for outcome in failed:
+        click.echo(f"FAIL {outcome.message}")
+    click.echo(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        sys.exit(1)
+
+
+@rules.command("diff")
+@click.argument("extract_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--base",
+    required=True,
+    metavar="DIR|git:REF",
+    help="The pack to compare against: a rules folder, or git:REF for the pack at that revision.",
+)
+@rules_dir_option
+@as_of_option
+@profile_option
+@config_option
+@click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True)
+@click.option("--examples", type=click.IntRange(0, 100), default=5, show_default=True, help="Example records per side.")
+@handle_errors
+def rules_diff(
+    extract_dir: Path,
+    base: str,
+    rules_dir: Path | None,
+    as_of: str | None,
+    profile_path: Path | None,
+    config_path: Path | None,
+    fmt: str,
+    examples: int,
+) -> None:
+    """What the pack (--rules, default the bundled one) finds on EXTRACT_DIR that BASE does not, and
+    the reverse. Exits 4 (findings changed) when any rule's findings differ."""
+    from recordcheck.checks.diff import BasePack, diff_packs, render
+    from recordcheck.checks.pipeline import load_extract
+    from recordcheck.checks.refdata import load_reference
+    from recordcheck.checks.rules import RULES_DIR, load_pack
+    from recordcheck.checks.validate import make_runner
+
+    profile, config, reference, pack = load_setup(profile_path, config_path, rules_dir)
+    with BasePack(base, rules_dir or RULES_DIR) as base_dir:
+        base_pack = load_pack(base_dir)
+        base_reference = load_reference(base_pack.reference_dir, overrides=config.reference, config_path=config.path)
+        moment = parse_as_of(as_of)
+        with step("Validating the extract"):
+            loaded = load_extract(extract_dir, profile, reference, moment, make_runner(), config.engine, pack.suites_dir)
+        try:
+            with step("Running both packs"):
+                result = diff_packs(
+                    loaded.validation.accepted, moment, base_pack, base_reference, pack, reference, examples, loaded.unusable
+                )
+        finally:
+            loaded.close()
+    click.echo(render(result, fmt))
+    if result.findings_changed:
+        sys.exit(int(ExitCode.FINDINGS_CHANGED))
+
+
+@rules.command("approve")
+@rules_dir_option
+@click.option(
+    "--snapshot",
+    "snapshot_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the approved findings (default: sample_data/expected).",
+)
+@click.option(
+    "--extract",
+    "extract_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Extract the snapshot is taken on (default: the bundled sample).",
+)
+@as_of_option
+@handle_errors
+def rules_approve(rules_dir: Path | None, snapshot_dir: Path | None, extract_dir: Path | None, as_of: str | None) -> None:
+    """Record the pack's findings on the sample as approved, after a person has read the diff.
+
+    Refuses unless pack.yaml's version moved as the change requires (minor: findings added;
+    major: findings removed or a rule retired)."""
+    from recordcheck.checks.engine import run_pack
+    from recordcheck.checks.errors import ConfigError
+    from recordcheck.checks.pipeline import load_extract
+    from recordcheck.checks.snapshot import SAMPLE_AS_OF, SAMPLE_EXTRACT, SNAPSHOT_DIR, approve, findings_of, read_findings
+
+    profile, _, reference, pack = load_setup(None, None, rules_dir)
+    directory = snapshot_dir or SNAPSHOT_DIR
+    extract = extract_dir or SAMPLE_EXTRACT
+    if not extract.is_dir():
+        raise ConfigError(f"no sample extract at {extract} (an installed copy has none): give --extract and --snapshot")
+    moment = parse_as_of(as_of or SAMPLE_AS_OF)
+    loaded = load_extract(extract, profile, reference, moment, suites_dir=pack.suites_dir)
+    try:
+        result = run_pack(pack, reference, moment, loaded.validation.accepted, "approve", unusable=loaded.unusable)
+    finally:
+        loaded.close()
+    current = findings_of(result.register)
+    retired = bool(set(read_findings(directory)["rule_id"]) - {r.id for r in pack.rules})
+    click.echo(approve(current, pack.version, retired, directory))
+
+
+@click.command()
+@click.option("--write", is_flag=True, help="Regenerate rules/expectations/*.json from the contract.")
+def suites(write: bool) -> None:
+    """Show (or --write) the Great Expectations suites generated from the extract contract."""
+    from recordcheck.checks.suites import SUITES_DIR, build_suite, write_suites
+
+    if write:
+        for path in write_suites():
+            click.echo(f"wrote {path}")
+        return
+    for table in TABLES.values():
+        click.echo(
+            f"{table.name}: {len(build_suite(table)['expectations'])} expectations ({SUITES_DIR / (table.name + '.json')})"
+        )

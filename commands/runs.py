@@ -1,0 +1,255 @@
+"""The nightly batch and its neighbours: validate an export, run it, run every force, render again."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from recordcheck.checks.exitcodes import ExitCode
+from recordcheck.commands.common import (
+    as_of_option,
+    config_option,
+    engine_options,
+    handle_errors,
+    load_setup,
+    parse_as_of,
+    print_counts,
+    profile_option,
+    renderer,
+    rules_dir_option,
+    step,
+    store_option,
+    validator_option,
+)
+
+
+@click.command()
+@click.argument("extract_dir", type=click.Path(path_type=Path))
+@profile_option
+@config_option
+@as_of_option
+@rules_dir_option
+@click.option(
+    "--quarantine",
+    "quarantine_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("quarantine.csv"),
+    show_default=True,
+    help="Where to write the quarantined rows and their reasons.",
+)
+@validator_option
+@handle_errors
+def validate(
+    extract_dir: Path,
+    profile_path: Path | None,
+    config_path: Path | None,
+    as_of: str | None,
+    rules_dir: Path | None,
+    quarantine_path: Path,
+    validator: str,
+) -> None:
+    """Validate EXTRACT_DIR before a run: rows read, accepted and quarantined per table, by check
+    and column; codes the profile does not map; rules the export cannot feed.
+
+    Exits RUN_INCOMPLETE (9) when a run on this export would be incomplete."""
+    from recordcheck.checks.coverage import defaulted_advice, rules_that_cannot_run, unmapped_code_advice
+    from recordcheck.checks.pipeline import load_extract
+    from recordcheck.checks.run import quarantine_over_share, write_quarantine
+    from recordcheck.checks.validate import make_runner
+
+    profile, config, reference, pack = load_setup(profile_path, config_path, rules_dir)
+    with step("Validating the extract"):
+        loaded = load_extract(
+            extract_dir, profile, reference, parse_as_of(as_of), make_runner(validator), config.engine, pack.suites_dir
+        )
+    loaded.close()
+    print_counts(loaded)
+    tmp = quarantine_path.with_name(f".{quarantine_path.name}.tmp")
+    write_quarantine(tmp, loaded)
+    tmp.replace(quarantine_path)
+    click.echo(f"Quarantine: {quarantine_path}")
+    advice = unmapped_code_advice(loaded.validation.unmapped_codes)
+    if advice:
+        click.echo("Codes that are not the contract's (their rows are quarantined):")
+        for line in advice:
+            click.echo(line)
+    defaulted = defaulted_advice(loaded.defaulted, profile)
+    if defaulted:
+        click.echo("Derived columns (check the map for a typo):")
+        for line in defaulted:
+            click.echo(line)
+    unable = [
+        (rule_id, why)
+        for rule_id, why in rules_that_cannot_run(pack, list(loaded.validation.counts), loaded.unusable)
+        if rule_id not in config.disabled_rules
+    ]
+    for rule_id, why in unable:
+        click.echo(f"Rule {rule_id} cannot run on this export: {why}")
+    problems = quarantine_over_share(
+        {name: (c.read, c.quarantined, c.by_check) for name, c in loaded.validation.counts.items()}, config
+    )
+    if unable:
+        problems.append(f"{len(unable)} rule(s) cannot run: {', '.join(r for r, _ in unable)}")
+    if problems:
+        click.echo("A run on this export would be incomplete: " + " | ".join(problems), err=True)
+        sys.exit(int(ExitCode.RUN_INCOMPLETE))
+
+
+@click.command()
+@click.argument("extract_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder that receives a new run folder (and a 'latest' link to it).",
+)
+@as_of_option
+@profile_option
+@config_option
+@rules_dir_option
+@click.option(
+    "--redact",
+    is_flag=True,
+    help="Also write report-redacted.html: ids pseudonymised (keyed hash), small counts suppressed.",
+)
+@validator_option
+@store_option
+@click.option("--keep", type=click.IntRange(min=1), help="Keep only the newest N run folders (the store keeps all history).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object per stage on stderr (stage, seconds, counts) for a scheduler's log collector.",
+)
+@click.option("--quiet", is_flag=True, help="No progress display, even on a terminal.")
+@handle_errors
+def run(
+    extract_dir: Path,
+    out_dir: Path,
+    as_of: str | None,
+    profile_path: Path | None,
+    config_path: Path | None,
+    rules_dir: Path | None,
+    redact: bool,
+    validator: str,
+    store_path: Path | None,
+    keep: int | None,
+    log_format: str,
+    quiet: bool,
+) -> None:
+    """Validate EXTRACT_DIR, run the rule pack, and publish a run folder under OUT_DIR."""
+    from recordcheck.checks.progress import reporter
+    from recordcheck.checks.run import execute_run
+
+    profile, config, reference, pack = load_setup(profile_path, config_path, rules_dir)
+    outcome = execute_run(
+        extract_dir,
+        out_dir,
+        profile,
+        reference,
+        config,
+        parse_as_of(as_of),
+        pack,
+        progress=reporter(log_format, quiet),
+        render=renderer(config, redact),
+        validator=validator,
+        store_path=store_path,
+        keep=keep,
+    )
+    print_counts(outcome.loaded)
+    click.echo(f"Run {outcome.run_id}: {outcome.run_dir}")
+    for name in (
+        "exceptions.csv",
+        "summary.json",
+        "quarantine.csv",
+        "manifest.json",
+        "report.html",
+        "report-redacted.html",
+    ):
+        if (outcome.run_dir / name).exists():
+            click.echo(f"  {name:<22}{outcome.run_dir / name}")
+    import json
+
+    from recordcheck.checks.run import headline
+
+    for line in headline(json.loads((outcome.run_dir / "summary.json").read_text(encoding="utf-8"))):
+        click.echo(line)
+    report_path = outcome.run_dir / "report.html"
+    if report_path.exists():
+        click.echo(f"Report: {report_path}")
+    if outcome.incomplete:
+        click.echo("Run published but incomplete: " + " | ".join(outcome.incomplete), err=True)
+        sys.exit(int(ExitCode.RUN_INCOMPLETE))
+    if outcome.threshold_breaches:
+        click.echo(f"Error threshold breached by: {', '.join(outcome.threshold_breaches)}", err=True)
+        sys.exit(int(ExitCode.THRESHOLD_BREACHED))
+
+
+@click.command()
+@click.argument("forces", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@as_of_option
+@rules_dir_option
+@validator_option
+@engine_options
+@handle_errors
+def national(
+    forces: Path,
+    out_dir: Path,
+    as_of: str | None,
+    rules_dir: Path | None,
+    validator: str,
+    engine: str,
+    master: str | None,
+    verbose: bool,
+) -> None:
+    """Check every force in FORCES (a manifest, or a folder of force folders) with one pack.
+
+    Publishes OUT_DIR/<run id>/ with exceptions/ (Parquet, by force), summary.json,
+    quarantine.parquet, manifest.json and national.html. A refused force is named and the
+    others are still checked (exit 11)."""
+    from recordcheck.checks.national.job import execute_national, headline_lines
+    from recordcheck.checks.rules import RULES_DIR, load_pack
+    from recordcheck.reports.national import render_national
+
+    if engine == "spark":
+        from recordcheck.checks.spark.session import require_pyspark
+
+        require_pyspark()
+    pack = load_pack(rules_dir or RULES_DIR)
+    outcome = execute_national(
+        forces,
+        out_dir,
+        parse_as_of(as_of),
+        pack,
+        engine=engine,
+        master=master,
+        verbose=verbose,
+        validator=validator,
+        render=render_national,
+        on_force=lambda code, state: click.echo(f"  {code}: {state}", err=True) if state != "checking" else None,
+    )
+    click.echo(f"National run {outcome.run_id}: {outcome.run_dir}")
+    for line in headline_lines(outcome):
+        click.echo(line)
+    click.echo(f"Report: {outcome.run_dir / 'national.html'}")
+    if outcome.refused:
+        sys.exit(int(ExitCode.FORCES_REFUSED))
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--redact", is_flag=True, help="Write the disclosure-safe variant (report-redacted.html).")
+@config_option
+@handle_errors
+def report(run_dir: Path, redact: bool, config_path: Path | None) -> None:
+    """Render the HTML report again from RUN_DIR's own results."""
+    from recordcheck.checks.config import load_config
+    from recordcheck.reports.render import render_run
+
+    path = render_run(run_dir, load_config(config_path).report, redact=redact)
+    click.echo(f"Report: {path}")

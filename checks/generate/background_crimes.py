@@ -44,30 +44,8 @@ def _crimes_for_sources(
     person = _where(no_victim, None, person)
     status = g.choice(["recorded", "cancelled", "transferred"], n, p=[0.955, 0.03, 0.015])
     sexual = np.isin(code, SEXUAL_CODES)
-    # compliant cancellations: C2 with rationale, FCR/DDM, victim told; or C3/C4 by a permitted role
-    cancel_code = _where(status == "cancelled", g.choice(["C2", "C3", "C4"], n, p=[0.5, 0.3, 0.2]), None)
-    cancel_code = np.where(status == "transferred", "C1", cancel_code)
-    role = np.where(sexual, g.choice(["fcr", "ddm"], n), g.choice(["fcr", "ddm", "supervisor"], n))
-    role = _where(status == "cancelled", role, None)
-    cancelled_at = np.where(
-        status != "recorded", np.minimum(recorded + g.rng.integers(1, 20, n) * DAY, g.as_of - HOUR), NULL_TS
-    )
-    rationale = _where(cancel_code == "C2", g.choice(RATIONALES[:1], n), None)
-    informed = np.where((cancel_code == "C2") & (person != None), cancelled_at, NULL_TS)  # noqa: E711
-    # outcomes, consistent with whether a suspect is identified
-    has_outcome = (status == "recorded") & (g.rng.random(n) < 0.55)
-    outcome_at = recorded + g.rng.integers(2, 200, n) * DAY
-    has_outcome &= outcome_at < g.as_of - HOUR
-    outcome = g.rng.choice(np.arange(1, 23), n)
-    suspect = np.where(
-        np.isin(outcome, [15, 16, 21]),
-        True,
-        np.where(np.isin(outcome, [14, 18]), False, g.rng.random(n) < 0.6),
-    )
-    outcome = np.where(has_outcome, outcome, np.where(g.rng.random(n) < 0.3, 0, -1))
-    outcome_at = np.where(has_outcome, outcome_at, NULL_TS)
-    # known whenever an outcome is set; unknown for some open crimes
-    suspect_col = _where(has_outcome | (g.rng.random(n) < 0.7), suspect, None)
+    cancellation = _compliant_cancellations(g, status, sexual, recorded, person)
+    outcome, outcome_at, suspect_col = _consistent_outcomes(g, status, recorded)
     rows = {
         "crime_id": crime_id,
         "reported_at": reported,
@@ -85,16 +63,56 @@ def _crimes_for_sources(
         "cse_flag": np.isin(code, ["71", "88A"]),
         "suspect_identified": suspect_col,
         "status": status,
-        "cancellation_code": cancel_code,
-        "cancelled_at": cancelled_at,
-        "cancellation_authoriser_role": role,
-        "cancellation_rationale": rationale,
-        "victim_informed_of_cancellation_at": informed,
+        **cancellation,
         "outcome_code": outcome,
         "outcome_at": outcome_at,
     }
     g.add("crimes", **rows)
     return rows
+
+
+def _compliant_cancellations(
+    g: _Gen, status: np.ndarray, sexual: np.ndarray, recorded: np.ndarray, person: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Cancellation columns that break no rule: C2 with a rationale, by an FCR or DDM, the victim
+    told; C3 or C4 by a role the authority matrix permits; C1 for a transfer."""
+    n = len(status)
+    cancel_code = _where(status == "cancelled", g.choice(["C2", "C3", "C4"], n, p=[0.5, 0.3, 0.2]), None)
+    cancel_code = np.where(status == "transferred", "C1", cancel_code)
+    role = np.where(sexual, g.choice(["fcr", "ddm"], n), g.choice(["fcr", "ddm", "supervisor"], n))
+    role = _where(status == "cancelled", role, None)
+    cancelled_at = np.where(
+        status != "recorded", np.minimum(recorded + g.rng.integers(1, 20, n) * DAY, g.as_of - HOUR), NULL_TS
+    )
+    rationale = _where(cancel_code == "C2", g.choice(RATIONALES[:1], n), None)
+    informed = np.where((cancel_code == "C2") & (person != None), cancelled_at, NULL_TS)  # noqa: E711
+    return {
+        "cancellation_code": cancel_code,
+        "cancelled_at": cancelled_at,
+        "cancellation_authoriser_role": role,
+        "cancellation_rationale": rationale,
+        "victim_informed_of_cancellation_at": informed,
+    }
+
+
+def _consistent_outcomes(g: _Gen, status: np.ndarray, recorded: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Outcome code, its time and whether a suspect is identified, consistent with each other
+    (charge needs a suspect; some open crimes have the suspect unknown)."""
+    n = len(status)
+    has_outcome = (status == "recorded") & (g.rng.random(n) < 0.55)
+    outcome_at = recorded + g.rng.integers(2, 200, n) * DAY
+    has_outcome &= outcome_at < g.as_of - HOUR
+    outcome = g.rng.choice(np.arange(1, 23), n)
+    suspect = np.where(
+        np.isin(outcome, [15, 16, 21]),
+        True,
+        np.where(np.isin(outcome, [14, 18]), False, g.rng.random(n) < 0.6),
+    )
+    outcome = np.where(has_outcome, outcome, np.where(g.rng.random(n) < 0.3, 0, -1))
+    outcome_at = np.where(has_outcome, outcome_at, NULL_TS)
+    # known whenever an outcome is set; unknown for some open crimes
+    suspect_col = _where(has_outcome | (g.rng.random(n) < 0.7), suspect, None)
+    return outcome, outcome_at, suspect_col
 
 
 SEXUAL_CODES = [

@@ -16,7 +16,7 @@ from recordcheck.checks.errors import ConfigError
 from recordcheck.checks.exitcodes import ExitCode
 from recordcheck.checks.national.forces import load_forces
 from recordcheck.checks.national.funnel import Z95, Z998, funnel, limits, position
-from recordcheck.checks.national.job import execute_national
+from recordcheck.checks.national.job import execute_national, headline_lines
 from recordcheck.checks.profile import load_profile
 from recordcheck.checks.run import execute_run
 from recordcheck.cli import cli
@@ -97,6 +97,24 @@ def test_national_report_is_offline_and_names_outliers(national):
     assert not any(f">{record_id}<" in html for record_id in ids)
 
 
+def test_headline_names_the_forces_outside_each_limit(national):
+    """The headline's standouts are the funnel points outside 99.8% and 95%, counted here from
+    the points themselves: each named once, with its side."""
+    _, outcome = national
+    lines = headline_lines(outcome)
+    points = [(plot["rule"], point) for plot in outcome.summary["funnels"] for point in plot["points"]]
+    for limits, kind in (("99.8%", "outlier"), ("95%", "alert")):
+        (line,) = [x for x in lines if x.startswith(f"Outside the {limits} limits: ")]
+        expected = [
+            f"{rule} {p['force']} {p['position'].split('-')[1]}" for rule, p in points if p["position"].startswith(kind)
+        ]
+        named = line.removeprefix(f"Outside the {limits} limits: ").rstrip(".")
+        assert named.split(", ") == expected if expected else named == "none"
+    assert any(p["position"] != "within" for _, p in points), "the generated national extract has a force that stands out"
+    assert lines[0].startswith("Forces: 3 checked, 0 refused; national recording rate ")
+    assert lines[-1] == "Verdict: every force checked."
+
+
 def test_refused_force_is_named_and_the_others_publish(tmp_path, small_extract):
     forces = tmp_path / "forces"
     (forces / "GOOD").mkdir(parents=True)
@@ -108,6 +126,8 @@ def test_refused_force_is_named_and_the_others_publish(tmp_path, small_extract):
     result = CliRunner().invoke(cli, ["national", str(forces), "--out", str(tmp_path / "out"), "--as-of", AS_OF_TEXT])
     assert result.exit_code == ExitCode.FORCES_REFUSED, result.output
     assert "REFUSED BROKEN" in result.output and "crimes" in result.output
+    assert "Forces: 1 checked, 1 refused;" in result.output
+    assert "Verdict: 1 force(s) refused, the others published." in result.output
     run_dir = tmp_path / "out" / "latest"
     summary = json.loads((run_dir / "summary.json").read_text())
     assert [f["code"] for f in summary["refused"]] == ["BROKEN"]

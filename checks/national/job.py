@@ -239,19 +239,30 @@ def _manifest(
 
 
 def headline_lines(outcome: NationalOutcome) -> list[str]:
-    """The short headline a registrar (or an inspector) reads at a glance."""
+    """The short headline a registrar (or an inspector) reads at a glance: what was checked, the
+    national recording rate, which forces stand out on the funnel plots, and the verdict."""
     national = outcome.summary["national"]
     recording = national["headline"]["recording"]
-    rate = f"{recording['rate'] * 100:.1f}%" if recording["rate"] is not None else "n/a"
+    rate = "no reports to rate"
+    if recording["rate"] is not None:
+        rate = (
+            f"national recording rate {recording['rate']:.2%} (95% CI {recording['wilson_low']:.2%} to "
+            f"{recording['wilson_high']:.2%}; {recording['compliant']:,} of {recording['total']:,})"
+        )
     lines = [
-        f"National run {outcome.run_id}: {national['forces_checked']} force(s) checked, "
-        f"{len(outcome.refused)} refused; recording rate {rate} "
-        f"({recording['compliant']:,} of {recording['total']:,}); {national['register_rows']:,} finding(s).",
+        f"Forces: {national['forces_checked']} checked, {len(outcome.refused)} refused; {rate}; "
+        f"{national['register_rows']:,} finding(s).",
     ]
-    for plot in outcome.summary["funnels"]:
-        outside = [p["force"] for p in plot["points"] if p["position"].startswith("outlier")]
-        if outside:
-            lines.append(f"{plot['rule']}: outside the 99.8% limits: {', '.join(outside)}")
+    for limits, positions in (("99.8%", ("outlier",)), ("95%", ("alert",))):
+        stand_out = [
+            f"{plot['rule']} {point['force']} {point['position'].rsplit('-', 1)[-1]}"
+            for plot in outcome.summary["funnels"]
+            for point in plot["points"]
+            if point["position"].startswith(positions)
+        ]
+        lines.append(f"Outside the {limits} limits: {', '.join(stand_out) if stand_out else 'none'}.")
     for force in outcome.refused:
         lines.append(f"REFUSED {force['code']} ({force['name']}): {force['reason']}")
+    verdict = f"{len(outcome.refused)} force(s) refused, the others published" if outcome.refused else "every force checked"
+    lines.append(f"Verdict: {verdict}.")
     return lines

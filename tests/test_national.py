@@ -103,12 +103,12 @@ def test_headline_names_the_forces_outside_each_limit(national):
     _, outcome = national
     lines = headline_lines(outcome)
     points = [(plot["rule"], point) for plot in outcome.summary["funnels"] for point in plot["points"]]
-    for limits, kind in (("99.8%", "outlier"), ("95%", "alert")):
-        (line,) = [x for x in lines if x.startswith(f"Outside the {limits} limits: ")]
+    for bounds, kind in (("99.8%", "outlier"), ("95%", "alert")):
+        (line,) = [x for x in lines if x.startswith(f"Outside the {bounds} limits: ")]
         expected = [
             f"{rule} {p['force']} {p['position'].split('-')[1]}" for rule, p in points if p["position"].startswith(kind)
         ]
-        named = line.removeprefix(f"Outside the {limits} limits: ").rstrip(".")
+        named = line.removeprefix(f"Outside the {bounds} limits: ").rstrip(".")
         assert named.split(", ") == expected if expected else named == "none"
     assert any(p["position"] != "within" for _, p in points), "the generated national extract has a force that stands out"
     assert lines[0].startswith("Forces: 3 checked, 0 refused; national recording rate ")

@@ -5,6 +5,7 @@ Skipped where pyspark or Java is missing; CI has both (pyspark is a dev dependen
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -42,6 +43,10 @@ def national_runs(tmp_path_factory, pack, spark):
 def test_national_run_is_identical_on_both_engines(national_runs):
     _, on_duckdb, on_spark = national_runs
     assert on_spark.summary["engine"] == "spark"
+    # the suites ran as Spark SQL (checks/spark/validation.py), not in DuckDB inside the tasks
+    for run, where in ((on_spark, "spark_sql"), (on_duckdb, "duckdb_sql")):
+        forces = json.loads((run.run_dir / "manifest.json").read_text())["forces"]
+        assert {f["validator"] for f in forces} == {where}
     assert register(on_spark.run_dir).height == register(on_duckdb.run_dir).height > 100
     assert register(on_spark.run_dir).equals(register(on_duckdb.run_dir))
     assert summary(on_spark.run_dir) == summary(on_duckdb.run_dir)

@@ -17,6 +17,7 @@ from recordcheck.checks.national.figures import EXAMPLE_COLUMNS, EXAMPLES_PER_RU
 from recordcheck.checks.national.forces import Force
 from recordcheck.checks.national.front import ForceRefused, front_facts, quarantine_with_force, read_force
 from recordcheck.checks.rules import RulePack
+from recordcheck.checks.validate import make_runner
 
 
 def check_force(
@@ -25,7 +26,7 @@ def check_force(
     """The force's facts and figures, its register written to exceptions/force=CODE/; its
     quarantine returned (with a force column) for the national file."""
     try:
-        setup, loaded = read_force(force, pack, as_of, validator)
+        setup, loaded = read_force(force, pack, as_of, make_runner(validator))
     except ForceRefused as exc:
         return {"code": force.code, "name": force.name, "status": "refused", "reason": str(exc)}, None
     try:

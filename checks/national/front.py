@@ -23,7 +23,12 @@ from recordcheck.checks.pipeline import LoadedExtract, load_extract
 from recordcheck.checks.profile import SourceProfile, load_profile
 from recordcheck.checks.refdata import ReferenceData, load_reference
 from recordcheck.checks.rules import RulePack, load_pack
-from recordcheck.checks.validate import make_runner
+from recordcheck.checks.spark.validation import RecordedFailures, SuiteExport
+from recordcheck.checks.validate import SuiteRunner, make_runner
+
+EXPORT_SUITES = "spark-export"
+"""Validation step 1 on Spark: write what each suite needs; step 3 is RECORDED_FAILURES."""
+RECORDED_FAILURES = "spark-recorded"
 
 
 @dataclass
@@ -50,7 +55,7 @@ def force_setup(force: Force, pack: RulePack) -> ForceSetup:
     return ForceSetup(profile, config, reference)
 
 
-def read_force(force: Force, pack: RulePack, as_of: datetime, validator: str) -> tuple[ForceSetup, LoadedExtract]:
+def read_force(force: Force, pack: RulePack, as_of: datetime, runner: SuiteRunner) -> tuple[ForceSetup, LoadedExtract]:
     """The force's extract read, parsed and validated; ForceRefused names why it cannot be."""
     try:
         setup = force_setup(force, pack)
@@ -59,7 +64,7 @@ def read_force(force: Force, pack: RulePack, as_of: datetime, validator: str) ->
             setup.profile,
             setup.reference,
             as_of,
-            make_runner(validator),
+            runner,
             setup.config.engine,
             pack.suites_dir,
         )
@@ -81,6 +86,7 @@ def front_facts(force: Force, setup: ForceSetup, loaded: LoadedExtract) -> dict[
             "sha256": hashlib.sha256(profile_path.read_bytes()).hexdigest() if profile_path else None,
         },
         "config": str(setup.config.path) if setup.config.path else None,
+        "validator": loaded.validation.runner,  # where the suites ran: duckdb_sql, spark_sql, great_expectations
         "inputs": [{"table": f.table, "file": f.path.name, "bytes": f.size_bytes, "sha256": f.sha256} for f in loaded.files],
         "tables": {
             name: {"read": c.read, "accepted": c.accepted, "quarantined": c.quarantined}
@@ -98,17 +104,46 @@ def quarantine_with_force(loaded: LoadedExtract, code: str) -> pl.DataFrame:
     return loaded.validation.quarantine.select(pl.lit(code).alias("force"), pl.all())
 
 
+def _runner(payload: dict[str, Any], code: str) -> SuiteRunner:
+    """The task's suite runner: a named one (run here), or a step of validation on Spark."""
+    suites = Path(payload["work_dir"]) / "suites" / code
+    if payload["validator"] == EXPORT_SUITES:
+        return SuiteExport(suites)
+    if payload["validator"] == RECORDED_FAILURES:
+        return RecordedFailures(suites)
+    return make_runner(payload["validator"])
+
+
+def _read_task(payload: dict[str, Any]) -> tuple[Force, ForceSetup, LoadedExtract] | dict[str, Any]:
+    force = Force(**payload["force"])
+    pack = load_pack(Path(payload["pack_dir"]))
+    try:
+        setup, loaded = read_force(force, pack, datetime.fromisoformat(payload["as_of"]), _runner(payload, force.code))
+    except ForceRefused as exc:
+        return {"code": force.code, "name": force.name, "status": "refused", "reason": str(exc)}
+    return force, setup, loaded
+
+
+def export_force(payload: dict[str, Any]) -> dict[str, Any]:
+    """Executor task, validation step 1 on Spark: the force read and parsed, and each suite's
+    query and inputs written for Spark. Returns {'code', 'status': 'exported'} or the refusal."""
+    read = _read_task({**payload, "validator": EXPORT_SUITES})
+    if isinstance(read, dict):
+        return read
+    force, _, loaded = read
+    loaded.close()
+    return {"code": force.code, "status": "exported"}
+
+
 def stage_force(payload: dict[str, Any]) -> dict[str, Any]:
     """Executor task: one force's front end, its accepted tables and quarantine to Parquet.
 
     Returns the force's facts, or {'code', 'status': 'refused', 'reason'}."""
-    force = Force(**payload["force"])
-    pack = load_pack(Path(payload["pack_dir"]))
+    read = _read_task(payload)
+    if isinstance(read, dict):
+        return read
+    force, setup, loaded = read
     work = Path(payload["work_dir"])
-    try:
-        setup, loaded = read_force(force, pack, datetime.fromisoformat(payload["as_of"]), payload["validator"])
-    except ForceRefused as exc:
-        return {"code": force.code, "name": force.name, "status": "refused", "reason": str(exc)}
     try:
         facts = front_facts(force, setup, loaded)
         accepted_dir = work / "accepted" / force.code

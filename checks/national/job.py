@@ -31,6 +31,8 @@ from recordcheck.checks.validate import DEFAULT_RUNNER, make_runner
 KEY_FINDINGS = (*UNRECORDED, *TIMELINESS, *CLASSIFICATION)
 """The findings whose rules get a funnel plot: those behind the headline rates."""
 LOCK_STORE = "recordcheck.duckdb"
+MANIFEST_ONLY = ("validator", "inputs")
+"""A force's facts kept in manifest.json (how it was read), not in summary.json (what was found)."""
 SPARK_FORCE_WORKERS = 4
 """Forces checked at once on Spark (driver threads; each force's own queries stay in order)."""
 
@@ -204,7 +206,7 @@ def national_summary(
         "as_of": as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "engine": engine,
         "rule_pack": {"name": pack.name, "version": pack.version, "sha256": pack.digest},
-        "forces": [{k: v for k, v in f.items() if k not in ("inputs", "present", "accepted_dir")} for f in per_force],
+        "forces": [{k: v for k, v in f.items() if k not in (*MANIFEST_ONLY, "present", "accepted_dir")} for f in per_force],
         "refused": [
             {"code": f["code"], "name": f["name"], "reason": f["reason"]} for f in per_force if f["status"] == "refused"
         ],
@@ -231,7 +233,7 @@ def _manifest(
         "forces_source": str(source),
         "rule_pack": {**summary["rule_pack"], "directory": str(pack.directory)},
         "forces": [
-            {k: f.get(k) for k in ("code", "name", "status", "reason", "extract", "profile", "config", "inputs")}
+            {k: f.get(k) for k in ("code", "name", "status", "reason", "extract", "profile", "config", *MANIFEST_ONLY)}
             for f in per_force
         ],
         "timings_seconds": {k: round(v, 3) for k, v in timings.items()},

@@ -17,9 +17,11 @@ from recordcheck.checks.engine import REGISTER_SCHEMA, RuleResult, skip_reason
 from recordcheck.checks.headline import CLASSIFICATION, UNRECORDED, headline_from_counts
 from recordcheck.checks.national.figures import EXAMPLE_COLUMNS, EXAMPLES_PER_RULE, rule_figures
 from recordcheck.checks.national.forces import Force
-from recordcheck.checks.national.front import force_setup, stage_force
+from recordcheck.checks.national.front import RECORDED_FAILURES, export_force, force_setup, stage_force
 from recordcheck.checks.rules import RulePack
 from recordcheck.checks.spark.engine import SparkRuleEngine
+from recordcheck.checks.spark.validation import run_exported_suites
+from recordcheck.checks.validate import DEFAULT_RUNNER
 
 REGISTER_DDL = ", ".join(f"`{name}` STRING" for name in REGISTER_SCHEMA)
 
@@ -29,10 +31,14 @@ def stage_forces(
 ) -> list[dict[str, Any]]:
     """Every force's front end, one Spark task each; returns their facts in the forces' order.
 
+    With the default validator the suites run on Spark (checks/spark/validation.py): a task per
+    force exports each suite's query and inputs, Spark runs the queries, and a second task per
+    force quarantines what they found. Another validator (Great Expectations) runs in the task.
+
     An extract at a URI (hdfs:, s3a:, abfss:, file://...) is first copied by the executors, with
     Spark's own file systems and credentials, into the staging folder."""
     fetched = _fetch_remote(spark, [f for f in forces if f.is_uri], work)
-    payloads = [
+    payloads: list[dict[str, Any]] = [
         {
             "force": {
                 "code": f.code,
@@ -49,10 +55,30 @@ def stage_forces(
         }
         for f in forces
     ]
-    staged = spark.sparkContext.parallelize(payloads, max(1, len(payloads))).map(stage_force).collect()
-    for force, facts in zip(forces, staged, strict=True):
+    refused: dict[str, dict[str, Any]] = {}
+    if validator == DEFAULT_RUNNER:  # the suites run as Spark SQL: export, run, then quarantine
+        for facts in _each_force(spark, export_force, payloads):
+            if facts["status"] == "refused":
+                refused[facts["code"]] = facts
+            else:
+                run_exported_suites(spark, work / "suites" / facts["code"])
+        payloads = [
+            {**payload, "validator": RECORDED_FAILURES} for payload in payloads if payload["force"]["code"] not in refused
+        ]
+    staged = {facts["code"]: facts for facts in _each_force(spark, stage_force, payloads)}
+    results = []
+    for force in forces:
+        facts = refused.get(force.code) or staged[force.code]
         facts["extract"] = force.extract  # the manifest names the URI, not the staging copy
-    return staged
+        results.append(facts)
+    return results
+
+
+def _each_force(spark: Any, task: Any, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One executor task per force; only each task's small result dictionary comes back."""
+    if not payloads:
+        return []
+    return list(spark.sparkContext.parallelize(payloads, len(payloads)).map(task).collect())
 
 
 def _fetch_remote(spark: Any, forces: list[Force], work: Path) -> dict[str, str]:

@@ -106,10 +106,31 @@ def _classify(exc: BaseException) -> tuple[ExitCode, str]:
     # DuckDB's is matched by name, so that --help need not import DuckDB
     if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryException":
         return ExitCode.RESOURCE_EXHAUSTED, "out of memory; nothing was published (raise engine.memory_limit)"
+    if _spark_out_of_memory(exc):
+        return ExitCode.RESOURCE_EXHAUSTED, (
+            "Spark ran out of memory; nothing was published (raise spark.driver.memory, or "
+            "spark.executor.memory on a cluster; or set spark.recordcheck.forcesAtOnce lower)"
+        )
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
         where = f" ({exc.filename})" if exc.filename else ""
         return ExitCode.OUTPUT_UNAVAILABLE, f"cannot write{where}: {os.strerror(exc.errno)}; nothing was published"
     return ExitCode.INTERNAL_ERROR, f"internal error ({type(exc).__name__})"
+
+
+SPARK_MEMORY_SIGNS = ("java.lang.OutOfMemoryError", "Not enough memory to build and broadcast")
+
+
+def _spark_out_of_memory(exc: BaseException) -> bool:
+    """A JVM error from Spark that is about memory (matched by name and by Spark's own words, which
+    are searched, never printed: a Java message can quote a value)."""
+    if type(exc).__name__ != "Py4JJavaError":
+        return False
+    java = getattr(exc, "java_exception", None)
+    try:
+        text = str(java.toString()) if java is not None else ""
+    except Exception:  # noqa: BLE001 - the JVM may already be gone
+        text = ""
+    return any(sign in text for sign in SPARK_MEMORY_SIGNS)
 
 
 def profile_option(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -273,6 +273,48 @@ def test_memory_and_disk_failures_have_their_own_codes_and_publish_nothing(tmp_p
         assert [p.name for p in out.iterdir() if p.name.startswith(".staging")] == []
 
 
+def test_spark_running_out_of_memory_is_resource_exhausted_and_other_jvm_errors_are_internal(tmp_path, monkeypatch):
+    """Spark's JVM errors reach Python as Py4JJavaError; one about memory (here the broadcast
+    failure a national run met at scale 10 with four forces at once in a 1 GB driver) has the
+    memory code and a hint; any other stays an internal error. No Java message is printed."""
+    import recordcheck.checks.national.job as national_job
+
+    class JavaThrowable:
+        def __init__(self, text):
+            self.text = text
+
+        def toString(self):  # noqa: N802 - the JVM's name
+            return self.text
+
+    class Py4JJavaError(Exception):
+        def __init__(self, text):
+            super().__init__("An error occurred while calling o1.localCheckpoint.")
+            self.java_exception = JavaThrowable(text)
+
+    forces = tmp_path / "forces"
+    (forces / "F1").mkdir(parents=True)
+    for path in (ROOT / "sample_data" / "extract").glob("*.csv"):
+        (forces / "F1" / path.name).write_bytes(path.read_bytes())
+    memory_error = "org.apache.spark.SparkException: Not enough memory to build and broadcast the table; value C000123"
+    for text, code in (
+        (memory_error, ExitCode.RESOURCE_EXHAUSTED),
+        ("org.apache.spark.SparkException: Job aborted; value C000123", ExitCode.INTERNAL_ERROR),
+    ):
+
+        def fail(*_a, error_text=text, **_k):
+            raise Py4JJavaError(error_text)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(national_job, "national_summary", fail)
+            result = CliRunner().invoke(
+                cli, ["national", str(forces), "--out", str(tmp_path / code.name), "--as-of", AS_OF_TEXT]
+            )
+        assert result.exit_code == code, result.output
+        assert "C000123" not in result.output and "Traceback" not in result.output
+        if code == ExitCode.RESOURCE_EXHAUSTED:
+            assert "Spark ran out of memory; nothing was published (raise spark.driver.memory" in result.output
+
+
 def test_every_run_ends_with_a_headline(tmp_path):
     result = run_sample(tmp_path / "a")
     lines = result.output.strip().splitlines()

@@ -26,7 +26,7 @@ import polars as pl
 
 from recordcheck.checks.reader import ROW
 from recordcheck.checks.suite_sql import compile_suite, param_table, render
-from recordcheck.checks.validate import FAILURE_SCHEMA, CheckedTable, ListParameter
+from recordcheck.checks.validate import FAILURE_SCHEMA, CheckedTable, ListParameter, suite_columns
 
 EXPORT_BATCH_ROWS = 500_000
 QUERY = "suite.json"
@@ -44,14 +44,17 @@ class SuiteExport:
     def run(self, table: str, source: CheckedTable, suite: dict[str, Any], parameters: dict[str, Any]) -> pl.DataFrame:
         target = self.folder / table
         target.mkdir(parents=True, exist_ok=True)
-        views = {source.relation: source.relation}
+        # only the columns the suite reads: free text and the rest never leave the task
+        read = ", ".join(f'"{column}"' for column in [ROW, *suite_columns(suite)])
+        views = [source.relation]
+        _write_parquet(source.con.sql(f'SELECT {read} FROM "{source.relation}"'), target / f"{source.relation}.parquet")
         for parameter in parameters.values():
             if isinstance(parameter, ListParameter):
-                views[param_table(parameter.name)] = param_table(parameter.name)
-        for view in views:
-            _write_parquet(source.con.sql(f'SELECT * FROM "{view}"'), target / f"{view}.parquet")
+                name = param_table(parameter.name)
+                views.append(name)
+                _write_parquet(source.con.sql(f'SELECT value FROM "{name}"'), target / f"{name}.parquet")
         sql = render(compile_suite(suite, source.relation, parameters), dialect="spark")
-        (target / QUERY).write_text(json.dumps({"sql": sql, "views": sorted(views)}), encoding="utf-8")
+        (target / QUERY).write_text(json.dumps({"sql": sql, "views": views}), encoding="utf-8")
         return pl.DataFrame(schema=FAILURE_SCHEMA)
 
 

@@ -203,3 +203,21 @@ def test_engine_spark_without_pyspark_says_how_to_install(monkeypatch, tmp_path)
     )
     assert result.exit_code == ExitCode.USAGE_ERROR
     assert "pip install 'recordcheck[spark]'" in result.output
+
+
+def test_forces_at_once_is_one_in_local_mode_four_on_a_cluster_and_checked():
+    from recordcheck.checks.national.spark_engine import FORCES_AT_ONCE, forces_at_once
+
+    class Session:
+        def __init__(self, master, settings):
+            self.sparkContext = type("Context", (), {"master": master})()
+            self.conf = type("Conf", (), {"get": lambda _self, key, default: settings.get(key, default)})()
+
+    assert forces_at_once(Session("local[2]", {})) == 1
+    assert forces_at_once(Session("spark://127.0.0.1:7077", {})) == 4
+    assert forces_at_once(Session("yarn", {FORCES_AT_ONCE: "2"})) == 2
+    for bad in ("0", "four", "-1"):
+        with pytest.raises(
+            ConfigError, match=f"spark.recordcheck.forcesAtOnce must be a whole number of at least 1, not '{bad}'"
+        ):
+            forces_at_once(Session("yarn", {FORCES_AT_ONCE: bad}))

@@ -1,9 +1,10 @@
 """One force's front end in a national run: its profile, config and reference data, then its
 extract read and validated by the same code as a single-force run (checks/pipeline.py).
 
-`stage_force` is the form a Spark executor runs: one task per force, which writes the force's
-accepted tables and quarantine as Parquet where the rule engine (and the driver's output) reads
-them, and returns only counts, hashes and names.
+On Spark these are executor tasks, one per force, which return only counts, hashes and names:
+`export_force` writes what the force's validation suites need for Spark to run them
+(checks/spark/validation.py); `stage_force` then writes the force's accepted tables and
+quarantine as Parquet, where the rule engine (and the driver's output) reads them.
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ from typing import Any
 import polars as pl
 
 from recordcheck.checks import __version__
-from recordcheck.checks.errors import ConfigError
 from recordcheck.checks.headline import CLASSIFICATION, TIMELINESS, UNRECORDED, rate_figure
 from recordcheck.checks.national import duckdb_engine, spark_engine
 from recordcheck.checks.national.forces import Force, load_forces
@@ -34,10 +33,6 @@ KEY_FINDINGS = (*UNRECORDED, *TIMELINESS, *CLASSIFICATION)
 LOCK_STORE = "recordcheck.duckdb"
 MANIFEST_ONLY = ("validator", "inputs")
 """A force's facts kept in manifest.json (how it was read), not in summary.json (what was found)."""
-FORCES_AT_ONCE = "spark.recordcheck.forcesAtOnce"
-"""Spark setting: how many forces' rules run at once (driver threads; each force's own queries
-stay in order). Default 4 on a cluster, 1 in local mode, where every force's joins and broadcasts
-share the one driver JVM's memory and its cores are already busy."""
 
 
 @dataclass
@@ -154,7 +149,7 @@ def _run_spark(
         # Forces side by side on a cluster: a force's many small queries each wait on the
         # scheduler, so one force alone leaves the executors idle between them. The results keep
         # the forces' order.
-        with ThreadPoolExecutor(max_workers=forces_at_once(spark)) as pool:
+        with ThreadPoolExecutor(max_workers=spark_engine.forces_at_once(spark)) as pool:
             per_force = list(pool.map(check, forces, staged))
         timings["rules"] = time.perf_counter() - started
         spark_engine.write_quarantine(spark, work, staging)
@@ -242,14 +237,6 @@ def _manifest(
         ],
         "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
     }
-
-
-def forces_at_once(spark: Any) -> int:
-    default = "1" if spark.sparkContext.master.startswith("local") else "4"
-    value = spark.conf.get(FORCES_AT_ONCE, default)
-    if not value.isdigit() or int(value) < 1:
-        raise ConfigError(f"{FORCES_AT_ONCE} must be a whole number of at least 1, not {value!r}")
-    return int(value)
 
 
 def headline_lines(outcome: NationalOutcome) -> list[str]:

@@ -9,11 +9,13 @@ run's staging folder (which must be on a file system every executor sees).
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from recordcheck.checks.engine import REGISTER_SCHEMA, RuleResult, skip_reason
+from recordcheck.checks.errors import ConfigError
 from recordcheck.checks.headline import CLASSIFICATION, UNRECORDED, headline_from_counts
 from recordcheck.checks.national.figures import EXAMPLE_COLUMNS, EXAMPLES_PER_RULE, rule_figures
 from recordcheck.checks.national.forces import Force
@@ -23,7 +25,20 @@ from recordcheck.checks.spark.engine import SparkRuleEngine
 from recordcheck.checks.spark.validation import run_exported_suites
 from recordcheck.checks.validate import DEFAULT_RUNNER
 
+FORCES_AT_ONCE = "spark.recordcheck.forcesAtOnce"
+"""Spark setting: how many forces' rules run at once (driver threads; each force's own queries
+stay in order). Default 4 on a cluster, 1 in local mode, where every force's joins and broadcasts
+share the one driver JVM's memory and its cores are already busy."""
+
 REGISTER_DDL = ", ".join(f"`{name}` STRING" for name in REGISTER_SCHEMA)
+
+
+def forces_at_once(spark: Any) -> int:
+    default = "1" if spark.sparkContext.master.startswith("local") else "4"
+    value = spark.conf.get(FORCES_AT_ONCE, default)
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{FORCES_AT_ONCE} must be a whole number of at least 1, not {value!r}")
+    return int(value)
 
 
 def stage_forces(
@@ -57,11 +72,14 @@ def stage_forces(
     ]
     refused: dict[str, dict[str, Any]] = {}
     if validator == DEFAULT_RUNNER:  # the suites run as Spark SQL: export, run, then quarantine
+        exported = []
         for facts in _each_force(spark, export_force, payloads):
             if facts["status"] == "refused":
                 refused[facts["code"]] = facts
             else:
-                run_exported_suites(spark, work / "suites" / facts["code"])
+                exported.append(work / "suites" / facts["code"])
+        with ThreadPoolExecutor(max_workers=forces_at_once(spark)) as pool:
+            list(pool.map(lambda folder: run_exported_suites(spark, folder), exported))
         payloads = [
             {**payload, "validator": RECORDED_FAILURES} for payload in payloads if payload["force"]["code"] not in refused
         ]

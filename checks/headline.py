@@ -33,6 +33,16 @@ def rate_figure(compliant: int, total: int) -> dict[str, Any]:
     }
 
 
+def rate_phrase(figure: dict[str, Any], what: str = "recording rate", counts: bool = False) -> str:
+    """A rate figure as the headline line says it: 'recording rate 99.64% (95% CI 99.38% to
+    99.80%)', with '; 3,347 of 3,359' inside the brackets when `counts`; the same words for a
+    force's night and for a national run."""
+    if figure["rate"] is None:
+        return "no reports to rate"
+    tail = f"; {figure['compliant']:,} of {figure['total']:,}" if counts else ""
+    return f"{what} {figure['rate']:.2%} (95% CI {figure['wilson_low']:.2%} to {figure['wilson_high']:.2%}{tail})"
+
+
 def headline_figures(rules: list[dict[str, Any]], register: pl.DataFrame, measures: dict[str, Any]) -> dict[str, Any]:
     """Recording, timeliness and classification from the rules' results, the register and the
     pack's `reports` measure (reports that disclosed an offence and have a crime)."""

@@ -17,7 +17,7 @@ import polars as pl
 from recordcheck.checks import __version__
 from recordcheck.checks.config import RunConfig
 from recordcheck.checks.engine import EngineResult, run_pack
-from recordcheck.checks.headline import headline_figures
+from recordcheck.checks.headline import headline_figures, rate_phrase
 from recordcheck.checks.nightly import (
     annotate,
     changes,
@@ -395,13 +395,7 @@ def headline(run_summary: dict[str, Any]) -> list[str]:
     ]
     if "changes" in run_summary:
         changes = run_summary["changes"]
-        recording = run_summary["headline"]["recording"]
-        low, high = recording["wilson_low"], recording["wilson_high"]
-        rate = (
-            f"recording rate {recording['rate']:.2%} (95% CI {low:.2%} to {high:.2%})"
-            if recording["rate"] is not None
-            else "no reports to rate"
-        )
+        rate = rate_phrase(run_summary["headline"]["recording"])
         lines.insert(
             1,
             f"Tonight: {changes['new']:,} new, {changes['recurring']:,} recurring, {changes['resolved']:,} resolved; "

@@ -85,15 +85,20 @@ def suite_columns(suite: dict[str, Any]) -> list[str]:
     )
 
 
+def check_runner_name(name: str) -> None:
+    """Refuse an unknown validator before any work, without building the runner (GX takes seconds)."""
+    if name not in RUNNERS:
+        raise ConfigError(f"unknown validator {name!r}; known: {', '.join(RUNNERS)}")
+
+
 def make_runner(name: str = DEFAULT_RUNNER) -> SuiteRunner:
     """The named runner; GX (and pandas) are imported only when asked for."""
+    check_runner_name(name)
     if name == "sql":
         from recordcheck.checks.runner_sql import DuckDBSuiteRunner
 
         return DuckDBSuiteRunner()
-    if name == "great-expectations":
-        return _gx_runner()
-    raise ConfigError(f"unknown validator {name!r}; known: {', '.join(RUNNERS)}")
+    return _gx_runner()
 
 
 _GX_RUNNER: Any = None

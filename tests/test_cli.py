@@ -420,3 +420,17 @@ def test_quarantine_share_is_configurable(small_extract, tmp_path):
     config.write_text("config: 1\nvalidation: {max_quarantine_share: 1.0}\n")
     result = invoke("run", str(folder), "--out", str(tmp_path / "a"), "--as-of", AS_OF_TEXT, "--config", str(config))
     assert result.exit_code == ExitCode.SUCCESS, result.output
+
+
+def test_validator_choices_are_the_engines_runners():
+    """The CLI lists validators without importing the engine (--help stays fast); this holds the
+    list to checks.validate.RUNNERS on every command that takes --validator."""
+    import click
+
+    from recordcheck.checks.validate import DEFAULT_RUNNER, RUNNERS
+
+    commands = [cli.commands["run"], cli.commands["validate"], cli.commands["national"]]
+    for command in commands:
+        (option,) = [p for p in command.params if p.name == "validator"]
+        assert isinstance(option.type, click.Choice)
+        assert tuple(option.type.choices) == RUNNERS and option.default == DEFAULT_RUNNER, command.name

@@ -21,6 +21,7 @@ from recordcheck.checks.profile import load_profile
 from recordcheck.checks.run import execute_run
 from recordcheck.cli import cli
 from recordcheck.reports.national import render_national
+from tests.browser import open_page
 from tests.conftest import AS_OF, AS_OF_TEXT
 from tests.national_data import KEY, national_extract, register
 
@@ -111,7 +112,12 @@ def test_headline_names_the_forces_outside_each_limit(national):
         named = line.removeprefix(f"Outside the {bounds} limits: ").rstrip(".")
         assert named.split(", ") == expected if expected else named == "none"
     assert any(p["position"] != "within" for _, p in points), "the generated national extract has a force that stands out"
-    assert lines[0].startswith("Forces: 3 checked, 0 refused; national recording rate ")
+    recording = outcome.summary["national"]["headline"]["recording"]
+    assert lines[0] == (
+        f"Forces: 3 checked, 0 refused; national recording rate {recording['rate'] * 100:.2f}% "
+        f"(95% CI {recording['wilson_low'] * 100:.2f}% to {recording['wilson_high'] * 100:.2f}%; "
+        f"{recording['compliant']:,} of {recording['total']:,}); {outcome.summary['national']['register_rows']:,} finding(s)."
+    )
     assert lines[-1] == "Verdict: every force checked."
 
 
@@ -205,6 +211,19 @@ def test_engine_spark_without_pyspark_says_how_to_install(monkeypatch, tmp_path)
     assert "pip install 'recordcheck[spark]'" in result.output
 
 
+def test_great_expectations_is_refused_on_spark_before_anything_starts(tmp_path, pack):
+    """On Spark the suites always run as Spark SQL; asking for GX there is a usage error, raised
+    before a session starts or the output folder is touched."""
+    (tmp_path / "forces" / "A").mkdir(parents=True)
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError, match="--validator great-expectations runs with --engine duckdb; on Spark"):
+        execute_national(tmp_path / "forces", out, AS_OF, pack, engine="spark", validator="great-expectations")
+    assert not out.exists()
+    with pytest.raises(ConfigError, match="unknown validator 'nope'; known: sql, great-expectations"):
+        execute_national(tmp_path / "forces", out, AS_OF, pack, validator="nope")
+    assert not out.exists()
+
+
 def test_forces_at_once_is_one_in_local_mode_four_on_a_cluster_and_checked():
     from recordcheck.checks.national.spark_engine import FORCES_AT_ONCE, forces_at_once
 
@@ -221,3 +240,24 @@ def test_forces_at_once_is_one_in_local_mode_four_on_a_cluster_and_checked():
             ConfigError, match=f"spark.recordcheck.forcesAtOnce must be a whole number of at least 1, not '{bad}'"
         ):
             forces_at_once(Session("yarn", {FORCES_AT_ONCE: bad}))
+
+
+@pytest.mark.browser
+def test_national_report_sorts_its_forces_in_a_real_browser(national):
+    """The forces table sorts by a rate column (numerically, both ways) and by name, with no
+    script error and no request leaving the file."""
+    _, outcome = national
+    rates = {f["code"]: f["headline"]["recording"]["rate"] for f in outcome.summary["forces"]}
+    with open_page(outcome.run_dir / "national.html") as opened:
+        page = opened.page
+        codes = lambda: page.locator("#force-table tbody tr td:first-child").all_inner_texts()  # noqa: E731
+        rate_header = page.locator("#force-table th.sortable").nth(2)
+        rate_header.click()
+        assert codes() == sorted(rates, key=lambda code: rates[code])
+        rate_header.click()
+        assert codes() == sorted(rates, key=lambda code: rates[code], reverse=True)
+        page.locator("#force-table th.sortable").nth(0).click()
+        assert codes() == sorted(rates)
+        assert page.locator("svg.funnel").count() == len(outcome.summary["funnels"])
+    assert opened.errors == []
+    assert all(url.startswith(("file:", "data:", "about:")) for url in opened.requests), opened.requests

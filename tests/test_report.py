@@ -17,6 +17,7 @@ from bs4 import BeautifulSoup
 from recordcheck.checks.config import RunConfig
 from recordcheck.reports import context as report_context
 from recordcheck.reports.render import render_run
+from tests.browser import open_page
 from tests.conftest import ROOT, run_with_report
 
 
@@ -129,30 +130,8 @@ def _png_is_blank(png: bytes) -> bool:
 
 @pytest.mark.browser
 def test_report_in_a_real_browser(sample_run, tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        pytest.skip("Debian chromium is not installed")
-    errors: list[str] = []
-    requests: list[str] = []
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("request", lambda req: requests.append(req.url))
-        page.goto((sample_run / "report.html").as_uri())
+    with open_page(sample_run / "report.html") as opened:
+        page, errors, requests = opened.page, opened.errors, opened.requests
         assert page.locator("#headline .big").count() == 5  # three headline rates, rape, other sexual offences
         total = page.locator("#exceptions tbody tr").count()
         page.select_option('select[data-filter="rule"]', "REC001")
@@ -165,9 +144,13 @@ def test_report_in_a_real_browser(sample_run, tmp_path):
         page.locator("#exceptions th.sortable").nth(4).click()
         assert page.locator("#exceptions tbody tr:visible").count() == total
         # severity sorts by rank (high, medium, low), not alphabetically
-        page.locator('#exceptions th[data-sort="rank"]').click()
+        page.locator("#exceptions th.sortable").nth(2).click()
         severities = page.locator("#exceptions tbody tr td:nth-child(3)").all_inner_texts()
         assert severities == sorted(severities, key=["high", "medium", "low"].index) and severities[-1] == "low"
+        page.locator("#exceptions th.sortable").nth(2).click()  # again: lowest rank first
+        severities = page.locator("#exceptions tbody tr td:nth-child(3)").all_inner_texts()
+        assert severities == sorted(severities, key=["high", "medium", "low"].index, reverse=True)
+        assert severities[0] == "low"
         # text search: every word must appear in the row
         register = pl.read_csv(sample_run / "exceptions.csv", infer_schema=False)
         some = register.filter(pl.col("rule_id") == "CAN001")["record_id"][0]
@@ -185,7 +168,6 @@ def test_report_in_a_real_browser(sample_run, tmp_path):
         assert overflow <= 0, f"{overflow} px of horizontal overflow at 800 px"
         # printed: the rationale (collapsed on screen) and the marking are on the pages
         pdf = page.pdf(format="A4")
-        browser.close()
     import io
     import unicodedata
 

@@ -88,3 +88,16 @@ def test_the_suites_run_on_spark_and_quarantine_the_same_rows(spark, small_extra
     assert on_duckdb.height > 20 and exported.height < on_duckdb.height  # step 1 fails no row itself
     assert {"required_value", "duplicate_id", "unknown_value", "out_of_range", "order"} <= set(on_duckdb["check"])
     assert on_spark.to_dicts() == on_duckdb.to_dicts()
+
+
+def test_rules_test_command_runs_the_cases_on_spark(spark, pack):
+    """`recordcheck rules test RULE --engine spark`: the command's own path to Spark (the session
+    already running in this process is the one it gets)."""
+    from click.testing import CliRunner
+
+    from recordcheck.cli import cli
+
+    result = CliRunner().invoke(cli, ["rules", "test", "rec001", "tim001", "--engine", "spark"])
+    cases = len(pack.get("REC001").cases) + len(pack.get("TIM001").cases)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith(f"{cases} passed, 0 failed")

@@ -25,11 +25,7 @@ from recordcheck.checks.profile import SourceProfile, load_profile
 from recordcheck.checks.refdata import ReferenceData, load_reference
 from recordcheck.checks.rules import RulePack, load_pack
 from recordcheck.checks.spark.validation import RecordedFailures, SuiteExport
-from recordcheck.checks.validate import SuiteRunner, make_runner
-
-EXPORT_SUITES = "spark-export"
-"""Validation step 1 on Spark: write what each suite needs; step 3 is RECORDED_FAILURES."""
-RECORDED_FAILURES = "spark-recorded"
+from recordcheck.checks.validate import SuiteRunner
 
 
 @dataclass
@@ -105,42 +101,39 @@ def quarantine_with_force(loaded: LoadedExtract, code: str) -> pl.DataFrame:
     return loaded.validation.quarantine.select(pl.lit(code).alias("force"), pl.all())
 
 
-def _runner(payload: dict[str, Any], code: str) -> SuiteRunner:
-    """The task's suite runner: a named one (run here), or a step of validation on Spark."""
-    suites = Path(payload["work_dir"]) / "suites" / code
-    if payload["validator"] == EXPORT_SUITES:
-        return SuiteExport(suites)
-    if payload["validator"] == RECORDED_FAILURES:
-        return RecordedFailures(suites)
-    return make_runner(payload["validator"])
-
-
-def _read_task(payload: dict[str, Any]) -> tuple[Force, ForceSetup, LoadedExtract] | dict[str, Any]:
-    force = Force(**payload["force"])
+def _read_task(payload: dict[str, Any], runner: SuiteRunner) -> tuple[Force, ForceSetup, LoadedExtract] | dict[str, Any]:
+    force: Force = payload["force"]
     pack = load_pack(Path(payload["pack_dir"]))
     try:
-        setup, loaded = read_force(force, pack, datetime.fromisoformat(payload["as_of"]), _runner(payload, force.code))
+        setup, loaded = read_force(force, pack, datetime.fromisoformat(payload["as_of"]), runner)
     except ForceRefused as exc:
         return {"code": force.code, "name": force.name, "status": "refused", "reason": str(exc)}
     return force, setup, loaded
 
 
+def _suites_folder(payload: dict[str, Any]) -> Path:
+    return Path(payload["work_dir"]) / "suites" / payload["force"].code
+
+
 def export_force(payload: dict[str, Any]) -> dict[str, Any]:
     """Executor task, validation step 1 on Spark: the force read and parsed, and each suite's
-    query and inputs written for Spark. Returns {'code', 'status': 'exported'} or the refusal."""
-    read = _read_task({**payload, "validator": EXPORT_SUITES})
+    query and inputs written for Spark. Returns {'code', 'status': 'exported', 'suites': folder}
+    or the refusal."""
+    folder = _suites_folder(payload)
+    read = _read_task(payload, SuiteExport(folder))
     if isinstance(read, dict):
         return read
     force, _, loaded = read
     loaded.close()
-    return {"code": force.code, "status": "exported"}
+    return {"code": force.code, "status": "exported", "suites": str(folder)}
 
 
 def stage_force(payload: dict[str, Any]) -> dict[str, Any]:
     """Executor task: one force's front end, its accepted tables and quarantine to Parquet.
 
-    Returns the force's facts, or {'code', 'status': 'refused', 'reason'}."""
-    read = _read_task(payload)
+    Its runner hands on the failures Spark found for it (validation step 3). Returns the
+    force's facts, or {'code', 'status': 'refused', 'reason'}."""
+    read = _read_task(payload, RecordedFailures(_suites_folder(payload)))
     if isinstance(read, dict):
         return read
     force, setup, loaded = read

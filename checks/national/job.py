@@ -17,7 +17,8 @@ from typing import Any
 import polars as pl
 
 from recordcheck.checks import __version__
-from recordcheck.checks.headline import CLASSIFICATION, TIMELINESS, UNRECORDED, rate_figure
+from recordcheck.checks.errors import ConfigError
+from recordcheck.checks.headline import CLASSIFICATION, TIMELINESS, UNRECORDED, rate_figure, rate_phrase
 from recordcheck.checks.national import duckdb_engine, spark_engine
 from recordcheck.checks.national.forces import Force, load_forces
 from recordcheck.checks.national.funnel import funnel
@@ -26,11 +27,13 @@ from recordcheck.checks.parse import PROBLEM_SCHEMA
 from recordcheck.checks.publish import check_output_folder, staged_run, write_json
 from recordcheck.checks.rules import RulePack
 from recordcheck.checks.stats import wilson
-from recordcheck.checks.validate import DEFAULT_RUNNER, make_runner
+from recordcheck.checks.validate import DEFAULT_RUNNER, check_runner_name
 
 KEY_FINDINGS = (*UNRECORDED, *TIMELINESS, *CLASSIFICATION)
 """The findings whose rules get a funnel plot: those behind the headline rates."""
 LOCK_STORE = "recordcheck.duckdb"
+QUARANTINE_SCHEMA = {"force": pl.String, **PROBLEM_SCHEMA}
+"""quarantine.parquet: the force, then a force's own quarantine columns."""
 MANIFEST_ONLY = ("validator", "inputs")
 """A force's facts kept in manifest.json (how it was read), not in summary.json (what was found)."""
 
@@ -62,7 +65,12 @@ def execute_national(
 ) -> NationalOutcome:
     """Check every force and publish the national run folder in one step."""
     forces = load_forces(forces_source)
-    make_runner(validator)  # a wrong name stops the whole run, before any force is read
+    check_runner_name(validator)  # a wrong name stops the whole run, before any force is read
+    if engine == "spark" and validator != DEFAULT_RUNNER:
+        raise ConfigError(
+            f"--validator {validator} runs with --engine duckdb; on Spark the suites run as Spark SQL "
+            "(the SQL runner's queries, which a test holds to the same quarantine)"
+        )
     started_at = datetime.now(UTC)
     check_output_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -72,7 +80,7 @@ def execute_national(
     with single_writer(out_dir, out_dir / LOCK_STORE, "recordcheck national"), staged_run(out_dir, run_id) as staging:
         started = time.perf_counter()
         if engine == "spark":
-            per_force = _run_spark(forces, pack, as_of, validator, run_id, staging, master, verbose, tell, timings)
+            per_force = _run_spark(forces, pack, as_of, run_id, staging, master, verbose, tell, timings)
         else:
             per_force = _run_duckdb(forces, pack, as_of, validator, run_id, staging, tell)
         timings["forces"] = time.perf_counter() - started
@@ -106,7 +114,7 @@ def _run_duckdb(
         if quarantine is not None:
             quarantines.append(quarantine)
         tell(force.code, figures["status"])
-    frame = pl.concat(quarantines) if quarantines else pl.DataFrame(schema={"force": pl.String, **PROBLEM_SCHEMA})
+    frame = pl.concat(quarantines) if quarantines else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     frame.write_parquet(staging / "quarantine.parquet")
     return per_force
 
@@ -115,7 +123,6 @@ def _run_spark(
     forces: list[Force],
     pack: RulePack,
     as_of: datetime,
-    validator: str,
     run_id: str,
     staging: Path,
     master: str | None,
@@ -131,7 +138,7 @@ def _run_spark(
     work = staging / ".work"
     try:
         started = time.perf_counter()
-        staged = spark_engine.stage_forces(spark, forces, pack, as_of, validator, work)
+        staged = spark_engine.stage_forces(spark, forces, pack, as_of, work)
         timings["front_end"] = time.perf_counter() - started
         started = time.perf_counter()
 
@@ -154,7 +161,7 @@ def _run_spark(
         timings["rules"] = time.perf_counter() - started
         spark_engine.write_quarantine(spark, work, staging)
         if not (staging / "quarantine.parquet").exists():
-            pl.DataFrame(schema={"force": pl.String, **PROBLEM_SCHEMA}).write_parquet(staging / "quarantine.parquet")
+            pl.DataFrame(schema=QUARANTINE_SCHEMA).write_parquet(staging / "quarantine.parquet")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return per_force
@@ -244,12 +251,7 @@ def headline_lines(outcome: NationalOutcome) -> list[str]:
     national recording rate, which forces stand out on the funnel plots, and the verdict."""
     national = outcome.summary["national"]
     recording = national["headline"]["recording"]
-    rate = "no reports to rate"
-    if recording["rate"] is not None:
-        rate = (
-            f"national recording rate {recording['rate']:.2%} (95% CI {recording['wilson_low']:.2%} to "
-            f"{recording['wilson_high']:.2%}; {recording['compliant']:,} of {recording['total']:,})"
-        )
+    rate = rate_phrase(recording, "national recording rate", counts=True)
     lines = [
         f"Forces: {national['forces_checked']} checked, {len(outcome.refused)} refused; {rate}; "
         f"{national['register_rows']:,} finding(s).",

@@ -1,5 +1,5 @@
-"""A national run on Apache Spark: the front end as one executor task per force, then the
-pack's SQL (translated) over each force's accepted tables.
+"""A national run on Apache Spark: each force's front end as executor tasks around its
+validation suites run as Spark SQL, then the pack's SQL (translated) over its accepted tables.
 
 The driver sends tasks and receives counts, strata, measures (aggregates) and each rule's few
 report examples. Registers and the quarantine are written by the executors, as Parquet, into the
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,10 @@ from recordcheck.checks.errors import ConfigError
 from recordcheck.checks.headline import CLASSIFICATION, UNRECORDED, headline_from_counts
 from recordcheck.checks.national.figures import EXAMPLE_COLUMNS, EXAMPLES_PER_RULE, rule_figures
 from recordcheck.checks.national.forces import Force
-from recordcheck.checks.national.front import RECORDED_FAILURES, export_force, force_setup, stage_force
+from recordcheck.checks.national.front import export_force, force_setup, stage_force
 from recordcheck.checks.rules import RulePack
 from recordcheck.checks.spark.engine import SparkRuleEngine
 from recordcheck.checks.spark.validation import run_exported_suites
-from recordcheck.checks.validate import DEFAULT_RUNNER
 
 FORCES_AT_ONCE = "spark.recordcheck.forcesAtOnce"
 """Spark setting: how many forces' rules run at once (driver threads; each force's own queries
@@ -41,49 +41,32 @@ def forces_at_once(spark: Any) -> int:
     return int(value)
 
 
-def stage_forces(
-    spark: Any, forces: list[Force], pack: RulePack, as_of: datetime, validator: str, work: Path
-) -> list[dict[str, Any]]:
-    """Every force's front end, one Spark task each; returns their facts in the forces' order.
+def stage_forces(spark: Any, forces: list[Force], pack: RulePack, as_of: datetime, work: Path) -> list[dict[str, Any]]:
+    """Every force's front end; returns their facts in the forces' order.
 
-    With the default validator the suites run on Spark (checks/spark/validation.py): a task per
-    force exports each suite's query and inputs, Spark runs the queries, and a second task per
-    force quarantines what they found. Another validator (Great Expectations) runs in the task.
+    The suites run on Spark (checks/spark/validation.py): a task per force exports each suite's
+    query and inputs, Spark runs the queries (forces side by side, as for the rules), and a second
+    task per force quarantines what they found and writes the accepted tables.
 
     An extract at a URI (hdfs:, s3a:, abfss:, file://...) is first copied by the executors, with
     Spark's own file systems and credentials, into the staging folder."""
     fetched = _fetch_remote(spark, [f for f in forces if f.is_uri], work)
     payloads: list[dict[str, Any]] = [
         {
-            "force": {
-                "code": f.code,
-                "name": f.name,
-                "extract": fetched.get(f.code, f.extract),
-                "profile": f.profile,
-                "config_file": f.config_file,
-                "config": f.config,
-            },
+            "force": replace(f, extract=fetched.get(f.code, f.extract)),
             "pack_dir": str(pack.directory),
             "work_dir": str(work),
             "as_of": as_of.isoformat(),
-            "validator": validator,
         }
         for f in forces
     ]
-    refused: dict[str, dict[str, Any]] = {}
-    if validator == DEFAULT_RUNNER:  # the suites run as Spark SQL: export, run, then quarantine
-        exported = []
-        for facts in _each_force(spark, export_force, payloads):
-            if facts["status"] == "refused":
-                refused[facts["code"]] = facts
-            else:
-                exported.append(work / "suites" / facts["code"])
-        with ThreadPoolExecutor(max_workers=forces_at_once(spark)) as pool:
-            list(pool.map(lambda folder: run_exported_suites(spark, folder), exported))
-        payloads = [
-            {**payload, "validator": RECORDED_FAILURES} for payload in payloads if payload["force"]["code"] not in refused
-        ]
-    staged = {facts["code"]: facts for facts in _each_force(spark, stage_force, payloads)}
+    exported = _each_force(spark, export_force, payloads)
+    refused = {facts["code"]: facts for facts in exported if facts["status"] == "refused"}
+    with ThreadPoolExecutor(max_workers=forces_at_once(spark)) as pool:
+        folders = [Path(facts["suites"]) for facts in exported if facts["status"] == "exported"]
+        list(pool.map(lambda folder: run_exported_suites(spark, folder), folders))
+    checked = [payload for payload in payloads if payload["force"].code not in refused]
+    staged = {facts["code"]: facts for facts in _each_force(spark, stage_force, checked)}
     results = []
     for force in forces:
         facts = refused.get(force.code) or staged[force.code]

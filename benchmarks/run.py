@@ -84,8 +84,8 @@ def extract(cache: Path, scale: float, fmt: str) -> Path:
 
 FLOOR = r"""
 import sys, duckdb
-from recordcheck.checks.contract import TABLES
-from recordcheck.checks.database import DUCKDB_TYPES as types
+from recordcheck.checks.extract.contract import TABLES
+from recordcheck.checks.base.database import DUCKDB_TYPES as types
 folder, fmt = sys.argv[1], sys.argv[2]
 con = duckdb.connect()
 con.execute("SET TimeZone = 'Europe/London'")  # naive times are London wall-clock, as in recordcheck

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from recordcheck.checks.contract import TABLES
-from recordcheck.checks.exitcodes import ExitCode
+from recordcheck.checks.base.exitcodes import ExitCode
+from recordcheck.checks.extract.contract import TABLES
 from recordcheck.commands.common import (
     as_of_option,
     config_option,
@@ -57,7 +57,7 @@ def generate(
     out_dir: Path, seed: int, scale: float, fmt: str, shape: str, nights: int | None, forces: int | None, as_of: str | None
 ) -> None:
     """Write a synthetic extract with its answer key (key.csv) into OUT_DIR."""
-    from recordcheck.checks.errors import ConfigError
+    from recordcheck.checks.base.errors import ConfigError
     from recordcheck.checks.generate import DEFAULT_AS_OF, write_extract
     from recordcheck.checks.generate import generate as build
 
@@ -117,8 +117,8 @@ def profile() -> None:
 def profile_draft(export_dir: Path, out_path: Path, force: bool) -> None:
     """Draft a profile from the files in EXPORT_DIR: each choice with its evidence as a comment,
     and a TODO line for whatever needs a person. Reads names, codes and value shapes, never free text."""
-    from recordcheck.checks.errors import ConfigError
-    from recordcheck.checks.profile_draft import draft_profile, render, todos
+    from recordcheck.checks.adoption.profile_draft import draft_profile, render, todos
+    from recordcheck.checks.base.errors import ConfigError
 
     if out_path.exists() and not force:
         raise ConfigError(f"{out_path} exists; give --force to overwrite it")
@@ -157,8 +157,8 @@ def profile_check(
     unreadable; INPUT_REJECTED (3) when a required file or column is missing."""
     import json
 
-    from recordcheck.checks.pipeline import load_extract
-    from recordcheck.checks.profile_check import check_profile, render_json, render_text
+    from recordcheck.checks.adoption.profile_check import check_profile, render_json, render_text
+    from recordcheck.checks.validation.pipeline import load_extract
 
     source_profile, config, reference, pack = load_setup(profile_path, config_path, rules_dir)
     with step("Reading the export through the profile"):
@@ -185,7 +185,7 @@ def profile_check(
 def contract(table: str | None, fmt: str) -> None:
     """Print the canonical extract contract: every table and column, its type, whether it is
     required, its allowed values and what it means. docs/contract.md is this output."""
-    from recordcheck.checks.contract_doc import contract_json, contract_markdown
+    from recordcheck.checks.adoption.contract_doc import contract_json, contract_markdown
 
     click.echo(contract_json(table) if fmt == "json" else contract_markdown(table), nl=False)
     if fmt == "json":

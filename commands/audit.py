@@ -24,9 +24,9 @@ def sample(
 ) -> None:
     """Draw a stratified random sample of RUN_DIR's reports for review by hand: a worksheet with
     empty verdict columns, and the screen's findings in FILE.screen.csv beside it."""
-    from recordcheck.checks.config import load_config
-    from recordcheck.checks.errors import ConfigError
-    from recordcheck.checks.sample import take_sample
+    from recordcheck.checks.audit.sample import take_sample
+    from recordcheck.checks.base.config import load_config
+    from recordcheck.checks.base.errors import ConfigError
 
     if (size is None) == (margin is None):
         raise ConfigError("give one of --size and --margin")
@@ -63,8 +63,8 @@ def estimate(
     (stratified combined ratio estimator), and measure the nightly screen against the reviewers."""
     import json
 
-    from recordcheck.checks.config import load_config
-    from recordcheck.checks.estimate import estimate as compute
+    from recordcheck.checks.audit.estimate import estimate as compute
+    from recordcheck.checks.base.config import load_config
 
     annual = annual_recorded or load_config(config_path).report.get("annual_recorded_crime")
     result = compute(worksheet, annual)
@@ -97,8 +97,8 @@ def estimate(
     if out_dir is not None:
         from datetime import UTC, datetime
 
-        from recordcheck.checks.nightly import single_writer
-        from recordcheck.checks.store import STORE_NAME, RunStore
+        from recordcheck.checks.nightly.comparison import single_writer
+        from recordcheck.checks.nightly.store import STORE_NAME, RunStore
 
         store_file = store_path or out_dir / STORE_NAME
         with single_writer(out_dir, store_file, "recordcheck estimate"), RunStore(store_file) as store:
@@ -117,7 +117,7 @@ def review() -> None:
 @handle_errors
 def review_export(out_dir: Path, file: Path) -> None:
     """Write the latest run's findings as a worklist (open ones first) with empty decision columns."""
-    from recordcheck.checks.review import export_worklist
+    from recordcheck.checks.nightly.review import export_worklist
 
     rows = export_worklist(out_dir, file)
     click.echo(f"Worklist: {file} ({rows:,} finding(s)); fill decision, reviewer, reason (and until for a waiver)")
@@ -130,9 +130,9 @@ def review_export(out_dir: Path, file: Path) -> None:
 @handle_errors
 def review_import(out_dir: Path, file: Path, store_path: Path | None) -> None:
     """Take decisions back from a worklist: all of them, or none when any row is bad."""
-    from recordcheck.checks.nightly import single_writer
-    from recordcheck.checks.review import import_decisions
-    from recordcheck.checks.store import STORE_NAME, RunStore
+    from recordcheck.checks.nightly.comparison import single_writer
+    from recordcheck.checks.nightly.review import import_decisions
+    from recordcheck.checks.nightly.store import STORE_NAME, RunStore
 
     store_path = store_path or out_dir / STORE_NAME
     with single_writer(out_dir, store_path, "recordcheck review import"), RunStore(store_path) as store:
@@ -148,7 +148,7 @@ def review_import(out_dir: Path, file: Path, store_path: Path | None) -> None:
 def history(out_dir: Path, store_path: Path | None, limit: int) -> None:
     """The last runs, one line each: id, as-of, exit code, rows read, exceptions, new, resolved,
     open high-severity findings, recording rate."""
-    from recordcheck.checks.store import STORE_NAME, RunStore
+    from recordcheck.checks.nightly.store import STORE_NAME, RunStore
 
     with RunStore(store_path or out_dir / STORE_NAME) as store:
         runs = store.history(limit)

@@ -18,8 +18,8 @@ from typing import Any
 
 import click
 
-from recordcheck.checks.errors import Interrupted, RecordcheckError
-from recordcheck.checks.exitcodes import ExitCode
+from recordcheck.checks.base.errors import Interrupted, RecordcheckError
+from recordcheck.checks.base.exitcodes import ExitCode
 
 
 def parse_as_of(value: str | None) -> datetime:
@@ -30,7 +30,7 @@ def parse_as_of(value: str | None) -> datetime:
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 instant (e.g. 2026-04-01T00:00:00Z)") from None
     if parsed.tzinfo is None:
-        from recordcheck.checks.london import LONDON
+        from recordcheck.checks.base.london import LONDON
 
         parsed = parsed.replace(tzinfo=LONDON)
     return parsed.astimezone(UTC)
@@ -218,10 +218,10 @@ def load_setup(
     """Profile, config, rule pack and its reference data (with the config's overrides), all
     checked before any reading. A pack given with --rules is the whole pack: its rules, macros,
     reference data and suites."""
-    from recordcheck.checks.config import load_config
-    from recordcheck.checks.profile import load_profile
-    from recordcheck.checks.refdata import load_reference
-    from recordcheck.checks.rules import RULES_DIR, load_pack
+    from recordcheck.checks.base.config import load_config
+    from recordcheck.checks.base.refdata import load_reference
+    from recordcheck.checks.engine.rules import RULES_DIR, load_pack
+    from recordcheck.checks.extract.profile import load_profile
 
     config = load_config(config_path)
     pack = load_pack(rules_dir or RULES_DIR)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from recordcheck.checks.contract import TABLES
-from recordcheck.checks.exitcodes import ExitCode
+from recordcheck.checks.base.exitcodes import ExitCode
+from recordcheck.checks.extract.contract import TABLES
 from recordcheck.commands.common import (
     as_of_option,
     config_option,
@@ -32,8 +32,8 @@ def rules() -> None:
 @handle_errors
 def rules_list(rules_dir: Path | None) -> None:
     """One line per rule: id, name, finding, severity, title."""
-    from recordcheck.checks.refdata import load_reference
-    from recordcheck.checks.rules import RULES_DIR, load_pack
+    from recordcheck.checks.base.refdata import load_reference
+    from recordcheck.checks.engine.rules import RULES_DIR, load_pack
 
     pack = load_pack(rules_dir or RULES_DIR)
     limits = load_reference(pack.reference_dir).limits
@@ -47,8 +47,8 @@ def rules_list(rules_dir: Path | None) -> None:
 @handle_errors
 def rules_explain(rule_id: str, rules_dir: Path | None) -> None:
     """What RULE_ID checks, why it matters, an example, its reference and its SQL."""
-    from recordcheck.checks.refdata import load_reference
-    from recordcheck.checks.rules import RULES_DIR, load_pack
+    from recordcheck.checks.base.refdata import load_reference
+    from recordcheck.checks.engine.rules import RULES_DIR, load_pack
 
     pack = load_pack(rules_dir or RULES_DIR)
     rule = pack.get(rule_id)
@@ -91,10 +91,10 @@ def rules_test(
     verbose: bool,
 ) -> None:
     """Run the rules' own test cases (all, or RULE_IDS) on DuckDB or Spark; exit 1 if any case fails."""
-    from recordcheck.checks.config import load_config
-    from recordcheck.checks.refdata import load_reference
-    from recordcheck.checks.rules import RULES_DIR, load_pack
-    from recordcheck.checks.ruletest import run_cases
+    from recordcheck.checks.base.config import load_config
+    from recordcheck.checks.base.refdata import load_reference
+    from recordcheck.checks.engine.rules import RULES_DIR, load_pack
+    from recordcheck.checks.rulechange.ruletest import run_cases
 
     pack = load_pack(rules_dir or RULES_DIR)
     config = load_config(config_path)
@@ -146,11 +146,11 @@ def rules_diff(
 ) -> None:
     """What the pack (--rules, default the bundled one) finds on EXTRACT_DIR that BASE does not, and
     the reverse. Exits 4 (findings changed) when any rule's findings differ."""
-    from recordcheck.checks.diff import BasePack, diff_packs, render
-    from recordcheck.checks.pipeline import load_extract
-    from recordcheck.checks.refdata import load_reference
-    from recordcheck.checks.rules import RULES_DIR, load_pack
-    from recordcheck.checks.validate import make_runner
+    from recordcheck.checks.base.refdata import load_reference
+    from recordcheck.checks.engine.rules import RULES_DIR, load_pack
+    from recordcheck.checks.rulechange.diff import BasePack, diff_packs, render
+    from recordcheck.checks.validation.pipeline import load_extract
+    from recordcheck.checks.validation.runners import make_runner
 
     profile, config, reference, pack = load_setup(profile_path, config_path, rules_dir)
     with BasePack(base, rules_dir or RULES_DIR) as base_dir:
@@ -192,10 +192,17 @@ def rules_approve(rules_dir: Path | None, snapshot_dir: Path | None, extract_dir
 
     Refuses unless pack.yaml's version moved as the change requires (minor: findings added;
     major: findings removed or a rule retired)."""
-    from recordcheck.checks.engine import run_pack
-    from recordcheck.checks.errors import ConfigError
-    from recordcheck.checks.pipeline import load_extract
-    from recordcheck.checks.snapshot import SAMPLE_AS_OF, SAMPLE_EXTRACT, SNAPSHOT_DIR, approve, findings_of, read_findings
+    from recordcheck.checks.base.errors import ConfigError
+    from recordcheck.checks.engine.engine import run_pack
+    from recordcheck.checks.rulechange.snapshot import (
+        SAMPLE_AS_OF,
+        SAMPLE_EXTRACT,
+        SNAPSHOT_DIR,
+        approve,
+        findings_of,
+        read_findings,
+    )
+    from recordcheck.checks.validation.pipeline import load_extract
 
     profile, _, reference, pack = load_setup(None, None, rules_dir)
     directory = snapshot_dir or SNAPSHOT_DIR
@@ -217,7 +224,7 @@ def rules_approve(rules_dir: Path | None, snapshot_dir: Path | None, extract_dir
 @click.option("--write", is_flag=True, help="Regenerate rules/expectations/*.json from the contract.")
 def suites(write: bool) -> None:
     """Show (or --write) the Great Expectations suites generated from the extract contract."""
-    from recordcheck.checks.suites import SUITES_DIR, build_suite, write_suites
+    from recordcheck.checks.validation.suites import SUITES_DIR, build_suite, write_suites
 
     if write:
         for path in write_suites():

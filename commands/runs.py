@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from recordcheck.checks.exitcodes import ExitCode
+from recordcheck.checks.base.exitcodes import ExitCode
 from recordcheck.commands.common import (
     as_of_option,
     config_option,
@@ -54,10 +54,11 @@ def validate(
     and column; codes the profile does not map; rules the export cannot feed.
 
     Exits RUN_INCOMPLETE (9) when a run on this export would be incomplete."""
-    from recordcheck.checks.coverage import defaulted_advice, rules_that_cannot_run, unmapped_code_advice
-    from recordcheck.checks.pipeline import load_extract
-    from recordcheck.checks.run import quarantine_over_share, write_quarantine
-    from recordcheck.checks.validate import make_runner
+    from recordcheck.checks.engine.rules import rules_that_cannot_run
+    from recordcheck.checks.extract.coverage import defaulted_advice, unmapped_code_advice
+    from recordcheck.checks.nightly.run import quarantine_over_share, write_quarantine
+    from recordcheck.checks.validation.pipeline import load_extract
+    from recordcheck.checks.validation.runners import make_runner
 
     profile, config, reference, pack = load_setup(profile_path, config_path, rules_dir)
     with step("Validating the extract"):
@@ -142,8 +143,8 @@ def run(
     quiet: bool,
 ) -> None:
     """Validate EXTRACT_DIR, run the rule pack, and publish a run folder under OUT_DIR."""
-    from recordcheck.checks.progress import reporter
-    from recordcheck.checks.run import execute_run
+    from recordcheck.checks.base.progress import reporter
+    from recordcheck.checks.nightly.run import execute_run
 
     profile, config, reference, pack = load_setup(profile_path, config_path, rules_dir)
     outcome = execute_run(
@@ -174,7 +175,7 @@ def run(
             click.echo(f"  {name:<22}{outcome.run_dir / name}")
     import json
 
-    from recordcheck.checks.run import headline
+    from recordcheck.checks.nightly.run import headline
 
     for line in headline(json.loads((outcome.run_dir / "summary.json").read_text(encoding="utf-8"))):
         click.echo(line)
@@ -212,8 +213,8 @@ def national(
     Publishes OUT_DIR/<run id>/ with exceptions/ (Parquet, by force), summary.json,
     quarantine.parquet, manifest.json and national.html. A refused force is named and the
     others are still checked (exit 11)."""
+    from recordcheck.checks.engine.rules import RULES_DIR, load_pack
     from recordcheck.checks.national.job import execute_national, headline_lines
-    from recordcheck.checks.rules import RULES_DIR, load_pack
     from recordcheck.reports.national import render_national
 
     if engine == "spark":
@@ -248,7 +249,7 @@ def national(
 @handle_errors
 def report(run_dir: Path, redact: bool, config_path: Path | None) -> None:
     """Render the HTML report again from RUN_DIR's own results."""
-    from recordcheck.checks.config import load_config
+    from recordcheck.checks.base.config import load_config
     from recordcheck.reports.render import render_run
 
     path = render_run(run_dir, load_config(config_path).report, redact=redact)

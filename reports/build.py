@@ -11,9 +11,9 @@ from typing import Any
 
 import polars as pl
 
-from recordcheck.checks.headline import UNRECORDED
-from recordcheck.checks.london import LONDON
-from recordcheck.checks.refdata import GradeBand
+from recordcheck.checks.base.london import LONDON
+from recordcheck.checks.base.refdata import GradeBand
+from recordcheck.checks.engine.headline import UNRECORDED
 from recordcheck.reports.context import (
     Audit,
     Changes,

@@ -10,8 +10,8 @@ from typing import Any
 
 import polars as pl
 
-from recordcheck.checks.refdata import GradeBand, grade_for
-from recordcheck.checks.stats import wald_half_width, wilson
+from recordcheck.checks.base.refdata import GradeBand, grade_for
+from recordcheck.checks.base.stats import wald_half_width, wilson
 from recordcheck.reports.context import CrossTable, PvpRow, Rate
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}

@@ -10,7 +10,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from recordcheck.checks.resources import TEMPLATES_DIR
+from recordcheck.checks.base.resources import TEMPLATES_DIR
 from recordcheck.reports.build import build_context
 from recordcheck.reports.context import ReportContext
 from recordcheck.reports.disclosure import disclosure_safe

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from recordcheck.checks.config import RunConfig
+from recordcheck.checks.base.config import RunConfig
+from recordcheck.checks.base.refdata import load_reference
+from recordcheck.checks.engine.rules import load_pack
+from recordcheck.checks.extract.profile import load_profile
 from recordcheck.checks.generate import generate, write_extract
 from recordcheck.checks.generate.force_shape import write_force_export
-from recordcheck.checks.profile import load_profile
-from recordcheck.checks.refdata import load_reference
-from recordcheck.checks.rules import load_pack
-from recordcheck.checks.run import execute_run
+from recordcheck.checks.nightly.run import execute_run
 from recordcheck.reports.render import render_run
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from recordcheck.checks.exitcodes import ExitCode
+from recordcheck.checks.base.exitcodes import ExitCode
 from recordcheck.cli import cli
 from tests.conftest import AS_OF_TEXT, ROOT
 
@@ -50,7 +50,7 @@ def test_run_publishes_and_latest_survives_a_crash(tmp_path, monkeypatch):
     latest = (out / "latest").resolve()
     assert (latest / "exceptions.csv").exists() and (latest / "exceptions.parquet").exists()
 
-    import recordcheck.checks.run as run_module
+    import recordcheck.checks.nightly.run as run_module
 
     def boom(*_a, **_k):
         raise RuntimeError("Jane Smith (DOB 02/03/2012)")
@@ -181,7 +181,7 @@ def test_redacted_report_from_run_and_from_report_command(tmp_path, monkeypatch)
 
 def test_two_runs_in_one_second_both_publish(tmp_path, monkeypatch):
     """Defect: the run id had one-second resolution, so a second run crashed at publish."""
-    import recordcheck.checks.run as run_module
+    import recordcheck.checks.nightly.run as run_module
 
     class Frozen(run_module.datetime):  # type: ignore[misc,valid-type]
         @classmethod
@@ -254,7 +254,7 @@ def test_memory_and_disk_failures_have_their_own_codes_and_publish_nothing(tmp_p
     """Defect 6: a memory limit or a full disk ended with a traceback and exit 1."""
     import errno
 
-    import recordcheck.checks.run as run_module
+    import recordcheck.checks.nightly.run as run_module
 
     def out_of_memory(*_a, **_k):
         raise MemoryError
@@ -398,8 +398,8 @@ def test_cli_options_reach_the_run(tmp_path):
 
 
 def test_engine_temp_directory_is_where_duckdb_spills(tmp_path):
-    from recordcheck.checks.config import load_config
-    from recordcheck.checks.database import Database
+    from recordcheck.checks.base.config import load_config
+    from recordcheck.checks.base.database import Database
 
     config = tmp_path / "conf" / "c.yaml"
     config.parent.mkdir()
@@ -427,7 +427,7 @@ def test_validator_choices_are_the_engines_runners():
     list to checks.validate.RUNNERS on every command that takes --validator."""
     import click
 
-    from recordcheck.checks.validate import DEFAULT_RUNNER, RUNNERS
+    from recordcheck.checks.validation.runners import DEFAULT_RUNNER, RUNNERS
 
     commands = [cli.commands["run"], cli.commands["validate"], cli.commands["national"]]
     for command in commands:

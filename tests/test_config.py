@@ -8,9 +8,9 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from recordcheck.checks.config import load_config
-from recordcheck.checks.errors import ConfigError
-from recordcheck.checks.exitcodes import ExitCode
+from recordcheck.checks.base.config import load_config
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.base.exitcodes import ExitCode
 from recordcheck.cli import cli
 from tests.conftest import AS_OF_TEXT, ROOT
 
@@ -105,8 +105,8 @@ def test_an_oversized_yaml_is_refused_unread(tmp_path):
 
 def test_config_schema_names_the_same_reference_keys_as_the_pack():
     """The override schema and the pack's reference files must not drift apart."""
-    from recordcheck.checks.config import AuthorityModel, LimitsModel, ReasonsModel
-    from recordcheck.checks.refdata import AUTHORITY_KEYS, LIMIT_KEYS, REASON_KEYS
+    from recordcheck.checks.base.config import AuthorityModel, LimitsModel, ReasonsModel
+    from recordcheck.checks.base.refdata import AUTHORITY_KEYS, LIMIT_KEYS, REASON_KEYS
 
     assert list(LimitsModel.model_fields) == list(LIMIT_KEYS)
     assert list(ReasonsModel.model_fields) == list(REASON_KEYS)

@@ -7,8 +7,8 @@ import json
 
 from click.testing import CliRunner
 
-from recordcheck.checks.contract import TABLES
-from recordcheck.checks.contract_doc import contract_markdown
+from recordcheck.checks.adoption.contract_doc import contract_markdown
+from recordcheck.checks.extract.contract import TABLES
 from recordcheck.cli import cli
 from tests.conftest import ROOT
 

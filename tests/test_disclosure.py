@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 from click.testing import CliRunner
 
-from recordcheck.checks.safecsv import FORMULA_START, neutralised
+from recordcheck.checks.base.safecsv import FORMULA_START, neutralised
 from recordcheck.cli import cli
 from tests.conftest import AS_OF_TEXT
 
@@ -150,7 +150,7 @@ def test_no_suppressed_figure_can_be_worked_out(small_extract, tmp_path, pack, r
     page prints no count at all besides rows read."""
     import re
 
-    from recordcheck.checks.config import RunConfig
+    from recordcheck.checks.base.config import RunConfig
     from recordcheck.reports.build import build_context
     from recordcheck.reports.disclosure import disclosure_safe, small
     from tests.conftest import run_with_report

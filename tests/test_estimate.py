@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from recordcheck.checks.errors import ConfigError
-from recordcheck.checks.estimate import estimate, read_worksheet
-from recordcheck.checks.sample import VERDICTS, WORKSHEET_COLUMNS
+from recordcheck.checks.audit.estimate import estimate, read_worksheet
+from recordcheck.checks.audit.sample import VERDICTS, WORKSHEET_COLUMNS
+from recordcheck.checks.base.errors import ConfigError
 from recordcheck.cli import cli
 
 HEADER = [*WORKSHEET_COLUMNS, *VERDICTS]  # the worksheet `recordcheck sample` writes

@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from recordcheck.checks.errors import InputRejected
-from recordcheck.checks.pipeline import load_extract
-from recordcheck.checks.profile import load_profile
+from recordcheck.checks.base.errors import InputRejected
+from recordcheck.checks.extract.profile import load_profile
+from recordcheck.checks.validation.pipeline import load_extract
 from tests.conftest import AS_OF, ROOT
 from tests.corruption import corrupt_extract
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recordcheck.checks.exitcodes import ExitCode
+from recordcheck.checks.base.exitcodes import ExitCode
 from recordcheck.cli import cli
 from tests.conftest import AS_OF_TEXT, ROOT
 

@@ -7,11 +7,11 @@ import json
 import polars as pl
 import pytest
 
-from recordcheck.checks.config import RunConfig
-from recordcheck.checks.contract import REGISTER_COLUMNS
+from recordcheck.checks.base.config import RunConfig
+from recordcheck.checks.extract.contract import REGISTER_COLUMNS
+from recordcheck.checks.extract.profile import load_profile
 from recordcheck.checks.generate import generate, write_extract
-from recordcheck.checks.profile import load_profile
-from recordcheck.checks.run import execute_run
+from recordcheck.checks.nightly.run import execute_run
 from tests.conftest import AS_OF, ROOT
 
 KEY_COLUMNS = ["finding", "record_type", "record_id"]
@@ -97,7 +97,7 @@ def test_fingerprints_of_rules_and_quarantine_use_one_formula(tmp_path, pack, re
     fingerprint whichever path produced it (and across library versions)."""
     import shutil
 
-    from recordcheck.checks.register import QUARANTINE_RULE, fingerprint
+    from recordcheck.checks.engine.register import QUARANTINE_RULE, fingerprint
 
     folder = tmp_path / "x"
     shutil.copytree(ROOT / "sample_data" / "extract", folder)

@@ -11,14 +11,14 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from recordcheck.checks.config import RunConfig
-from recordcheck.checks.errors import ConfigError
-from recordcheck.checks.exitcodes import ExitCode
+from recordcheck.checks.base.config import RunConfig
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.base.exitcodes import ExitCode
+from recordcheck.checks.extract.profile import load_profile
 from recordcheck.checks.national.forces import load_forces
 from recordcheck.checks.national.funnel import Z95, Z998, funnel, limits, position
 from recordcheck.checks.national.job import execute_national, headline_lines
-from recordcheck.checks.profile import load_profile
-from recordcheck.checks.run import execute_run
+from recordcheck.checks.nightly.run import execute_run
 from recordcheck.cli import cli
 from recordcheck.reports.national import render_national
 from tests.browser import open_page

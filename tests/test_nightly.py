@@ -16,13 +16,13 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from recordcheck.checks.contract import REGISTER_COLUMNS
-from recordcheck.checks.errors import Busy, ConfigError
-from recordcheck.checks.exitcodes import ExitCode
-from recordcheck.checks.nightly import CRASH_ENV, STAGES, single_writer
-from recordcheck.checks.publish import UNCOMMITTED
-from recordcheck.checks.review import import_decisions
-from recordcheck.checks.store import SCHEMA_VERSION, RunStore
+from recordcheck.checks.base.errors import Busy, ConfigError
+from recordcheck.checks.base.exitcodes import ExitCode
+from recordcheck.checks.extract.contract import REGISTER_COLUMNS
+from recordcheck.checks.nightly.comparison import CRASH_ENV, STAGES, single_writer
+from recordcheck.checks.nightly.publish import UNCOMMITTED
+from recordcheck.checks.nightly.review import import_decisions
+from recordcheck.checks.nightly.store import SCHEMA_VERSION, RunStore
 from recordcheck.cli import cli
 from tests.conftest import ROOT
 

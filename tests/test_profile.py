@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from recordcheck.checks.errors import ConfigError
-from recordcheck.checks.profile import load_profile
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.extract.profile import load_profile
 
 
 def test_default_profile_loads():
@@ -56,8 +56,8 @@ def test_profile_file_must_stay_inside_the_extract_folder(small_extract, tmp_pat
     """Hardening defect 13: a profile's `file:` could be absolute, go up with ../ or follow a link out."""
     import shutil
 
-    from recordcheck.checks.errors import InputRejected
-    from recordcheck.checks.pipeline import load_extract
+    from recordcheck.checks.base.errors import InputRejected
+    from recordcheck.checks.validation.pipeline import load_extract
     from tests.conftest import AS_OF
 
     folder = tmp_path / "extract"

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from recordcheck.checks.errors import OutputUnavailable
-from recordcheck.checks.publish import LATEST, STAGING, UNCOMMITTED, point_latest, remove_stale_staging, staged_run
+from recordcheck.checks.base.errors import OutputUnavailable
+from recordcheck.checks.nightly.publish import LATEST, STAGING, UNCOMMITTED, point_latest, remove_stale_staging, staged_run
 
 
 def _stagings(out):

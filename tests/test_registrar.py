@@ -14,13 +14,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from recordcheck.checks.engine import run_pack
-from recordcheck.checks.exitcodes import ExitCode
-from recordcheck.checks.pipeline import load_extract
-from recordcheck.checks.profile import load_profile
-from recordcheck.checks.profile_draft import draft_profile, render, todos
-from recordcheck.checks.profile_evidence import match_code, name_score
-from recordcheck.checks.snapshot import findings_of
+from recordcheck.checks.adoption.profile_draft import draft_profile, render, todos
+from recordcheck.checks.adoption.profile_evidence import match_code, name_score
+from recordcheck.checks.base.exitcodes import ExitCode
+from recordcheck.checks.engine.engine import run_pack
+from recordcheck.checks.extract.profile import load_profile
+from recordcheck.checks.rulechange.snapshot import findings_of
+from recordcheck.checks.validation.pipeline import load_extract
 from recordcheck.cli import cli
 from tests.conftest import AS_OF, AS_OF_TEXT
 

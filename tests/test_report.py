@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from bs4 import BeautifulSoup
 
-from recordcheck.checks.config import RunConfig
+from recordcheck.checks.base.config import RunConfig
 from recordcheck.reports import context as report_context
 from recordcheck.reports.render import render_run
 from tests.browser import open_page
@@ -196,7 +196,7 @@ def test_the_report_context_is_typed_end_to_end():
 
 def test_grades_follow_the_forces_grade_bands(tmp_path, pack):
     """A grade band override in the config reaches the report (it reads the run's reference data)."""
-    from recordcheck.checks.refdata import load_reference
+    from recordcheck.checks.base.refdata import load_reference
 
     bands = {
         "bands": [{"grade": "Meets the standard", "min_percent": 99.99}, {"grade": "Below the standard", "min_percent": 0}]

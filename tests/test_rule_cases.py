@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from recordcheck.checks.refdata import load_reference
-from recordcheck.checks.rules import load_pack
-from recordcheck.checks.ruletest import run_case
+from recordcheck.checks.base.refdata import load_reference
+from recordcheck.checks.engine.rules import load_pack
+from recordcheck.checks.rulechange.ruletest import run_case
 
 PACK = load_pack()
 CASES = [(rule, case) for rule in PACK.rules for case in rule.cases]
@@ -20,9 +20,9 @@ def test_rule_case(rule, case, reference):
 
 def test_a_limit_override_changes_what_the_rules_find(pack):
     """The rules read their limits from the reference data, so a force's override changes the findings."""
-    from recordcheck.checks.engine import run_pack
-    from recordcheck.checks.pipeline import load_extract
-    from recordcheck.checks.profile import load_profile
+    from recordcheck.checks.engine.engine import run_pack
+    from recordcheck.checks.extract.profile import load_profile
+    from recordcheck.checks.validation.pipeline import load_extract
     from tests.conftest import AS_OF, ROOT
 
     default = load_reference()

@@ -11,10 +11,10 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from recordcheck.checks.errors import ConfigError
-from recordcheck.checks.exitcodes import ExitCode
-from recordcheck.checks.rules import RULES_DIR, load_pack
-from recordcheck.checks.snapshot import (
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.base.exitcodes import ExitCode
+from recordcheck.checks.engine.rules import RULES_DIR, load_pack
+from recordcheck.checks.rulechange.snapshot import (
     SNAPSHOT_DIR,
     approve,
     bump_is_enough,
@@ -167,10 +167,10 @@ def test_markdown_is_a_table():
 
 def test_findings_on_the_sample_match_the_approved_snapshot(pack, reference):
     """A change to the pack that moves a finding on the sample must be approved (`rules approve`)."""
-    from recordcheck.checks.engine import run_pack
-    from recordcheck.checks.pipeline import load_extract
-    from recordcheck.checks.profile import load_profile
-    from recordcheck.checks.snapshot import findings_of
+    from recordcheck.checks.engine.engine import run_pack
+    from recordcheck.checks.extract.profile import load_profile
+    from recordcheck.checks.rulechange.snapshot import findings_of
+    from recordcheck.checks.validation.pipeline import load_extract
     from tests.conftest import AS_OF
 
     loaded = load_extract(ROOT / "sample_data" / "extract", load_profile(), reference, AS_OF)

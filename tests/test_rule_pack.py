@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from recordcheck.checks.contract import FINDINGS
-from recordcheck.checks.errors import ConfigError
-from recordcheck.checks.refdata import load_reference
-from recordcheck.checks.rules import RULES_DIR, load_pack
-from recordcheck.checks.ruletest import run_cases
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.base.refdata import load_reference
+from recordcheck.checks.engine.rules import RULES_DIR, load_pack
+from recordcheck.checks.extract.contract import FINDINGS
+from recordcheck.checks.rulechange.ruletest import run_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,9 +109,9 @@ def test_inline_view_must_name_a_view_of_the_pack(tmp_path):
 
 def test_inline_and_materialised_views_give_the_same_findings(tmp_path, small_extract, reference):
     """Whether a view is materialised is a speed choice: the register must not change."""
-    from recordcheck.checks.engine import run_pack
-    from recordcheck.checks.pipeline import load_extract
-    from recordcheck.checks.profile import load_profile
+    from recordcheck.checks.engine.engine import run_pack
+    from recordcheck.checks.extract.profile import load_profile
+    from recordcheck.checks.validation.pipeline import load_extract
     from tests.conftest import AS_OF
 
     accepted = load_extract(small_extract, load_profile(), reference, AS_OF).validation.accepted
@@ -156,9 +156,9 @@ def test_pack_sql_is_one_statement_of_its_kind(tmp_path, rule_file, old, new, me
 
 def test_rule_sql_cannot_read_or_write_files(tmp_path, small_extract, reference):
     """Defect: DuckDB's file access was on; a rule could read /etc/passwd or write a file."""
-    from recordcheck.checks.engine import RuleError, run_pack
-    from recordcheck.checks.pipeline import load_extract
-    from recordcheck.checks.profile import load_profile
+    from recordcheck.checks.engine.engine import RuleError, run_pack
+    from recordcheck.checks.extract.profile import load_profile
+    from recordcheck.checks.validation.pipeline import load_extract
     from tests.conftest import AS_OF
 
     rules = _edited_pack(

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from recordcheck.checks.errors import ConfigError
-from recordcheck.checks.sample import STRATA, allocate, size_for_margin
+from recordcheck.checks.audit.sample import STRATA, allocate, size_for_margin
+from recordcheck.checks.base.errors import ConfigError
 from recordcheck.cli import cli
 from tests.conftest import AS_OF_TEXT, ROOT
 

@@ -10,12 +10,12 @@ import shutil
 
 import pytest
 
-from recordcheck.checks.errors import ConfigError
-from recordcheck.checks.pipeline import load_extract
-from recordcheck.checks.profile import load_profile
-from recordcheck.checks.ruletest import case_tables, run_cases
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.extract.profile import load_profile
+from recordcheck.checks.rulechange.ruletest import case_tables, run_cases
 from recordcheck.checks.spark.sql import SparkTranslator, TranslationError
-from recordcheck.checks.validate import make_runner
+from recordcheck.checks.validation.pipeline import load_extract
+from recordcheck.checks.validation.runners import make_runner
 from tests.conftest import AS_OF
 from tests.corruption import corrupt_extract, corrupt_more
 
@@ -47,7 +47,7 @@ def test_translation_expands_macros_and_a_rule_spark_cannot_run_is_named(pack, r
     with pytest.raises(ConfigError, match="spark_macros: nope is not a macro"):
         SparkTranslator(pack.macros, {"nope": "(a) AS a"})
     # a DuckDB-only function passes the translator but not Spark: the rule is named, never skipped
-    from recordcheck.checks.engine import RuleError
+    from recordcheck.checks.engine.engine import RuleError
     from recordcheck.checks.spark.engine import SparkRuleEngine
 
     rule = dataclasses.replace(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from recordcheck.checks.config import Threshold
-from recordcheck.checks.refdata import load_reference
-from recordcheck.checks.register import threshold_state
-from recordcheck.checks.stats import wald_half_width, wilson
+from recordcheck.checks.base.config import Threshold
+from recordcheck.checks.base.refdata import load_reference
+from recordcheck.checks.base.stats import wald_half_width, wilson
+from recordcheck.checks.engine.register import threshold_state
 from recordcheck.reports.figures import Grading, make_rate
 from recordcheck.reports.render import environment
 

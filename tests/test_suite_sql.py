@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from recordcheck.checks.errors import ConfigError
-from recordcheck.checks.suite_sql import compile_suite, failing_rows_predicate, render, transpile
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.validation.suite_sql import compile_suite, failing_rows_predicate, render, transpile
 
 
 def _exp(kind: str, **kwargs):

@@ -14,15 +14,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from recordcheck.checks.config import RunConfig
-from recordcheck.checks.database import EngineSettings
-from recordcheck.checks.errors import ConfigError
-from recordcheck.checks.pipeline import load_extract
-from recordcheck.checks.profile import load_profile
-from recordcheck.checks.run import execute_run
-from recordcheck.checks.suite_sql import SUPPORTED_TYPES, compile_suite, failing_rows_predicate, render, transpile
-from recordcheck.checks.suites import load_suite
-from recordcheck.checks.validate import make_runner
+from recordcheck.checks.base.config import RunConfig
+from recordcheck.checks.base.database import EngineSettings
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.extract.profile import load_profile
+from recordcheck.checks.nightly.run import execute_run
+from recordcheck.checks.validation.pipeline import load_extract
+from recordcheck.checks.validation.runners import make_runner
+from recordcheck.checks.validation.suite_sql import SUPPORTED_TYPES, compile_suite, failing_rows_predicate, render, transpile
+from recordcheck.checks.validation.suites import load_suite
 from tests.conftest import AS_OF
 from tests.corruption import corrupt_extract, corrupt_more
 
@@ -132,7 +132,7 @@ def test_same_answers_from_csv_or_parquet_with_either_runner_on_one_or_two_threa
     # a memory limit far below the data's size: DuckDB spills, the answers do not change
     assert _run(corrupted, tmp_path / "e", pack, reference, threads=1, memory_limit="40MB") == base
     # small batches: rows split across batches (duplicates, links, clock changes) come out the same
-    monkeypatch.setattr("recordcheck.checks.reader.BATCH_ROWS", 97)
+    monkeypatch.setattr("recordcheck.checks.extract.reader.BATCH_ROWS", 97)
     assert _run(corrupted, tmp_path / "f", pack, reference) == base
     assert _run(corrupted_parquet, tmp_path / "g", pack, reference) == base
 

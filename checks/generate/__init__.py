@@ -10,6 +10,8 @@ clock changes, and free text with commas, quotes, newlines, non-ASCII and markup
 
 Scale 1 is one year of a large force: ~40,000 referrals, ~600,000 incidents, ~170,000 crimes,
 ~1,000,000 victim contacts. The bulk is generated with numpy, so scale 1 takes seconds.
+
+May import: `checks.base`, `checks.extract`.
 """
 
 from __future__ import annotations

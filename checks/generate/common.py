@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recordcheck.checks.contract import TABLES
-from recordcheck.checks.london import LONDON_TZ
+from recordcheck.checks.base.london import LONDON_TZ
+from recordcheck.checks.extract.contract import TABLES
 
 US = 1_000_000
 HOUR = 3600 * US

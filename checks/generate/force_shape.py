@@ -17,10 +17,10 @@ from typing import Any
 import polars as pl
 import yaml
 
-from recordcheck.checks.contract import TABLES
+from recordcheck.checks.base.london import in_london
+from recordcheck.checks.extract.contract import TABLES
 from recordcheck.checks.generate.common import Extract
 from recordcheck.checks.generate.shapes import local_text
-from recordcheck.checks.london import in_london
 
 LINK_COLUMN = "Crime Reference(s)"
 LINK_SEPARATOR = "|"

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from recordcheck.checks.base.refdata import ReferenceData, load_reference
 from recordcheck.checks.generate.common import Extract
 from recordcheck.checks.generate.shapes import write_extract
-from recordcheck.checks.refdata import ReferenceData, load_reference
 
 KEY_SCHEMA = {"finding": pl.String, "record_type": pl.String, "record_id": pl.String}
 AS_OF_DEPENDENT = ("victim_update_overdue",)

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recordcheck.checks.contract import TABLES
+from recordcheck.checks.base.london import in_london
+from recordcheck.checks.extract.contract import TABLES
 from recordcheck.checks.generate.common import NULL_TS, US, Extract, _Gen
-from recordcheck.checks.london import in_london
 
 # ---------------------------------------------------------------- assembling the tables
 

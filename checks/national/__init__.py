@@ -4,4 +4,7 @@
 same code as a single-force run), `duckdb_engine.py` and `spark_engine.py` run the pack, and
 `job.py` assembles and publishes the national run folder; `funnel.py` holds the funnel plot's
 control limits.
+
+May import: `checks.base`, `checks.extract`, `checks.validation`, `checks.engine`,
+`checks.nightly`, `checks.spark`.
 """

@@ -11,13 +11,13 @@ from typing import Any
 
 import polars as pl
 
-from recordcheck.checks.engine import run_pack
-from recordcheck.checks.headline import headline_figures
+from recordcheck.checks.engine.engine import run_pack
+from recordcheck.checks.engine.headline import headline_figures
+from recordcheck.checks.engine.rules import RulePack
 from recordcheck.checks.national.figures import EXAMPLE_COLUMNS, EXAMPLES_PER_RULE, rule_figures
 from recordcheck.checks.national.forces import Force
 from recordcheck.checks.national.front import ForceRefused, front_facts, quarantine_with_force, read_force
-from recordcheck.checks.rules import RulePack
-from recordcheck.checks.validate import make_runner
+from recordcheck.checks.validation.runners import make_runner
 
 
 def check_force(

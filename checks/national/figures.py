@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from recordcheck.checks.engine import RuleResult
-from recordcheck.checks.refdata import ReferenceData
-from recordcheck.checks.stats import wilson
+from recordcheck.checks.base.refdata import ReferenceData
+from recordcheck.checks.base.stats import wilson
+from recordcheck.checks.engine.engine import RuleResult
 
 EXAMPLES_PER_RULE = 5
 """Register rows per rule and force that the national report shows (by record, first in order)."""

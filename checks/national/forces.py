@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recordcheck.checks.errors import ConfigError
-from recordcheck.checks.yamlfile import check_keys, line_of, load_yaml, require_mapping
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.base.yamlfile import check_keys, line_of, load_yaml, require_mapping
 
 FORCE_KEYS = ("code", "name", "extract", "profile", "config")
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")

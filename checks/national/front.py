@@ -1,5 +1,5 @@
 """One force's front end in a national run: its profile, config and reference data, then its
-extract read and validated by the same code as a single-force run (checks/pipeline.py).
+extract read and validated by the same code as a single-force run (checks/validation/pipeline.py).
 
 On Spark these are executor tasks, one per force, which return only counts, hashes and names:
 `export_force` writes what the force's validation suites need for Spark to run them
@@ -17,15 +17,15 @@ from typing import Any
 
 import polars as pl
 
-from recordcheck.checks.config import RunConfig, config_from_raw, load_config
-from recordcheck.checks.errors import ConfigError, InputRejected
+from recordcheck.checks.base.config import RunConfig, config_from_raw, load_config
+from recordcheck.checks.base.errors import ConfigError, InputRejected
+from recordcheck.checks.base.refdata import ReferenceData, load_reference
+from recordcheck.checks.engine.rules import RulePack, load_pack
+from recordcheck.checks.extract.profile import SourceProfile, load_profile
 from recordcheck.checks.national.forces import Force
-from recordcheck.checks.pipeline import LoadedExtract, load_extract
-from recordcheck.checks.profile import SourceProfile, load_profile
-from recordcheck.checks.refdata import ReferenceData, load_reference
-from recordcheck.checks.rules import RulePack, load_pack
 from recordcheck.checks.spark.validation import RecordedFailures, SuiteExport
-from recordcheck.checks.validate import SuiteRunner
+from recordcheck.checks.validation.pipeline import LoadedExtract, load_extract
+from recordcheck.checks.validation.runners import SuiteRunner
 
 
 @dataclass

@@ -17,17 +17,17 @@ from typing import Any
 import polars as pl
 
 from recordcheck.checks import __version__
-from recordcheck.checks.errors import ConfigError
-from recordcheck.checks.headline import CLASSIFICATION, TIMELINESS, UNRECORDED, rate_figure, rate_phrase
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.base.stats import wilson
+from recordcheck.checks.engine.headline import CLASSIFICATION, TIMELINESS, UNRECORDED, rate_figure, rate_phrase
+from recordcheck.checks.engine.rules import RulePack
+from recordcheck.checks.extract.parse import PROBLEM_SCHEMA
 from recordcheck.checks.national import duckdb_engine, spark_engine
 from recordcheck.checks.national.forces import Force, load_forces
 from recordcheck.checks.national.funnel import funnel
-from recordcheck.checks.nightly import single_writer
-from recordcheck.checks.parse import PROBLEM_SCHEMA
-from recordcheck.checks.publish import check_output_folder, staged_run, write_json
-from recordcheck.checks.rules import RulePack
-from recordcheck.checks.stats import wilson
-from recordcheck.checks.validate import DEFAULT_RUNNER, check_runner_name
+from recordcheck.checks.nightly.comparison import single_writer
+from recordcheck.checks.nightly.publish import check_output_folder, staged_run, write_json
+from recordcheck.checks.validation.runners import DEFAULT_RUNNER, check_runner_name
 
 KEY_FINDINGS = (*UNRECORDED, *TIMELINESS, *CLASSIFICATION)
 """The findings whose rules get a funnel plot: those behind the headline rates."""

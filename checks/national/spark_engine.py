@@ -15,13 +15,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from recordcheck.checks.engine import REGISTER_SCHEMA, RuleResult, skip_reason
-from recordcheck.checks.errors import ConfigError
-from recordcheck.checks.headline import CLASSIFICATION, UNRECORDED, headline_from_counts
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.engine.engine import REGISTER_SCHEMA, RuleResult, skip_reason
+from recordcheck.checks.engine.headline import CLASSIFICATION, UNRECORDED, headline_from_counts
+from recordcheck.checks.engine.rules import RulePack
 from recordcheck.checks.national.figures import EXAMPLE_COLUMNS, EXAMPLES_PER_RULE, rule_figures
 from recordcheck.checks.national.forces import Force
 from recordcheck.checks.national.front import export_force, force_setup, stage_force
-from recordcheck.checks.rules import RulePack
 from recordcheck.checks.spark.engine import SparkRuleEngine
 from recordcheck.checks.spark.validation import run_exported_suites
 

@@ -1,6 +1,6 @@
 """The rule engine on Spark: RuleEngine's SQL, translated, with Spark's own primitives.
 
-Only the primitives differ from the DuckDB engine (checks/engine.py): how a relation is created,
+Only the primitives differ from the DuckDB engine (checks/engine/engine.py): how a relation is created,
 dropped, counted and described. Every query the engine and the pack run is the same DuckDB text,
 translated by checks/spark/sql.py. Materialised views are checkpointed on the executors; the
 driver receives counts, strata and capped aggregates, never a per-record table.
@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from recordcheck.checks.contract import TABLES
-from recordcheck.checks.engine import RuleEngine, RuleError
-from recordcheck.checks.refdata import ReferenceData
-from recordcheck.checks.rules import RulePack
+from recordcheck.checks.base.refdata import ReferenceData
+from recordcheck.checks.engine.engine import RuleEngine, RuleError
+from recordcheck.checks.engine.rules import RulePack
+from recordcheck.checks.extract.contract import TABLES
 from recordcheck.checks.spark.sql import SparkTranslator
 
 SPARK_TYPES = {"string": "STRING", "int": "BIGINT", "bool": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP"}

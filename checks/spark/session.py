@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from recordcheck.checks.errors import ConfigError
+from recordcheck.checks.base.errors import ConfigError
 
 INSTALL_HINT = "--engine spark needs pyspark (and Java 17 or newer): pip install 'recordcheck[spark]'"
 

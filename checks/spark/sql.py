@@ -16,7 +16,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from recordcheck.checks.errors import ConfigError
+from recordcheck.checks.base.errors import ConfigError
 
 _DEFINITION = re.compile(r"^\s*\((?P<params>[^)]*)\)\s*AS\s+(?P<body>.+)$", re.S | re.I)
 _MAX_DEPTH = 20

@@ -24,9 +24,9 @@ from typing import Any
 
 import polars as pl
 
-from recordcheck.checks.reader import ROW
-from recordcheck.checks.suite_sql import compile_suite, param_table, render
-from recordcheck.checks.validate import FAILURE_SCHEMA, CheckedTable, ListParameter, suite_columns
+from recordcheck.checks.extract.reader import ROW
+from recordcheck.checks.validation.seam import FAILURE_SCHEMA, CheckedTable, ListParameter, suite_columns
+from recordcheck.checks.validation.suite_sql import compile_suite, param_table, render
 
 EXPORT_BATCH_ROWS = 500_000
 QUERY = "suite.json"
@@ -73,7 +73,7 @@ def run_exported_suites(spark: Any, folder: Path) -> None:
     into <table>/failures/. A query Spark cannot run stops the run, naming the table."""
     from pyspark.errors import PySparkException
 
-    from recordcheck.checks.errors import ConfigError
+    from recordcheck.checks.base.errors import ConfigError
 
     for query_file in sorted(folder.glob(f"*/{QUERY}")):
         table_dir = query_file.parent

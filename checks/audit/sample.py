@@ -1,0 +1,258 @@
+"""Audit samples for review by hand: `recordcheck sample RUN_DIR --size N --file FILE`.
+
+Every run writes `population.parquet`: each referral and incident accepted by validation, with
+what an auditor needs to find and judge it (ids, district, first report time, source, agency,
+disclosed code, decision or closure, no-crime reason, linked crimes with their codes and
+recorded times) and the stratum it falls in. Codes, ids and times only, never free text.
+
+A sample is drawn per stratum with numpy's seeded generator, so the same run and seed give the
+same sample. Allocation is proportional to the strata's sizes, or Neyman's (to N_h times the
+screen's breach rate's standard deviation in the stratum), with at least 2 per stratum that has
+them and exactly N in all. The worksheet has empty verdict columns; the screen's findings for
+each sampled report go in a file beside it, so that reviewers are not led by them.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.base.london import LONDON_TZ
+from recordcheck.checks.base.safecsv import neutralise, write_csv, write_xlsx
+from recordcheck.checks.validation.validate import AcceptedTables
+
+POPULATION = "population.parquet"
+STRATA = (
+    "rape disclosed",
+    "referral from a professional third party",
+    "other referral",
+    "incident with a notifiable offence",
+    "incident without one",
+)
+VERDICTS = ("crimes_due", "crimes_recorded", "recorded_on_time", "classified_correctly", "reviewer", "notes")
+
+
+def population_frame(accepted: AcceptedTables, catalogue: pl.DataFrame) -> pl.DataFrame:
+    """Every accepted referral and incident, with its linked crimes, code flags and stratum."""
+    con = accepted.database.con
+    con.register("_catalogue", catalogue.select("code", "notifiable", "rape").to_arrow())
+    parts = []
+    if "referrals" in accepted:
+        parts.append(
+            f"""SELECT 'referral' AS record_type, referral_id AS record_id, district, received_at AS first_report_at,
+                       referrer_type AS source, referrer_agency AS agency, disclosed_offence_code AS offence_code,
+                       decision, no_crime_reason FROM {accepted.relation("referrals")}"""
+        )
+    if "incidents" in accepted:
+        parts.append(
+            f"""SELECT 'incident', incident_id, district, reported_at, caller_type, NULL, reported_offence_code,
+                       closure_class, no_crime_reason FROM {accepted.relation("incidents")}"""
+        )
+    links = (
+        f"""SELECT l.source_type, l.source_id,
+                   string_agg(c.crime_id, ';' ORDER BY c.crime_id) AS linked_crimes,
+                   string_agg(c.offence_code, ';' ORDER BY c.crime_id) AS linked_codes,
+                   string_agg(strftime(timezone('{LONDON_TZ}', c.recorded_at), '%Y-%m-%d %H:%M'), ';' ORDER BY c.crime_id)
+                       AS linked_recorded
+            FROM {accepted.relation("crime_links")} l JOIN {accepted.relation("crimes")} c USING (crime_id)
+            GROUP BY ALL"""
+        if "crime_links" in accepted and "crimes" in accepted
+        else "SELECT NULL::VARCHAR AS source_type, NULL::VARCHAR AS source_id, NULL::VARCHAR AS linked_crimes, "
+        "NULL::VARCHAR AS linked_codes, NULL::VARCHAR AS linked_recorded WHERE false"
+    )
+    try:
+        frame = con.sql(
+            f"""WITH r AS ({" UNION ALL ".join(parts)})
+                SELECT r.*, strftime(timezone('{LONDON_TZ}', r.first_report_at), '%Y-%m-%d %H:%M') AS first_report_london,
+                       coalesce(k.notifiable, false) AS notifiable, coalesce(k.rape, false) AS rape,
+                       l.linked_crimes, l.linked_codes, l.linked_recorded
+                FROM r LEFT JOIN _catalogue k ON k.code = r.offence_code
+                       LEFT JOIN ({links}) l ON l.source_type = r.record_type AND l.source_id = r.record_id
+                ORDER BY r.record_type, r.record_id"""
+        ).pl()
+    finally:
+        con.unregister("_catalogue")
+    stratum = (
+        pl.when(pl.col("rape"))
+        .then(pl.lit(STRATA[0]))
+        .when((pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party"))
+        .then(pl.lit(STRATA[1]))
+        .when(pl.col("record_type") == "referral")
+        .then(pl.lit(STRATA[2]))
+        .when(pl.col("notifiable"))
+        .then(pl.lit(STRATA[3]))
+        .otherwise(pl.lit(STRATA[4]))
+    )
+    return frame.with_columns(stratum.alias("stratum")).drop("first_report_at")
+
+
+def restratify(population: pl.DataFrame, strata: list[dict[str, Any]]) -> tuple[pl.DataFrame, tuple[str, ...]]:
+    """Strata from the config, in order (first match wins); reports that match none: 'other'."""
+    assignment: Any = pl.lit("other")
+    for stratum in reversed(strata):
+        condition = pl.lit(True)
+        if "record_type" in stratum:
+            condition &= pl.col("record_type") == stratum["record_type"]
+        if "source" in stratum:
+            condition &= pl.col("source").is_in(stratum["source"])
+        for flag in ("notifiable", "rape"):
+            if flag in stratum:
+                condition &= pl.col(flag) == stratum[flag]
+        assignment = pl.when(condition).then(pl.lit(stratum["name"])).otherwise(assignment)
+    names = tuple(dict.fromkeys([s["name"] for s in strata] + ["other"]))
+    return population.with_columns(assignment.alias("stratum")), names
+
+
+def allocate(sizes: dict[str, int], n: int, rates: dict[str, float] | None = None) -> dict[str, int]:
+    """n split over the strata: proportional to N_h, or to N_h * sqrt(p_h (1 - p_h)) (Neyman) with
+    the screen's breach rate p_h; at least 2 where a stratum has them; never more than N_h; exactly n."""
+    present = {s: size for s, size in sizes.items() if size > 0}
+    total = sum(present.values())
+    if n > total:
+        raise ConfigError(f"a sample of {n:,} is more than the {total:,} reports to draw from")
+    floor = {s: min(2, size) for s, size in present.items()}
+    if sum(floor.values()) > n:
+        raise ConfigError(f"a sample of {n} cannot hold 2 from each of the {len(present)} strata")
+
+    def weight(s: str) -> float:
+        if rates is None:
+            return float(present[s])
+        p = min(max(rates.get(s, 0.0), 0.01), 0.99)  # a stratum the screen finds clean still gets a share
+        return present[s] * math.sqrt(p * (1 - p))
+
+    weights = {s: weight(s) for s in present}
+    whole = sum(weights.values())
+    shares = {s: n * w / whole for s, w in weights.items()}
+    alloc = {s: min(present[s], max(floor[s], int(shares[s]))) for s in present}
+    while sum(alloc.values()) < n:  # largest remainders first, within each stratum's size
+        s = max((s for s in present if alloc[s] < present[s]), key=lambda s: (shares[s] - alloc[s], s))
+        alloc[s] += 1
+    while sum(alloc.values()) > n:
+        s = max((s for s in present if alloc[s] > floor[s]), key=lambda s: (alloc[s] - shares[s], s))
+        alloc[s] -= 1
+    return alloc
+
+
+def size_for_margin(margin: float, population: int, rate: float = 0.9) -> int:
+    """The sample size that gives a 95% margin of `margin` for a rate near `rate`, with the finite
+    population correction."""
+    n0 = (1.959963984540054**2) * rate * (1 - rate) / margin**2
+    return min(population, math.ceil(n0 / (1 + (n0 - 1) / population)))
+
+
+def draw(population: pl.DataFrame, alloc: dict[str, int], seed: int, order: tuple[str, ...] = STRATA) -> pl.DataFrame:
+    """The sample: per stratum (in a fixed order), rows drawn without replacement by the seed."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for stratum in order:
+        if not alloc.get(stratum):
+            continue
+        rows = population.filter(pl.col("stratum") == stratum).sort("record_type", "record_id")
+        chosen = np.sort(rng.choice(rows.height, size=alloc[stratum], replace=False))
+        parts.append(
+            rows[chosen.tolist()].with_columns(
+                pl.lit(rows.height).alias("stratum_population"), pl.lit(alloc[stratum]).alias("stratum_sample")
+            )
+        )
+    sample = pl.concat(parts)
+    return sample.with_columns(pl.format("S{}", pl.int_range(1, sample.height + 1)).alias("sample_id"))
+
+
+WORKSHEET_COLUMNS = (
+    "sample_id",
+    "stratum",
+    "stratum_population",
+    "stratum_sample",
+    "record_type",
+    "record_id",
+    "district",
+    "first_report_london",
+    "source",
+    "agency",
+    "offence_code",
+    "decision",
+    "no_crime_reason",
+    "linked_crimes",
+    "linked_codes",
+    "linked_recorded",
+)
+
+
+def screen_findings(run_dir: Path, sample: pl.DataFrame) -> pl.DataFrame:
+    """Per sampled report: the finding kinds the screen raised on it or on its linked crimes."""
+    register = pl.read_parquet(run_dir / "exceptions.parquet", columns=["finding", "record_type", "record_id"])
+    crimes = sample.select("sample_id", pl.col("linked_crimes").str.split(";").alias("crime_id")).explode("crime_id")
+    on_report = sample.join(register, on=["record_type", "record_id"]).select("sample_id", "finding")
+    on_crimes = crimes.join(
+        register.filter(pl.col("record_type") == "crime"), left_on="crime_id", right_on="record_id"
+    ).select("sample_id", "finding")
+    found = (
+        pl.concat([on_report, on_crimes])
+        .unique()
+        .group_by("sample_id")
+        .agg(pl.col("finding").sort().str.join(";").alias("findings"))
+    )
+    return (
+        sample.select("sample_id", "record_type", "record_id")
+        .join(found, on="sample_id", how="left")
+        .with_columns(pl.col("findings").fill_null(""))
+    )
+
+
+def write_worksheet(sample: pl.DataFrame, file: Path) -> None:
+    rows = sample.select(*WORKSHEET_COLUMNS).with_columns(*(pl.lit(None, pl.String).alias(c) for c in VERDICTS))
+    tmp = file.with_name(f".{file.name}.tmp")
+    if file.suffix.lower() == ".csv":
+        write_csv(rows, tmp)
+    elif file.suffix.lower() == ".xlsx":
+        _write_xlsx(rows, tmp)
+    else:
+        raise ConfigError(f"{file}: a worksheet is .xlsx or .csv")
+    os.replace(tmp, file)
+
+
+def _write_xlsx(rows: pl.DataFrame, path: Path) -> None:
+    whole = {"type": "whole", "operator": "between", "formula1": "0", "formula2": "1000"}
+    write_xlsx(rows, path, "sample", dict.fromkeys(VERDICTS[:4], whole), wide=("linked_crimes", "linked_codes"))
+
+
+def take_sample(
+    run_dir: Path,
+    file: Path,
+    size: int | None,
+    seed: int,
+    allocation: str,
+    margin: float | None,
+    strata: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Draw and write the sample; returns its allocation."""
+    if not (run_dir / POPULATION).is_file():
+        raise ConfigError(f"{run_dir}: no {POPULATION} (a run by this version of recordcheck writes one)")
+    population = pl.read_parquet(run_dir / POPULATION)
+    order: tuple[str, ...] = STRATA
+    if strata:
+        population, order = restratify(population, strata)
+    sizes = {s: population.filter(pl.col("stratum") == s).height for s in order}
+    n = size if size is not None else size_for_margin(margin or 0.02, population.height)
+    rates = None
+    if allocation == "neyman":
+        flagged = pl.read_parquet(run_dir / "exceptions.parquet", columns=["record_type", "record_id"]).unique()
+        hit = population.join(flagged, on=["record_type", "record_id"], how="semi")
+        rates = {s: hit.filter(pl.col("stratum") == s).height / sizes[s] for s in order if sizes[s]}
+    alloc = allocate(sizes, n, rates)
+    sample = draw(population, alloc, seed, order)
+    write_worksheet(sample, file)
+    screen = file.with_name(file.stem + ".screen.csv")
+    with screen.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sample_id", "record_type", "record_id", "findings"])
+        for row in screen_findings(run_dir, sample).iter_rows():
+            writer.writerow([neutralise(v) for v in row])
+    return {"size": n, "allocation": alloc, "population": sizes}

@@ -1,0 +1,248 @@
+"""A force's run configuration: reference-data overrides, disabled rules, thresholds, reports, engine.
+
+Everything here is optional; with no config file the pack's defaults apply. The file is checked
+against a typed schema (pydantic) when it is loaded, before any work: limits are finite and
+positive, rates lie in 0..1, counts are whole numbers, a list is a list. An error names the file,
+line and key path and exits with the usage code. Rule ids are checked against the pack once it is
+loaded (`check_rule_ids`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+
+from recordcheck.checks.base.database import EngineSettings
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.base.schema import Strict, validate
+from recordcheck.checks.base.yamlfile import line_of, load_yaml
+
+Count = Annotated[int, Field(ge=0, strict=True)]
+
+
+class ThresholdModel(Strict):
+    """Breach levels for one rule; the engine, never the rule, applies them."""
+
+    warn_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=False)] | None = None
+    error_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=False)] | None = None
+    warn_count: Count | None = None
+    error_count: Count | None = None
+
+
+class RulesModel(Strict):
+    disable: list[str] = []
+    thresholds: dict[str, ThresholdModel] = {}
+
+
+class ReportModel(Strict):
+    max_rows_in_page: Annotated[int, Field(ge=1, le=100_000)] = 2000
+    redact_below: Annotated[int, Field(ge=1, le=1000)] = 5
+    annual_recorded_crime: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
+    min_population_to_grade: Annotated[int, Field(ge=1, le=100_000)] = 30
+    marking: Annotated[str, Field(min_length=1, max_length=60)] = "OFFICIAL-SENSITIVE"
+    force_name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+
+
+class EngineModel(Strict):
+    threads: Annotated[int, Field(ge=1, le=256)] | None = None
+    memory_limit: Annotated[str, Field(pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")] | None = None
+    temp_directory: str | None = None
+
+
+class LimitsModel(Strict):
+    """Overrides of rules/reference/limits.yaml: each finite and above zero."""
+
+    recording_hours: Annotated[float, Field(gt=0, le=24 * 365, allow_inf_nan=False, strict=False)] | None = None
+    pending_hours: Annotated[float, Field(gt=0, le=24 * 365, allow_inf_nan=False, strict=False)] | None = None
+    victim_update_days: Annotated[float, Field(gt=0, le=3650, allow_inf_nan=False, strict=False)] | None = None
+    child_under_age: Annotated[int, Field(ge=1, le=25)] | None = None
+
+
+class GradeBandModel(Strict):
+    grade: str
+    min_percent: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False, strict=False)]
+    inclusive: bool = True
+
+
+class GradeBandsModel(Strict):
+    bands: list[GradeBandModel]
+
+
+class OutcomeTypesModel(Strict):
+    labels: dict[str, str]
+
+    @field_validator("labels")
+    @classmethod
+    def _codes(cls, labels: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in labels if not (str(k).isdigit() and 0 <= int(k) <= 22)]
+        if bad:
+            raise ValueError(f"outcome codes are whole numbers 0..22, not {', '.join(map(str, bad))}")
+        return labels
+
+
+class ReasonsModel(Strict):
+    always_accepted: list[str] | None = None
+    victim_dependent: list[str] | None = None
+    victim_dependent_sources: list[str] | None = None
+    n100_rape_accepted: list[str] | None = None
+
+
+class AuthorityModel(Strict):
+    permitted_roles: list[str] | None = None
+    sexual_offence_roles: list[str] | None = None
+    rationale_required_codes: list[str] | None = None
+    victim_notification_codes: list[str] | None = None
+    transfer_codes: list[str] | None = None
+
+
+class ReferenceModel(Strict):
+    limits: LimitsModel | None = None
+    no_crime_reasons: ReasonsModel | None = None
+    cancellation_authority: AuthorityModel | None = None
+    grade_bands: GradeBandsModel | None = None
+    outcome_types: OutcomeTypesModel | None = None
+    offence_catalogue: str | None = None
+
+
+class ValidationModel(Strict):
+    max_quarantine_share: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=False)] = 0.05
+
+
+Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=False)]
+
+
+class FailOnModel(Strict):
+    """What fails a night (exit 1, THRESHOLD_BREACHED), beyond each rule's own thresholds."""
+
+    new_findings: list[Literal["high", "medium", "low"]] = []
+    family_rates: dict[str, Share] = {}
+    quarantined_share: Share | None = None
+    table_shrink: Share | None = None
+
+
+class StratumModel(Strict):
+    """One audit-sample stratum: the reports that meet every condition given (first match wins)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    record_type: Literal["referral", "incident"] | None = None
+    source: list[str] | None = None
+    notifiable: bool | None = None
+    rape: bool | None = None
+
+
+class SampleModel(Strict):
+    strata: Annotated[list[StratumModel], Field(min_length=1)]
+
+
+class ConfigModel(Strict):
+    config: Literal[1]
+    sample: SampleModel | None = None
+    districts: Annotated[list[Annotated[str, Field(min_length=1, max_length=80)]], Field(min_length=1)] | None = None
+    fail_on: FailOnModel | None = None
+    validation: ValidationModel | None = None
+    reference: ReferenceModel | None = None
+    rules: RulesModel | None = None
+    report: ReportModel | None = None
+    engine: EngineModel | None = None
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Breach levels for one rule; the engine, never the rule, applies them."""
+
+    warn_rate: float | None = None
+    error_rate: float | None = None
+    warn_count: int | None = None
+    error_count: int | None = None
+
+
+@dataclass(frozen=True)
+class FailOn:
+    """Night-level thresholds: any new open finding of these severities; a rule family's breach
+    rate above a share; quarantined rows above a share of rows read; a table smaller than the
+    previous run's by more than a share (a truncated export)."""
+
+    new_findings: tuple[str, ...] = ()
+    family_rates: dict[str, float] = field(default_factory=dict)
+    quarantined_share: float | None = None
+    table_shrink: float | None = None
+
+
+@dataclass
+class RunConfig:
+    path: Path | None = None
+    reference: dict[str, Any] = field(default_factory=dict)
+    disabled_rules: list[str] = field(default_factory=list)
+    thresholds: dict[str, Threshold] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    max_quarantine_share: float = 0.05
+    """Above this share of a table quarantined, the run is published but exits RUN_INCOMPLETE."""
+    fail_on: FailOn = field(default_factory=lambda: FailOn())
+    districts: list[str] | None = None
+    """The force's districts: a value outside them is a data-quality finding and never a stratum."""
+    sample_strata: list[dict[str, Any]] | None = None
+    """Audit-sample strata in order (first match wins); None: the default five."""
+    _lines: Any = None
+
+    def check_families(self, known: list[str]) -> None:
+        """fail_on.family_rates must name families of the pack (the folders under rules/)."""
+        unknown = [f for f in self.fail_on.family_rates if f not in known]
+        if unknown:
+            lines = self._lines if isinstance(self._lines, dict) else {}
+            line = line_of(lines.get("fail_on"), "family_rates") if lines.get("fail_on") is not None else "?"
+            raise ConfigError(
+                f"{self.path} line {line}: fail_on.family_rates names no rule family of the pack: "
+                f"{', '.join(unknown)} (known: {', '.join(known)})"
+            )
+
+    def check_rule_ids(self, known: list[str]) -> None:
+        """Every rule the config names must be in the pack: a typo would silently do nothing."""
+        rules = (self._lines or {}).get("rules") if isinstance(self._lines, dict) else None
+        for where, ids in (("rules.disable", self.disabled_rules), ("rules.thresholds", list(self.thresholds))):
+            unknown = [r for r in ids if r not in known]
+            if unknown:
+                line = line_of(rules, where.split(".")[1]) if rules is not None else "?"
+                raise ConfigError(
+                    f"{self.path} line {line}: {where} names no rule of the pack: {', '.join(unknown)} "
+                    f"(known: {', '.join(known)})"
+                )
+
+
+def load_config(path: Path | None) -> RunConfig:
+    if path is None:
+        return RunConfig()
+    return config_from_raw(load_yaml(path), path)
+
+
+def config_from_raw(raw: Any, path: Path) -> RunConfig:
+    """A config from its parsed YAML (a file's, or a national manifest's inline `config:`);
+    `path` is where it came from, for messages and relative paths."""
+    model = validate(ConfigModel, raw, path, "the config")
+    rules = model.rules or RulesModel()
+    engine = model.engine or EngineModel()
+    reference = model.reference.model_dump(exclude_none=True) if model.reference else {}
+    return RunConfig(
+        path=path,
+        reference=reference,
+        disabled_rules=list(rules.disable),
+        thresholds={rule_id: Threshold(**t.model_dump()) for rule_id, t in rules.thresholds.items()},
+        report=model.report.model_dump(exclude_none=True) if model.report else {},
+        engine=EngineSettings(
+            threads=engine.threads,
+            memory_limit=engine.memory_limit,
+            temp_directory=(path.parent / engine.temp_directory) if engine.temp_directory is not None else None,
+        ),
+        max_quarantine_share=(model.validation or ValidationModel()).max_quarantine_share,
+        districts=list(model.districts) if model.districts else None,
+        sample_strata=[s.model_dump(exclude_none=True) for s in model.sample.strata] if model.sample else None,
+        fail_on=FailOn(
+            tuple(fail_on.new_findings), dict(fail_on.family_rates), fail_on.quarantined_share, fail_on.table_shrink
+        )
+        if (fail_on := model.fail_on)
+        else FailOn(),
+        _lines=raw,
+    )

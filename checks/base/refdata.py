@@ -1,0 +1,176 @@
+"""Reference data of the rule pack (offence catalogue, limits, accepted reasons, authority matrix,
+grade bands), read from `rules/reference/` and overridden by a force's config file.
+
+Rules never hard-code these values: the engine loads them into DuckDB as tables and macros.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.base.resources import REFERENCE_DIR
+from recordcheck.checks.base.yamlfile import check_keys, load_yaml, require_mapping
+
+CATALOGUE_SCHEMA = {
+    "code": pl.String,
+    "title": pl.String,
+    "category": pl.String,
+    "offence_group": pl.String,
+    "notifiable": pl.Boolean,
+    "sexual_offence": pl.Boolean,
+    "rape": pl.Boolean,
+    "victim_sex": pl.String,
+    "min_age": pl.Int32,
+    "max_age": pl.Int32,
+    "max_sentence_years": pl.Float64,
+}
+
+PROVENANCE_KEYS = ("source", "edition")
+LIMIT_KEYS = ("recording_hours", "pending_hours", "victim_update_days", "child_under_age")
+REASON_KEYS = ("always_accepted", "victim_dependent", "victim_dependent_sources", "n100_rape_accepted")
+AUTHORITY_KEYS = (
+    "permitted_roles",
+    "sexual_offence_roles",
+    "rationale_required_codes",
+    "victim_notification_codes",
+    "transfer_codes",
+)
+SECTIONS = {
+    "limits": LIMIT_KEYS,
+    "no_crime_reasons": REASON_KEYS,
+    "cancellation_authority": AUTHORITY_KEYS,
+    "grade_bands": ("bands",),
+    "outcome_types": ("labels",),
+}
+
+
+@dataclass(frozen=True)
+class GradeBand:
+    grade: str
+    min_percent: float
+    inclusive: bool = True
+    """True: the band starts at min_percent (>=); False: strictly above it (>), as ">95%" says."""
+
+    def admits(self, percent: float) -> bool:
+        return percent >= self.min_percent if self.inclusive else percent > self.min_percent
+
+
+@dataclass
+class ReferenceData:
+    offence_catalogue: pl.DataFrame
+    limits: dict[str, float]
+    no_crime_reasons: dict[str, list[str]]
+    cancellation_authority: dict[str, list[str]]
+    grade_bands: list[GradeBand]
+    outcome_labels: dict[int, str] = field(default_factory=dict)
+    provenance: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def offence_codes(self) -> list[str]:
+        return self.offence_catalogue["code"].to_list()
+
+    def grade_for(self, percent: float) -> str:
+        return grade_for(self.grade_bands, percent)
+
+
+def grade_for(bands: list[GradeBand], percent: float) -> str:
+    """The first band (best first) whose lower bound the percentage reaches."""
+    for band in bands:
+        if band.admits(percent):
+            return band.grade
+    return bands[-1].grade
+
+
+def read_catalogue(path: Path) -> pl.DataFrame:
+    try:
+        frame = pl.read_csv(path, comment_prefix="#", schema_overrides={"code": pl.String}, infer_schema=False)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise ConfigError(f"{path}: cannot read the offence catalogue ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in CATALOGUE_SCHEMA if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"{path}: offence catalogue lacks column(s) {', '.join(missing)}")
+    typed = frame.select(
+        [
+            (pl.col(c).str.to_lowercase() == "true").alias(c)
+            if t == pl.Boolean
+            else pl.col(c).cast(t, strict=False).alias(c)
+            for c, t in CATALOGUE_SCHEMA.items()
+        ]
+    )
+    dupes = typed.filter(pl.col("code").is_duplicated())["code"].unique().to_list()
+    if dupes:
+        raise ConfigError(f"{path}: offence code(s) listed twice: {', '.join(sorted(dupes))}")
+    return typed
+
+
+def _section(name: str, path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    raw = require_mapping(load_yaml(path), path, name)
+    check_keys(raw, (*PROVENANCE_KEYS, *SECTIONS[name]), path, name, required=PROVENANCE_KEYS)
+    provenance = {k: str(raw[k]).strip() for k in PROVENANCE_KEYS}
+    return {k: v for k, v in raw.items() if k not in PROVENANCE_KEYS}, provenance
+
+
+def _bands(raw: Any, where: str) -> list[GradeBand]:
+    bands = []
+    for item in raw or []:
+        if not isinstance(item, dict) or not {"grade", "min_percent"} <= set(item) <= {"grade", "min_percent", "inclusive"}:
+            raise ConfigError(f"{where}: each grade band needs grade and min_percent (and may say inclusive: true|false)")
+        bands.append(GradeBand(str(item["grade"]), float(item["min_percent"]), bool(item.get("inclusive", True))))
+    if not bands:
+        raise ConfigError(f"{where}: at least one grade band is needed")
+    return sorted(bands, key=lambda b: -b.min_percent)
+
+
+def load_reference(
+    directory: Path = REFERENCE_DIR, overrides: dict[str, Any] | None = None, config_path: Path | None = None
+) -> ReferenceData:
+    """Load the pack's reference data, then apply a config's `reference:` overrides key by key."""
+    overrides = overrides or {}
+    where = str(config_path or "config")
+    sections: dict[str, dict[str, Any]] = {}
+    provenance: dict[str, dict[str, str]] = {}
+    for name in SECTIONS:
+        values, prov = _section(name, directory / f"{name}.yaml")
+        override = overrides.get(name) or {}
+        if override:
+            override_map = require_mapping(override, config_path or Path("config"), f"reference.{name}")
+            check_keys(override_map, SECTIONS[name], config_path or Path("config"), f"reference.{name}")
+            values = {**values, **override_map}
+            prov = {**prov, "overridden_by": where}
+        sections[name] = values
+        provenance[name] = prov
+    catalogue_path = directory / "offence_catalogue.csv"
+    catalogue = read_catalogue(catalogue_path)
+    provenance["offence_catalogue"] = {"source": str(catalogue_path.name), "edition": "see file header"}
+    extra = overrides.get("offence_catalogue")
+    if extra:
+        extra_path = Path(str(extra))
+        if config_path and not extra_path.is_absolute():
+            extra_path = config_path.parent / extra_path
+        added = read_catalogue(extra_path)
+        catalogue = pl.concat([catalogue.join(added.select("code"), on="code", how="anti"), added])
+        provenance["offence_catalogue"]["overridden_by"] = str(extra_path)
+    limits: dict[str, float] = {}
+    for key, value in sections["limits"].items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number) or number <= 0:
+            raise ConfigError(f"{directory / 'limits.yaml'}: limit {key} must be a finite number above zero")
+        limits[key] = number
+    return ReferenceData(
+        offence_catalogue=catalogue,
+        limits=limits,
+        no_crime_reasons={k: [str(x) for x in v] for k, v in sections["no_crime_reasons"].items()},
+        cancellation_authority={k: [str(x) for x in v] for k, v in sections["cancellation_authority"].items()},
+        grade_bands=_bands(sections["grade_bands"].get("bands"), f"{directory / 'grade_bands.yaml'}"),
+        outcome_labels={int(k): str(v) for k, v in (sections["outcome_types"].get("labels") or {}).items()},
+        provenance=provenance,
+    )

@@ -1,0 +1,411 @@
+"""Runs the rule pack in DuckDB over the validated tables.
+
+Tables arrive as Polars frames and DuckDB scans their Arrow buffers in place (no copy, no
+Python rows). The pack's shared views are materialised once, except those the pack lists as
+`inline_views`; then for each rule the population and breach queries run, counts are taken by
+stratum, and the breaching records become register rows (detail sentence and fingerprint built
+in SQL). Rules whose required table is absent are reported as not run.
+This module is the one execution seam: a distributed engine would implement `run_pack` again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from recordcheck.checks.base.database import DUCKDB_TYPES, Database, EngineSettings, connect
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.base.refdata import ReferenceData
+from recordcheck.checks.engine.rules import PLACEHOLDER, STRATA, Rule, RulePack, unmet_needs
+from recordcheck.checks.extract.contract import REGISTER_COLUMNS, REGISTER_EXTRA_COLUMNS, TABLES
+from recordcheck.checks.validation.validate import AcceptedTables
+
+REQUIRED_OUTPUT = ("record_type", "record_id", "district", *STRATA[1:])
+
+
+class RuleError(ConfigError):
+    """A rule's SQL failed or broke the engine's contract (named rule, plain message)."""
+
+
+@dataclass
+class RuleResult:
+    rule: Rule
+    status: str
+    """'run' or 'not_run'"""
+    reason: str = ""
+    population: int = 0
+    breaches: int = 0
+    strata: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float | None:
+        return self.breaches / self.population if self.population else None
+
+
+@dataclass
+class EngineResult:
+    results: list[RuleResult]
+    register: pl.DataFrame
+    seconds: dict[str, float]
+    measures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def _sql_list(values: list[str]) -> str:
+    return "[" + ", ".join(_sql_str(v) for v in values) + "]::VARCHAR[]"
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class RuleEngine:
+    """A DuckDB connection holding one extract's tables, the reference data and the pack's views."""
+
+    def __init__(
+        self,
+        pack: RulePack,
+        reference: ReferenceData,
+        as_of: datetime,
+        tables: Mapping[str, pl.DataFrame],
+        threads: int | None = None,
+        con: duckdb.DuckDBPyConnection | None = None,
+        districts: list[str] | None = None,
+    ) -> None:
+        self.pack = pack
+        self.present = set(tables)
+        self.limits = dict(reference.limits)
+        self._database: Database | None = None
+        self._connect(con, threads)
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        self._load_tables(tables, districts)
+        self._load_reference(reference, as_of)
+        timings["load"] = time.perf_counter() - started
+        started = time.perf_counter()
+        self._create_pack_objects()
+        timings["views"] = time.perf_counter() - started
+        self.timings = timings
+
+    def _connect(self, con: duckdb.DuckDBPyConnection | None, threads: int | None) -> None:
+        if con is None:
+            # a database of its own, opened and confined like a run's (rule cases, tests)
+            self._database = Database(EngineSettings(threads=threads))
+            con = self._database.con
+        self.con = con
+
+    def _load_tables(self, tables: Mapping[str, Any], districts: list[str] | None) -> None:
+        """Each contract table as a relation named after it (an empty one where the extract lacks it)."""
+        for name, contract in TABLES.items():
+            if isinstance(tables, AcceptedTables) and name in tables:
+                # the validated rows are already in this database: read them where they are
+                columns = ", ".join(
+                    f'CASE WHEN "{c}" IN (SELECT unnest(?::VARCHAR[])) THEN "{c}" END AS "{c}"'
+                    if c == "district" and districts
+                    else f'"{c}"'
+                    for c in contract.column_names
+                )
+                if districts:  # a value outside the force's list is no district: never its own stratum
+                    columns = columns.replace("?::VARCHAR[]", _sql_list(districts))
+                self.con.execute(f"CREATE VIEW {name} AS SELECT {columns} FROM main.{tables.relation(name)}")
+            elif name in tables:
+                frame = tables[name].select(contract.column_names)
+                # zero-copy: DuckDB scans the Arrow buffers where they are
+                self.con.register(name, frame.to_arrow())
+            else:
+                cols = ", ".join(f"{c.name} {DUCKDB_TYPES[c.type]}" for c in contract.columns)
+                self.con.execute(f"CREATE TABLE {name} ({cols})")
+
+    def _create_pack_objects(self) -> None:
+        """The pack's macros, then its shared views (materialised unless listed inline)."""
+        for name, definition in self.pack.macros.items():
+            self._exec(f"CREATE MACRO {name}{definition}", f"pack macro {name}")
+        for name, sql in self.pack.views.items():
+            self._create(name, sql, f"pack view {name}", materialise=name not in self.pack.inline_views)
+
+    # The engine's primitives: everything below them is SQL in DuckDB's dialect, so another
+    # engine (checks/spark) overrides these and inherits the rest.
+
+    def _create(self, name: str, sql: str, what: str, materialise: bool = True, temporary: bool = False) -> None:
+        kind = ("TEMP TABLE" if temporary else "TABLE") if materialise else "VIEW"
+        self._exec(f"CREATE OR REPLACE {kind} {name} AS {sql}\n", what)
+
+    def _drop(self, *names: str) -> None:
+        for name in names:
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+
+    def _rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql).fetchall()
+
+    def _register_frame(self, sql: str) -> Any:
+        """The register rows a query returns, as the engine hands them on (here a Polars frame)."""
+        return self.con.sql(sql).pl()
+
+    def close(self) -> None:
+        """Close the database the engine opened for itself (never one it was given)."""
+        if self._database is not None:
+            self._database.close()
+
+    def _exec(self, sql: str, what: str) -> None:
+        try:
+            self.con.execute(sql)
+        except duckdb.PermissionException:
+            raise RuleError(f"{what}: refused: rule SQL may not read or write files or change settings") from None
+        except duckdb.Error as exc:
+            raise RuleError(f"{what}: {str(exc).splitlines()[0]}") from None
+
+    def _load_reference(self, reference: ReferenceData, as_of: datetime) -> None:
+        self.con.register("_catalogue", reference.offence_catalogue.to_arrow())
+        self.con.execute("CREATE TABLE offence_catalogue AS SELECT * FROM _catalogue")
+        self.con.unregister("_catalogue")
+        rows = [(k, item) for k, items in reference.no_crime_reasons.items() for item in items]
+        self.con.execute("CREATE TABLE reason_list (list VARCHAR, item VARCHAR)")
+        if rows:
+            self.con.executemany("INSERT INTO reason_list VALUES (?, ?)", rows)
+        rows = [(k, item) for k, items in reference.cancellation_authority.items() for item in items]
+        self.con.execute("CREATE TABLE authority_list (list VARCHAR, item VARCHAR)")
+        if rows:
+            self.con.executemany("INSERT INTO authority_list VALUES (?, ?)", rows)
+        self.con.execute("CREATE TABLE limits (name VARCHAR, value DOUBLE)")
+        self.con.executemany("INSERT INTO limits VALUES (?, ?)", list(reference.limits.items()))
+        self.con.execute("CREATE TABLE run_settings (name VARCHAR, value_ts TIMESTAMPTZ)")
+        self.con.execute("INSERT INTO run_settings VALUES ('as_of', ?)", [as_of])
+
+    def _columns(self, table: str) -> dict[str, str]:
+        return {row[0]: row[1] for row in self.con.execute(f"DESCRIBE {table}").fetchall()}
+
+    def _detail_sql(self, rule: Rule, columns: dict[str, str]) -> str:
+        parts: list[str] = []
+        last = 0
+        for match in PLACEHOLDER.finditer(rule.detail):
+            parts.append(_sql_str(rule.detail[last : match.start()]))
+            name = match.group(1)
+            if name not in columns:
+                raise RuleError(f"{rule.id}: detail uses {{{name}}} but the breaches query has no such column")
+            kind = columns[name]
+            if kind.startswith("TIMESTAMP"):
+                # London wall clock, said so: the header's as-of is UTC, and a clock change
+                # otherwise reads as a false positive ("recorded 11:30, 24.5 hours after 12:00")
+                expr = f"local_text({name}) || ' London time'"
+            elif kind == "DATE":
+                expr = f"strftime({name}, '%Y-%m-%d')"
+            elif kind in ("DOUBLE", "FLOAT") or kind.startswith("DECIMAL"):
+                # one decimal, none for a whole number ("the limit is 28", "24.5 hours")
+                expr = (
+                    f"CASE WHEN {name} = round({name}) THEN CAST(CAST({name} AS BIGINT) AS VARCHAR) "
+                    f"ELSE CAST(round({name}, 1) AS VARCHAR) END"
+                )
+            elif name in OFFENCE_CODE_FIELDS:
+                # a Home Office code with its title from the catalogue: "8N: Assault with injury"
+                expr = (
+                    f"(CAST({name} AS VARCHAR) || coalesce(': ' || (SELECT max(t.title) FROM offence_catalogue t "
+                    f"WHERE t.code = CAST({name} AS VARCHAR)), ''))"
+                )
+            elif name in WORDED_FIELDS:
+                expr = f"replace(CAST({name} AS VARCHAR), '_', ' ')"  # contract codes in words
+            else:
+                expr = f"CAST({name} AS VARCHAR)"
+            parts.append(f"coalesce({expr}, 'unknown')")
+            last = match.end()
+        parts.append(_sql_str(rule.detail[last:]))
+        sentence = "concat(" + ", ".join(parts) + ")"
+        return f"(upper(left({sentence}, 1)) || substr({sentence}, 2))"  # a sentence starts with a capital
+
+    def _evidence_sql(self, rule: Rule, columns: dict[str, str]) -> str:
+        """A short hash of the values a decision on this finding rests on (rule.evidence)."""
+        missing = [name for name in rule.evidence if name not in columns]
+        if missing:
+            raise RuleError(f"{rule.id}: evidence names {', '.join(missing)} but the breaches query has no such column")
+        values = ", ".join(f"coalesce({self._as_text(name, columns[name])}, '')" for name in rule.evidence)
+        return f"substr(sha256(concat_ws('|', {_sql_str(rule.id)}{', ' + values if values else ''})), 1, 16)"
+
+    def _as_text(self, name: str, kind: str) -> str:
+        """A value as DuckDB writes it as text: what the evidence hash is taken over (an engine
+        that writes values differently overrides this, so the hash stays the same)."""
+        return f"CAST({name} AS VARCHAR)"
+
+    def measure(self, name: str, sql: str) -> list[dict[str, Any]]:
+        """An aggregate for the reports, as plain rows (timestamps as ISO text)."""
+        try:
+            frame = pl.from_arrow(self.con.sql(sql).to_arrow_table())
+        except duckdb.Error as exc:
+            raise RuleError(f"pack measure {name}: {str(exc).splitlines()[0]}") from None
+        assert isinstance(frame, pl.DataFrame)
+        frame = frame.with_columns(
+            [pl.col(c).dt.strftime("%Y-%m-%dT%H:%M:%SZ") for c, t in frame.schema.items() if isinstance(t, pl.Datetime)]
+        )
+        return frame.to_dicts()
+
+    def _check_outputs(self, rule: Rule, pop: str, br: str) -> tuple[dict[str, str], int, int]:
+        """The engine's contract with a rule: the columns it needs, each record once in the
+        population, and breaches only from the population. Returns the breaches' columns, the
+        population and the breaching records (one query: each is a job on a cluster engine)."""
+        columns = self._columns(br)
+        pop_columns = self._columns(pop)
+        lacking = [c for c in REQUIRED_OUTPUT if c not in pop_columns or c not in columns]
+        if lacking:
+            raise RuleError(f"{rule.id}: population and breaches must return {', '.join(lacking)}")
+        population, distinct, breaches, stray = self._rows(
+            f"""SELECT (SELECT count(*) FROM {pop}), (SELECT count(DISTINCT (record_type, record_id)) FROM {pop}),
+                       (SELECT count(DISTINCT (record_type, record_id)) FROM {br}),
+                       (SELECT count(*) FROM {br} b ANTI JOIN {pop} p USING (record_type, record_id))"""
+        )[0]
+        if population != distinct:
+            raise RuleError(f"{rule.id}: population lists a record more than once")
+        if stray:
+            raise RuleError(f"{rule.id}: breaches include {stray} record(s) outside the population")
+        return columns, int(population), int(breaches)
+
+    def _strata(self, rule: Rule, pop: str, br: str) -> dict[str, list[dict[str, Any]]]:
+        """Population and breaches per value of each of the rule's strata (district, agency, ...),
+        all strata in one query; values in code-point order."""
+        if not rule.strata:
+            return {}
+        parts = [
+            f"""SELECT '{stratum}' AS stratum, coalesce(CAST({stratum} AS VARCHAR), '(not recorded)') AS value,
+                       count(*) AS population, count(*) FILTER (WHERE breached) AS breaches
+                FROM marked GROUP BY 1, 2"""
+            for stratum in rule.strata
+        ]
+        rows = self._rows(
+            f"""WITH marked AS (
+                  SELECT p.*, b.record_id IS NOT NULL AS breached
+                  FROM {pop} p LEFT JOIN (SELECT DISTINCT record_type, record_id FROM {br}) b
+                       USING (record_type, record_id))
+                {" UNION ALL ".join(parts)}"""
+        )
+        strata: dict[str, list[dict[str, Any]]] = {stratum: [] for stratum in rule.strata}
+        for stratum, value, population, breaches in sorted(rows, key=lambda row: (row[0], row[1])):
+            strata[stratum].append({"value": value, "population": int(population), "breaches": int(breaches)})
+        return strata
+
+    def _register_rows(self, rule: Rule, run_id: str, br: str, columns: dict[str, str]) -> Any:
+        """One register row per breaching record: fingerprint, detail sentence, evidence hash, strata."""
+        return self._register_frame(
+            f"""SELECT DISTINCT ON (record_type, record_id)
+                       {_sql_str(run_id)} AS run_id, {_sql_str(rule.id)} AS rule_id,
+                       {_sql_str(rule.finding)} AS finding, {_sql_str(rule.severity)} AS severity,
+                       record_type, CAST(record_id AS VARCHAR) AS record_id, district,
+                       substr(sha256(concat_ws('|', {_sql_str(rule.id)}, record_type, CAST(record_id AS VARCHAR))), 1, 16)
+                           AS fingerprint,
+                       {self._detail_sql(rule, columns)} AS detail,
+                       {self._evidence_sql(rule, columns)} AS evidence,
+                       {_sql_str(rule.title_for(self.limits))} AS title,
+                       CAST(referrer_agency AS VARCHAR) AS referrer_agency,
+                       CAST(offence_group AS VARCHAR) AS offence_group,
+                       CAST(month AS VARCHAR) AS month,
+                       {"CAST(source AS VARCHAR)" if "source" in columns else "NULL::VARCHAR"} AS source
+                FROM {br} ORDER BY record_type, record_id"""
+        )
+
+    def run_rule(self, rule: Rule, run_id: str) -> tuple[RuleResult, Any]:
+        missing = [t for t in rule.requires if t not in self.present]
+        if missing:
+            return RuleResult(rule, "not_run", f"table absent: {', '.join(missing)}"), None
+        started = time.perf_counter()
+        # The population is a table named `population` that the breaches query reads as it is
+        # written: no SQL is spliced into another (a breaches query may start with a comment or WITH).
+        pop, br = "population", "breaches"
+        self._create(pop, rule.population, f"{rule.id} population", temporary=True)
+        self._create(br, rule.breaches, f"{rule.id} breaches", temporary=True)
+        columns, population, breaches = self._check_outputs(rule, pop, br)
+        strata = self._strata(rule, pop, br)
+        register = self._register_rows(rule, run_id, br, columns)
+        self._drop(pop, br)
+        result = RuleResult(rule, "run", "", population, breaches, strata, time.perf_counter() - started)
+        return result, register
+
+
+OFFENCE_CODE_FIELDS = frozenset({"offence_code", "disclosed_code"})
+"""Detail placeholders that hold Home Office offence codes: shown with their catalogue titles."""
+WORDED_FIELDS = frozenset({"decision", "no_crime_reason", "cancellation_authoriser_role", "source", "referrer_agency"})
+"""Detail placeholders that hold contract codes (victim_declined): shown in words (victim declined)."""
+
+REGISTER_SCHEMA = dict.fromkeys((*REGISTER_COLUMNS, *REGISTER_EXTRA_COLUMNS), pl.String)
+"""The register as the engine builds it: the contract's columns, then its extras; all text."""
+
+
+def run_pack(
+    pack: RulePack,
+    reference: ReferenceData,
+    as_of: datetime,
+    tables: Mapping[str, pl.DataFrame],
+    run_id: str,
+    only: list[str] | None = None,
+    disabled: list[str] | None = None,
+    settings: EngineSettings | None = None,
+    unusable: Mapping[tuple[str, str], str] | None = None,
+    districts: list[str] | None = None,
+) -> EngineResult:
+    """Run every rule (or `only` these) and return per-rule results and the register rows.
+
+    Accepted tables from validation are read in their own database, the pack's objects kept in
+    a schema of their own that is dropped afterwards (so two packs can run on one loaded
+    extract); frames given directly are run in a database of their own. `unusable` names the
+    optional columns that are absent from the export or empty in every row (table, column ->
+    why): a rule that needs one is reported as not run."""
+    if not isinstance(tables, AcceptedTables):
+        with connect(settings) as con:
+            return _run_pack(
+                RuleEngine(pack, reference, as_of, tables, con=con, districts=districts),
+                run_id,
+                only,
+                disabled,
+                unusable or {},
+            )
+    con = tables.database.con
+    schema = f"pack_{next(_SCHEMAS)}"
+    con.execute(f"CREATE SCHEMA {schema}")
+    con.execute(f"SET schema = '{schema}'")
+    try:
+        return _run_pack(
+            RuleEngine(pack, reference, as_of, tables, con=con, districts=districts), run_id, only, disabled, unusable or {}
+        )
+    finally:
+        con.execute("SET schema = 'main'")
+        con.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+_SCHEMAS = itertools.count(1)
+
+
+def skip_reason(rule: Rule, disabled: list[str] | None, unusable: Mapping[tuple[str, str], str]) -> str | None:
+    """Why a rule will not run on this extract (disabled, or a column it needs unusable); None: it runs."""
+    if disabled and rule.id in disabled:
+        return "disabled in the config"
+    return unmet_needs(rule, unusable) or None
+
+
+def _run_pack(
+    engine: RuleEngine,
+    run_id: str,
+    only: list[str] | None,
+    disabled: list[str] | None,
+    unusable: Mapping[tuple[str, str], str],
+) -> EngineResult:
+    started = time.perf_counter()
+    pack = engine.pack
+    results: list[RuleResult] = []
+    registers = []
+    for rule in pack.rules:
+        if only and rule.id not in only:
+            continue
+        if reason := skip_reason(rule, disabled, unusable):
+            results.append(RuleResult(rule, "not_run", reason))
+            continue
+        result, register = engine.run_rule(rule, run_id)
+        results.append(result)
+        if register is not None and register.height:
+            registers.append(register.cast(REGISTER_SCHEMA))  # type: ignore[arg-type]
+    register_frame = pl.concat(registers) if registers else pl.DataFrame(schema=REGISTER_SCHEMA)
+    ran = time.perf_counter()
+    measures = {name: engine.measure(name, sql) for name, sql in pack.measures.items()}
+    seconds = {**engine.timings, "rules": ran - started, "measures": time.perf_counter() - ran}
+    return EngineResult(results, register_frame, seconds, measures)

@@ -1,0 +1,359 @@
+"""Loading the rule pack: one YAML file per rule, checked strictly before anything runs.
+
+The loader rejects unknown keys (naming file, line and the known keys), a file whose name and id
+differ, duplicate ids, an unknown finding or severity, SQL that does not parse, and detail
+templates that would put free text into the register.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.base.resources import RULES_DIR
+from recordcheck.checks.base.yamlfile import check_keys, line_of, load_yaml, require_mapping
+from recordcheck.checks.extract.contract import FINDINGS, FREE_TEXT_COLUMNS, SEVERITIES, TABLES
+
+ID_PATTERN = re.compile(r"^[A-Z]{2,4}\d{3}$")
+NAME_PATTERN = re.compile(r"^[a-z_]+(\.[a-z0-9_]+)+$")
+STRATA = ("district", "referrer_agency", "offence_group", "month")
+RULE_KEYS = (
+    "id",
+    "name",
+    "title",
+    "finding",
+    "severity",
+    "rationale",
+    "reference",
+    "requires",
+    "needs",
+    "strata",
+    "population",
+    "breaches",
+    "detail",
+    "evidence",
+    "example",
+    "tests",
+)
+OPTIONAL_RULE_KEYS = ("strata", "example", "needs", "evidence")
+REQUIRED_RULE_KEYS = tuple(k for k in RULE_KEYS if k not in OPTIONAL_RULE_KEYS)
+CASE_KEYS = ("name", "description", "as_of", "given", "flagged", "not_flagged", "absent")
+PACK_KEYS = ("pack", "name", "version", "description", "macros", "spark_macros", "views", "inline_views", "measures")
+PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+LIMIT_PLACEHOLDER = re.compile(r"\{limit:([a-z_][a-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class RuleCase:
+    name: str
+    given: dict[str, list[dict[str, Any]]]
+    flagged: tuple[str, ...]
+    not_flagged: tuple[str, ...]
+    as_of: str | None = None
+    absent: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def passing(self) -> bool:
+        """A passing case expects nothing flagged."""
+        return not self.flagged
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    title: str
+    finding: str
+    severity: str
+    rationale: str
+    reference: str
+    requires: tuple[str, ...]
+    strata: tuple[str, ...]
+    population: str
+    breaches: str
+    detail: str
+    path: Path
+    family: str
+    example: str = ""
+    cases: tuple[RuleCase, ...] = field(default=())
+    evidence: tuple[str, ...] = ()
+    """Breach columns an auditor's decision rests on: when one changes, the decision reopens.
+    Default: the columns the detail sentence shows."""
+    needs: tuple[tuple[str, str], ...] = ()
+    """(table, column) pairs of optional columns the rule cannot judge without: when one is absent
+    from the export or empty in every row, the rule is reported as not run instead of raising
+    false findings (or quietly none)."""
+
+    def title_for(self, limits: dict[str, float]) -> str:
+        """The title with its `{limit:NAME}` placeholders filled from the reference data in force,
+        so a force's override (a 21-day victim update interval) shows in the words."""
+
+        def value(match: re.Match[str]) -> str:
+            number = limits[match.group(1)]
+            return str(int(number)) if float(number).is_integer() else f"{number:g}"
+
+        return LIMIT_PLACEHOLDER.sub(value, self.title)
+
+
+@dataclass
+class RulePack:
+    name: str
+    version: str
+    description: str
+    macros: dict[str, str]
+    views: dict[str, str]
+    measures: dict[str, str]
+    rules: list[Rule]
+    directory: Path
+    digest: str = ""
+    inline_views: tuple[str, ...] = ()
+    spark_macros: dict[str, str] = field(default_factory=dict)
+    """Spark SQL definitions of the macros whose DuckDB body would change meaning on Spark."""
+    """Views kept as views (computed by each query that reads them) rather than materialised:
+    for a view that only adds a few columns to a materialised one, copying it costs more than
+    computing it on the rows a rule selects."""
+
+    @property
+    def reference_dir(self) -> Path:
+        """The pack's own reference data: a pack given with --rules brings its own."""
+        return self.directory / "reference"
+
+    @property
+    def suites_dir(self) -> Path:
+        return self.directory / "expectations"
+
+    def get(self, rule_id: str) -> Rule:
+        for rule in self.rules:
+            if rule.id.upper() == rule_id.upper() or rule.name == rule_id.lower():
+                return rule
+        raise ConfigError(f"no rule {rule_id!r} in {self.directory}; known: {', '.join(r.id for r in self.rules)}")
+
+
+def _check_sql(sql: str, path: Path, line: int | str, key: str) -> None:
+    """Parse (not bind) the SQL, so a typo is caught at load time, not mid-run; and confine it to
+    one query. A rule, view or measure is one SELECT (or WITH ... SELECT), never a second
+    statement that could write a file or change a setting."""
+    _one_statement(sql, "SELECT", path, line, key)
+    with duckdb.connect() as con:
+        text = str(con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchall()[0][0])
+    if '"error":true' in text.replace(" ", ""):
+        message = re.search(r'"error_message":"(.*?)"', text)
+        raise ConfigError(
+            f"{path} line {line}: {key} SQL does not parse ({message.group(1) if message else 'syntax error'})"
+        )
+
+
+def _one_statement(sql: str, kind: str, path: Path, line: int | str, key: str) -> None:
+    """Exactly one statement, of the kind allowed, by DuckDB's own statement splitter."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ConfigError(f"{path} line {line}: {key} SQL does not parse ({str(exc).splitlines()[0]})") from None
+    kinds = [s.type.name for s in statements]
+    if kinds != [kind]:
+        found = ", ".join(kinds) or "nothing"
+        raise ConfigError(
+            f"{path} line {line}: {key} must be one {kind} statement; found {found}. "
+            "Rules, views, measures and macros cannot run other statements."
+        )
+
+
+def _check_macro(name: str, definition: str, path: Path, line: int | str) -> None:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise ConfigError(f"{path} line {line}: macro name {name!r} must be lower-case letters, digits and _")
+    _one_statement(f"CREATE MACRO {name}{definition}", "CREATE", path, line, f"macro {name}")
+
+
+def _case(raw: Any, path: Path, rule_id: str) -> RuleCase:
+    case = require_mapping(raw, path, f"a test case of {rule_id}")
+    check_keys(case, CASE_KEYS, path, f"test case {case.get('name', '?')!r}", required=("name", "given"))
+    given = require_mapping(case["given"], path, f"test case {case['name']!r} given")
+    for table in given:
+        if table not in TABLES:
+            raise ConfigError(
+                f"{path} line {line_of(given, table)}: test case {case['name']!r} gives unknown table "
+                f"{table!r}; known tables: {', '.join(TABLES)}"
+            )
+    return RuleCase(
+        name=str(case["name"]),
+        given={t: [dict(r) for r in (rows or [])] for t, rows in given.items()},
+        flagged=tuple(str(x) for x in case.get("flagged") or []),
+        not_flagged=tuple(str(x) for x in case.get("not_flagged") or []),
+        as_of=None if case.get("as_of") is None else str(case["as_of"]),
+        absent=tuple(str(x) for x in case.get("absent") or []),
+        description=str(case.get("description") or ""),
+    )
+
+
+def load_rule(path: Path) -> Rule:
+    raw = require_mapping(load_yaml(path), path, "the rule")
+    check_keys(raw, RULE_KEYS, path, "the rule", required=REQUIRED_RULE_KEYS)
+    rule_id = str(raw["id"])
+    if rule_id != path.stem:
+        raise ConfigError(f"{path} line {line_of(raw, 'id')}: id {rule_id!r} differs from the file name {path.stem!r}")
+    if not ID_PATTERN.match(rule_id):
+        raise ConfigError(f"{path} line {line_of(raw, 'id')}: id {rule_id!r} is not like REC001")
+    if not NAME_PATTERN.match(str(raw["name"])):
+        raise ConfigError(
+            f"{path} line {line_of(raw, 'name')}: name must be dotted lower case, e.g. recording.referral.unrecorded"
+        )
+    if raw["finding"] not in FINDINGS:
+        raise ConfigError(
+            f"{path} line {line_of(raw, 'finding')}: finding {raw['finding']!r} is not one of {', '.join(FINDINGS)}"
+        )
+    if raw["severity"] not in SEVERITIES:
+        raise ConfigError(f"{path} line {line_of(raw, 'severity')}: severity must be one of {', '.join(SEVERITIES)}")
+    requires = tuple(str(t) for t in raw["requires"] or [])
+    for table in requires:
+        if table not in TABLES:
+            raise ConfigError(f"{path} line {line_of(raw, 'requires')}: requires unknown table {table!r}")
+    needs = tuple(_needed_column(str(item), path, raw) for item in raw.get("needs") or [])
+    strata = tuple(str(s) for s in raw.get("strata") or ("district",))
+    for stratum in strata:
+        if stratum not in STRATA:
+            raise ConfigError(
+                f"{path} line {line_of(raw, 'strata')}: unknown stratum {stratum!r}; known: {', '.join(STRATA)}"
+            )
+    for key in ("population", "breaches"):
+        _check_sql(str(raw[key]), path, line_of(raw, key), key)
+    detail = str(raw["detail"]).strip()
+    for name in PLACEHOLDER.findall(detail):
+        if name in FREE_TEXT_COLUMNS:
+            raise ConfigError(
+                f"{path} line {line_of(raw, 'detail')}: detail may not quote free text ({{{name}}}); "
+                "build it from codes, dates and ids"
+            )
+    evidence = tuple(str(c) for c in raw.get("evidence") or PLACEHOLDER.findall(detail))
+    for name in evidence:
+        if name in FREE_TEXT_COLUMNS:
+            raise ConfigError(f"{path} line {line_of(raw, 'evidence')}: evidence may not use free text ({name})")
+    cases = tuple(_case(c, path, rule_id) for c in raw["tests"] or [])
+    return Rule(
+        id=rule_id,
+        name=str(raw["name"]),
+        title=str(raw["title"]).strip(),
+        finding=str(raw["finding"]),
+        severity=str(raw["severity"]),
+        rationale=str(raw["rationale"]).strip(),
+        reference=str(raw["reference"]).strip(),
+        requires=requires,
+        needs=needs,
+        evidence=evidence,
+        strata=strata,
+        population=str(raw["population"]).strip(),
+        breaches=str(raw["breaches"]).strip(),
+        detail=detail,
+        path=path,
+        family=path.parent.name,
+        example=str(raw.get("example") or "").strip(),
+        cases=cases,
+    )
+
+
+def _needed_column(item: str, path: Path, raw: dict[str, Any]) -> tuple[str, str]:
+    table, _, column = item.partition(".")
+    if table not in TABLES or column not in TABLES[table].column_names:
+        raise ConfigError(
+            f"{path} line {line_of(raw, 'needs')}: needs {item!r}, which is not a contract column "
+            "(write table.column, e.g. crimes.cancellation_code)"
+        )
+    if TABLES[table].column(column).required:
+        raise ConfigError(
+            f"{path} line {line_of(raw, 'needs')}: {item} is required by the contract; needs lists optional columns"
+        )
+    return table, column
+
+
+def load_pack(directory: Path = RULES_DIR) -> RulePack:
+    """Load pack.yaml and every rule file under directory/<family>/."""
+    import hashlib
+
+    pack_path = directory / "pack.yaml"
+    raw = require_mapping(load_yaml(pack_path), pack_path, "the pack")
+    check_keys(raw, PACK_KEYS, pack_path, "the pack", required=("pack", "name", "version"))
+    macros = {str(k): str(v) for k, v in (raw.get("macros") or {}).items()}
+    views = {str(k): str(v) for k, v in (raw.get("views") or {}).items()}
+    measures = {str(k): str(v) for k, v in (raw.get("measures") or {}).items()}
+    inline_views = tuple(str(v) for v in raw.get("inline_views") or ())
+    spark_definitions = {str(k): str(v) for k, v in (raw.get("spark_macros") or {}).items()}
+    unknown_macros = [name for name in spark_definitions if name not in macros]
+    if unknown_macros:
+        raise ConfigError(
+            f"{pack_path} line {line_of(raw, 'spark_macros')}: spark_macros names no macro {', '.join(unknown_macros)}"
+        )
+    unknown_views = [v for v in inline_views if v not in views]
+    if unknown_views:
+        raise ConfigError(
+            f"{pack_path} line {line_of(raw, 'inline_views')}: inline_views names no view {', '.join(unknown_views)}"
+        )
+    for name, definition in macros.items():
+        _check_macro(name, definition, pack_path, line_of(raw.get("macros"), name))
+    for section, queries in (("views", views), ("measures", measures)):
+        for name, sql in queries.items():
+            _check_sql(sql, pack_path, line_of(raw.get(section), name), f"{section} {name}")
+    rules: list[Rule] = []
+    seen: dict[str, Path] = {}
+    digest = hashlib.sha256(pack_path.read_bytes())
+    for path in sorted(directory.glob("*/*.yaml")):
+        if path.parent.name in ("reference", "expectations"):
+            continue
+        rule = load_rule(path)
+        if rule.id in seen:
+            raise ConfigError(f"{path}: duplicate rule id {rule.id} (also in {seen[rule.id]})")
+        if rule.name in {r.name for r in rules}:
+            raise ConfigError(f"{path}: duplicate rule name {rule.name}")
+        seen[rule.id] = path
+        rules.append(rule)
+    if not rules:
+        raise ConfigError(f"{directory}: no rule files found (expected <family>/<ID>.yaml)")
+    for sub in ("reference", "expectations"):
+        if not (directory / sub).is_dir():
+            raise ConfigError(f"{directory}: the pack has no {sub}/ folder (a pack brings its own {sub})")
+    # the hash covers every file the run reads from the pack: rules, reference data and suites
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in (".yaml", ".csv", ".json")):
+        if path != pack_path:
+            digest.update(path.relative_to(directory).as_posix().encode() + b"\0" + path.read_bytes())
+    return RulePack(
+        name=str(raw["name"]),
+        version=str(raw["version"]),
+        description=str(raw.get("description") or "").strip(),
+        macros=macros,
+        views=views,
+        measures=measures,
+        rules=rules,
+        directory=directory,
+        digest=digest.hexdigest(),
+        inline_views=inline_views,
+        spark_macros=spark_definitions,
+    )
+
+
+def unmet_needs(rule: Rule, unusable: Mapping[tuple[str, str], str]) -> str:
+    """'needs crimes.a, crimes.b (not in the export); crimes.c (empty in every row of 'X')', or ''."""
+    by_why: dict[str, list[str]] = {}
+    for table, column in rule.needs:
+        if (table, column) in unusable:
+            by_why.setdefault(unusable[(table, column)], []).append(f"{table}.{column}")
+    return "needs " + "; ".join(f"{', '.join(cols)} ({why})" for why, cols in by_why.items()) if by_why else ""
+
+
+def rules_that_cannot_run(
+    pack: RulePack, present: list[str], unusable: Mapping[tuple[str, str], str]
+) -> list[tuple[str, str]]:
+    """(rule id, why) for each rule the export cannot feed: a table absent, or a needed column
+    absent or empty. The same reasons the engine gives when it skips them."""
+    unable = []
+    for rule in pack.rules:
+        missing = [t for t in rule.requires if t not in present]
+        if missing:
+            unable.append((rule.id, f"table absent: {', '.join(missing)}"))
+        elif reason := unmet_needs(rule, unusable):
+            unable.append((rule.id, reason))
+    return unable

@@ -1,0 +1,409 @@
+"""One nightly run: validate the extract, run the rule pack, publish the run folder atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from recordcheck.checks import __version__
+from recordcheck.checks.audit.sample import POPULATION, population_frame
+from recordcheck.checks.base.config import RunConfig
+from recordcheck.checks.base.progress import Quiet, Reporter
+from recordcheck.checks.base.refdata import ReferenceData
+from recordcheck.checks.base.safecsv import write_csv
+from recordcheck.checks.engine.engine import EngineResult, run_pack
+from recordcheck.checks.engine.headline import headline_figures, rate_phrase
+from recordcheck.checks.engine.register import build_register, district_findings, summary
+from recordcheck.checks.engine.rules import RulePack
+from recordcheck.checks.extract.profile import SourceProfile
+from recordcheck.checks.nightly.comparison import (
+    annotate,
+    changes,
+    checkpoint,
+    night_breaches,
+    prune,
+    recover,
+    single_writer,
+    suppressed_by_rule,
+)
+from recordcheck.checks.nightly.publish import check_output_folder, staged_run, write_json
+from recordcheck.checks.nightly.run_outputs import (
+    history_for_report,
+    open_findings,
+    report_period,
+    resolved_rows,
+    store_row,
+    write_register,
+)
+from recordcheck.checks.nightly.store import STORE_NAME, RunStore
+from recordcheck.checks.validation.pipeline import LoadedExtract, load_extract, sha256_of
+from recordcheck.checks.validation.runners import DEFAULT_RUNNER, make_runner
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    run_dir: Path
+    loaded: LoadedExtract
+    timings: dict[str, float] = field(default_factory=dict)
+    threshold_breaches: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)
+    """Why the run could not check everything (tables over their quarantine share, rules not run)."""
+
+
+def make_run_id(started: datetime, loaded: LoadedExtract) -> str:
+    """Start time, inputs' hash, and a random part: two runs of one extract in one second differ."""
+    digest = hashlib.sha256("".join(f.sha256 for f in loaded.files).encode()).hexdigest()[:8]
+    return f"{started.strftime('%Y%m%dT%H%M%SZ')}-{digest}-{secrets.token_hex(2)}"
+
+
+def write_quarantine(path: Path, loaded: LoadedExtract) -> None:
+    write_csv(loaded.validation.quarantine, path)
+
+
+def counts_as_data(loaded: LoadedExtract) -> dict[str, Any]:
+    return {
+        name: {
+            "read": c.read,
+            "accepted": c.accepted,
+            "quarantined": c.quarantined,
+            "quarantined_by_check": c.by_check,
+        }
+        for name, c in loaded.validation.counts.items()
+    }
+
+
+def manifest(
+    run_id: str,
+    extract_dir: Path,
+    profile: SourceProfile,
+    reference: ReferenceData,
+    config: RunConfig,
+    as_of: datetime,
+    loaded: LoadedExtract,
+    timings: dict[str, float],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "tool": {"name": "recordcheck", "version": __version__, "python": platform.python_version()},
+        "as_of": as_of.isoformat(),
+        "extract_dir": str(extract_dir),
+        "inputs": [
+            {
+                "table": f.table,
+                "file": f.path.name,
+                "path": str(f.path.resolve()),
+                "size_bytes": f.size_bytes,
+                "sha256": f.sha256,
+            }
+            for f in loaded.files
+        ],
+        "profile": {"name": profile.name, "path": str(profile.path), "sha256": sha256_of(profile.path)},
+        "config": str(config.path) if config.path else None,
+        "validation": {"engine": loaded.validation.runner, "tables": counts_as_data(loaded)},
+        "reference_data": reference.provenance,
+        "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
+        **(extra or {}),
+    }
+
+
+def execute_run(
+    extract_dir: Path,
+    out_dir: Path,
+    profile: SourceProfile,
+    reference: ReferenceData,
+    config: RunConfig,
+    as_of: datetime,
+    pack: RulePack,
+    progress: Reporter | None = None,
+    render: Callable[[Path, dict[str, Any]], None] | None = None,
+    validator: str = DEFAULT_RUNNER,
+    store_path: Path | None = None,
+    keep: int | None = None,
+) -> RunOutcome:
+    """Validate, run the pack, write every output into staging, then publish in one step.
+
+    `render` (the reports layer, passed in by the CLI) writes the HTML from the run folder's
+    own results; the engine never imports the reports. The run holds OUT_DIR (and the store) for
+    one writer, compares itself with the previous night in the run store, and records itself
+    there as part of publishing (`checks/nightly/comparison.py` gives the order).
+    """
+    started_at = datetime.now(UTC)
+    progress = progress or Quiet()
+    check_output_folder(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store_path = store_path or out_dir / STORE_NAME
+    with single_writer(out_dir, store_path, "recordcheck run"):
+        with progress.stage("validate"):
+            loaded = load_extract(
+                extract_dir,
+                profile,
+                reference,
+                as_of,
+                make_runner(validator),
+                config.engine,
+                pack.suites_dir,
+                on_rows=progress.rows,
+            )
+            progress.counts(
+                rows_total=sum(c.read for c in loaded.validation.counts.values()),
+                quarantined=sum(c.quarantined for c in loaded.validation.counts.values()),
+            )
+        inputs = RunInputs(extract_dir, out_dir, profile, reference, config, as_of, pack)
+        try:
+            # the store is opened only once the extract is accepted: a rejected one leaves OUT_DIR as it was
+            with RunStore(store_path) as store:
+                recover(out_dir, store)
+                outcome = _check_and_publish(loaded, inputs, progress, render, started_at, store)
+                if keep is not None:
+                    prune(out_dir, store, keep)
+        finally:
+            loaded.close()
+        return outcome
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What a run was asked to do: the extract, where to publish, and what to check it with."""
+
+    extract_dir: Path
+    out_dir: Path
+    profile: SourceProfile
+    reference: ReferenceData
+    config: RunConfig
+    as_of: datetime
+    pack: RulePack
+
+
+def _run_rules(loaded: LoadedExtract, inputs: RunInputs, run_id: str, timings: dict[str, float]) -> EngineResult:
+    config = inputs.config
+    started = time.perf_counter()
+    engine = run_pack(
+        inputs.pack,
+        inputs.reference,
+        inputs.as_of,
+        loaded.validation.accepted,
+        run_id,
+        disabled=config.disabled_rules,
+        settings=config.engine,
+        unusable=loaded.unusable,
+        districts=config.districts,
+    )
+    timings["rules"] = time.perf_counter() - started
+    timings.update({f"rules.{k}": v for k, v in engine.seconds.items()})
+    return engine
+
+
+def _write_run_folder(
+    staging: Path,
+    loaded: LoadedExtract,
+    inputs: RunInputs,
+    judged: Judgement,
+    engine: EngineResult,
+    store: RunStore,
+    run_id: str,
+    timings: dict[str, float],
+    render: Callable[[Path, dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    """Every output into the staging folder; returns the manifest (what the store records)."""
+    started = time.perf_counter()
+    write_quarantine(staging / "quarantine.csv", loaded)
+    write_register(judged.register, staging)
+    write_csv(resolved_rows(judged.resolved, judged.previous_run), staging / "resolved.csv")
+    write_json(staging / "history.json", history_for_report(store, judged.summary))
+    write_json(staging / "summary.json", judged.summary)
+    write_json(staging / "measures.json", engine.measures)
+    population_frame(loaded.validation.accepted, inputs.reference.offence_catalogue).write_parquet(staging / POPULATION)
+    timings["write"] = time.perf_counter() - started
+    pack = inputs.pack
+    pack_facts = {
+        "rule_pack": {
+            "name": pack.name,
+            "version": pack.version,
+            "sha256": pack.digest,
+            "directory": str(pack.directory),
+            "rules": len(pack.rules),
+        }
+    }
+    run_manifest = manifest(
+        run_id,
+        inputs.extract_dir,
+        inputs.profile,
+        inputs.reference,
+        inputs.config,
+        inputs.as_of,
+        loaded,
+        timings,
+        pack_facts,
+    )
+    write_json(staging / "manifest.json", run_manifest)
+    if render is not None:
+        started = time.perf_counter()
+        render(staging, run_manifest)
+        timings["report"] = time.perf_counter() - started
+        run_manifest["timings_seconds"]["report"] = round(timings["report"], 3)
+        write_json(staging / "manifest.json", run_manifest)
+    return run_manifest
+
+
+def _check_and_publish(
+    loaded: LoadedExtract,
+    inputs: RunInputs,
+    progress: Reporter,
+    render: Callable[[Path, dict[str, Any]], None] | None,
+    started_at: datetime,
+    store: RunStore,
+) -> RunOutcome:
+    """Run the pack on the validated tables, judge the night, then write and publish the run folder."""
+    timings: dict[str, float] = dict(loaded.timings)
+    run_id = make_run_id(started_at, loaded)
+    with progress.stage("rules"):
+        engine = _run_rules(loaded, inputs, run_id, timings)
+        progress.counts(findings=engine.register.height, rules_not_run=sum(r.status != "run" for r in engine.results))
+    judged = _judge(engine, loaded, inputs, store, run_id)
+    written: dict[str, Any] = {}
+
+    def commit() -> None:
+        row = store_row(judged.summary, written["manifest"], started_at, loaded, judged.exit_code)
+        store.record_run(row, judged.summary["rules"], judged.register)
+
+    with progress.stage("publish"), staged_run(inputs.out_dir, run_id, commit, checkpoint) as staging:
+        progress.counts(
+            exceptions=judged.register.height,
+            new=judged.summary["changes"]["new"],
+            resolved=judged.summary["changes"]["resolved"],
+            exit_code=judged.exit_code,
+        )
+        written["manifest"] = _write_run_folder(staging, loaded, inputs, judged, engine, store, run_id, timings, render)
+    return RunOutcome(run_id, inputs.out_dir / run_id, loaded, timings, judged.breaches, judged.not_checked)
+
+
+@dataclass
+class Judgement:
+    """What a night's findings amount to: the annotated register, what resolved, the summary,
+    the thresholds breached, what could not be checked, and the exit code that follows."""
+
+    summary: dict[str, Any]
+    register: pl.DataFrame
+    resolved: pl.DataFrame
+    previous_run: str | None
+    breaches: list[str]
+    not_checked: list[str]
+    exit_code: int
+
+
+def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store: RunStore, run_id: str) -> Judgement:
+    """Compare the night with the previous one, apply the decisions and thresholds, and sum up."""
+    config, as_of, reference = inputs.config, inputs.as_of, inputs.reference
+    accepted = loaded.validation.accepted
+    unknown_districts = district_findings(accepted, config.districts, run_id)
+    register, resolved, previous_run = annotate(
+        build_register(engine, loaded.validation.quarantine, run_id, [unknown_districts]), store, as_of
+    )
+    counts = counts_as_data(loaded)
+    quarantined = sum(c.quarantined for c in loaded.validation.counts.values())
+    run_summary = summary(engine, config, counts, quarantined, reference, suppressed_by_rule(register))
+    run_summary["findings"]["data_quality"] += unknown_districts.height
+    run_summary.update({"run_id": run_id, "as_of": as_of.isoformat(), "register_rows": register.height})
+    run_summary["headline"] = headline_figures(run_summary["rules"], register, engine.measures)
+    run_summary["previous_run"] = previous_run
+    run_summary["period"] = report_period(loaded)
+    run_summary["changes"] = changes(register, resolved)
+    run_summary["open_high"] = open_findings(register, "high")
+    table_rows = {name: c.read for name, c in loaded.validation.counts.items()}
+    previous_rows = store.table_rows(previous_run) if previous_run else {}
+    breaches = [r["id"] for r in run_summary["rules"] if r["threshold"] == "error"]
+    breaches += night_breaches(config.fail_on, run_summary, register, table_rows, previous_rows)
+    run_summary["threshold_breaches"] = breaches
+    run_summary["table_rows"] = table_rows
+    not_checked = incomplete(run_summary, config)
+    exit_code = 9 if not_checked else 1 if breaches else 0
+    run_summary["exit_code"] = exit_code
+
+    run_summary["audit"] = store.latest_audit()
+    return Judgement(run_summary, register, resolved, previous_run, breaches, not_checked, exit_code)
+
+
+def quarantine_over_share(tables: dict[str, tuple[int, int, dict[str, int]]], config: RunConfig) -> list[str]:
+    """A line for each table (read, quarantined, by check) quarantined past the configured share."""
+    reasons = []
+    for name, (read, quarantined, by_check) in tables.items():
+        if read and quarantined / read > config.max_quarantine_share:
+            top = sorted(by_check.items(), key=lambda kv: -kv[1])[:3]
+            reasons.append(
+                f"{name}: {quarantined:,} of {read:,} rows quarantined "
+                f"({quarantined / read:.1%}, over {config.max_quarantine_share:.0%}); "
+                f"top checks {', '.join(f'{k} {v:,}' for k, v in top)}"
+            )
+    return reasons
+
+
+def incomplete(run_summary: dict[str, Any], config: RunConfig) -> list[str]:
+    """What this run could not check: a table mostly set aside, or a rule that could not run."""
+    reasons = quarantine_over_share(
+        {
+            name: (counts["read"], counts["quarantined"], counts["quarantined_by_check"])
+            for name, counts in run_summary["tables"].items()
+            if counts
+        },
+        config,
+    )
+    skipped = [r["id"] for r in run_summary["rules"] if r["status"] != "run" and r["id"] not in config.disabled_rules]
+    if len(skipped) == 1:
+        (rule,) = [r for r in run_summary["rules"] if r["id"] == skipped[0]]
+        reasons.append(f"{rule['id']} did not run ({rule['reason_not_run']}); list it under rules.disable if that is known")
+    elif skipped:
+        reasons.append(
+            f"{len(skipped)} rules did not run: {', '.join(skipped)} (why: the Rules line); "
+            "list them under rules.disable if that is known"
+        )
+    return reasons
+
+
+def headline(run_summary: dict[str, Any]) -> list[str]:
+    """The few lines a registrar reads first: findings by kind, rows set aside, what changed since
+    the previous night, the recording rate, rules that did not run, and the verdict. Counts and
+    codes only."""
+    tables = [t for t in run_summary["tables"].values() if t]
+    read = sum(t["read"] for t in tables)
+    quarantined = sum(t["quarantined"] for t in tables)
+    findings = {k: v for k, v in sorted(run_summary["findings"].items(), key=lambda kv: -kv[1]) if v}
+    total = sum(findings.values())
+    kinds = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in findings.items()) or "none"
+    not_run = [f"{r['id']} ({r['reason_not_run']})" for r in run_summary["rules"] if r["status"] != "run"]
+    breached = [r["id"] for r in run_summary["rules"] if r["threshold"] == "error"]
+    warned = [r["id"] for r in run_summary["rules"] if r["threshold"] == "warn"]
+    lines = [
+        f"Headline: {total} finding(s) on {read:,} rows read, {quarantined:,} quarantined"
+        + (f" ({quarantined / read:.1%})" if read else "")
+        + f". {kinds}.",
+        "Rules: "
+        + (f"{len(not_run)} not run: {'; '.join(not_run)}" if not_run else "all ran")
+        + (f"; error threshold breached by {', '.join(breached)}" if breached else "")
+        + (f"; warning threshold passed by {', '.join(warned)}" if warned else "")
+        + ".",
+    ]
+    if "changes" in run_summary:
+        changes = run_summary["changes"]
+        rate = rate_phrase(run_summary["headline"]["recording"])
+        lines.insert(
+            1,
+            f"Tonight: {changes['new']:,} new, {changes['recurring']:,} recurring, {changes['resolved']:,} resolved; "
+            f"{run_summary['open_high']:,} high-severity open; {rate}.",
+        )
+    night = [b for b in run_summary.get("threshold_breaches", []) if b not in breached]
+    code = run_summary.get("exit_code")
+    verdict = {0: "no threshold breached", 1: "threshold breached", 9: "incomplete: not everything could be checked"}
+    if code is not None:
+        lines.append(f"Verdict: {verdict.get(code, str(code))}" + (f" ({'; '.join(night)})" if night else "") + ".")
+    return lines

@@ -1,0 +1,346 @@
+"""The run store: one embedded DuckDB file that remembers every night.
+
+It holds every run (what it read, with what, and its headline figures), each rule's and
+stratum's figures, every finding ever raised with its first and last run, each run's findings
+(so a night can be compared with the one before), and the auditors' decisions with their
+history. Its schema changes only through the numbered migrations below: a newer recordcheck
+opens an older store and upgrades it in place, one transaction per step.
+
+A run's rows go in as one transaction (`record_run`), after its folder is in place and before
+`latest` is repointed; see `checks/nightly/comparison.py` for the order and the recovery it allows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.extract.contract import REGISTER_COLUMNS
+
+STORE_NAME = "recordcheck.duckdb"
+
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY,
+            as_of TIMESTAMPTZ NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL,
+            finished_at TIMESTAMPTZ,
+            exit_code INTEGER,
+            complete BOOLEAN NOT NULL,
+            inputs JSON,
+            profile_name VARCHAR,
+            profile_sha256 VARCHAR,
+            pack_version VARCHAR,
+            pack_sha256 VARCHAR,
+            config_sha256 VARCHAR,
+            timings JSON,
+            rows_read BIGINT,
+            quarantined BIGINT,
+            exceptions BIGINT,
+            new_findings BIGINT,
+            recurring BIGINT,
+            resolved BIGINT,
+            open_high BIGINT,
+            recording_rate DOUBLE,
+            recording_low DOUBLE,
+            recording_high DOUBLE
+        )""",
+        """CREATE TABLE rule_figures (
+            run_id VARCHAR, rule_id VARCHAR, status VARCHAR, population BIGINT, breaches BIGINT, rate DOUBLE,
+            false_positives BIGINT, PRIMARY KEY (run_id, rule_id)
+        )""",
+        """CREATE TABLE stratum_figures (
+            run_id VARCHAR, rule_id VARCHAR, stratum VARCHAR, value VARCHAR, population BIGINT, breaches BIGINT
+        )""",
+        """CREATE TABLE findings (
+            fingerprint VARCHAR PRIMARY KEY, rule_id VARCHAR, record_type VARCHAR, record_id VARCHAR,
+            first_run VARCHAR, first_as_of TIMESTAMPTZ, last_run VARCHAR, last_as_of TIMESTAMPTZ, evidence VARCHAR
+        )""",
+        """CREATE TABLE run_findings (
+            run_id VARCHAR, fingerprint VARCHAR, rule_id VARCHAR, finding VARCHAR, severity VARCHAR,
+            record_type VARCHAR, record_id VARCHAR, district VARCHAR, detail VARCHAR, evidence VARCHAR,
+            change VARCHAR, disposition VARCHAR
+        )""",
+        """CREATE TABLE decisions (
+            fingerprint VARCHAR, decision VARCHAR, reviewer VARCHAR, reason VARCHAR, until DATE,
+            decided_at TIMESTAMPTZ, evidence VARCHAR, source VARCHAR
+        )""",
+    ],
+    2: [
+        # the headline history the report draws: kept per run, not recomputed from old folders
+        "ALTER TABLE runs ADD COLUMN timeliness_rate DOUBLE",
+        "ALTER TABLE runs ADD COLUMN classification_rate DOUBLE",
+        "CREATE INDEX run_findings_run ON run_findings (run_id)",
+    ],
+    3: [
+        # rows read per table, so a night can tell a truncated export from the last one
+        "ALTER TABLE runs ADD COLUMN table_rows JSON",
+    ],
+    4: [
+        # audited estimates from reviewed samples, shown beside the screen's rate
+        "CREATE TABLE audits (audited_at TIMESTAMPTZ, worksheet VARCHAR, result JSON)",
+    ],
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+RUN_FINDING_COLUMNS = (*(c for c in REGISTER_COLUMNS if c != "run_id"), "evidence", "change", "disposition")
+"""What the store keeps of each night's register rows (besides the run id)."""
+
+DECISIONS = ("confirmed", "false_positive", "remediated", "waived")
+SUPPRESSING = ("false_positive", "waived")
+"""Decisions that take a finding out of the threshold counts."""
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    run_id: str
+    as_of: datetime
+
+
+class RunStore:
+    """The store at `path`, upgraded to this version's schema on open."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            raise ConfigError(f"{path}: the run store cannot be opened ({str(exc).splitlines()[0]})") from None
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.migrate()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ schema
+
+    def version(self) -> int:
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        ).fetchall()[0][0]
+        if not exists:
+            return 0
+        return int(self.con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0])
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations this store lacks, each in its own transaction; return them."""
+        current = self.version()
+        if current > SCHEMA_VERSION:
+            raise ConfigError(
+                f"{self.path}: the run store has schema {current}, newer than this recordcheck knows ({SCHEMA_VERSION}); "
+                "upgrade recordcheck"
+            )
+        applied = []
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            with self.transaction():
+                if version == 1:
+                    self.con.execute("CREATE TABLE schema_version (version INTEGER, applied_at TIMESTAMPTZ)")
+                for statement in MIGRATIONS[version]:
+                    self.con.execute(statement)
+                self.con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+            applied.append(version)
+        return applied
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    # ------------------------------------------------------------------ reading
+
+    def previous_run(self, as_of: datetime) -> PreviousRun | None:
+        """The latest complete run whose as-of is strictly earlier: a re-run of a night is never
+        compared with itself."""
+        rows = self.con.execute(
+            "SELECT run_id, as_of FROM runs WHERE complete AND as_of < ? ORDER BY as_of DESC, finished_at DESC LIMIT 1",
+            [as_of],
+        ).fetchall()
+        return PreviousRun(str(rows[0][0]), rows[0][1]) if rows else None
+
+    def run_findings(self, run_id: str) -> pl.DataFrame:
+        return self._frame("SELECT * EXCLUDE (run_id) FROM run_findings WHERE run_id = ? ORDER BY fingerprint", [run_id])
+
+    def first_seen(self) -> pl.DataFrame:
+        return self._frame("SELECT fingerprint, first_as_of FROM findings")
+
+    def latest_decisions(self) -> pl.DataFrame:
+        """The latest decision per finding (history is kept; the latest wins)."""
+        return self._frame(
+            """SELECT fingerprint, decision, reviewer, reason, until, decided_at, evidence FROM decisions
+               QUALIFY row_number() OVER (PARTITION BY fingerprint ORDER BY decided_at DESC, rowid DESC) = 1"""
+        )
+
+    def decision_history(self) -> pl.DataFrame:
+        return self._frame("SELECT * FROM decisions ORDER BY decided_at, fingerprint")
+
+    def table_rows(self, run_id: str) -> dict[str, int]:
+        rows = self.con.execute("SELECT table_rows FROM runs WHERE run_id = ?", [run_id]).fetchall()
+        return {str(k): int(v) for k, v in json.loads(rows[0][0]).items()} if rows and rows[0][0] else {}
+
+    def add_audit(self, result: dict[str, Any], worksheet: str, audited_at: datetime) -> None:
+        with self.transaction():
+            self.con.execute("INSERT INTO audits VALUES (?, ?, ?)", [audited_at, worksheet, json.dumps(result)])
+
+    def latest_audit(self) -> dict[str, Any] | None:
+        """The latest reviewed sample's estimate, with when and from which worksheet."""
+        rows = self.con.execute(
+            "SELECT audited_at, worksheet, result FROM audits ORDER BY audited_at DESC LIMIT 1"
+        ).fetchall()
+        if not rows:
+            return None
+        audited_at, worksheet, result = rows[0]
+        return {"audited_at": audited_at.isoformat(), "worksheet": worksheet, **json.loads(result)}
+
+    def latest_as_of(self) -> datetime | None:
+        rows = self.con.execute("SELECT max(as_of) FROM runs WHERE complete").fetchall()
+        return rows[0][0] if rows and rows[0][0] is not None else None
+
+    def complete_runs(self) -> list[str]:
+        return [
+            str(r[0])
+            for r in self.con.execute("SELECT run_id FROM runs WHERE complete ORDER BY as_of, finished_at").fetchall()
+        ]
+
+    def history(self, limit: int = 30) -> pl.DataFrame:
+        return self._frame(
+            """SELECT * FROM (SELECT * FROM runs WHERE complete ORDER BY as_of DESC, finished_at DESC LIMIT ?)
+               ORDER BY as_of, finished_at""",
+            [limit],
+        )
+
+    def rule_history(self, run_ids: list[str]) -> pl.DataFrame:
+        if not run_ids:
+            return pl.DataFrame(schema={"run_id": pl.String, "rule_id": pl.String, "rate": pl.Float64})
+        return self._frame(
+            "SELECT run_id, rule_id, status, population, breaches, rate, false_positives FROM rule_figures "
+            "WHERE list_contains(?, run_id)",
+            [run_ids],
+        )
+
+    def _frame(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+        return self.con.sql(sql, params=params or None).pl()
+
+    # ------------------------------------------------------------------ writing
+
+    def record_run(
+        self,
+        run: dict[str, Any],
+        rules: list[dict[str, Any]],
+        register: pl.DataFrame,
+    ) -> None:
+        """Everything about one run, in one transaction: it is all there, or none of it is."""
+        with self.transaction():
+            self._insert_run(run)
+            for rule in rules:
+                self.con.execute(
+                    "INSERT INTO rule_figures VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        run["run_id"],
+                        rule["id"],
+                        rule["status"],
+                        rule["population"],
+                        rule["breaches"],
+                        rule["rate"],
+                        rule.get("false_positives", 0),
+                    ],
+                )
+                for stratum, rows in (rule.get("strata") or {}).items():
+                    for row in rows:
+                        self.con.execute(
+                            "INSERT INTO stratum_figures VALUES (?, ?, ?, ?, ?, ?)",
+                            [run["run_id"], rule["id"], stratum, row["value"], row["population"], row["breaches"]],
+                        )
+            kept = register.select(pl.lit(run["run_id"]).alias("run_id"), *RUN_FINDING_COLUMNS)
+            self.con.register("_kept", kept.to_arrow())
+            try:
+                self.con.execute("INSERT INTO run_findings BY NAME SELECT * FROM _kept")
+                self.con.execute(
+                    """INSERT INTO findings
+                       SELECT fingerprint, rule_id, record_type, record_id, run_id, ?, run_id, ?, evidence FROM _kept
+                       ON CONFLICT (fingerprint) DO UPDATE SET
+                         last_run = excluded.last_run, last_as_of = excluded.last_as_of, evidence = excluded.evidence,
+                         first_run = CASE WHEN excluded.first_as_of < findings.first_as_of
+                                          THEN excluded.first_run ELSE findings.first_run END,
+                         first_as_of = least(findings.first_as_of, excluded.first_as_of)""",
+                    [run["as_of"], run["as_of"]],
+                )
+            finally:
+                self.con.unregister("_kept")
+
+    def _insert_run(self, run: dict[str, Any]) -> None:
+        columns = [
+            "run_id",
+            "as_of",
+            "started_at",
+            "finished_at",
+            "exit_code",
+            "complete",
+            "inputs",
+            "profile_name",
+            "profile_sha256",
+            "pack_version",
+            "pack_sha256",
+            "config_sha256",
+            "timings",
+            "rows_read",
+            "quarantined",
+            "exceptions",
+            "new_findings",
+            "recurring",
+            "resolved",
+            "open_high",
+            "recording_rate",
+            "recording_low",
+            "recording_high",
+            "timeliness_rate",
+            "classification_rate",
+            "table_rows",
+        ]
+        values = [json.dumps(run.get(c)) if c in ("inputs", "timings", "table_rows") else run.get(c) for c in columns]
+        self.con.execute(f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", values)
+
+    def add_decisions(self, decisions: pl.DataFrame, source: str, decided_at: datetime) -> int:
+        """Append decisions (fingerprint, decision, reviewer, reason, until, evidence) in one transaction."""
+        with self.transaction():
+            for row in decisions.iter_rows(named=True):
+                self.con.execute(
+                    "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        row["fingerprint"],
+                        row["decision"],
+                        row["reviewer"],
+                        row["reason"],
+                        row["until"],
+                        decided_at,
+                        row["evidence"],
+                        source,
+                    ],
+                )
+        return decisions.height
+
+
+def in_force(decisions: pl.DataFrame, as_of_date: date) -> pl.DataFrame:
+    """The decisions that still hold on a night: a waiver lapses after its `until` date."""
+    return decisions.filter((pl.col("decision") != "waived") | (pl.col("until") >= as_of_date))

@@ -1,0 +1,298 @@
+"""What a change to the rule pack does to the findings: two packs on one loaded extract.
+
+The extract is read and validated once; each pack runs on the same accepted tables (in a schema
+of its own), and the findings are compared by identity (rule, record type, record id). The
+result says, per rule, what was added, removed and kept, how the population moved, and which
+reference values changed, in text, Markdown (for a pull-request comment) or JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.base.refdata import ReferenceData
+from recordcheck.checks.engine.engine import EngineResult, run_pack
+from recordcheck.checks.engine.rules import RulePack
+from recordcheck.checks.validation.validate import AcceptedTables
+
+IDENTITY = ["rule_id", "record_type", "record_id"]
+
+
+@dataclass
+class RuleDiff:
+    rule_id: str
+    status: str
+    """changed, unchanged, added or removed."""
+    added: int
+    removed: int
+    unchanged: int
+    population_base: int | None
+    population: int | None
+    examples_added: list[tuple[str, str]] = field(default_factory=list)
+    """(record id, detail sentence) of findings only the new pack raises."""
+    examples_removed: list[tuple[str, str]] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def findings_changed(self) -> bool:
+        return bool(self.added or self.removed)
+
+
+@dataclass
+class PackDiff:
+    base_version: str
+    version: str
+    rules: list[RuleDiff]
+    reference_changes: list[dict[str, Any]]
+
+    @property
+    def findings_changed(self) -> bool:
+        return any(r.findings_changed for r in self.rules)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "base_version": self.base_version,
+            "version": self.version,
+            "rules": [
+                {
+                    "rule_id": r.rule_id,
+                    "status": r.status,
+                    "added": r.added,
+                    "removed": r.removed,
+                    "unchanged": r.unchanged,
+                    "population_base": r.population_base,
+                    "population": r.population,
+                    "examples": {
+                        "added": [i for i, _ in r.examples_added],
+                        "removed": [i for i, _ in r.examples_removed],
+                    },
+                }
+                for r in self.rules
+            ],
+            "reference_changes": self.reference_changes,
+        }
+
+
+def _findings(result: EngineResult) -> pl.DataFrame:
+    return result.register.select(*IDENTITY, "detail").unique(subset=IDENTITY, keep="first")
+
+
+def _examples(frame: pl.DataFrame, rule_id: str, limit: int) -> list[tuple[str, str]]:
+    rows = frame.filter(pl.col("rule_id") == rule_id).sort("record_type", "record_id").head(limit)
+    return [(str(r["record_id"]), str(r["detail"])) for r in rows.iter_rows(named=True)]
+
+
+def compare_results(
+    base_pack: RulePack, base: EngineResult, pack: RulePack, new: EngineResult, examples: int
+) -> list[RuleDiff]:
+    """Per rule of either pack: findings added, removed and kept, and the populations."""
+    base_findings, new_findings = _findings(base), _findings(new)
+    added = new_findings.join(base_findings, on=IDENTITY, how="anti")
+    removed = base_findings.join(new_findings, on=IDENTITY, how="anti")
+    kept = new_findings.join(base_findings, on=IDENTITY, how="semi")
+    base_results = {r.rule.id: r for r in base.results}
+    new_results = {r.rule.id: r for r in new.results}
+    base_rules = {r.id: r for r in base_pack.rules}
+    new_rules = {r.id: r for r in pack.rules}
+
+    def count(frame: pl.DataFrame, rule_id: str) -> int:
+        return frame.filter(pl.col("rule_id") == rule_id).height
+
+    diffs = []
+    for rule_id in sorted(set(base_rules) | set(new_rules)):
+        before, after = base_results.get(rule_id), new_results.get(rule_id)
+        n_added, n_removed = count(added, rule_id), count(removed, rule_id)
+        pop_base = before.population if before and before.status == "run" else None
+        pop_new = after.population if after and after.status == "run" else None
+        if rule_id not in base_rules:
+            status = "added"
+        elif rule_id not in new_rules:
+            status = "removed"
+        elif n_added or n_removed or pop_base != pop_new:
+            status = "changed"
+        else:
+            status = "unchanged"
+        note = ""
+        if rule_id in base_rules and rule_id in new_rules and base_rules[rule_id].name != new_rules[rule_id].name:
+            note = f"renamed from {base_rules[rule_id].name} to {new_rules[rule_id].name}"
+        diffs.append(
+            RuleDiff(
+                rule_id,
+                status,
+                n_added,
+                n_removed,
+                count(kept, rule_id),
+                pop_base,
+                pop_new,
+                _examples(added, rule_id, examples),
+                _examples(removed, rule_id, examples),
+                note,
+            )
+        )
+    return diffs
+
+
+def _flat(reference: ReferenceData) -> dict[tuple[str, str], Any]:
+    """Reference values as (file, key) -> value, comparable across packs."""
+    flat: dict[tuple[str, str], Any] = {}
+    for key, value in reference.limits.items():
+        flat[("limits.yaml", key)] = value
+    for key, items in reference.no_crime_reasons.items():
+        flat[("no_crime_reasons.yaml", key)] = sorted(items)
+    for key, items in reference.cancellation_authority.items():
+        flat[("cancellation_authority.yaml", key)] = sorted(items)
+    flat[("grade_bands.yaml", "bands")] = [f"{b.grade} >= {b.min_percent:g}" for b in reference.grade_bands]
+    for code, label in reference.outcome_labels.items():
+        flat[("outcome_types.yaml", f"labels.{code}")] = label
+    for row in reference.offence_catalogue.iter_rows(named=True):
+        flat[("offence_catalogue.csv", str(row["code"]))] = {k: v for k, v in row.items() if k != "code"}
+    return flat
+
+
+def reference_changes(base: ReferenceData, new: ReferenceData) -> list[dict[str, Any]]:
+    old_values, new_values = _flat(base), _flat(new)
+    changes = []
+    for key in sorted(set(old_values) | set(new_values)):
+        old, now = old_values.get(key), new_values.get(key)
+        if old != now:
+            changes.append({"file": key[0], "key": key[1], "old": old, "new": now})
+    return changes
+
+
+def diff_packs(
+    tables: AcceptedTables,
+    as_of: datetime,
+    base_pack: RulePack,
+    base_reference: ReferenceData,
+    pack: RulePack,
+    reference: ReferenceData,
+    examples: int = 5,
+    unusable: dict[tuple[str, str], str] | None = None,
+) -> PackDiff:
+    """Run both packs on the same validated tables and compare what they find."""
+    base = run_pack(base_pack, base_reference, as_of, tables, "base", unusable=unusable)
+    new = run_pack(pack, reference, as_of, tables, "new", unusable=unusable)
+    return PackDiff(
+        base_pack.version,
+        pack.version,
+        compare_results(base_pack, base, pack, new, examples),
+        reference_changes(base_reference, reference),
+    )
+
+
+def pack_at_revision(rules_dir: Path, ref: str, into: Path) -> Path:
+    """The rules folder as it was at git revision `ref` of the repository holding `rules_dir`."""
+
+    def git(*args: str, where: Path = rules_dir) -> bytes:
+        try:
+            done = subprocess.run(["git", "-C", str(where), *args], check=True, capture_output=True)
+        except FileNotFoundError:
+            raise ConfigError("git is not installed; give --base as a folder instead of git:REF") from None
+        except subprocess.CalledProcessError as exc:
+            message = exc.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise ConfigError(f"git:{ref}: {message[-1] if message else 'git failed'}") from None
+        return done.stdout
+
+    prefix = git("rev-parse", "--show-prefix").decode().strip()
+    top = Path(git("rev-parse", "--show-toplevel").decode().strip())
+    archive = into / "pack.tar"
+    archive.write_bytes(git("archive", "--format=tar", ref, "--", prefix or ".", where=top))
+    with tarfile.open(archive) as tar:
+        tar.extractall(into / "tree", filter="data")
+    archive.unlink()
+    folder = into / "tree" / prefix
+    if not (folder / "pack.yaml").is_file():
+        raise ConfigError(f"git:{ref}: no pack.yaml under {prefix or 'the repository root'} at that revision")
+    return folder
+
+
+class BasePack:
+    """`--base`: a rules folder, or git:REF (checked out into a temporary folder, removed after)."""
+
+    def __init__(self, base: str, rules_dir: Path) -> None:
+        self._temp: Path | None = None
+        if base.startswith("git:"):
+            self._temp = Path(tempfile.mkdtemp(prefix="recordcheck-base-"))
+            self.directory = pack_at_revision(rules_dir, base[4:], self._temp)
+        else:
+            self.directory = Path(base)
+
+    def __enter__(self) -> Path:
+        return self.directory
+
+    def __exit__(self, *_: object) -> None:
+        if self._temp is not None:
+            shutil.rmtree(self._temp, ignore_errors=True)
+
+
+def _population(diff: RuleDiff) -> str:
+    if diff.population_base == diff.population:
+        return "same" if diff.population is not None else "not run"
+    if diff.population_base is None or diff.population is None:
+        before = "-" if diff.population_base is None else diff.population_base
+        after = "-" if diff.population is None else diff.population
+        return f"{before} → {after}"
+    change = diff.population - diff.population_base
+    return f"{diff.population_base} → {diff.population} ({change:+d})"
+
+
+def render_text(diff: PackDiff) -> str:
+    lines = [f"Rule pack {diff.base_version} → {diff.version}"]
+    for rule in diff.rules:
+        counts = f"+{rule.added} -{rule.removed} ={rule.unchanged}"
+        head = f"{rule.rule_id:<8}{rule.status:<10} {counts}  population {_population(rule)}"
+        lines.append(head + (f"  ({rule.note})" if rule.note else ""))
+        for sign, examples in (("+", rule.examples_added), ("-", rule.examples_removed)):
+            lines += [f"    {sign} {record_id}: {detail}" for record_id, detail in examples]
+    if diff.reference_changes:
+        lines.append("Reference data changed:")
+        lines += [f"  {c['file']} {c['key']}: {c['old']} → {c['new']}" for c in diff.reference_changes]
+    lines.append("Findings changed." if diff.findings_changed else "No finding changed.")
+    return "\n".join(lines)
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(diff: PackDiff) -> str:
+    lines = [
+        f"**Rule pack {diff.base_version} → {diff.version}**: "
+        + ("findings changed." if diff.findings_changed else "no finding changed."),
+        "",
+        "| rule | status | added | removed | unchanged | population | examples |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
+    for rule in diff.rules:
+        examples = ", ".join([f"+{i}" for i, _ in rule.examples_added] + [f"−{i}" for i, _ in rule.examples_removed])
+        status = rule.status + (f" ({rule.note})" if rule.note else "")
+        lines.append(
+            f"| {rule.rule_id} | {_cell(status)} | {rule.added} | {rule.removed} | {rule.unchanged} | "
+            f"{_cell(_population(rule))} | {_cell(examples)} |"
+        )
+    if diff.reference_changes:
+        lines += ["", "| reference file | key | old | new |", "|---|---|---|---|"]
+        lines += [
+            f"| {_cell(c['file'])} | {_cell(c['key'])} | {_cell(c['old'])} | {_cell(c['new'])} |"
+            for c in diff.reference_changes
+        ]
+    return "\n".join(lines)
+
+
+def render(diff: PackDiff, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(diff.as_json(), indent=2, default=str)
+    if fmt == "md":
+        return render_markdown(diff)
+    return render_text(diff)

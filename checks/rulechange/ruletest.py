@@ -1,0 +1,171 @@
+"""Run a rule's own YAML test cases: tiny inline tables in, exact flagged ids out.
+
+The inline rows go through the same parser as a real extract (so '2026-03-29T01:30' is London
+time and a bad value fails the case loudly), but not through Great Expectations: the cases test
+the rule, not the extract. Columns a case leaves out take the defaults below, so a case states
+only what matters to it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from recordcheck.checks.base.refdata import ReferenceData
+from recordcheck.checks.engine.engine import RuleEngine
+from recordcheck.checks.engine.rules import Rule, RuleCase, RulePack
+from recordcheck.checks.extract.contract import TABLES
+from recordcheck.checks.extract.parse import parse_table
+from recordcheck.checks.extract.profile import SourceProfile, load_profile
+from recordcheck.checks.extract.reader import ROW, RawTable
+
+DEFAULT_CASE_AS_OF = "2026-04-01T00:00:00Z"
+CASE_DEFAULTS: dict[str, dict[str, str]] = {
+    "referrals": {
+        "received_at": "2026-03-02T10:00:00",
+        "district": "Sheffield",
+        "referrer_type": "professional_third_party",
+        "decision": "crime_recorded",
+    },
+    "incidents": {
+        "reported_at": "2026-03-02T10:00:00",
+        "district": "Sheffield",
+        "closure_class": "non_crime",
+    },
+    "crimes": {
+        "reported_at": "2026-03-02T10:00:00",
+        "recorded_at": "2026-03-02T12:00:00",
+        "offence_code": "8N",
+        "district": "Sheffield",
+        "status": "recorded",
+    },
+    "crime_links": {"source_type": "referral"},
+    "victim_contacts": {"contact_type": "update"},
+}
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    rule_id: str
+    case: str
+    passed: bool
+    message: str
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@functools.cache
+def _canonical_profile() -> SourceProfile:
+    return load_profile()
+
+
+def case_tables(case: RuleCase) -> dict[str, pl.DataFrame]:
+    profile = _canonical_profile()
+    tables: dict[str, pl.DataFrame] = {}
+    for name, contract in TABLES.items():
+        if name in case.absent:
+            continue
+        rows = case.given.get(name, [])
+        columns = contract.column_names
+        for row in rows:
+            unknown = [k for k in row if k not in columns]
+            if unknown:
+                raise ValueError(f"table {name} has no column(s) {', '.join(unknown)}")
+        data = {col: [_text(row.get(col, CASE_DEFAULTS.get(name, {}).get(col))) for row in rows] for col in columns}
+        frame = pl.DataFrame(data, schema={c: pl.String for c in columns}).with_row_index(ROW, offset=1)
+        frame = frame.with_columns(pl.col(ROW).cast(pl.Int64))
+        typed, problems = parse_table(RawTable(name, Path(f"{name}.yaml"), frame), profile)
+        if problems.height:
+            first = problems.row(0, named=True)
+            raise ValueError(f"table {name} row {first['row_number']}: {first['reason']}")
+        tables[name] = typed
+    return tables
+
+
+def as_of_of(case: RuleCase) -> datetime:
+    text = (case.as_of or DEFAULT_CASE_AS_OF).replace("Z", "+00:00")
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        from recordcheck.checks.base.london import LONDON
+
+        moment = moment.replace(tzinfo=LONDON)
+    return moment.astimezone(UTC)
+
+
+EngineFactory = Callable[[RulePack, ReferenceData, datetime, dict[str, pl.DataFrame]], RuleEngine]
+"""Builds the engine a case runs on: DuckDB by default, Spark for `rules test --engine spark`."""
+
+
+def duckdb_engine(pack: RulePack, reference: ReferenceData, as_of: datetime, tables: dict[str, pl.DataFrame]) -> RuleEngine:
+    return RuleEngine(pack, reference, as_of, tables, threads=1)
+
+
+def run_case(
+    pack: RulePack, reference: ReferenceData, rule: Rule, case: RuleCase, engine_for: EngineFactory = duckdb_engine
+) -> CaseOutcome:
+    where = f"{rule.id} case {case.name!r} ({rule.path})"
+    try:
+        tables = case_tables(case)
+        engine = engine_for(pack, reference, as_of_of(case), tables)
+        result, register = engine.run_rule(rule, "test")
+        flagged = flagged_ids(register)
+        engine.close()
+    except Exception as exc:  # noqa: BLE001 - a broken case is a failed case, reported plainly
+        return CaseOutcome(rule.id, case.name, False, f"{where}: could not run: {exc}")
+    if case.absent:
+        if result.status != "not_run":
+            return CaseOutcome(rule.id, case.name, False, f"{where}: expected 'not run' with {case.absent} absent")
+        return CaseOutcome(rule.id, case.name, True, "")
+    expected = set(case.flagged)
+    problems = []
+    missed = sorted(expected - flagged)
+    extra = sorted(flagged - expected)
+    wrongly = sorted(flagged & set(case.not_flagged))
+    if missed:
+        problems.append(f"should flag {', '.join(missed)} but did not")
+    if wrongly:
+        problems.append(f"must not flag {', '.join(wrongly)} but did")
+    elif extra:
+        problems.append(f"flagged {', '.join(extra)}, which the case does not expect")
+    if problems:
+        return CaseOutcome(rule.id, case.name, False, f"{where}: " + "; ".join(problems))
+    return CaseOutcome(rule.id, case.name, True, "")
+
+
+def flagged_ids(register: Any) -> set[str]:
+    """The record ids in one rule's register rows: a Polars frame, or another engine's frame
+    that can select and collect (Spark's; a case's register is a handful of rows)."""
+    if register is None:
+        return set()
+    if isinstance(register, pl.DataFrame):
+        return set(register["record_id"].to_list())
+    return {str(row[0]) for row in register.select("record_id").collect()}
+
+
+def run_cases(
+    pack: RulePack,
+    reference: ReferenceData,
+    only: list[str] | None = None,
+    engine_for: EngineFactory = duckdb_engine,
+    workers: int = 1,
+) -> list[CaseOutcome]:
+    """Every case of every rule (or `only` these), in the pack's order. `workers` > 1 runs cases
+    side by side (for an engine whose every query waits on a scheduler: Spark)."""
+    cases = [(rule, case) for rule in pack.rules if not only or rule.id in only for case in rule.cases]
+    if workers <= 1:
+        return [run_case(pack, reference, rule, case, engine_for) for rule, case in cases]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda item: run_case(pack, reference, item[0], item[1], engine_for), cases))

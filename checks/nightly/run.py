@@ -131,45 +131,35 @@ def execute_run(
     store_path: Path | None = None,
     keep: int | None = None,
 ) -> RunOutcome:
-    """Validate, run the pack, write every output into staging, then publish in one step.
+    """One night, its steps in order: load, rules, judge, write and publish (the store records
+    the run as the last act of publishing), then prune.
 
-    `render` (the reports layer, passed in by the CLI) writes the HTML from the run folder's
-    own results; the engine never imports the reports. The run holds OUT_DIR (and the store) for
-    one writer, compares itself with the previous night in the run store, and records itself
-    there as part of publishing (`checks/nightly/comparison.py` gives the order).
+    Each step takes what the one before returned. `render` (the reports layer, passed in by the
+    CLI) writes the HTML from the run folder's own results; the engine never imports the reports.
+    The run holds OUT_DIR (and the store) for one writer; `checks/nightly/comparison.py` gives the
+    order of publishing and recording.
     """
     started_at = datetime.now(UTC)
     progress = progress or Quiet()
     check_output_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     store_path = store_path or out_dir / STORE_NAME
+    inputs = RunInputs(extract_dir, out_dir, profile, reference, config, as_of, pack)
     with single_writer(out_dir, store_path, "recordcheck run"):
-        with progress.stage("validate"):
-            loaded = load_extract(
-                extract_dir,
-                profile,
-                reference,
-                as_of,
-                make_runner(validator),
-                config.engine,
-                pack.suites_dir,
-                on_rows=progress.rows,
-            )
-            progress.counts(
-                rows_total=sum(c.read for c in loaded.validation.counts.values()),
-                quarantined=sum(c.quarantined for c in loaded.validation.counts.values()),
-            )
-        inputs = RunInputs(extract_dir, out_dir, profile, reference, config, as_of, pack)
+        loaded = _load(inputs, validator, progress)
         try:
             # the store is opened only once the extract is accepted: a rejected one leaves OUT_DIR as it was
             with RunStore(store_path) as store:
                 recover(out_dir, store)
-                outcome = _check_and_publish(loaded, inputs, progress, render, started_at, store)
+                run_id = make_run_id(started_at, loaded)
+                engine = _run_rules(loaded, inputs, run_id, progress)
+                judged = _judge(engine, loaded, inputs, store, run_id)
+                outcome = _publish(judged, engine, loaded, inputs, store, started_at, progress, render)
                 if keep is not None:
                     prune(out_dir, store, keep)
         finally:
             loaded.close()
-        return outcome
+    return outcome
 
 
 @dataclass(frozen=True)
@@ -185,42 +175,63 @@ class RunInputs:
     pack: RulePack
 
 
-def _run_rules(loaded: LoadedExtract, inputs: RunInputs, run_id: str, timings: dict[str, float]) -> EngineResult:
+def _load(inputs: RunInputs, validator: str, progress: Reporter) -> LoadedExtract:
+    """Read, parse and validate the extract into the run's database (nothing is published yet)."""
+    with progress.stage("validate"):
+        loaded = load_extract(
+            inputs.extract_dir,
+            inputs.profile,
+            inputs.reference,
+            inputs.as_of,
+            make_runner(validator),
+            inputs.config.engine,
+            inputs.pack.suites_dir,
+            on_rows=progress.rows,
+        )
+        progress.counts(
+            rows_total=sum(c.read for c in loaded.validation.counts.values()),
+            quarantined=sum(c.quarantined for c in loaded.validation.counts.values()),
+        )
+    return loaded
+
+
+def _run_rules(loaded: LoadedExtract, inputs: RunInputs, run_id: str, progress: Reporter) -> EngineResult:
+    """The rule pack over the accepted tables; its seconds join the load's in `loaded.timings`."""
     config = inputs.config
-    started = time.perf_counter()
-    engine = run_pack(
-        inputs.pack,
-        inputs.reference,
-        inputs.as_of,
-        loaded.validation.accepted,
-        run_id,
-        disabled=config.disabled_rules,
-        settings=config.engine,
-        unusable=loaded.unusable,
-        districts=config.districts,
-    )
-    timings["rules"] = time.perf_counter() - started
-    timings.update({f"rules.{k}": v for k, v in engine.seconds.items()})
+    with progress.stage("rules"):
+        started = time.perf_counter()
+        engine = run_pack(
+            inputs.pack,
+            inputs.reference,
+            inputs.as_of,
+            loaded.validation.accepted,
+            run_id,
+            disabled=config.disabled_rules,
+            settings=config.engine,
+            unusable=loaded.unusable,
+            districts=config.districts,
+        )
+        loaded.timings["rules"] = time.perf_counter() - started
+        loaded.timings.update({f"rules.{k}": v for k, v in engine.seconds.items()})
+        progress.counts(findings=engine.register.height, rules_not_run=sum(r.status != "run" for r in engine.results))
     return engine
 
 
 def _write_run_folder(
     staging: Path,
-    loaded: LoadedExtract,
-    inputs: RunInputs,
     judged: Judgement,
     engine: EngineResult,
-    store: RunStore,
-    run_id: str,
-    timings: dict[str, float],
+    loaded: LoadedExtract,
+    inputs: RunInputs,
     render: Callable[[Path, dict[str, Any]], None] | None,
 ) -> dict[str, Any]:
     """Every output into the staging folder; returns the manifest (what the store records)."""
+    timings = loaded.timings
     started = time.perf_counter()
     write_quarantine(staging / "quarantine.csv", loaded)
     write_register(judged.register, staging)
     write_csv(resolved_rows(judged.resolved, judged.previous_run), staging / "resolved.csv")
-    write_json(staging / "history.json", history_for_report(store, judged.summary))
+    write_json(staging / "history.json", judged.history)
     write_json(staging / "summary.json", judged.summary)
     write_json(staging / "measures.json", engine.measures)
     population_frame(loaded.validation.accepted, inputs.reference.offence_catalogue).write_parquet(staging / POPULATION)
@@ -236,7 +247,7 @@ def _write_run_folder(
         }
     }
     run_manifest = manifest(
-        run_id,
+        judged.run_id,
         inputs.extract_dir,
         inputs.profile,
         inputs.reference,
@@ -256,36 +267,35 @@ def _write_run_folder(
     return run_manifest
 
 
-def _check_and_publish(
+def _publish(
+    judged: Judgement,
+    engine: EngineResult,
     loaded: LoadedExtract,
     inputs: RunInputs,
+    store: RunStore,
+    started_at: datetime,
     progress: Reporter,
     render: Callable[[Path, dict[str, Any]], None] | None,
-    started_at: datetime,
-    store: RunStore,
 ) -> RunOutcome:
-    """Run the pack on the validated tables, judge the night, then write and publish the run folder."""
-    timings: dict[str, float] = dict(loaded.timings)
-    run_id = make_run_id(started_at, loaded)
-    with progress.stage("rules"):
-        engine = _run_rules(loaded, inputs, run_id, timings)
-        progress.counts(findings=engine.register.height, rules_not_run=sum(r.status != "run" for r in engine.results))
-    judged = _judge(engine, loaded, inputs, store, run_id)
+    """Write the run folder into staging, publish it in one step, and record the run in the store
+    as the last act of publishing (`staged_run` calls `commit` once the folder is in place)."""
     written: dict[str, Any] = {}
 
     def commit() -> None:
         row = store_row(judged.summary, written["manifest"], started_at, loaded, judged.exit_code)
         store.record_run(row, judged.summary["rules"], judged.register)
 
-    with progress.stage("publish"), staged_run(inputs.out_dir, run_id, commit, checkpoint) as staging:
+    with progress.stage("publish"), staged_run(inputs.out_dir, judged.run_id, commit, checkpoint) as staging:
         progress.counts(
             exceptions=judged.register.height,
             new=judged.summary["changes"]["new"],
             resolved=judged.summary["changes"]["resolved"],
             exit_code=judged.exit_code,
         )
-        written["manifest"] = _write_run_folder(staging, loaded, inputs, judged, engine, store, run_id, timings, render)
-    return RunOutcome(run_id, inputs.out_dir / run_id, loaded, timings, judged.breaches, judged.not_checked)
+        written["manifest"] = _write_run_folder(staging, judged, engine, loaded, inputs, render)
+    return RunOutcome(
+        judged.run_id, inputs.out_dir / judged.run_id, loaded, loaded.timings, judged.breaches, judged.not_checked
+    )
 
 
 @dataclass
@@ -293,6 +303,7 @@ class Judgement:
     """What a night's findings amount to: the annotated register, what resolved, the summary,
     the thresholds breached, what could not be checked, and the exit code that follows."""
 
+    run_id: str
     summary: dict[str, Any]
     register: pl.DataFrame
     resolved: pl.DataFrame
@@ -300,6 +311,8 @@ class Judgement:
     breaches: list[str]
     not_checked: list[str]
     exit_code: int
+    history: dict[str, Any]
+    """The earlier nights the report's trends show (from the store), with tonight's figures."""
 
 
 def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store: RunStore, run_id: str) -> Judgement:
@@ -331,7 +344,8 @@ def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store
     run_summary["exit_code"] = exit_code
 
     run_summary["audit"] = store.latest_audit()
-    return Judgement(run_summary, register, resolved, previous_run, breaches, not_checked, exit_code)
+    history = history_for_report(store, run_summary)
+    return Judgement(run_id, run_summary, register, resolved, previous_run, breaches, not_checked, exit_code, history)
 
 
 def quarantine_over_share(tables: dict[str, tuple[int, int, dict[str, int]]], config: RunConfig) -> list[str]:

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE_AS_OF := 2026-04-01T00:00:00Z
 
-.PHONY: run test test-fast lint sample bench clean
+.PHONY: run test test-fast lint sample bench mutate docs clean
 
 $(BIN)/recordcheck: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,17 @@ lint: $(BIN)/recordcheck
 	  "$(CURDIR)/$(BIN)/mypy" --config-file "$(CURDIR)/pyproject.toml" --cache-dir "$(CURDIR)/.mypy_cache" \
 	    recordcheck/checks recordcheck/commands recordcheck/reports recordcheck/cli.py recordcheck/spark_submit.py; \
 	  status=$$?; rm -rf "$$view"; exit $$status
+
+# Mutation testing (minutes; not in CI): each rule's SQL against its own cases, then the statistics
+# helpers against their unit tests. Fails on a surviving mutant that is not explained.
+mutate: $(BIN)/recordcheck
+	$(BIN)/recordcheck rules mutate
+	$(BIN)/python -m tests.mutation "checks/base/stats.py::tests/test_stats.py" \
+	  "checks/national/funnel.py::tests/test_national.py -k funnel"
+
+# The README's command synopsis and docs/rules.md's rule table, regenerated from the code.
+docs: $(BIN)/recordcheck
+	$(BIN)/python -m tests.docgen --write
 
 # Regenerate the committed sample extract (deterministic for the seed).
 sample: $(BIN)/recordcheck

@@ -119,6 +119,41 @@ def rules_test(
         sys.exit(1)
 
 
+@rules.command("mutate")
+@click.argument("rule_ids", nargs=-1)
+@rules_dir_option
+@click.option("--show", type=int, default=20, show_default=True, help="Surviving mutants to list per rule.")
+@handle_errors
+def rules_mutate(rule_ids: tuple[str, ...], rules_dir: Path | None, show: int) -> None:
+    """Mutation-test the rules (all, or RULE_IDS): change one thing at a time in each rule's SQL
+    and run the rule's own cases against it. Prints the kill rate per rule and every surviving
+    mutant that `mutants.yaml` in the pack does not explain; exits 1 if any is unexplained."""
+    from recordcheck.checks.base.refdata import load_reference
+    from recordcheck.checks.engine.rules import RULES_DIR, load_pack
+    from recordcheck.checks.rulechange.mutate import explained_survivors, mutate_rule, score
+
+    pack = load_pack(rules_dir or RULES_DIR)
+    reference = load_reference(pack.reference_dir)
+    wanted = {r.upper() for r in rule_ids}
+    explained = explained_survivors(pack.directory)
+    unexplained = 0
+    for rule in pack.rules:
+        if wanted and rule.id not in wanted:
+            continue
+        result = score(rule.id, mutate_rule(pack, reference, rule))
+        reasons = explained.get(rule.id, {})
+        open_ = [m for m in result.survived if f"{m.part}: {m.description}" not in reasons]
+        unexplained += len(open_)
+        rate = f"{result.kill_rate:.0%}" if result.kill_rate is not None else "n/a"
+        click.echo(
+            f"{rule.id}: {result.killed} of {result.valid} mutants killed ({rate}); "
+            f"{len(result.survived) - len(open_)} survivor(s) explained, {len(open_)} not; {result.invalid} invalid"
+        )
+        for mutant in open_[:show]:
+            click.echo(f"  survived  {mutant.part}: {mutant.description}")
+    sys.exit(1 if unexplained else 0)
+
+
 @rules.command("diff")
 @click.argument("extract_dir", type=click.Path(path_type=Path))
 @click.option(

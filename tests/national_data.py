@@ -15,9 +15,10 @@ KEY = ["finding", "record_type", "record_id"]
 
 
 def national_extract(folder: Path, uri_first: bool = False) -> Path:
-    """Three forces (seed 5, total scale 0.05): F02 through its profile, F03 with 3 bad rows.
+    """Three forces (seed 5, total scale 0.02: the injected findings do not depend on the scale,
+    and a smaller background saves Spark time): F02 through its profile, F03 with 3 bad rows.
     `uri_first`: F01's extract named by a file:// URI (Spark reads it with its own file systems)."""
-    write_forces(folder, 3, seed=5, scale=0.05, as_of=AS_OF)
+    write_forces(folder, 3, seed=5, scale=0.02, as_of=AS_OF)
     manifest = folder / "forces.yaml"
     if uri_first:
         text = manifest.read_text(encoding="utf-8")
@@ -41,3 +42,14 @@ def summary(run_dir: Path) -> dict[str, Any]:
 def quarantine(run_dir: Path) -> pl.DataFrame:
     frame = pl.read_parquet(run_dir / "quarantine.parquet")
     return frame.sort(frame.columns)
+
+
+def one_force_manifest(manifest: Path, code: str) -> Path:
+    """A manifest beside `manifest` that lists only force `code` (paths stay relative to it)."""
+    import yaml
+
+    data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    data["forces"] = [f for f in data["forces"] if f["code"] == code]
+    single = manifest.with_name(f"forces-{code}.yaml")
+    single.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return single

@@ -138,7 +138,9 @@ def test_stages_import_only_earlier_stages():
             target = _stage(other)
             if target is None or target == stage:
                 continue
-            assert target in STAGES[stage], f"{module} ({stage}) imports {other} ({target}); {stage} may import {sorted(STAGES[stage])}"
+            assert target in STAGES[stage], (
+                f"{module} ({stage}) imports {other} ({target}); {stage} may import {sorted(STAGES[stage])}"
+            )
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -173,3 +175,11 @@ def test_no_import_circles():
 def test_the_cycle_finder_finds_a_circle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_generated_docs_are_current():
+    """The README's synopsis and docs/rules.md's table equal what the code generates (make docs)."""
+    from tests.docgen import generated
+
+    for path, text in generated(ROOT).items():
+        assert path.read_text(encoding="utf-8") == text, f"{path.name} is stale: run make docs"

@@ -161,6 +161,22 @@ def test_funnel_limits_match_a_hand_calculation():
     assert math.isclose(plot["points"][1]["limits95"][1], 0.1 + Z95 * math.sqrt(0.09 / 900))
 
 
+def test_funnel_edges_a_rate_on_a_limit_no_population_and_tiny_forces():
+    """A rate exactly on a limit is inside it (beyond means strictly beyond); limits are cut to
+    [0, 1] at both ends; a force of one record is still a point, with its own rate."""
+    low95, high95 = limits(0.1, 100, Z95)
+    low998, high998 = limits(0.1, 100, Z998)
+    assert position(high95, 0.1, 100) == "within" and position(low95, 0.1, 100) == "within"
+    assert position(high998, 0.1, 100) == "alert-high" and position(low998, 0.1, 100) == "alert-low"
+    assert limits(0.1, 0, Z95) == (0.0, 1.0)  # no population: no information
+    assert limits(0.9, 1, Z95) == (pytest.approx(0.9 - Z95 * 0.3), 1.0)  # cut at one
+    assert limits(0.1, 1, Z95) == (0.0, pytest.approx(0.1 + Z95 * 0.3))
+    plot = funnel("R", "t", [("A", 1, 1), ("B", 4, 1)])
+    assert plot is not None and [p["force"] for p in plot["points"]] == ["A", "B"]
+    assert [p["rate"] for p in plot["points"]] == [1.0, 0.25] and plot["national_rate"] == pytest.approx(0.4)
+    assert [p["position"] for p in plot["points"]] == ["within", "within"]
+
+
 def test_folder_and_manifest_forms(tmp_path):
     (tmp_path / "folder" / "SY").mkdir(parents=True)
     (tmp_path / "folder" / "SY" / "profile.yaml").write_text("profile: 1\n")

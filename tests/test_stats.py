@@ -90,3 +90,16 @@ def test_thresholds_with_and_without_judged_findings():
     assert threshold_state(_result(51), Threshold(error_rate=0.5)) == "error"
     assert threshold_state(_result(50), Threshold(error_rate=0.5)) == "ok"
     assert threshold_state(_result(99), None) == "ok"
+
+
+def test_intervals_stay_within_zero_and_one_and_start_at_one_record():
+    """A rate's interval never leaves [0, 1], even where floating point would push 0 of n below
+    zero (n = 21) or n of n above one (n = 16); one record is enough for an interval."""
+    for n in range(1, 61):
+        low, _ = wilson(0, n) or (None, None)
+        _, high = wilson(n, n) or (None, None)
+        assert low is not None and 0.0 <= low < 1e-12
+        assert high is not None and 1.0 - 1e-12 < high <= 1.0
+    assert wilson(1, 1) == pytest.approx((0.2065, 1.0), abs=5e-5)
+    assert wilson(0, 0) is None and wald_half_width(0, 0) is None
+    assert wald_half_width(0, 1) == 0.0 and wald_half_width(1, 2) == pytest.approx(0.6930, abs=5e-4)  # 1.96 * sqrt(0.25 / 2)

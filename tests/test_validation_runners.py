@@ -121,6 +121,7 @@ def _run(
     return _outputs(outcome.run_dir)
 
 
+@pytest.mark.slow  # four whole runs, two through Great Expectations
 def test_same_answers_from_csv_or_parquet_with_either_runner_on_one_or_two_threads(
     corrupted, corrupted_parquet, tmp_path, pack, reference, monkeypatch
 ):

@@ -18,8 +18,9 @@ class LineDict(dict):  # type: ignore[type-arg]
     key_lines: dict[Any, int]
 
 
-class _LineLoader(yaml.SafeLoader):
-    pass
+class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader, on libyaml's parser where PyYAML was built with it (ten times faster: the
+    pack's YAML is read at every start)."""
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:

@@ -80,6 +80,9 @@ class RuleEngine:
         districts: list[str] | None = None,
     ) -> None:
         self.pack = pack
+        self.record_population = False
+        """Keep the last rule's population ids in `population_ids` (rule cases that state one)."""
+        self.population_ids: set[str] = set()
         self.present = set(tables)
         self.limits = dict(reference.limits)
         self._database: Database | None = None
@@ -318,6 +321,8 @@ class RuleEngine:
         columns, population, breaches = self._check_outputs(rule, pop, br)
         strata = self._strata(rule, pop, br)
         register = self._register_rows(rule, run_id, br, columns)
+        if self.record_population:
+            self.population_ids = {str(row[0]) for row in self._rows(f"SELECT CAST(record_id AS VARCHAR) FROM {pop}")}
         self._drop(pop, br)
         result = RuleResult(rule, "run", "", population, breaches, strata, time.perf_counter() - started)
         return result, register

@@ -120,8 +120,11 @@ def run_case(
     try:
         tables = case_tables(case)
         engine = engine_for(pack, reference, as_of_of(case), tables)
+        engine.record_population = case.population is not None
         result, register = engine.run_rule(rule, "test")
         flagged = flagged_ids(register)
+        details = detail_of(register) if case.details else {}
+        population = set(engine.population_ids)
         engine.close()
     except Exception as exc:  # noqa: BLE001 - a broken case is a failed case, reported plainly
         return CaseOutcome(rule.id, case.name, False, f"{where}: could not run: {exc}")
@@ -134,6 +137,22 @@ def run_case(
     missed = sorted(expected - flagged)
     extra = sorted(flagged - expected)
     wrongly = sorted(flagged & set(case.not_flagged))
+    if case.population is not None and population != set(case.population):
+        outside, left_out = sorted(population - set(case.population)), sorted(set(case.population) - population)
+        problems.append(
+            "population "
+            + "; ".join(
+                part
+                for part in (
+                    f"holds {', '.join(outside)}, which the case leaves out" if outside else "",
+                    f"lacks {', '.join(left_out)}" if left_out else "",
+                )
+                if part
+            )
+        )
+    for record_id, text in sorted(case.details.items()):
+        if text not in details.get(record_id, ""):
+            problems.append(f"detail of {record_id} should contain {text!r}; it reads {details.get(record_id)!r}")
     if missed:
         problems.append(f"should flag {', '.join(missed)} but did not")
     if wrongly:
@@ -153,6 +172,15 @@ def flagged_ids(register: Any) -> set[str]:
     if isinstance(register, pl.DataFrame):
         return set(register["record_id"].to_list())
     return {str(row[0]) for row in register.select("record_id").collect()}
+
+
+def detail_of(register: Any) -> dict[str, str]:
+    """record id -> register detail sentence, from a Polars frame or another engine's frame."""
+    if register is None:
+        return {}
+    if isinstance(register, pl.DataFrame):
+        return dict(zip(register["record_id"].to_list(), register["detail"].to_list(), strict=True))
+    return {str(row[0]): str(row[1]) for row in register.select("record_id", "detail").collect()}
 
 
 def run_cases(

@@ -14,9 +14,11 @@ tree edit, never a text substitution; the unmutated round trip must pass every c
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -61,7 +63,19 @@ def _label(node: exp.Expression) -> str:
     return text if len(text) <= 70 else text[:67] + "..."
 
 
-def _edits(node: exp.Expression) -> Iterator[tuple[str, Callable[[], exp.Expression]]]:
+def _unwrapped(node: exp.Expression) -> exp.Expression:
+    return node.this.copy()  # type: ignore[no-any-return]
+
+
+def _negated(node: exp.Expression) -> exp.Expression:
+    return exp.Not(this=node.copy())
+
+
+def _flipped_boolean(node: exp.Expression) -> exp.Expression:
+    return exp.Boolean(this=not node.this)
+
+
+def _edits(node: Any) -> Iterator[tuple[str, Callable[[], exp.Expression]]]:
     """The single-step changes to one node: (what changes, a function building the new node)."""
     for target in _FLIPS.get(type(node), []):
 
@@ -74,16 +88,16 @@ def _edits(node: exp.Expression) -> Iterator[tuple[str, Callable[[], exp.Express
 
         yield f"{type(node).__name__} -> {target.__name__} in {_label(node)}", flipped
     if isinstance(node, exp.Not):
-        yield f"NOT dropped in {_label(node)}", lambda node=node: node.this.copy()
+        yield f"NOT dropped in {_label(node)}", functools.partial(_unwrapped, node)
     if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
-        yield f"IS NULL -> IS NOT NULL in {_label(node)}", lambda node=node: exp.Not(this=node.copy())
+        yield f"IS NULL -> IS NOT NULL in {_label(node)}", functools.partial(_negated, node)
     if isinstance(node, exp.Literal) and not node.is_string:
         value = float(node.this)
         for moved in (value + 1, value - 1):
             text = str(int(moved)) if moved.is_integer() else str(moved)
-            yield f"{node.this} -> {text}", lambda text=text: exp.Literal.number(text)
+            yield f"{node.this} -> {text}", functools.partial(exp.Literal.number, text)
     if isinstance(node, exp.Boolean):
-        yield f"{_label(node)} -> {not node.this}", lambda node=node: exp.Boolean(this=not node.this)
+        yield f"{_label(node)} -> {not node.this}", functools.partial(_flipped_boolean, node)
     if isinstance(node, exp.In) and len(node.expressions) > 1:
         for i, item in enumerate(node.expressions):
 
@@ -139,7 +153,12 @@ def mutate_rule(pack: RulePack, reference: ReferenceData, rule: Rule) -> list[Mu
     outcomes = []
     for part in ("population", "breaches"):
         for mutant in mutants_of(getattr(base, part), rule.id, part):
-            passed, broken = _cases_pass(pack, reference, dataclasses.replace(base, **{part: mutant.sql}))
+            mutated = (
+                dataclasses.replace(base, population=mutant.sql)
+                if part == "population"
+                else dataclasses.replace(base, breaches=mutant.sql)
+            )
+            passed, broken = _cases_pass(pack, reference, mutated)
             status = "survived" if passed else "invalid" if broken else "killed"
             outcomes.append(MutantOutcome(mutant, status))
     return outcomes

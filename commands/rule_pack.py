@@ -70,6 +70,15 @@ def rules_explain(rule_id: str, rules_dir: Path | None) -> None:
         ("Breaches", rule.breaches),
         ("Register detail", rule.detail),
         ("Test cases", ", ".join(c.name for c in rule.cases)),
+        (
+            "Case defaults (pack.yaml: what a case's row holds in a column it leaves out)",
+            "\n".join(
+                f"{table}: " + ", ".join(f"{column}={value}" for column, value in columns.items())
+                for table, columns in pack.case_defaults.items()
+                if table in {*rule.requires, *(t for c in rule.cases for t in c.given)}
+            )
+            or "none",
+        ),
     ]
     for heading, body in sections:
         click.echo(click.style(heading, bold=True))

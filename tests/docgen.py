@@ -1,6 +1,6 @@
 """The parts of the docs that are facts about the code, generated from it so they cannot drift:
-the README's command synopsis (from the click commands) and `docs/rules.md`'s pack version and
-rule table (from the pack).
+the README's command synopsis (from the click commands), `docs/rules.md`'s pack version and
+rule table (from the pack), and the rule and pack files' JSON Schemas (from their pydantic models).
 
 `python -m tests.docgen --write` (`make docs`) rewrites the blocks between
 `<!-- generated: NAME -->` and `<!-- end generated: NAME -->`; a test fails while they differ.
@@ -79,20 +79,24 @@ def replace_block(text: str, name: str, body: str) -> str:
 
 def generated(root: Path) -> dict[Path, str]:
     """Each generated file's text as it should be."""
+    from recordcheck.checks.engine.rule_schema import json_schemas
     from recordcheck.cli import cli
 
     readme, rules_md = root / "README.md", root / "docs" / "rules.md"
-    return {
+    files = {
         readme: replace_block(readme.read_text(encoding="utf-8"), "synopsis", synopsis(cli)),
         rules_md: replace_block(rules_md.read_text(encoding="utf-8"), "rules", rules_table()),
     }
+    files.update({root / "rules" / "schema" / name: text for name, text in json_schemas().items()})
+    return files
 
 
 def main(argv: list[str]) -> int:
     root = Path.cwd()
-    stale = [path for path, text in generated(root).items() if path.read_text(encoding="utf-8") != text]
+    stale = [path for path, text in generated(root).items() if not path.exists() or path.read_text(encoding="utf-8") != text]
     if "--write" in argv:
         for path, text in generated(root).items():
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
         return 0
     for path in stale:

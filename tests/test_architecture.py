@@ -182,4 +182,4 @@ def test_generated_docs_are_current():
     from tests.docgen import generated
 
     for path, text in generated(ROOT).items():
-        assert path.read_text(encoding="utf-8") == text, f"{path.name} is stale: run make docs"
+        assert path.exists() and path.read_text(encoding="utf-8") == text, f"{path.name} is stale: run make docs"

@@ -3,6 +3,7 @@ deliberately broken rule fails its own cases with a message naming the rule and 
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -222,3 +223,24 @@ def test_titles_take_their_limits_from_the_reference_data(pack):
     )
     assert vic.title_for({"victim_update_days": 28.5}).startswith("The victim went more than 28.5 days")
     assert "{limit_days}" in vic.detail, "the detail says the limit in force too"
+
+
+def test_rule_and_pack_files_are_checked_by_their_schemas(tmp_path):
+    """A misspelt key inside a case, or a value of the wrong shape, is refused with file and line;
+    the published JSON Schemas accept every shipped rule and the pack (what an editor checks)."""
+    rules = _edited_pack(tmp_path, "outcomes/OUT001.yaml", "    flagged: [C1, C2, C3, C4, C5]", "    flaged: [C1]")
+    with pytest.raises(ConfigError, match=r"OUT001.yaml line \d+: unknown key 'flaged' in tests.0; known keys: name,"):
+        load_pack(rules)
+    rules = _edited_pack(tmp_path / "b", "pack.yaml", 'version: "1.0.5"', "version: one")
+    with pytest.raises(ConfigError, match=r"pack.yaml line \d+: version: String should match pattern"):
+        load_pack(rules)
+    jsonschema = pytest.importorskip("jsonschema")
+    from recordcheck.checks.base.yamlfile import load_yaml
+
+    schemas = {
+        name: json.loads((ROOT / "rules" / "schema" / name).read_text()) for name in ("rule.schema.json", "pack.schema.json")
+    }
+    jsonschema.validate(load_yaml(ROOT / "rules" / "pack.yaml"), schemas["pack.schema.json"])
+    for path in sorted((ROOT / "rules").glob("*/*.yaml")):
+        if path.parent.name not in ("reference",):
+            jsonschema.validate(load_yaml(path), schemas["rule.schema.json"])

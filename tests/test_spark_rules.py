@@ -53,7 +53,7 @@ def test_translation_expands_macros_and_a_rule_spark_cannot_run_is_named(pack, r
     rule = dataclasses.replace(
         pack.get("REC003"), breaches="SELECT * FROM population WHERE list_reduce([1, 2], (x, y) -> x + y) = 3"
     )
-    engine = SparkRuleEngine(pack, reference, AS_OF, case_tables(rule.cases[0]), spark, keep_views=False)
+    engine = SparkRuleEngine(pack, reference, AS_OF, case_tables(rule.cases[0], pack.case_defaults), spark, keep_views=False)
     try:
         with pytest.raises(RuleError, match="^REC003 breaches: "):
             engine.run_rule(rule, "test")

@@ -103,3 +103,14 @@ def test_intervals_stay_within_zero_and_one_and_start_at_one_record():
     assert wilson(1, 1) == pytest.approx((0.2065, 1.0), abs=5e-5)
     assert wilson(0, 0) is None and wald_half_width(0, 0) is None
     assert wald_half_width(0, 1) == 0.0 and wald_half_width(1, 2) == pytest.approx(0.6930, abs=5e-4)  # 1.96 * sqrt(0.25 / 2)
+
+
+def test_thresholds_exactly_at_their_limits_do_not_trip():
+    """'Above' a limit means strictly above, for counts and rates alike: exactly at the error
+    count is a warning, exactly at the warning rate is ok, one more trips each (exit 1 hangs on it)."""
+    counts = Threshold(warn_count=2, error_count=4)
+    assert [threshold_state(_result(n), counts) for n in (2, 3, 4, 5)] == ["ok", "warn", "warn", "error"]
+    rates = Threshold(warn_rate=0.10, error_rate=0.20)  # of a population of 100
+    assert [threshold_state(_result(n), rates) for n in (10, 11, 20, 21)] == ["ok", "warn", "warn", "error"]
+    assert threshold_state(_result(0), Threshold(warn_count=0, error_rate=0.0)) == "ok"
+    assert threshold_state(_result(1), Threshold(warn_count=0)) == "warn"

@@ -242,7 +242,8 @@ def draft_profile(folder: Path) -> Draft:
 
 
 def _yaml_value(value: str) -> str:
-    return yaml.safe_dump(value, default_style=None, width=1000).strip().removesuffix("...").strip()
+    text: str = yaml.safe_dump(value, default_style=None, width=1000)
+    return text.strip().removesuffix("...").strip()
 
 
 def _render_header(draft: Draft) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -222,7 +223,7 @@ def match_code(code: str, allowed: tuple[str, ...]) -> str | None:
     shortest value; none when the evidence is thinner than that."""
     normal = _normal(code)
     squeezed = normal.replace("_", "")
-    tests = (
+    tests: tuple[Callable[[str], bool], ...] = (
         lambda value: normal == _normal(value),
         lambda value: "_" in value and _abbreviates(squeezed, value.lower().split("_")),
         lambda value: len(value) == 1 and squeezed.startswith(value.lower()),

@@ -90,7 +90,8 @@ def population_frame(accepted: AcceptedTables, catalogue: pl.DataFrame) -> pl.Da
         .then(pl.lit(STRATA[3]))
         .otherwise(pl.lit(STRATA[4]))
     )
-    return frame.with_columns(stratum.alias("stratum")).drop("first_report_at")
+    stratified: pl.DataFrame = frame.with_columns(stratum.alias("stratum")).drop("first_report_at")
+    return stratified
 
 
 def restratify(population: pl.DataFrame, strata: list[dict[str, Any]]) -> tuple[pl.DataFrame, tuple[str, ...]]:
@@ -162,7 +163,8 @@ def draw(population: pl.DataFrame, alloc: dict[str, int], seed: int, order: tupl
             )
         )
     sample = pl.concat(parts)
-    return sample.with_columns(pl.format("S{}", pl.int_range(1, sample.height + 1)).alias("sample_id"))
+    numbered: pl.DataFrame = sample.with_columns(pl.format("S{}", pl.int_range(1, sample.height + 1)).alias("sample_id"))
+    return numbered
 
 
 WORKSHEET_COLUMNS = (

@@ -46,7 +46,7 @@ SECTIONS = {
     "no_crime_reasons": REASON_KEYS,
     "cancellation_authority": AUTHORITY_KEYS,
     "grade_bands": ("bands",),
-    "outcome_types": ("labels",),
+    "outcome_types": ("labels", "lists"),
 }
 
 
@@ -69,6 +69,8 @@ class ReferenceData:
     cancellation_authority: dict[str, list[str]]
     grade_bands: list[GradeBand]
     outcome_labels: dict[int, str] = field(default_factory=dict)
+    outcome_lists: dict[str, list[int]] = field(default_factory=dict)
+    """Named sets of outcome codes the rules test against (`in_outcomes(list, code)`)."""
     provenance: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
@@ -172,5 +174,6 @@ def load_reference(
         cancellation_authority={k: [str(x) for x in v] for k, v in sections["cancellation_authority"].items()},
         grade_bands=_bands(sections["grade_bands"].get("bands"), f"{directory / 'grade_bands.yaml'}"),
         outcome_labels={int(k): str(v) for k, v in (sections["outcome_types"].get("labels") or {}).items()},
+        outcome_lists={str(k): [int(x) for x in v or []] for k, v in (sections["outcome_types"].get("lists") or {}).items()},
         provenance=provenance,
     )

@@ -176,6 +176,10 @@ class RuleEngine:
         self.con.execute("CREATE TABLE authority_list (list VARCHAR, item VARCHAR)")
         if rows:
             self.con.executemany("INSERT INTO authority_list VALUES (?, ?)", rows)
+        outcomes = [(k, code) for k, codes in reference.outcome_lists.items() for code in codes]
+        self.con.execute("CREATE TABLE outcome_list (list VARCHAR, item INTEGER)")
+        if outcomes:
+            self.con.executemany("INSERT INTO outcome_list VALUES (?, ?)", outcomes)
         self.con.execute("CREATE TABLE limits (name VARCHAR, value DOUBLE)")
         self.con.executemany("INSERT INTO limits VALUES (?, ?)", list(reference.limits.items()))
         self.con.execute("CREATE TABLE run_settings (name VARCHAR, value_ts TIMESTAMPTZ)")
@@ -408,7 +412,7 @@ def _run_pack(
         result, register = engine.run_rule(rule, run_id)
         results.append(result)
         if register is not None and register.height:
-            registers.append(register.cast(REGISTER_SCHEMA))  # type: ignore[arg-type]
+            registers.append(register.cast(REGISTER_SCHEMA))
     register_frame = pl.concat(registers) if registers else pl.DataFrame(schema=REGISTER_SCHEMA)
     ran = time.perf_counter()
     measures = {name: engine.measure(name, sql) for name, sql in pack.measures.items()}

@@ -19,34 +19,14 @@ import duckdb
 
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.resources import RULES_DIR
-from recordcheck.checks.base.yamlfile import check_keys, line_of, load_yaml, require_mapping
+from recordcheck.checks.base.schema import validate
+from recordcheck.checks.base.yamlfile import line_of, load_yaml, require_mapping
+from recordcheck.checks.engine.rule_schema import PackFile, RuleFile
 from recordcheck.checks.extract.contract import FINDINGS, FREE_TEXT_COLUMNS, SEVERITIES, TABLES
 
 ID_PATTERN = re.compile(r"^[A-Z]{2,4}\d{3}$")
 NAME_PATTERN = re.compile(r"^[a-z_]+(\.[a-z0-9_]+)+$")
 STRATA = ("district", "referrer_agency", "offence_group", "month")
-RULE_KEYS = (
-    "id",
-    "name",
-    "title",
-    "finding",
-    "severity",
-    "rationale",
-    "reference",
-    "requires",
-    "needs",
-    "strata",
-    "population",
-    "breaches",
-    "detail",
-    "evidence",
-    "example",
-    "tests",
-)
-OPTIONAL_RULE_KEYS = ("strata", "example", "needs", "evidence")
-REQUIRED_RULE_KEYS = tuple(k for k in RULE_KEYS if k not in OPTIONAL_RULE_KEYS)
-CASE_KEYS = ("name", "description", "as_of", "given", "flagged", "not_flagged", "population", "details", "absent")
-PACK_KEYS = ("pack", "name", "version", "description", "macros", "spark_macros", "views", "inline_views", "measures")
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 LIMIT_PLACEHOLDER = re.compile(r"\{limit:([a-z_][a-z0-9_]*)\}")
 
@@ -121,11 +101,13 @@ class RulePack:
     directory: Path
     digest: str = ""
     inline_views: tuple[str, ...] = ()
-    spark_macros: dict[str, str] = field(default_factory=dict)
-    """Spark SQL definitions of the macros whose DuckDB body would change meaning on Spark."""
     """Views kept as views (computed by each query that reads them) rather than materialised:
     for a view that only adds a few columns to a materialised one, copying it costs more than
     computing it on the rows a rule selects."""
+    spark_macros: dict[str, str] = field(default_factory=dict)
+    """Spark SQL definitions of the macros whose DuckDB body would change meaning on Spark."""
+    case_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per table, the value a test case's row takes for a column it leaves out."""
 
     @property
     def reference_dir(self) -> Path:
@@ -190,7 +172,6 @@ def _check_macro(name: str, definition: str, path: Path, line: int | str) -> Non
 
 def _case(raw: Any, path: Path, rule_id: str) -> RuleCase:
     case = require_mapping(raw, path, f"a test case of {rule_id}")
-    check_keys(case, CASE_KEYS, path, f"test case {case.get('name', '?')!r}", required=("name", "given"))
     given = require_mapping(case["given"], path, f"test case {case['name']!r} given")
     for table in given:
         if table not in TABLES:
@@ -213,7 +194,7 @@ def _case(raw: Any, path: Path, rule_id: str) -> RuleCase:
 
 def load_rule(path: Path) -> Rule:
     raw = require_mapping(load_yaml(path), path, "the rule")
-    check_keys(raw, RULE_KEYS, path, "the rule", required=REQUIRED_RULE_KEYS)
+    validate(RuleFile, raw, path, "the rule")
     rule_id = str(raw["id"])
     if rule_id != path.stem:
         raise ConfigError(f"{path} line {line_of(raw, 'id')}: id {rule_id!r} differs from the file name {path.stem!r}")
@@ -296,7 +277,13 @@ def load_pack(directory: Path = RULES_DIR) -> RulePack:
 
     pack_path = directory / "pack.yaml"
     raw = require_mapping(load_yaml(pack_path), pack_path, "the pack")
-    check_keys(raw, PACK_KEYS, pack_path, "the pack", required=("pack", "name", "version"))
+    validate(PackFile, raw, pack_path, "the pack")
+    case_defaults = {str(t): dict(cols or {}) for t, cols in (raw.get("case_defaults") or {}).items()}
+    unknown_tables = [name for name in case_defaults if name not in TABLES]
+    if unknown_tables:
+        raise ConfigError(
+            f"{pack_path} line {line_of(raw, 'case_defaults')}: case_defaults names no table {', '.join(unknown_tables)}"
+        )
     macros = {str(k): str(v) for k, v in (raw.get("macros") or {}).items()}
     views = {str(k): str(v) for k, v in (raw.get("views") or {}).items()}
     measures = {str(k): str(v) for k, v in (raw.get("measures") or {}).items()}
@@ -321,7 +308,7 @@ def load_pack(directory: Path = RULES_DIR) -> RulePack:
     seen: dict[str, Path] = {}
     digest = hashlib.sha256(pack_path.read_bytes())
     for path in sorted(directory.glob("*/*.yaml")):
-        if path.parent.name in ("reference", "expectations"):
+        if path.parent.name in ("reference", "expectations", "schema"):
             continue
         rule = load_rule(path)
         if rule.id in seen:
@@ -337,7 +324,7 @@ def load_pack(directory: Path = RULES_DIR) -> RulePack:
             raise ConfigError(f"{directory}: the pack has no {sub}/ folder (a pack brings its own {sub})")
     # the hash covers every file the run reads from the pack: rules, reference data and suites
     for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in (".yaml", ".csv", ".json")):
-        if path != pack_path:
+        if path != pack_path and path.parent.name != "schema":
             digest.update(path.relative_to(directory).as_posix().encode() + b"\0" + path.read_bytes())
     return RulePack(
         name=str(raw["name"]),
@@ -351,6 +338,7 @@ def load_pack(directory: Path = RULES_DIR) -> RulePack:
         digest=digest.hexdigest(),
         inline_views=inline_views,
         spark_macros=spark_definitions,
+        case_defaults=case_defaults,
     )
 
 

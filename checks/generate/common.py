@@ -73,7 +73,8 @@ class Extract:
 
 def _where(condition: Any, yes: Any, no: Any) -> np.ndarray:
     """np.where for object columns where one side is None (a missing value in the extract)."""
-    return np.where(condition, yes, no)
+    chosen: np.ndarray = np.where(condition, yes, no)
+    return chosen
 
 
 def _to_us(moment: datetime) -> int:
@@ -95,7 +96,8 @@ def age_on(dob: np.ndarray, on: np.ndarray) -> np.ndarray:
     dob_d = (dob - dob.astype("datetime64[M]")).astype(int)
     on_d = (on - on.astype("datetime64[M]")).astype(int)
     before_birthday = (on_m < dob_m) | ((on_m == dob_m) & (on_d < dob_d))
-    return on_y - dob_y - before_birthday.astype(int)
+    ages: np.ndarray = on_y - dob_y - before_birthday.astype(int)
+    return ages
 
 
 def dob_for_age(age: np.ndarray, on: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -111,7 +113,8 @@ def dob_for_age(age: np.ndarray, on: np.ndarray, rng: np.random.Generator) -> np
     bad = actual != age
     if bad.any():
         approx[bad] = on[bad] - ((age[bad] * 365.25) + 180).astype(int).astype("timedelta64[D]")
-    return approx
+    dates: np.ndarray = approx
+    return dates
 
 
 def pick_codes(kind: np.ndarray, age: np.ndarray, sex: np.ndarray) -> np.ndarray:
@@ -215,4 +218,5 @@ class _Gen:
 
 def _child_age_p() -> np.ndarray:
     weights = np.array([1, 1, 1, 2, 2, 2, 3, 3, 4, 6, 8, 9, 9, 8, 6], dtype=float)
-    return weights / weights.sum()
+    shares: np.ndarray = weights / weights.sum()
+    return shares

@@ -23,7 +23,6 @@ from recordcheck.checks.generate.force_shape import write_force_export
 SIZES = (1.0, 0.55, 0.8, 0.35, 1.3, 0.65)
 """Relative sizes of forces 1, 2, 3, ... (cycled), scaled so that the forces add up to the scale."""
 COMPASS = ("North", "East", "South", "West", "Central")
-BAD_ROWS = 3
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,7 @@ def _read_task(payload: dict[str, Any], runner: SuiteRunner) -> tuple[Force, For
 
 
 def _suites_folder(payload: dict[str, Any]) -> Path:
-    return Path(payload["work_dir"]) / "suites" / payload["force"].code
+    return Path(payload["work_dir"]) / "suites" / str(payload["force"].code)
 
 
 def export_force(payload: dict[str, Any]) -> dict[str, Any]:

@@ -126,9 +126,6 @@ def prune(out_dir: Path, store: RunStore, keep: int) -> list[str]:
 # ---------------------------------------------------------------- change between nights
 
 
-CHANGE_COLUMNS = ("change", "first_seen", "disposition", "disposition_until")
-
-
 def annotate(register: pl.DataFrame, store: RunStore, as_of: datetime) -> tuple[pl.DataFrame, pl.DataFrame, str | None]:
     """Add change, first_seen, disposition and disposition_until to the register; return it with
     the previous run's findings that are no longer raised (resolved) and the previous run's id."""

@@ -240,7 +240,8 @@ class RunStore:
         )
 
     def _frame(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
-        return self.con.sql(sql, params=params or None).pl()
+        frame: pl.DataFrame = self.con.sql(sql, params=params or None).pl()
+        return frame
 
     # ------------------------------------------------------------------ writing
 

@@ -2,14 +2,14 @@
 
 The inline rows go through the same parser as a real extract (so '2026-03-29T01:30' is London
 time and a bad value fails the case loudly), but not through Great Expectations: the cases test
-the rule, not the extract. Columns a case leaves out take the defaults below, so a case states
-only what matters to it.
+the rule, not the extract. Columns a case leaves out take the pack's `case_defaults`
+(`pack.yaml`), so a case states only what matters to it.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,28 +27,6 @@ from recordcheck.checks.extract.profile import SourceProfile, load_profile
 from recordcheck.checks.extract.reader import ROW, RawTable
 
 DEFAULT_CASE_AS_OF = "2026-04-01T00:00:00Z"
-CASE_DEFAULTS: dict[str, dict[str, str]] = {
-    "referrals": {
-        "received_at": "2026-03-02T10:00:00",
-        "district": "Sheffield",
-        "referrer_type": "professional_third_party",
-        "decision": "crime_recorded",
-    },
-    "incidents": {
-        "reported_at": "2026-03-02T10:00:00",
-        "district": "Sheffield",
-        "closure_class": "non_crime",
-    },
-    "crimes": {
-        "reported_at": "2026-03-02T10:00:00",
-        "recorded_at": "2026-03-02T12:00:00",
-        "offence_code": "8N",
-        "district": "Sheffield",
-        "status": "recorded",
-    },
-    "crime_links": {"source_type": "referral"},
-    "victim_contacts": {"contact_type": "update"},
-}
 
 
 @dataclass(frozen=True)
@@ -72,7 +50,9 @@ def _canonical_profile() -> SourceProfile:
     return load_profile()
 
 
-def case_tables(case: RuleCase) -> dict[str, pl.DataFrame]:
+def case_tables(case: RuleCase, defaults: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, pl.DataFrame]:
+    """The case's rows as parsed contract tables; a column a row leaves out takes `defaults`."""
+    defaults = defaults or {}
     profile = _canonical_profile()
     tables: dict[str, pl.DataFrame] = {}
     for name, contract in TABLES.items():
@@ -84,7 +64,7 @@ def case_tables(case: RuleCase) -> dict[str, pl.DataFrame]:
             unknown = [k for k in row if k not in columns]
             if unknown:
                 raise ValueError(f"table {name} has no column(s) {', '.join(unknown)}")
-        data = {col: [_text(row.get(col, CASE_DEFAULTS.get(name, {}).get(col))) for row in rows] for col in columns}
+        data = {col: [_text(row.get(col, defaults.get(name, {}).get(col))) for row in rows] for col in columns}
         frame = pl.DataFrame(data, schema={c: pl.String for c in columns}).with_row_index(ROW, offset=1)
         frame = frame.with_columns(pl.col(ROW).cast(pl.Int64))
         typed, problems = parse_table(RawTable(name, Path(f"{name}.yaml"), frame), profile)
@@ -118,7 +98,7 @@ def run_case(
 ) -> CaseOutcome:
     where = f"{rule.id} case {case.name!r} ({rule.path})"
     try:
-        tables = case_tables(case)
+        tables = case_tables(case, pack.case_defaults)
         engine = engine_for(pack, reference, as_of_of(case), tables)
         engine.record_population = case.population is not None
         result, register = engine.run_rule(rule, "test")

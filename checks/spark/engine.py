@@ -82,6 +82,8 @@ class SparkRuleEngine(RuleEngine):
         ):
             rows = [(k, item) for k, items in lists.items() for item in items]
             self._view(view, self.spark.createDataFrame(rows, "list STRING, item STRING"))
+        outcomes = [(k, code) for k, codes in reference.outcome_lists.items() for code in codes]
+        self._view("outcome_list", self.spark.createDataFrame(outcomes, "list STRING, item INT"))
         limits = [(k, float(v)) for k, v in reference.limits.items()]
         self._view("limits", self.spark.createDataFrame(limits, "name STRING, value DOUBLE"))
         moment = as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

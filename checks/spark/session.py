@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -90,5 +91,6 @@ def _start_quiet_driver(master: str, app: str, settings: dict[str, str]) -> None
     conf = SparkConf().setMaster(master).setAppName(app).setAll(list(settings.items()))
     log = Path(tempfile.gettempdir()) / f"recordcheck-spark-{os.getpid()}.log"
     with log.open("ab") as handle:
-        gateway = launch_gateway(conf, popen_kwargs={"stderr": handle})
+        launch: Callable[..., Any] = launch_gateway  # pyspark's own functions carry no types
+        gateway = launch(conf, popen_kwargs={"stderr": handle})
     SparkContext(conf=conf, gateway=gateway)

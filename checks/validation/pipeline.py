@@ -21,6 +21,7 @@ import polars as pl
 from recordcheck.checks.base.database import DUCKDB_TYPES, Database, EngineSettings
 from recordcheck.checks.base.london import LONDON
 from recordcheck.checks.base.refdata import ReferenceData
+from recordcheck.checks.base.resources import SUITES_DIR
 from recordcheck.checks.extract.contract import EARLIEST_YEAR, TABLES, Table
 from recordcheck.checks.extract.coverage import TableCoverage, measure_coverage, unusable_columns
 from recordcheck.checks.extract.parse import PROBLEM_SCHEMA, parse_table
@@ -28,7 +29,6 @@ from recordcheck.checks.extract.profile import SourceProfile
 from recordcheck.checks.extract.reader import ORIGIN, ROW, RawTable, TableSource, link_builders, links_from, open_extract
 from recordcheck.checks.validation.runners import SuiteRunner, make_runner
 from recordcheck.checks.validation.seam import parsed_table
-from recordcheck.checks.validation.suites import SUITES_DIR
 from recordcheck.checks.validation.validate import ValidationResult, validate
 
 

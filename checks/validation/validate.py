@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 
 from recordcheck.checks.base.database import Database
+from recordcheck.checks.base.resources import SUITES_DIR
 from recordcheck.checks.extract.contract import CODE_LIKE, TABLES
 from recordcheck.checks.extract.parse import PROBLEM_SCHEMA
 from recordcheck.checks.extract.reader import ORIGIN, ROW
@@ -32,7 +33,7 @@ from recordcheck.checks.validation.seam import (
     parsed_table,
 )
 from recordcheck.checks.validation.suite_sql import param_table
-from recordcheck.checks.validation.suites import SUITES_DIR, load_suite
+from recordcheck.checks.validation.suites import load_suite
 
 UNMAPPED_SCHEMA: dict[str, type[pl.DataType]] = {
     "table": pl.String,
@@ -98,14 +99,13 @@ class ValidationResult:
 
 CODE_CHECKS = ("unknown_value", "unknown_offence_code")
 """Checks on coded columns: their failing values are codes, safe to name in a reason."""
-_CODE_LIKE = CODE_LIKE
 
 
 def _shown_code(column: str) -> pl.Expr:
     """The value quoted when it looks like a code (short, no free text); otherwise only its length."""
     value = pl.col(column).cast(pl.String)
     return (
-        pl.when(value.str.contains(_CODE_LIKE))
+        pl.when(value.str.contains(CODE_LIKE))
         .then(pl.lit("'") + value + pl.lit("'"))
         .otherwise(pl.lit("a value of ") + value.str.len_chars().cast(pl.String) + pl.lit(" characters"))
     )
@@ -192,7 +192,7 @@ def _failing_rows(con: Any, name: str, suite: dict[str, Any], failures: pl.DataF
 def _unmapped(name: str, column: str, source_column: str | None, hit: pl.DataFrame) -> pl.DataFrame:
     """Code-like values of a coded column that are not the contract's, with their counts."""
     return (
-        hit.filter(pl.col(column).cast(pl.String).str.contains(_CODE_LIKE))
+        hit.filter(pl.col(column).cast(pl.String).str.contains(CODE_LIKE))
         .group_by(pl.col(column).cast(pl.String).alias("code"))
         .agg(pl.len().cast(pl.Int64).alias("rows"))
         .select(
@@ -221,7 +221,7 @@ def _check_table(
     origin = pl.col(ORIGIN) if name == "crime_links" else pl.lit(file_name)
     problems, unmapped = [parsed], []
     for index, rows in failures.sort("expectation", ROW).group_by("expectation", maintain_order=True):
-        exp = suite["expectations"][int(index[0])]  # type: ignore[call-overload]
+        exp = suite["expectations"][int(index[0])]
         hit = frame.join(rows.select(ROW), on=ROW, how="semi")
         if exp["meta"].get("keep_first"):
             column = exp["kwargs"]["column"]

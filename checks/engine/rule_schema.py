@@ -1,0 +1,91 @@
+"""Typed schemas of the rule pack's YAML (`pack.yaml` and one file per rule), checked with pydantic
+as configs and profiles are, and published as JSON Schema for rule authors' editors
+(`rules/schema/rule.schema.json`, `rules/schema/pack.schema.json`; `make docs` writes them).
+
+The shapes live here; what needs the contract or SQL (a finding kind, a table, a column, SQL
+that parses) is checked by `rules.load_rule` and `rules.load_pack` after the shape passes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from recordcheck.checks.extract.contract import FINDINGS, SEVERITIES, TABLES
+
+CaseValue = str | int | float | bool | None
+CaseId = str | int
+
+
+class _Shape(BaseModel):
+    """No unknown keys (a misspelt key is an error, not ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CaseFile(_Shape):
+    """One test case: tiny tables in, the records the rule must (and must not) flag out."""
+
+    name: str = Field(description="Short snake_case name, unique within the rule.")
+    description: str = Field("", description="What the case shows, in a sentence.")
+    as_of: str | None = Field(None, description="The run's as-of instant (ISO 8601; naive means London time).")
+    given: dict[str, list[dict[str, CaseValue]] | None] = Field(
+        description="Rows per contract table; columns left out take the pack's case_defaults."
+    )
+    flagged: list[CaseId] = Field(default_factory=list, description="Record ids the rule must flag (exactly these).")
+    not_flagged: list[CaseId] = Field(default_factory=list, description="Record ids the rule must not flag.")
+    population: list[CaseId] | None = Field(
+        None, description="When given, exactly the record ids the rule's population must hold (its denominator)."
+    )
+    details: dict[str, str] = Field(
+        default_factory=dict, description="Record id -> text its register detail sentence must contain."
+    )
+    absent: list[str] = Field(default_factory=list, description="Tables absent from the extract: the rule must not run.")
+
+
+class RuleFile(_Shape):
+    """One rule: what it checks, why, where the rules say so, its SQL and its own cases."""
+
+    id: str = Field(pattern=r"^[A-Z]{2,4}[0-9]{3}$", description="Stable code, e.g. REC001; also the file name.")
+    name: str = Field(pattern=r"^[a-z_]+(\.[a-z_0-9]+)+$", description="Dotted name, e.g. recording.referral.unrecorded.")
+    title: str = Field(description="What a finding means, in one sentence; {limit:NAME} takes a reference limit.")
+    finding: str = Field(json_schema_extra={"enum": list(FINDINGS)}, description="The contract's finding kind.")
+    severity: str = Field(json_schema_extra={"enum": list(SEVERITIES)})
+    rationale: str = Field(description="Why it matters.")
+    reference: str = Field(description="The Crime Recording Rules or counting rules section it follows.")
+    requires: list[str] | None = Field(description="Tables the rule reads; absent ones make it 'not run'.")
+    needs: list[str] | None = Field(None, description="Optional columns (table.column) it cannot judge without.")
+    strata: list[str] | None = Field(None, description="Columns its rate is broken down by (default: district).")
+    population: str = Field(description="SQL: the records the rule applies to (the denominator).")
+    breaches: str = Field(description="SQL over `population`: the failing records.")
+    detail: str = Field(description="The register sentence, from codes, dates and ids ({column} placeholders).")
+    evidence: list[str] | None = Field(None, description="Columns whose change reopens an auditor's decision.")
+    example: str | None = Field(None, description="A worked example for `rules explain`.")
+    tests: list[CaseFile] | None = Field(description="The rule's own cases: at least one that flags and one that does not.")
+
+
+class PackFile(_Shape):
+    """pack.yaml: the pack's identity and the macros, views and measures every rule may use."""
+
+    pack: int = Field(description="The pack format (1).")
+    name: str
+    version: str = Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$", description="Semantic version, judged on the sample.")
+    description: str = ""
+    macros: dict[str, str] | None = None
+    spark_macros: dict[str, str] | None = None
+    views: dict[str, str] | None = None
+    inline_views: list[str] | None = None
+    measures: dict[str, str] | None = None
+    case_defaults: dict[str, dict[str, CaseValue]] | None = Field(
+        None,
+        description="Per table, the value a test case's row takes for a column it leaves out.",
+        json_schema_extra={"propertyNames": {"enum": list(TABLES)}},
+    )
+
+
+def json_schemas() -> dict[str, str]:
+    """File name -> JSON Schema text, for editors (`# yaml-language-server: $schema=...`)."""
+    schemas: dict[str, Any] = {"rule.schema.json": RuleFile, "pack.schema.json": PackFile}
+    return {name: json.dumps(model.model_json_schema(), indent=2) + "\n" for name, model in schemas.items()}

@@ -22,6 +22,7 @@ import hmac
 import re
 from collections import Counter
 
+from recordcheck.checks.extract.contract import MEASURE_OF_FINDING
 from recordcheck.reports.context import ExceptionRow, GlanceRow, PvpRow, Rate, ReportContext, RuleView
 
 
@@ -74,12 +75,7 @@ def _rules(ctx: ReportContext, k: int) -> tuple[dict[str, Rate], Rate, Rate, Rat
         "timeliness": ctx.headline.timeliness,
         "classification": ctx.headline.classification,
     }
-    kinds = {
-        "unrecorded_crime": "recording",
-        "n100_missing": "recording",
-        "late_recording": "timeliness",
-        "misclassification": "classification",
-    }
+    kinds = MEASURE_OF_FINDING
     overall: dict[str, Rate] = {}
     for kind in ("recording", "timeliness", "classification", None):
         members = [v for v in views if kinds.get(v.finding) == kind]

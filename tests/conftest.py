@@ -86,9 +86,9 @@ def spark():
     session.stop()
 
 
-LONGEST_FIRST = ("test_spark_national.py", "test_spark_rules.py", "test_spark_cluster.py", "test_fuzz.py", "test_nightly.py")
+LONGEST_FIRST = ("test_spark.py", "test_nightly.py", "test_fuzz.py")
 """Files that take longest, started first: on two workers (`make test`, one file per worker) the
-Spark files then run beside the rest instead of after it."""
+Spark file then runs beside the rest instead of after it."""
 
 
 def pytest_collection_modifyitems(config, items):

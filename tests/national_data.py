@@ -14,11 +14,11 @@ from tests.conftest import AS_OF
 KEY = ["finding", "record_type", "record_id"]
 
 
-def national_extract(folder: Path, uri_first: bool = False) -> Path:
-    """Three forces (seed 5, total scale 0.02: the injected findings do not depend on the scale,
-    and a smaller background saves Spark time): F02 through its profile, F03 with 3 bad rows.
+def national_extract(folder: Path, uri_first: bool = False, scale: float = 0.02) -> Path:
+    """Three forces (seed 5, total scale 0.02 unless `scale`: the injected findings do not depend
+    on the scale, the funnels' outliers do): F02 through its profile, F03 with 3 bad rows.
     `uri_first`: F01's extract named by a file:// URI (Spark reads it with its own file systems)."""
-    write_forces(folder, 3, seed=5, scale=0.02, as_of=AS_OF)
+    write_forces(folder, 3, seed=5, scale=scale, as_of=AS_OF)
     manifest = folder / "forces.yaml"
     if uri_first:
         text = manifest.read_text(encoding="utf-8")
@@ -44,12 +44,20 @@ def quarantine(run_dir: Path) -> pl.DataFrame:
     return frame.sort(frame.columns)
 
 
-def one_force_manifest(manifest: Path, code: str) -> Path:
-    """A manifest beside `manifest` that lists only force `code` (paths stay relative to it)."""
+def some_forces_manifest(manifest: Path, codes: tuple[str, ...], by_uri: str | None = None) -> Path:
+    """A manifest beside `manifest` that lists only the forces `codes` (paths stay relative to it);
+    `by_uri`: that force's extract named by a file:// URI."""
     import yaml
 
     data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
-    data["forces"] = [f for f in data["forces"] if f["code"] == code]
-    single = manifest.with_name(f"forces-{code}.yaml")
-    single.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return single
+    data["forces"] = [f for f in data["forces"] if f["code"] in codes]
+    for force in data["forces"]:
+        if force["code"] == by_uri:
+            force["extract"] = (manifest.parent / force["extract"]).as_uri()
+    subset = manifest.with_name(f"forces-{'-'.join(codes)}.yaml")
+    subset.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return subset
+
+
+def one_force_manifest(manifest: Path, code: str) -> Path:
+    return some_forces_manifest(manifest, (code,))

@@ -31,6 +31,7 @@ from typing import Any
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.safecsv import read_rows
 from recordcheck.checks.base.stats import Z95, wilson
+from recordcheck.checks.extract.contract import HEADLINE_MEASURES, RECORDING_SHORTFALL
 
 VERDICTS = ("crimes_due", "crimes_recorded", "recorded_on_time", "classified_correctly")
 NEEDED = ("sample_id", "stratum", "stratum_population", *VERDICTS)
@@ -39,7 +40,13 @@ MEASURES = {
     "timeliness": ("crimes_recorded", "recorded_on_time"),
     "classification": ("crimes_recorded", "classified_correctly"),
 }
-UNRECORDED_FINDINGS = {"unrecorded_crime", "n100_missing", "undercounting"}
+SCREENED = {
+    "unrecorded": RECORDING_SHORTFALL,
+    "late_recording": HEADLINE_MEASURES["timeliness"],
+    "misclassification": HEADLINE_MEASURES["classification"],
+}
+"""Each calibration and the finding kinds that are the screen's verdict for it, from the
+contract's one table (a reviewer's crimes short of due include undercounting)."""
 
 
 @dataclass(frozen=True)
@@ -225,9 +232,10 @@ def calibration(rows: list[Reviewed], screen: Path) -> dict[str, Any] | None:
     cases = {"unrecorded": [], "late_recording": [], "misclassification": []}  # type: dict[str, list[tuple[bool, bool]]]
     for row in rows:
         found = raised.get(row.sample_id, set())
-        cases["unrecorded"].append((bool(found & UNRECORDED_FINDINGS), row.crimes_recorded < row.crimes_due))
-        cases["late_recording"].append(("late_recording" in found, row.recorded_on_time < row.crimes_recorded))
-        cases["misclassification"].append(("misclassification" in found, row.classified_correctly < row.crimes_recorded))
+        flagged = {name: bool(found & set(kinds)) for name, kinds in SCREENED.items()}
+        cases["unrecorded"].append((flagged["unrecorded"], row.crimes_recorded < row.crimes_due))
+        cases["late_recording"].append((flagged["late_recording"], row.recorded_on_time < row.crimes_recorded))
+        cases["misclassification"].append((flagged["misclassification"], row.classified_correctly < row.crimes_recorded))
     return {name: _confusion(pairs) for name, pairs in cases.items()}
 
 

@@ -14,11 +14,12 @@ from typing import Any
 import polars as pl
 
 from recordcheck.checks.base.stats import wald_half_width, wilson
+from recordcheck.checks.extract.contract import HEADLINE_MEASURES
 
-UNRECORDED = ("unrecorded_crime", "n100_missing")
+UNRECORDED = HEADLINE_MEASURES["recording"]
 """Findings that mean a report should have been recorded and was not."""
-TIMELINESS = ("late_recording",)
-CLASSIFICATION = ("misclassification",)
+TIMELINESS = HEADLINE_MEASURES["timeliness"]
+CLASSIFICATION = HEADLINE_MEASURES["classification"]
 
 
 def rate_figure(compliant: int, total: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ templates that would put free text into the register.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import threading
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import sqlglot
+from sqlglot import exp
 
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.resources import RULES_DIR
@@ -118,11 +121,35 @@ class RulePack:
     def suites_dir(self) -> Path:
         return self.directory / "expectations"
 
+    def for_rules(self, rules: list[Rule]) -> RulePack:
+        """This pack with only the views these rules read, directly or through other views (in
+        the pack's order): one rule's cases need not build, nor an engine analyse, the rest."""
+        wanted: set[str] = set()
+        stack = [name for rule in rules for sql in (rule.population, rule.breaches) for name in _tables_in(sql, self.views)]
+        while stack:
+            name = stack.pop()
+            if name not in wanted:
+                wanted.add(name)
+                stack.extend(_tables_in(self.views[name], self.views))
+        views = {name: sql for name, sql in self.views.items() if name in wanted}
+        inline = tuple(v for v in self.inline_views if v in wanted)
+        return dataclasses.replace(self, views=views, inline_views=inline, rules=list(rules))
+
     def get(self, rule_id: str) -> Rule:
         for rule in self.rules:
             if rule.id.upper() == rule_id.upper() or rule.name == rule_id.lower():
                 return rule
         raise ConfigError(f"no rule {rule_id!r} in {self.directory}; known: {', '.join(r.id for r in self.rules)}")
+
+
+@functools.lru_cache(maxsize=512)
+def _table_names(sql: str) -> frozenset[str]:
+    return frozenset(table.name for table in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Table))
+
+
+def _tables_in(sql: str, views: Mapping[str, str]) -> set[str]:
+    """The pack views a query names (a CTE that shares a view's name only adds a view)."""
+    return set(_table_names(sql)) & set(views)
 
 
 @functools.cache

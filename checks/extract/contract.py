@@ -319,6 +319,21 @@ FINDINGS = (
 )
 SEVERITIES = ("high", "medium", "low")
 
+HEADLINE_MEASURES: dict[str, tuple[str, ...]] = {
+    "recording": ("unrecorded_crime", "n100_missing"),
+    "timeliness": ("late_recording",),
+    "classification": ("misclassification",),
+}
+"""The finding kinds behind each headline measure: the one table the headline figures, the
+redacted report's family totals and the audit sample's screen calibration all read. Counted in
+reports today: a report with fewer crimes than victims (undercounting) has a crime, so it is
+recorded (`RECORDING_SHORTFALL` below adds it); it joins `recording` when the headline counts
+crimes."""
+MEASURE_OF_FINDING: dict[str, str] = {kind: measure for measure, kinds in HEADLINE_MEASURES.items() for kind in kinds}
+RECORDING_SHORTFALL: tuple[str, ...] = (*HEADLINE_MEASURES["recording"], "undercounting")
+"""Findings that mean a report has fewer crimes than it should: what an auditor's verdict
+"crimes recorded < crimes due" measures, so the audit sample calibrates the screen on these."""
+
 REGISTER_COLUMNS = (
     "run_id",
     "rule_id",

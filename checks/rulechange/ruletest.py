@@ -99,7 +99,7 @@ def run_case(
     where = f"{rule.id} case {case.name!r} ({rule.path})"
     try:
         tables = case_tables(case, pack.case_defaults)
-        engine = engine_for(pack, reference, as_of_of(case), tables)
+        engine = engine_for(pack.for_rules([rule]), reference, as_of_of(case), tables)
         engine.record_population = case.population is not None
         result, register = engine.run_rule(rule, "test")
         flagged = flagged_ids(register)

@@ -220,7 +220,8 @@ def load_setup(
     reference data and suites."""
     from recordcheck.checks.base.config import load_config
     from recordcheck.checks.base.refdata import load_reference
-    from recordcheck.checks.engine.rules import RULES_DIR, load_pack
+    from recordcheck.checks.base.resources import RULES_DIR
+    from recordcheck.checks.engine.rules import load_pack
     from recordcheck.checks.extract.profile import load_profile
 
     config = load_config(config_path)

@@ -33,7 +33,8 @@ def rules() -> None:
 def rules_list(rules_dir: Path | None) -> None:
     """One line per rule: id, name, finding, severity, title."""
     from recordcheck.checks.base.refdata import load_reference
-    from recordcheck.checks.engine.rules import RULES_DIR, load_pack
+    from recordcheck.checks.base.resources import RULES_DIR
+    from recordcheck.checks.engine.rules import load_pack
 
     pack = load_pack(rules_dir or RULES_DIR)
     limits = load_reference(pack.reference_dir).limits
@@ -48,7 +49,8 @@ def rules_list(rules_dir: Path | None) -> None:
 def rules_explain(rule_id: str, rules_dir: Path | None) -> None:
     """What RULE_ID checks, why it matters, an example, its reference and its SQL."""
     from recordcheck.checks.base.refdata import load_reference
-    from recordcheck.checks.engine.rules import RULES_DIR, load_pack
+    from recordcheck.checks.base.resources import RULES_DIR
+    from recordcheck.checks.engine.rules import load_pack
 
     pack = load_pack(rules_dir or RULES_DIR)
     rule = pack.get(rule_id)
@@ -102,7 +104,8 @@ def rules_test(
     """Run the rules' own test cases (all, or RULE_IDS) on DuckDB or Spark; exit 1 if any case fails."""
     from recordcheck.checks.base.config import load_config
     from recordcheck.checks.base.refdata import load_reference
-    from recordcheck.checks.engine.rules import RULES_DIR, load_pack
+    from recordcheck.checks.base.resources import RULES_DIR
+    from recordcheck.checks.engine.rules import load_pack
     from recordcheck.checks.rulechange.ruletest import run_cases
 
     pack = load_pack(rules_dir or RULES_DIR)
@@ -138,7 +141,8 @@ def rules_mutate(rule_ids: tuple[str, ...], rules_dir: Path | None, show: int) -
     and run the rule's own cases against it. Prints the kill rate per rule and every surviving
     mutant that `mutants.yaml` in the pack does not explain; exits 1 if any is unexplained."""
     from recordcheck.checks.base.refdata import load_reference
-    from recordcheck.checks.engine.rules import RULES_DIR, load_pack
+    from recordcheck.checks.base.resources import RULES_DIR
+    from recordcheck.checks.engine.rules import load_pack
     from recordcheck.checks.rulechange.mutate import explained_survivors, mutate_rule, score
 
     pack = load_pack(rules_dir or RULES_DIR)
@@ -191,7 +195,8 @@ def rules_diff(
     """What the pack (--rules, default the bundled one) finds on EXTRACT_DIR that BASE does not, and
     the reverse. Exits 4 (findings changed) when any rule's findings differ."""
     from recordcheck.checks.base.refdata import load_reference
-    from recordcheck.checks.engine.rules import RULES_DIR, load_pack
+    from recordcheck.checks.base.resources import RULES_DIR
+    from recordcheck.checks.engine.rules import load_pack
     from recordcheck.checks.rulechange.diff import BasePack, diff_packs, render
     from recordcheck.checks.validation.pipeline import load_extract
     from recordcheck.checks.validation.runners import make_runner
@@ -268,7 +273,8 @@ def rules_approve(rules_dir: Path | None, snapshot_dir: Path | None, extract_dir
 @click.option("--write", is_flag=True, help="Regenerate rules/expectations/*.json from the contract.")
 def suites(write: bool) -> None:
     """Show (or --write) the Great Expectations suites generated from the extract contract."""
-    from recordcheck.checks.validation.suites import SUITES_DIR, build_suite, write_suites
+    from recordcheck.checks.base.resources import SUITES_DIR
+    from recordcheck.checks.validation.suites import build_suite, write_suites
 
     if write:
         for path in write_suites():

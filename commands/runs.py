@@ -213,7 +213,8 @@ def national(
     Publishes OUT_DIR/<run id>/ with exceptions/ (Parquet, by force), summary.json,
     quarantine.parquet, manifest.json and national.html. A refused force is named and the
     others are still checked (exit 11)."""
-    from recordcheck.checks.engine.rules import RULES_DIR, load_pack
+    from recordcheck.checks.base.resources import RULES_DIR
+    from recordcheck.checks.engine.rules import load_pack
     from recordcheck.checks.national.job import execute_national, headline_lines
     from recordcheck.reports.national import render_national
 

@@ -84,14 +84,3 @@ def spark():
     session = spark_session("local[2]")
     yield session
     session.stop()
-
-
-LONGEST_FIRST = ("test_spark.py", "test_nightly.py", "test_fuzz.py")
-"""Files that take longest, started first: on two workers (`make test`, one file per worker) the
-Spark file then runs beside the rest instead of after it."""
-
-
-def pytest_collection_modifyitems(config, items):
-    items.sort(
-        key=lambda item: LONGEST_FIRST.index(item.path.name) if item.path.name in LONGEST_FIRST else len(LONGEST_FIRST)
-    )

@@ -92,10 +92,10 @@ def generated(root: Path) -> dict[Path, str]:
 
 
 def main(argv: list[str]) -> int:
-    root = Path.cwd()
-    stale = [path for path, text in generated(root).items() if not path.exists() or path.read_text(encoding="utf-8") != text]
+    files = generated(Path.cwd())
+    stale = [path for path, text in files.items() if not path.exists() or path.read_text(encoding="utf-8") != text]
     if "--write" in argv:
-        for path, text in generated(root).items():
+        for path, text in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
         return 0

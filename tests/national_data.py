@@ -42,22 +42,3 @@ def summary(run_dir: Path) -> dict[str, Any]:
 def quarantine(run_dir: Path) -> pl.DataFrame:
     frame = pl.read_parquet(run_dir / "quarantine.parquet")
     return frame.sort(frame.columns)
-
-
-def some_forces_manifest(manifest: Path, codes: tuple[str, ...], by_uri: str | None = None) -> Path:
-    """A manifest beside `manifest` that lists only the forces `codes` (paths stay relative to it);
-    `by_uri`: that force's extract named by a file:// URI."""
-    import yaml
-
-    data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
-    data["forces"] = [f for f in data["forces"] if f["code"] in codes]
-    for force in data["forces"]:
-        if force["code"] == by_uri:
-            force["extract"] = (manifest.parent / force["extract"]).as_uri()
-    subset = manifest.with_name(f"forces-{'-'.join(codes)}.yaml")
-    subset.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return subset
-
-
-def one_force_manifest(manifest: Path, code: str) -> Path:
-    return some_forces_manifest(manifest, (code,))

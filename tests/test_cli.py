@@ -90,6 +90,7 @@ def test_rules_list_explain_and_test():
     assert listed.exit_code == 0 and "REC001" in listed.output and "unrecorded_crime" in listed.output
     explained = invoke("rules", "explain", "TIM001")
     assert "Why it matters" in explained.output and "Reference" in explained.output and "SELECT" in explained.output
+    assert "Case defaults" in explained.output and "crimes: reported_at=2026-03-02T10:00:00" in explained.output
     tested = invoke("rules", "test", "CLS001")
     assert tested.exit_code == 0 and " passed, 0 failed" in tested.output
 

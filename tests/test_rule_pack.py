@@ -244,3 +244,40 @@ def test_rule_and_pack_files_are_checked_by_their_schemas(tmp_path):
     for path in sorted((ROOT / "rules").glob("*/*.yaml")):
         if path.parent.name not in ("reference",):
             jsonschema.validate(load_yaml(path), schemas["rule.schema.json"])
+
+
+def test_a_case_states_who_is_judged_and_what_the_sentence_says(reference):
+    """`population:` and `details:` fail a case that gets them wrong, and a case whose SQL cannot
+    run is an error, not a verdict (mutation testing counts those apart)."""
+    import dataclasses
+
+    from recordcheck.checks.rulechange.ruletest import run_case
+
+    pack = load_pack()
+    rule = pack.get("CNT001")
+    case = rule.cases[0]
+    assert run_case(pack, reference, rule, case).passed
+    wrong = dataclasses.replace(case, population=("R1", "R2", "R4"), details={"R1": "disclosed 9 victims"})
+    outcome = run_case(pack, reference, rule, wrong)
+    assert not outcome.passed and not outcome.error
+    assert "population holds I1, R3, which the case leaves out" in outcome.message
+    assert "population lacks R4" in outcome.message
+    assert "detail of R1 should contain 'disclosed 9 victims'" in outcome.message
+    broken = run_case(pack, reference, dataclasses.replace(rule, breaches="SELECT nope FROM population"), case)
+    assert not broken.passed and broken.error and "could not run" in broken.message
+
+
+def test_a_rules_cases_build_only_the_views_it_reads():
+    pack = load_pack()
+    assert list(pack.for_rules([pack.get("OUT001")]).views) == ["crime_first_report", "crime_agency", "crime"]
+    assert list(pack.for_rules([pack.get("CNT001")]).views) == ["report_link_counts", "report"]
+    both = pack.for_rules([pack.get("REC001"), pack.get("TIM001")])
+    assert list(both.views) == list(pack.views) and both.inline_views == pack.inline_views
+
+
+def test_case_defaults_name_contract_tables(tmp_path):
+    rules = _edited_pack(
+        tmp_path, "pack.yaml", "  crime_links:\n    source_type: referral", "  crime_link:\n    source_type: referral"
+    )
+    with pytest.raises(ConfigError, match=r"pack.yaml line \d+: case_defaults names no table crime_link"):
+        load_pack(rules)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,13 +41,6 @@ MEASURES = {
     "timeliness": ("crimes_recorded", "recorded_on_time"),
     "classification": ("crimes_recorded", "classified_correctly"),
 }
-SCREENED = {
-    "unrecorded": RECORDING_SHORTFALL,
-    "late_recording": HEADLINE_MEASURES["timeliness"],
-    "misclassification": HEADLINE_MEASURES["classification"],
-}
-"""Each calibration and the finding kinds that are the screen's verdict for it, from the
-contract's one table (a reviewer's crimes short of due include undercounting)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +54,15 @@ class Reviewed:
     crimes_recorded: int
     recorded_on_time: int
     classified_correctly: int
+
+
+SCREENED: dict[str, tuple[tuple[str, ...], Callable[[Reviewed], bool]]] = {
+    "unrecorded": (RECORDING_SHORTFALL, lambda r: r.crimes_recorded < r.crimes_due),
+    "late_recording": (HEADLINE_MEASURES["timeliness"], lambda r: r.recorded_on_time < r.crimes_recorded),
+    "misclassification": (HEADLINE_MEASURES["classification"], lambda r: r.classified_correctly < r.crimes_recorded),
+}
+"""Each calibration: the finding kinds that are the screen's verdict (from the contract's one
+table; a reviewer's crimes short of due include undercounting), and the reviewers' verdict."""
 
 
 def _text(value: Any) -> str:
@@ -229,14 +232,10 @@ def calibration(rows: list[Reviewed], screen: Path) -> dict[str, Any] | None:
         return None
     with screen.open(encoding="utf-8", newline="") as handle:
         raised = {r["sample_id"]: set(filter(None, (r.get("findings") or "").split(";"))) for r in csv.DictReader(handle)}
-    cases = {"unrecorded": [], "late_recording": [], "misclassification": []}  # type: dict[str, list[tuple[bool, bool]]]
-    for row in rows:
-        found = raised.get(row.sample_id, set())
-        flagged = {name: bool(found & set(kinds)) for name, kinds in SCREENED.items()}
-        cases["unrecorded"].append((flagged["unrecorded"], row.crimes_recorded < row.crimes_due))
-        cases["late_recording"].append((flagged["late_recording"], row.recorded_on_time < row.crimes_recorded))
-        cases["misclassification"].append((flagged["misclassification"], row.classified_correctly < row.crimes_recorded))
-    return {name: _confusion(pairs) for name, pairs in cases.items()}
+    return {
+        name: _confusion([(bool(raised.get(row.sample_id, set()) & set(kinds)), failed(row)) for row in rows])
+        for name, (kinds, failed) in SCREENED.items()
+    }
 
 
 def estimate(worksheet: Path, annual_recorded: int | None = None) -> dict[str, Any]:

@@ -44,6 +44,8 @@ class RuleResult:
     breaches: int = 0
     strata: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     seconds: float = 0.0
+    population_ids: frozenset[str] | None = None
+    """The population's record ids, when the caller asked (rule cases that state a population)."""
 
     @property
     def rate(self) -> float | None:
@@ -80,9 +82,6 @@ class RuleEngine:
         districts: list[str] | None = None,
     ) -> None:
         self.pack = pack
-        self.record_population = False
-        """Keep the last rule's population ids in `population_ids` (rule cases that state one)."""
-        self.population_ids: set[str] = set()
         self.present = set(tables)
         self.limits = dict(reference.limits)
         self._database: Database | None = None
@@ -312,7 +311,8 @@ class RuleEngine:
                 FROM {br} ORDER BY record_type, record_id"""
         )
 
-    def run_rule(self, rule: Rule, run_id: str) -> tuple[RuleResult, Any]:
+    def run_rule(self, rule: Rule, run_id: str, population_ids: bool = False) -> tuple[RuleResult, Any]:
+        """The rule's result and its register rows; `population_ids` also lists who it judged."""
         missing = [t for t in rule.requires if t not in self.present]
         if missing:
             return RuleResult(rule, "not_run", f"table absent: {', '.join(missing)}"), None
@@ -325,10 +325,13 @@ class RuleEngine:
         columns, population, breaches = self._check_outputs(rule, pop, br)
         strata = self._strata(rule, pop, br)
         register = self._register_rows(rule, run_id, br, columns)
-        if self.record_population:
-            self.population_ids = {str(row[0]) for row in self._rows(f"SELECT CAST(record_id AS VARCHAR) FROM {pop}")}
+        ids = (
+            frozenset(str(row[0]) for row in self._rows(f"SELECT CAST(record_id AS VARCHAR) FROM {pop}"))
+            if population_ids
+            else None
+        )
         self._drop(pop, br)
-        result = RuleResult(rule, "run", "", population, breaches, strata, time.perf_counter() - started)
+        result = RuleResult(rule, "run", "", population, breaches, strata, time.perf_counter() - started, ids)
         return result, register
 
 

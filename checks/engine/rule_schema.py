@@ -3,7 +3,8 @@ as configs and profiles are, and published as JSON Schema for rule authors' edit
 (`rules/schema/rule.schema.json`, `rules/schema/pack.schema.json`; `make docs` writes them).
 
 The shapes live here; what needs the contract or SQL (a finding kind, a table, a column, SQL
-that parses) is checked by `rules.load_rule` and `rules.load_pack` after the shape passes.
+that parses) is checked by `rules.load_rule` and `rules.load_pack` after the shape passes. The
+patterns of a rule's id and name live here only.
 """
 
 from __future__ import annotations

@@ -152,9 +152,10 @@ def execute_run(
             with RunStore(store_path) as store:
                 recover(out_dir, store)
                 run_id = make_run_id(started_at, loaded)
-                engine = _run_rules(loaded, inputs, run_id, progress)
+                timings = dict(loaded.timings)  # the night's stages, the load's first
+                engine = _run_rules(loaded, inputs, run_id, progress, timings)
                 judged = _judge(engine, loaded, inputs, store, run_id)
-                outcome = _publish(judged, engine, loaded, inputs, store, started_at, progress, render)
+                outcome = _publish(judged, engine, loaded, inputs, store, started_at, progress, render, timings)
                 if keep is not None:
                     prune(out_dir, store, keep)
         finally:
@@ -195,8 +196,10 @@ def _load(inputs: RunInputs, validator: str, progress: Reporter) -> LoadedExtrac
     return loaded
 
 
-def _run_rules(loaded: LoadedExtract, inputs: RunInputs, run_id: str, progress: Reporter) -> EngineResult:
-    """The rule pack over the accepted tables; its seconds join the load's in `loaded.timings`."""
+def _run_rules(
+    loaded: LoadedExtract, inputs: RunInputs, run_id: str, progress: Reporter, timings: dict[str, float]
+) -> EngineResult:
+    """The rule pack over the accepted tables; its seconds go into the night's `timings`."""
     config = inputs.config
     with progress.stage("rules"):
         started = time.perf_counter()
@@ -211,8 +214,8 @@ def _run_rules(loaded: LoadedExtract, inputs: RunInputs, run_id: str, progress: 
             unusable=loaded.unusable,
             districts=config.districts,
         )
-        loaded.timings["rules"] = time.perf_counter() - started
-        loaded.timings.update({f"rules.{k}": v for k, v in engine.seconds.items()})
+        timings["rules"] = time.perf_counter() - started
+        timings.update({f"rules.{k}": v for k, v in engine.seconds.items()})
         progress.counts(findings=engine.register.height, rules_not_run=sum(r.status != "run" for r in engine.results))
     return engine
 
@@ -224,9 +227,9 @@ def _write_run_folder(
     loaded: LoadedExtract,
     inputs: RunInputs,
     render: Callable[[Path, dict[str, Any]], None] | None,
+    timings: dict[str, float],
 ) -> dict[str, Any]:
     """Every output into the staging folder; returns the manifest (what the store records)."""
-    timings = loaded.timings
     started = time.perf_counter()
     write_quarantine(staging / "quarantine.csv", loaded)
     write_register(judged.register, staging)
@@ -276,6 +279,7 @@ def _publish(
     started_at: datetime,
     progress: Reporter,
     render: Callable[[Path, dict[str, Any]], None] | None,
+    timings: dict[str, float],
 ) -> RunOutcome:
     """Write the run folder into staging, publish it in one step, and record the run in the store
     as the last act of publishing (`staged_run` calls `commit` once the folder is in place)."""
@@ -292,10 +296,8 @@ def _publish(
             resolved=judged.summary["changes"]["resolved"],
             exit_code=judged.exit_code,
         )
-        written["manifest"] = _write_run_folder(staging, judged, engine, loaded, inputs, render)
-    return RunOutcome(
-        judged.run_id, inputs.out_dir / judged.run_id, loaded, loaded.timings, judged.breaches, judged.not_checked
-    )
+        written["manifest"] = _write_run_folder(staging, judged, engine, loaded, inputs, render, timings)
+    return RunOutcome(judged.run_id, inputs.out_dir / judged.run_id, loaded, timings, judged.breaches, judged.not_checked)
 
 
 @dataclass

@@ -139,8 +139,7 @@ def round_trip(rule: Rule) -> Rule:
 def _cases_pass(pack: RulePack, reference: ReferenceData, rule: Rule) -> tuple[bool, bool]:
     """(every case passed, some case could not run at all)."""
     outcomes = [run_case(pack, reference, rule, case) for case in rule.cases]
-    could_not_run = any("could not run" in o.message for o in outcomes)
-    return all(o.passed for o in outcomes), could_not_run
+    return all(o.passed for o in outcomes), any(o.error for o in outcomes)
 
 
 def mutate_rule(pack: RulePack, reference: ReferenceData, rule: Rule) -> list[MutantOutcome]:

@@ -35,6 +35,8 @@ class CaseOutcome:
     case: str
     passed: bool
     message: str
+    error: bool = False
+    """The case could not run at all (its tables, or the SQL, were refused): not a verdict."""
 
 
 def _text(value: object) -> str | None:
@@ -100,62 +102,41 @@ def run_case(
     try:
         tables = case_tables(case, pack.case_defaults)
         engine = engine_for(pack.for_rules([rule]), reference, as_of_of(case), tables)
-        engine.record_population = case.population is not None
-        result, register = engine.run_rule(rule, "test")
-        flagged = flagged_ids(register)
-        details = detail_of(register) if case.details else {}
-        population = set(engine.population_ids)
+        result, register = engine.run_rule(rule, "test", population_ids=case.population is not None)
+        details = register_details(register)
         engine.close()
     except Exception as exc:  # noqa: BLE001 - a broken case is a failed case, reported plainly
-        return CaseOutcome(rule.id, case.name, False, f"{where}: could not run: {exc}")
+        return CaseOutcome(rule.id, case.name, False, f"{where}: could not run: {exc}", error=True)
     if case.absent:
         if result.status != "not_run":
             return CaseOutcome(rule.id, case.name, False, f"{where}: expected 'not run' with {case.absent} absent")
         return CaseOutcome(rule.id, case.name, True, "")
-    expected = set(case.flagged)
+    flagged, expected = set(details), set(case.flagged)
     problems = []
-    missed = sorted(expected - flagged)
-    extra = sorted(flagged - expected)
-    wrongly = sorted(flagged & set(case.not_flagged))
-    if case.population is not None and population != set(case.population):
-        outside, left_out = sorted(population - set(case.population)), sorted(set(case.population) - population)
-        problems.append(
-            "population "
-            + "; ".join(
-                part
-                for part in (
-                    f"holds {', '.join(outside)}, which the case leaves out" if outside else "",
-                    f"lacks {', '.join(left_out)}" if left_out else "",
-                )
-                if part
-            )
-        )
+    if case.population is not None and result.population_ids != frozenset(case.population):
+        held = result.population_ids or frozenset()
+        if outside := sorted(held - set(case.population)):
+            problems.append(f"population holds {', '.join(outside)}, which the case leaves out")
+        if left_out := sorted(set(case.population) - held):
+            problems.append(f"population lacks {', '.join(left_out)}")
     for record_id, text in sorted(case.details.items()):
         if text not in details.get(record_id, ""):
             problems.append(f"detail of {record_id} should contain {text!r}; it reads {details.get(record_id)!r}")
-    if missed:
+    if missed := sorted(expected - flagged):
         problems.append(f"should flag {', '.join(missed)} but did not")
-    if wrongly:
+    if wrongly := sorted(flagged & set(case.not_flagged)):
         problems.append(f"must not flag {', '.join(wrongly)} but did")
-    elif extra:
+    elif extra := sorted(flagged - expected):
         problems.append(f"flagged {', '.join(extra)}, which the case does not expect")
     if problems:
         return CaseOutcome(rule.id, case.name, False, f"{where}: " + "; ".join(problems))
     return CaseOutcome(rule.id, case.name, True, "")
 
 
-def flagged_ids(register: Any) -> set[str]:
-    """The record ids in one rule's register rows: a Polars frame, or another engine's frame
-    that can select and collect (Spark's; a case's register is a handful of rows)."""
-    if register is None:
-        return set()
-    if isinstance(register, pl.DataFrame):
-        return set(register["record_id"].to_list())
-    return {str(row[0]) for row in register.select("record_id").collect()}
-
-
-def detail_of(register: Any) -> dict[str, str]:
-    """record id -> register detail sentence, from a Polars frame or another engine's frame."""
+def register_details(register: Any) -> dict[str, str]:
+    """record id -> detail sentence of one rule's register rows: a Polars frame, or another
+    engine's frame that can select and collect (Spark's; a case's register is a handful of rows,
+    fetched once for the flagged ids and the sentences alike)."""
     if register is None:
         return {}
     if isinstance(register, pl.DataFrame):

@@ -92,7 +92,8 @@ class ReasonsModel(Strict):
 
 class AuthorityModel(Strict):
     permitted_roles: list[str] | None = None
-    sexual_offence_roles: list[str] | None = None
+    registrar_categories: list[str] | None = None
+    registrar_roles: list[str] | None = None
     rationale_required_codes: list[str] | None = None
     victim_notification_codes: list[str] | None = None
     transfer_codes: list[str] | None = None

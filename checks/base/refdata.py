@@ -29,18 +29,29 @@ CATALOGUE_SCHEMA = {
     "min_age": pl.Int32,
     "max_age": pl.Int32,
     "max_sentence_years": pl.Float64,
+    "counting_unit": pl.String,
+    "valid_from": pl.Date,
+    "valid_to": pl.Date,
 }
+# Columns a force's own catalogue may leave out, and what a row then holds.
+OPTIONAL_CATALOGUE_COLUMNS = {"counting_unit": "victim", "valid_from": None, "valid_to": None}
+COUNTING_UNITS = ("victim", "premises", "offence")
 
 PROVENANCE_KEYS = ("source", "edition")
 LIMIT_KEYS = ("recording_hours", "pending_hours", "victim_update_days", "child_under_age")
 REASON_KEYS = ("always_accepted", "victim_dependent", "victim_dependent_sources", "n100_rape_accepted")
 AUTHORITY_KEYS = (
     "permitted_roles",
-    "sexual_offence_roles",
+    "registrar_categories",
+    "registrar_roles",
     "rationale_required_codes",
     "victim_notification_codes",
     "transfer_codes",
 )
+# Keys an older pack's reference files hold, still read from a pack (never from a force's
+# config) so that `rules diff --base` can run it: before 2.0.0 the FCR/DDM roles were named for
+# sexual offences only, and that pack's CAN001 reads the list by this name.
+LEGACY_KEYS = {"cancellation_authority": ("sexual_offence_roles",)}
 SECTIONS = {
     "limits": LIMIT_KEYS,
     "no_crime_reasons": REASON_KEYS,
@@ -94,17 +105,33 @@ def read_catalogue(path: Path) -> pl.DataFrame:
         frame = pl.read_csv(path, comment_prefix="#", schema_overrides={"code": pl.String}, infer_schema=False)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise ConfigError(f"{path}: cannot read the offence catalogue ({str(exc).splitlines()[0]})") from None
-    missing = [c for c in CATALOGUE_SCHEMA if c not in frame.columns]
+    missing = [c for c in CATALOGUE_SCHEMA if c not in frame.columns and c not in OPTIONAL_CATALOGUE_COLUMNS]
     if missing:
         raise ConfigError(f"{path}: offence catalogue lacks column(s) {', '.join(missing)}")
+    frame = frame.with_columns(
+        pl.lit(default, pl.String).alias(c) for c, default in OPTIONAL_CATALOGUE_COLUMNS.items() if c not in frame.columns
+    )
+    frame = frame.with_columns(pl.col("counting_unit").fill_null("victim"))
     typed = frame.select(
         [
             (pl.col(c).str.to_lowercase() == "true").alias(c)
             if t == pl.Boolean
+            else pl.col(c).str.to_date("%Y-%m-%d", strict=False).alias(c)
+            if t == pl.Date
             else pl.col(c).cast(t, strict=False).alias(c)
             for c, t in CATALOGUE_SCHEMA.items()
         ]
     )
+    for column in ("valid_from", "valid_to"):
+        bad = typed.filter(pl.col(column).is_null() & frame[column].is_not_null() & (frame[column].str.strip_chars() != ""))
+        if bad.height:
+            raise ConfigError(f"{path}: {column} of code(s) {', '.join(bad['code'].to_list())} is not a YYYY-MM-DD date")
+    units = typed.filter(~pl.col("counting_unit").is_in(COUNTING_UNITS))["code"].to_list()
+    if units:
+        raise ConfigError(f"{path}: counting_unit of code(s) {', '.join(units)} is not one of {', '.join(COUNTING_UNITS)}")
+    backwards = typed.filter(pl.col("valid_to") <= pl.col("valid_from"))["code"].to_list()
+    if backwards:
+        raise ConfigError(f"{path}: code(s) {', '.join(backwards)} end on or before they start (valid_to <= valid_from)")
     dupes = typed.filter(pl.col("code").is_duplicated())["code"].unique().to_list()
     if dupes:
         raise ConfigError(f"{path}: offence code(s) listed twice: {', '.join(sorted(dupes))}")
@@ -113,7 +140,7 @@ def read_catalogue(path: Path) -> pl.DataFrame:
 
 def _section(name: str, path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     raw = require_mapping(load_yaml(path), path, name)
-    check_keys(raw, (*PROVENANCE_KEYS, *SECTIONS[name]), path, name, required=PROVENANCE_KEYS)
+    check_keys(raw, (*PROVENANCE_KEYS, *SECTIONS[name], *LEGACY_KEYS.get(name, ())), path, name, required=PROVENANCE_KEYS)
     provenance = {k: str(raw[k]).strip() for k in PROVENANCE_KEYS}
     return {k: v for k, v in raw.items() if k not in PROVENANCE_KEYS}, provenance
 

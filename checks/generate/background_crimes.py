@@ -3,7 +3,12 @@ contacts, and crimes reported directly."""
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
+import polars as pl
+
+from recordcheck.checks.base.refdata import load_reference
 
 from recordcheck.checks.generate.common import (
     DAY,
@@ -43,8 +48,8 @@ def _crimes_for_sources(
     no_victim = np.isin(code, list(NO_VICTIM_CODES))
     person = _where(no_victim, None, person)
     status = g.choice(["recorded", "cancelled", "transferred"], n, p=[0.955, 0.03, 0.015])
-    sexual = np.isin(code, SEXUAL_CODES)
-    cancellation = _compliant_cancellations(g, status, sexual, recorded, person)
+    registrar_only = np.isin(code, _registrar_codes())
+    cancellation = _compliant_cancellations(g, status, registrar_only, recorded, person)
     outcome, outcome_at, suspect_col = _consistent_outcomes(g, status, recorded)
     rows = {
         "crime_id": crime_id,
@@ -71,15 +76,23 @@ def _crimes_for_sources(
     return rows
 
 
+@cache
+def _registrar_codes() -> list[str]:
+    """Codes whose cancellation the authority matrix gives to the FCR or a DDM alone."""
+    reference = load_reference()
+    categories = reference.cancellation_authority["registrar_categories"]
+    return list(reference.offence_catalogue.filter(pl.col("category").is_in(categories))["code"])
+
+
 def _compliant_cancellations(
-    g: _Gen, status: np.ndarray, sexual: np.ndarray, recorded: np.ndarray, person: np.ndarray
+    g: _Gen, status: np.ndarray, registrar_only: np.ndarray, recorded: np.ndarray, person: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Cancellation columns that break no rule: C2 with a rationale, by an FCR or DDM, the victim
-    told; C3 or C4 by a role the authority matrix permits; C1 for a transfer."""
+    told; C3 or C4 by a role the authority matrix permits for the offence; C1 for a transfer."""
     n = len(status)
     cancel_code = _where(status == "cancelled", g.choice(["C2", "C3", "C4"], n, p=[0.5, 0.3, 0.2]), None)
     cancel_code = np.where(status == "transferred", "C1", cancel_code)
-    role = np.where(sexual, g.choice(["fcr", "ddm"], n), g.choice(["fcr", "ddm", "supervisor"], n))
+    role = np.where(registrar_only, g.choice(["fcr", "ddm"], n), g.choice(["fcr", "ddm", "supervisor"], n))
     role = _where(status == "cancelled", role, None)
     cancelled_at = np.where(
         status != "recorded", np.minimum(recorded + g.rng.integers(1, 20, n) * DAY, g.as_of - HOUR), NULL_TS
@@ -113,29 +126,6 @@ def _consistent_outcomes(g: _Gen, status: np.ndarray, recorded: np.ndarray) -> t
     # known whenever an outcome is set; unknown for some open crimes
     suspect_col = _where(has_outcome | (g.rng.random(n) < 0.7), suspect, None)
     return outcome, outcome_at, suspect_col
-
-
-SEXUAL_CODES = [
-    "17A",
-    "17B",
-    "19C",
-    "19D",
-    "19E",
-    "19F",
-    "19G",
-    "19H",
-    "20A",
-    "20B",
-    "21",
-    "22A",
-    "22B",
-    "23",
-    "70",
-    "71",
-    "72",
-    "73",
-    "88A",
-]
 
 
 def _victim_contacts(g: _Gen, crimes: dict[str, np.ndarray]) -> None:

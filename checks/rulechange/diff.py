@@ -155,18 +155,41 @@ def _flat(reference: ReferenceData) -> dict[tuple[str, str], Any]:
     flat[("grade_bands.yaml", "bands")] = [f"{b.grade} >= {b.min_percent:g}" for b in reference.grade_bands]
     for code, label in reference.outcome_labels.items():
         flat[("outcome_types.yaml", f"labels.{code}")] = label
-    for row in reference.offence_catalogue.iter_rows(named=True):
-        flat[("offence_catalogue.csv", str(row["code"]))] = {k: v for k, v in row.items() if k != "code"}
     return flat
 
 
+def _catalogue_rows(reference: ReferenceData) -> dict[str, dict[str, Any]]:
+    return {
+        str(row["code"]): {k: v for k, v in row.items() if k != "code"}
+        for row in reference.offence_catalogue.iter_rows(named=True)
+    }
+
+
 def reference_changes(base: ReferenceData, new: ReferenceData) -> list[dict[str, Any]]:
+    """Each changed value; for the offence catalogue, each changed field of a code (a code added or
+    removed is one change holding its row), so a reviewer reads `88E.sexual_offence: False → True`."""
     old_values, new_values = _flat(base), _flat(new)
     changes = []
     for key in sorted(set(old_values) | set(new_values)):
         old, now = old_values.get(key), new_values.get(key)
         if old != now:
             changes.append({"file": key[0], "key": key[1], "old": old, "new": now})
+    old_rows, new_rows = _catalogue_rows(base), _catalogue_rows(new)
+    for code in sorted(set(old_rows) | set(new_rows)):
+        before, after = old_rows.get(code), new_rows.get(code)
+        if before is None or after is None:
+            changes.append({"file": "offence_catalogue.csv", "key": code, "old": before, "new": after})
+            continue
+        for column in sorted(set(before) | set(after)):
+            if before.get(column) != after.get(column):
+                changes.append(
+                    {
+                        "file": "offence_catalogue.csv",
+                        "key": f"{code}.{column}",
+                        "old": before.get(column),
+                        "new": after.get(column),
+                    }
+                )
     return changes
 
 

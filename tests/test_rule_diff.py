@@ -42,7 +42,12 @@ def _pack_copy(tmp_path: Path, name: str = "pack") -> Path:
 def _set_limit(pack: Path, key: str, value: int) -> None:
     path = pack / "reference" / "limits.yaml"
     text = path.read_text()
-    lines = [f"{key}: {value}" if line.startswith(f"{key}:") else line for line in text.splitlines()]
+    lines, skipping = [], False
+    for line in text.splitlines():
+        if skipping and line.startswith("  - "):  # the dated values of the limit being replaced
+            continue
+        skipping = line.startswith(f"{key}:")
+        lines.append(f"{key}: {value}" if skipping else line)
     assert lines != text.splitlines(), f"{key} not in limits.yaml"
     path.write_text("\n".join(lines) + "\n")
 
@@ -103,7 +108,10 @@ def test_limit_change_diff_matches_two_full_runs(small_extract, tmp_path):
             == sorted(removed.filter(pl.col("rule_id") == rule["rule_id"])["record_id"])[:5]
         )
     changes = {(c["file"], c["key"]): (c["old"], c["new"]) for c in diff["reference_changes"]}
-    assert changes == {("limits.yaml", "recording_hours"): (24.0, 72.0), ("limits.yaml", "pending_hours"): (24.0, 48.0)}
+    assert changes == {
+        ("limits.yaml", "recording_hours"): ("72 until 2015-04-01; 24 from 2015-04-01", 72.0),
+        ("limits.yaml", "pending_hours"): (24.0, 48.0),
+    }
 
 
 def test_unchanged_pack_exits_zero(tmp_path):
@@ -218,12 +226,13 @@ def test_approve_refuses_a_change_without_the_version_it_needs(tmp_path):
     )
     assert required_bump(approved, fewer) == "major" and required_bump(approved, more) == "minor"
     assert required_bump(approved, approved) is None
-    with pytest.raises(ConfigError, match=r"findings were removed .* set the pack's version to 2\.0\.0"):
-        approve(fewer, "1.1.0", False, snapshot)
-    with pytest.raises(ConfigError, match=r"findings were added .* set the pack's version to 1\.1\.0"):
-        approve(more, "1.0.0", False, snapshot)
-    assert "findings added" in approve(more, "1.1.0", False, snapshot)
-    assert read_approval(snapshot).pack_version == "1.1.0" and read_findings(snapshot).height == approved.height + 1
+    assert read_approval(snapshot).pack_version == "2.0.0"  # the bundled approval these versions follow
+    with pytest.raises(ConfigError, match=r"findings were removed .* set the pack's version to 3\.0\.0"):
+        approve(fewer, "2.1.0", False, snapshot)
+    with pytest.raises(ConfigError, match=r"findings were added .* set the pack's version to 2\.1\.0"):
+        approve(more, "2.0.1", False, snapshot)
+    assert "findings added" in approve(more, "2.1.0", False, snapshot)
+    assert read_approval(snapshot).pack_version == "2.1.0" and read_findings(snapshot).height == approved.height + 1
 
 
 def test_examples_option_caps_the_examples(small_extract, tmp_path):

@@ -90,7 +90,7 @@ def test_free_text_in_detail_rejected(tmp_path):
 
 def test_broken_time_limit_fails_with_rule_and_case_named(tmp_path):
     """A timeliness limit changed to 25 hours in a copy of the pack makes the cases fail."""
-    rules = _edited_pack(tmp_path, "timeliness/TIM001.yaml", "> limit_value('recording_hours')", "> 25")
+    rules = _edited_pack(tmp_path, "timeliness/TIM001.yaml", "hours_to_record > limit_hours", "hours_to_record > 25")
     failed = [o for o in run_cases(load_pack(rules), load_reference(), ["TIM001"]) if not o.passed]
     assert failed
     assert any("TIM001 case 'exactly_24_hours_is_on_time'" in o.message for o in failed)
@@ -231,7 +231,7 @@ def test_rule_and_pack_files_are_checked_by_their_schemas(tmp_path):
     rules = _edited_pack(tmp_path, "outcomes/OUT001.yaml", "    flagged: [C1, C2, C3, C4, C5]", "    flaged: [C1]")
     with pytest.raises(ConfigError, match=r"OUT001.yaml line \d+: unknown key 'flaged' in tests.0; known keys: name,"):
         load_pack(rules)
-    rules = _edited_pack(tmp_path / "b", "pack.yaml", 'version: "1.0.5"', "version: one")
+    rules = _edited_pack(tmp_path / "b", "pack.yaml", 'version: "2.0.0"', "version: one")
     with pytest.raises(ConfigError, match=r"pack.yaml line \d+: version: String should match pattern"):
         load_pack(rules)
     jsonschema = pytest.importorskip("jsonschema")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ SECTIONS = {
     "no_crime_reasons": REASON_KEYS,
     "cancellation_authority": AUTHORITY_KEYS,
     "grade_bands": ("bands",),
-    "outcome_types": ("labels", "lists"),
+    "outcome_types": ("labels", "lists", "valid"),
 }
 
 
@@ -72,6 +73,20 @@ class GradeBand:
         return percent >= self.min_percent if self.inclusive else percent > self.min_percent
 
 
+@dataclass(frozen=True)
+class LimitPeriod:
+    """A limit's value between two dates (valid_to exclusive; None is open): the rules take the
+    value in force on the day that matters, so a 2013 report is judged by 2013's limit."""
+
+    name: str
+    value: float
+    valid_from: date | None = None
+    valid_to: date | None = None
+
+    def in_force_on(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day < self.valid_to)
+
+
 @dataclass
 class ReferenceData:
     offence_catalogue: pl.DataFrame
@@ -79,7 +94,11 @@ class ReferenceData:
     no_crime_reasons: dict[str, list[str]]
     cancellation_authority: dict[str, list[str]]
     grade_bands: list[GradeBand]
+    limit_periods: list[LimitPeriod] = field(default_factory=list)
+    """Every limit's dated values; `limits` holds the value in force now (the open period)."""
     outcome_labels: dict[int, str] = field(default_factory=dict)
+    outcome_periods: dict[int, tuple[date | None, date | None]] = field(default_factory=dict)
+    """When each outcome type could be given (valid_from, valid_to exclusive; None is open)."""
     outcome_lists: dict[str, list[int]] = field(default_factory=dict)
     """Named sets of outcome codes the rules test against (`in_outcomes(list, code)`)."""
     provenance: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -156,6 +175,79 @@ def _bands(raw: Any, where: str) -> list[GradeBand]:
     return sorted(bands, key=lambda b: -b.min_percent)
 
 
+def _positive(value: Any, where: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"{where} must be a finite number above zero")
+    return number
+
+
+def _day(value: Any, where: str) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"{where} is not a YYYY-MM-DD date") from None
+
+
+def _limit_periods(key: str, value: Any, path: Path) -> list[LimitPeriod]:
+    """A limit as one number (in force throughout) or a list of {value, valid_from, valid_to}:
+    in date order, not overlapping, the last one open (the value in force now)."""
+    where = f"{path}: limit {key}"
+    if not isinstance(value, list):
+        return [LimitPeriod(key, _positive(value, where))]
+    periods = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict) or not {"value"} <= set(item) <= {"value", "valid_from", "valid_to"}:
+            raise ConfigError(f"{where}: each period needs value (and may say valid_from, valid_to)")
+        periods.append(
+            LimitPeriod(
+                key,
+                _positive(item["value"], f"{where} period {i + 1} value"),
+                _day(item.get("valid_from"), f"{where} period {i + 1} valid_from"),
+                _day(item.get("valid_to"), f"{where} period {i + 1} valid_to"),
+            )
+        )
+    for before, after in zip(periods, periods[1:], strict=False):
+        if before.valid_to is None or after.valid_from is None or after.valid_from < before.valid_to:
+            raise ConfigError(f"{where}: periods must be in date order and must not overlap")
+    if not periods or periods[-1].valid_to is not None:
+        raise ConfigError(f"{where}: the last period must be open (no valid_to): the value in force now")
+    return periods
+
+
+def _override_limits(periods: list[LimitPeriod], override: dict[str, Any]) -> list[LimitPeriod]:
+    """A force's override sets the value in force now; the pack's earlier periods stay, so
+    historic reports are still judged by the limit of their day."""
+    result = list(periods)
+    for key, value in override.items():
+        current = next((p for p in result if p.name == key and p.valid_to is None), None)
+        replacement = LimitPeriod(key, float(value), current.valid_from if current else None)
+        result = [p for p in result if p is not current] + [replacement]
+    return result
+
+
+def _outcome_periods(raw: Any, path: Path) -> dict[int, tuple[date | None, date | None]]:
+    """`valid:` maps a range of codes ("1-20") or one code to {valid_from, valid_to}."""
+    periods: dict[int, tuple[date | None, date | None]] = {}
+    for key, span in dict(raw).items():
+        where = f"{path}: valid.{key}"
+        first, _, last = str(key).partition("-")
+        if not first.isdigit() or (last and not last.isdigit()) or not isinstance(span, dict):
+            raise ConfigError(f"{where}: expected a code or a range of codes (1-20) mapping to valid_from/valid_to")
+        start = _day(span.get("valid_from"), f"{where}.valid_from")
+        end = _day(span.get("valid_to"), f"{where}.valid_to")
+        for code in range(int(first), int(last or first) + 1):
+            periods[code] = (start, end)
+    return periods
+
+
 def load_reference(
     directory: Path = REFERENCE_DIR, overrides: dict[str, Any] | None = None, config_path: Path | None = None
 ) -> ReferenceData:
@@ -164,13 +256,17 @@ def load_reference(
     where = str(config_path or "config")
     sections: dict[str, dict[str, Any]] = {}
     provenance: dict[str, dict[str, str]] = {}
+    limit_overrides: dict[str, Any] = {}
     for name in SECTIONS:
         values, prov = _section(name, directory / f"{name}.yaml")
         override = overrides.get(name) or {}
         if override:
             override_map = require_mapping(override, config_path or Path("config"), f"reference.{name}")
             check_keys(override_map, SECTIONS[name], config_path or Path("config"), f"reference.{name}")
-            values = {**values, **override_map}
+            if name == "limits":
+                limit_overrides = override_map
+            else:
+                values = {**values, **override_map}
             prov = {**prov, "overridden_by": where}
         sections[name] = values
         provenance[name] = prov
@@ -185,22 +281,32 @@ def load_reference(
         added = read_catalogue(extra_path)
         catalogue = pl.concat([catalogue.join(added.select("code"), on="code", how="anti"), added])
         provenance["offence_catalogue"]["overridden_by"] = str(extra_path)
-    limits: dict[str, float] = {}
+    limit_periods: list[LimitPeriod] = []
     for key, value in sections["limits"].items():
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = math.nan
-        if not math.isfinite(number) or number <= 0:
-            raise ConfigError(f"{directory / 'limits.yaml'}: limit {key} must be a finite number above zero")
-        limits[key] = number
+        limit_periods += _limit_periods(key, value, directory / "limits.yaml")
+    for key, value in limit_overrides.items():
+        _positive(value, f"{where}: reference.limits.{key}")
+    limit_periods = _override_limits(limit_periods, limit_overrides)
+    limits = {p.name: p.value for p in limit_periods if p.valid_to is None}
     return ReferenceData(
         offence_catalogue=catalogue,
         limits=limits,
         no_crime_reasons={k: [str(x) for x in v] for k, v in sections["no_crime_reasons"].items()},
         cancellation_authority={k: [str(x) for x in v] for k, v in sections["cancellation_authority"].items()},
         grade_bands=_bands(sections["grade_bands"].get("bands"), f"{directory / 'grade_bands.yaml'}"),
+        limit_periods=limit_periods,
         outcome_labels={int(k): str(v) for k, v in (sections["outcome_types"].get("labels") or {}).items()},
+        outcome_periods=_outcome_periods(sections["outcome_types"].get("valid") or {}, directory / "outcome_types.yaml"),
         outcome_lists={str(k): [int(x) for x in v or []] for k, v in (sections["outcome_types"].get("lists") or {}).items()},
         provenance=provenance,
     )
+
+
+def limit_rows(reference: ReferenceData) -> list[tuple[str, float, date | None, date | None]]:
+    """The engine's `limits` table: one row per dated value of each limit."""
+    return [(p.name, p.value, p.valid_from, p.valid_to) for p in reference.limit_periods]
+
+
+def outcome_rows(reference: ReferenceData) -> list[tuple[int, date | None, date | None]]:
+    """The engine's `outcome_type` table: each outcome code with when it could be given."""
+    return [(code, start, end) for code, (start, end) in sorted(reference.outcome_periods.items())]

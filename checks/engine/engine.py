@@ -22,7 +22,7 @@ import polars as pl
 
 from recordcheck.checks.base.database import DUCKDB_TYPES, Database, EngineSettings, connect
 from recordcheck.checks.base.errors import ConfigError
-from recordcheck.checks.base.refdata import ReferenceData
+from recordcheck.checks.base.refdata import ReferenceData, limit_rows, outcome_rows
 from recordcheck.checks.engine.rules import PLACEHOLDER, STRATA, Rule, RulePack, unmet_needs
 from recordcheck.checks.extract.contract import REGISTER_COLUMNS, REGISTER_EXTRA_COLUMNS, TABLES
 from recordcheck.checks.validation.validate import AcceptedTables
@@ -179,8 +179,11 @@ class RuleEngine:
         self.con.execute("CREATE TABLE outcome_list (list VARCHAR, item INTEGER)")
         if outcomes:
             self.con.executemany("INSERT INTO outcome_list VALUES (?, ?)", outcomes)
-        self.con.execute("CREATE TABLE limits (name VARCHAR, value DOUBLE)")
-        self.con.executemany("INSERT INTO limits VALUES (?, ?)", list(reference.limits.items()))
+        self.con.execute("CREATE TABLE limits (name VARCHAR, value DOUBLE, valid_from DATE, valid_to DATE)")
+        self.con.executemany("INSERT INTO limits VALUES (?, ?, ?, ?)", limit_rows(reference))
+        self.con.execute("CREATE TABLE outcome_type (code INTEGER, valid_from DATE, valid_to DATE)")
+        if reference.outcome_periods:
+            self.con.executemany("INSERT INTO outcome_type VALUES (?, ?, ?)", outcome_rows(reference))
         self.con.execute("CREATE TABLE run_settings (name VARCHAR, value_ts TIMESTAMPTZ)")
         self.con.execute("INSERT INTO run_settings VALUES ('as_of', ?)", [as_of])
 

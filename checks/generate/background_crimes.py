@@ -9,7 +9,6 @@ import numpy as np
 import polars as pl
 
 from recordcheck.checks.base.refdata import load_reference
-
 from recordcheck.checks.generate.common import (
     DAY,
     DISTRICT_WEIGHTS,
@@ -21,6 +20,7 @@ from recordcheck.checks.generate.common import (
     RATIONALES,
     _Gen,
     _where,
+    age_on,
     local_dates,
 )
 
@@ -38,6 +38,7 @@ def _crimes_for_sources(
     person: np.ndarray,
     vulnerable: np.ndarray,
     own_reported: np.ndarray | None = None,
+    from_cse_referral: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Crime rows recorded within the limit of their first report, with compliant status and outcome."""
     n = len(first_report)
@@ -50,7 +51,20 @@ def _crimes_for_sources(
     status = g.choice(["recorded", "cancelled", "transferred"], n, p=[0.955, 0.03, 0.015])
     registrar_only = np.isin(code, _registrar_codes())
     cancellation = _compliant_cancellations(g, status, registrar_only, recorded, person)
-    outcome, outcome_at, suspect_col = _consistent_outcomes(g, status, recorded)
+    # a child at the offence (the report's day when the offence date is unknown), as the rules judge it;
+    # NaT != NaT: no date of birth, no child
+    age_day = np.where(offence_date == offence_date, offence_date, local_dates(reported)).astype("datetime64[D]")
+    child = (dob == dob) & (age_on(dob, age_day) < 18)
+    cse_marker = np.zeros(n, dtype=bool) if from_cse_referral is None else from_cse_referral
+    outcome, outcome_at, suspect_col = _consistent_outcomes(
+        g,
+        status,
+        recorded,
+        rape=np.isin(code, _rape_codes()),
+        child_sexual=child & np.isin(code, _sexual_codes()),
+        child=child,
+    )
+    relationship = g.choice(["family", "partner_or_ex", "acquaintance", "stranger", "unknown", "position_of_trust"], n)
     rows = {
         "crime_id": crime_id,
         "reported_at": reported,
@@ -62,10 +76,9 @@ def _crimes_for_sources(
         "victim_dob": np.where(no_victim, np.datetime64("NaT"), dob).astype("datetime64[D]"),
         "victim_sex": _where(no_victim, None, sex),
         "victim_vulnerable": _where(no_victim, None, vulnerable),
-        "offender_relationship": g.choice(
-            ["family", "partner_or_ex", "acquaintance", "stranger", "unknown", "position_of_trust"], n
-        ),
-        "cse_flag": np.isin(code, ["71", "88A"]),
+        "offender_relationship": relationship,
+        # flagged CSE when raised as CSE, or an exploitation code outside the family (DQ002)
+        "cse_flag": cse_marker | (np.isin(code, ["71", "88A"]) & (relationship != "family")),
         "suspect_identified": suspect_col,
         "status": status,
         **cancellation,
@@ -108,18 +121,37 @@ def _compliant_cancellations(
     }
 
 
-def _consistent_outcomes(g: _Gen, status: np.ndarray, recorded: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Outcome code, its time and whether a suspect is identified, consistent with each other
-    (charge needs a suspect; some open crimes have the suspect unknown)."""
+@cache
+def _rape_codes() -> list[str]:
+    catalogue = load_reference().offence_catalogue
+    return list(catalogue.filter(pl.col("rape"))["code"])
+
+
+@cache
+def _sexual_codes() -> list[str]:
+    catalogue = load_reference().offence_catalogue
+    return list(catalogue.filter(pl.col("sexual_offence"))["code"])
+
+
+def _consistent_outcomes(
+    g: _Gen, status: np.ndarray, recorded: np.ndarray, rape: np.ndarray, child_sexual: np.ndarray, child: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Outcome code, its time and whether a suspect is identified, consistent with each other and
+    with the offence (the reference data's outcome lists): an action against an offender needs a
+    suspect; no caution or community resolution for a rape or a child sexual offence; no
+    "victim does not support" for a child. Some open crimes have the suspect unknown."""
+    lists = load_reference().outcome_lists
     n = len(status)
     has_outcome = (status == "recorded") & (g.rng.random(n) < 0.55)
     outcome_at = recorded + g.rng.integers(2, 200, n) * DAY
     has_outcome &= outcome_at < g.as_of - HOUR
     outcome = g.rng.choice(np.arange(1, 23), n)
+    outcome = np.where((rape | child_sexual) & np.isin(outcome, lists["caution_or_community_resolution"]), 1, outcome)
+    outcome = np.where(child & np.isin(outcome, lists["victim_does_not_support"]), 15, outcome)
     suspect = np.where(
-        np.isin(outcome, [15, 16, 21]),
+        np.isin(outcome, lists["needs_identified_suspect"]),
         True,
-        np.where(np.isin(outcome, [14, 18]), False, g.rng.random(n) < 0.6),
+        np.where(np.isin(outcome, lists["means_no_suspect"]), False, g.rng.random(n) < 0.6),
     )
     outcome = np.where(has_outcome, outcome, np.where(g.rng.random(n) < 0.3, 0, -1))
     outcome_at = np.where(has_outcome, outcome_at, NULL_TS)

@@ -255,6 +255,7 @@ def _recorded_referrals(
         offence_date[rep],
         person,
         vulnerable[rep] | v["child"][rep],
+        from_cse_referral=base["concern_type"][rep] == "cse",
     )
     _links(g, crimes["crime_id"], "referral", ids[rep])
     _victim_contacts(g, crimes)

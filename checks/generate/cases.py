@@ -326,6 +326,35 @@ class _Injector:
         cid = crime(first, "105A", 25, "F", outcome_code=18, outcome_at=first + 30 * DAY, suspect_identified=True)
         key("outcome_inconsistent", "crime", cid)
 
+    def outcome_quality(self) -> None:
+        """Outcomes the framework rules out: a charge with no suspect, a caution for rape, outcome 16
+        for a child, and outcome 22 given in 2015, before it existed."""
+        g, t, crime, key = self.g, self.t, self.crime, self.key
+        first = t()
+        cid = crime(first, "105A", 30, "M", outcome_code=1, outcome_at=first + 20 * DAY, suspect_identified=False)
+        key("outcome_inconsistent", "crime", cid)
+        first = t()
+        cid = crime(first, "19C", 24, "F", outcome_code=3, outcome_at=first + 40 * DAY, suspect_identified=True)
+        key("outcome_inconsistent", "crime", cid)
+        first = t()
+        cid = crime(first, "8N", 10, "F", outcome_code=16, outcome_at=first + 25 * DAY, suspect_identified=True)
+        key("outcome_inconsistent", "crime", cid)
+        first = _to_us(datetime(2015, 6, 1, 10, 0, tzinfo=UTC)) + int(g.rng.integers(0, 30)) * DAY
+        cid = crime(first, "8N", 33, "M", outcome_code=22, outcome_at=first + 60 * DAY, suspect_identified=True)
+        key("outcome_inconsistent", "crime", cid)
+
+    def cse_flags(self) -> None:
+        """A crime from a CSE referral left unflagged; a CSE flag on abuse within the family."""
+        g, t, referral, crime, key = self.g, self.t, self.referral, self.crime, self.key
+        received = t()
+        rid = str(g.ids("REF", 1)[0])
+        referral(rid, received, "88A", "crime_recorded", concern_type="cse")
+        cid = crime(received, "88A", 14, "F", cse_flag=False, offender_relationship="acquaintance")
+        _links(g, np.array([cid], dtype=object), "referral", np.array([rid], dtype=object))
+        key("data_quality", "crime", cid)
+        cid = crime(t(), "71", 13, "F", cse_flag=True, offender_relationship="family")
+        key("data_quality", "crime", cid)
+
     def overdue_victim_updates(self) -> None:
         """A victim left without an update for more than 28 days."""
         g, rng, crime, key = self.g, self.g.rng, self.crime, self.key
@@ -383,6 +412,8 @@ def _inject(g: _Gen, per_kind: int) -> None:
         injector.overdue_victim_updates,
         injector.missing_rationales,
         injector.data_quality,
+        injector.outcome_quality,
+        injector.cse_flags,
     )
     for _ in range(per_kind):
         for make in kinds:

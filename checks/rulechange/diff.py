@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from recordcheck.checks.base.errors import ConfigError
-from recordcheck.checks.base.refdata import ReferenceData
+from recordcheck.checks.base.refdata import LimitPeriod, ReferenceData
 from recordcheck.checks.engine.engine import EngineResult, run_pack
 from recordcheck.checks.engine.rules import RulePack
 from recordcheck.checks.validation.validate import AcceptedTables
@@ -143,11 +143,20 @@ def compare_results(
     return diffs
 
 
+def _period_text(period: LimitPeriod) -> str:
+    if period.valid_from and period.valid_to:
+        return f"{period.value:g} from {period.valid_from} until {period.valid_to}"
+    if period.valid_to:
+        return f"{period.value:g} until {period.valid_to}"
+    return f"{period.value:g} from {period.valid_from}" if period.valid_from else f"{period.value:g}"
+
+
 def _flat(reference: ReferenceData) -> dict[tuple[str, str], Any]:
     """Reference values as (file, key) -> value, comparable across packs."""
     flat: dict[tuple[str, str], Any] = {}
     for key, value in reference.limits.items():
-        flat[("limits.yaml", key)] = value
+        periods = [p for p in reference.limit_periods if p.name == key]
+        flat[("limits.yaml", key)] = value if len(periods) < 2 else "; ".join(map(_period_text, periods))
     for key, items in reference.no_crime_reasons.items():
         flat[("no_crime_reasons.yaml", key)] = sorted(items)
     for key, items in reference.cancellation_authority.items():

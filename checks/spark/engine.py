@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from recordcheck.checks.base.refdata import ReferenceData
+from recordcheck.checks.base.refdata import ReferenceData, limit_rows, outcome_rows
 from recordcheck.checks.engine.engine import RuleEngine, RuleError
 from recordcheck.checks.engine.rules import RulePack
 from recordcheck.checks.extract.contract import TABLES
@@ -84,8 +84,12 @@ class SparkRuleEngine(RuleEngine):
             self._view(view, self.spark.createDataFrame(rows, "list STRING, item STRING"))
         outcomes = [(k, code) for k, codes in reference.outcome_lists.items() for code in codes]
         self._view("outcome_list", self.spark.createDataFrame(outcomes, "list STRING, item INT"))
-        limits = [(k, float(v)) for k, v in reference.limits.items()]
-        self._view("limits", self.spark.createDataFrame(limits, "name STRING, value DOUBLE"))
+        limits = self.spark.createDataFrame(
+            limit_rows(reference), "name STRING, value DOUBLE, valid_from DATE, valid_to DATE"
+        )
+        self._view("limits", limits)
+        outcome_types = outcome_rows(reference)
+        self._view("outcome_type", self.spark.createDataFrame(outcome_types, "code INT, valid_from DATE, valid_to DATE"))
         moment = as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         self._view("run_settings", self.spark.sql(f"SELECT 'as_of' AS name, TIMESTAMP '{moment}' AS value_ts"))
 

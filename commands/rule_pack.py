@@ -204,7 +204,9 @@ def rules_diff(
     profile, config, reference, pack = load_setup(profile_path, config_path, rules_dir)
     with BasePack(base, rules_dir or RULES_DIR) as base_dir:
         base_pack = load_pack(base_dir)
-        base_reference = load_reference(base_pack.reference_dir, overrides=config.reference, config_path=config.path)
+        base_reference = load_reference(
+            base_pack.reference_dir, overrides=config.reference, config_path=config.path, other_version=True
+        )
         moment = parse_as_of(as_of)
         with step("Validating the extract"):
             loaded = load_extract(extract_dir, profile, reference, moment, make_runner(), config.engine, pack.suites_dir)

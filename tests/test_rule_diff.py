@@ -259,3 +259,25 @@ def test_approve_command_writes_the_snapshot_of_the_sample(tmp_path):
 def test_rule_ids_in_any_case_for_test_and_explain():
     assert invoke("rules", "test", "tim001").output.strip().endswith("passed, 0 failed")
     assert invoke("rules", "explain", "vic001").exit_code == 0
+
+
+def test_a_base_pack_of_another_version_runs_and_catalogue_changes_show_field_by_field(small_extract, tmp_path):
+    """The base pack holds a reference key this version does not know (as 1.0.5's
+    sexual_offence_roles was), and codes that differ in one field, or exist on one side only."""
+    base = _pack_copy(tmp_path, "base")
+    authority = base / "reference" / "cancellation_authority.yaml"
+    authority.write_text(authority.read_text() + "retired_roles: [inspector]\n")
+    catalogue = base / "reference" / "offence_catalogue.csv"
+    text = catalogue.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("88E,"))
+    assert ",true,false," in row
+    text = text.replace(row, row.replace(",true,false,", ",false,false,", 1))
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("8U,")) + "\n"
+    catalogue.write_text(text)
+    code, diff = _diff_json(small_extract, str(base))
+    changes = {(c["file"], c["key"]): (c["old"], c["new"]) for c in diff["reference_changes"]}
+    assert changes[("cancellation_authority.yaml", "retired_roles")] == (["inspector"], None)
+    assert changes[("offence_catalogue.csv", "88E.sexual_offence")] == (False, True)
+    assert changes[("offence_catalogue.csv", "8U")][0] is None
+    assert changes[("offence_catalogue.csv", "8U")][1]["title"].startswith("Controlling or coercive behaviour")
+    assert not [key for key in changes if key[1].startswith("88E.") and key[1] != "88E.sexual_offence"]

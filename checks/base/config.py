@@ -23,7 +23,7 @@ from recordcheck.checks.base.yamlfile import line_of, load_yaml
 Count = Annotated[int, Field(ge=0, strict=True)]
 
 
-class ThresholdModel(Strict):
+class Threshold(Strict):
     """Breach levels for one rule; the engine, never the rule, applies them."""
 
     warn_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=False)] | None = None
@@ -34,7 +34,7 @@ class ThresholdModel(Strict):
 
 class RulesModel(Strict):
     disable: list[str] = []
-    thresholds: dict[str, ThresholdModel] = {}
+    thresholds: dict[str, Threshold] = {}
 
 
 class ReportModel(Strict):
@@ -151,16 +151,6 @@ class ConfigModel(Strict):
 
 
 @dataclass(frozen=True)
-class Threshold:
-    """Breach levels for one rule; the engine, never the rule, applies them."""
-
-    warn_rate: float | None = None
-    error_rate: float | None = None
-    warn_count: int | None = None
-    error_count: int | None = None
-
-
-@dataclass(frozen=True)
 class FailOn:
     """Night-level thresholds: any new open finding of these severities; a rule family's breach
     rate above a share; quarantined rows above a share of rows read; a table smaller than the
@@ -230,7 +220,7 @@ def config_from_raw(raw: Any, path: Path) -> RunConfig:
         path=path,
         reference=reference,
         disabled_rules=list(rules.disable),
-        thresholds={rule_id: Threshold(**t.model_dump()) for rule_id, t in rules.thresholds.items()},
+        thresholds=dict(rules.thresholds),
         report=model.report.model_dump(exclude_none=True) if model.report else {},
         engine=EngineSettings(
             threads=engine.threads,

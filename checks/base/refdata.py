@@ -49,10 +49,6 @@ AUTHORITY_KEYS = (
     "victim_notification_codes",
     "transfer_codes",
 )
-# Keys an older pack's reference files hold, still read from a pack (never from a force's
-# config) so that `rules diff --base` can run it: before 2.0.0 the FCR/DDM roles were named for
-# sexual offences only, and that pack's CAN001 reads the list by this name.
-LEGACY_KEYS = {"cancellation_authority": ("sexual_offence_roles",)}
 SECTIONS = {
     "limits": LIMIT_KEYS,
     "no_crime_reasons": REASON_KEYS,
@@ -83,25 +79,26 @@ class LimitPeriod:
     valid_from: date | None = None
     valid_to: date | None = None
 
-    def in_force_on(self, day: date) -> bool:
-        return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day < self.valid_to)
-
 
 @dataclass
 class ReferenceData:
     offence_catalogue: pl.DataFrame
-    limits: dict[str, float]
+    limit_periods: list[LimitPeriod]
+    """Every limit's dated values (the engine's `limits` table)."""
     no_crime_reasons: dict[str, list[str]]
     cancellation_authority: dict[str, list[str]]
     grade_bands: list[GradeBand]
-    limit_periods: list[LimitPeriod] = field(default_factory=list)
-    """Every limit's dated values; `limits` holds the value in force now (the open period)."""
     outcome_labels: dict[int, str] = field(default_factory=dict)
     outcome_periods: dict[int, tuple[date | None, date | None]] = field(default_factory=dict)
     """When each outcome type could be given (valid_from, valid_to exclusive; None is open)."""
     outcome_lists: dict[str, list[int]] = field(default_factory=dict)
     """Named sets of outcome codes the rules test against (`in_outcomes(list, code)`)."""
     provenance: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def limits(self) -> dict[str, float]:
+        """Each limit's value in force now (its open period): for titles and messages."""
+        return {p.name: p.value for p in self.limit_periods if p.valid_to is None}
 
     @property
     def offence_codes(self) -> list[str]:
@@ -128,9 +125,9 @@ def read_catalogue(path: Path) -> pl.DataFrame:
     if missing:
         raise ConfigError(f"{path}: offence catalogue lacks column(s) {', '.join(missing)}")
     frame = frame.with_columns(
-        pl.lit(default, pl.String).alias(c) for c, default in OPTIONAL_CATALOGUE_COLUMNS.items() if c not in frame.columns
+        pl.coalesce(pl.col(c) if c in frame.columns else pl.lit(None, pl.String), pl.lit(default, pl.String)).alias(c)
+        for c, default in OPTIONAL_CATALOGUE_COLUMNS.items()
     )
-    frame = frame.with_columns(pl.col("counting_unit").fill_null("victim"))
     typed = frame.select(
         [
             (pl.col(c).str.to_lowercase() == "true").alias(c)
@@ -157,9 +154,10 @@ def read_catalogue(path: Path) -> pl.DataFrame:
     return typed
 
 
-def _section(name: str, path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+def _section(name: str, path: Path, other_version: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
     raw = require_mapping(load_yaml(path), path, name)
-    check_keys(raw, (*PROVENANCE_KEYS, *SECTIONS[name], *LEGACY_KEYS.get(name, ())), path, name, required=PROVENANCE_KEYS)
+    known = (*PROVENANCE_KEYS, *SECTIONS[name], *(raw if other_version else ()))
+    check_keys(raw, known, path, name, required=PROVENANCE_KEYS)
     provenance = {k: str(raw[k]).strip() for k in PROVENANCE_KEYS}
     return {k: v for k, v in raw.items() if k not in PROVENANCE_KEYS}, provenance
 
@@ -222,13 +220,14 @@ def _limit_periods(key: str, value: Any, path: Path) -> list[LimitPeriod]:
     return periods
 
 
-def _override_limits(periods: list[LimitPeriod], override: dict[str, Any]) -> list[LimitPeriod]:
+def _override_limits(periods: list[LimitPeriod], override: dict[str, Any], where: str) -> list[LimitPeriod]:
     """A force's override sets the value in force now; the pack's earlier periods stay, so
     historic reports are still judged by the limit of their day."""
     result = list(periods)
     for key, value in override.items():
         current = next((p for p in result if p.name == key and p.valid_to is None), None)
-        replacement = LimitPeriod(key, float(value), current.valid_from if current else None)
+        number = _positive(value, f"{where}: reference.limits.{key}")
+        replacement = LimitPeriod(key, number, current.valid_from if current else None)
         result = [p for p in result if p is not current] + [replacement]
     return result
 
@@ -249,16 +248,22 @@ def _outcome_periods(raw: Any, path: Path) -> dict[int, tuple[date | None, date 
 
 
 def load_reference(
-    directory: Path = REFERENCE_DIR, overrides: dict[str, Any] | None = None, config_path: Path | None = None
+    directory: Path = REFERENCE_DIR,
+    overrides: dict[str, Any] | None = None,
+    config_path: Path | None = None,
+    other_version: bool = False,
 ) -> ReferenceData:
-    """Load the pack's reference data, then apply a config's `reference:` overrides key by key."""
+    """Load the pack's reference data, then apply a config's `reference:` overrides key by key.
+
+    `other_version`: the pack was written for another version of these files (`rules diff
+    --base`), so a key this version does not know is kept for that pack's SQL, not refused."""
     overrides = overrides or {}
     where = str(config_path or "config")
     sections: dict[str, dict[str, Any]] = {}
     provenance: dict[str, dict[str, str]] = {}
     limit_overrides: dict[str, Any] = {}
     for name in SECTIONS:
-        values, prov = _section(name, directory / f"{name}.yaml")
+        values, prov = _section(name, directory / f"{name}.yaml", other_version)
         override = overrides.get(name) or {}
         if override:
             override_map = require_mapping(override, config_path or Path("config"), f"reference.{name}")
@@ -284,17 +289,13 @@ def load_reference(
     limit_periods: list[LimitPeriod] = []
     for key, value in sections["limits"].items():
         limit_periods += _limit_periods(key, value, directory / "limits.yaml")
-    for key, value in limit_overrides.items():
-        _positive(value, f"{where}: reference.limits.{key}")
-    limit_periods = _override_limits(limit_periods, limit_overrides)
-    limits = {p.name: p.value for p in limit_periods if p.valid_to is None}
+    limit_periods = _override_limits(limit_periods, limit_overrides, where)
     return ReferenceData(
         offence_catalogue=catalogue,
-        limits=limits,
+        limit_periods=limit_periods,
         no_crime_reasons={k: [str(x) for x in v] for k, v in sections["no_crime_reasons"].items()},
         cancellation_authority={k: [str(x) for x in v] for k, v in sections["cancellation_authority"].items()},
         grade_bands=_bands(sections["grade_bands"].get("bands"), f"{directory / 'grade_bands.yaml'}"),
-        limit_periods=limit_periods,
         outcome_labels={int(k): str(v) for k, v in (sections["outcome_types"].get("labels") or {}).items()},
         outcome_periods=_outcome_periods(sections["outcome_types"].get("valid") or {}, directory / "outcome_types.yaml"),
         outcome_lists={str(k): [int(x) for x in v or []] for k, v in (sections["outcome_types"].get("lists") or {}).items()},

@@ -8,7 +8,7 @@ from functools import cache
 import numpy as np
 import polars as pl
 
-from recordcheck.checks.base.refdata import load_reference
+from recordcheck.checks.base.refdata import ReferenceData, load_reference
 from recordcheck.checks.generate.common import (
     DAY,
     DISTRICT_WEIGHTS,
@@ -49,7 +49,7 @@ def _crimes_for_sources(
     no_victim = np.isin(code, list(NO_VICTIM_CODES))
     person = _where(no_victim, None, person)
     status = g.choice(["recorded", "cancelled", "transferred"], n, p=[0.955, 0.03, 0.015])
-    registrar_only = np.isin(code, _registrar_codes())
+    registrar_only = np.isin(code, _codes_where("registrar_only"))
     cancellation = _compliant_cancellations(g, status, registrar_only, recorded, person)
     # a child at the offence (the report's day when the offence date is unknown), as the rules judge it;
     # NaT != NaT: no date of birth, no child
@@ -60,8 +60,8 @@ def _crimes_for_sources(
         g,
         status,
         recorded,
-        rape=np.isin(code, _rape_codes()),
-        child_sexual=child & np.isin(code, _sexual_codes()),
+        rape=np.isin(code, _codes_where("rape")),
+        child_sexual=child & np.isin(code, _codes_where("sexual_offence")),
         child=child,
     )
     relationship = g.choice(["family", "partner_or_ex", "acquaintance", "stranger", "unknown", "position_of_trust"], n)
@@ -90,11 +90,21 @@ def _crimes_for_sources(
 
 
 @cache
-def _registrar_codes() -> list[str]:
-    """Codes whose cancellation the authority matrix gives to the FCR or a DDM alone."""
-    reference = load_reference()
-    categories = reference.cancellation_authority["registrar_categories"]
-    return list(reference.offence_catalogue.filter(pl.col("category").is_in(categories))["code"])
+def _pack_reference() -> ReferenceData:
+    """The bundled pack's reference data, read once: the background obeys its lists and codes."""
+    return load_reference()
+
+
+@cache
+def _codes_where(condition: str) -> list[str]:
+    """Catalogue codes by a named property the background must respect."""
+    reference = _pack_reference()
+    catalogue = reference.offence_catalogue
+    if condition == "registrar_only":  # cancellation the authority matrix gives to the FCR or a DDM alone
+        return list(
+            catalogue.filter(pl.col("category").is_in(reference.cancellation_authority["registrar_categories"]))["code"]
+        )
+    return list(catalogue.filter(pl.col(condition))["code"])  # "rape", "sexual_offence"
 
 
 def _compliant_cancellations(
@@ -121,18 +131,6 @@ def _compliant_cancellations(
     }
 
 
-@cache
-def _rape_codes() -> list[str]:
-    catalogue = load_reference().offence_catalogue
-    return list(catalogue.filter(pl.col("rape"))["code"])
-
-
-@cache
-def _sexual_codes() -> list[str]:
-    catalogue = load_reference().offence_catalogue
-    return list(catalogue.filter(pl.col("sexual_offence"))["code"])
-
-
 def _consistent_outcomes(
     g: _Gen, status: np.ndarray, recorded: np.ndarray, rape: np.ndarray, child_sexual: np.ndarray, child: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -140,7 +138,7 @@ def _consistent_outcomes(
     with the offence (the reference data's outcome lists): an action against an offender needs a
     suspect; no caution or community resolution for a rape or a child sexual offence; no
     "victim does not support" for a child. Some open crimes have the suspect unknown."""
-    lists = load_reference().outcome_lists
+    lists = _pack_reference().outcome_lists
     n = len(status)
     has_outcome = (status == "recorded") & (g.rng.random(n) < 0.55)
     outcome_at = recorded + g.rng.integers(2, 200, n) * DAY

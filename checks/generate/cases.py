@@ -330,18 +330,21 @@ class _Injector:
         """Outcomes the framework rules out: a charge with no suspect, a caution for rape, outcome 16
         for a child, and outcome 22 given in 2015, before it existed."""
         g, t, crime, key = self.g, self.t, self.crime, self.key
-        first = t()
-        cid = crime(first, "105A", 30, "M", outcome_code=1, outcome_at=first + 20 * DAY, suspect_identified=False)
-        key("outcome_inconsistent", "crime", cid)
-        first = t()
-        cid = crime(first, "19C", 24, "F", outcome_code=3, outcome_at=first + 40 * DAY, suspect_identified=True)
-        key("outcome_inconsistent", "crime", cid)
-        first = t()
-        cid = crime(first, "8N", 10, "F", outcome_code=16, outcome_at=first + 25 * DAY, suspect_identified=True)
-        key("outcome_inconsistent", "crime", cid)
-        first = _to_us(datetime(2015, 6, 1, 10, 0, tzinfo=UTC)) + int(g.rng.integers(0, 30)) * DAY
-        cid = crime(first, "8N", 33, "M", outcome_code=22, outcome_at=first + 60 * DAY, suspect_identified=True)
-        key("outcome_inconsistent", "crime", cid)
+
+        def in_2015() -> int:
+            return _to_us(datetime(2015, 6, 1, 10, 0, tzinfo=UTC)) + int(g.rng.integers(0, 30)) * DAY
+
+        for when, code, age, sex, outcome, days, suspect in (
+            (t, "105A", 30, "M", 1, 20, False),
+            (t, "19C", 24, "F", 3, 40, True),
+            (t, "8N", 10, "F", 16, 25, True),
+            (in_2015, "8N", 33, "M", 22, 60, True),
+        ):
+            first = when()
+            cid = crime(
+                first, code, age, sex, outcome_code=outcome, outcome_at=first + days * DAY, suspect_identified=suspect
+            )
+            key("outcome_inconsistent", "crime", cid)
 
     def cse_flags(self) -> None:
         """A crime from a CSE referral left unflagged; a CSE flag on abuse within the family."""

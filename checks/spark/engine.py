@@ -84,12 +84,9 @@ class SparkRuleEngine(RuleEngine):
             self._view(view, self.spark.createDataFrame(rows, "list STRING, item STRING"))
         outcomes = [(k, code) for k, codes in reference.outcome_lists.items() for code in codes]
         self._view("outcome_list", self.spark.createDataFrame(outcomes, "list STRING, item INT"))
-        limits = self.spark.createDataFrame(
-            limit_rows(reference), "name STRING, value DOUBLE, valid_from DATE, valid_to DATE"
-        )
-        self._view("limits", limits)
-        outcome_types = outcome_rows(reference)
-        self._view("outcome_type", self.spark.createDataFrame(outcome_types, "code INT, valid_from DATE, valid_to DATE"))
+        dated = "valid_from DATE, valid_to DATE"
+        self._view("limits", self.spark.createDataFrame(limit_rows(reference), f"name STRING, value DOUBLE, {dated}"))
+        self._view("outcome_type", self.spark.createDataFrame(outcome_rows(reference), f"code INT, {dated}"))
         moment = as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         self._view("run_settings", self.spark.sql(f"SELECT 'as_of' AS name, TIMESTAMP '{moment}' AS value_ts"))
 

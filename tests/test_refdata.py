@@ -1,0 +1,122 @@
+"""Dated reference data: limits and outcome types by date, the catalogue's optional columns, and
+what is refused when a file says something impossible."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.base.refdata import LimitPeriod, load_reference, read_catalogue
+from recordcheck.checks.base.resources import REFERENCE_DIR
+
+
+def _reference_copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "reference"
+    shutil.copytree(REFERENCE_DIR, folder)
+    return folder
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{path.name} no longer contains {old!r}: update the test"
+    path.write_text(text.replace(old, new))
+
+
+def test_recording_hours_are_72_before_april_2015_and_24_from_then():
+    reference = load_reference()
+    periods = [p for p in reference.limit_periods if p.name == "recording_hours"]
+    assert periods == [
+        LimitPeriod("recording_hours", 72.0, None, date(2015, 4, 1)),
+        LimitPeriod("recording_hours", 24.0, date(2015, 4, 1), None),
+    ]
+    assert reference.limits["recording_hours"] == 24.0
+
+
+def test_a_force_override_sets_the_value_in_force_now_and_keeps_the_history():
+    reference = load_reference(overrides={"limits": {"recording_hours": 48, "victim_update_days": 30}})
+    recording = [(p.value, p.valid_from, p.valid_to) for p in reference.limit_periods if p.name == "recording_hours"]
+    assert recording == [(72.0, None, date(2015, 4, 1)), (48.0, date(2015, 4, 1), None)]
+    assert reference.limits == {**load_reference().limits, "recording_hours": 48.0, "victim_update_days": 30.0}
+    with pytest.raises(ConfigError, match=r"reference\.limits\.pending_hours must be a finite number above zero"):
+        load_reference(overrides={"limits": {"pending_hours": 0}})
+
+
+@pytest.mark.parametrize(
+    "periods, message",
+    [
+        ("[{value: 72, valid_to: 2015-04-01}, {value: 24, valid_from: 2015-03-01}]", "date order and must not overlap"),
+        (
+            "[{value: 72, valid_to: 2015-04-01}, {value: 24, valid_from: 2015-04-01, valid_to: 2020-01-01}]",
+            "last period must be open",
+        ),
+        (
+            "[{value: 72, valid_to: 1 April}, {value: 24, valid_from: 2015-04-01}]",
+            r"period 1 valid_to is not a YYYY-MM-DD date",
+        ),
+        ("[{value: -1, valid_to: 2015-04-01}, {value: 24, valid_from: 2015-04-01}]", r"period 1 value must be a finite"),
+        ("[{hours: 24}]", "each period needs value"),
+    ],
+)
+def test_impossible_limit_periods_are_refused(tmp_path, periods, message):
+    folder = _reference_copy(tmp_path)
+    limits = folder / "limits.yaml"
+    text = limits.read_text()
+    start = text.index("\nrecording_hours:\n") + 1
+    end = text.index("\npending_hours:") + 1
+    limits.write_text(text[:start] + f"recording_hours: {periods}\n" + text[end:])
+    with pytest.raises(ConfigError, match=message):
+        load_reference(folder)
+
+
+def test_outcome_types_carry_the_dates_they_came_in():
+    periods = load_reference().outcome_periods
+    assert periods[1] == periods[20] == (date(2013, 4, 1), None)
+    assert periods[21] == (date(2016, 1, 1), None)
+    assert periods[22] == (date(2019, 4, 1), None)
+    assert 23 not in periods
+
+
+def test_an_outcome_range_must_be_codes(tmp_path):
+    folder = _reference_copy(tmp_path)
+    _replace(folder / "outcome_types.yaml", "  21: {valid_from: 2016-01-01}", "  21-x: {valid_from: 2016-01-01}")
+    with pytest.raises(ConfigError, match=r"valid\.21-x: expected a code or a range of codes"):
+        load_reference(folder)
+
+
+def test_a_force_catalogue_without_the_newer_columns_reads_with_their_defaults(tmp_path):
+    extra = tmp_path / "extra.csv"
+    extra.write_text(
+        "code,title,category,offence_group,notifiable,sexual_offence,rape,victim_sex,min_age,max_age,max_sentence_years\n"
+        "99X,Local code,Miscellaneous crimes against society,Miscellaneous,true,false,false,,,,2\n"
+    )
+    row = read_catalogue(extra).row(0, named=True)
+    assert (row["counting_unit"], row["valid_from"], row["valid_to"]) == ("victim", None, None)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        ((",victim,2015-12-29,\n", ",victim,29/12/2015,\n"), r"valid_from of code\(s\) 8U is not a YYYY-MM-DD date"),
+        ((",victim,2015-12-29,\n", ",household,2015-12-29,\n"), r"counting_unit of code\(s\) 8U is not one of"),
+        ((",victim,2015-12-29,\n", ",victim,2015-12-29,2015-12-29\n"), r"code\(s\) 8U end on or before they start"),
+    ],
+)
+def test_impossible_catalogue_dates_and_units_are_refused(tmp_path, edit, message):
+    folder = _reference_copy(tmp_path)
+    _replace(folder / "offence_catalogue.csv", *edit)
+    with pytest.raises(ConfigError, match=message):
+        load_reference(folder)
+
+
+def test_a_key_of_another_pack_version_is_kept_only_when_asked(tmp_path):
+    """`rules diff --base` runs an older pack whose files use names this version does not know."""
+    folder = _reference_copy(tmp_path)
+    _replace(folder / "cancellation_authority.yaml", "registrar_roles:", "sexual_offence_roles:")
+    with pytest.raises(ConfigError, match="unknown key 'sexual_offence_roles' in cancellation_authority"):
+        load_reference(folder)
+    older = load_reference(folder, other_version=True)
+    assert older.cancellation_authority["sexual_offence_roles"] == ["fcr", "ddm"]

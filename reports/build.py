@@ -29,6 +29,7 @@ from recordcheck.reports.context import (
     ReportContext,
     RuleView,
     RunFacts,
+    Subjects,
     TableQuality,
     TrendPoint,
 )
@@ -37,10 +38,12 @@ from recordcheck.reports.figures import (
     SEVERITY_ORDER,
     Grading,
     annual_crimes,
+    conversion_rates,
     cross_table,
     make_rate,
     measure_frame,
     pvp_rows,
+    victim_rows,
 )
 from recordcheck.reports.narrative import areas_for_improvement, executive_summary, group_rates
 
@@ -122,6 +125,7 @@ def _headline(run: RunFiles) -> Headline:
     figures = run.summary["headline"]
     recording = run.rate("all reports", figures["recording"]["compliant"], figures["recording"]["total"])
     annual = annual_crimes(measure_frame(run.measures, "crimes"), run.options.get("annual_recorded_crime"))
+    groups = [run.rate(g["label"], int(g["compliant"]), int(g["total"])) for g in figures.get("groups") or []]
     return Headline(
         recording,
         run.rate("crimes", figures["timeliness"]["compliant"], figures["timeliness"]["total"]),
@@ -135,6 +139,7 @@ def _headline(run: RunFiles) -> Headline:
             else " (this extract's recorded crimes, annualised)"
         )
         + ". HMICFRS's exact grossing-up is not published; treat as indicative.",
+        groups,
     )
 
 
@@ -154,21 +159,47 @@ def _public_protection(run: RunFiles) -> tuple[list[PvpRow], list[PvpRow], PvpRo
     return by_agency, by_district, total
 
 
-def _review_tables(run: RunFiles) -> list[CrossTable]:
-    """The cross tables of the force's published reviews: referrals and their crimes by year."""
+def _subjects(run: RunFiles) -> Subjects | None:
+    frame = measure_frame(run.measures, "referral_subjects")
+    if frame.height == 0:
+        return None
+    row = frame.row(0, named=True)
+    return Subjects(
+        int(row["referrals"] or 0),
+        int(row["with_subject"] or 0),
+        int(row["subjects"] or 0),
+        int(row["child_subjects"] or 0),
+        int(row["repeat_subjects"] or 0),
+    )
+
+
+def _review_tables(run: RunFiles, cse_only: bool = False) -> list[CrossTable]:
+    """The cross tables of the force's published reviews: referrals and their crimes by year;
+    `cse_only`, the Drew review's version for child sexual exploitation alone."""
     outcome_labels = {int(k): str(v) for k, v in run.summary["reference"]["outcome_labels"].items()}
-    referral_only = measure_frame(run.measures, "reports").filter(pl.col("record_type") == "referral")
+    referral_only = measure_frame(run.measures, "protection").filter(pl.col("record_type") == "referral")
     recorded_pvp = measure_frame(run.measures, "referral_crimes").filter(pl.col("status") == "recorded")
+    if cse_only:
+        referral_only = referral_only.filter(pl.col("cse"))
+        recorded_pvp = recorded_pvp.filter(pl.col("cse"))
     outcomes = recorded_pvp.with_columns(
         pl.col("outcome_code").map_elements(lambda c: f"{c:>2} {outcome_labels.get(int(c), '')}", return_dtype=pl.String)
     )
+    what = "CSE referrals" if cse_only else "referrals"
     return [
-        cross_table("Referrals received, by year and district", "district", referral_only, "district", "year", "reports"),
         cross_table(
-            "Recorded offences from referrals, by year and district", "district", recorded_pvp, "district", "year", "crimes"
+            f"{'CSE referrals' if cse_only else 'Referrals'} received, by year and district",
+            "district",
+            referral_only,
+            "district",
+            "year",
+            "reports",
         ),
         cross_table(
-            "Recorded offences from referrals, by offence group and year",
+            f"Recorded offences from {what}, by year and district", "district", recorded_pvp, "district", "year", "crimes"
+        ),
+        cross_table(
+            f"Recorded offences from {what}, by offence group and year",
             "offence group",
             recorded_pvp,
             "offence_group",
@@ -176,7 +207,7 @@ def _review_tables(run: RunFiles) -> list[CrossTable]:
             "crimes",
         ),
         cross_table(
-            "Outcomes of recorded offences from referrals, by outcome type and year",
+            f"Outcomes of recorded offences from {what}, by outcome type and year",
             "outcome type",
             outcomes,
             "outcome_code",
@@ -191,10 +222,13 @@ def _families(run: RunFiles) -> dict[str, list[RuleView]]:
     families: dict[str, list[RuleView]] = defaultdict(list)
     for rule in run.summary["rules"]:
         pop, breaches = int(rule["population"]), int(rule["breaches"])
-        district_rates = [
-            run.rate(s["value"], int(s["population"]) - int(s["breaches"]), int(s["population"]))
-            for s in rule["strata"].get("district", [])
-        ]
+        district_rates, victim_rates = (
+            [
+                run.rate(s["value"], int(s["population"]) - int(s["breaches"]), int(s["population"]))
+                for s in rule["strata"].get(stratum, [])
+            ]
+            for stratum in ("district", "victim_group")
+        )
         families[rule["family"]].append(
             RuleView(
                 rule["id"],
@@ -208,6 +242,7 @@ def _families(run: RunFiles) -> dict[str, list[RuleView]]:
                 rule["reason_not_run"] or "",
                 run.rate("all", pop - breaches, pop),
                 district_rates,
+                victim_rates,
                 breaches,
                 rule["threshold"],
                 int(rule.get("false_positives") or 0),
@@ -381,7 +416,11 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         pvp_by_agency=by_agency,
         pvp_by_district=by_district,
         pvp_total=total,
+        pvp_subjects=_subjects(run),
+        pvp_by_victim=victim_rows(measure_frame(run.measures, "protection"), run.grades),
         review_tables=_review_tables(run),
+        cse_tables=_review_tables(run, cse_only=True),
+        cse_conversion=conversion_rates(measure_frame(run.measures, "protection"), run.grades),
         families=[FamilyView(name, family) for name, family in families.items()],
         exceptions=exceptions,
         exceptions_total=register_rows,

@@ -35,6 +35,10 @@ class Headline:
     unrecorded_per_year: int | None = doc("Estimated crimes a year left unrecorded: (1 - rate) x annual recorded crime.")
     annual_recorded_crime: int = doc("Recorded crimes a year used for the estimate (config or the extract, annualised).")
     estimate_method: str = doc("Plain statement of how the estimate was made.")
+    victim_groups: list[Rate] = doc(
+        "Recording rates of the victims in public protection, measured apart: children (and by age band at the "
+        "report), vulnerable adults, child sexual exploitation."
+    )
 
 
 @dataclass(frozen=True)
@@ -94,11 +98,20 @@ class TrendPoint:
 
 @dataclass(frozen=True)
 class PvpRow:
-    label: str = doc("Referring agency or district.")
+    label: str = doc("Referring agency, district or victim group.")
     referrals: int = doc("Referrals received from professional third parties.")
     should_record: int = doc("Of those, how many disclosed a notifiable offence that should have been recorded.")
     recorded: int = doc("Of those, how many were recorded as crimes.")
     rate: Rate = doc("recorded / should_record with intervals.")
+
+
+@dataclass(frozen=True)
+class Subjects:
+    referrals: int = doc("Referrals received.")
+    with_subject: int = doc("Of those, how many name the person they are about.")
+    people: int = doc("Distinct people the referrals are about: victims, not reports.")
+    children: int = doc("Of those, how many were children at a referral.")
+    referred_again: int = doc("People referred more than once.")
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,7 @@ class RuleView:
     reason_not_run: str = doc("Why the rule did not run (e.g. table absent), else empty.")
     overall: Rate = doc("Compliance over the whole population.")
     by_district: list[Rate] = doc("Compliance per district.")
+    by_victim: list[Rate] = doc("Compliance per victim group at the report (rules with that stratum).")
     breaches: int = doc("Records flagged.")
     threshold: str = doc("ok, warn or error against the force's configured threshold.")
     false_positives: int = doc("Findings auditors judged false positives (in force tonight): the rule's precision in use.")
@@ -194,7 +208,13 @@ class ReportContext:
     pvp_by_agency: list[PvpRow] = doc("Professional third-party referrals by referring agency.")
     pvp_by_district: list[PvpRow] = doc("Professional third-party referrals by district.")
     pvp_total: PvpRow = doc("Professional third-party referrals, all agencies.")
+    pvp_by_victim: list[PvpRow] = doc("Professional third-party referrals by victim group at the referral.")
+    pvp_subjects: Subjects | None = doc("The distinct people all referrals are about (None: not measured).")
     review_tables: list[CrossTable] = doc("Tables in the style of the force's published reviews.")
+    cse_tables: list[CrossTable] = doc("The review tables for child sexual exploitation alone (the Drew review's).")
+    cse_conversion: list[Rate] = doc(
+        "CSE referrals that led to at least one crime record / CSE referrals, by district, then all districts."
+    )
     families: list[FamilyView] = doc("One section per rule family.")
     exceptions: list[ExceptionRow] = doc("The register rows shown in the page (capped).")
     exceptions_total: int = doc("All register rows in the run.")

@@ -22,6 +22,7 @@ import hmac
 import re
 from collections import Counter
 
+from recordcheck.checks.engine.headline import CHILD_BANDS
 from recordcheck.checks.extract.contract import MEASURE_OF_FINDING
 from recordcheck.reports.context import ExceptionRow, GlanceRow, PvpRow, Rate, ReportContext, RuleView
 
@@ -86,6 +87,17 @@ def _rules(ctx: ReportContext, k: int) -> tuple[dict[str, Rate], Rate, Rate, Rat
     return overall, headline["recording"], headline["timeliness"], headline["classification"]
 
 
+def _victim_groups(rates: list[Rate], k: int) -> list[Rate]:
+    """Children, their age bands (which add up to children), vulnerable adults and CSE."""
+    if not rates:
+        return []
+    children, *rest = rates
+    bands = [r for r in rest if r.label in CHILD_BANDS]
+    others = [hidden(r) if small(r, k) else r for r in rest if r.label not in CHILD_BANDS]
+    shown_bands, shown_children = suppress_family(bands, children, k)
+    return [shown_children or children, *shown_bands, *others]
+
+
 def _register(rows: list[ExceptionRow], k: int) -> list[ExceptionRow]:
     cells = Counter((r.rule_id, r.district) for r in rows)
     return [r for r in rows if cells[(r.rule_id, r.district)] >= k]
@@ -100,22 +112,43 @@ def disclosure_safe(ctx: ReportContext) -> ReportContext:
     if total_again.rate.suppressed:
         total = total_again
     groups, _ = suppress_family(ctx.by_offence_group, recording, k)
+    by_victim, total_victims = _pvp(ctx.pvp_by_victim, ctx.pvp_total, k)
+    if total_victims.rate.suppressed:
+        total = total_victims
+    headline = dataclasses.replace(
+        ctx.headline,
+        recording=recording,
+        timeliness=timeliness,
+        classification=classification,
+        victim_groups=_victim_groups(ctx.headline.victim_groups, k),
+    )
+    # the CSE conversion rates: each district's, then all districts' (the family's total)
+    districts, all_districts = ctx.cse_conversion[:-1], (ctx.cse_conversion[-1] if ctx.cse_conversion else None)
+    conversion, all_shown = suppress_family(districts, all_districts, k)
     families = []
     for family in ctx.families:
         views: list[RuleView] = []
         for view in family.rules:
             rate = overall.get(view.id, view.overall)
             districts, shown = suppress_family(view.by_district, rate, k)
-            views.append(dataclasses.replace(view, overall=shown or rate, by_district=districts, trend=[]))
+            victims, shown_again = suppress_family(view.by_victim, shown or rate, k)
+            views.append(
+                dataclasses.replace(
+                    view, overall=shown_again or shown or rate, by_district=districts, by_victim=victims, trend=[]
+                )
+            )
         families.append(dataclasses.replace(family, rules=views))
     glance = [dataclasses.replace(g, compliance=overall.get(g.rule_id, g.compliance)) for g in ctx.glance]
-    headline = dataclasses.replace(ctx.headline, recording=recording, timeliness=timeliness, classification=classification)
     return dataclasses.replace(
         ctx,
         headline=headline,
         pvp_by_agency=by_agency,
         pvp_by_district=by_district,
         pvp_total=total,
+        pvp_by_victim=by_victim,
+        cse_conversion=[*conversion, all_shown] if all_shown is not None else [],
+        cse_tables=[],
+        pvp_subjects=None,
         by_offence_group=groups,
         sexual_offences=[g for g in groups if g.label in ("Rape", "Other sexual offences")],
         families=families,

@@ -12,6 +12,7 @@ import polars as pl
 
 from recordcheck.checks.base.refdata import GradeBand, grade_for
 from recordcheck.checks.base.stats import wald_half_width, wilson
+from recordcheck.checks.engine.headline import CHILD_BANDS
 from recordcheck.reports.context import CrossTable, PvpRow, Rate
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
@@ -59,6 +60,26 @@ MEASURE_SCHEMAS: dict[str, dict[str, Any]] = {
         "notifiable": INT,
         "recorded": INT,
     },
+    "protection": {
+        "record_type": STR,
+        "source": STR,
+        "district": STR,
+        "victim_group": STR,
+        "cse": pl.Boolean,
+        "year": STR,
+        "reports": INT,
+        "notifiable": INT,
+        "recorded": INT,
+        "unrecorded": INT,
+        "converted": INT,
+    },
+    "referral_subjects": {
+        "referrals": INT,
+        "with_subject": INT,
+        "subjects": INT,
+        "child_subjects": INT,
+        "repeat_subjects": INT,
+    },
     "crimes": {
         "year": STR,
         "district": STR,
@@ -74,6 +95,7 @@ MEASURE_SCHEMAS: dict[str, dict[str, Any]] = {
         "offence_group": STR,
         "status": STR,
         "outcome_code": INT,
+        "cse": pl.Boolean,
         "crimes": INT,
     },
 }
@@ -85,7 +107,10 @@ def measure_frame(measures: dict[str, list[dict[str, Any]]], name: str) -> pl.Da
     schema = MEASURE_SCHEMAS[name]
     if not rows:
         return pl.DataFrame(schema=schema)
-    return pl.DataFrame(rows, infer_schema_length=None).select(list(schema)).cast(schema)  # type: ignore[arg-type]
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    # a run folder written by an older pack may lack a column a newer report reads: null, not a crash
+    absent = [pl.lit(None).alias(c) for c in schema if c not in frame.columns]
+    return frame.with_columns(absent).select(list(schema)).cast(schema)  # type: ignore[arg-type]
 
 
 def pvp_rows(reports: pl.DataFrame, unrecorded: pl.DataFrame, by: str, grades: Grading) -> list[PvpRow]:
@@ -99,6 +124,37 @@ def pvp_rows(reports: pl.DataFrame, unrecorded: pl.DataFrame, by: str, grades: G
         name = str(label or "not recorded").replace("_", " ")
         rows.append(PvpRow(name, int(referrals), should, int(recorded), make_rate(name, int(recorded), should, grades)))
     return rows
+
+
+def victim_rows(protection: pl.DataFrame, grades: Grading) -> list[PvpRow]:
+    """Professional third-party referrals by victim group at the referral, in the pack's order
+    (children youngest first, then vulnerable adults, adults, age unknown)."""
+    pro = protection.filter((pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party"))
+    totals = pro.group_by("victim_group").agg(pl.col("reports", "recorded", "unrecorded").sum())
+    order = {group: i for i, group in enumerate((*CHILD_BANDS, "vulnerable adult", "adult", "age unknown"))}
+    rows = []
+    for label, referrals, recorded, unrecorded in sorted(
+        totals.select("victim_group", "reports", "recorded", "unrecorded").iter_rows(),
+        key=lambda row: order.get(str(row[0]), len(order)),
+    ):
+        should = int(recorded) + int(unrecorded)
+        name = str(label or "age unknown")
+        rows.append(PvpRow(name, int(referrals), should, int(recorded), make_rate(name, int(recorded), should, grades)))
+    return rows
+
+
+def conversion_rates(protection: pl.DataFrame, grades: Grading) -> list[Rate]:
+    """CSE referrals that led to at least one crime record, by district and in all: the Drew
+    review's referral-to-crime conversion rate."""
+    cse = protection.filter((pl.col("record_type") == "referral") & pl.col("cse"))
+    by_district = cse.group_by("district").agg(pl.col("reports", "converted").sum()).sort("district")
+    rates = [
+        make_rate(str(district or "not recorded"), int(converted), int(referrals), grades)
+        for district, referrals, converted in by_district.select("district", "reports", "converted").iter_rows()
+    ]
+    if rates:
+        rates.append(make_rate("all districts", int(cse["converted"].sum()), int(cse["reports"].sum()), grades))
+    return rates
 
 
 def cross_table(title: str, row_header: str, frame: pl.DataFrame, row: str, col: str, value: str) -> CrossTable:

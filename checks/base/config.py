@@ -59,6 +59,7 @@ class LimitsModel(Strict):
     pending_hours: Annotated[float, Field(gt=0, le=24 * 365, allow_inf_nan=False, strict=False)] | None = None
     victim_update_days: Annotated[float, Field(gt=0, le=3650, allow_inf_nan=False, strict=False)] | None = None
     child_under_age: Annotated[int, Field(ge=1, le=25)] | None = None
+    repeat_subject_days: Annotated[float, Field(gt=0, le=3650, allow_inf_nan=False, strict=False)] | None = None
 
 
 class GradeBandModel(Strict):

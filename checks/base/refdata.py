@@ -39,7 +39,7 @@ OPTIONAL_CATALOGUE_COLUMNS = {"counting_unit": "victim", "valid_from": None, "va
 COUNTING_UNITS = ("victim", "premises", "offence")
 
 PROVENANCE_KEYS = ("source", "edition")
-LIMIT_KEYS = ("recording_hours", "pending_hours", "victim_update_days", "child_under_age")
+LIMIT_KEYS = ("recording_hours", "pending_hours", "victim_update_days", "child_under_age", "repeat_subject_days")
 REASON_KEYS = ("always_accepted", "victim_dependent", "victim_dependent_sources", "n100_rape_accepted")
 AUTHORITY_KEYS = (
     "permitted_roles",

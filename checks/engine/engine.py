@@ -24,10 +24,12 @@ from recordcheck.checks.base.database import DUCKDB_TYPES, Database, EngineSetti
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.refdata import ReferenceData, limit_rows, outcome_rows
 from recordcheck.checks.engine.rules import PLACEHOLDER, STRATA, Rule, RulePack, unmet_needs
-from recordcheck.checks.extract.contract import REGISTER_COLUMNS, REGISTER_EXTRA_COLUMNS, TABLES
+from recordcheck.checks.extract.contract import MEASURE_OF_FINDING, REGISTER_COLUMNS, REGISTER_EXTRA_COLUMNS, TABLES
 from recordcheck.checks.validation.validate import AcceptedTables
 
-REQUIRED_OUTPUT = ("record_type", "record_id", "district", *STRATA[1:])
+OPTIONAL_STRATA = ("source", "victim_group", "receiving_unit")
+"""Register columns a rule's breaches carry when it has them (null otherwise)."""
+REQUIRED_OUTPUT = ("record_type", "record_id", "district", *(s for s in STRATA[1:] if s not in OPTIONAL_STRATA))
 
 
 class RuleError(ConfigError):
@@ -149,6 +151,23 @@ class RuleEngine:
     def _register_frame(self, sql: str) -> Any:
         """The register rows a query returns, as the engine hands them on (here a Polars frame)."""
         return self.con.sql(sql).pl()
+
+    def _rows_view(self, name: str, register: Any) -> None:
+        """The register rows as a relation the SQL can read (here a Polars frame, scanned in place)."""
+        self.con.register(name, register.select(FINDING_COLUMNS).to_arrow())
+
+    def expose_findings(self, register: Any) -> None:
+        """The night's findings as the view `finding` (rule, kind, record and the headline measure
+        the kind counts in), for the pack's measures: the recording rate of a group of reports
+        counts its reports with a recording finding, in SQL, beside its recorded ones."""
+        self._rows_view("finding_rows", register)
+        measure = " ".join(f"WHEN {_sql_str(kind)} THEN {_sql_str(m)}" for kind, m in MEASURE_OF_FINDING.items())
+        self._create(
+            "finding",
+            f"SELECT {', '.join(FINDING_COLUMNS)}, CASE finding {measure} END AS measure FROM finding_rows",
+            "the findings view",
+            materialise=False,
+        )
 
     def close(self) -> None:
         """Close the database the engine opened for itself (never one it was given)."""
@@ -310,7 +329,11 @@ class RuleEngine:
                        CAST(referrer_agency AS VARCHAR) AS referrer_agency,
                        CAST(offence_group AS VARCHAR) AS offence_group,
                        CAST(month AS VARCHAR) AS month,
-                       {"CAST(source AS VARCHAR)" if "source" in columns else "NULL::VARCHAR"} AS source
+                       {
+                ", ".join(
+                    f"CAST({c} AS VARCHAR) AS {c}" if c in columns else f"NULL::VARCHAR AS {c}" for c in OPTIONAL_STRATA
+                )
+            }
                 FROM {br} ORDER BY record_type, record_id"""
         )
 
@@ -342,6 +365,9 @@ OFFENCE_CODE_FIELDS = frozenset({"offence_code", "disclosed_code"})
 """Detail placeholders that hold Home Office offence codes: shown with their catalogue titles."""
 WORDED_FIELDS = frozenset({"decision", "no_crime_reason", "cancellation_authoriser_role", "source", "referrer_agency"})
 """Detail placeholders that hold contract codes (victim_declined): shown in words (victim declined)."""
+
+FINDING_COLUMNS = ("rule_id", "finding", "record_type", "record_id")
+"""What the `finding` view holds of each register row (with the kind's headline measure)."""
 
 REGISTER_SCHEMA = dict.fromkeys((*REGISTER_COLUMNS, *REGISTER_EXTRA_COLUMNS), pl.String)
 """The register as the engine builds it: the contract's columns, then its extras; all text."""
@@ -421,6 +447,10 @@ def _run_pack(
             registers.append(register.cast(REGISTER_SCHEMA))
     register_frame = pl.concat(registers) if registers else pl.DataFrame(schema=REGISTER_SCHEMA)
     ran = time.perf_counter()
-    measures = {name: engine.measure(name, sql) for name, sql in pack.measures.items()}
+    engine.expose_findings(register_frame)
+    try:
+        measures = {name: engine.measure(name, sql) for name, sql in pack.measures.items()}
+    finally:
+        engine.con.unregister("finding_rows")
     seconds = {**engine.timings, "rules": ran - started, "measures": time.perf_counter() - ran}
     return EngineResult(results, register_frame, seconds, measures)

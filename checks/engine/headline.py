@@ -69,4 +69,31 @@ def headline_from_counts(
         "recording": rate_figure(recorded, recorded + unrecorded),
         "timeliness": rate_figure(population - late, population),
         "classification": rate_figure(checked - misclassified, checked),
+        "groups": protection_figures(measures),
     }
+
+
+CHILD_BANDS = ("child under 13", "child 13 to 15", "child 16 to 17", "child, age unknown")
+"""The pack's victim groups for children (its `victim_group` macro), youngest first."""
+PROTECTION_GROUPS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
+    ("children", "child victims (under 18 at the report)", CHILD_BANDS),
+    *((band, band, (band,)) for band in CHILD_BANDS),
+    ("vulnerable_adults", "vulnerable adults", ("vulnerable adult",)),
+    ("cse", "child sexual exploitation (a CSE referral or a CSE-flagged crime)", None),
+)
+"""The victims in public protection measured apart: key, label and the victim groups it spans
+(None: the reports the pack marks `cse`, whatever the victim's group)."""
+
+
+def protection_figures(measures: dict[str, Any]) -> list[dict[str, Any]]:
+    """The recording rate of each group of victims in public protection, from the pack's
+    `protection` measure: reports recorded / (recorded + reports the recording rules found
+    unrecorded), as the headline's recording rate is reckoned for all reports."""
+    rows = measures.get("protection") or []
+    figures = []
+    for key, label, groups in PROTECTION_GROUPS:
+        chosen = [r for r in rows if (r.get("cse") is True if groups is None else r.get("victim_group") in groups)]
+        recorded = sum(int(r.get("recorded") or 0) for r in chosen)
+        unrecorded = sum(int(r.get("unrecorded") or 0) for r in chosen)
+        figures.append({"group": key, "label": label, **rate_figure(recorded, recorded + unrecorded)})
+    return figures

@@ -14,7 +14,7 @@ import polars as pl
 from recordcheck.checks.base.config import RunConfig, Threshold
 from recordcheck.checks.base.refdata import ReferenceData
 from recordcheck.checks.engine.engine import REGISTER_SCHEMA, EngineResult, RuleResult
-from recordcheck.checks.extract.contract import REGISTER_COLUMNS, TABLES
+from recordcheck.checks.extract.contract import REGISTER_COLUMNS, REGISTER_EXTRA_COLUMNS, TABLES
 from recordcheck.checks.validation.validate import AcceptedTables
 
 QUARANTINE_RULE = "QUARANTINE"
@@ -62,7 +62,7 @@ def _data_quality_rows(
         detail.alias("detail"),
         pl.concat_str(evidence, separator="|").map_elements(_digest, return_dtype=pl.String).alias("evidence"),
         pl.lit(title).alias("title"),
-        *(pl.lit(None, pl.String).alias(c) for c in ("referrer_agency", "offence_group", "month", "source")),
+        *(pl.lit(None, pl.String).alias(c) for c in REGISTER_EXTRA_COLUMNS if c not in ("evidence", "title")),
     ).cast(REGISTER_SCHEMA)  # type: ignore[arg-type]
 
 

@@ -27,7 +27,7 @@ from recordcheck.checks.base.yamlfile import line_of, load_yaml, require_mapping
 from recordcheck.checks.engine.rule_schema import PackFile, RuleFile
 from recordcheck.checks.extract.contract import FINDINGS, FREE_TEXT_COLUMNS, SEVERITIES, TABLES
 
-STRATA = ("district", "referrer_agency", "offence_group", "month")
+STRATA = ("district", "referrer_agency", "offence_group", "month", "victim_group", "receiving_unit")
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 LIMIT_PLACEHOLDER = re.compile(r"\{limit:([a-z_][a-z0-9_]*)\}")
 

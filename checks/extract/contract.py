@@ -71,6 +71,8 @@ OFFENDER_RELATIONSHIPS = (
 CRIME_STATUSES = ("recorded", "cancelled", "transferred")
 CANCELLATION_CODES = ("C1", "C2", "C3", "C4", "C5")
 AUTHORISER_ROLES = ("fcr", "ddm", "supervisor", "investigator", "other")
+DECIDER_ROLES = ("fcr", "ddm", "supervisor", "investigator", "pvp_officer", "mash_officer", "other")
+"""Who made a referral's decision; the first three need no further supervisory review."""
 SOURCE_TYPES = ("referral", "incident")
 CONTACT_TYPES = (
     "update",
@@ -189,6 +191,13 @@ REFERRALS = Table(
         _c("no_crime_reason", "string", enum=NO_CRIME_REASONS, meaning="why no crime was recorded, when none was"),
         _c("decision_rationale", "string", meaning="the account of the decision; " + _FREE_TEXT),
         _c("summary", "string", meaning="the referral's narrative; " + _FREE_TEXT),
+        _c("decided_by_role", "string", enum=DECIDER_ROLES, meaning="the role of whoever made the decision"),
+        _c("supervised_at", "timestamp", meaning="when a supervisor reviewed the decision; empty if nobody has"),
+        _c(
+            "receiving_unit",
+            "string",
+            meaning="the unit that received the referral (the force's own name: MASH, a PVP or CSE team)",
+        ),
     ),
     meaning="One row per referral to the public protection teams, the MASH or a child exploitation team, "
     "from any source, including those that disclose no offence.",
@@ -316,6 +325,8 @@ FINDINGS = (
     "victim_update_overdue",
     "missing_rationale",
     "data_quality",
+    "repeat_subject",
+    "unsupervised_decision",
 )
 SEVERITIES = ("high", "medium", "low")
 
@@ -346,6 +357,15 @@ REGISTER_COLUMNS = (
     "detail",
 )
 """The exceptions register's required columns, in order (the output contract)."""
-REGISTER_EXTRA_COLUMNS = ("evidence", "title", "referrer_agency", "offence_group", "month", "source")
+REGISTER_EXTRA_COLUMNS = (
+    "evidence",
+    "title",
+    "referrer_agency",
+    "offence_group",
+    "month",
+    "source",
+    "victim_group",
+    "receiving_unit",
+)
 """After them: the evidence hash a decision rests on, the rule's title, and the strata the report groups by.
 The nightly cycle adds change, first_seen, disposition and disposition_until."""

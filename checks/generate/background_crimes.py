@@ -178,6 +178,14 @@ def _victim_contacts(g: _Gen, crimes: dict[str, np.ndarray]) -> None:
         g.choice(["update", "update", "update", "needs_assessment", "decision_notification", "other"], len(j)),
     )
     g.add("victim_contacts", crime_id=crimes["crime_id"][crime_rep], contact_at=at, contact_type=kinds)
+    # each finalised crime's victim told of the outcome within the hour (Victims' Code, right 6)
+    told = idx[crimes["outcome_at"][idx] != NULL_TS]
+    g.add(
+        "victim_contacts",
+        crime_id=crimes["crime_id"][told],
+        contact_at=crimes["outcome_at"][told] + g.later.integers(5, 55, len(told)) * (HOUR // 60),
+        contact_type=np.full(len(told), "decision_notification", dtype=object),
+    )
 
 
 def _links(g: _Gen, crime_ids: np.ndarray, source_type: str, source_ids: np.ndarray) -> None:

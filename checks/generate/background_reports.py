@@ -17,6 +17,7 @@ from recordcheck.checks.generate.common import (
     HOUR,
     INCIDENT_KINDS,
     NO_VICTIM_CODES,
+    NULL_TS,
     RATIONALES,
     SUMMARIES,
     _Gen,
@@ -209,20 +210,31 @@ def _referral_batch(
     if decision == "n100":
         v = g.victims(m, 0.5, offence_date, (["rape"], [1.0]))
     vulnerable = np.where(v["child"], g.rng.random(m) < 0.3, g.rng.random(m) < 0.25)
+    concern = g.choice(["cse", "csa", "cce", "domestic_abuse", "neglect", "missing", "online_harm", "other"], m)
+    decided = np.minimum(received + g.rng.integers(1, 20, m) * HOUR, g.as_of - 1)
+    roles = np.asarray(["pvp_officer", "mash_officer", "investigator", "supervisor"], dtype=object)
     base: dict[str, Any] = {
         "referral_id": ids,
         "received_at": received,
         "district": g.choice(DISTRICTS, m, p=DISTRICT_WEIGHTS),
         "referrer_type": referrer,
         "referrer_agency": agency,
-        "concern_type": g.choice(["cse", "csa", "cce", "domestic_abuse", "neglect", "missing", "online_harm", "other"], m),
+        "concern_type": concern,
         "subject_person_id": g.ids("P", m),
         "subject_dob": v["dob"],
         "subject_sex": v["sex"],
         "subject_vulnerable": vulnerable,
         "decision": np.full(m, decision, dtype=object),
-        "decision_at": np.minimum(received + g.rng.integers(1, 20, m) * HOUR, g.as_of - 1),
+        "decision_at": decided,
         "summary": g.choice(SUMMARIES, m),
+        # the supervision trail: every decision reviewed within two days (or by the as-of)
+        "decided_by_role": g.later.choice(roles, m),
+        "supervised_at": np.where(
+            decision == "pending", NULL_TS, np.minimum(decided + g.later.integers(1, 48, m) * HOUR, g.as_of - 1)
+        ),
+        "receiving_unit": np.where(
+            concern == "cse", "CSE team", g.later.choice(np.asarray(["MASH", "PVP"], dtype=object), m)
+        ),
     }
     return base, v, referrer, vulnerable, offence_date
 

@@ -93,7 +93,7 @@ class _Injector:
             "district": [str(g.choice(DISTRICTS, 1)[0])],
             "referrer_type": [kw.pop("referrer_type", "professional_third_party")],
             "referrer_agency": [kw.pop("referrer_agency", str(g.choice(AGENCIES, 1, p=AGENCY_WEIGHTS)[0]))],
-            "concern_type": ["csa"],
+            "concern_type": [kw.pop("concern_type", "csa")],
             "subject_person_id": [kw.pop("person", g.ids("P", 1)[0])],
             "subject_dob": [kw.pop("dob", local_dates(np.array([received]))[0] - np.timedelta64(11 * 365, "D"))],
             "subject_sex": [kw.pop("sex", "F")],
@@ -101,6 +101,9 @@ class _Injector:
             "offence_date": [local_dates(np.array([received]))[0] - np.timedelta64(5, "D")],
             "decision": [decision],
             "summary": [str(g.choice(SUMMARIES, 1)[0])],
+            "decided_by_role": ["pvp_officer"],
+            "supervised_at": [received + 2 * HOUR],
+            "receiving_unit": ["MASH"],
         }
         for k, v in kw.items():
             row[k] = [v]
@@ -121,7 +124,7 @@ class _Injector:
             row[k] = [v]
         g.add("incidents", **row)
 
-    def crime(self, first: int, code: str, age: int, sex: str, **kw: Any) -> str:
+    def crime(self, first: int, code: str, age: int, sex: str, told_at: int | None = None, **kw: Any) -> str:
         g, rng = self.g, self.g.rng
         crime_id = str(g.ids("CR", 1)[0])
         on = local_dates(np.array([first]))
@@ -142,7 +145,11 @@ class _Injector:
             row[k] = [v]
         g.add("crimes", **row)
         if row["status"][0] == "recorded" and row["victim_person_id"][0] is not None and not kw.get("no_contacts"):
-            _contacts_every(g, crime_id, row["recorded_at"][0], row.get("outcome_at", [NULL_TS])[0])
+            outcome_at = row.get("outcome_at", [NULL_TS])[0]
+            _contacts_every(g, crime_id, row["recorded_at"][0], outcome_at)
+            if outcome_at != NULL_TS:  # the victim told of the outcome within the hour, unless a case says when
+                told = told_at if told_at is not None else outcome_at + HOUR // 2
+                g.add("victim_contacts", crime_id=[crime_id], contact_at=[told], contact_type=["decision_notification"])
         return crime_id
 
     def key(self, finding: str, record_type: str, record_id: str) -> None:
@@ -297,7 +304,7 @@ class _Injector:
 
         def cancelled(code: str, **kw: Any) -> None:
             first = t()
-            base = {
+            base: dict[str, Any] = {
                 "status": "cancelled",
                 "cancelled_at": first + 5 * DAY,
                 "cancellation_code": "C2",
@@ -391,6 +398,41 @@ class _Injector:
         )
         key("missing_rationale", "incident", iid)
 
+    def repeat_subjects(self) -> None:
+        """The same child referred twice inside the window, each referral closed with no offence
+        disclosed: the second is the review item (the first, alone, is not)."""
+        g, rng, referral, key = self.g, self.g.rng, self.referral, self.key
+        first = int(rng.integers(g.start, g.as_of - 100 * DAY))
+        person = str(g.ids("P", 1)[0])
+        dob = local_dates(np.array([first]))[0] - np.timedelta64(13 * 365, "D")
+        earlier, later = (str(i) for i in g.ids("REF", 2))
+        for rid, received in ((earlier, first), (later, first + int(rng.integers(20, 90)) * DAY)):
+            referral(rid, received, None, "no_offence_disclosed", person=person, dob=dob, concern_type="missing")
+        key("repeat_subject", "referral", later)
+
+    def child_not_told(self) -> None:
+        """A child's crime finalised, and the child told four days later: past the next working day
+        whatever the weekday (Friday's is Monday, three days on)."""
+        first = self.t()
+        outcome_at = first + 10 * DAY
+        cid = self.crime(
+            first,
+            "8N",
+            12,
+            "F",
+            outcome_code=15,
+            outcome_at=outcome_at,
+            suspect_identified=True,
+            told_at=outcome_at + 4 * DAY,
+        )
+        self.key("victim_update_overdue", "crime", cid)
+
+    def unsupervised_decision(self) -> None:
+        """A referral about a child closed by the officer, with no supervisory review."""
+        rid = str(self.g.ids("REF", 1)[0])
+        self.referral(rid, self.t(), None, "no_offence_disclosed", decided_by_role="mash_officer", supervised_at=NULL_TS)
+        self.key("unsupervised_decision", "referral", rid)
+
     def data_quality(self) -> None:
         """Data quality: a child-coded crime without a date of birth, or with unknown sex."""
         t, crime, key = self.t, self.crime, self.key
@@ -417,6 +459,9 @@ def _inject(g: _Gen, per_kind: int) -> None:
         injector.data_quality,
         injector.outcome_quality,
         injector.cse_flags,
+        injector.repeat_subjects,
+        injector.child_not_told,
+        injector.unsupervised_decision,
     )
     for _ in range(per_kind):
         for make in kinds:

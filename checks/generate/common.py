@@ -174,6 +174,10 @@ class _Gen:
 
     def __init__(self, seed: int, scale: float, as_of: datetime) -> None:
         self.rng = np.random.default_rng(seed)
+        self.later = np.random.default_rng([seed, 1])
+        """Draws for columns added to the extract after its first shape (the supervision trail,
+        decision notifications): a stream of their own, so a new column never reshuffles the
+        records of a seed (and the approved findings on the sample keep their record ids)."""
         self.scale = scale
         self.as_of = _to_us(as_of)
         self.start = self.as_of - 365 * DAY

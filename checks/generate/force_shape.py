@@ -52,6 +52,9 @@ COLUMNS: dict[str, dict[str, str]] = {
         "no_crime_reason": "Non Crime Reason",
         "decision_rationale": "Decision Notes",
         "summary": "Referral Narrative",
+        "decided_by_role": "Decision Maker Role",
+        "supervised_at": "Supervisor Review Time",
+        "receiving_unit": "Receiving Team",
     },
     "incidents": {
         "incident_id": "Log Number",

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from recordcheck.checks.base.london import LONDON
 from recordcheck.checks.base.refdata import ReferenceData, load_reference
 from recordcheck.checks.generate.common import Extract
 from recordcheck.checks.generate.shapes import write_extract
@@ -110,6 +111,41 @@ def victims_overdue(tables: dict[str, pl.DataFrame], as_of: datetime, days: floa
     return _key([("victim_update_overdue", "crime", c) for c in overdue])
 
 
+def children_not_told(tables: dict[str, pl.DataFrame], as_of: datetime, child_under: int) -> pl.DataFrame:
+    """Crimes finalised (outcomes 1 to 22) when their victim was a child, whose first decision
+    notification came after the end of the next working day (London days), or not yet by tonight."""
+    london = "Europe/London"
+    crimes = tables["crimes"].filter(
+        (pl.col("status") == "recorded")
+        & pl.col("victim_person_id").is_not_null()
+        & pl.col("victim_dob").is_not_null()
+        & pl.col("outcome_code").is_between(1, 22)
+        & pl.col("outcome_at").is_not_null()
+    )
+    decided_on = pl.col("outcome_at").dt.convert_time_zone(london).dt.date()
+    dob = pl.col("victim_dob")
+    birthday_to_come = (decided_on.dt.month() < dob.dt.month()) | (
+        (decided_on.dt.month() == dob.dt.month()) & (decided_on.dt.day() < dob.dt.day())
+    )
+    age = decided_on.dt.year() - dob.dt.year() - birthday_to_come.cast(pl.Int32)
+    weekday = decided_on.dt.weekday()  # Monday 1
+    told_by = decided_on + pl.duration(days=pl.when(weekday == 5).then(3).when(weekday == 6).then(2).otherwise(1))
+    children = crimes.filter(age < child_under).select("crime_id", "outcome_at", told_by.alias("told_by"))
+    children = children.filter(pl.col("told_by") < as_of.astimezone(LONDON).date())
+    told = (
+        tables["victim_contacts"]
+        .filter(pl.col("contact_type") == "decision_notification")
+        .join(children, on="crime_id")
+        .filter(pl.col("contact_at") >= pl.col("outcome_at"))
+        .group_by("crime_id")
+        .agg(pl.col("contact_at").min().dt.convert_time_zone(london).dt.date().alias("first_told_on"))
+    )
+    late = children.join(told, on="crime_id", how="left").filter(
+        pl.col("first_told_on").is_null() | (pl.col("first_told_on") > pl.col("told_by"))
+    )
+    return _key([("victim_update_overdue", "crime", c) for c in late["crime_id"].sort().to_list()])
+
+
 class NightlyExport:
     """Night after night of one generated export, with a key per night."""
 
@@ -118,6 +154,7 @@ class NightlyExport:
         self.notifiable = _notifiable(reference)
         self.pending_hours = float(reference.limits["pending_hours"])
         self.update_days = float(reference.limits["victim_update_days"])
+        self.child_under = int(reference.limits["child_under_age"])
         self.tables = {name: frame.clone() for name, frame in extract.tables.items()}
         self.as_of = extract.as_of
         self.rng = np.random.default_rng(extract.seed + 1009)
@@ -141,6 +178,7 @@ class NightlyExport:
                     self.static,
                     pending_overdue(self.tables, self.as_of, self.notifiable, self.pending_hours),
                     victims_overdue(self.tables, self.as_of, self.update_days),
+                    children_not_told(self.tables, self.as_of, self.child_under),
                 ]
             )
             .unique()
@@ -281,6 +319,9 @@ class NightlyExport:
             "offence_date": (received - timedelta(days=2)).date(),
             "decision": decision,
             "decision_at": received + timedelta(hours=1) if decision != "pending" else None,
+            "decided_by_role": "pvp_officer",
+            "supervised_at": received + timedelta(hours=1) if decision != "pending" else None,
+            "receiving_unit": "MASH",
         }
         self.tables["referrals"] = pl.concat(
             [referrals, pl.DataFrame([row], schema={k: referrals.schema[k] for k in row})], how="diagonal"

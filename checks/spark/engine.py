@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recordcheck.checks.base.refdata import ReferenceData, limit_rows, outcome_rows
-from recordcheck.checks.engine.engine import RuleEngine, RuleError
+from recordcheck.checks.engine.engine import FINDING_COLUMNS, RuleEngine, RuleError
 from recordcheck.checks.engine.rules import RulePack
 from recordcheck.checks.extract.contract import TABLES
 from recordcheck.checks.spark.sql import SparkTranslator
@@ -58,6 +58,10 @@ class SparkRuleEngine(RuleEngine):
     def _view(self, name: str, frame: Any) -> None:
         frame.createOrReplaceTempView(name)
         self._views.append(name)
+
+    def _rows_view(self, name: str, register: Any) -> None:
+        """The register rows (a lazy Spark DataFrame, on the executors) as a temporary view."""
+        self._view(name, register.select(*FINDING_COLUMNS))
 
     def _load_tables(self, tables: Mapping[str, Any], districts: list[str] | None) -> None:
         from pyspark.sql import DataFrame

@@ -79,8 +79,13 @@ CONTACT_TYPES = (
     "needs_assessment",
     "written_acknowledgement",
     "decision_notification",
+    "support_referral",
     "other",
 )
+"""`support_referral`: the victim referred to a support service (victim support, an ISVA or a
+children's ISVA), Victims' Code right 4."""
+CONTACT_WITH = ("victim", "parent_or_carer", "professional", "other")
+"""Who the police spoke to: `professional` is an intermediary (a social worker, a teacher)."""
 
 MAX_VICTIMS = 1000
 """Plausibility bound on a report's victim count: more is a keying error, not a report."""
@@ -308,6 +313,12 @@ VICTIM_CONTACTS = Table(
         _c("crime_id", "string", True, meaning="the crime the contact was about"),
         _c("contact_at", "timestamp", True, meaning="when the victim was contacted"),
         _c("contact_type", "string", True, enum=CONTACT_TYPES, meaning="what kind of contact it was"),
+        _c(
+            "contact_with",
+            "string",
+            enum=CONTACT_WITH,
+            meaning="who the police spoke to: the victim, a parent or carer, or a professional in between",
+        ),
     ),
     meaning="Contacts with victims under the Victims' Code. Optional: the victim update rule reports 'not run' without it.",
 )
@@ -327,6 +338,7 @@ FINDINGS = (
     "data_quality",
     "repeat_subject",
     "unsupervised_decision",
+    "victims_code",
 )
 SEVERITIES = ("high", "medium", "low")
 

@@ -86,6 +86,16 @@ def _crimes_for_sources(
         "outcome_at": outcome_at,
     }
     g.add("crimes", **rows)
+    # a child at the first report is referred to support within the hour (Victims' Code, right 4)
+    child_at_report = (dob == dob) & (age_on(dob, local_dates(first_report)) < 18) & ~no_victim
+    referred = np.nonzero(child_at_report & (status == "recorded"))[0]
+    g.add(
+        "victim_contacts",
+        crime_id=crime_id[referred],
+        contact_at=first_report[referred] + g.later.integers(5, 55, len(referred)) * (HOUR // 60),
+        contact_type=np.full(len(referred), "support_referral", dtype=object),
+        contact_with=np.full(len(referred), "parent_or_carer", dtype=object),
+    )
     return rows
 
 
@@ -177,7 +187,18 @@ def _victim_contacts(g: _Gen, crimes: dict[str, np.ndarray]) -> None:
         "written_acknowledgement",
         g.choice(["update", "update", "update", "needs_assessment", "decision_notification", "other"], len(j)),
     )
-    g.add("victim_contacts", crime_id=crimes["crime_id"][crime_rep], contact_at=at, contact_type=kinds)
+    # who was spoken to: a child, a parent or carer, sometimes a professional (never all of a
+    # child's contacts: the support referral is with a parent or carer); an adult mostly herself
+    dob = crimes["victim_dob"][crime_rep]
+    child = (dob == dob) & (age_on(dob, local_dates(np.repeat(start, k))) < 18)
+    spoken_to = np.where(
+        child,
+        g.later.choice(np.asarray(["victim", "parent_or_carer", "professional"], dtype=object), len(j)),
+        g.later.choice(np.asarray(["victim", "professional"], dtype=object), len(j), p=[0.9, 0.1]),
+    ).astype(object)
+    g.add(
+        "victim_contacts", crime_id=crimes["crime_id"][crime_rep], contact_at=at, contact_type=kinds, contact_with=spoken_to
+    )
     # each finalised crime's victim told of the outcome within the hour (Victims' Code, right 6)
     told = idx[crimes["outcome_at"][idx] != NULL_TS]
     g.add(
@@ -185,6 +206,7 @@ def _victim_contacts(g: _Gen, crimes: dict[str, np.ndarray]) -> None:
         crime_id=crimes["crime_id"][told],
         contact_at=crimes["outcome_at"][told] + g.later.integers(5, 55, len(told)) * (HOUR // 60),
         contact_type=np.full(len(told), "decision_notification", dtype=object),
+        contact_with=np.full(len(told), "victim", dtype=object),
     )
 
 

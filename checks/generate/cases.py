@@ -124,7 +124,18 @@ class _Injector:
             row[k] = [v]
         g.add("incidents", **row)
 
-    def crime(self, first: int, code: str, age: int, sex: str, told_at: int | None = None, **kw: Any) -> str:
+    def crime(
+        self,
+        first: int,
+        code: str,
+        age: int,
+        sex: str,
+        told_at: int | None = None,
+        referred: bool = True,
+        referred_at: int | None = None,
+        spoken_to: str = "victim",
+        **kw: Any,
+    ) -> str:
         g, rng = self.g, self.g.rng
         crime_id = str(g.ids("CR", 1)[0])
         on = local_dates(np.array([first]))
@@ -146,10 +157,24 @@ class _Injector:
         g.add("crimes", **row)
         if row["status"][0] == "recorded" and row["victim_person_id"][0] is not None and not kw.get("no_contacts"):
             outcome_at = row.get("outcome_at", [NULL_TS])[0]
-            _contacts_every(g, crime_id, row["recorded_at"][0], outcome_at)
+            _contacts_every(g, crime_id, row["recorded_at"][0], outcome_at, spoken_to=spoken_to)
             if outcome_at != NULL_TS:  # the victim told of the outcome within the hour, unless a case says when
                 told = told_at if told_at is not None else outcome_at + HOUR // 2
-                g.add("victim_contacts", crime_id=[crime_id], contact_at=[told], contact_type=["decision_notification"])
+                g.add(
+                    "victim_contacts",
+                    crime_id=[crime_id],
+                    contact_at=[told],
+                    contact_type=["decision_notification"],
+                    contact_with=[spoken_to],
+                )
+            if age < 18 and referred:  # a child referred to support within the hour of the report
+                g.add(
+                    "victim_contacts",
+                    crime_id=[crime_id],
+                    contact_at=[referred_at if referred_at is not None else first + HOUR // 2],
+                    contact_type=["support_referral"],
+                    contact_with=["parent_or_carer" if spoken_to == "victim" else spoken_to],
+                )
         return crime_id
 
     def key(self, finding: str, record_type: str, record_id: str) -> None:
@@ -254,7 +279,7 @@ class _Injector:
         cid = crime(first, "8N", 30, "M", recorded_at=first + int(rng.integers(25, 96)) * HOUR)
         key("late_recording", "crime", cid)
         received = t()
-        cid = crime(received + 50 * HOUR, "20B", 10, "F", recorded_at=received + 52 * HOUR)
+        cid = crime(received + 50 * HOUR, "20B", 10, "F", recorded_at=received + 52 * HOUR, referred_at=received + HOUR)
         rid = str(g.ids("REF", 1)[0])
         referral(rid, received, "20B", "crime_recorded")
         _links(g, np.array([cid], dtype=object), "referral", np.array([rid], dtype=object))
@@ -427,6 +452,13 @@ class _Injector:
         )
         self.key("victim_update_overdue", "crime", cid)
 
+    def children_and_the_victims_code(self) -> None:
+        """A child never referred to support; a child only ever reached through a professional."""
+        cid = self.crime(self.t(), "8N", 13, "F", referred=False)
+        self.key("victims_code", "crime", cid)
+        cid = self.crime(self.t(), "8N", 15, "F", spoken_to="professional")
+        self.key("victims_code", "crime", cid)
+
     def unsupervised_decision(self) -> None:
         """A referral about a child closed by the officer, with no supervisory review."""
         rid = str(self.g.ids("REF", 1)[0])
@@ -462,13 +494,16 @@ def _inject(g: _Gen, per_kind: int) -> None:
         injector.repeat_subjects,
         injector.child_not_told,
         injector.unsupervised_decision,
+        injector.children_and_the_victims_code,
     )
     for _ in range(per_kind):
         for make in kinds:
             make()
 
 
-def _contacts_every(g: _Gen, crime_id: str, start: int, outcome_at: int, skip_first: bool = False) -> None:
+def _contacts_every(
+    g: _Gen, crime_id: str, start: int, outcome_at: int, skip_first: bool = False, spoken_to: str = "victim"
+) -> None:
     end = outcome_at if outcome_at != NULL_TS else g.as_of
     at = []
     current = start
@@ -478,4 +513,10 @@ def _contacts_every(g: _Gen, crime_id: str, start: int, outcome_at: int, skip_fi
         current += 20 * DAY
         at.append(current)
     if at:
-        g.add("victim_contacts", crime_id=[crime_id] * len(at), contact_at=at, contact_type=["update"] * len(at))
+        g.add(
+            "victim_contacts",
+            crime_id=[crime_id] * len(at),
+            contact_at=at,
+            contact_type=["update"] * len(at),
+            contact_with=[spoken_to] * len(at),
+        )

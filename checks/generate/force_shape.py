@@ -99,6 +99,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "crime_id": "Crime Number",
         "contact_at": "Contact Time",
         "contact_type": "Contact Category",
+        "contact_with": "Contact With",
     },
 }
 
@@ -193,8 +194,10 @@ VALUES: dict[str, dict[str, dict[str, str]]] = {
             "needs_assessment": "VNA",
             "written_acknowledgement": "ACK",
             "decision_notification": "DEC",
+            "support_referral": "REFSUP",
             "other": "OTH",
         },
+        "contact_with": {"victim": "VIC", "parent_or_carer": "PAR", "professional": "PRO", "other": "OTH"},
     },
 }
 TRUE, FALSE = "Y", "N"

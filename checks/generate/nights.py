@@ -250,6 +250,14 @@ class NightlyExport:
         self.tables["crime_links"] = pl.concat(
             [links, pl.DataFrame([{"crime_id": crime_id, "source_type": "referral", "source_id": referral["referral_id"]}])]
         )
+        contacts = self.tables["victim_contacts"]
+        referred = {  # the child referred to support when the referral came in (Victims' Code, right 4)
+            "crime_id": crime_id,
+            "contact_at": referral["received_at"] + timedelta(minutes=30),
+            "contact_type": "support_referral",
+            "contact_with": "parent_or_carer",
+        }
+        self.tables["victim_contacts"] = pl.concat([contacts, pl.DataFrame([referred], schema=contacts.schema)])
         self.static = pl.concat(
             [
                 self.static.filter(
@@ -345,6 +353,8 @@ class NightlyExport:
                 "crime_id": open_crimes,
                 "contact_at": [self.as_of - timedelta(hours=2)] * open_crimes.len(),
                 "contact_type": "update",
+                # not said: the night's updates count neither way for who was spoken to (VIC004)
+                "contact_with": None,
             },
             schema=contacts.schema,
         )

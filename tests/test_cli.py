@@ -321,7 +321,7 @@ def test_every_run_ends_with_a_headline(tmp_path):
     lines = result.output.strip().splitlines()
     key = pl.read_csv(ROOT / "sample_data" / "extract" / "key.csv")
     block = lines[lines.index(next(x for x in lines if x.startswith("Headline:"))) :]
-    assert block[0].startswith(f"Headline: {key.height} finding(s) on 41,900 rows read, 0 quarantined")
+    assert block[0].startswith(f"Headline: {key.height} finding(s) on 41,912 rows read, 0 quarantined")
     assert "unrecorded crime 10" in block[0]
     assert block[1] == (
         f"Tonight: {key.height} new, 0 recurring, 0 resolved; 23 high-severity open; "

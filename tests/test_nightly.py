@@ -476,8 +476,8 @@ def test_log_format_json_is_one_object_per_stage_without_record_contents(tmp_pat
     records = [json.loads(line) for line in done.stderr.splitlines()]
     assert [r["stage"] for r in records] == ["validate", "rules", "publish"]
     assert all(r["outcome"] == "done" and r["seconds"] >= 0 for r in records)
-    assert records[0]["rows_read"]["referrals"] == 817 and records[0]["rows_total"] == 41900
-    assert records[2]["exceptions"] == records[1]["findings"] == 46 and records[2]["exit_code"] == 0
+    assert records[0]["rows_read"]["referrals"] == 817 and records[0]["rows_total"] == 41912
+    assert records[2]["exceptions"] == records[1]["findings"] == 47 and records[2]["exit_code"] == 0
     referral_ids = pl.read_csv(SAMPLE / "referrals.csv", infer_schema=False)["referral_id"].head(100).to_list()
     assert not any(ref in done.stderr for ref in referral_ids)
     quiet = subprocess.run(

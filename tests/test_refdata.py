@@ -120,3 +120,39 @@ def test_a_key_of_another_pack_version_is_kept_only_when_asked(tmp_path):
         load_reference(folder)
     older = load_reference(folder, other_version=True)
     assert older.cancellation_authority["sexual_offence_roles"] == ["fcr", "ddm"]
+
+
+def test_a_no_crime_reason_stands_only_inside_its_dates(pack):
+    """A force that withdrew "victim not traced" from 1 January 2026: a public report about an
+    adult closed for that reason in December 2025 stands; the same closure in January does not.
+    Reasons with no dates (the bundled default) stand at any time."""
+    from recordcheck.checks.engine.engine import run_pack
+    from recordcheck.checks.engine.rules import RuleCase
+    from recordcheck.checks.rulechange.ruletest import case_tables
+    from tests.conftest import AS_OF
+
+    assert load_reference().reason_periods == {}
+    reference = load_reference(overrides={"no_crime_reasons": {"valid": {"victim_not_traced": {"valid_to": "2026-01-01"}}}})
+    assert reference.reason_periods == {"victim_not_traced": (None, date(2026, 1, 1))}
+    closed = {
+        "referrer_type": "member_of_public",
+        "disclosed_offence_code": "8L",
+        "decision": "crime_related_incident",
+        "no_crime_reason": "victim_not_traced",
+        "subject_dob": "1980-01-01",
+        "decision_rationale": "not traced",
+    }
+    given = {
+        "referrals": [
+            {"referral_id": "R1", "received_at": "2025-12-31T23:30:00Z", **closed},  # 31 December in London
+            {"referral_id": "R2", "received_at": "2026-01-01T00:30:00Z", **closed},
+        ]
+    }
+    tables = case_tables(RuleCase("dated", given, (), ()), pack.case_defaults)
+    flagged = run_pack(pack, reference, AS_OF, tables, "t", only=["REC001"]).register["record_id"].to_list()
+    assert flagged == ["R2"]
+    assert run_pack(pack, load_reference(), AS_OF, tables, "t", only=["REC001"]).register.height == 0
+    with pytest.raises(ConfigError, match="valid_to must come after valid_from"):
+        load_reference(
+            overrides={"no_crime_reasons": {"valid": {"duplicate": {"valid_from": "2020-01-01", "valid_to": "2019-01-01"}}}}
+        )

@@ -241,8 +241,8 @@ def test_national_job_on_a_standalone_cluster_gives_what_duckdb_gives(pack, tmp_
             forces = json.loads((folder / "manifest.json").read_text())["forces"]
             assert {f["validator"] for f in forces} == {where}
         assert (
-            register(run_dir).height == register(on_duckdb.run_dir).height == 184 + 46 + 46
-        )  # each force's injected breaches (46 a round)
+            register(run_dir).height == register(on_duckdb.run_dir).height == 188 + 47 + 47
+        )  # each force's injected breaches (47 a round)
         assert register(run_dir).equals(register(on_duckdb.run_dir))
         assert summary(run_dir) == summary(on_duckdb.run_dir)
         assert quarantine(run_dir).height == 3

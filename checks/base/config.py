@@ -10,6 +10,7 @@ loaded (`check_rule_ids`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -84,11 +85,18 @@ class OutcomeTypesModel(Strict):
         return labels
 
 
+class PeriodModel(Strict):
+    valid_from: Annotated[date, Field(strict=False)] | None = None
+    valid_to: Annotated[date, Field(strict=False)] | None = None
+
+
 class ReasonsModel(Strict):
     always_accepted: list[str] | None = None
     victim_dependent: list[str] | None = None
     victim_dependent_sources: list[str] | None = None
     n100_rape_accepted: list[str] | None = None
+    valid: dict[str, PeriodModel] | None = None
+    """When each reason could be relied on (a reason not listed: at any time)."""
 
 
 class AuthorityModel(Strict):

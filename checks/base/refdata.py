@@ -40,7 +40,7 @@ COUNTING_UNITS = ("victim", "premises", "offence")
 
 PROVENANCE_KEYS = ("source", "edition")
 LIMIT_KEYS = ("recording_hours", "pending_hours", "victim_update_days", "child_under_age", "repeat_subject_days")
-REASON_KEYS = ("always_accepted", "victim_dependent", "victim_dependent_sources", "n100_rape_accepted")
+REASON_KEYS = ("always_accepted", "victim_dependent", "victim_dependent_sources", "n100_rape_accepted", "valid")
 AUTHORITY_KEYS = (
     "permitted_roles",
     "registrar_categories",
@@ -93,6 +93,9 @@ class ReferenceData:
     """When each outcome type could be given (valid_from, valid_to exclusive; None is open)."""
     outcome_lists: dict[str, list[int]] = field(default_factory=dict)
     """Named sets of outcome codes the rules test against (`in_outcomes(list, code)`)."""
+    reason_periods: dict[str, tuple[date | None, date | None]] = field(default_factory=dict)
+    """When a no-crime reason could be relied on (valid_from, valid_to exclusive); a reason not
+    listed could be relied on at any time."""
     provenance: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
@@ -247,6 +250,20 @@ def _outcome_periods(raw: Any, path: Path) -> dict[int, tuple[date | None, date 
     return periods
 
 
+def _reason_periods(raw: Any, path: Path) -> dict[str, tuple[date | None, date | None]]:
+    """`valid:` maps a no-crime reason to {valid_from, valid_to}."""
+    periods: dict[str, tuple[date | None, date | None]] = {}
+    for key, span in dict(raw).items():
+        where = f"{path}: valid.{key}"
+        if not isinstance(span, dict) or not set(span) <= {"valid_from", "valid_to"}:
+            raise ConfigError(f"{where}: expected a reason mapping to valid_from and/or valid_to")
+        start, end = _day(span.get("valid_from"), f"{where}.valid_from"), _day(span.get("valid_to"), f"{where}.valid_to")
+        if start and end and end <= start:
+            raise ConfigError(f"{where}: valid_to must come after valid_from")
+        periods[str(key)] = (start, end)
+    return periods
+
+
 def load_reference(
     directory: Path = REFERENCE_DIR,
     overrides: dict[str, Any] | None = None,
@@ -293,7 +310,8 @@ def load_reference(
     return ReferenceData(
         offence_catalogue=catalogue,
         limit_periods=limit_periods,
-        no_crime_reasons={k: [str(x) for x in v] for k, v in sections["no_crime_reasons"].items()},
+        no_crime_reasons={k: [str(x) for x in v] for k, v in sections["no_crime_reasons"].items() if k != "valid"},
+        reason_periods=_reason_periods(sections["no_crime_reasons"].get("valid") or {}, directory / "no_crime_reasons.yaml"),
         cancellation_authority={k: [str(x) for x in v] for k, v in sections["cancellation_authority"].items()},
         grade_bands=_bands(sections["grade_bands"].get("bands"), f"{directory / 'grade_bands.yaml'}"),
         outcome_labels={int(k): str(v) for k, v in (sections["outcome_types"].get("labels") or {}).items()},
@@ -306,6 +324,11 @@ def load_reference(
 def limit_rows(reference: ReferenceData) -> list[tuple[str, float, date | None, date | None]]:
     """The engine's `limits` table: one row per dated value of each limit."""
     return [(p.name, p.value, p.valid_from, p.valid_to) for p in reference.limit_periods]
+
+
+def reason_rows(reference: ReferenceData) -> list[tuple[str, date | None, date | None]]:
+    """The engine's `reason_period` table: (reason, valid_from, valid_to)."""
+    return [(reason, start, end) for reason, (start, end) in sorted(reference.reason_periods.items())]
 
 
 def outcome_rows(reference: ReferenceData) -> list[tuple[int, date | None, date | None]]:

@@ -22,7 +22,7 @@ import polars as pl
 
 from recordcheck.checks.base.database import DUCKDB_TYPES, Database, EngineSettings, connect
 from recordcheck.checks.base.errors import ConfigError
-from recordcheck.checks.base.refdata import ReferenceData, limit_rows, outcome_rows
+from recordcheck.checks.base.refdata import ReferenceData, limit_rows, outcome_rows, reason_rows
 from recordcheck.checks.engine.rules import PLACEHOLDER, STRATA, Rule, RulePack, unmet_needs
 from recordcheck.checks.extract.contract import MEASURE_OF_FINDING, REGISTER_COLUMNS, REGISTER_EXTRA_COLUMNS, TABLES
 from recordcheck.checks.validation.validate import AcceptedTables
@@ -200,6 +200,9 @@ class RuleEngine:
             self.con.executemany("INSERT INTO outcome_list VALUES (?, ?)", outcomes)
         self.con.execute("CREATE TABLE limits (name VARCHAR, value DOUBLE, valid_from DATE, valid_to DATE)")
         self.con.executemany("INSERT INTO limits VALUES (?, ?, ?, ?)", limit_rows(reference))
+        self.con.execute("CREATE TABLE reason_period (reason VARCHAR, valid_from DATE, valid_to DATE)")
+        if reference.reason_periods:
+            self.con.executemany("INSERT INTO reason_period VALUES (?, ?, ?)", reason_rows(reference))
         self.con.execute("CREATE TABLE outcome_type (code INTEGER, valid_from DATE, valid_to DATE)")
         if reference.outcome_periods:
             self.con.executemany("INSERT INTO outcome_type VALUES (?, ?, ?)", outcome_rows(reference))

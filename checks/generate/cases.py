@@ -459,6 +459,11 @@ class _Injector:
         cid = self.crime(self.t(), "8N", 15, "F", spoken_to="professional")
         self.key("victims_code", "crime", cid)
 
+    def withdrawn_code(self) -> None:
+        """A burglary recorded under 28A, withdrawn in April 2017 (DQ003)."""
+        cid = self.crime(self.t(), "28A", 40, "M")
+        self.key("data_quality", "crime", cid)
+
     def unsupervised_decision(self) -> None:
         """A referral about a child closed by the officer, with no supervisory review."""
         rid = str(self.g.ids("REF", 1)[0])
@@ -495,6 +500,7 @@ def _inject(g: _Gen, per_kind: int) -> None:
         injector.child_not_told,
         injector.unsupervised_decision,
         injector.children_and_the_victims_code,
+        injector.withdrawn_code,
     )
     for _ in range(per_kind):
         for make in kinds:

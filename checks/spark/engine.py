@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from recordcheck.checks.base.refdata import ReferenceData, limit_rows, outcome_rows
+from recordcheck.checks.base.refdata import ReferenceData, limit_rows, outcome_rows, reason_rows
 from recordcheck.checks.engine.engine import FINDING_COLUMNS, RuleEngine, RuleError
 from recordcheck.checks.engine.rules import RulePack
 from recordcheck.checks.extract.contract import TABLES
@@ -91,6 +91,7 @@ class SparkRuleEngine(RuleEngine):
         dated = "valid_from DATE, valid_to DATE"
         self._view("limits", self.spark.createDataFrame(limit_rows(reference), f"name STRING, value DOUBLE, {dated}"))
         self._view("outcome_type", self.spark.createDataFrame(outcome_rows(reference), f"code INT, {dated}"))
+        self._view("reason_period", self.spark.createDataFrame(reason_rows(reference), f"reason STRING, {dated}"))
         moment = as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         self._view("run_settings", self.spark.sql(f"SELECT 'as_of' AS name, TIMESTAMP '{moment}' AS value_ts"))
 

@@ -13,6 +13,7 @@ import polars as pl
 
 from recordcheck.checks.base.london import LONDON
 from recordcheck.checks.base.refdata import GradeBand
+from recordcheck.checks.base.stats import unrecorded_per_year
 from recordcheck.checks.engine.headline import UNRECORDED
 from recordcheck.reports.context import (
     Audit,
@@ -130,9 +131,10 @@ def _headline(run: RunFiles) -> Headline:
         recording,
         run.rate("crimes", figures["timeliness"]["compliant"], figures["timeliness"]["total"]),
         run.rate("crimes checked", figures["classification"]["compliant"], figures["classification"]["total"]),
-        round((1 - recording.rate) * annual) if recording.rate is not None else None,
+        None if (per_year := unrecorded_per_year(annual, recording.rate)) is None else round(per_year),
         annual,
-        "(1 - recording rate) x recorded crimes a year"
+        "recorded crimes a year x (1 - recording rate) / recording rate: the recorded crimes are the rate's "
+        "share of the crimes due"
         + (
             " (from the config)"
             if run.options.get("annual_recorded_crime")

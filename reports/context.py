@@ -32,7 +32,9 @@ class Headline:
     recording: Rate = doc("Crimes recorded / reports that should have been recorded (referrals and incidents).")
     timeliness: Rate = doc("Crimes recorded within 24 hours of first report / crimes.")
     classification: Rate = doc("Crimes without a classification finding / crimes checked.")
-    unrecorded_per_year: int | None = doc("Estimated crimes a year left unrecorded: (1 - rate) x annual recorded crime.")
+    unrecorded_per_year: int | None = doc(
+        "Estimated crimes a year left unrecorded: N (1 - rate) / rate, N the annual recorded crime."
+    )
     annual_recorded_crime: int = doc("Recorded crimes a year used for the estimate (config or the extract, annualised).")
     estimate_method: str = doc("Plain statement of how the estimate was made.")
     victim_groups: list[Rate] = doc(

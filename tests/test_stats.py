@@ -6,7 +6,7 @@ import pytest
 
 from recordcheck.checks.base.config import Threshold
 from recordcheck.checks.base.refdata import load_reference
-from recordcheck.checks.base.stats import wald_half_width, wilson
+from recordcheck.checks.base.stats import unrecorded_per_year, wald_half_width, wilson
 from recordcheck.checks.engine.register import threshold_state
 from recordcheck.reports.figures import Grading, make_rate
 from recordcheck.reports.render import environment
@@ -114,3 +114,11 @@ def test_thresholds_exactly_at_their_limits_do_not_trip():
     assert [threshold_state(_result(n), rates) for n in (10, 11, 20, 21)] == ["ok", "warn", "warn", "error"]
     assert threshold_state(_result(0), Threshold(warn_count=0, error_rate=0.0)) == "ok"
     assert threshold_state(_result(1), Threshold(warn_count=0)) == "warn"
+
+
+def test_crimes_unrecorded_a_year_gross_up_the_recorded_crimes():
+    """10,000 recorded at 80%: 12,500 were due, 2,500 not recorded (not 2,000 = 20% of 10,000)."""
+    assert unrecorded_per_year(10_000, 0.8) == pytest.approx(2_500)
+    assert unrecorded_per_year(10_000, 0.5) == pytest.approx(10_000)
+    assert unrecorded_per_year(10_000, 1.0) == 0
+    assert unrecorded_per_year(10_000, None) is None and unrecorded_per_year(10_000, 0.0) is None

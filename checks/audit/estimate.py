@@ -31,7 +31,7 @@ from typing import Any
 
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.safecsv import read_rows
-from recordcheck.checks.base.stats import Z95, wilson
+from recordcheck.checks.base.stats import Z95, unrecorded_per_year, wilson
 from recordcheck.checks.extract.contract import HEADLINE_MEASURES, RECORDING_SHORTFALL
 
 VERDICTS = ("crimes_due", "crimes_recorded", "recorded_on_time", "classified_correctly")
@@ -246,9 +246,9 @@ def estimate(worksheet: Path, annual_recorded: int | None = None) -> dict[str, A
     if annual_recorded and recording["rate"]:
         low, high = recording["ci_low"], recording["ci_high"]
         result["unrecorded_per_year"] = {
-            "estimate": annual_recorded * (1 - recording["rate"]) / recording["rate"],
-            "low": annual_recorded * (1 - high) / high if high else None,
-            "high": annual_recorded * (1 - low) / low if low else None,
+            "estimate": unrecorded_per_year(annual_recorded, recording["rate"]),
+            "low": unrecorded_per_year(annual_recorded, high),
+            "high": unrecorded_per_year(annual_recorded, low),
         }
     else:
         result["unrecorded_per_year"] = None

@@ -24,3 +24,12 @@ def wald_half_width(successes: int, n: int, z: float = Z95) -> float | None:
         return None
     p = successes / n
     return z * math.sqrt(p * (1 - p) / n)
+
+
+def unrecorded_per_year(annual_recorded: float, rate: float | None) -> float | None:
+    """Crimes a year left unrecorded at a recording rate: the N crimes a year that are recorded
+    are the rate's share of the crimes due, so N / r are due and N (1 - r) / r are not recorded.
+    The one formula of the report's estimate and `recordcheck estimate` (None: no rate, or 0)."""
+    if not rate:
+        return None
+    return annual_recorded * (1 - rate) / rate

@@ -87,6 +87,7 @@ class RuleEngine:
         self.present = set(tables)
         self.limits = dict(reference.limits)
         self._database: Database | None = None
+        self._judged_started = False
         self._connect(con, threads)
         timings: dict[str, float] = {}
         started = time.perf_counter()
@@ -156,10 +157,25 @@ class RuleEngine:
         """The register rows as a relation the SQL can read (here a Polars frame, scanned in place)."""
         self.con.register(name, register.select(FINDING_COLUMNS).to_arrow())
 
+    def _keep_judged(self, measure: str, population: str) -> None:
+        """Keep who a headline measure's rule judged (its population's records) in `judged_record`,
+        so the measure's denominator counts each record once however many rules judged it."""
+        self._expose_judged()
+        record = "CAST(record_id AS VARCHAR)"
+        self.con.execute(f"INSERT INTO judged_record SELECT {_sql_str(measure)}, record_type, {record} FROM {population}")
+
+    def _expose_judged(self) -> None:
+        """`judged_record` exists from the first headline rule on (empty when none ran)."""
+        if not self._judged_started:
+            self.con.execute("CREATE TABLE judged_record (measure VARCHAR, record_type VARCHAR, record_id VARCHAR)")
+            self._judged_started = True
+
     def expose_findings(self, register: Any) -> None:
         """The night's findings as the view `finding` (rule, kind, record and the headline measure
-        the kind counts in), for the pack's measures: the recording rate of a group of reports
-        counts its reports with a recording finding, in SQL, beside its recorded ones."""
+        the kind counts in), and who the headline measures' rules judged as `judged_record`, for
+        the pack's measures: the recording rate of a group of reports counts its reports with a
+        recording finding, in SQL, beside its recorded ones."""
+        self._expose_judged()
         self._rows_view("finding_rows", register)
         measure = " ".join(f"WHEN {_sql_str(kind)} THEN {_sql_str(m)}" for kind, m in MEASURE_OF_FINDING.items())
         self._create(
@@ -352,6 +368,8 @@ class RuleEngine:
         self._create(pop, rule.population, f"{rule.id} population", temporary=True)
         self._create(br, rule.breaches, f"{rule.id} breaches", temporary=True)
         columns, population, breaches = self._check_outputs(rule, pop, br)
+        if measure := MEASURE_OF_FINDING.get(rule.finding):
+            self._keep_judged(measure, pop)
         strata = self._strata(rule, pop, br)
         register = self._register_rows(rule, run_id, br, columns)
         ids = (

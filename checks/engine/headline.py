@@ -60,11 +60,14 @@ def headline_from_counts(
     executors (Spark) sends back."""
     recorded = sum(int(row.get("recorded") or 0) for row in measures.get("reports") or [])
     ran = [r for r in rules if r["status"] == "run"]
+    # each measure's denominator counts a record once, however many of its rules judged it (the
+    # pack's `judged` measure); a pack without that measure falls back to the rules' sum
+    judged = {str(row["measure"]): int(row["records"]) for row in measures.get("judged") or []}
     timely = [r for r in ran if r["finding"] in TIMELINESS]
-    population = sum(r["population"] for r in timely)
+    population = judged.get("timeliness", sum(r["population"] for r in timely)) if timely else 0
     late = sum(r["breaches"] for r in timely)
     classified = [r for r in ran if r["finding"] in CLASSIFICATION]
-    checked = sum(r["population"] for r in classified)
+    checked = judged.get("classification", sum(r["population"] for r in classified)) if classified else 0
     return {
         "recording": rate_figure(recorded, recorded + unrecorded),
         "timeliness": rate_figure(population - late, population),

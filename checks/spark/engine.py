@@ -50,6 +50,7 @@ class SparkRuleEngine(RuleEngine):
         than the job that would keep them)."""
         self.translator = SparkTranslator(pack.macros, pack.spark_macros)
         self._views: list[str] = []
+        self._judged: list[Any] = []
         super().__init__(pack, reference, as_of, tables, districts=districts)
 
     def _connect(self, con: Any, threads: int | None) -> None:
@@ -58,6 +59,22 @@ class SparkRuleEngine(RuleEngine):
     def _view(self, name: str, frame: Any) -> None:
         frame.createOrReplaceTempView(name)
         self._views.append(name)
+
+    def _keep_judged(self, measure: str, population: str) -> None:
+        """The population's records, as a lazy frame over its checkpointed rows (dropping the
+        rule's view does not undo it), for `judged_record`."""
+        from pyspark.sql import functions as F  # noqa: N812
+
+        frame = self.spark.table(population).select(
+            F.lit(measure).alias("measure"), "record_type", F.col("record_id").cast("string").alias("record_id")
+        )
+        self._judged.append(frame)
+
+    def _expose_judged(self) -> None:
+        frame = self.spark.createDataFrame([], "measure STRING, record_type STRING, record_id STRING")
+        for part in self._judged:
+            frame = frame.unionByName(part)
+        self._view("judged_record", frame)
 
     def _rows_view(self, name: str, register: Any) -> None:
         """The register rows (a lazy Spark DataFrame, on the executors) as a temporary view."""

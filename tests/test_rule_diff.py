@@ -226,13 +226,13 @@ def test_approve_refuses_a_change_without_the_version_it_needs(tmp_path):
     )
     assert required_bump(approved, fewer) == "major" and required_bump(approved, more) == "minor"
     assert required_bump(approved, approved) is None
-    assert read_approval(snapshot).pack_version == "2.3.0"  # the bundled approval these versions follow
-    with pytest.raises(ConfigError, match=r"findings were removed .* set the pack's version to 3\.0\.0"):
-        approve(fewer, "2.3.0", False, snapshot)
-    with pytest.raises(ConfigError, match=r"findings were added .* set the pack's version to 2\.4\.0"):
-        approve(more, "2.3.1", False, snapshot)
-    assert "findings added" in approve(more, "2.4.0", False, snapshot)
-    assert read_approval(snapshot).pack_version == "2.4.0" and read_findings(snapshot).height == approved.height + 1
+    assert read_approval(snapshot).pack_version == "3.0.0"  # the bundled approval these versions follow
+    with pytest.raises(ConfigError, match=r"findings were removed .* set the pack's version to 4\.0\.0"):
+        approve(fewer, "3.0.0", False, snapshot)
+    with pytest.raises(ConfigError, match=r"findings were added .* set the pack's version to 3\.1\.0"):
+        approve(more, "3.0.1", False, snapshot)
+    assert "findings added" in approve(more, "3.1.0", False, snapshot)
+    assert read_approval(snapshot).pack_version == "3.1.0" and read_findings(snapshot).height == approved.height + 1
 
 
 def test_examples_option_caps_the_examples(small_extract, tmp_path):

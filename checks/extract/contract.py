@@ -339,6 +339,7 @@ FINDINGS = (
     "repeat_subject",
     "unsupervised_decision",
     "victims_code",
+    "decision_overdue",
 )
 SEVERITIES = ("high", "medium", "low")
 

@@ -204,7 +204,7 @@ class _Injector:
         key("unrecorded_crime", "referral", rid)
         rid = str(g.ids("REF", 1)[0])  # still pending long after the limit
         referral(rid, g.as_of - int(rng.integers(26, 24 * 20)) * HOUR, "20B", "pending")
-        key("unrecorded_crime", "referral", rid)
+        key("decision_overdue", "referral", rid)  # not unrecorded: undecided (REC006)
         rid = str(g.ids("REF", 1)[0])  # N100 used for a non-rape offence, reason not accepted
         referral(
             rid,

@@ -57,7 +57,7 @@ def _notifiable(reference: ReferenceData) -> list[str]:
 
 def pending_overdue(tables: dict[str, pl.DataFrame], as_of: datetime, notifiable: list[str], hours: float) -> pl.DataFrame:
     """Open reports (pending referrals, open incidents) with a notifiable disclosure, no crime and
-    more than `hours` since they were first reported: unrecorded crimes."""
+    more than `hours` since they were first reported: decisions overdue (REC006)."""
     linked = tables["crime_links"].select("source_type", "source_id").unique()
     limit = as_of - timedelta(hours=hours)
     referrals = tables["referrals"].filter(
@@ -71,12 +71,12 @@ def pending_overdue(tables: dict[str, pl.DataFrame], as_of: datetime, notifiable
         & (pl.col("reported_at") < limit)
     )
     rows = [
-        ("unrecorded_crime", "referral", r)
+        ("decision_overdue", "referral", r)
         for r in referrals.join(
             linked.filter(pl.col("source_type") == "referral"), left_on="referral_id", right_on="source_id", how="anti"
         )["referral_id"].to_list()
     ] + [
-        ("unrecorded_crime", "incident", i)
+        ("decision_overdue", "incident", i)
         for i in incidents.join(
             linked.filter(pl.col("source_type") == "incident"), left_on="incident_id", right_on="source_id", how="anti"
         )["incident_id"].to_list()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from recordcheck.commands.common import config_option, handle_errors, store_option
+from recordcheck.commands.common import config_option, existing_store, handle_errors, store_option
 
 
 @click.command()
@@ -132,9 +132,9 @@ def review_import(out_dir: Path, file: Path, store_path: Path | None) -> None:
     """Take decisions back from a worklist: all of them, or none when any row is bad."""
     from recordcheck.checks.nightly.comparison import single_writer
     from recordcheck.checks.nightly.review import import_decisions
-    from recordcheck.checks.nightly.store import STORE_NAME, RunStore
+    from recordcheck.checks.nightly.store import RunStore
 
-    store_path = store_path or out_dir / STORE_NAME
+    store_path = existing_store(out_dir, store_path)
     with single_writer(out_dir, store_path, "recordcheck review import"), RunStore(store_path) as store:
         count = import_decisions(file, store)
     click.echo(f"Imported {count:,} decision(s) from {file}; they apply from the next run")
@@ -148,9 +148,9 @@ def review_import(out_dir: Path, file: Path, store_path: Path | None) -> None:
 def history(out_dir: Path, store_path: Path | None, limit: int) -> None:
     """The last runs, one line each: id, as-of, exit code, rows read, exceptions, new, resolved,
     open high-severity findings, recording rate."""
-    from recordcheck.checks.nightly.store import STORE_NAME, RunStore
+    from recordcheck.checks.nightly.store import RunStore
 
-    with RunStore(store_path or out_dir / STORE_NAME) as store:
+    with RunStore(existing_store(out_dir, store_path)) as store:
         runs = store.history(limit)
     click.echo(
         f"{'run':<32}{'as of':<18}{'exit':>5}{'rows read':>11}{'exceptions':>11}{'new':>6}{'resolved':>9}"

@@ -141,6 +141,21 @@ profile_option = click.option(
 )
 
 
+def existing_store(out_dir: Path, store_path: Path | None) -> Path:
+    """The run store a command reads, which must already exist: a command that only reads or
+    adds decisions never creates an empty store in a folder no run has written."""
+    from recordcheck.checks.base.errors import ConfigError
+    from recordcheck.checks.nightly.store import STORE_NAME
+
+    path = store_path or out_dir / STORE_NAME
+    if not path.is_file():
+        raise ConfigError(
+            f"no run store at {path}: run `recordcheck run EXTRACT_DIR --out {out_dir}` first, "
+            "or name the store with --store"
+        )
+    return path
+
+
 store_option = click.option(
     "--store",
     "store_path",

@@ -188,6 +188,9 @@ def _review_tables(run: RunFiles, cse_only: bool = False) -> list[CrossTable]:
         pl.col("outcome_code").map_elements(lambda c: f"{c:>2} {outcome_labels.get(int(c), '')}", return_dtype=pl.String)
     )
     what = "CSE referrals" if cse_only else "referrals"
+    one = "CSE referral (its concern CSE, or a crime linked to it flagged CSE)" if cse_only else "referral"
+    received = f"Every {one} received, from anyone, whatever was decided, by the year it was received."
+    crimes = f"Crime records linked to a {one}, still recorded (not cancelled or transferred), by the year recorded."
     return [
         cross_table(
             f"{'CSE referrals' if cse_only else 'Referrals'} received, by year and district",
@@ -196,9 +199,16 @@ def _review_tables(run: RunFiles, cse_only: bool = False) -> list[CrossTable]:
             "district",
             "year",
             "reports",
+            received,
         ),
         cross_table(
-            f"Recorded offences from {what}, by year and district", "district", recorded_pvp, "district", "year", "crimes"
+            f"Recorded offences from {what}, by year and district",
+            "district",
+            recorded_pvp,
+            "district",
+            "year",
+            "crimes",
+            crimes,
         ),
         cross_table(
             f"Recorded offences from {what}, by offence group and year",
@@ -207,6 +217,7 @@ def _review_tables(run: RunFiles, cse_only: bool = False) -> list[CrossTable]:
             "offence_group",
             "year",
             "crimes",
+            crimes,
         ),
         cross_table(
             f"Outcomes of recorded offences from {what}, by outcome type and year",
@@ -215,6 +226,7 @@ def _review_tables(run: RunFiles, cse_only: bool = False) -> list[CrossTable]:
             "outcome_code",
             "year",
             "crimes",
+            crimes,
         ),
     ]
 

@@ -123,6 +123,7 @@ class CrossTable:
     columns: list[str] = doc("Column headings after the first.")
     rows: list[tuple[str, list[int]]] = doc("Each row: its label and one count per column.")
     totals: list[int] = doc("Column totals.")
+    population: str = doc("Which records the table counts, in words.", default="")
 
 
 @dataclass(frozen=True)

@@ -157,9 +157,11 @@ def conversion_rates(protection: pl.DataFrame, grades: Grading) -> list[Rate]:
     return rates
 
 
-def cross_table(title: str, row_header: str, frame: pl.DataFrame, row: str, col: str, value: str) -> CrossTable:
+def cross_table(
+    title: str, row_header: str, frame: pl.DataFrame, row: str, col: str, value: str, population: str = ""
+) -> CrossTable:
     if frame.height == 0:
-        return CrossTable(title, row_header, [], [], [])
+        return CrossTable(title, row_header, [], [], [], population)
     frame = frame.with_columns(
         pl.col(row).cast(pl.String).fill_null("(not recorded)"), pl.col(col).cast(pl.String).fill_null("(not recorded)")
     )
@@ -169,7 +171,7 @@ def cross_table(title: str, row_header: str, frame: pl.DataFrame, row: str, col:
         pivot[r][c] = pivot[r].get(c, 0) + int(v)
     rows = [(r, [pivot[r].get(c, 0) for c in columns]) for r in sorted(pivot)]
     totals = [sum(vals[i] for _, vals in rows) for i in range(len(columns))]
-    return CrossTable(title, row_header, columns, rows, totals)
+    return CrossTable(title, row_header, columns, rows, totals, population)
 
 
 def annual_crimes(crimes: pl.DataFrame, configured: int | None) -> int:

@@ -436,3 +436,16 @@ def test_validator_choices_are_the_engines_runners():
         (option,) = [p for p in command.params if p.name == "validator"]
         assert isinstance(option.type, click.Choice)
         assert tuple(option.type.choices) == RUNNERS and option.default == DEFAULT_RUNNER, command.name
+
+
+def test_history_and_review_import_refuse_an_out_with_no_store_and_create_nothing(tmp_path):
+    """A folder no run has written: both say how to make a store, exit 2, and leave it empty."""
+    out = tmp_path / "out"
+    out.mkdir()
+    worklist = tmp_path / "worklist.csv"
+    worklist.write_text("fingerprint,decision\n", encoding="utf-8")
+    for args in (("history", str(out)), ("review", "import", str(out), str(worklist))):
+        result = invoke(*args)
+        assert result.exit_code == ExitCode.USAGE_ERROR, result.output
+        assert "no run store at" in result.output and "recordcheck run EXTRACT_DIR --out" in result.output
+        assert not any(out.iterdir()), list(out.iterdir())

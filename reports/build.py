@@ -18,6 +18,7 @@ from recordcheck.checks.engine.headline import UNRECORDED
 from recordcheck.reports.context import (
     Audit,
     Changes,
+    CodingRow,
     Cover,
     CrossTable,
     ExceptionRow,
@@ -159,6 +160,25 @@ def _public_protection(run: RunFiles) -> tuple[list[PvpRow], list[PvpRow], PvpRo
         "all agencies", sum(r.referrals for r in by_agency), should, recorded, run.rate("all agencies", recorded, should)
     )
     return by_agency, by_district, total
+
+
+def _coding(run: RunFiles) -> list[CodingRow]:
+    """Reports with no offence code, per record type: all districts first, then each district."""
+    frame = measure_frame(run.measures, "coding")
+    rows: list[CodingRow] = []
+    for record_type in ("referral", "incident"):
+        part = frame.filter(pl.col("record_type") == record_type)
+        if part.height == 0:
+            continue
+        kind = f"{record_type}s"
+        rows.append(
+            CodingRow(f"{kind}, all districts", *(int(part[c].sum()) for c in ("reports", "uncoded", "uncoded_closed")))
+        )
+        for district, reports, uncoded, closed in (
+            part.sort("district").select("district", "reports", "uncoded", "uncoded_closed").iter_rows()
+        ):
+            rows.append(CodingRow(f"{kind}, {district or 'no district'}", int(reports), int(uncoded), int(closed)))
+    return rows
 
 
 def _subjects(run: RunFiles) -> Subjects | None:
@@ -431,6 +451,7 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         pvp_by_district=by_district,
         pvp_total=total,
         pvp_subjects=_subjects(run),
+        coding=_coding(run),
         pvp_by_victim=victim_rows(measure_frame(run.measures, "protection"), run.grades),
         review_tables=_review_tables(run),
         cse_tables=_review_tables(run, cse_only=True),

@@ -108,6 +108,14 @@ class PvpRow:
 
 
 @dataclass(frozen=True)
+class CodingRow:
+    label: str = doc("Referrals or incidents, and the district (or all districts).")
+    reports: int = doc("Reports received.")
+    uncoded: int = doc("Of those, how many carry no offence code: the rules cannot judge them.")
+    uncoded_closed: int = doc("Of the uncoded, how many were closed without a crime.")
+
+
+@dataclass(frozen=True)
 class Subjects:
     referrals: int = doc("Referrals received.")
     with_subject: int = doc("Of those, how many name the person they are about.")
@@ -212,6 +220,7 @@ class ReportContext:
     pvp_by_district: list[PvpRow] = doc("Professional third-party referrals by district.")
     pvp_total: PvpRow = doc("Professional third-party referrals, all agencies.")
     pvp_by_victim: list[PvpRow] = doc("Professional third-party referrals by victim group at the referral.")
+    coding: list[CodingRow] = doc("Coding completeness: reports with no offence code, by type and district.")
     pvp_subjects: Subjects | None = doc("The distinct people all referrals are about (None: not measured).")
     review_tables: list[CrossTable] = doc("Tables in the style of the force's published reviews.")
     cse_tables: list[CrossTable] = doc("The review tables for child sexual exploitation alone (the Drew review's).")

@@ -149,6 +149,7 @@ def disclosure_safe(ctx: ReportContext) -> ReportContext:
         cse_conversion=[*conversion, all_shown] if all_shown is not None else [],
         cse_tables=[],
         pvp_subjects=None,
+        coding=[],
         by_offence_group=groups,
         sexual_offences=[g for g in groups if g.label in ("Rape", "Other sexual offences")],
         families=families,

@@ -73,6 +73,13 @@ MEASURE_SCHEMAS: dict[str, dict[str, Any]] = {
         "unrecorded": INT,
         "converted": INT,
     },
+    "coding": {
+        "record_type": STR,
+        "district": STR,
+        "reports": INT,
+        "uncoded": INT,
+        "uncoded_closed": INT,
+    },
     "referral_subjects": {
         "referrals": INT,
         "with_subject": INT,

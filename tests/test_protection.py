@@ -154,3 +154,11 @@ def test_redacted_child_bands_cannot_be_worked_out_from_the_children():
         "vulnerable adults": True,
         "child sexual exploitation": False,
     }
+
+
+def test_coding_completeness_counts_the_reports_the_rules_cannot_judge(night):
+    """Of the nine referrals only R5 carries no offence code, and it was closed with no offence
+    disclosed; the one incident is coded."""
+    result, _ = night
+    rows = {r["record_type"]: (r["reports"], r["uncoded"], r["uncoded_closed"]) for r in result.measures["coding"]}
+    assert rows == {"referral": (9, 1, 1), "incident": (1, 0, 0)}

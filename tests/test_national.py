@@ -80,6 +80,16 @@ def test_summary_adds_up_nationally(national):
         assert figures["population"] == sum(r["population"] for r in per_force)
         assert figures["breaches"] == sum(r["breaches"] for r in per_force)
     assert outcome.summary["national"]["register_rows"] == register(outcome.run_dir).height
+    # the victims in public protection: each group's national figure is its forces' sum
+    checked = [f for f in outcome.summary["forces"] if f["status"] == "checked"]
+    national_groups = {g["group"]: g for g in outcome.summary["national"]["headline"]["groups"]}
+    assert set(national_groups) >= {"children", "vulnerable_adults", "cse"}
+    for key, figure in national_groups.items():
+        per_force = [g for f in checked for g in f["headline"]["groups"] if g["group"] == key]
+        assert (figure["compliant"], figure["total"]) == (
+            sum(g["compliant"] for g in per_force),
+            sum(g["total"] for g in per_force),
+        )
 
 
 def test_national_report_is_offline_and_names_outliers(national):

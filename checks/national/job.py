@@ -206,6 +206,16 @@ def national_summary(
         )
         for name in ("recording", "timeliness", "classification")
     }
+    # the victims in public protection, each group summed over the forces checked
+    groups: dict[str, dict[str, Any]] = {}
+    for force in checked:
+        for group in force["headline"].get("groups") or []:
+            into = groups.setdefault(group["group"], {"label": group["label"], "compliant": 0, "total": 0})
+            into["compliant"] += int(group["compliant"])
+            into["total"] += int(group["total"])
+    headline["groups"] = [
+        {"group": key, "label": g["label"], **rate_figure(g["compliant"], g["total"])} for key, g in groups.items()
+    ]
     return {
         "run_id": run_id,
         "kind": "national",

@@ -200,7 +200,7 @@ def national_summary(
         )
         if rule.finding in KEY_FINDINGS and (plot := funnel(rule.id, rules[-1]["title"], points)) is not None:
             funnels.append(plot)
-    headline = {
+    headline: dict[str, Any] = {
         name: rate_figure(
             sum(f["headline"][name]["compliant"] for f in checked), sum(f["headline"][name]["total"] for f in checked)
         )

@@ -280,6 +280,7 @@ def _families(run: RunFiles) -> dict[str, list[RuleView]]:
                 breaches,
                 rule["threshold"],
                 int(rule.get("false_positives") or 0),
+                int(rule.get("reviewed") or 0),
                 [night["rules"].get(rule["id"]) for night in run.nights],
             )
         )

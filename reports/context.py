@@ -151,6 +151,7 @@ class RuleView:
     breaches: int = doc("Records flagged.")
     threshold: str = doc("ok, warn or error against the force's configured threshold.")
     false_positives: int = doc("Findings auditors judged false positives (in force tonight): the rule's precision in use.")
+    reviewed: int = doc("Findings with an auditor's decision in force: precision in use is judged on these alone.")
     trend: list[float | None] = doc("The rule's breach rate over the last nights, oldest first (None: not run).")
 
 

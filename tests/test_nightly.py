@@ -281,7 +281,9 @@ def test_thresholds_count_only_findings_not_judged_false_or_waived(tmp_path):
     rule = next(r for r in json.loads((out / "latest" / "summary.json").read_text())["rules"] if r["id"] == "CAN001")
     assert rule["false_positives"] == 1 and rule["breaches"] == len(can001)
     page = (out / "latest" / "report.html").read_text(encoding="utf-8")
-    assert 'data-false-positives="1">Auditors judged 1 of the flagged false positives' in page
+    assert 'data-false-positives="1">Auditors judged 1 of the flagged false positives, of 1 reviewed' in page
+    assert rule["reviewed"] == 1  # precision in use is judged on the reviewed findings alone
+    assert "(precision in use 0.0%)" in page
 
 
 def test_worklist_xlsx_and_csv(tmp_path):

@@ -263,6 +263,8 @@ def test_the_report_reads_like_an_audit(tmp_path, pack, reference):
     assert summary[0].startswith(f"{key.height} exception(s) are open")
     assert "The recording rate seen by the nightly screen is 99.7% (95% CI 99.4% to 99.9%; 3,348 of 3,359)" in summary[1]
     assert summary[2].startswith("The rules with the worst compliance: REC006")  # 1 of 17 overdue: 94.1%
+    # no auditor has judged a finding yet: no precision is claimed
+    assert "Precision in use: not yet reviewed" in soup.select_one("#rule-REC001").get_text(" ", strip=True)
     glance = soup.select("#glance tbody tr")
     assert [tr["data-rule"] for tr in glance] == sorted(tr["data-rule"] for tr in glance) and len(glance) == len(pack.rules)
     assert "(automated screen)" in soup.select_one('div.card[data-figure="Recording rate"]').get_text()

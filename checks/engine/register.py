@@ -205,6 +205,7 @@ def summary(
                 "compliance": None if result.rate is None else 1 - result.rate,
                 "threshold": threshold_state(result, config.thresholds.get(rule.id), judged.get("suppressed", 0)),
                 "false_positives": judged.get("false_positives", 0),
+                "reviewed": judged.get("reviewed", 0),
                 "suppressed": judged.get("suppressed", 0),
                 "strata": result.strata,
                 "seconds": round(result.seconds, 3),

@@ -182,11 +182,15 @@ def changes(annotated: pl.DataFrame, resolved: pl.DataFrame) -> dict[str, Any]:
 
 
 def suppressed_by_rule(annotated: pl.DataFrame) -> dict[str, dict[str, int]]:
-    """Per rule: findings taken out of the threshold counts (false positive or waived), and false positives."""
+    """Per rule: findings taken out of the threshold counts (false positive or waived), false
+    positives, and findings with any decision in force (reviewed)."""
     counted: dict[str, dict[str, int]] = {}
     for rule_id, disposition, n in annotated.group_by("rule_id", "disposition").len().iter_rows():
+        if disposition is None:
+            continue
+        entry = counted.setdefault(str(rule_id), {"suppressed": 0, "false_positives": 0, "reviewed": 0})
+        entry["reviewed"] += int(n)
         if disposition in SUPPRESSING:
-            entry = counted.setdefault(str(rule_id), {"suppressed": 0, "false_positives": 0})
             entry["suppressed"] += int(n)
             if disposition == "false_positive":
                 entry["false_positives"] += int(n)

@@ -162,3 +162,22 @@ def test_coding_completeness_counts_the_reports_the_rules_cannot_judge(night):
     result, _ = night
     rows = {r["record_type"]: (r["reports"], r["uncoded"], r["uncoded_closed"]) for r in result.measures["coding"]}
     assert rows == {"referral": (9, 1, 1), "incident": (1, 0, 0)}
+
+
+def test_a_finding_carries_its_victim_group_and_receiving_unit(pack, reference):
+    """The register's stratum columns: a child of 9 at the referral, and the unit that received it."""
+    given = {
+        "referrals": [
+            _ref("R1", CHILD, "no_offence_disclosed", disclosed_offence_code=None, receiving_unit="CSE team"),
+            _ref("R2", ADULT, "no_offence_disclosed", disclosed_offence_code=None, supervised_at="2026-03-03T10:00:00"),
+        ]
+    }
+    tables = case_tables(RuleCase("strata", given, (), ()), pack.case_defaults)
+    result = run_pack(pack, reference, AS_OF, tables, "t", only=["SUP001"])
+    rows = result.register.select("record_id", "victim_group", "receiving_unit").rows()
+    assert rows == [("R1", "child under 13", "CSE team")]
+    strata = result.results[0].strata
+    assert strata["receiving_unit"] == [
+        {"value": "(not recorded)", "population": 1, "breaches": 0},
+        {"value": "CSE team", "population": 1, "breaches": 1},
+    ]

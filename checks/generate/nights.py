@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from recordcheck.checks.base.london import LONDON
+from recordcheck.checks.base.london import LONDON, LONDON_TZ
 from recordcheck.checks.base.refdata import ReferenceData, load_reference
-from recordcheck.checks.generate.common import Extract
+from recordcheck.checks.generate.common import Extract, age_on
 from recordcheck.checks.generate.shapes import write_extract
 
 KEY_SCHEMA = {"finding": pl.String, "record_type": pl.String, "record_id": pl.String}
@@ -114,7 +114,6 @@ def victims_overdue(tables: dict[str, pl.DataFrame], as_of: datetime, days: floa
 def children_not_told(tables: dict[str, pl.DataFrame], as_of: datetime, child_under: int) -> pl.DataFrame:
     """Crimes finalised (outcomes 1 to 22) when their victim was a child, whose first decision
     notification came after the end of the next working day (London days), or not yet by tonight."""
-    london = "Europe/London"
     crimes = tables["crimes"].filter(
         (pl.col("status") == "recorded")
         & pl.col("victim_person_id").is_not_null()
@@ -122,15 +121,13 @@ def children_not_told(tables: dict[str, pl.DataFrame], as_of: datetime, child_un
         & pl.col("outcome_code").is_between(1, 22)
         & pl.col("outcome_at").is_not_null()
     )
-    decided_on = pl.col("outcome_at").dt.convert_time_zone(london).dt.date()
-    dob = pl.col("victim_dob")
-    birthday_to_come = (decided_on.dt.month() < dob.dt.month()) | (
-        (decided_on.dt.month() == dob.dt.month()) & (decided_on.dt.day() < dob.dt.day())
+    crimes = crimes.with_columns(pl.col("outcome_at").dt.convert_time_zone(LONDON_TZ).dt.date().alias("decided_on"))
+    ages = age_on(
+        crimes["victim_dob"].to_numpy().astype("datetime64[D]"), crimes["decided_on"].to_numpy().astype("datetime64[D]")
     )
-    age = decided_on.dt.year() - dob.dt.year() - birthday_to_come.cast(pl.Int32)
-    weekday = decided_on.dt.weekday()  # Monday 1
-    told_by = decided_on + pl.duration(days=pl.when(weekday == 5).then(3).when(weekday == 6).then(2).otherwise(1))
-    children = crimes.filter(age < child_under).select("crime_id", "outcome_at", told_by.alias("told_by"))
+    weekday = pl.col("decided_on").dt.weekday()  # Monday 1
+    told_by = pl.col("decided_on") + pl.duration(days=pl.when(weekday == 5).then(3).when(weekday == 6).then(2).otherwise(1))
+    children = crimes.filter(pl.Series(ages) < child_under).select("crime_id", "outcome_at", told_by.alias("told_by"))
     children = children.filter(pl.col("told_by") < as_of.astimezone(LONDON).date())
     told = (
         tables["victim_contacts"]
@@ -138,7 +135,7 @@ def children_not_told(tables: dict[str, pl.DataFrame], as_of: datetime, child_un
         .join(children, on="crime_id")
         .filter(pl.col("contact_at") >= pl.col("outcome_at"))
         .group_by("crime_id")
-        .agg(pl.col("contact_at").min().dt.convert_time_zone(london).dt.date().alias("first_told_on"))
+        .agg(pl.col("contact_at").min().dt.convert_time_zone(LONDON_TZ).dt.date().alias("first_told_on"))
     )
     late = children.join(told, on="crime_id", how="left").filter(
         pl.col("first_told_on").is_null() | (pl.col("first_told_on") > pl.col("told_by"))

@@ -125,7 +125,10 @@ class RunFiles:
 def _headline(run: RunFiles) -> Headline:
     """Recording, timeliness and classification, as the run computed them (by finding kind)."""
     figures = run.summary["headline"]
-    recording = run.rate("all reports", figures["recording"]["compliant"], figures["recording"]["total"])
+    # in crimes due (a run folder from before crimes were counted: in reports, and no second line)
+    unit = "crimes due" if figures["recording"].get("unit") == "crimes" else "reports"
+    recording = run.rate(unit, figures["recording"]["compliant"], figures["recording"]["total"])
+    reports = figures.get("recording_reports")
     annual = annual_crimes(measure_frame(run.measures, "crimes"), run.options.get("annual_recorded_crime"))
     groups = [run.rate(g["label"], int(g["compliant"]), int(g["total"])) for g in figures.get("groups") or []]
     return Headline(
@@ -142,6 +145,7 @@ def _headline(run: RunFiles) -> Headline:
             else " (this extract's recorded crimes, annualised)"
         )
         + ". HMICFRS's exact grossing-up is not published; treat as indicative.",
+        run.rate("reports", reports["compliant"], reports["total"]) if reports and unit == "crimes due" else None,
         groups,
     )
 
@@ -154,11 +158,10 @@ def _public_protection(run: RunFiles) -> tuple[list[PvpRow], list[PvpRow], PvpRo
     )
     by_agency = pvp_rows(reports, pro_unrecorded, "referrer_agency", run.grades)
     by_district = pvp_rows(reports, pro_unrecorded, "district", run.grades)
-    recorded = sum(r.recorded for r in by_agency)
-    should = sum(r.should_record for r in by_agency)
-    total = PvpRow(
-        "all agencies", sum(r.referrals for r in by_agency), should, recorded, run.rate("all agencies", recorded, should)
-    )
+    recorded = sum(r.crimes_recorded for r in by_agency)
+    due = sum(r.crimes_due for r in by_agency)
+    referrals = sum(r.referrals for r in by_agency)
+    total = PvpRow("all agencies", referrals, due, recorded, run.rate("all agencies", recorded, due))
     return by_agency, by_district, total
 
 

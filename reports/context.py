@@ -29,7 +29,9 @@ class Rate:
 
 @dataclass(frozen=True)
 class Headline:
-    recording: Rate = doc("Crimes recorded / reports that should have been recorded (referrals and incidents).")
+    recording: Rate = doc(
+        "Crimes recorded / crimes due (one per victim) of the referrals and incidents that should have been recorded."
+    )
     timeliness: Rate = doc("Crimes recorded within 24 hours of first report / crimes.")
     classification: Rate = doc("Crimes without a classification finding / crimes checked.")
     unrecorded_per_year: int | None = doc(
@@ -37,6 +39,10 @@ class Headline:
     )
     annual_recorded_crime: int = doc("Recorded crimes a year used for the estimate (config or the extract, annualised).")
     estimate_method: str = doc("Plain statement of how the estimate was made.")
+    recording_reports: Rate | None = doc(
+        "The same rate counted in reports: reports with a crime / reports that should have been recorded "
+        "(None for a run folder that did not count it)."
+    )
     victim_groups: list[Rate] = doc(
         "Recording rates of the victims in public protection, measured apart: children (and by age band at the "
         "report), vulnerable adults, child sexual exploitation."
@@ -102,9 +108,12 @@ class TrendPoint:
 class PvpRow:
     label: str = doc("Referring agency, district or victim group.")
     referrals: int = doc("Referrals received from professional third parties.")
-    should_record: int = doc("Of those, how many disclosed a notifiable offence that should have been recorded.")
-    recorded: int = doc("Of those, how many were recorded as crimes.")
-    rate: Rate = doc("recorded / should_record with intervals.")
+    crimes_due: int = doc(
+        "Crimes due from those that should have been recorded (recorded, or found unrecorded): one per victim "
+        "where the offence counts victims."
+    )
+    crimes_recorded: int = doc("Of the crimes due, how many the linked crime records count.")
+    rate: Rate = doc("crimes_recorded / crimes_due with intervals.")
 
 
 @dataclass(frozen=True)

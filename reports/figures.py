@@ -59,6 +59,9 @@ MEASURE_SCHEMAS: dict[str, dict[str, Any]] = {
         "reports": INT,
         "notifiable": INT,
         "recorded": INT,
+        "unrecorded": INT,
+        "crimes_due": INT,
+        "crimes_recorded": INT,
     },
     "protection": {
         "record_type": STR,
@@ -72,6 +75,8 @@ MEASURE_SCHEMAS: dict[str, dict[str, Any]] = {
         "recorded": INT,
         "unrecorded": INT,
         "converted": INT,
+        "crimes_due": INT,
+        "crimes_recorded": INT,
     },
     "coding": {
         "record_type": STR,
@@ -120,33 +125,53 @@ def measure_frame(measures: dict[str, list[dict[str, Any]]], name: str) -> pl.Da
     return frame.with_columns(absent).select(list(schema)).cast(schema)  # type: ignore[arg-type]
 
 
+def counts_crimes(frame: pl.DataFrame) -> bool:
+    """Whether a `reports` or `protection` measure carries crimes due (a run folder from a pack
+    before crimes were counted does not: its figures are in reports)."""
+    return frame.height == 0 or frame["crimes_due"].null_count() == 0
+
+
+def in_crimes(frame: pl.DataFrame, by: str, unrecorded: pl.DataFrame | None = None) -> pl.DataFrame:
+    """`by`, reports, crimes due and crimes recorded for each value of `by`. For an older run
+    folder, reports stand in for crimes: recorded reports, and recorded plus the reports found
+    unrecorded (the measure's own count, or the register's rows in `unrecorded`)."""
+    if counts_crimes(frame):
+        return frame.group_by(by).agg(
+            pl.col("reports").sum(), pl.col("crimes_due").sum().alias("due"), pl.col("crimes_recorded").sum().alias("done")
+        )
+    totals = frame.group_by(by).agg(pl.col("reports").sum(), pl.col("recorded").sum().alias("done"))
+    if unrecorded is None:
+        missed = frame.group_by(by).agg(pl.col("unrecorded").sum().alias("missed"))
+    else:
+        missed = unrecorded.group_by(by).agg(pl.len().alias("missed"))
+    joined = totals.join(missed, on=by, how="full", coalesce=True).fill_null(0)
+    return joined.with_columns(due=pl.col("done") + pl.col("missed")).drop("missed")
+
+
+def _professional(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.filter((pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party"))
+
+
 def pvp_rows(reports: pl.DataFrame, unrecorded: pl.DataFrame, by: str, grades: Grading) -> list[PvpRow]:
-    pro = reports.filter((pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party"))
-    totals = pro.group_by(by).agg(pl.col("reports").sum(), pl.col("recorded").sum())
-    missed = unrecorded.group_by(by).agg(pl.len().alias("unrecorded"))
-    joined = totals.join(missed, on=by, how="full", coalesce=True).fill_null(0).sort(by)
+    """Professional third-party referrals by `by`, in crimes (`unrecorded`: the register's rows
+    for such referrals, read only for a run folder from before crimes were counted)."""
     rows = []
-    for label, referrals, recorded, unrec in joined.select(by, "reports", "recorded", "unrecorded").iter_rows():
-        should = int(recorded) + int(unrec)
+    for label, referrals, due, done in in_crimes(_professional(reports), by, unrecorded).sort(by).iter_rows():
         name = str(label or "not recorded").replace("_", " ")
-        rows.append(PvpRow(name, int(referrals), should, int(recorded), make_rate(name, int(recorded), should, grades)))
+        rows.append(PvpRow(name, int(referrals), int(due), int(done), make_rate(name, int(done), int(due), grades)))
     return rows
 
 
 def victim_rows(protection: pl.DataFrame, grades: Grading) -> list[PvpRow]:
     """Professional third-party referrals by victim group at the referral, in the pack's order
     (children youngest first, then vulnerable adults, adults, age unknown)."""
-    pro = protection.filter((pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party"))
-    totals = pro.group_by("victim_group").agg(pl.col("reports", "recorded", "unrecorded").sum())
     order = {group: i for i, group in enumerate((*CHILD_BANDS, "vulnerable adult", "adult", "age unknown"))}
     rows = []
-    for label, referrals, recorded, unrecorded in sorted(
-        totals.select("victim_group", "reports", "recorded", "unrecorded").iter_rows(),
-        key=lambda row: order.get(str(row[0]), len(order)),
+    for label, referrals, due, done in sorted(
+        in_crimes(_professional(protection), "victim_group").iter_rows(), key=lambda row: order.get(str(row[0]), len(order))
     ):
-        should = int(recorded) + int(unrecorded)
         name = str(label or "age unknown")
-        rows.append(PvpRow(name, int(referrals), should, int(recorded), make_rate(name, int(recorded), should, grades)))
+        rows.append(PvpRow(name, int(referrals), int(due), int(done), make_rate(name, int(done), int(due), grades)))
     return rows
 
 

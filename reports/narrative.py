@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 
 from recordcheck.reports.context import Rate
+from recordcheck.reports.figures import in_crimes
 
 
 def _pct(value: float | None) -> str:
@@ -24,6 +25,11 @@ def _rate_words(rate: Rate) -> str:
     low = math.floor(rate.wilson_low * 1000 + 1e-9) / 10
     high = min(1000, math.ceil(rate.wilson_high * 1000 - 1e-9)) / 10
     return f"{tenths / 10:.1f}% (95% CI {low:.1f}% to {high:.1f}%; {rate.compliant:,} of {rate.total:,})"
+
+
+def _unit(recording: Rate) -> str:
+    """How the headline rate counts: in crimes (one per victim), or in reports for an older run."""
+    return ", in crimes (one per victim)," if recording.label == "crimes due" else ", in reports,"
 
 
 def _worst_stratum(rule: dict[str, Any]) -> str:
@@ -49,8 +55,8 @@ def executive_summary(
     and what changed since the previous run."""
     sentences = [
         f"{open_findings:,} exception(s) are open, {open_high:,} of them high severity.",
-        f"The recording rate seen by the nightly screen is {_rate_words(recording)}; for referrals from "
-        f"professional third parties (public protection) it is {_rate_words(public_protection)}.",
+        f"The recording rate seen by the nightly screen{_unit(recording)} is {_rate_words(recording)}; for "
+        f"referrals from professional third parties (public protection) it is {_rate_words(public_protection)}.",
     ]
     ran = [r for r in summary["rules"] if r["status"] == "run" and r["population"] and r["breaches"]]
     worst = sorted(ran, key=lambda r: (r["compliance"], r["id"]))[:3]
@@ -93,18 +99,14 @@ def areas_for_improvement(summary: dict[str, Any], grade_of: dict[str, str], goo
 
 
 def group_rates(reports: pl.DataFrame, unrecorded: pl.DataFrame, make: Any) -> list[Rate]:
-    """Recording rate per offence group: reports recorded / reports that should have been."""
+    """Recording rate per offence group, in crimes as the headline: crimes recorded / crimes due
+    (reports, for a run folder from before crimes were counted)."""
     if reports.height == 0:
         return []
-    recorded = reports.filter(pl.col("offence_group") != "").group_by("offence_group").agg(pl.col("recorded").sum())
-    missed = (
-        unrecorded.filter(pl.col("offence_group").is_not_null()).group_by("offence_group").agg(pl.len().alias("missed"))
-        if unrecorded.height
-        else pl.DataFrame(schema={"offence_group": pl.String, "missed": pl.UInt32})
-    )
-    joined = recorded.join(missed, on="offence_group", how="full", coalesce=True).fill_null(0)
+    coded = reports.filter(pl.col("offence_group") != "")
+    missed = unrecorded.filter(pl.col("offence_group").is_not_null()).select("offence_group")
     rows = [
-        make(str(group), int(rec), int(rec) + int(miss))
-        for group, rec, miss in joined.sort("offence_group").select("offence_group", "recorded", "missed").iter_rows()
+        make(str(group), int(done), int(due))
+        for group, _, due, done in in_crimes(coded, "offence_group", missed).sort("offence_group").iter_rows()
     ]
     return [r for r in rows if r.total]

@@ -325,7 +325,7 @@ def test_every_run_ends_with_a_headline(tmp_path):
     assert "unrecorded crime 9" in block[0]
     assert block[1] == (
         f"Tonight: {key.height} new, 0 recurring, 0 resolved; 22 high-severity open; "
-        "recording rate 99.67% (95% CI 99.41% to 99.82%)."
+        "recording rate 99.60% (95% CI 99.33% to 99.76%; 3,464 of 3,478 crimes)."
     )
     assert block[2:4] == ["Rules: all ran.", "Verdict: no threshold breached."]
     assert block[4].startswith("Report: ") and block[4].endswith("report.html")

@@ -33,7 +33,7 @@ def test_every_mutant_of_a_well_tested_rule_is_killed():
     result = _mutate("out001", "cnt001")
     assert result.exit_code == 0, result.output
     assert "OUT001: 8 of 8 mutants killed (100%); 0 survivor(s) explained, 0 not; 0 invalid" in result.output
-    assert "CNT001: 13 of 13 mutants killed (100%)" in result.output
+    assert "CNT001: 14 of 14 mutants killed (100%)" in result.output
 
 
 def test_a_survivor_fails_the_command_until_a_case_kills_it_or_the_pack_explains_it(tmp_path):
@@ -43,7 +43,7 @@ def test_a_survivor_fails_the_command_until_a_case_kills_it_or_the_pack_explains
     cnt001.write_text(cnt001.read_text().replace("    population: [R1, R2, R3, I1]\n", ""))  # the case that kills them
     unexplained = _mutate("cnt001", "--rules", str(rules), "--show", "1")
     assert unexplained.exit_code == 1
-    assert "CNT001: 11 of 13 mutants killed (85%); 0 survivor(s) explained, 2 not" in unexplained.output
+    assert "CNT001: 12 of 14 mutants killed (86%); 0 survivor(s) explained, 2 not" in unexplained.output
     assert unexplained.output.count("  survived  population: ") == 1  # --show 1
     (rules / "mutants.yaml").write_text(
         'CNT001:\n  "population: GT -> GTE in victim_count > 1": planted\n  "population: 1 -> 0": planted\n'

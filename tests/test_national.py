@@ -126,7 +126,8 @@ def test_headline_names_the_forces_outside_each_limit(national):
     assert lines[0] == (
         f"Forces: 3 checked, 0 refused; national recording rate {recording['rate'] * 100:.2f}% "
         f"(95% CI {recording['wilson_low'] * 100:.2f}% to {recording['wilson_high'] * 100:.2f}%; "
-        f"{recording['compliant']:,} of {recording['total']:,}); {outcome.summary['national']['register_rows']:,} finding(s)."
+        f"{recording['compliant']:,} of {recording['total']:,} crimes); "
+        f"{outcome.summary['national']['register_rows']:,} finding(s)."
     )
     assert lines[-1] == "Verdict: every force checked."
 

@@ -411,7 +411,7 @@ def test_keep_prunes_old_folders_but_the_store_keeps_the_history(tmp_path):
     assert history.exit_code == 0
     lines = history.output.splitlines()
     assert lines[0].split()[:3] == ["run", "as", "of"] and len(lines) == 4
-    assert "2026-04-01 00:00" in lines[1] and "99.67%" in lines[1]
+    assert "2026-04-01 00:00" in lines[1] and "99.60%" in lines[1]
 
 
 def test_decisions_importer_uses_the_night_not_the_wall_clock(tmp_path):

@@ -102,7 +102,7 @@ def test_people_not_referrals_and_the_cse_conversion_rate(night):
     # CSE referrals: R2 (crime C2), R4 (its crime flagged CSE), R5 (no crime): 2 of 3 led to a crime
     rates = conversion_rates(protection, grading)
     assert [(r.label, r.compliant, r.total) for r in rates] == [("Sheffield", 2, 3), ("all districts", 2, 3)]
-    rows = {r.label: (r.referrals, r.should_record, r.recorded) for r in victim_rows(protection, grading)}
+    rows = {r.label: (r.referrals, r.crimes_due, r.crimes_recorded) for r in victim_rows(protection, grading)}
     assert rows["child under 13"] == (3, 3, 2)
     assert rows["vulnerable adult"] == (1, 1, 0)
     assert rows["adult"] == (1, 1, 1)  # R7: 17 at the offence, an adult at the report

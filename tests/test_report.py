@@ -209,30 +209,82 @@ def test_grades_follow_the_forces_grade_bands(tmp_path, pack):
     assert grades <= {"Meets the standard", "Below the standard"} and "Below the standard" in grades
 
 
+def _crimes_by_hand(extract: Path, referrals_only: bool) -> tuple[int, int, int]:
+    """Reports judged, crimes due and crimes recorded, from the extract and its answer key alone:
+    a report that disclosed a notifiable offence and has a crime linked, or that the key finds
+    unrecorded, is due one crime per victim (one per premises for burglary); its linked crimes
+    count their distinct victims (a crime with no victim id is one), never more than are due.
+    `referrals_only`: the professional third parties' referrals."""
+    catalogue = pl.read_csv(ROOT / "rules" / "reference" / "offence_catalogue.csv", comment_prefix="#", infer_schema=False)
+    notifiable = catalogue.filter(pl.col("notifiable") == "true")["code"].to_list()
+    per_victim = catalogue.filter(pl.col("counting_unit") == "victim")["code"].to_list()
+    referrals = pl.read_csv(extract / "referrals.csv", infer_schema=False)
+    reports = referrals.filter(pl.col("referrer_type") == "professional_third_party") if referrals_only else referrals
+    reports = reports.select(
+        pl.lit("referral").alias("source_type"),
+        pl.col("referral_id").alias("source_id"),
+        pl.col("disclosed_offence_code").alias("code"),
+        "victim_count",
+    )
+    if not referrals_only:
+        incidents = pl.read_csv(extract / "incidents.csv", infer_schema=False).select(
+            pl.lit("incident").alias("source_type"),
+            pl.col("incident_id").alias("source_id"),
+            pl.col("reported_offence_code").alias("code"),
+            "victim_count",
+        )
+        reports = pl.concat([reports, incidents])
+    crimes = pl.read_csv(extract / "crimes.csv", infer_schema=False).select("crime_id", "victim_person_id")
+    victims = (
+        pl.read_csv(extract / "crime_links.csv", infer_schema=False)
+        .join(crimes, on="crime_id")
+        .with_columns(victim=pl.coalesce("victim_person_id", pl.lit("crime:") + pl.col("crime_id")))
+        .group_by("source_type", "source_id")
+        .agg(pl.col("victim").n_unique().alias("victims"))
+    )
+    key = pl.read_csv(extract / "key.csv").filter(pl.col("finding").is_in(["unrecorded_crime", "n100_missing"]))
+    missed = key.select(
+        pl.col("record_type").alias("source_type"), pl.col("record_id").alias("source_id"), pl.lit(True).alias("missed")
+    )
+    judged = (
+        reports.join(victims, on=["source_type", "source_id"], how="left")
+        .join(missed.unique(), on=["source_type", "source_id"], how="left")
+        .with_columns(
+            due=pl.when(pl.col("code").is_in(per_victim))
+            .then(pl.col("victim_count").cast(pl.Int64).fill_null(1).clip(1))
+            .otherwise(1),
+            recorded=pl.col("code").is_in(notifiable) & pl.col("victims").is_not_null(),
+        )
+        .filter(pl.col("recorded") | pl.col("missed").fill_null(False))
+    )
+    counted = pl.when(pl.col("code").is_in(per_victim)).then(pl.col("victims")).otherwise(1)
+    done = judged.filter("recorded").select(pl.min_horizontal(pl.col("due"), counted).sum()).item()
+    return judged.height, int(judged["due"].sum()), int(done)
+
+
 def test_pvp_figures_match_the_extract(sample_run):
-    """'Of N referrals, M should have been recorded; K were', derived from the extract and its
-    answer key, not from the code under test: N professional third-party referrals; K of them
-    disclosed a notifiable offence and have a crime linked; M - K is their unrecorded findings in the key."""
+    """'Of N referrals, those that should have been recorded stand for M crimes; K were recorded',
+    from the extract and its key (_crimes_by_hand), not from the code under test."""
     extract = ROOT / "sample_data" / "extract"
     referrals = pl.read_csv(extract / "referrals.csv", infer_schema=False).filter(
         pl.col("referrer_type") == "professional_third_party"
     )
-    catalogue = pl.read_csv(ROOT / "rules" / "reference" / "offence_catalogue.csv", comment_prefix="#", infer_schema=False)
-    notifiable = catalogue.filter(pl.col("notifiable") == "true")["code"].to_list()
-    linked = pl.read_csv(extract / "crime_links.csv", infer_schema=False).filter(pl.col("source_type") == "referral")
-    recorded = referrals.filter(
-        pl.col("disclosed_offence_code").is_in(notifiable) & pl.col("referral_id").is_in(linked["source_id"].to_list())
-    ).height
-    key = pl.read_csv(extract / "key.csv")
-    missed = key.filter(
-        (pl.col("record_type") == "referral")
-        & pl.col("finding").is_in(["unrecorded_crime", "n100_missing"])
-        & pl.col("record_id").is_in(referrals["referral_id"].to_list())
-    ).height
-    assert missed > 0 and recorded > 0
+    judged, due, done = _crimes_by_hand(extract, referrals_only=True)
+    assert 0 < done < due and due > judged  # unrecorded and multi-victim referrals are both in it
     text = soup_of(sample_run / "report.html").select_one("#pvp p").get_text(" ", strip=True)
     assert f"Of {referrals.height:,} referrals" in text
-    assert f"{recorded + missed:,} should have been recorded as crimes; {recorded:,} were" in text
+    assert f"stand for {due:,} crimes (one per victim); {done:,} were recorded" in text
+
+
+def test_the_headline_rate_counts_crimes_as_the_extract_does(sample_run):
+    """The headline recording rate, in crimes, equals the count by hand from the extract and key
+    (3,464 of 3,478); in reports it is the reports judged (3,359)."""
+    judged, due, done = _crimes_by_hand(ROOT / "sample_data" / "extract", referrals_only=False)
+    headline = json.loads((sample_run / "summary.json").read_text())["headline"]
+    assert (headline["recording"]["compliant"], headline["recording"]["total"]) == (done, due) == (3464, 3478)
+    assert headline["recording_reports"]["total"] == judged == 3359
+    text = soup_of(sample_run / "report.html").select_one("#recording-reports").get_text(" ", strip=True)
+    assert text.startswith("Counted in reports: 3,348 of 3,359 reports have a crime")
 
 
 def test_the_report_reads_like_an_audit(tmp_path, pack, reference):
@@ -261,7 +313,10 @@ def test_the_report_reads_like_an_audit(tmp_path, pack, reference):
     summary = [p.get_text(" ", strip=True) for p in soup.select("#cover p.summary")]
     key = pl.read_csv(ROOT / "sample_data" / "extract" / "key.csv")
     assert summary[0].startswith(f"{key.height} exception(s) are open")
-    assert "The recording rate seen by the nightly screen is 99.7% (95% CI 99.4% to 99.9%; 3,348 of 3,359)" in summary[1]
+    assert (
+        "The recording rate seen by the nightly screen, in crimes (one per victim), is 99.6% (95% CI 99.3% to 99.8%; "
+        "3,464 of 3,478)" in summary[1]
+    )
     assert summary[2].startswith("The rules with the worst compliance: REC006")  # 1 of 17 overdue: 94.1%
     # no auditor has judged a finding yet: no precision is claimed
     assert "Precision in use: not yet reviewed" in soup.select_one("#rule-REC001").get_text(" ", strip=True)

@@ -40,13 +40,14 @@ def rate_phrase(figure: dict[str, Any], what: str = "recording rate", counts: bo
     force's night and for a national run."""
     if figure["rate"] is None:
         return "no reports to rate"
-    tail = f"; {figure['compliant']:,} of {figure['total']:,}" if counts else ""
+    unit = f" {figure['unit']}" if figure.get("unit") else ""
+    tail = f"; {figure['compliant']:,} of {figure['total']:,}{unit}" if counts else ""
     return f"{what} {figure['rate']:.2%} (95% CI {figure['wilson_low']:.2%} to {figure['wilson_high']:.2%}{tail})"
 
 
 def headline_figures(rules: list[dict[str, Any]], register: pl.DataFrame, measures: dict[str, Any]) -> dict[str, Any]:
-    """Recording, timeliness and classification from the rules' results, the register and the
-    pack's `reports` measure (reports that disclosed an offence and have a crime)."""
+    """Recording (in crimes, and in reports), timeliness and classification from the rules'
+    results, the register and the pack's measures."""
     unrecorded = register.filter(pl.col("finding").is_in(UNRECORDED)).height
     wrong = register.filter(pl.col("finding").is_in(CLASSIFICATION))["record_id"].n_unique()
     return headline_from_counts(rules, unrecorded, wrong, measures)
@@ -57,8 +58,14 @@ def headline_from_counts(
 ) -> dict[str, Any]:
     """The same figures from two counts of the register (its unrecorded-crime rows, and the
     distinct records found misclassified): what an engine that keeps the register on its
-    executors (Spark) sends back."""
-    recorded = sum(int(row.get("recorded") or 0) for row in measures.get("reports") or [])
+    executors (Spark) sends back.
+
+    `recording` counts crimes, as HMICFRS does: the crimes due of the reports the recording rules
+    judged (one per victim where the offence counts victims), and how many of them the linked
+    crimes record; so a report one victim short is a shortfall in the rate. `recording_reports`
+    is the same rate counted in reports (a report recorded if it has any crime)."""
+    report_rows = measures.get("reports") or []
+    recorded = sum(int(row.get("recorded") or 0) for row in report_rows)
     ran = [r for r in rules if r["status"] == "run"]
     # each measure's denominator counts a record once, however many of its rules judged it (the
     # pack's `judged` measure); a pack without that measure falls back to the rules' sum
@@ -68,8 +75,16 @@ def headline_from_counts(
     late = sum(r["breaches"] for r in timely)
     classified = [r for r in ran if r["finding"] in CLASSIFICATION]
     checked = judged.get("classification", sum(r["population"] for r in classified)) if classified else 0
+    by_reports = rate_figure(recorded, recorded + unrecorded)
+    # a run folder from a pack before crimes were counted has no crimes_due: its reports stand in
+    in_crimes = all("crimes_due" in row for row in report_rows)
+    crimes = by_reports
+    if in_crimes:
+        due = sum(int(r["crimes_due"] or 0) for r in report_rows)
+        crimes = rate_figure(sum(int(r["crimes_recorded"] or 0) for r in report_rows), due)
     return {
-        "recording": rate_figure(recorded, recorded + unrecorded),
+        "recording": {**crimes, "unit": "crimes" if in_crimes else "reports"},
+        "recording_reports": by_reports,
         "timeliness": rate_figure(population - late, population),
         "classification": rate_figure(checked - misclassified, checked),
         "groups": protection_figures(measures),
@@ -90,13 +105,18 @@ PROTECTION_GROUPS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
 
 def protection_figures(measures: dict[str, Any]) -> list[dict[str, Any]]:
     """The recording rate of each group of victims in public protection, from the pack's
-    `protection` measure: reports recorded / (recorded + reports the recording rules found
-    unrecorded), as the headline's recording rate is reckoned for all reports."""
+    `protection` measure, in crimes as the headline's recording rate is: crimes recorded / crimes
+    due of the reports the recording rules judged (reports, for a run folder from an older pack)."""
     rows = measures.get("protection") or []
+    in_crimes = all("crimes_due" in row for row in rows)
     figures = []
     for key, label, groups in PROTECTION_GROUPS:
         chosen = [r for r in rows if (r.get("cse") is True if groups is None else r.get("victim_group") in groups)]
-        recorded = sum(int(r.get("recorded") or 0) for r in chosen)
-        unrecorded = sum(int(r.get("unrecorded") or 0) for r in chosen)
-        figures.append({"group": key, "label": label, **rate_figure(recorded, recorded + unrecorded)})
+        if in_crimes:
+            recorded = sum(int(r.get("crimes_recorded") or 0) for r in chosen)
+            due = sum(int(r.get("crimes_due") or 0) for r in chosen)
+        else:
+            recorded = sum(int(r.get("recorded") or 0) for r in chosen)
+            due = recorded + sum(int(r.get("unrecorded") or 0) for r in chosen)
+        figures.append({"group": key, "label": label, **rate_figure(recorded, due)})
     return figures

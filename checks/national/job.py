@@ -204,8 +204,9 @@ def national_summary(
         name: rate_figure(
             sum(f["headline"][name]["compliant"] for f in checked), sum(f["headline"][name]["total"] for f in checked)
         )
-        for name in ("recording", "timeliness", "classification")
+        for name in ("recording", "recording_reports", "timeliness", "classification")
     }
+    headline["recording"]["unit"] = "crimes"
     # the victims in public protection, each group summed over the forces checked
     groups: dict[str, dict[str, Any]] = {}
     for force in checked:

@@ -411,7 +411,7 @@ def headline(run_summary: dict[str, Any]) -> list[str]:
     ]
     if "changes" in run_summary:
         changes = run_summary["changes"]
-        rate = rate_phrase(run_summary["headline"]["recording"])
+        rate = rate_phrase(run_summary["headline"]["recording"], counts=True)
         lines.insert(
             1,
             f"Tonight: {changes['new']:,} new, {changes['recurring']:,} recurring, {changes['resolved']:,} resolved; "

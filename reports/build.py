@@ -412,6 +412,22 @@ def _audit(raw: dict[str, Any] | None) -> Audit | None:
     )
 
 
+def _judged_rates(
+    headline: Headline, total: PvpRow, by_agency: list[PvpRow], by_district: list[PvpRow], by_group: list[Rate]
+) -> list[tuple[str, Rate]]:
+    """The figures an area for improvement is judged on, each named as the sentence names it."""
+    return [
+        ("Recording rate (crimes)", headline.recording),
+        ("Recorded within 24 hours", headline.timeliness),
+        ("Classification accuracy", headline.classification),
+        *((f"Recording rate, {r.label}", r) for r in headline.victim_groups),
+        ("Public protection, all agencies", total.rate),
+        *((f"Public protection, agency {r.label}", r.rate) for r in by_agency),
+        *((f"Public protection, {r.label}", r.rate) for r in by_district),
+        *((f"Recording rate, {r.label}", r) for r in by_group if r.label in ("Rape", "Other sexual offences")),
+    ]
+
+
 def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_key: bytes | None = None) -> ReportContext:
     """The typed context of report.html, one builder per section, from the run folder alone."""
     run = RunFiles.read(run_dir, options or {})
@@ -433,7 +449,10 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         cover=_cover(run),
         summary_text=executive_summary(summary, headline.recording, total.rate, open_total, open_high),
         improvements=areas_for_improvement(
-            summary, {v.id: v.overall.grade for v in views}, {band.grade for band in run.grades.bands[:2]}
+            summary,
+            {v.id: v.overall for v in views},
+            {band.grade for band in run.grades.bands[:2]},
+            _judged_rates(headline, total, by_agency, by_district, by_group),
         ),
         headline=headline,
         audit=_audit(summary.get("audit")),

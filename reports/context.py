@@ -23,8 +23,15 @@ class Rate:
     wilson_low: float | None = doc("Lower bound of the 95% Wilson score interval.")
     wilson_high: float | None = doc("Upper bound of the 95% Wilson score interval.")
     wald_pm: float | None = doc("Half-width of the 95% normal-approximation interval (+/-).")
-    grade: str = doc("Grade band the rate falls in (rules/reference/grade_bands.yaml).")
+    grade: str = doc(
+        "Grade band the whole 95% Wilson interval lies in (rules/reference/grade_bands.yaml), or the bands it "
+        "spans, worst first ('between Good and Excellent'); 'too few to grade' below the graded population."
+    )
     suppressed: bool = doc("In a redacted report: withheld, because it rests on a small count.", default=False)
+    point_grade: str = doc(
+        "The band of the rate itself ('' when not graded): below the good bands, it is an area for improvement.",
+        default="",
+    )
 
 
 @dataclass(frozen=True)

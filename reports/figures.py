@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from recordcheck.checks.base.refdata import GradeBand, grade_for
+from recordcheck.checks.base.refdata import GradeBand, grade_for, grade_on_interval
 from recordcheck.checks.base.stats import wald_half_width, wilson
 from recordcheck.checks.engine.headline import CHILD_BANDS
 from recordcheck.reports.context import CrossTable, PvpRow, Rate
@@ -27,8 +27,11 @@ class Grading:
 
 
 def make_rate(label: str, compliant: int, total: int, grades: Grading) -> Rate:
+    """The rate, its intervals, and its grade on the 95% interval (a population too small to
+    grade is not graded)."""
     interval = wilson(compliant, total)
     rate = compliant / total if total else None
+    graded = interval is not None and total >= grades.min_population
     return Rate(
         label=label,
         compliant=compliant,
@@ -42,8 +45,11 @@ def make_rate(label: str, compliant: int, total: int, grades: Grading) -> Rate:
             if rate is None
             else "too few to grade"
             if total < grades.min_population
+            else grade_on_interval(grades.bands, interval[0] * 100, interval[1] * 100)
+            if interval
             else grade_for(grades.bands, rate * 100)
         ),
+        point_grade=grade_for(grades.bands, rate * 100) if graded and rate is not None else "",
     )
 
 

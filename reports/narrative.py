@@ -33,15 +33,25 @@ def _unit(recording: Rate) -> str:
 
 
 def _worst_stratum(rule: dict[str, Any]) -> str:
-    """The district or agency with the most breaches of a rule, as 'district Rotherham (4 of 27)'."""
-    best: tuple[int, str, str, int] | None = None
+    """The district or agency where a rule's breach rate is highest, as 'worst in district
+    Rotherham (4 of 27)': the worst rate, not the largest count (a tie goes to more breaches)."""
+    worst: tuple[float, int, str, str, int] | None = None
     for stratum in ("referrer_agency", "district"):
         for row in rule.get("strata", {}).get(stratum, []):
-            if row["breaches"] and (best is None or row["breaches"] > best[0]):
-                best = (row["breaches"], stratum.replace("referrer_", ""), row["value"].replace("_", " "), row["population"])
-    if best is None:
+            if not row["breaches"] or not row["population"]:
+                continue
+            candidate = (
+                row["breaches"] / row["population"],
+                row["breaches"],
+                stratum.replace("referrer_", ""),
+                row["value"].replace("_", " "),
+                row["population"],
+            )
+            if worst is None or candidate[:2] > worst[:2]:
+                worst = candidate
+    if worst is None:
         return ""
-    return f"; most in {best[1]} {best[2]} ({best[0]:,} of {best[3]:,})"
+    return f"; worst in {worst[2]} {worst[3]} ({worst[1]:,} of {worst[4]:,})"
 
 
 def executive_summary(
@@ -79,22 +89,35 @@ def executive_summary(
     return sentences
 
 
-def areas_for_improvement(summary: dict[str, Any], grade_of: dict[str, str], good: set[str]) -> list[str]:
-    """One sentence per rule below the good bands or over a threshold, naming what to look at."""
-    areas = []
+def areas_for_improvement(
+    summary: dict[str, Any], rule_rates: dict[str, Rate], good: set[str], rates: list[tuple[str, Rate]]
+) -> list[str]:
+    """Generated on every run: one sentence for each figure whose rate is below the good bands
+    (`rates`: the headline, the victim groups, public protection by agency and district, rape and
+    other sexual offences), with its interval and the grade the interval supports; then one for
+    each rule below them, over a threshold, or with high-severity findings, naming what to look
+    at. A good rate whose interval also reaches lower is not an area: the evidence does not show it."""
+    areas = [
+        f"{what}: {_rate_words(rate)}, graded {rate.grade}."
+        for what, rate in rates
+        if rate.point_grade and rate.point_grade not in good
+    ]
     for rule in summary["rules"]:
         if rule["status"] != "run" or not rule["population"]:
             continue
-        grade = grade_of.get(rule["id"], "")
-        if grade in good and rule["threshold"] == "ok":
-            continue
-        if grade == "too few to grade" and rule["threshold"] == "ok":
-            continue
-        why = f"graded {grade}" if grade not in good else f"over its {rule['threshold']} threshold"
-        areas.append(
-            f"{rule['id']}: {rule['title'].rstrip('.')}. Compliance {_pct(rule['compliance'])}, {why}"
-            f"{_worst_stratum(rule)}. Look at its {rule['breaches']:,} record(s) in the register."
-        )
+        point = rule_rates[rule["id"]].point_grade if rule["id"] in rule_rates else ""
+        why = []
+        if point and point not in good:
+            why.append(f"graded {rule_rates[rule['id']].grade}")
+        if rule["threshold"] != "ok":
+            why.append(f"over its {rule['threshold']} threshold")
+        if rule["severity"] == "high" and rule["breaches"]:
+            why.append(f"{rule['breaches']:,} high-severity finding(s)")
+        if why:
+            areas.append(
+                f"{rule['id']}: {rule['title'].rstrip('.')}. Compliance {_pct(rule['compliance'])}, {'; '.join(why)}"
+                f"{_worst_stratum(rule)}. Look at its {rule['breaches']:,} record(s) in the register."
+            )
     return areas
 
 

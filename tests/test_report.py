@@ -206,7 +206,9 @@ def test_grades_follow_the_forces_grade_bands(tmp_path, pack):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["reference"]["grade_bands"][0]["grade"] == "Meets the standard"
     grades = {g.get_text() for g in soup_of(run_dir / "report.html").select("div.card .grade")}
-    assert grades <= {"Meets the standard", "Below the standard"} and "Below the standard" in grades
+    bands = ("Meets the standard", "Below the standard")
+    spans = {f"between {low} and {high}" for low in bands for high in bands if low != high}
+    assert grades <= {*bands, *spans} and "Below the standard" in grades
 
 
 def _crimes_by_hand(extract: Path, referrals_only: bool) -> tuple[int, int, int]:
@@ -330,3 +332,19 @@ def test_the_report_reads_like_an_audit(tmp_path, pack, reference):
     row = groups["Other sexual offences"].find_all("td")
     assert card is not None and f"{row[2].get_text()} of {row[1].get_text()}" in card.get_text(" ", strip=True)
     assert soup.select_one('a[data-show-rule="CAN001"]') is not None
+
+
+def test_areas_for_improvement_come_from_the_rates_and_the_high_severity_rules(sample_run):
+    """Every run states its areas for improvement: each rate below the good bands (Excellent,
+    Good) with the grade its interval supports, and each rule with high-severity findings. A good
+    rate whose interval also reaches lower is not one (Rotherham's public protection, 41 of 43)."""
+    areas = [li.get_text(" ", strip=True) for li in soup_of(sample_run / "report.html").select("#improvements li")]
+    # 76 of 85 is 89.4%, Fair; its interval 81.0% to 94.4% spans Fair and Good
+    assert "Recording rate, child under 13: 89.4% (95% CI 81.0% to 94.4%; 76 of 85), graded between Fair and Good." in areas
+    assert any(a.startswith("Public protection, agency health: 86.5%") for a in areas)
+    assert not any("Rotherham:" in a for a in areas)
+    high = {a.split(":")[0] for a in areas if "high-severity finding(s)" in a}
+    assert high == {"CAN001", "CLS001", "CLS002", "OUT003", "REC001", "REC002", "REC003", "REC004"}
+    (rec001,) = [a for a in areas if a.startswith("REC001:")]
+    # the worst rate, not the largest count: the voluntary sector's 2 of 19
+    assert "7 high-severity finding(s); worst in agency voluntary sector (2 of 19)" in rec001

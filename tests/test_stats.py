@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recordcheck.checks.base.config import Threshold
-from recordcheck.checks.base.refdata import load_reference
+from recordcheck.checks.base.refdata import grade_for, load_reference
 from recordcheck.checks.base.stats import unrecorded_per_year, wald_half_width, wilson
 from recordcheck.checks.engine.register import threshold_state
 from recordcheck.reports.figures import Grading, make_rate
@@ -39,19 +39,40 @@ def _grading(minimum: int = 30) -> Grading:
 
 
 @pytest.mark.parametrize(
-    ("compliant", "total", "grade"),
+    ("percent", "grade"),
     [
-        (950, 1000, "Good"),  # exactly 95%: the cited band says ">95%"
-        (9501, 10000, "Excellent"),
-        (900, 1000, "Good"),
-        (8999, 10000, "Fair"),
-        (799, 1000, "Poor"),
-        (10, 10, "too few to grade"),  # 10 records: no grade, however good
-        (0, 0, "no records"),
+        (95.0, "Good"),  # exactly 95%: the cited band says ">95%"
+        (95.01, "Excellent"),
+        (90.0, "Good"),
+        (89.99, "Fair"),
+        (79.9, "Poor"),
     ],
 )
-def test_grade_bands_follow_their_stated_bounds(compliant, total, grade):
-    assert make_rate("x", compliant, total, _grading()).grade == grade
+def test_grade_bands_follow_their_stated_bounds(percent, grade):
+    assert grade_for(load_reference().grade_bands, percent) == grade
+
+
+@pytest.mark.parametrize(
+    ("compliant", "total", "grade", "point"),
+    [
+        # the whole 95% interval in one band: that grade (969/1000: 95.6% to 97.9%)
+        (969, 1000, "Excellent", "Excellent"),
+        (99_000, 100_000, "Excellent", "Excellent"),
+        (800, 1000, "between Poor and Fair", "Fair"),  # 77.4% to 82.4%
+        # exactly 95%, or just over it, on a large count: the interval straddles the bound
+        (950, 1000, "between Good and Excellent", "Good"),
+        (9501, 10000, "between Good and Excellent", "Excellent"),
+        (920, 1000, "Good", "Good"),  # 90.1% to 93.5%
+        (8500, 10000, "Fair", "Fair"),
+        (500, 1000, "Poor", "Poor"),
+        (33, 36, "between Poor and Excellent", "Good"),  # 78.2% to 97.1%: a small count spans every band
+        (10, 10, "too few to grade", ""),  # 10 records: no grade, however good
+        (0, 0, "no records", ""),
+    ],
+)
+def test_a_rate_is_graded_on_its_interval(compliant, total, grade, point):
+    rate = make_rate("x", compliant, total, _grading())
+    assert (rate.grade, rate.point_grade) == (grade, point)
 
 
 def test_printed_rates_have_one_decimal_and_the_interval_holds_the_estimate():

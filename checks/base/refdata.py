@@ -119,6 +119,13 @@ def grade_for(bands: list[GradeBand], percent: float) -> str:
     return bands[-1].grade
 
 
+def grade_on_interval(bands: list[GradeBand], low_percent: float, high_percent: float) -> str:
+    """A grade only when the whole 95% interval lies in one band (an inspector grades what the
+    evidence supports); otherwise the bands it spans, worst first: 'between Good and Excellent'."""
+    low, high = grade_for(bands, low_percent), grade_for(bands, high_percent)
+    return low if low == high else f"between {low} and {high}"
+
+
 def read_catalogue(path: Path) -> pl.DataFrame:
     try:
         frame = pl.read_csv(path, comment_prefix="#", schema_overrides={"code": pl.String}, infer_schema=False)

@@ -66,6 +66,7 @@ def _changes(summary: dict[str, Any], register: pl.LazyFrame) -> Changes:
         int(changes.get("resolved") or 0),
         summary.get("previous_run") or "",
         decisions,
+        {str(k): int(v) for k, v in (changes.get("resolved_how") or {}).items()},
     )
 
 

@@ -101,6 +101,11 @@ class Changes:
     resolved: int = doc("The previous night's findings no longer raised (resolved.csv).")
     previous_run: str = doc("The run compared with, or empty for a first night.")
     decisions: dict[str, int] = doc("Findings by the decision in force (confirmed, false_positive, remediated, waived).")
+    resolved_how: dict[str, int] = doc(
+        "The resolved by how they closed: fixed (the record is still in the extract), left_the_extract (the record "
+        "vanished while its finding was open: an integrity risk) and aged_out (before tonight's window).",
+        default_factory=dict,
+    )
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,11 @@ def test_new_recurring_resolved_and_first_seen_between_nights(tmp_path):
             pl.when(pl.col("crime_id").is_in(fixed)).then(pl.lit("recorded")).otherwise(pl.col("status")).alias("status")
         ),
     )
-    assert _run(extract, out, 1)[0] in (0, 1)
+    # and one unrecorded referral vanishes from the export while its finding is open
+    (vanished,) = first.filter(pl.col("rule_id") == "REC001").sort("record_id")["record_id"].head(1).to_list()
+    _edit(extract / "referrals.csv", lambda f: f.filter(pl.col("referral_id") != vanished))
+    code, output = _run(extract, out, 1)
+    assert code in (0, 1)
     second = _register(out)
     before, after = set(first["fingerprint"]), set(second["fingerprint"])
     assert before - after, "something resolved"
@@ -126,7 +130,12 @@ def test_new_recurring_resolved_and_first_seen_between_nights(tmp_path):
     assert set(second.filter(pl.col("change") == "new")["fingerprint"]) == after - before
     resolved = pl.read_csv(out / "latest" / "resolved.csv", infer_schema=False)
     assert set(resolved["fingerprint"]) == before - after
-    assert tuple(resolved.columns) == REGISTER_COLUMNS
+    assert tuple(resolved.columns) == (*REGISTER_COLUMNS, "how")
+    # a record that left the export is never counted as fixed
+    how = dict(zip(resolved["record_id"], resolved["how"], strict=True))
+    assert how.pop(vanished) == "left_the_extract" and set(how.values()) == {"fixed"}
+    assert changes["resolved_how"] == {"fixed": len(how), "left_the_extract": 1, "aged_out": 0}
+    assert f"{changes['resolved']:,} resolved (fixed {len(how):,}, left the extract 1);" in output
     recurring = second.filter(pl.col("change") == "recurring")
     assert set(recurring["first_seen"]) == {"2026-04-01"}
     assert set(second.filter(pl.col("change") == "new")["first_seen"]) == {"2026-04-02"}
@@ -137,6 +146,7 @@ def test_new_recurring_resolved_and_first_seen_between_nights(tmp_path):
     card = page.find(id="changes")
     for kind in ("new", "recurring", "resolved"):
         assert card.find(attrs={"data-change": kind}).get_text().split()[0] == f"{changes[kind]:,}"
+    assert card.find(attrs={"data-resolved": "left_the_extract"}).get_text() == "left the extract while open 1"
     rows = [tr["data-change"] for tr in page.find(id="exceptions").tbody.find_all("tr")]
     assert rows == sorted(rows, key=lambda c: c != "new") and rows[0] == "new"
     assert len(page.select("#changes svg polyline")) == 3, "headline rates by night"
@@ -539,3 +549,31 @@ def test_ten_nights_of_a_changing_export_match_their_keys(tmp_path, capsys):
     assert len(history.output.strip().splitlines()) == 11
     with capsys.disabled():
         print("\n" + "\n".join(lines))
+
+
+def test_how_a_resolved_finding_closed_fixed_left_or_aged_out():
+    """Tonight's window starts on 1 February 2026. C1 is still in the extract (fixed); R2, of
+    March, left while its finding was open; R3, of December 2025, aged out of the window; C4 left
+    and its month is unknown (an older store): never assumed aged out; a quarantined row's finding
+    and a record type with no table tonight (no incidents) count fixed, as before."""
+    import duckdb
+
+    from recordcheck.checks.nightly.comparison import how_resolved
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE r AS SELECT * FROM (VALUES ('R1')) t(referral_id)")
+    con.execute("CREATE TABLE c AS SELECT * FROM (VALUES ('C1'), ('C9')) t(crime_id)")
+    resolved = pl.DataFrame(
+        {
+            "record_type": ["crime", "referral", "referral", "crime", "quarantine", "incident"],
+            "record_id": ["C1", "R2", "R3", "C4", "crimes.csv:7", "I1"],
+            "month": ["2026-03", "2026-03", "2025-12", None, None, "2025-01"],
+        }
+    )
+    how = how_resolved(resolved, con, {"referrals": "r", "crimes": "c"}, "2026-02-01")
+    assert how["how"].to_list() == ["fixed", "left_the_extract", "aged_out", "left_the_extract", "fixed", "fixed"]
+    # the window's own first month is inside it: a record of that month that left did not age out
+    same_month = how_resolved(
+        resolved.slice(1, 1).with_columns(pl.lit("2026-02").alias("month")), con, {"referrals": "r"}, "2026-02-01"
+    )
+    assert same_month["how"].to_list() == ["left_the_extract"]

@@ -169,8 +169,62 @@ def annotate(register: pl.DataFrame, store: RunStore, as_of: datetime) -> tuple[
     return annotated, resolved, previous.run_id if previous else None
 
 
+RESOLVED_HOW = ("fixed", "left_the_extract", "aged_out")
+"""How a finding raised last night and not tonight closed: its record is still in the extract
+(fixed); its record is gone while it was open (left_the_extract: an integrity risk, never counted
+as fixed); or its record is gone and its month is before tonight's window (aged_out)."""
+
+RECORD_TABLES = {
+    "referral": ("referrals", "referral_id"),
+    "incident": ("incidents", "incident_id"),
+    "crime": ("crimes", "crime_id"),
+}
+"""Where a register record type's records are, for telling a fixed finding from a vanished one."""
+
+
+def how_resolved(resolved: pl.DataFrame, con: Any, relations: dict[str, str], window_first: str | None) -> pl.DataFrame:
+    """`resolved` with a `how` column (RESOLVED_HOW). `relations`: tonight's accepted tables by
+    name, in `con`; `window_first`: the London date of tonight's first report. A record type the
+    extract has no table for (a quarantined row's finding) is counted fixed, as before."""
+    if resolved.height == 0:
+        return resolved.with_columns(pl.lit(None, pl.String).alias("how"))
+    gone = resolved.select("record_type", "record_id").unique()
+    con.register("_gone", gone.to_arrow())
+    try:
+        parts = [
+            f"SELECT '{kind}' AS record_type, CAST({column} AS VARCHAR) AS record_id FROM {relations[table]} "
+            f"WHERE CAST({column} AS VARCHAR) IN (SELECT record_id FROM _gone WHERE record_type = '{kind}')"
+            for kind, (table, column) in RECORD_TABLES.items()
+            if table in relations
+        ]
+        present = (
+            pl.from_arrow(con.sql(" UNION ALL ".join(parts)).to_arrow_table())
+            if parts
+            else pl.DataFrame(schema={"record_type": pl.String, "record_id": pl.String})
+        )
+    finally:
+        con.unregister("_gone")
+    assert isinstance(present, pl.DataFrame)
+    checked = [kind for kind, (table, _) in RECORD_TABLES.items() if table in relations]
+    window_month = window_first[:7] if window_first else None
+    month = pl.col("month") if "month" in resolved.columns else pl.lit(None, pl.String)
+    still_there = present.unique().with_columns(pl.lit(True).alias("_present"))
+    return (
+        resolved.join(still_there, on=["record_type", "record_id"], how="left")
+        .with_columns(
+            pl.when(pl.col("_present").is_not_null() | ~pl.col("record_type").is_in(checked))
+            .then(pl.lit("fixed"))
+            .when(month.is_not_null() & (month < pl.lit(window_month)))
+            .then(pl.lit("aged_out"))
+            .otherwise(pl.lit("left_the_extract"))
+            .alias("how")
+        )
+        .drop("_present")
+    )
+
+
 def changes(annotated: pl.DataFrame, resolved: pl.DataFrame) -> dict[str, Any]:
-    """{new, recurring, resolved} overall and per rule."""
+    """{new, recurring, resolved} overall and per rule, and the resolved by how they closed."""
     per_rule: dict[str, dict[str, int]] = {}
     for rule_id, change, n in annotated.group_by("rule_id", "change").len().iter_rows():
         per_rule.setdefault(str(rule_id), {"new": 0, "recurring": 0, "resolved": 0})[str(change)] = int(n)
@@ -178,7 +232,13 @@ def changes(annotated: pl.DataFrame, resolved: pl.DataFrame) -> dict[str, Any]:
         for rule_id, n in resolved.group_by("rule_id").len().iter_rows():
             per_rule.setdefault(str(rule_id), {"new": 0, "recurring": 0, "resolved": 0})["resolved"] = int(n)
     total = {k: sum(v[k] for v in per_rule.values()) for k in ("new", "recurring", "resolved")}
-    return {**total, "by_rule": dict(sorted(per_rule.items()))}
+    how = dict.fromkeys(RESOLVED_HOW, 0)
+    if "how" in resolved.columns:
+        for state, n in resolved.group_by("how").len().iter_rows():
+            how[str(state)] = int(n)
+    else:
+        how["fixed"] = resolved.height
+    return {**total, "resolved_how": how, "by_rule": dict(sorted(per_rule.items()))}
 
 
 def suppressed_by_rule(annotated: pl.DataFrame) -> dict[str, dict[str, int]]:

@@ -26,9 +26,11 @@ from recordcheck.checks.engine.register import build_register, district_findings
 from recordcheck.checks.engine.rules import RulePack
 from recordcheck.checks.extract.profile import SourceProfile
 from recordcheck.checks.nightly.comparison import (
+    RECORD_TABLES,
     annotate,
     changes,
     checkpoint,
+    how_resolved,
     night_breaches,
     prune,
     recover,
@@ -333,6 +335,8 @@ def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store
     run_summary["headline"] = headline_figures(run_summary["rules"], register, engine.measures)
     run_summary["previous_run"] = previous_run
     run_summary["period"] = report_period(loaded)
+    relations = {table: accepted.relation(table) for table, _ in RECORD_TABLES.values() if table in accepted}
+    resolved = how_resolved(resolved, loaded.database.con, relations, run_summary["period"]["first"])
     run_summary["changes"] = changes(register, resolved)
     run_summary["open_high"] = open_findings(register, "high")
     table_rows = {name: c.read for name, c in loaded.validation.counts.items()}
@@ -386,6 +390,15 @@ def incomplete(run_summary: dict[str, Any], config: RunConfig) -> list[str]:
     return reasons
 
 
+def resolved_phrase(changes: dict[str, Any]) -> str:
+    """' (fixed 3, left the extract 1)': how the resolved closed, when any did not close by a fix;
+    a finding whose record left the extract is never counted as fixed."""
+    how = changes.get("resolved_how") or {}
+    if not any(how.get(state) for state in ("left_the_extract", "aged_out")):
+        return ""
+    return " (" + ", ".join(f"{state.replace('_', ' ')} {n:,}" for state, n in how.items() if n) + ")"
+
+
 def headline(run_summary: dict[str, Any]) -> list[str]:
     """The few lines a registrar reads first: findings by kind, rows set aside, what changed since
     the previous night, the recording rate, rules that did not run, and the verdict. Counts and
@@ -414,7 +427,8 @@ def headline(run_summary: dict[str, Any]) -> list[str]:
         rate = rate_phrase(run_summary["headline"]["recording"], counts=True)
         lines.insert(
             1,
-            f"Tonight: {changes['new']:,} new, {changes['recurring']:,} recurring, {changes['resolved']:,} resolved; "
+            f"Tonight: {changes['new']:,} new, {changes['recurring']:,} recurring, {changes['resolved']:,} resolved"
+            f"{resolved_phrase(changes)}; "
             f"{run_summary['open_high']:,} high-severity open; {rate}.",
         )
     night = [b for b in run_summary.get("threshold_breaches", []) if b not in breached]

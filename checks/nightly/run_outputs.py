@@ -49,10 +49,11 @@ def write_register(register: pl.DataFrame, folder: Path) -> None:
 
 
 def resolved_rows(resolved: pl.DataFrame, previous_run: str | None) -> pl.DataFrame:
-    """The previous run's findings no longer raised, in the register's columns."""
+    """The previous run's findings no longer raised, in the register's columns, then `how` each
+    closed: fixed, left_the_extract or aged_out."""
     if resolved.height == 0:
-        return pl.DataFrame(schema=dict.fromkeys(REGISTER_COLUMNS, pl.String))
-    return resolved.with_columns(pl.lit(previous_run).alias("run_id")).select(list(REGISTER_COLUMNS))
+        return pl.DataFrame(schema=dict.fromkeys((*REGISTER_COLUMNS, "how"), pl.String))
+    return resolved.with_columns(pl.lit(previous_run).alias("run_id")).select(*REGISTER_COLUMNS, "how")
 
 
 def night_figures(run_summary: dict[str, Any]) -> dict[str, Any]:

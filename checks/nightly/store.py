@@ -90,10 +90,15 @@ MIGRATIONS: dict[int, list[str]] = {
         # audited estimates from reviewed samples, shown beside the screen's rate
         "CREATE TABLE audits (audited_at TIMESTAMPTZ, worksheet VARCHAR, result JSON)",
     ],
+    5: [
+        # each finding's month (its report's, London time): a finding whose record is gone from the
+        # next night's extract aged out of the window if its month is before the window's first
+        "ALTER TABLE run_findings ADD COLUMN month VARCHAR",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
-RUN_FINDING_COLUMNS = (*(c for c in REGISTER_COLUMNS if c != "run_id"), "evidence", "change", "disposition")
+RUN_FINDING_COLUMNS = (*(c for c in REGISTER_COLUMNS if c != "run_id"), "evidence", "change", "disposition", "month")
 """What the store keeps of each night's register rows (besides the run id)."""
 
 DECISIONS = ("confirmed", "false_positive", "remediated", "waived")

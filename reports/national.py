@@ -67,6 +67,9 @@ class FunnelView:
     y_ticks: list[tuple[float, str]]
     outliers: list[str]
     alerts: list[str]
+    method: str
+    """How the limits were drawn: the target each force is judged against, exact or normal limits,
+    and the between-force variance allowed for."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,8 @@ def funnel_view(plot: dict[str, Any]) -> FunnelView:
     points = plot["points"]
     n_max = max(p["population"] for p in points) * 1.08
     n_min = max(1, min(p["population"] for p in points) // 2)
-    y_top = max([p["rate"] for p in points] + [limits(p0, n_min, Z998)[1]]) * 1.1 or 0.05
+    tau2 = float(plot.get("tau2") or 0.0)
+    y_top = max([p["rate"] for p in points] + [limits(p0, n_min, Z998, tau2)[1]]) * 1.1 or 0.05
     y_top = min(1.0, y_top)
 
     def x(n: float) -> float:
@@ -141,7 +145,7 @@ def funnel_view(plot: dict[str, Any]) -> FunnelView:
     grid = [n_min + (n_max - n_min) * (i / 80) ** 2 for i in range(81)]
     paths = {"mean": f"{x(0):.1f},{y(p0):.1f} {x(n_max):.1f},{y(p0):.1f}"}
     for name, z in (("95", Z95), ("998", Z998)):
-        curves = [limits(p0, round(n), z) for n in grid]
+        curves = [limits(p0, round(n), z, tau2) for n in grid]
         paths["low" + name] = " ".join(f"{x(n):.1f},{y(lo):.1f}" for n, (lo, _) in zip(grid, curves, strict=True))
         paths["high" + name] = " ".join(f"{x(n):.1f},{y(hi):.1f}" for n, (_, hi) in zip(grid, curves, strict=True))
     return FunnelView(
@@ -159,6 +163,7 @@ def funnel_view(plot: dict[str, Any]) -> FunnelView:
         y_ticks=[(y(v), f"{v * 100:.1f}%") for v in _ticks(y_top)],
         outliers=[p["force"] for p in points if p["position"].startswith("outlier")],
         alerts=[p["force"] for p in points if p["position"].startswith("alert")],
+        method=str(plot.get("method") or "each force against the national rate; normal limits"),
     )
 
 

@@ -36,7 +36,14 @@ FLIPS: dict[type, list[type]] = {
 SWAPPED_CALLS = {"max": "min", "min": "max"}
 EXPLAINED = {
     "checks/national/funnel.py": {
-        "line 19: 1.0 -> 2.0": "with no population the limits are cut to [0, 1] whatever the half-width",
+        "line 51: 1 -> 2": "the loop returns by r = n: the distribution function reaches every q < 1 there",
+        "line 54: GtE -> Gt": (
+            "equivalent: where F(r) equals q exactly, r - 0 and (r + 1) - P(X = r + 1) / P(X = r + 1) are the same limit"
+        ),
+        "line 56: 1.0 -> 2.0": "unreachable: the loop returns by r = n (q < 1)",
+        "line 56: 1.0 -> 0.0": "unreachable: the loop returns by r = n (q < 1)",
+        "line 89: Lt -> LtE": "a count whose tail probability equals 0.001 or 0.025 to the last bit does not occur",
+        "line 91: Lt -> LtE": "a count whose tail probability equals 0.001 or 0.025 to the last bit does not occur",
     },
 }
 """Surviving mutants that cannot change a result, with the reason (equivalent mutants)."""

@@ -16,7 +16,7 @@ from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.exitcodes import ExitCode
 from recordcheck.checks.extract.profile import load_profile
 from recordcheck.checks.national.forces import load_forces
-from recordcheck.checks.national.funnel import Z95, Z998, funnel, limits, position
+from recordcheck.checks.national.funnel import Z95, Z998, funnel, limits, overdispersion, position
 from recordcheck.checks.national.job import execute_national, headline_lines
 from recordcheck.checks.nightly.run import execute_run
 from recordcheck.cli import cli
@@ -154,22 +154,58 @@ def test_refused_force_is_named_and_the_others_publish(tmp_path, small_extract):
 
 
 def test_funnel_limits_match_a_hand_calculation():
-    # p0 = 0.1, n = 100: standard error sqrt(0.1 * 0.9 / 100) = 0.03
+    # p0 = 0.1, n = 100 (10 expected breaches: normal limits): standard error sqrt(0.1 * 0.9 / 100) = 0.03
     low95, high95 = limits(0.1, 100, Z95)
     assert (round(low95, 6), round(high95, 6)) == (0.041201, 0.158799)  # 0.1 -/+ 1.959964 * 0.03
     low998, high998 = limits(0.1, 100, Z998)
     assert (round(low998, 6), round(high998, 6)) == (0.007293, 0.192707)  # 0.1 -/+ 3.090232 * 0.03
-    assert limits(0.01, 10, Z998)[0] == 0.0  # cut at zero
     assert position(0.20, 0.1, 100) == "outlier-high"
     assert position(0.17, 0.1, 100) == "alert-high"
     assert position(0.15, 0.1, 100) == "within"
     assert position(0.03, 0.1, 100) == "alert-low"
     assert position(0.0, 0.1, 100) == "outlier-low"
+    # each force against the others: A's target is B's 80 of 900, B's is A's 20 of 100 ... but A
+    # holds fewer records than B, so B is judged against the national 100 of 1,000
     plot = funnel("R", "t", [("A", 100, 20), ("B", 900, 80), ("C", 0, 0)])
     assert plot is not None and plot["national_rate"] == pytest.approx(0.1)
     assert [p["force"] for p in plot["points"]] == ["A", "B"]  # a force with no population is not a point
-    assert plot["points"][0]["position"] == "outlier-high"
-    assert math.isclose(plot["points"][1]["limits95"][1], 0.1 + Z95 * math.sqrt(0.09 / 900))
+    a, b = plot["points"]
+    assert a["target"] == pytest.approx(80 / 900) and b["target"] == pytest.approx(0.1)
+    assert math.isclose(b["limits95"][1], 0.1 + Z95 * math.sqrt(0.09 / 900))
+    # A: 8.9 breaches expected, so exact: P(X >= 20 | Bin(100, 0.0889)) = 0.00046, below 0.1%
+    assert a["position"] == "outlier-high" and plot["tau2"] == 0.0 and plot["phi"] is None
+
+
+def test_funnel_exact_binomial_limits_by_hand_and_a_rare_rules_low_outlier():
+    """Bin(10, 0.5): F(1) = 11/1024, F(2) = 56/1024, F(7) = 968/1024, F(8) = 1013/1024. The 2.5%
+    limit is (2 - (56/1024 - 0.025) / (45/1024)) / 10 = 0.132444; the 97.5% limit is
+    (8 - (1013/1024 - 0.975) / (45/1024)) / 10 = 0.767556 (Spiegelhalter 2005, appendix A.1.1)."""
+    low, high = limits(0.5, 10, Z95)
+    assert (round(low, 6), round(high, 6)) == (0.132444, 0.767556)
+    # a rare rule (1%): 700 records with no breach has probability 0.99^700 = 0.00088, below 0.1%:
+    # a low outlier, where the normal lower limit (0.01 - 3.09 * sqrt(0.0099 / 700) < 0) is cut at 0
+    assert 0.01 - Z998 * math.sqrt(0.0099 / 700) < 0
+    assert position(0.0, 0.01, 700) == "outlier-low"
+    assert position(0.0, 0.01, 300) == "within"  # 0.99^300 = 0.049
+    assert position(1.0, 0.25, 1) == "within"  # one breach in one record: P = 0.25
+
+
+def test_funnel_overdispersion_widens_the_limits_for_ordinary_variation_between_forces():
+    """Ten forces of 10,000 records, breach rates 5%, 10% and 15% (national 10%). z-scores
+    +/-16.667 (eight) and 0 (two), unchanged by winsorising at the 2nd and 9th values:
+    phi = 8 * 277.78 / 10 = 222.22. w = 10,000 / 0.09 for each; sum(w) - sum(w^2) / sum(w) = 1,000,000;
+    tau^2 = (10 * 222.22 - 9) / 1,000,000 = 0.0022132. On the binomial limits alone every 5% and
+    15% force would be an outlier; with tau^2 none is."""
+    rows = [(f"F{i}", 10_000, b) for i, b in enumerate([500] * 4 + [1000] * 2 + [1500] * 4)]
+    plot = funnel("R", "t", rows)
+    assert plot is not None
+    assert plot["phi"] == pytest.approx(2000 / 9) and plot["tau2"] == pytest.approx((20000 / 9 - 9) / 1e6)
+    assert {p["position"] for p in plot["points"]} == {"within"}
+    assert "tau^2 = 0.00221 added" in plot["method"]
+    # nine forces are too few to estimate it: the binomial limits alone
+    few = funnel("R", "t", rows[:9])
+    assert few is not None and few["tau2"] == 0.0
+    assert {p["position"] for p in few["points"] if p["rate"] != 0.1} == {"outlier-low", "outlier-high"}
 
 
 def test_funnel_edges_a_rate_on_a_limit_no_population_and_tiny_forces():
@@ -180,11 +216,14 @@ def test_funnel_edges_a_rate_on_a_limit_no_population_and_tiny_forces():
     assert position(high95, 0.1, 100) == "within" and position(low95, 0.1, 100) == "within"
     assert position(high998, 0.1, 100) == "alert-high" and position(low998, 0.1, 100) == "alert-low"
     assert limits(0.1, 0, Z95) == (0.0, 1.0)  # no population: no information
-    assert limits(0.9, 1, Z95) == (pytest.approx(0.9 - Z95 * 0.3), 1.0)  # cut at one
-    assert limits(0.1, 1, Z95) == (0.0, pytest.approx(0.1 + Z95 * 0.3))
+    assert limits(0.9, 1, Z95) == (pytest.approx(0.9 - Z95 * 0.3), 1.0)  # a rate over one half: normal, cut at one
+    # Bin(1, 0.1): F(0) = 0.9; the 97.5% limit is (1 - (1 - 0.975) / 0.1) / 1 = 0.75
+    assert limits(0.1, 1, Z95) == (0.0, pytest.approx(0.75))
     plot = funnel("R", "t", [("A", 1, 1), ("B", 4, 1)])
     assert plot is not None and [p["force"] for p in plot["points"]] == ["A", "B"]
     assert [p["rate"] for p in plot["points"]] == [1.0, 0.25] and plot["national_rate"] == pytest.approx(0.4)
+    # A against B's 1 of 4; B against the national rate (A holds fewer records)
+    assert [p["target"] for p in plot["points"]] == [0.25, pytest.approx(0.4)]
     assert [p["position"] for p in plot["points"]] == ["within", "within"]
 
 
@@ -288,3 +327,77 @@ def test_national_report_sorts_its_forces_in_a_real_browser(national):
         assert page.locator("svg.funnel").count() == len(outcome.summary["funnels"])
     assert opened.errors == []
     assert all(url.startswith(("file:", "data:", "about:")) for url in opened.requests), opened.requests
+
+
+def _binomial_cdf(n: int, p: float, r: int) -> float:
+    """The distribution function by the textbook sum, for checking the module's log-space one."""
+    return sum(math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(r + 1))
+
+
+def test_funnel_exact_limits_and_tails_for_an_uneven_rate():
+    """Bin(20, 0.2) (4 expected): each limit from the textbook distribution function and the
+    appendix's interpolation; positions from the textbook tails."""
+    n, p = 20, 0.2
+    for z, (low_q, high_q) in ((Z95, (0.025, 0.975)), (Z998, (0.001, 0.999))):
+        expected = []
+        for q in (low_q, high_q):
+            r = next(r for r in range(n + 1) if _binomial_cdf(n, p, r) >= q)
+            f_r, f_before = _binomial_cdf(n, p, r), _binomial_cdf(n, p, r - 1) if r else 0.0
+            expected.append(max(0.0, (r - (f_r - q) / (f_r - f_before)) / n))
+        assert limits(p, n, z) == (pytest.approx(expected[0], abs=1e-12), pytest.approx(expected[1], abs=1e-12))
+    for breaches in range(n + 1):
+        above, below = 1 - _binomial_cdf(n, p, breaches - 1), _binomial_cdf(n, p, breaches)
+        want = (
+            "outlier-high"
+            if above < 0.001
+            else "outlier-low"
+            if below < 0.001
+            else "alert-high"
+            if above < 0.025
+            else "alert-low"
+            if below < 0.025
+            else "within"
+        )
+        assert position(breaches / n, p, n) == want, breaches
+
+
+def test_funnel_winsorising_and_unequal_forces_in_the_overdispersion_estimate():
+    """Nine forces at 10% and one at 20% (10,000 records each; national 11%): the one extreme
+    z-score is pulled in to the ninth value before phi is taken, so phi = (0.01 / sd)^2, not a
+    figure dominated by the outlier. Then forces of unequal size: tau^2 by the paper's formula."""
+    rows = [(f"F{i}", 10_000, 1000) for i in range(9)] + [("F9", 10_000, 2000)]
+    phi, tau2 = overdispersion([(n, b) for _, n, b in rows], 0.11)
+    sd = math.sqrt(0.11 * 0.89 / 10_000)
+    assert phi == pytest.approx((0.01 / sd) ** 2)
+    weights = [10_000 / (0.11 * 0.89)] * 10
+    assert tau2 == pytest.approx((10 * phi - 9) / (sum(weights) - sum(w * w for w in weights) / sum(weights)))
+    sizes = [1000 * (i + 1) for i in range(10)]
+    uneven = [(n, round(n * (0.08 if i % 2 else 0.12))) for i, n in enumerate(sizes)]
+    p0 = sum(b for _, b in uneven) / sum(sizes)
+    zs = sorted((b / n - p0) / math.sqrt(p0 * (1 - p0) / n) for n, b in uneven)
+    clipped = [min(max(z, zs[1]), zs[8]) for z in zs]
+    want_phi = sum(z * z for z in clipped) / 10
+    w = [n / (p0 * (1 - p0)) for n in sizes]
+    phi, tau2 = overdispersion(uneven, p0)
+    assert phi == pytest.approx(want_phi) and want_phi > 1
+    assert tau2 == pytest.approx((10 * want_phi - 9) / (sum(w) - sum(x * x for x in w) / sum(w)))
+    # no excess variation: no tau^2
+    assert overdispersion([(10_000, 1000)] * 10, 0.1) == (0.0, 0.0)
+
+
+def test_funnel_edges_of_the_exact_and_normal_regimes():
+    """9.5 expected breaches are still exact (below 10); a normal lower limit below zero is cut
+    there; a rate of 0 has no spread; ten forces with no breaches (or all breaches) give no
+    overdispersion estimate; two forces of equal size are each judged against the other."""
+    n, p = 95, 0.1
+    expected = []
+    for q in (0.025, 0.975):
+        r = next(r for r in range(n + 1) if _binomial_cdf(n, p, r) >= q)
+        expected.append((r - (_binomial_cdf(n, p, r) - q) / (math.comb(n, r) * p**r * (1 - p) ** (n - r))) / n)
+    assert limits(p, n, Z95) == (pytest.approx(expected[0], abs=1e-12), pytest.approx(expected[1], abs=1e-12))
+    assert limits(0.1, 100, Z95, tau2=0.01) == (0.0, pytest.approx(0.1 + Z95 * math.sqrt(0.0009 + 0.01)))
+    assert limits(0.0, 100, Z95) == (0.0, 0.0)
+    assert overdispersion([(100, 0)] * 10, 0.0) == (None, 0.0)
+    assert overdispersion([(100, 100)] * 10, 1.0) == (None, 0.0)
+    plot = funnel("R", "t", [("A", 100, 10), ("B", 100, 20)])
+    assert plot is not None and [p["target"] for p in plot["points"]] == [pytest.approx(0.2), pytest.approx(0.1)]

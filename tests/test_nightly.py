@@ -577,3 +577,31 @@ def test_how_a_resolved_finding_closed_fixed_left_or_aged_out():
         resolved.slice(1, 1).with_columns(pl.lit("2026-02").alias("month")), con, {"referrals": "r"}, "2026-02-01"
     )
     assert same_month["how"].to_list() == ["left_the_extract"]
+
+
+def test_review_export_shows_decisions_imported_since_the_run(tmp_path):
+    """A false positive imported after the night's run is in the next worklist (last, decided),
+    from OUT's own store or the one --store names; a --store that does not exist is refused and
+    no worklist is written."""
+    extract, out = _copy(SAMPLE, tmp_path), tmp_path / "out"
+    _run(extract, out, 0)
+    finding = _register(out).filter(pl.col("severity") == "high").sort("fingerprint").row(0, named=True)
+    decisions = _decide(
+        out,
+        [{"fingerprint": finding["fingerprint"], "decision": "false_positive", "reviewer": "A1", "reason": "r"}],
+        tmp_path,
+    )
+    assert CliRunner().invoke(cli, ["review", "import", str(out), str(decisions)]).exit_code == 0
+    moved = tmp_path / "elsewhere.duckdb"
+    shutil.copy(out / "recordcheck.duckdb", moved)
+    for extra in ([], ["--store", str(moved)]):
+        worklist = tmp_path / "w.csv"
+        result = CliRunner().invoke(cli, ["review", "export", str(out), "--file", str(worklist), *extra])
+        assert result.exit_code == 0, result.output
+        rows = pl.read_csv(worklist, infer_schema=False)
+        assert rows.filter(pl.col("fingerprint") == finding["fingerprint"])["disposition"].to_list() == ["false_positive"]
+        assert rows["fingerprint"][-1] == finding["fingerprint"]  # decided: after every open finding
+    missing = CliRunner().invoke(
+        cli, ["review", "export", str(out), "--file", str(tmp_path / "x.csv"), "--store", str(tmp_path / "none.duckdb")]
+    )
+    assert missing.exit_code == 2 and "no run store" in missing.output and not (tmp_path / "x.csv").exists()

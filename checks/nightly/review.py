@@ -59,8 +59,32 @@ def worklist(findings: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def export_worklist(out_dir: Path, file: Path) -> int:
-    rows = worklist(latest_findings(out_dir))
+def with_decisions(findings: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
+    """The findings' disposition and disposition_until as the store's latest decisions set them
+    now (a decision imported since the run included); a decision holds only for the evidence it
+    was made on, as in a run."""
+    latest = decisions.select(
+        "fingerprint",
+        pl.col("decision").alias("_decision"),
+        pl.col("until").alias("_until"),
+        pl.col("evidence").alias("_on"),
+    )
+    held = pl.col("_on") == pl.col("evidence")
+    return (
+        findings.join(latest, on="fingerprint", how="left")
+        .with_columns(
+            pl.when(held).then(pl.col("_decision")).otherwise(pl.lit(None, pl.String)).alias("disposition"),
+            pl.when(held).then(pl.col("_until")).otherwise(pl.lit(None, pl.Date)).alias("disposition_until"),
+        )
+        .drop("_decision", "_until", "_on")
+    )
+
+
+def export_worklist(out_dir: Path, file: Path, decisions: pl.DataFrame | None = None) -> int:
+    """The worklist of the latest run's findings; with `decisions` (the store's, in force on the
+    run's night), each finding's disposition is the store's now, not the run's."""
+    findings = latest_findings(out_dir)
+    rows = worklist(findings if decisions is None else with_decisions(findings, decisions))
     suffix = file.suffix.lower()
     tmp = file.with_name(f".{file.name}.tmp")
     if suffix == ".csv":

@@ -24,6 +24,7 @@ from recordcheck.reports.context import (
     ExceptionRow,
     FamilyView,
     GlanceRow,
+    GradeScale,
     Headline,
     NotChecked,
     PvpRow,
@@ -92,7 +93,7 @@ class RunFiles:
         # the reference data in force for the run (the force's overrides included), not the pack defaults
         grades = Grading(
             [
-                GradeBand(b["grade"], float(b["min_percent"]), bool(b.get("inclusive", True)))
+                GradeBand(b["grade"], float(b["min_percent"]), bool(b.get("inclusive", True)), str(b.get("hmicfrs") or ""))
                 for b in summary["reference"]["grade_bands"]
             ],
             int(options.get("min_population_to_grade", 30)),
@@ -487,4 +488,10 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         quality=quality,
         quarantine_note=quarantine_note,
         facts=_facts(run),
+        grade_scale=[
+            GradeScale(
+                b.grade, f"above {b.min_percent:g}%" if not b.inclusive else f"{b.min_percent:g}% and above", b.hmicfrs
+            )
+            for b in run.grades.bands
+        ],
     )

@@ -220,6 +220,13 @@ class RunFacts:
 
 
 @dataclass(frozen=True)
+class GradeScale:
+    grade: str = doc("The force's grade (rules/reference/grade_bands.yaml or the force's config).")
+    bound: str = doc("Where the band starts: 'above 95%' or '90% and above'.")
+    hmicfrs: str = doc("The HMICFRS grade name shown beside it, for orientation ('' where none is given).")
+
+
+@dataclass(frozen=True)
 class ReportContext:
     title: str = doc("Page title.")
     marking: str = doc("Protective marking printed at the top and foot of every page (config report.marking).")
@@ -256,3 +263,6 @@ class ReportContext:
     quality: list[TableQuality] = doc("Rows read, accepted and quarantined per table.")
     quarantine_note: str = doc("What the quarantine means for the rates.")
     facts: RunFacts = doc("Run facts: as-of, hashes, versions, timings.")
+    grade_scale: list[GradeScale] = doc(
+        "The force's grade bands, best first, each with the HMICFRS grade name printed beside it.", default_factory=list
+    )

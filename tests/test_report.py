@@ -348,3 +348,13 @@ def test_areas_for_improvement_come_from_the_rates_and_the_high_severity_rules(s
     (rec001,) = [a for a in areas if a.startswith("REC001:")]
     # the worst rate, not the largest count: the voluntary sector's 2 of 19
     assert "7 high-severity finding(s); worst in agency voluntary sector (2 of 19)" in rec001
+
+
+def test_the_grade_scale_is_printed_with_the_hmicfrs_names_beside_it(sample_run):
+    """The force's bands, best first, each with the HMICFRS name the reference data pairs it with."""
+    scale = soup_of(sample_run / "report.html").select_one("#grade-scale").get_text(" ", strip=True)
+    assert (
+        "Excellent, above 95% (HMICFRS: Outstanding); Good, 90% and above (HMICFRS: Good); "
+        "Fair, 80% and above (HMICFRS: Requires improvement); Poor, 0% and above (HMICFRS: Inadequate)"
+    ) in scale
+    assert "publishes no percentage thresholds" in scale

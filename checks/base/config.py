@@ -67,6 +67,7 @@ class GradeBandModel(Strict):
     grade: str
     min_percent: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False, strict=False)]
     inclusive: bool = True
+    hmicfrs: str = ""
 
 
 class GradeBandsModel(Strict):

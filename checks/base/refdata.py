@@ -64,6 +64,8 @@ class GradeBand:
     min_percent: float
     inclusive: bool = True
     """True: the band starts at min_percent (>=); False: strictly above it (>), as ">95%" says."""
+    hmicfrs: str = ""
+    """The HMICFRS grade name shown beside it, for orientation ('' where the force gives none)."""
 
     def admits(self, percent: float) -> bool:
         return percent >= self.min_percent if self.inclusive else percent > self.min_percent
@@ -175,9 +177,23 @@ def _section(name: str, path: Path, other_version: bool = False) -> tuple[dict[s
 def _bands(raw: Any, where: str) -> list[GradeBand]:
     bands = []
     for item in raw or []:
-        if not isinstance(item, dict) or not {"grade", "min_percent"} <= set(item) <= {"grade", "min_percent", "inclusive"}:
-            raise ConfigError(f"{where}: each grade band needs grade and min_percent (and may say inclusive: true|false)")
-        bands.append(GradeBand(str(item["grade"]), float(item["min_percent"]), bool(item.get("inclusive", True))))
+        if not isinstance(item, dict) or not {"grade", "min_percent"} <= set(item) <= {
+            "grade",
+            "min_percent",
+            "inclusive",
+            "hmicfrs",
+        }:
+            raise ConfigError(
+                f"{where}: each grade band needs grade and min_percent (and may say inclusive: true|false, hmicfrs: NAME)"
+            )
+        bands.append(
+            GradeBand(
+                str(item["grade"]),
+                float(item["min_percent"]),
+                bool(item.get("inclusive", True)),
+                str(item.get("hmicfrs", "")),
+            )
+        )
     if not bands:
         raise ConfigError(f"{where}: at least one grade band is needed")
     return sorted(bands, key=lambda b: -b.min_percent)

@@ -221,7 +221,8 @@ def summary(
         "rules": rules,
         "reference": {
             "grade_bands": [
-                {"grade": b.grade, "min_percent": b.min_percent, "inclusive": b.inclusive} for b in reference.grade_bands
+                {"grade": b.grade, "min_percent": b.min_percent, "inclusive": b.inclusive, "hmicfrs": b.hmicfrs}
+                for b in reference.grade_bands
             ],
             "outcome_labels": {str(k): v for k, v in sorted(reference.outcome_labels.items())},
         },

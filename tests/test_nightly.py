@@ -150,6 +150,18 @@ def test_new_recurring_resolved_and_first_seen_between_nights(tmp_path):
     rows = [tr["data-change"] for tr in page.find(id="exceptions").tbody.find_all("tr")]
     assert rows == sorted(rows, key=lambda c: c != "new") and rows[0] == "new"
     assert len(page.select("#changes svg polyline")) == 3, "headline rates by night"
+    # each line has its axis (lowest and highest rate drawn) and its end values, first and last night
+    import json as _json
+
+    nights = [
+        _json.loads((out / run / "summary.json").read_text())
+        for run in sorted(p.name for p in out.iterdir() if (out / p.name / "summary.json").is_file() and p.name != "latest")
+    ]
+    first_rate, last_rate = nights[0]["headline"]["recording"]["rate"], nights[-1]["headline"]["recording"]["rate"]
+    ends = page.select("#changes .spark-ends")[0]
+    assert (float(ends["data-first"]), float(ends["data-last"])) == (first_rate, last_rate)
+    axis = page.select("#changes svg")[0]
+    assert axis.select_one(".axis-high").get_text() and axis.select_one(".axis-low").get_text()
 
 
 # ---------------------------------------------------------------- decisions

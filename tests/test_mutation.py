@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import shutil
 
+import pytest
 from click.testing import CliRunner
 
 from recordcheck.checks.engine.rules import RULES_DIR
@@ -29,6 +30,7 @@ def test_an_and_or_flip_keeps_the_grouping_of_its_operands():
     assert "SELECT * FROM t WHERE a = 1 OR b = 2 OR c = 4" in found.values()  # 3 -> 4
 
 
+@pytest.mark.slow  # runs the rule's cases once per mutant
 def test_every_mutant_of_a_well_tested_rule_is_killed():
     result = _mutate("out001", "cnt001")
     assert result.exit_code == 0, result.output
@@ -36,6 +38,7 @@ def test_every_mutant_of_a_well_tested_rule_is_killed():
     assert "CNT001: 14 of 14 mutants killed (100%)" in result.output
 
 
+@pytest.mark.slow  # runs the rule's cases once per mutant
 def test_a_survivor_fails_the_command_until_a_case_kills_it_or_the_pack_explains_it(tmp_path):
     rules = tmp_path / "rules"
     shutil.copytree(RULES_DIR, rules)

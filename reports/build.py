@@ -131,7 +131,7 @@ def _headline(run: RunFiles) -> Headline:
     unit = "crimes due" if figures["recording"].get("unit") == "crimes" else "reports"
     recording = run.rate(unit, figures["recording"]["compliant"], figures["recording"]["total"])
     reports = figures.get("recording_reports")
-    annual = annual_crimes(measure_frame(run.measures, "crimes"), run.options.get("annual_recorded_crime"))
+    annual, days = annual_crimes(measure_frame(run.measures, "crimes"), run.options.get("annual_recorded_crime"))
     groups = [run.rate(g["label"], int(g["compliant"]), int(g["total"])) for g in figures.get("groups") or []]
     return Headline(
         recording,
@@ -139,16 +139,19 @@ def _headline(run: RunFiles) -> Headline:
         run.rate("crimes checked", figures["classification"]["compliant"], figures["classification"]["total"]),
         None if (per_year := unrecorded_per_year(annual, recording.rate)) is None else round(per_year),
         annual,
-        "recorded crimes a year x (1 - recording rate) / recording rate: the recorded crimes are the rate's "
+        "recorded crimes x (1 - recording rate) / recording rate: the recorded crimes are the rate's "
         "share of the crimes due"
         + (
-            " (from the config)"
+            " (a year's, from the config)"
             if run.options.get("annual_recorded_crime")
+            else f" (this extract's own {days:,} days, not annualised: the extract is shorter than a year)"
+            if days is not None
             else " (this extract's recorded crimes, annualised)"
         )
         + ". HMICFRS's exact grossing-up is not published; treat as indicative.",
         run.rate("reports", reports["compliant"], reports["total"]) if reports and unit == "crimes due" else None,
         groups,
+        days,
     )
 
 

@@ -54,6 +54,11 @@ class Headline:
         "Recording rates of the victims in public protection, measured apart: children (and by age band at the "
         "report), vulnerable adults, child sexual exploitation."
     )
+    estimate_days: int | None = doc(
+        "The days the estimate's recorded crimes cover when the extract is shorter than a year (never annualised); "
+        "None: a year.",
+        default=None,
+    )
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ frames, and the tables built from them. Pure functions of a run's results."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -212,13 +213,20 @@ def cross_table(
     return CrossTable(title, row_header, columns, rows, totals, population)
 
 
-def annual_crimes(crimes: pl.DataFrame, configured: int | None) -> int:
+def annual_crimes(crimes: pl.DataFrame, configured: int | None) -> tuple[int, int | None]:
+    """The recorded crimes the unrecorded estimate grosses up, and the days they cover: the
+    config's annual figure (None: a year), this extract's annualised when it spans a year or more
+    (None), or, for a shorter extract, its own count and days: a backlog shorter than a year is
+    never annualised."""
     if configured:
-        return int(configured)
+        return int(configured), None
     recorded = crimes.filter(pl.col("status") == "recorded")
     if recorded.height == 0:
-        return 0
+        return 0, None
     first = min(datetime.fromisoformat(v.replace("Z", "+00:00")) for v in recorded["first_recorded_at"])
     last = max(datetime.fromisoformat(v.replace("Z", "+00:00")) for v in recorded["last_recorded_at"])
     days = max((last - first).total_seconds() / 86400, 1.0)
-    return round(int(recorded["crimes"].sum()) * 365.25 / max(days, 30.0))
+    count = int(recorded["crimes"].sum())
+    if days < 365:
+        return count, math.ceil(days)
+    return round(count * 365.25 / days), None

@@ -358,3 +358,25 @@ def test_the_grade_scale_is_printed_with_the_hmicfrs_names_beside_it(sample_run)
         "Fair, 80% and above (HMICFRS: Requires improvement); Poor, 0% and above (HMICFRS: Inadequate)"
     ) in scale
     assert "publishes no percentage thresholds" in scale
+
+
+def test_a_backlog_shorter_than_a_year_is_never_annualised():
+    """Crimes recorded over 100 days are not grossed up to a year: the estimate uses the period's
+    own count and says so; a span of a year or more is annualised; the config's figure is a year's."""
+    from recordcheck.reports.figures import annual_crimes
+
+    def crimes(first: str, last: str, count: int) -> pl.DataFrame:
+        return pl.DataFrame(
+            {"status": ["recorded"], "crimes": [count], "first_recorded_at": [first], "last_recorded_at": [last]}
+        )
+
+    assert annual_crimes(crimes("2026-01-01T00:00:00Z", "2026-04-11T00:00:00Z", 500), None) == (500, 100)
+    # 730.5 days: 2,000 crimes are 1,000 a year
+    assert annual_crimes(crimes("2024-04-01T00:00:00Z", "2026-04-01T12:00:00Z", 2000), None) == (1000, None)
+    assert annual_crimes(crimes("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", 5), 12_000) == (12_000, None)
+
+
+def test_the_sample_estimate_is_annualised_and_says_so(sample_run):
+    """The sample spans more than a year (22 March 2025 to 31 March 2026): annualised, a year."""
+    text = soup_of(sample_run / "report.html").select_one("#estimate").get_text(" ", strip=True)
+    assert "crimes a year go unrecorded" in text and "not annualised" not in text

@@ -119,23 +119,15 @@ def review() -> None:
 def review_export(out_dir: Path, file: Path, store_path: Path | None) -> None:
     """Write the latest run's findings as a worklist (open ones first) with empty decision columns.
     Decisions imported since the run show in it: from --store, or OUT_DIR's own store if it has one."""
-    import json
-    from datetime import datetime
-
-    from recordcheck.checks.base.london import london_date
     from recordcheck.checks.nightly.comparison import single_writer
-    from recordcheck.checks.nightly.publish import LATEST
-    from recordcheck.checks.nightly.review import export_worklist
-    from recordcheck.checks.nightly.store import STORE_NAME, RunStore, in_force
+    from recordcheck.checks.nightly.review import decisions_now, export_worklist
+    from recordcheck.checks.nightly.store import STORE_NAME, RunStore
 
     decisions = None
     if store_path is not None or (out_dir / STORE_NAME).is_file():
         store_path = existing_store(out_dir, store_path)
-        summary = out_dir / LATEST / "summary.json"
-        night = london_date(datetime.fromisoformat(json.loads(summary.read_text())["as_of"])) if summary.is_file() else None
         with single_writer(out_dir, store_path, "recordcheck review export"), RunStore(store_path) as store:
-            latest = store.latest_decisions()
-        decisions = latest if night is None else in_force(latest, night)
+            decisions = decisions_now(out_dir, store)
     rows = export_worklist(out_dir, file, decisions)
     click.echo(f"Worklist: {file} ({rows:,} finding(s)); fill decision, reviewer, reason (and until for a waiver)")
 

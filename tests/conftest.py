@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from recordcheck.checks.base.config import RunConfig
-from recordcheck.checks.base.refdata import load_reference
-from recordcheck.checks.engine.rules import load_pack
+from recordcheck.checks.base.refdata import ReferenceData, load_reference
+from recordcheck.checks.engine.engine import EngineResult, run_pack
+from recordcheck.checks.engine.headline import headline_figures
+from recordcheck.checks.engine.rules import RuleCase, RulePack, load_pack
 from recordcheck.checks.extract.profile import load_profile
 from recordcheck.checks.generate import generate, write_extract
 from recordcheck.checks.generate.force_shape import write_force_export
 from recordcheck.checks.nightly.run import execute_run
+from recordcheck.checks.rulechange.ruletest import case_tables
 from recordcheck.reports.render import render_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,3 +88,16 @@ def spark():
     session = spark_session("local[2]")
     yield session
     session.stop()
+
+
+def night_of(
+    pack: RulePack, reference: ReferenceData, given: dict[str, list[dict[str, object]]], name: str = "night"
+) -> tuple[EngineResult, dict[str, Any]]:
+    """The pack run on hand-built tables (a rule case's shape, its defaults filled in), and the
+    headline figures a run would compute from it: (engine result, headline)."""
+    result = run_pack(pack, reference, AS_OF, case_tables(RuleCase(name, given, (), ()), pack.case_defaults), "t")
+    rules = [
+        {"status": r.status, "finding": r.rule.finding, "population": r.population, "breaches": r.breaches}
+        for r in result.results
+    ]
+    return result, headline_figures(rules, result.register, result.measures)

@@ -111,3 +111,24 @@ def test_config_schema_names_the_same_reference_keys_as_the_pack():
     assert list(LimitsModel.model_fields) == list(LIMIT_KEYS)
     assert list(ReasonsModel.model_fields) == list(REASON_KEYS)
     assert list(AuthorityModel.model_fields) == list(AUTHORITY_KEYS)
+
+
+def test_a_forces_grade_bands_carry_their_hmicfrs_names_through_the_config(tmp_path):
+    """reference.grade_bands in a force's config, with hmicfrs: on a band, reach the reference
+    data the run grades with; a band without one has none; an unknown key is refused."""
+    from recordcheck.checks.base.refdata import load_reference
+
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "config: 1\nreference:\n  grade_bands:\n    bands:\n"
+        "      - {grade: Meets, min_percent: 95, hmicfrs: Good}\n"
+        "      - {grade: Below, min_percent: 0}\n"
+    )
+    config = load_config(path)
+    bands = load_reference(overrides=config.reference, config_path=path).grade_bands
+    assert [(b.grade, b.hmicfrs) for b in bands] == [("Meets", "Good"), ("Below", "")]
+    path.write_text(
+        "config: 1\nreference:\n  grade_bands:\n    bands:\n      - {grade: Meets, min_percent: 95, hmics: Good}\n"
+    )
+    with pytest.raises(ConfigError, match="hmics"):
+        load_config(path)

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from recordcheck.checks.engine.engine import run_pack
-from recordcheck.checks.engine.headline import headline_figures, rate_phrase
-from recordcheck.checks.engine.rules import RuleCase
-from recordcheck.checks.rulechange.ruletest import case_tables
+from recordcheck.checks.engine.headline import rate_phrase
 from recordcheck.reports.figures import Grading, measure_frame, pvp_rows
-from tests.conftest import AS_OF
+from tests.conftest import night_of
 
 GIVEN = {
     "referrals": [
@@ -65,13 +62,7 @@ GIVEN = {
 
 @pytest.fixture(scope="module")
 def night(pack, reference):
-    tables = case_tables(RuleCase("crimes due", GIVEN, (), ()), pack.case_defaults)
-    result = run_pack(pack, reference, AS_OF, tables, "t")
-    rules = [
-        {"status": r.status, "finding": r.rule.finding, "population": r.population, "breaches": r.breaches}
-        for r in result.results
-    ]
-    return result, headline_figures(rules, result.register, result.measures)
+    return night_of(pack, reference, GIVEN, "crimes due")
 
 
 def test_the_findings_behind_the_rate(night):

@@ -3,11 +3,7 @@ classification rules is one crime checked. Each figure against a count made by h
 
 from __future__ import annotations
 
-from recordcheck.checks.engine.engine import run_pack
-from recordcheck.checks.engine.headline import headline_figures
-from recordcheck.checks.engine.rules import RuleCase
-from recordcheck.checks.rulechange.ruletest import case_tables
-from tests.conftest import AS_OF
+from tests.conftest import night_of
 
 
 def test_classification_accuracy_counts_each_crime_once(pack, reference):
@@ -35,13 +31,8 @@ def test_classification_accuracy_counts_each_crime_once(pack, reference):
             {"crime_id": "C3", "source_id": "R2"},
         ],
     }
-    tables = case_tables(RuleCase("overlap", given, (), ()), pack.case_defaults)
-    result = run_pack(pack, reference, AS_OF, tables, "t")
+    result, headline = night_of(pack, reference, given, "overlap")
     by_rule = {r.rule.id: (r.population, r.breaches) for r in result.results}
     assert (by_rule["CLS001"], by_rule["CLS002"]) == ((2, 1), (3, 1))
-    rules = [
-        {"status": r.status, "finding": r.rule.finding, "population": r.population, "breaches": r.breaches}
-        for r in result.results
-    ]
-    classification = headline_figures(rules, result.register, result.measures)["classification"]
+    classification = headline["classification"]
     assert (classification["compliant"], classification["total"]) == (2, 4)

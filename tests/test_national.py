@@ -103,6 +103,12 @@ def test_national_report_is_offline_and_names_outliers(national):
         for point in plot["points"]:
             if point["position"].startswith("outlier"):
                 assert point["force"] in html.split(f'id="funnel-{plot["rule"]}"')[1].split("</p>")[0]
+        # how the limits were drawn, under each plot (three forces: no between-force variance)
+        method = html.split(f'id="funnel-{plot["rule"]}"')[1].split("data-method>")[1].split("</p>")[0]
+        assert method.startswith("Limits: each force against the other forces&#39; rate") or method.startswith(
+            "Limits: each force against the other forces' rate"
+        )
+        assert "(fewer than 10 forces)" in method
     # examples are redacted: no record id of the register appears in the report
     ids = set(register(outcome.run_dir)["record_id"])
     assert not any(f">{record_id}<" in html for record_id in ids)

@@ -7,13 +7,12 @@ from __future__ import annotations
 import pytest
 
 from recordcheck.checks.engine.engine import run_pack
-from recordcheck.checks.engine.headline import headline_figures
 from recordcheck.checks.engine.rules import RuleCase
 from recordcheck.checks.rulechange.ruletest import case_tables
 from recordcheck.reports.context import Rate
 from recordcheck.reports.disclosure import _victim_groups
 from recordcheck.reports.figures import Grading, conversion_rates, measure_frame, victim_rows
-from tests.conftest import AS_OF
+from tests.conftest import AS_OF, night_of
 
 CHILD = "2016-05-01"  # 9 at the report (March 2026)
 TEEN = "2011-06-01"  # 14
@@ -65,14 +64,7 @@ GIVEN = {
 
 @pytest.fixture(scope="module")
 def night(pack, reference):
-    case = RuleCase("protection", GIVEN, (), ())
-    tables = case_tables(case, pack.case_defaults)
-    result = run_pack(pack, reference, AS_OF, tables, "t")
-    rules = [
-        {"status": r.status, "finding": r.rule.finding, "population": r.population, "breaches": r.breaches}
-        for r in result.results
-    ]
-    return result, headline_figures(rules, result.register, result.measures)
+    return night_of(pack, reference, GIVEN, "protection")
 
 
 def test_victim_groups_in_the_headline_by_hand(night):

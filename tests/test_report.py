@@ -199,7 +199,10 @@ def test_grades_follow_the_forces_grade_bands(tmp_path, pack):
     from recordcheck.checks.base.refdata import load_reference
 
     bands = {
-        "bands": [{"grade": "Meets the standard", "min_percent": 99.99}, {"grade": "Below the standard", "min_percent": 0}]
+        "bands": [
+            {"grade": "Meets the standard", "min_percent": 99.99, "hmicfrs": "Outstanding"},
+            {"grade": "Below the standard", "min_percent": 0},
+        ]
     }
     reference = load_reference(overrides={"grade_bands": bands})
     run_dir = run_with_report(ROOT / "sample_data" / "extract", tmp_path, pack, reference)
@@ -209,6 +212,9 @@ def test_grades_follow_the_forces_grade_bands(tmp_path, pack):
     bands = ("Meets the standard", "Below the standard")
     spans = {f"between {low} and {high}" for low in bands for high in bands if low != high}
     assert grades <= {*bands, *spans} and "Below the standard" in grades
+    # the force's own HMICFRS pairing, where it gives one, and none where it does not
+    scale = soup_of(run_dir / "report.html").select_one("#grade-scale").get_text(" ", strip=True)
+    assert "Meets the standard, 99.99% and above (HMICFRS: Outstanding); Below the standard, 0% and above." in scale
 
 
 def _crimes_by_hand(extract: Path, referrals_only: bool) -> tuple[int, int, int]:

@@ -126,6 +126,31 @@ def prune(out_dir: Path, store: RunStore, keep: int) -> list[str]:
 # ---------------------------------------------------------------- change between nights
 
 
+def apply_decisions(findings: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
+    """`disposition` and `disposition_until` of each finding from the decisions in force (the
+    store's latest per fingerprint): a decision holds only for the evidence it was made on. The
+    night's register and `review export` both read decisions through this."""
+    held = pl.col("_decided_on") == pl.col("evidence")
+    return (
+        findings.drop("disposition", "disposition_until", strict=False)
+        .join(
+            decisions.select(
+                "fingerprint",
+                pl.col("decision").alias("_decision"),
+                pl.col("until").alias("_until"),
+                pl.col("evidence").alias("_decided_on"),
+            ),
+            on="fingerprint",
+            how="left",
+        )
+        .with_columns(
+            pl.when(held).then(pl.col("_decision")).alias("disposition"),
+            pl.when(held).then(pl.col("_until")).alias("disposition_until"),
+        )
+        .drop("_decision", "_until", "_decided_on")
+    )
+
+
 def annotate(register: pl.DataFrame, store: RunStore, as_of: datetime) -> tuple[pl.DataFrame, pl.DataFrame, str | None]:
     """Add change, first_seen, disposition and disposition_until to the register; return it with
     the previous run's findings that are no longer raised (resolved) and the previous run's id."""
@@ -147,22 +172,7 @@ def annotate(register: pl.DataFrame, store: RunStore, as_of: datetime) -> tuple[
             pl.min_horizontal(pl.col("_first"), pl.lit(as_of)).dt.convert_time_zone(LONDON_TZ).dt.date().alias("first_seen")
         )
         .drop("_first")
-        .join(
-            decisions.select(
-                "fingerprint",
-                pl.col("decision").alias("_decision"),
-                pl.col("until").alias("_until"),
-                pl.col("evidence").alias("_decided_on"),
-            ),
-            on="fingerprint",
-            how="left",
-        )
-        .with_columns(
-            # a decision holds only for the evidence it was made on
-            pl.when(pl.col("_decided_on") == pl.col("evidence")).then(pl.col("_decision")).alias("disposition"),
-            pl.when(pl.col("_decided_on") == pl.col("evidence")).then(pl.col("_until")).alias("disposition_until"),
-        )
-        .drop("_decision", "_until", "_decided_on")
+        .pipe(apply_decisions, decisions)
     )
     current = set(register["fingerprint"].to_list())
     resolved = before.filter(~pl.col("fingerprint").is_in(list(current))) if previous else before.clear()

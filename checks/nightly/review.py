@@ -13,6 +13,7 @@ when and the evidence they were made on; the latest one for a finding wins, and 
 from __future__ import annotations
 
 import csv
+import json
 import os
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,8 +25,9 @@ from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.london import london_date
 from recordcheck.checks.base.safecsv import FORMULA_START, neutralise, read_rows, write_xlsx
 from recordcheck.checks.extract.contract import REGISTER_COLUMNS
+from recordcheck.checks.nightly.comparison import apply_decisions
 from recordcheck.checks.nightly.publish import LATEST
-from recordcheck.checks.nightly.store import DECISIONS, RunStore
+from recordcheck.checks.nightly.store import DECISIONS, RunStore, in_force
 
 WORKLIST_COLUMNS = (
     "fingerprint",
@@ -59,32 +61,22 @@ def worklist(findings: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def with_decisions(findings: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
-    """The findings' disposition and disposition_until as the store's latest decisions set them
-    now (a decision imported since the run included); a decision holds only for the evidence it
-    was made on, as in a run."""
-    latest = decisions.select(
-        "fingerprint",
-        pl.col("decision").alias("_decision"),
-        pl.col("until").alias("_until"),
-        pl.col("evidence").alias("_on"),
-    )
-    held = pl.col("_on") == pl.col("evidence")
-    return (
-        findings.join(latest, on="fingerprint", how="left")
-        .with_columns(
-            pl.when(held).then(pl.col("_decision")).otherwise(pl.lit(None, pl.String)).alias("disposition"),
-            pl.when(held).then(pl.col("_until")).otherwise(pl.lit(None, pl.Date)).alias("disposition_until"),
-        )
-        .drop("_decision", "_until", "_on")
-    )
+def decisions_now(out_dir: Path, store: RunStore) -> pl.DataFrame:
+    """The store's latest decisions in force on the latest run's night (a waiver that lapsed by
+    then no longer holds), for a worklist exported after decisions were imported."""
+    summary = out_dir / LATEST / "summary.json"
+    latest = store.latest_decisions()
+    if not summary.is_file():
+        return latest
+    night = london_date(datetime.fromisoformat(json.loads(summary.read_text(encoding="utf-8"))["as_of"]))
+    return in_force(latest, night)
 
 
 def export_worklist(out_dir: Path, file: Path, decisions: pl.DataFrame | None = None) -> int:
     """The worklist of the latest run's findings; with `decisions` (the store's, in force on the
     run's night), each finding's disposition is the store's now, not the run's."""
     findings = latest_findings(out_dir)
-    rows = worklist(findings if decisions is None else with_decisions(findings, decisions))
+    rows = worklist(findings if decisions is None else apply_decisions(findings, decisions))
     suffix = file.suffix.lower()
     tmp = file.with_name(f".{file.name}.tmp")
     if suffix == ".csv":

@@ -68,6 +68,7 @@ def rules_explain(rule_id: str, rules_dir: Path | None) -> None:
         ("Why it matters", rule.rationale),
         ("Example", rule.example or "See the test cases in " + str(rule.path)),
         ("Reference", rule.reference),
+        ("Assumptions (where public text is silent)", "\n".join(f"- {a}" for a in rule.assumptions) or "none"),
         ("Population (the denominator)", rule.population),
         ("Breaches", rule.breaches),
         ("Register detail", rule.detail),

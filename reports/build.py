@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from recordcheck.checks.base.refdata import GradeBand
 from recordcheck.checks.base.stats import unrecorded_per_year
 from recordcheck.checks.engine.headline import UNRECORDED
 from recordcheck.reports.context import (
+    Assumption,
     Audit,
     Changes,
     CodingRow,
@@ -259,9 +260,19 @@ def _review_tables(run: RunFiles, cse_only: bool = False) -> list[CrossTable]:
     ]
 
 
+def _assumptions(run: RunFiles) -> list[Assumption]:
+    """Every assumption the run's rules state, once each, numbered in the order the rules give them."""
+    holders: dict[str, list[str]] = {}
+    for rule in run.summary["rules"]:
+        for text in rule.get("assumptions") or []:
+            holders.setdefault(text, []).append(rule["id"])
+    return [Assumption(n, text, tuple(ids)) for n, (text, ids) in enumerate(holders.items(), start=1)]
+
+
 def _families(run: RunFiles) -> dict[str, list[RuleView]]:
     """Each rule's documentation and figures, grouped by family (its folder under rules/)."""
     families: dict[str, list[RuleView]] = defaultdict(list)
+    label = {a.text: f"A{a.number}" for a in _assumptions(run)}
     for rule in run.summary["rules"]:
         pop, breaches = int(rule["population"]), int(rule["breaches"])
         district_rates, victim_rates = (
@@ -290,6 +301,7 @@ def _families(run: RunFiles) -> dict[str, list[RuleView]]:
                 int(rule.get("false_positives") or 0),
                 int(rule.get("reviewed") or 0),
                 [night["rules"].get(rule["id"]) for night in run.nights],
+                tuple(label[text] for text in rule.get("assumptions") or []),
             )
         )
     return families
@@ -364,16 +376,47 @@ def _quality(run: RunFiles) -> tuple[list[TableQuality], str]:
 
 
 def _cover(run: RunFiles) -> Cover:
+    """The front matter: what the config declares, and what the extract shows beside it."""
     pack = run.manifest.get("rule_pack", {})
     period = run.summary.get("period") or {}
+    options = run.options
     as_of_london = datetime.fromisoformat(run.manifest["as_of"]).astimezone(LONDON)
+    first, last = period.get("first"), period.get("last")
+    declared = options.get("audit_period")
+    beyond = ""
+    if declared:
+        start, end = str(declared["start"]), str(declared["end"])
+        audit_period = f"{_long_date(start)} to {_long_date(end)}"
+        outside = [d for d in (first, last) if d and not start <= d[:10] <= end]
+        if outside:
+            beyond = (
+                f"The extract's reports run from {first} to {last}, beyond the declared period: every "
+                "report in the extract was checked."
+            )
+    else:
+        audit_period = "not declared (set report.audit_period in the config; the extract's dates are not an audit period)"
+    issued = str(options.get("issued") or as_of_london.date().isoformat())
     return Cover(
-        str(run.options.get("force_name") or "(set report.force_name in the config)"),
-        period.get("first") or "n/a",
-        period.get("last") or "n/a",
+        str(options.get("force_name") or "(set report.force_name in the config)"),
+        first or "n/a",
+        last or "n/a",
         as_of_london.strftime("%d %B %Y %H:%M London time"),
         f"{pack.get('name', '?')} {pack.get('version', '?')}",
+        str(options.get("status") or "draft"),
+        str(options.get("author") or "(set report.author in the config)"),
+        _long_date(issued),
+        str(options.get("version") or "draft"),
+        str(options.get("handling") or ""),
+        tuple(str(d) for d in options.get("distribution") or ()),
+        audit_period,
+        beyond,
     )
+
+
+def _long_date(iso: str) -> str:
+    """2026-04-01 as 1 April 2026, as front matter prints dates."""
+    day = date.fromisoformat(iso[:10])
+    return f"{day.day} {day.strftime('%B %Y')}"
 
 
 def _facts(run: RunFiles) -> RunFacts:
@@ -452,6 +495,7 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         redacted=redact_key is not None,
         redact_below=int(run.options.get("redact_below", 5)),
         cover=_cover(run),
+        assumptions=_assumptions(run),
         summary_text=executive_summary(summary, headline.recording, total.rate, open_total, open_high),
         improvements=areas_for_improvement(
             summary,

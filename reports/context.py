@@ -76,6 +76,21 @@ class Cover:
     period_last: str = doc("London date of the last report checked.")
     as_of_london: str = doc("The run's as-of instant in London time.")
     pack_version: str = doc("Rule pack name and version.")
+    status: str = doc("draft or final (config report.status); a final report has its force, author and period.")
+    author: str = doc("Who wrote the report (config report.author), or a note that it is not set.")
+    issued: str = doc("Issue date (config report.issued), else the as-of date.")
+    version: str = doc("The document's version (config report.version), else 'draft'.")
+    handling: str = doc("Handling instructions beside the marking (config report.handling).")
+    distribution: tuple[str, ...] = doc("Who receives it (config report.distribution).")
+    audit_period: str = doc("The declared audit period (config report.audit_period), or that none is declared.")
+    beyond_period: str = doc("A note when the extract's reports fall outside the declared period, else empty.")
+
+
+@dataclass(frozen=True)
+class Assumption:
+    number: int = doc("Its number in the appendix (A1, A2, ...).")
+    text: str = doc("What is assumed where public text is silent, stated once.")
+    rule_ids: tuple[str, ...] = doc("The rules that rest on it.")
 
 
 @dataclass(frozen=True)
@@ -168,7 +183,7 @@ class RuleView:
     finding: str = doc("Finding kind the rule reports.")
     severity: str = doc("high, medium or low.")
     rationale: str = doc("Why the rule matters.")
-    reference: str = doc("Crime Recording Rules / NCRS reference, with the project's readings marked.")
+    reference: str = doc("Crime Recording Rules / NCRS and published sources only; readings go to `assumptions`.")
     status: str = doc("'run' or 'not_run'.")
     reason_not_run: str = doc("Why the rule did not run (e.g. table absent), else empty.")
     overall: Rate = doc("Compliance over the whole population.")
@@ -179,6 +194,7 @@ class RuleView:
     false_positives: int = doc("Findings auditors judged false positives (in force tonight): the rule's precision in use.")
     reviewed: int = doc("Findings with an auditor's decision in force: precision in use is judged on these alone.")
     trend: list[float | None] = doc("The rule's breach rate over the last nights, oldest first (None: not run).")
+    assumptions: tuple[str, ...] = doc("Labels (A1, A2, ...) of the appendix assumptions the rule rests on.")
 
 
 @dataclass(frozen=True)
@@ -238,7 +254,8 @@ class ReportContext:
     force_note: str = doc("One line on what the report covers.")
     redacted: bool = doc("True for the disclosure-safe variant.")
     redact_below: int = doc("In a redacted report, counts 1..redact_below-1 show as 'fewer than N'.")
-    cover: Cover = doc("What the audit covers: force, period, as-of, marking, rule pack.")
+    cover: Cover = doc("Front matter: force, status, author, issue, version, handling, audit period, as-of, pack.")
+    assumptions: list[Assumption] = doc("The appendix: each assumption the rules make where public text is silent, once.")
     summary_text: list[str] = doc("The executive summary, in sentences generated from the figures.")
     improvements: list[str] = doc("Areas for improvement: one sentence per rule below the good bands or over a threshold.")
     headline: Headline = doc("The CDA-style headline figures.")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from recordcheck.checks.base.resources import TEMPLATES_DIR
 from recordcheck.reports.build import build_context
@@ -26,6 +27,12 @@ def environment(redact_below: int | None = None) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+    def css_string(value: str) -> Markup:
+        """A quoted CSS string for the page margins: every character but letters, digits and spaces
+        as a CSS escape, so no value can close the string or the style element."""
+        escaped = "".join(c if c.isascii() and (c.isalnum() or c == " ") else f"\\{ord(c):x} " for c in value)
+        return Markup(f'"{escaped}"')  # noqa: S704 - every character but [A-Za-z0-9 ] is a CSS escape
 
     def pct(value: float | None) -> str:
         """One decimal. Below 100% never prints as 100.0% (a handful of breaches stays visible)."""
@@ -52,6 +59,7 @@ def environment(redact_below: int | None = None) -> Environment:
         return f"{int(value):,}"
 
     env.filters["pct"] = pct
+    env.filters["css_string"] = css_string
     env.filters["tuple_of"] = lambda rate: (f"{rate.label}: recording rate", rate)
     env.filters["pct_low"] = pct_low
     env.filters["pct_high"] = pct_high

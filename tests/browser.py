@@ -49,3 +49,21 @@ def open_page(path: Path, width: int = 1280, height: int = 900) -> Iterator[Open
             yield opened
         finally:
             browser.close()
+
+
+MM = 72 / 25.4
+"""Points per millimetre: PDF coordinates are in points."""
+
+
+def printed_pages(pdf: bytes) -> list[tuple[float, float, list[dict[str, Any]]]]:
+    """Each printed page's width, height and words with their boxes (pdfplumber)."""
+    import io
+
+    pdfplumber = pytest.importorskip("pdfplumber")
+    with pdfplumber.open(io.BytesIO(pdf)) as document:
+        return [(page.width, page.height, page.extract_words()) for page in document.pages]
+
+
+def overlaps(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two word boxes share any area."""
+    return a["x0"] < b["x1"] and b["x0"] < a["x1"] and a["top"] < b["bottom"] and b["top"] < a["bottom"]

@@ -40,6 +40,14 @@ def _config(tmp_path, text: str):
         ),
         ("rules:\n  disable: REC001\n", r"line 3: rules\.disable: .*valid list"),
         ("report: {max_rows_in_page: 0}\n", r"report\.max_rows_in_page: .*greater than or equal to 1"),
+        # a final report names its force, author and audit period; a period runs forwards
+        ("report: {status: final, force_name: X, author: Y}\n", r"report: .*final report needs audit_period"),
+        ("report: {status: final}\n", r"final report needs force_name, author, audit_period"),
+        ("report: {status: issued}\n", r"report\.status: .*'draft' or 'final'"),
+        (
+            "report: {audit_period: {start: 2026-03-31, end: 2025-04-01}}\n",
+            r"report\.audit_period: .*ends \(2025-04-01\) before it starts",
+        ),
         ("engine: {memory_limit: lots}\n", r"engine\.memory_limit: .*pattern"),
         ("engine: {threads: 0}\n", r"engine\.threads"),
         (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import struct
 import typing
@@ -17,7 +18,7 @@ from bs4 import BeautifulSoup
 from recordcheck.checks.base.config import RunConfig
 from recordcheck.reports import context as report_context
 from recordcheck.reports.render import render_run
-from tests.browser import open_page
+from tests.browser import MM, open_page, overlaps, printed_pages
 from tests.conftest import ROOT, run_with_report
 
 
@@ -167,17 +168,14 @@ def test_report_in_a_real_browser(sample_run, tmp_path):
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"{overflow} px of horizontal overflow at 800 px"
         # printed: the rationale (collapsed on screen) and the marking are on the pages
-        pdf = page.pdf(format="A4")
-    import io
+        pdf = page.pdf(format="A4", prefer_css_page_size=True)
     import unicodedata
 
-    from pypdf import PdfReader
-
-    pages = PdfReader(io.BytesIO(pdf)).pages
-    text = unicodedata.normalize("NFKC", " ".join(page.extract_text() or "" for page in pages))  # ligatures: "ﬀ" -> "ff"
+    pages = printed_pages(pdf)
+    text = unicodedata.normalize("NFKC", " ".join(w["text"] for _, _, words in pages for w in words))  # "ﬀ" -> "ff"
     summary = json.loads((sample_run / "summary.json").read_text())
     rationale = next(r for r in summary["rules"] if r["id"] == "REC001")["rationale"]
-    assert " ".join(rationale.split()[:6]) in " ".join(text.split())
+    assert " ".join(rationale.split()[:6]) in text
     assert text.count("OFFICIAL-SENSITIVE") >= 2 * len(pages), "the marking at the top and foot of every page"
     assert errors == []
     assert all(url.startswith(("file:", "data:", "about:")) for url in requests), requests
@@ -315,7 +313,7 @@ def test_the_report_reads_like_an_audit(tmp_path, pack, reference):
             ),
         ]
     )["t"].str.slice(0, 10)
-    assert "Northshire Police" in cover and f"from {times.min()} to {times.max()}" in cover
+    assert "Northshire Police" in cover and f"first made {times.min()}, last {times.max()}" in cover
     assert "01 April 2026 01:00 London time" in cover and f"core {pack.version}" in cover and "OFFICIAL-SENSITIVE" in cover
     assert ZoneInfo  # the as-of 2026-04-01T00:00Z is 01:00 in London (BST)
     summary = [p.get_text(" ", strip=True) for p in soup.select("#cover p.summary")]
@@ -386,3 +384,141 @@ def test_the_sample_estimate_is_annualised_and_says_so(sample_run):
     """The sample spans more than a year (22 March 2025 to 31 March 2026): annualised, a year."""
     text = soup_of(sample_run / "report.html").select_one("#estimate").get_text(" ", strip=True)
     assert "crimes a year go unrecorded" in text and "not annualised" not in text
+
+
+REGISTER_HEADER = ["rule", "finding", "severity", "record", "district", "agency", "change", "first", "decision", "detail"]
+
+
+@pytest.mark.browser
+def test_the_printed_report_is_fit_to_issue(sample_run):
+    """Printed to A4: the marking sits in the page margins, top and foot, and overlaps no other text on
+    any page; nothing else prints in the margins; every register column prints inside the page; no
+    register row splits across pages; sort arrows and the strata of rules with no finding do not print."""
+    with open_page(sample_run / "report.html") as opened:
+        page = opened.page
+        page.emulate_media(media="print")
+        assert page.evaluate("getComputedStyle(document.querySelector('th.sortable'), '::after').content") in (
+            "none",
+            "normal",
+        )
+        assert not page.locator(".rule.clear .rule-strata").first.is_visible()
+        assert page.locator(".rule:not(.clear) .rule-strata").first.is_visible()
+        assert not page.locator(".marking").first.is_visible()
+        pdf = page.pdf(format="A4", prefer_css_page_size=True)
+    pages = printed_pages(pdf)
+    margin = 18 * MM  # the @page margin, top and bottom
+    register_pages = 0
+    for number, (width, height, words) in enumerate(pages, start=1):
+        cover_row = [w["top"] for w in words if w["text"] == "marking"]  # the cover's "Protective marking" row
+        marks = [w for w in words if w["text"] == "OFFICIAL-SENSITIVE" and not any(abs(w["top"] - t) < 2 for t in cover_row)]
+        assert sorted(w["top"] < margin for w in marks) == [False, True], f"page {number}: one marking at top and foot"
+        assert all(w["bottom"] <= margin or w["top"] >= height - margin for w in marks), (
+            f"page {number}: marking in the content"
+        )
+        for mark in marks:
+            assert not any(overlaps(mark, w) for w in words if w is not mark), f"page {number}: the marking overlaps text"
+        footer = [w["text"] for w in words if w not in marks and w["top"] >= height - margin]
+        assert footer == ["page", str(number), "of", str(len(pages))], f"page {number}: {footer}"
+        assert not [w for w in words if w not in marks and w["bottom"] <= margin], f"page {number}: text in the top margin"
+        assert "\u2195" not in "".join(w["text"] for w in words)
+        by_left = sorted(words, key=lambda w: w["x0"])
+        for i, word in enumerate(by_left):  # no text overlaps other text (a sweep from the left)
+            for other in by_left[i + 1 :]:
+                if other["x0"] >= word["x1"]:
+                    break
+                assert not overlaps(word, other), f"page {number}: {word['text']!r} overlaps {other['text']!r}"
+        for rule_word in (w for w in words if w["text"] == "rule"):
+            row = sorted((w for w in words if abs(w["top"] - rule_word["top"]) < 2), key=lambda w: w["x0"])
+            if [w["text"] for w in row] != REGISTER_HEADER:
+                continue
+            register_pages += 1
+            assert max(w["x1"] for w in row) <= width - 12 * MM, f"page {number}: a register column runs off the page"
+            header_bottom = max(
+                w["bottom"]
+                for w in words
+                if rule_word["top"] - 2 <= w["top"] <= rule_word["top"] + 14
+                and w["x0"] >= 0
+                and w["text"] in REGISTER_HEADER + ["seen"]
+            )
+            body = [w for w in words if w["top"] > header_bottom + 1 and w["bottom"] < height - margin]
+            first = min(body, key=lambda w: (round(w["top"]), w["x0"]))
+            # a row that split would continue at the top of the next page without its rule id
+            assert abs(first["x0"] - rule_word["x0"]) < 2 and re.fullmatch(r"[A-Z]{2,4}[0-9]{3}", first["text"]), (
+                f"page {number}: the register's first line is not the start of a row ({first['text']})"
+            )
+    register = pl.read_csv(sample_run / "exceptions.csv", infer_schema=False)
+    assert register_pages >= 2 and register.height > 20  # the register runs over pages: the split check bites
+
+
+FINAL = {
+    "status": "final",
+    "force_name": "Northshire Police",
+    "author": "Force Crime Registrar",
+    "issued": "2026-04-14",
+    "version": "1.0",
+    "handling": "not for onward release without the registrar's consent",
+    "distribution": ["Chief Constable", "Force Crime Registrar", "PVP senior leadership team"],
+    "audit_period": {"start": "2025-04-01", "end": "2026-03-31"},
+}
+
+
+def _front(html: str) -> dict[str, str]:
+    soup = BeautifulSoup(html, "html.parser")
+    return {td["data-front"]: " ".join(td.get_text().split()) for td in soup.select("#front-matter td[data-front]")}
+
+
+def test_the_cover_carries_the_front_matter_a_final_report_needs(sample_run, tmp_path):
+    """The config's front matter reaches the cover: status, author, issue date, version, handling,
+    distribution and the declared audit period, beside the extract's own date range."""
+    front = _front(render_run(sample_run, FINAL, output=tmp_path / "final.html").read_text())
+    assert front["force"] == "Northshire Police" and front["status"] == "Final"
+    assert front["author"] == "Force Crime Registrar" and front["issued"] == "14 April 2026"
+    assert front["version"] == "1.0"
+    assert front["audit-period"] == "1 April 2025 to 31 March 2026"
+    # the sample's reports start before the declared period: the cover says so, and that all were checked
+    assert front["data-range"].startswith("first made 2025-03-22, last 2026-03-31. The extract's reports run")
+    assert front["marking"] == "OFFICIAL-SENSITIVE. Handling: not for onward release without the registrar's consent"
+    assert front["distribution"] == "Chief Constable; Force Crime Registrar; PVP senior leadership team"
+    inside = dict(FINAL, audit_period={"start": "2025-03-01", "end": "2026-03-31"})
+    assert _front(render_run(sample_run, inside, output=tmp_path / "inside.html").read_text())["data-range"] == (
+        "first made 2025-03-22, last 2026-03-31"
+    )
+
+
+def test_a_report_without_front_matter_is_a_draft_and_says_what_is_missing(sample_run):
+    front = _front((sample_run / "report.html").read_text())
+    assert front["status"] == "Draft: not for issue" and front["version"] == "draft"
+    assert front["audit-period"].startswith("not declared") and "not an audit period" in front["audit-period"]
+    assert front["author"] == "(set report.author in the config)"
+    assert front["issued"] == "1 April 2026"  # the as-of date, London time
+
+
+def test_assumptions_are_stated_once_in_an_appendix_and_references_cite_sources(sample_run, pack):
+    """Each assumption the rules make appears once, in the appendix, numbered and linked from each rule
+    that rests on it; no reading marker appears anywhere else in the report."""
+    html = (sample_run / "report.html").read_text()
+    soup = BeautifulSoup(html, "html.parser")
+    text = " ".join(soup.get_text().split())
+    stated = {a for rule in pack.rules for a in rule.assumptions}
+    assert stated and all(text.count(a) == 1 for a in stated)
+    items = soup.select("#assumptions li[data-assumption]")
+    assert len(items) == len(stated)  # REC001 and REC002 share one, as do VIC002 and VIC003
+    shared = next(li for li in items if "REC001, REC002" in li.get_text())
+    label = shared["data-assumption"]
+    assert soup.select(f'#rule-REC001 a[href="#assumption-{label}"]') and soup.select(
+        f'#rule-REC002 a[href="#assumption-{label}"]'
+    )
+    outside = " ".join(soup.select_one("main").get_text().split()).replace(
+        " ".join(soup.select_one("#assumptions").get_text().split()), ""
+    )
+    for marker in ("project default", "project reading", "[unconfirmed]", "domain brief"):
+        assert marker not in text.lower() and marker not in outside.lower()
+
+
+def test_the_page_margins_carry_the_marking_as_a_css_string_that_cannot_break_out():
+    from recordcheck.reports.render import environment
+
+    quote = environment().filters["css_string"]
+    assert str(quote("OFFICIAL-SENSITIVE")) == '"OFFICIAL\\2d SENSITIVE"'
+    hostile = str(quote('x"; } </style><script>alert(1)</script>'))
+    assert '"' not in hostile[1:-1] and "<" not in hostile and "}" not in hostile

@@ -226,9 +226,9 @@ def test_approve_refuses_a_change_without_the_version_it_needs(tmp_path):
     )
     assert required_bump(approved, fewer) == "major" and required_bump(approved, more) == "minor"
     assert required_bump(approved, approved) is None
-    assert read_approval(snapshot).pack_version == "3.0.1"  # the bundled approval these versions follow
+    assert read_approval(snapshot).pack_version == "3.0.2"  # the bundled approval these versions follow
     with pytest.raises(ConfigError, match=r"findings were removed .* set the pack's version to 4\.0\.0"):
-        approve(fewer, "3.0.1", False, snapshot)
+        approve(fewer, "3.0.2", False, snapshot)
     with pytest.raises(ConfigError, match=r"findings were added .* set the pack's version to 3\.1\.0"):
         approve(more, "3.0.2", False, snapshot)
     assert "findings added" in approve(more, "3.1.0", False, snapshot)

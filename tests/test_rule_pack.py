@@ -4,6 +4,7 @@ deliberately broken rule fails its own cases with a message naming the rule and 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -23,6 +24,19 @@ def test_every_rule_is_documented_and_has_pass_and_fail_cases(pack):
         assert rule.title and rule.rationale and rule.reference, rule.id
         assert any(c.passing or c.not_flagged for c in rule.cases if not c.absent), f"{rule.id} lacks a passing case"
         assert any(c.flagged for c in rule.cases), f"{rule.id} lacks a failing case"
+
+
+READINGS = re.compile(r"project default|project reading|unconfirmed|domain brief|not settled|not confirmed", re.I)
+
+
+def test_references_cite_sources_and_readings_are_stated_as_assumptions(pack):
+    """A rule's reference and rationale cite published sources; where public text is silent the rule
+    states an assumption (printed once, in the report's appendix), never a marker in the reference."""
+    for rule in pack.rules:
+        assert not READINGS.search(rule.reference), (rule.id, READINGS.search(rule.reference))
+        assert not READINGS.search(rule.rationale), rule.id
+        assert all(len(a) > 40 and a.endswith(".") for a in rule.assumptions), rule.id
+    assert sum(bool(r.assumptions) for r in pack.rules) >= 10
 
 
 def test_ids_unique_and_every_finding_kind_covered(pack):
@@ -231,7 +245,7 @@ def test_rule_and_pack_files_are_checked_by_their_schemas(tmp_path):
     rules = _edited_pack(tmp_path, "outcomes/OUT001.yaml", "    flagged: [C1, C2, C3, C4, C5]", "    flaged: [C1]")
     with pytest.raises(ConfigError, match=r"OUT001.yaml line \d+: unknown key 'flaged' in tests.0; known keys: name,"):
         load_pack(rules)
-    rules = _edited_pack(tmp_path / "b", "pack.yaml", 'version: "3.0.1"', "version: one")
+    rules = _edited_pack(tmp_path / "b", "pack.yaml", 'version: "3.0.2"', "version: one")
     with pytest.raises(ConfigError, match=r"pack.yaml line \d+: version: String should match pattern"):
         load_pack(rules)
     jsonschema = pytest.importorskip("jsonschema")

@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from recordcheck.checks.base.database import EngineSettings
 from recordcheck.checks.base.errors import ConfigError
@@ -38,13 +38,46 @@ class RulesModel(Strict):
     thresholds: dict[str, Threshold] = {}
 
 
+Line = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class AuditPeriodModel(Strict):
+    """The period the audit declares it covers; the extract's own date range is not an audit period."""
+
+    start: Annotated[date, Field(strict=False)]
+    end: Annotated[date, Field(strict=False)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AuditPeriodModel:
+        if self.end < self.start:
+            raise ValueError(f"the audit period ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
 class ReportModel(Strict):
+    """The report's settings and its front matter: a final report names its force, author and period."""
+
+    status: Literal["draft", "final"] = "draft"
+    author: Line | None = None
+    issued: Annotated[date, Field(strict=False)] | None = None
+    version: Annotated[str, Field(min_length=1, max_length=20)] | None = None
+    handling: Line | None = None
+    distribution: list[Line] | None = None
+    audit_period: AuditPeriodModel | None = None
     max_rows_in_page: Annotated[int, Field(ge=1, le=100_000)] = 2000
     redact_below: Annotated[int, Field(ge=1, le=1000)] = 5
     annual_recorded_crime: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
     min_population_to_grade: Annotated[int, Field(ge=1, le=100_000)] = 30
     marking: Annotated[str, Field(min_length=1, max_length=60)] = "OFFICIAL-SENSITIVE"
     force_name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+
+    @model_validator(mode="after")
+    def _final_is_complete(self) -> ReportModel:
+        if self.status == "final":
+            missing = [k for k in ("force_name", "author", "audit_period") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"a final report needs {', '.join(missing)} (or set status: draft)")
+        return self
 
 
 class EngineModel(Strict):
@@ -231,7 +264,7 @@ def config_from_raw(raw: Any, path: Path) -> RunConfig:
         reference=reference,
         disabled_rules=list(rules.disable),
         thresholds=dict(rules.thresholds),
-        report=model.report.model_dump(exclude_none=True) if model.report else {},
+        report=model.report.model_dump(mode="json", exclude_none=True) if model.report else {},
         engine=EngineSettings(
             threads=engine.threads,
             memory_limit=engine.memory_limit,

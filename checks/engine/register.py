@@ -197,6 +197,7 @@ def summary(
                 "severity": rule.severity,
                 "rationale": rule.rationale,
                 "reference": rule.reference,
+                "assumptions": list(rule.assumptions),
                 "status": result.status,
                 "reason_not_run": result.reason or None,
                 "population": result.population,

@@ -56,6 +56,11 @@ class RuleFile(_Shape):
     severity: str = Field(json_schema_extra={"enum": list(SEVERITIES)})
     rationale: str = Field(description="Why it matters.")
     reference: str = Field(description="The Crime Recording Rules or counting rules section it follows.")
+    assumptions: list[str] | None = Field(
+        None,
+        description="Where public text is silent, what the rule assumes (a project default, an unconfirmed "
+        "reading): printed once in the report's appendix of assumptions, never in the reference.",
+    )
     requires: list[str] | None = Field(description="Tables the rule reads; absent ones make it 'not run'.")
     needs: list[str] | None = Field(None, description="Optional columns (table.column) it cannot judge without.")
     strata: list[str] | None = Field(None, description="Columns its rate is broken down by (default: district).")

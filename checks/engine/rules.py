@@ -71,6 +71,8 @@ class Rule:
     family: str
     example: str = ""
     cases: tuple[RuleCase, ...] = field(default=())
+    assumptions: tuple[str, ...] = ()
+    """What the rule assumes where public text is silent; the report states each once, in an appendix."""
     evidence: tuple[str, ...] = ()
     """Breach columns an auditor's decision rests on: when one changes, the decision reopens.
     Default: the columns the detail sentence shows."""
@@ -273,6 +275,7 @@ def load_rule(path: Path) -> Rule:
         family=path.parent.name,
         example=str(raw.get("example") or "").strip(),
         cases=cases,
+        assumptions=tuple(" ".join(str(a).split()) for a in raw.get("assumptions") or []),
     )
 
 

@@ -17,7 +17,7 @@ from recordcheck.checks.validation.pipeline import LoadedExtract, sha256_of
 
 
 def report_period(loaded: LoadedExtract) -> dict[str, str | None]:
-    """The audit period: the London dates of the first and last reports (referrals, incidents) checked."""
+    """The data range: the London dates of the first and last reports (referrals, incidents) checked."""
     accepted = loaded.validation.accepted
     parts = [
         f"SELECT min({column}) AS first, max({column}) AS last FROM {accepted.relation(table)}"

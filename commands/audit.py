@@ -120,16 +120,20 @@ def review_export(out_dir: Path, file: Path, store_path: Path | None) -> None:
     """Write the latest run's findings as a worklist (open ones first) with empty decision columns.
     Decisions imported since the run show in it: from --store, or OUT_DIR's own store if it has one."""
     from recordcheck.checks.nightly.comparison import single_writer
-    from recordcheck.checks.nightly.review import decisions_now, export_worklist
+    from recordcheck.checks.nightly.review import decision_log_file, decisions_now, export_worklist
     from recordcheck.checks.nightly.store import STORE_NAME, RunStore
 
-    decisions = None
+    decisions = log = None
     if store_path is not None or (out_dir / STORE_NAME).is_file():
         store_path = existing_store(out_dir, store_path)
         with single_writer(out_dir, store_path, "recordcheck review export"), RunStore(store_path) as store:
-            decisions = decisions_now(out_dir, store)
-    rows = export_worklist(out_dir, file, decisions)
-    click.echo(f"Worklist: {file} ({rows:,} finding(s)); fill decision, reviewer, reason (and until for a waiver)")
+            decisions, log = decisions_now(out_dir, store), store.decision_log()
+    rows = export_worklist(out_dir, file, decisions, log)
+    click.echo(
+        f"Worklist: {file} ({rows:,} finding(s)); fill decision, reviewer, reason (and until for a waiver or "
+        "a remediation's due date); the decision log is "
+        + ("its second sheet" if file.suffix.lower() == ".xlsx" else f"in {decision_log_file(file)}")
+    )
 
 
 @review.command("import")

@@ -15,6 +15,7 @@ from recordcheck.checks.base.london import LONDON
 from recordcheck.checks.base.refdata import GradeBand
 from recordcheck.checks.base.stats import unrecorded_per_year
 from recordcheck.checks.engine.headline import UNRECORDED
+from recordcheck.checks.nightly.store import DECISION_LOG, DECISIONS, is_open
 from recordcheck.reports.context import (
     Assumption,
     Audit,
@@ -22,6 +23,8 @@ from recordcheck.reports.context import (
     CodingRow,
     Cover,
     CrossTable,
+    DecisionEntry,
+    DecisionLog,
     ExceptionRow,
     FamilyView,
     GlanceRow,
@@ -31,6 +34,7 @@ from recordcheck.reports.context import (
     PvpRow,
     Rate,
     ReportContext,
+    ReviewerRow,
     RuleView,
     RunFacts,
     Subjects,
@@ -153,6 +157,16 @@ def _headline(run: RunFiles) -> Headline:
         run.rate("reports", reports["compliant"], reports["total"]) if reports and unit == "crimes due" else None,
         groups,
         days,
+        {
+            key: run.rate(f"{key}, net", int(figures[key]["net"]["compliant"]), int(figures[key]["net"]["total"]))
+            for key in ("recording", "timeliness", "classification")
+            if (figures[key].get("net") or {}).get("false_positives")
+        },
+        {
+            key: int(figures[key]["net"]["false_positives"])
+            for key in ("recording", "timeliness", "classification")
+            if (figures[key].get("net") or {}).get("false_positives")
+        },
     )
 
 
@@ -258,6 +272,61 @@ def _review_tables(run: RunFiles, cse_only: bool = False) -> list[CrossTable]:
             crimes,
         ),
     ]
+
+
+def _decision_log(run_dir: Path, summary: dict[str, Any], limit: int) -> DecisionLog | None:
+    """The decision log from the run folder's decisions.csv and the summary's counts."""
+    file, counts = run_dir / DECISION_LOG, summary.get("decisions")
+    if not file.is_file() or counts is None:
+        return None
+    log = pl.read_csv(file, infer_schema=False)
+    newest = log.reverse().head(limit) if log.height else log
+
+    def text(value: Any) -> str:
+        return "" if value is None else str(value)
+
+    entries = [
+        DecisionEntry(
+            _london_minute(text(r["decided_at"])),
+            text(r["reviewer"]),
+            text(r["decision"]),
+            text(r["reason"]),
+            text(r["until"]),
+            text(r["rule_id"]),
+            f"{text(r['record_type'])} {text(r['record_id'])}".strip(),
+            text(r["severity"]),
+        )
+        for r in newest.iter_rows(named=True)
+    ]
+    reviewers = [
+        ReviewerRow(name, {str(k): int(v) for k, v in by.items()}, sum(int(v) for v in by.values()))
+        for name, by in sorted((counts.get("by_reviewer") or {}).items())
+    ]
+    return DecisionLog(
+        int(counts.get("logged") or 0),
+        {str(k): int(v) for k, v in (counts.get("by_decision") or {}).items()},
+        reviewers,
+        {str(k): int(v) for k, v in (counts.get("in_force") or {}).items()},
+        entries,
+        DECISIONS,
+    )
+
+
+def _london_minute(stamp: str) -> str:
+    """An ISO instant as London time to the minute (the CSV's own text if it is not one)."""
+    try:
+        return datetime.fromisoformat(stamp).astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return stamp
+
+
+def _rule_net(run: RunFiles, rule_id: str) -> Rate | None:
+    """A rule's compliance net of the false positives auditors confirmed (None: none confirmed)."""
+    rule = next(r for r in run.summary["rules"] if r["id"] == rule_id)
+    net = rule.get("net") or {}
+    if not net.get("false_positives"):
+        return None
+    return run.rate("net of false positives", int(net["compliant"]), int(net["total"]))
 
 
 def _assumptions(run: RunFiles) -> list[Assumption]:
@@ -435,11 +504,7 @@ def _facts(run: RunFiles) -> RunFacts:
 
 def _open_counts(run: RunFiles) -> tuple[int, int]:
     """Findings still open (no decision, or confirmed), and how many of them are high severity."""
-    still_open = (
-        run.register.filter(pl.col("disposition").is_null() | (pl.col("disposition") == "confirmed"))
-        if run.has("disposition")
-        else run.register
-    )
+    still_open = run.register.filter(is_open()) if run.has("disposition") else run.register
     total, high = still_open.select(pl.len(), (pl.col("severity") == "high").sum()).collect().row(0)
     return int(total), int(high or 0)
 
@@ -496,6 +561,7 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         redact_below=int(run.options.get("redact_below", 5)),
         cover=_cover(run),
         assumptions=_assumptions(run),
+        decision_log=_decision_log(run_dir, summary, int(run.options.get("max_rows_in_page", 2000))),
         summary_text=executive_summary(summary, headline.recording, total.rate, open_total, open_high),
         improvements=areas_for_improvement(
             summary,
@@ -507,7 +573,7 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         audit=_audit(summary.get("audit")),
         sexual_offences=[r for r in by_group if r.label in ("Rape", "Other sexual offences")],
         by_offence_group=by_group,
-        glance=[GlanceRow(v.id, v.title, v.overall, v.status, v.threshold) for v in views],
+        glance=[GlanceRow(v.id, v.title, v.overall, v.status, v.threshold, _rule_net(run, v.id)) for v in views],
         breaches=list(summary.get("threshold_breaches") or []),
         changes=_changes(summary, run.register),
         trend=[

@@ -59,6 +59,12 @@ class Headline:
         "None: a year.",
         default=None,
     )
+    net: dict[str, Rate] = doc(
+        "Net of confirmed false positives, by headline figure (recording, timeliness, classification), where "
+        "auditors confirmed any: the records (crimes, for recording) they take out of the denominator.",
+        default_factory=dict,
+    )
+    net_removed: dict[str, int] = doc("How many records (crimes) each net figure leaves out.", default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,37 @@ class Cover:
 
 
 @dataclass(frozen=True)
+class DecisionEntry:
+    decided_at: str = doc("When the decision was imported (London time).")
+    reviewer: str = doc("Who made it.")
+    decision: str = doc("confirmed, false_positive, remediated or waived.")
+    reason: str = doc("Why, in the reviewer's words (escaped on the page).")
+    until: str = doc("A waiver's lapse date or a remediation's due date, else empty.")
+    rule_id: str = doc("The rule of the finding decided.")
+    record: str = doc("The record decided: its type and id.")
+    severity: str = doc("The finding's severity when decided (empty for decisions stored before it was kept).")
+
+
+@dataclass(frozen=True)
+class ReviewerRow:
+    reviewer: str = doc("A reviewer's name as given in the worklist.")
+    counts: dict[str, int] = doc("Decisions this reviewer made, by decision.")
+    total: int = doc("All this reviewer's decisions.")
+
+
+@dataclass(frozen=True)
+class DecisionLog:
+    """The report's decision log: who decided what, when and why, with counts by decision and reviewer."""
+
+    logged: int = doc("Decisions in the store's log (every import, history kept).")
+    by_decision: dict[str, int] = doc("Logged decisions by decision.")
+    reviewers: list[ReviewerRow] = doc("Logged decisions by reviewer.")
+    in_force: dict[str, int] = doc("Tonight's register by the disposition in force (awaiting a second review, overdue ...).")
+    entries: list[DecisionEntry] = doc("The latest decisions, newest first, up to the page's row limit.")
+    decisions: tuple[str, ...] = doc("The decision columns, in order.")
+
+
+@dataclass(frozen=True)
 class Assumption:
     number: int = doc("Its number in the appendix (A1, A2, ...).")
     text: str = doc("What is assumed where public text is silent, stated once.")
@@ -100,6 +137,7 @@ class GlanceRow:
     compliance: Rate = doc("Compliance over the rule's population.")
     status: str = doc("run or not_run.")
     threshold: str = doc("ok, warn or error against the force's threshold.")
+    net: Rate | None = doc("Compliance net of confirmed false positives (None: none confirmed).", default=None)
 
 
 @dataclass(frozen=True)
@@ -256,6 +294,7 @@ class ReportContext:
     redact_below: int = doc("In a redacted report, counts 1..redact_below-1 show as 'fewer than N'.")
     cover: Cover = doc("Front matter: force, status, author, issue, version, handling, audit period, as-of, pack.")
     assumptions: list[Assumption] = doc("The appendix: each assumption the rules make where public text is silent, once.")
+    decision_log: DecisionLog | None = doc("Auditors' decisions (None: a run folder from before the log was kept).")
     summary_text: list[str] = doc("The executive summary, in sentences generated from the figures.")
     improvements: list[str] = doc("Areas for improvement: one sentence per rule below the good bands or over a threshold.")
     headline: Headline = doc("The CDA-style headline figures.")

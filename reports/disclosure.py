@@ -121,6 +121,8 @@ def disclosure_safe(ctx: ReportContext) -> ReportContext:
         timeliness=timeliness,
         classification=classification,
         victim_groups=_victim_groups(ctx.headline.victim_groups, k),
+        net={},  # net rates differ from the gross by the (small) count of false positives: left out
+        net_removed={},
     )
     # the CSE conversion rates: each district's, then all districts' (the family's total)
     districts, all_districts = ctx.cse_conversion[:-1], (ctx.cse_conversion[-1] if ctx.cse_conversion else None)
@@ -138,7 +140,7 @@ def disclosure_safe(ctx: ReportContext) -> ReportContext:
                 )
             )
         families.append(dataclasses.replace(family, rules=views))
-    glance = [dataclasses.replace(g, compliance=overall.get(g.rule_id, g.compliance)) for g in ctx.glance]
+    glance = [dataclasses.replace(g, compliance=overall.get(g.rule_id, g.compliance), net=None) for g in ctx.glance]
     return dataclasses.replace(
         ctx,
         headline=headline,
@@ -155,6 +157,7 @@ def disclosure_safe(ctx: ReportContext) -> ReportContext:
         families=families,
         glance=glance,
         review_tables=[],
+        decision_log=None,  # reviewers' names and their reasons stay inside the force
         trend=[],
         exceptions=_register(ctx.exceptions, k),
         summary_text=redacted_summary(recording, total.rate, glance, k),

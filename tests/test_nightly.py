@@ -5,6 +5,7 @@ step of publishing."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
 from recordcheck.checks.base.errors import Busy, ConfigError
@@ -57,6 +59,8 @@ def _edit(path: Path, change) -> None:
 
 
 def _decide(out: Path, rows: list[dict[str, str]], tmp_path: Path, name: str = "decisions.csv") -> Path:
+    """A decisions file; each false positive signed by `second` too, where given (a high-severity
+    false positive takes effect with two reviewers' names)."""
     file = tmp_path / name
     with file.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["fingerprint", "decision", "reviewer", "reason", "until"])
@@ -174,20 +178,22 @@ def test_a_waiver_lapses_and_a_false_positive_holds(tmp_path):
     fp, waived = findings["fingerprint"][0], findings["fingerprint"][1]
     file = _decide(
         out,
-        [
-            {"fingerprint": fp, "decision": "false_positive", "reviewer": "A. Auditor", "reason": "record checked"},
-            {
-                "fingerprint": waived,
-                "decision": "waived",
-                "reviewer": "A. Auditor",
-                "reason": "system fix due",
-                "until": "2026-04-02",
-            },
-        ],
+        _two_reviewers(
+            [
+                {"fingerprint": fp, "decision": "false_positive", "reviewer": "A. Auditor", "reason": "record checked"},
+                {
+                    "fingerprint": waived,
+                    "decision": "waived",
+                    "reviewer": "A. Auditor",
+                    "reason": "system fix due",
+                    "until": "2026-04-02",
+                },
+            ]
+        ),
         tmp_path,
     )
     result = CliRunner().invoke(cli, ["review", "import", str(out), str(file)])
-    assert result.exit_code == 0 and "Imported 2 decision(s)" in result.output
+    assert result.exit_code == 0 and "Imported 3 decision(s)" in result.output
     dispositions = []
     for night in (1, 2):  # the waiver holds on 2026-04-02 and has lapsed on 2026-04-03
         _run(SAMPLE, out, night)
@@ -203,20 +209,135 @@ def test_a_waiver_lapses_and_a_false_positive_holds(tmp_path):
     assert dispositions[1] == {fp: ("false_positive", None), waived: (None, None)}
 
 
+def _two_reviewers(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The rows, each false positive followed by a second reviewer's (two names for a high-severity one)."""
+    return [
+        copy
+        for row in rows
+        for copy in ([row, {**row, "reviewer": "Z. Second"}] if row["decision"] == "false_positive" else [row])
+    ]
+
+
+def _fingerprint(register: pl.DataFrame, rule_id: str, record_id: str) -> str:
+    return register.filter((pl.col("rule_id") == rule_id) & (pl.col("record_id") == record_id))["fingerprint"][0]
+
+
+def test_decisions_change_the_figures_a_high_false_positive_needs_two_reviewers_and_overdue_remedies_reopen(tmp_path):
+    """Net rates take confirmed false positives out of the denominator, by hand on the sample:
+    gross 3,464 of 3,478 crimes. A medium-severity false positive on REF0000812 (3 victims, 1 counted:
+    2 crimes short) takes effect at once: net 3,464 of 3,476. A high-severity one on REF0000801 (1
+    crime) waits for a second reviewer (the same reviewer twice is not two), then: 3,464 of 3,475,
+    and in reports 3,348 of 3,358. A remediation due 2026-04-02 holds that night and reopens as
+    overdue the next, when the finding is raised again unchanged."""
+    out = tmp_path / "out"
+    _run(SAMPLE, out, 0)
+    register = _register(out)
+    undercount, unrecorded = _fingerprint(register, "CNT001", "REF0000812"), _fingerprint(register, "REC001", "REF0000801")
+    late, remedied = _fingerprint(register, "TIM001", "CR0003510"), _fingerprint(register, "REC001", "REF0000802")
+    first = [
+        {
+            "fingerprint": undercount,
+            "decision": "false_positive",
+            "reviewer": "A. Auditor",
+            "reason": "2 victims are 1 person",
+        },
+        {"fingerprint": unrecorded, "decision": "false_positive", "reviewer": "A. Auditor", "reason": "no offence"},
+        {"fingerprint": late, "decision": "false_positive", "reviewer": "A. Auditor", "reason": "report time wrong"},
+        {
+            "fingerprint": remedied,
+            "decision": "remediated",
+            "reviewer": "B. Reviewer",
+            "reason": "crime to be raised",
+            "until": "2026-04-02",
+        },
+    ]
+    assert CliRunner().invoke(cli, ["review", "import", str(out), str(_decide(out, first, tmp_path))]).exit_code == 0
+
+    def night(n: int) -> tuple[dict, dict[str, str | None]]:
+        _run(SAMPLE, out, n)
+        summary = json.loads((out / "latest" / "summary.json").read_text())
+        rows = _register(out)
+        return summary, dict(zip(rows["fingerprint"], rows["disposition"], strict=True))
+
+    summary, disposition = night(1)
+    assert disposition[unrecorded] == "awaiting_second_review" and disposition[undercount] == "false_positive"
+    assert disposition[remedied] == "remediated" and disposition[late] == "false_positive"
+    recording = summary["headline"]["recording"]
+    assert (recording["compliant"], recording["total"]) == (3464, 3478), "the gross rate is unchanged"
+    assert (recording["net"]["compliant"], recording["net"]["total"], recording["net"]["false_positives"]) == (3464, 3476, 2)
+    assert summary["headline"]["recording_reports"]["net"]["total"] == 3359, "undercounting: the report has a crime"
+    timeliness = summary["headline"]["timeliness"]["net"]
+    assert (timeliness["compliant"], timeliness["total"]) == (3537, 3539)
+    assert summary["decisions"]["in_force"] == {"awaiting_second_review": 1, "false_positive": 2, "remediated": 1}
+    rec001 = next(r for r in summary["rules"] if r["id"] == "REC001")
+    assert rec001["false_positives"] == 0 and rec001["net"]["false_positives"] == 0, "one reviewer is not enough"
+    assert summary["open_high"] == 21, "22 high-severity findings, less the remediated REF0000802"
+
+    second = [
+        {"fingerprint": unrecorded, "decision": "false_positive", "reviewer": "A. Auditor", "reason": "again"},
+    ]
+    assert (
+        CliRunner().invoke(cli, ["review", "import", str(out), str(_decide(out, second, tmp_path, "d2.csv"))]).exit_code == 0
+    )
+    with RunStore(out / "recordcheck.duckdb") as store:
+        latest = store.latest_decisions().filter(pl.col("fingerprint") == unrecorded)
+        assert latest["fp_reviewers"].to_list() == [1] and latest["severity"].to_list() == ["high"]
+    third = [{"fingerprint": unrecorded, "decision": "false_positive", "reviewer": "C. Second", "reason": "agreed"}]
+    assert (
+        CliRunner().invoke(cli, ["review", "import", str(out), str(_decide(out, third, tmp_path, "d3.csv"))]).exit_code == 0
+    )
+
+    summary, disposition = night(2)
+    assert disposition[unrecorded] == "false_positive"
+    assert disposition[remedied] == "remediation_overdue", "raised again unchanged after its due date"
+    recording = summary["headline"]["recording"]["net"]
+    assert (recording["compliant"], recording["total"], recording["false_positives"]) == (3464, 3475, 3)
+    reports = summary["headline"]["recording_reports"]["net"]
+    assert (reports["compliant"], reports["total"]) == (3348, 3358)
+    rec001 = next(r for r in summary["rules"] if r["id"] == "REC001")
+    assert (rec001["net"]["total"], rec001["net"]["false_positives"]) == (rec001["population"] - 1, 1)
+    assert summary["decisions"]["by_reviewer"] == {
+        "A. Auditor": {"false_positive": 4},
+        "B. Reviewer": {"remediated": 1},
+        "C. Second": {"false_positive": 1},
+    }
+    assert summary["decisions"]["logged"] == 6
+    assert pl.read_csv(out / "latest" / "decisions.csv").height == 6
+    page = BeautifulSoup((out / "latest" / "report.html").read_text(encoding="utf-8"), "html.parser")
+    net = " ".join(page.select_one('[data-net="recording"]').get_text().split())
+    assert net == "Net of 3 confirmed false positive(s): 99.7% (95% CI 99.4%–99.9%; 3,464 of 3,475)"
+    assert page.select_one('[data-net-rule="REC001"]') is not None
+    assert page.select_one("#decision-log [data-logged]")["data-logged"] == "6"
+    assert page.select_one('#decision-log [data-in-force="remediation_overdue"]') is not None
+    assert "agreed" in page.select_one("#decision-entries").get_text()
+    # 22 high-severity findings: less REF0000801 (a false positive now); REF0000802 is open again
+    assert summary["open_high"] == 21
+    # the worklist carries the decision log: a second sheet of an XLSX, a CSV beside a CSV
+    from openpyxl import load_workbook
+
+    assert CliRunner().invoke(cli, ["review", "export", str(out), "--file", str(tmp_path / "w.xlsx")]).exit_code == 0
+    sheet = load_workbook(tmp_path / "w.xlsx")["decision log"]
+    assert sheet.max_row == 7 and [c.value for c in sheet[1]][:3] == ["decided_at", "reviewer", "decision"]
+    assert CliRunner().invoke(cli, ["review", "export", str(out), "--file", str(tmp_path / "w.csv")]).exit_code == 0
+    assert pl.read_csv(tmp_path / "w.decision-log.csv")["reviewer"].to_list().count("C. Second") == 1
+
+
 def test_changed_evidence_reopens_a_decision(tmp_path):
     extract, out = _copy(SAMPLE, tmp_path), tmp_path / "out"
     _run(extract, out, 0)
     finding = _register(out).filter(pl.col("rule_id") == "REC001").row(0, named=True)
     file = _decide(
         out,
-        [
-            {
-                "fingerprint": finding["fingerprint"],
-                "decision": "false_positive",
-                "reviewer": "A. Auditor",
-                "reason": "reason recorded on paper",
-            }
-        ],
+        _two_reviewers(
+            [
+                {
+                    "fingerprint": finding["fingerprint"],
+                    "decision": "false_positive",
+                    "reviewer": "A. Auditor",
+                    "reason": "reason recorded on paper",
+                }
+            ]
+        ),
         tmp_path,
     )
     assert CliRunner().invoke(cli, ["review", "import", str(out), str(file)]).exit_code == 0
@@ -255,13 +376,15 @@ def test_a_bad_import_file_is_rejected_whole(tmp_path):
             {"fingerprint": good[3], "decision": "ignored", "reviewer": "A. Auditor", "reason": "x"},
             {"fingerprint": good[4], "decision": "waived", "reviewer": "A. Auditor", "reason": "x", "until": "2026-03-01"},
             {"fingerprint": good[5], "decision": "", "reviewer": "", "reason": ""},
+            {"fingerprint": good[6], "decision": "remediated", "reviewer": "A. Auditor", "reason": "fix in hand"},
         ],
         tmp_path,
     )
     result = CliRunner().invoke(cli, ["review", "import", str(out), str(file)])
     assert result.exit_code == ExitCode.USAGE_ERROR
     for expected in (
-        "nothing imported; 5 problem(s)",
+        "nothing imported; 6 problem(s)",
+        "line 9, column until: a remediation needs the date it is due",
         "line 3, column fingerprint: no such finding",
         "line 4, column until: a waiver needs the date it lapses",
         "line 5, column reviewer: missing",
@@ -285,14 +408,16 @@ def test_thresholds_count_only_findings_not_judged_false_or_waived(tmp_path):
     assert code == ExitCode.THRESHOLD_BREACHED and "CAN001" in output
     file = _decide(
         out,
-        [
-            {
-                "fingerprint": can001[0],
-                "decision": "false_positive",
-                "reviewer": "A. Auditor",
-                "reason": "cancelled correctly on paper",
-            }
-        ],
+        _two_reviewers(
+            [
+                {
+                    "fingerprint": can001[0],
+                    "decision": "false_positive",
+                    "reviewer": "A. Auditor",
+                    "reason": "cancelled correctly on paper",
+                }
+            ]
+        ),
         tmp_path,
     )
     assert CliRunner().invoke(cli, ["review", "import", str(out), str(file)]).exit_code == 0
@@ -600,7 +725,9 @@ def test_review_export_shows_decisions_imported_since_the_run(tmp_path):
     finding = _register(out).filter(pl.col("severity") == "high").sort("fingerprint").row(0, named=True)
     decisions = _decide(
         out,
-        [{"fingerprint": finding["fingerprint"], "decision": "false_positive", "reviewer": "A1", "reason": "r"}],
+        _two_reviewers(
+            [{"fingerprint": finding["fingerprint"], "decision": "false_positive", "reviewer": "A1", "reason": "r"}]
+        ),
         tmp_path,
     )
     assert CliRunner().invoke(cli, ["review", "import", str(out), str(decisions)]).exit_code == 0

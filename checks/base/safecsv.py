@@ -74,18 +74,30 @@ def write_xlsx(
     checks: dict[str, dict[str, Any]] | None = None,
     dates: tuple[str, ...] = (),
     wide: tuple[str, ...] = (),
+    more: dict[str, pl.DataFrame] | None = None,
 ) -> None:
     """A worksheet auditors can work in: a frozen header, filters, dates as dates, every text cell
     text (never a formula, and neutralised), and a data check on the columns in `checks`
-    (column -> openpyxl DataValidation arguments)."""
+    (column -> openpyxl DataValidation arguments). `more`: further sheets by title, for reading
+    only (what is read back is the first sheet)."""
     from openpyxl import Workbook
-    from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.datavalidation import DataValidation
 
     book = Workbook()
     sheet = book.active
     assert sheet is not None
     sheet.title = title
+    _fill(sheet, rows, checks or {}, dates, wide)
+    for name, frame in (more or {}).items():
+        _fill(book.create_sheet(name), frame, {}, dates, wide)
+    book.save(path)
+
+
+def _fill(
+    sheet: Any, rows: pl.DataFrame, checks: dict[str, dict[str, Any]], dates: tuple[str, ...], wide: tuple[str, ...]
+) -> None:
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
     sheet.append(list(rows.columns))
     for row in rows.iter_rows():
         sheet.append([neutralise(v) for v in row])
@@ -98,10 +110,9 @@ def write_xlsx(
             if isinstance(cell.value, str):
                 cell.data_type = "s"  # text, never a formula
         sheet.column_dimensions[letter].width = 60 if name in wide else 18
-        if checks and name in checks:
+        if name in checks:
             validation = DataValidation(allow_blank=True, **checks[name])
             validation.add(f"{letter}2:{letter}{last}")
             sheet.add_data_validation(validation)
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = sheet.dimensions
-    book.save(path)

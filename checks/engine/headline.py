@@ -53,6 +53,40 @@ def headline_figures(rules: list[dict[str, Any]], register: pl.DataFrame, measur
     return headline_from_counts(rules, unrecorded, wrong, measures)
 
 
+def net_of_false_positives(headline: dict[str, Any], register: pl.DataFrame, shortfall_removed: int | None) -> None:
+    """Add `net` to each headline figure: the same rate with the records auditors confirmed false
+    positives taken out of the denominator (a record every one of whose findings for the measure
+    is a false positive in force; it should not have been judged). The gross figure stays the
+    headline's; `net.false_positives` says how many records (crimes, for the recording rate in
+    crimes: `shortfall_removed`, the crimes due less counted of those reports) left it."""
+    confirmed = register.filter(pl.col("finding").is_in((*UNRECORDED, *TIMELINESS, *CLASSIFICATION)))
+    for key, kinds in (("recording_reports", UNRECORDED), ("timeliness", TIMELINESS), ("classification", CLASSIFICATION)):
+        removed = (
+            confirmed.filter(pl.col("finding").is_in(kinds))
+            .group_by("record_type", "record_id")
+            .agg((pl.col("disposition") == "false_positive").fill_null(False).all().alias("false_positive"))
+            .filter(pl.col("false_positive"))
+            .height
+        )
+        figure = headline[key]
+        headline[key]["net"] = {**rate_figure(figure["compliant"], figure["total"] - removed), "false_positives": removed}
+    recording = headline["recording"]
+    if recording.get("unit") != "crimes" or shortfall_removed is None:
+        recording["net"] = {**headline["recording_reports"]["net"]}
+    else:
+        recording["net"] = {
+            **rate_figure(recording["compliant"], recording["total"] - shortfall_removed),
+            "false_positives": shortfall_removed,
+        }
+
+
+def rule_net(rule: dict[str, Any]) -> dict[str, Any]:
+    """A rule's compliance net of its confirmed false positives: they leave its population."""
+    false_positives = int(rule.get("false_positives") or 0)
+    population, breaches = int(rule["population"]), int(rule["breaches"])
+    return {**rate_figure(population - breaches, population - false_positives), "false_positives": false_positives}
+
+
 def headline_from_counts(
     rules: list[dict[str, Any]], unrecorded: int, misclassified: int, measures: dict[str, Any]
 ) -> dict[str, Any]:

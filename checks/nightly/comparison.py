@@ -37,7 +37,7 @@ from recordcheck.checks.base.config import FailOn
 from recordcheck.checks.base.errors import Busy
 from recordcheck.checks.base.london import LONDON_TZ, london_date
 from recordcheck.checks.nightly.publish import LATEST, UNCOMMITTED, point_latest
-from recordcheck.checks.nightly.store import SUPPRESSING, RunStore, in_force
+from recordcheck.checks.nightly.store import AWAITING_SECOND_REVIEW, SUPPRESSING, RunStore, in_force, is_open
 
 LOCK_NAME = ".recordcheck.lock"
 CRASH_ENV = "RECORDCHECK_CRASH_AT"
@@ -256,7 +256,7 @@ def suppressed_by_rule(annotated: pl.DataFrame) -> dict[str, dict[str, int]]:
     positives, and findings with any decision in force (reviewed)."""
     counted: dict[str, dict[str, int]] = {}
     for rule_id, disposition, n in annotated.group_by("rule_id", "disposition").len().iter_rows():
-        if disposition is None:
+        if disposition is None or disposition == AWAITING_SECOND_REVIEW:
             continue
         entry = counted.setdefault(str(rule_id), {"suppressed": 0, "false_positives": 0, "reviewed": 0})
         entry["reviewed"] += int(n)
@@ -276,9 +276,7 @@ def night_breaches(
 ) -> list[str]:
     """What fails this night under the config's `fail_on`, one plain line each."""
     found = []
-    open_new = register.filter(
-        (pl.col("change") == "new") & (pl.col("disposition").is_null() | (pl.col("disposition") == "confirmed"))
-    )
+    open_new = register.filter((pl.col("change") == "new") & is_open())
     for severity in fail_on.new_findings:
         count = open_new.filter(pl.col("severity") == severity).height
         if count:

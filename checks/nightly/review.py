@@ -27,7 +27,7 @@ from recordcheck.checks.base.safecsv import FORMULA_START, neutralise, read_rows
 from recordcheck.checks.extract.contract import REGISTER_COLUMNS
 from recordcheck.checks.nightly.comparison import apply_decisions
 from recordcheck.checks.nightly.publish import LATEST
-from recordcheck.checks.nightly.store import DECISIONS, RunStore, in_force
+from recordcheck.checks.nightly.store import DECISION_LOG, DECISIONS, RunStore, in_force, is_open
 
 WORKLIST_COLUMNS = (
     "fingerprint",
@@ -52,7 +52,7 @@ def latest_findings(out_dir: Path) -> pl.DataFrame:
 
 def worklist(findings: pl.DataFrame) -> pl.DataFrame:
     """Open findings first (no decision in force, or confirmed), then the decided ones."""
-    decided = pl.col("disposition").is_not_null() & (pl.col("disposition") != "confirmed")
+    decided = ~is_open()
     severity = pl.col("severity").replace_strict({"high": 0, "medium": 1, "low": 2}, default=3)
     return (
         findings.with_columns(decided.alias("_decided"), severity.alias("_severity"))
@@ -72,17 +72,33 @@ def decisions_now(out_dir: Path, store: RunStore) -> pl.DataFrame:
     return in_force(latest, night)
 
 
-def export_worklist(out_dir: Path, file: Path, decisions: pl.DataFrame | None = None) -> int:
+def decision_log_file(file: Path) -> Path:
+    """Where a CSV worklist's decision log goes: beside it (an XLSX worklist has it as a sheet)."""
+    return file.with_name(f"{file.stem}.decision-log.csv")
+
+
+def export_worklist(
+    out_dir: Path, file: Path, decisions: pl.DataFrame | None = None, log: pl.DataFrame | None = None
+) -> int:
     """The worklist of the latest run's findings; with `decisions` (the store's, in force on the
-    run's night), each finding's disposition is the store's now, not the run's."""
+    run's night), each finding's disposition is the store's now, not the run's. The decision log
+    (`log`: the store's, else the latest run's) goes with it: a second sheet of an XLSX, or a
+    CSV beside a CSV."""
     findings = latest_findings(out_dir)
     rows = worklist(findings if decisions is None else apply_decisions(findings, decisions))
+    if log is None:
+        saved = out_dir / LATEST / DECISION_LOG
+        log = pl.read_csv(saved, infer_schema=False) if saved.is_file() else None
     suffix = file.suffix.lower()
     tmp = file.with_name(f".{file.name}.tmp")
     if suffix == ".csv":
         _write_csv(rows, tmp)
+        if log is not None:
+            log_tmp = file.with_name(f".{decision_log_file(file).name}.tmp")
+            _write_csv(log, log_tmp)
+            os.replace(log_tmp, decision_log_file(file))
     elif suffix == ".xlsx":
-        _write_xlsx(rows, tmp)
+        _write_xlsx(rows, tmp, log)
     else:
         raise ConfigError(f"{file}: the worklist is .xlsx or .csv")
     os.replace(tmp, file)
@@ -97,7 +113,7 @@ def _write_csv(rows: pl.DataFrame, path: Path) -> None:
             writer.writerow(["" if v is None else neutralise(v.isoformat() if isinstance(v, date) else v) for v in row])
 
 
-def _write_xlsx(rows: pl.DataFrame, path: Path) -> None:
+def _write_xlsx(rows: pl.DataFrame, path: Path, log: pl.DataFrame | None = None) -> None:
     write_xlsx(
         rows,
         path,
@@ -107,7 +123,8 @@ def _write_xlsx(rows: pl.DataFrame, path: Path) -> None:
             "until": {"type": "date", "operator": "greaterThan", "formula1": "DATE(2000,1,1)"},
         },
         dates=("first_seen", "disposition_until", "until"),
-        wide=("detail",),
+        wide=("detail", "reason"),
+        more={"decision log": log} if log is not None else None,
     )
 
 
@@ -140,6 +157,9 @@ def read_decisions(file: Path, store: RunStore, today: date) -> pl.DataFrame:
         if missing:
             raise ConfigError(f"{file}: no column(s) {', '.join(missing)}; the file needs {', '.join(NEEDED)}")
     known = dict(store.con.execute("SELECT fingerprint, evidence FROM findings").fetchall())
+    severity = dict(
+        store.con.execute("SELECT fingerprint, arg_max(severity, run_id) FROM run_findings GROUP BY fingerprint").fetchall()
+    )
     errors: list[str] = []
     kept: list[dict[str, Any]] = []
     for line, row in enumerate(rows, start=2):
@@ -165,6 +185,8 @@ def read_decisions(file: Path, store: RunStore, today: date) -> pl.DataFrame:
         else:
             if decision == "waived" and until is None:
                 problems.append("until: a waiver needs the date it lapses")
+            if decision == "remediated" and until is None:
+                problems.append("until: a remediation needs the date it is due (raised again after it, it reopens)")
             if until is not None and until < today:
                 problems.append(f"until: {until.isoformat()} is in the past")
         if problems:
@@ -179,6 +201,7 @@ def read_decisions(file: Path, store: RunStore, today: date) -> pl.DataFrame:
                 "reason": reason,
                 "until": until,
                 "evidence": evidence,
+                "severity": severity.get(fingerprint),
             }
         )
     if errors:
@@ -190,6 +213,7 @@ def read_decisions(file: Path, store: RunStore, today: date) -> pl.DataFrame:
         "reason": pl.String,
         "until": pl.Date,
         "evidence": pl.String,
+        "severity": pl.String,
     }
     return pl.DataFrame(kept, schema=schema)
 

@@ -21,7 +21,7 @@ from recordcheck.checks.base.progress import Quiet, Reporter
 from recordcheck.checks.base.refdata import ReferenceData
 from recordcheck.checks.base.safecsv import write_csv
 from recordcheck.checks.engine.engine import EngineResult, run_pack
-from recordcheck.checks.engine.headline import headline_figures, rate_phrase
+from recordcheck.checks.engine.headline import headline_figures, net_of_false_positives, rate_phrase, rule_net
 from recordcheck.checks.engine.register import build_register, district_findings, summary
 from recordcheck.checks.engine.rules import RulePack
 from recordcheck.checks.extract.profile import SourceProfile
@@ -39,6 +39,8 @@ from recordcheck.checks.nightly.comparison import (
 )
 from recordcheck.checks.nightly.publish import check_output_folder, staged_run, write_json
 from recordcheck.checks.nightly.run_outputs import (
+    decision_summary,
+    false_positive_shortfall,
     history_for_report,
     open_findings,
     report_period,
@@ -46,7 +48,7 @@ from recordcheck.checks.nightly.run_outputs import (
     store_row,
     write_register,
 )
-from recordcheck.checks.nightly.store import STORE_NAME, RunStore
+from recordcheck.checks.nightly.store import DECISION_LOG, STORE_NAME, RunStore
 from recordcheck.checks.validation.pipeline import LoadedExtract, load_extract, sha256_of
 from recordcheck.checks.validation.runners import DEFAULT_RUNNER, make_runner
 
@@ -237,6 +239,7 @@ def _write_run_folder(
     write_register(judged.register, staging)
     write_csv(resolved_rows(judged.resolved, judged.previous_run), staging / "resolved.csv")
     write_json(staging / "history.json", judged.history)
+    write_csv(judged.decision_log, staging / DECISION_LOG)
     write_json(staging / "summary.json", judged.summary)
     write_json(staging / "measures.json", engine.measures)
     population_frame(loaded.validation.accepted, inputs.reference.offence_catalogue).write_parquet(staging / POPULATION)
@@ -317,6 +320,8 @@ class Judgement:
     exit_code: int
     history: dict[str, Any]
     """The earlier nights the report's trends show (from the store), with tonight's figures."""
+    decision_log: pl.DataFrame
+    """Every auditor's decision in the store, oldest first (decisions.csv in the run folder)."""
 
 
 def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store: RunStore, run_id: str) -> Judgement:
@@ -333,6 +338,11 @@ def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store
     run_summary["findings"]["data_quality"] += unknown_districts.height
     run_summary.update({"run_id": run_id, "as_of": as_of.isoformat(), "register_rows": register.height})
     run_summary["headline"] = headline_figures(run_summary["rules"], register, engine.measures)
+    net_of_false_positives(run_summary["headline"], register, false_positive_shortfall(register, engine.measures))
+    for rule in run_summary["rules"]:
+        rule["net"] = rule_net(rule)
+    decision_log = store.decision_log()
+    run_summary["decisions"] = decision_summary(register, decision_log)
     run_summary["previous_run"] = previous_run
     run_summary["period"] = report_period(loaded)
     relations = {table: accepted.relation(table) for table, _ in RECORD_TABLES.values() if table in accepted}
@@ -351,7 +361,9 @@ def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store
 
     run_summary["audit"] = store.latest_audit()
     history = history_for_report(store, run_summary)
-    return Judgement(run_id, run_summary, register, resolved, previous_run, breaches, not_checked, exit_code, history)
+    return Judgement(
+        run_id, run_summary, register, resolved, previous_run, breaches, not_checked, exit_code, history, decision_log
+    )
 
 
 def quarantine_over_share(tables: dict[str, tuple[int, int, dict[str, int]]], config: RunConfig) -> list[str]:

@@ -11,8 +11,8 @@ import polars as pl
 
 from recordcheck.checks.base.london import london_date
 from recordcheck.checks.base.safecsv import write_csv
-from recordcheck.checks.extract.contract import REGISTER_COLUMNS
-from recordcheck.checks.nightly.store import RunStore
+from recordcheck.checks.extract.contract import RECORDING_SHORTFALL, REGISTER_COLUMNS
+from recordcheck.checks.nightly.store import RunStore, is_open
 from recordcheck.checks.validation.pipeline import LoadedExtract, sha256_of
 
 
@@ -35,11 +35,42 @@ def report_period(loaded: LoadedExtract) -> dict[str, str | None]:
     }
 
 
+def false_positive_shortfall(register: pl.DataFrame, measures: dict[str, Any]) -> int | None:
+    """Crimes due less crimes counted of the reports every one of whose recording findings
+    (unrecorded, missing N100, undercounting) auditors confirmed false positive: what leaves the
+    recording rate's denominator net of false positives (the pack's `recording_shortfall`
+    measure). None: the pack has no such measure."""
+    if "recording_shortfall" not in measures:
+        return None
+    reports = (
+        register.filter(pl.col("finding").is_in(RECORDING_SHORTFALL))
+        .group_by("record_type", "record_id")
+        .agg((pl.col("disposition") == "false_positive").fill_null(False).all().alias("false_positive"))
+        .filter(pl.col("false_positive"))
+    )
+    shortfall = pl.DataFrame(
+        measures["recording_shortfall"],
+        schema={"record_type": pl.String, "record_id": pl.String, "shortfall": pl.Int64},
+    )
+    return int(reports.join(shortfall, on=["record_type", "record_id"])["shortfall"].sum() or 0)
+
+
+def decision_summary(register: pl.DataFrame, log: pl.DataFrame) -> dict[str, Any]:
+    """Tonight's dispositions in force on the register, and the decision log's counts by decision
+    and by reviewer (every decision ever imported): the report's decision log."""
+    tonight = {
+        str(d): int(n) for d, n in register.group_by("disposition").len().sort("disposition").iter_rows() if d is not None
+    }
+    by_reviewer: dict[str, dict[str, int]] = {}
+    for reviewer, decision, n in log.group_by("reviewer", "decision").len().sort("reviewer", "decision").iter_rows():
+        by_reviewer.setdefault(str(reviewer), {})[str(decision)] = int(n)
+    by_decision = {str(d): int(n) for d, n in log.group_by("decision").len().sort("decision").iter_rows()}
+    return {"in_force": tonight, "logged": log.height, "by_decision": by_decision, "by_reviewer": by_reviewer}
+
+
 def open_findings(register: pl.DataFrame, severity: str) -> int:
     """Findings of a severity still open: no decision, or a decision that confirms them."""
-    return register.filter(
-        (pl.col("severity") == severity) & (pl.col("disposition").is_null() | (pl.col("disposition") == "confirmed"))
-    ).height
+    return register.filter((pl.col("severity") == severity) & is_open()).height
 
 
 def write_register(register: pl.DataFrame, folder: Path) -> None:

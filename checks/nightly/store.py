@@ -27,6 +27,8 @@ from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.extract.contract import REGISTER_COLUMNS
 
 STORE_NAME = "recordcheck.duckdb"
+DECISION_LOG = "decisions.csv"
+"""The decision log in each run folder: every decision in the store when the run was made."""
 
 MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -95,6 +97,11 @@ MIGRATIONS: dict[int, list[str]] = {
         # next night's extract aged out of the window if its month is before the window's first
         "ALTER TABLE run_findings ADD COLUMN month VARCHAR",
     ],
+    6: [
+        # the finding's severity when it was decided: a high-severity false positive needs a second
+        # reviewer before it takes effect (decisions stored before this are taken as they were)
+        "ALTER TABLE decisions ADD COLUMN severity VARCHAR",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -104,6 +111,19 @@ RUN_FINDING_COLUMNS = (*(c for c in REGISTER_COLUMNS if c != "run_id"), "evidenc
 DECISIONS = ("confirmed", "false_positive", "remediated", "waived")
 SUPPRESSING = ("false_positive", "waived")
 """Decisions that take a finding out of the threshold counts."""
+AWAITING_SECOND_REVIEW = "awaiting_second_review"
+"""A high-severity false positive one reviewer has judged: it takes effect when a second does."""
+REMEDIATION_OVERDUE = "remediation_overdue"
+"""A finding marked remediated and raised again, unchanged, after the date its remedy was due."""
+OPEN_DISPOSITIONS = ("confirmed", AWAITING_SECOND_REVIEW, REMEDIATION_OVERDUE)
+"""Dispositions under which a finding is still open (as is no decision at all)."""
+SECOND_REVIEW_SEVERITIES = ("high",)
+"""Severities whose false positives need two reviewers' names in the store."""
+
+
+def is_open(column: str = "disposition") -> pl.Expr:
+    """Whether a finding is open: no decision in force, or one that leaves it open."""
+    return pl.col(column).is_null() | pl.col(column).is_in(OPEN_DISPOSITIONS)
 
 
 @dataclass(frozen=True)
@@ -191,10 +211,32 @@ class RunStore:
         return self._frame("SELECT fingerprint, first_as_of FROM findings")
 
     def latest_decisions(self) -> pl.DataFrame:
-        """The latest decision per finding (history is kept; the latest wins)."""
+        """The latest decision per finding (history is kept; the latest wins), with the severity it
+        was made at and the distinct reviewers who judged the finding a false positive on the same
+        evidence (`fp_reviewers`, `fp_names`): `in_force` needs two for a high-severity one."""
         return self._frame(
-            """SELECT fingerprint, decision, reviewer, reason, until, decided_at, evidence FROM decisions
-               QUALIFY row_number() OVER (PARTITION BY fingerprint ORDER BY decided_at DESC, rowid DESC) = 1"""
+            """WITH latest AS (
+                   SELECT fingerprint, decision, reviewer, reason, until, decided_at, evidence, severity FROM decisions
+                   QUALIFY row_number() OVER (PARTITION BY fingerprint ORDER BY decided_at DESC, rowid DESC) = 1),
+               judged AS (
+                   SELECT d.fingerprint, count(DISTINCT d.reviewer) AS fp_reviewers,
+                          string_agg(DISTINCT d.reviewer, '; ' ORDER BY d.reviewer) AS fp_names
+                   FROM decisions d JOIN latest l
+                     ON d.fingerprint = l.fingerprint AND d.evidence IS NOT DISTINCT FROM l.evidence
+                   WHERE d.decision = 'false_positive'
+                   GROUP BY d.fingerprint)
+               SELECT l.*, coalesce(j.fp_reviewers, 0) AS fp_reviewers, j.fp_names
+               FROM latest l LEFT JOIN judged j USING (fingerprint) ORDER BY l.fingerprint"""
+        )
+
+    def decision_log(self) -> pl.DataFrame:
+        """Every decision ever imported, oldest first, with the finding it was about: who decided
+        what, when, why, from which file."""
+        return self._frame(
+            """SELECT strftime(timezone('UTC', d.decided_at), '%Y-%m-%dT%H:%M:%SZ') AS decided_at, d.reviewer, d.decision, d.reason, d.until, f.rule_id, f.record_type, f.record_id,
+                      d.severity, d.fingerprint, d.source
+               FROM decisions d LEFT JOIN findings f USING (fingerprint)
+               ORDER BY d.decided_at, d.fingerprint, d.reviewer"""
         )
 
     def decision_history(self) -> pl.DataFrame:
@@ -332,7 +374,7 @@ class RunStore:
         with self.transaction():
             for row in decisions.iter_rows(named=True):
                 self.con.execute(
-                    "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         row["fingerprint"],
                         row["decision"],
@@ -342,11 +384,29 @@ class RunStore:
                         decided_at,
                         row["evidence"],
                         source,
+                        row.get("severity"),
                     ],
                 )
         return decisions.height
 
 
 def in_force(decisions: pl.DataFrame, as_of_date: date) -> pl.DataFrame:
-    """The decisions that still hold on a night: a waiver lapses after its `until` date."""
-    return decisions.filter((pl.col("decision") != "waived") | (pl.col("until") >= as_of_date))
+    """The decisions as they stand on a night. A waiver lapses after its `until` date. A
+    remediation past its due date (`until`) is overdue: the finding, raised again unchanged, is
+    open. A high-severity false positive with one reviewer's name awaits a second and is open."""
+    if "fp_reviewers" not in decisions.columns:  # a frame built by hand, without the store's counts
+        decisions = decisions.with_columns(pl.lit(2).alias("fp_reviewers"), pl.lit(None, pl.String).alias("severity"))
+    one_reviewer = (
+        (pl.col("decision") == "false_positive")
+        & pl.col("severity").is_in(SECOND_REVIEW_SEVERITIES)
+        & (pl.col("fp_reviewers") < 2)
+    )
+    overdue = (pl.col("decision") == "remediated") & (pl.col("until") < as_of_date)
+    return decisions.filter((pl.col("decision") != "waived") | (pl.col("until") >= as_of_date)).with_columns(
+        pl.when(one_reviewer)
+        .then(pl.lit(AWAITING_SECOND_REVIEW))
+        .when(overdue)
+        .then(pl.lit(REMEDIATION_OVERDUE))
+        .otherwise(pl.col("decision"))
+        .alias("decision")
+    )

@@ -233,7 +233,8 @@ class RunStore:
         """Every decision ever imported, oldest first, with the finding it was about: who decided
         what, when, why, from which file."""
         return self._frame(
-            """SELECT strftime(timezone('UTC', d.decided_at), '%Y-%m-%dT%H:%M:%SZ') AS decided_at, d.reviewer, d.decision, d.reason, d.until, f.rule_id, f.record_type, f.record_id,
+            """SELECT strftime(timezone('UTC', d.decided_at), '%Y-%m-%dT%H:%M:%SZ') AS decided_at,
+                      d.reviewer, d.decision, d.reason, d.until, f.rule_id, f.record_type, f.record_id,
                       d.severity, d.fingerprint, d.source
                FROM decisions d LEFT JOIN findings f USING (fingerprint)
                ORDER BY d.decided_at, d.fingerprint, d.reviewer"""

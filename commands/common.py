@@ -241,7 +241,7 @@ def load_setup(
 
     config = load_config(config_path)
     pack = load_pack(rules_dir or RULES_DIR)
-    config.check_rule_ids([r.id for r in pack.rules])
+    config.check_rule_ids([r.id for r in pack.rules] + [f"{r.id}.{part}" for r in pack.rules for part, _ in r.parts])
     config.check_families(sorted({r.family for r in pack.rules}))
     reference = load_reference(pack.reference_dir, overrides=config.reference, config_path=config.path)
     return load_profile(profile_path), config, reference, pack

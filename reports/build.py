@@ -371,6 +371,7 @@ def _families(run: RunFiles) -> dict[str, list[RuleView]]:
                 int(rule.get("reviewed") or 0),
                 [night["rules"].get(rule["id"]) for night in run.nights],
                 tuple(label[text] for text in rule.get("assumptions") or []),
+                tuple(f"{p['part']}: {p['why']}" for p in rule.get("parts_not_run") or []),
             )
         )
     return families
@@ -584,6 +585,12 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
             NotChecked(r["id"], r["title"], r["reason_not_run"] or "", r["reason_not_run"] == "disabled in the config")
             for r in summary["rules"]
             if r["status"] != "run"
+        ]
+        + [
+            NotChecked(r["id"], r["title"], p["why"], p["why"] == "disabled in the config", p["part"])
+            for r in summary["rules"]
+            if r["status"] == "run"
+            for p in r.get("parts_not_run") or []
         ],
         pvp_by_agency=by_agency,
         pvp_by_district=by_district,

@@ -73,6 +73,7 @@ class NotChecked:
     title: str = doc("What it would have checked.")
     reason: str = doc("Why it did not run (table absent, a needed column absent or empty, disabled).")
     disabled: bool = doc("True when the force's config disables it knowingly.")
+    part: str = doc("The sub-check that did not run, when the rest of the rule did (else empty).", default="")
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,10 @@ class RuleView:
     reviewed: int = doc("Findings with an auditor's decision in force: precision in use is judged on these alone.")
     trend: list[float | None] = doc("The rule's breach rate over the last nights, oldest first (None: not run).")
     assumptions: tuple[str, ...] = doc("Labels (A1, A2, ...) of the appendix assumptions the rule rests on.")
+    parts_not_run: tuple[str, ...] = doc(
+        "Sub-checks that did not run, each 'part: why' (a column absent or empty, or disabled): the rest ran.",
+        default=(),
+    )
 
 
 @dataclass(frozen=True)

@@ -194,8 +194,10 @@ def test_profile_check_names_unused_columns_unmapped_codes_and_rules_that_cannot
     assert re.search(r"cancellation_rationale\s+\(none\).*nothing fills it", result.output)
     assert "force columns not used: 'Cancellation Notes'" in result.output
     assert re.search(r"codes not mapped in 'Non Crime Reason' \(no_crime_reason\): 'VDEC' \d+", result.output)
-    assert "CAN001: needs crimes.cancellation_rationale (not in the export)" in result.output
-    assert "1 rule(s) cannot run: CAN001" in result.output
+    assert "CAN001.rationale: needs crimes.cancellation_rationale (not in the export); the rest of CAN001 runs" in (
+        result.output
+    )
+    assert "1 rule(s) cannot run: CAN001.rationale" in result.output
 
 
 def test_profile_check_json(force_export):
@@ -218,8 +220,24 @@ def test_profile_check_json(force_export):
 
 
 def test_a_column_left_unmapped_stops_its_rules_not_fakes_findings(force_export, truth, tmp_path):
-    """Defect 3: leaving cancellation_rationale out produced 49 false improper-cancellation findings."""
+    """Defect 3: leaving cancellation_rationale out produced 49 false improper-cancellation findings.
+    Now only CAN001's rationale part stops (said so, exit 9); its code, authority and victim checks
+    still run and find what they found with the column mapped, less the rationale-only findings."""
     spec = yaml.safe_load(yaml.safe_dump(truth))
+    mapped_out = tmp_path / "mapped"
+    CliRunner().invoke(
+        cli,
+        [
+            "run",
+            str(force_export),
+            "--profile",
+            str(_write_profile(spec, tmp_path / "m.yaml")),
+            "--out",
+            str(mapped_out),
+            "--as-of",
+            AS_OF_TEXT,
+        ],
+    )
     del spec["tables"]["crimes"]["columns"]["cancellation_rationale"]
     profile = _write_profile(spec, tmp_path / "p.yaml")
     out = tmp_path / "out"
@@ -227,17 +245,32 @@ def test_a_column_left_unmapped_stops_its_rules_not_fakes_findings(force_export,
         cli, ["run", str(force_export), "--profile", str(profile), "--out", str(out), "--as-of", AS_OF_TEXT]
     )
     assert result.exit_code == ExitCode.RUN_INCOMPLETE, result.output
-    assert "CAN001 (needs crimes.cancellation_rationale (not in the export))" in result.output
-    assert "CAN001 did not run" in result.output
+    assert "CAN001 part rationale (needs crimes.cancellation_rationale (not in the export); the rest ran)" in result.output
+    assert "CAN001 ran in part: rationale not checked" in result.output
     register = pl.read_csv(out / "latest" / "exceptions.csv", infer_schema=False)
-    assert register.filter(pl.col("rule_id") == "CAN001").height == 0
+    mapped = pl.read_csv(mapped_out / "latest" / "exceptions.csv", infer_schema=False).filter(pl.col("rule_id") == "CAN001")
+    rationale_only = mapped.filter(pl.col("detail").str.ends_with(": no additional verifiable information recorded."))
+    can001 = register.filter(pl.col("rule_id") == "CAN001")
+    assert mapped.height > rationale_only.height > 0
+    assert sorted(can001["record_id"]) == sorted(set(mapped["record_id"]) - set(rationale_only["record_id"]))
+    assert not can001["detail"].str.contains("verifiable").any(), "no false finding from the absent column"
     assert register.filter(pl.col("rule_id") == "CAN002").height > 0, "rules that do not need it still run"
     from bs4 import BeautifulSoup
 
     page = BeautifulSoup((out / "latest" / "report.html").read_text(encoding="utf-8"), "html.parser")
     box = page.find(id="not-checked")
-    assert box is not None and "1 rule(s) did not run" in box.get_text()
-    assert "CAN001" in box.get_text() and "needs crimes.cancellation_rationale (not in the export)" in box.get_text()
+    assert box is not None and "1 rule(s) or part(s) of a rule did not run" in box.get_text()
+    assert "CAN001 (part rationale; the rest ran)" in " ".join(box.get_text().split())
+    assert page.select_one('[data-parts-not-run="CAN001"]') is not None
+    # the force that knows it keeps no rationale says so once: the night is complete again
+    config = tmp_path / "c.yaml"
+    config.write_text("config: 1\nrules:\n  disable: [CAN001.rationale]\n", encoding="utf-8")
+    again = CliRunner().invoke(
+        cli,
+        ["run", str(force_export), "--profile", str(profile), "--out", str(tmp_path / "o2"), "--as-of", AS_OF_TEXT]
+        + ["--config", str(config)],
+    )
+    assert again.exit_code == 0, again.output
 
 
 def test_a_mapped_column_empty_in_every_row_stops_its_rules(small_extract, pack, reference, tmp_path):
@@ -256,7 +289,7 @@ def test_a_rule_disabled_in_the_config_is_not_a_failure(force_export, truth, tmp
     del spec["tables"]["crimes"]["columns"]["cancellation_rationale"]
     profile = _write_profile(spec, tmp_path / "p.yaml")
     config = tmp_path / "c.yaml"
-    config.write_text("config: 1\nrules:\n  disable: [CAN001]\n", encoding="utf-8")
+    config.write_text("config: 1\nrules:\n  disable: [CAN001.rationale]\n", encoding="utf-8")
     result = CliRunner().invoke(
         cli,
         ["validate", str(force_export), "--profile", str(profile), "--config", str(config)]

@@ -68,6 +68,25 @@ def _edited_pack(tmp_path: Path, rule_file: str, old: str, new: str) -> Path:
     return rules
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        # a part declared and never guarded would always run, absent column or not
+        (
+            "CASE WHEN checked('victim_told') AND",
+            "CASE WHEN",
+            r"parts: rationale, authority, victim_told; guards: authority, rationale",
+        ),
+        # a guard naming no part would be silently TRUE
+        ("checked('rationale')", "checked('rationale_text')", r"guards: authority, rationale_text, victim_told"),
+    ],
+)
+def test_every_part_is_guarded_and_every_guard_names_a_part(tmp_path, old, new, message):
+    rules = _edited_pack(tmp_path, "cancellation/CAN001.yaml", old, new)
+    with pytest.raises(ConfigError, match=message):
+        load_pack(rules)
+
+
 def test_unknown_key_names_file_line_and_known_keys(tmp_path):
     rules = _edited_pack(tmp_path, "outcomes/OUT001.yaml", "severity: medium", "severity: medium\nseverty: high")
     with pytest.raises(ConfigError) as err:

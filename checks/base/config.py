@@ -236,13 +236,17 @@ class RunConfig:
     def check_rule_ids(self, known: list[str]) -> None:
         """Every rule the config names must be in the pack: a typo would silently do nothing."""
         rules = (self._lines or {}).get("rules") if isinstance(self._lines, dict) else None
-        for where, ids in (("rules.disable", self.disabled_rules), ("rules.thresholds", list(self.thresholds))):
-            unknown = [r for r in ids if r not in known]
+        rule_ids = [k for k in known if "." not in k]  # `known` also names parts (CAN001.victim_told)
+        for where, ids, names in (
+            ("rules.disable", self.disabled_rules, known),
+            ("rules.thresholds", list(self.thresholds), rule_ids),
+        ):
+            unknown = [r for r in ids if r not in names]
             if unknown:
                 line = line_of(rules, where.split(".")[1]) if rules is not None else "?"
                 raise ConfigError(
                     f"{self.path} line {line}: {where} names no rule of the pack: {', '.join(unknown)} "
-                    f"(known: {', '.join(known)})"
+                    f"(known: {', '.join(names)})"
                 )
 
 

@@ -23,7 +23,7 @@ import polars as pl
 from recordcheck.checks.base.database import DUCKDB_TYPES, Database, EngineSettings, connect
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.refdata import ReferenceData, limit_rows, outcome_rows, reason_rows
-from recordcheck.checks.engine.rules import PLACEHOLDER, STRATA, Rule, RulePack, unmet_needs
+from recordcheck.checks.engine.rules import PLACEHOLDER, STRATA, Rule, RulePack, parts_not_run, unmet_needs, with_parts
 from recordcheck.checks.extract.contract import MEASURE_OF_FINDING, REGISTER_COLUMNS, REGISTER_EXTRA_COLUMNS, TABLES
 from recordcheck.checks.validation.validate import AcceptedTables
 
@@ -48,6 +48,8 @@ class RuleResult:
     seconds: float = 0.0
     population_ids: frozenset[str] | None = None
     """The population's record ids, when the caller asked (rule cases that state a population)."""
+    parts_not_run: tuple[tuple[str, str], ...] = ()
+    """(part, why) for each of the rule's sub-checks that could not run: the rest ran."""
 
     @property
     def rate(self) -> float | None:
@@ -356,8 +358,16 @@ class RuleEngine:
                 FROM {br} ORDER BY record_type, record_id"""
         )
 
-    def run_rule(self, rule: Rule, run_id: str, population_ids: bool = False) -> tuple[RuleResult, Any]:
-        """The rule's result and its register rows; `population_ids` also lists who it judged."""
+    def run_rule(
+        self,
+        rule: Rule,
+        run_id: str,
+        population_ids: bool = False,
+        unusable: Mapping[tuple[str, str], str] | None = None,
+        disabled: list[str] | None = None,
+    ) -> tuple[RuleResult, Any]:
+        """The rule's result and its register rows; `population_ids` also lists who it judged. A
+        part (sub-check) that needs an `unusable` column does not run; the others do."""
         missing = [t for t in rule.requires if t not in self.present]
         if missing:
             return RuleResult(rule, "not_run", f"table absent: {', '.join(missing)}"), None
@@ -365,8 +375,10 @@ class RuleEngine:
         # The population is a table named `population` that the breaches query reads as it is
         # written: no SQL is spliced into another (a breaches query may start with a comment or WITH).
         pop, br = "population", "breaches"
-        self._create(pop, rule.population, f"{rule.id} population", temporary=True)
-        self._create(br, rule.breaches, f"{rule.id} breaches", temporary=True)
+        skipped = parts_not_run(rule, unusable or {}, disabled)
+        off = {name for name, _ in skipped}
+        self._create(pop, with_parts(rule.population, off), f"{rule.id} population", temporary=True)
+        self._create(br, with_parts(rule.breaches, off), f"{rule.id} breaches", temporary=True)
         columns, population, breaches = self._check_outputs(rule, pop, br)
         if measure := MEASURE_OF_FINDING.get(rule.finding):
             self._keep_judged(measure, pop)
@@ -378,7 +390,9 @@ class RuleEngine:
             else None
         )
         self._drop(pop, br)
-        result = RuleResult(rule, "run", "", population, breaches, strata, time.perf_counter() - started, ids)
+        result = RuleResult(
+            rule, "run", "", population, breaches, strata, time.perf_counter() - started, ids, tuple(skipped)
+        )
         return result, register
 
 
@@ -462,7 +476,7 @@ def _run_pack(
         if reason := skip_reason(rule, disabled, unusable):
             results.append(RuleResult(rule, "not_run", reason))
             continue
-        result, register = engine.run_rule(rule, run_id)
+        result, register = engine.run_rule(rule, run_id, unusable=unusable, disabled=disabled)
         results.append(result)
         if register is not None and register.height:
             registers.append(register.cast(REGISTER_SCHEMA))

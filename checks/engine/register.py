@@ -200,6 +200,7 @@ def summary(
                 "assumptions": list(rule.assumptions),
                 "status": result.status,
                 "reason_not_run": result.reason or None,
+                "parts_not_run": [{"part": part, "why": why} for part, why in result.parts_not_run],
                 "population": result.population,
                 "breaches": result.breaches,
                 "rate": result.rate,

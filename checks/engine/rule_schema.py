@@ -44,6 +44,10 @@ class CaseFile(_Shape):
         default_factory=dict, description="Record id -> text its register detail sentence must contain."
     )
     absent: list[str] = Field(default_factory=list, description="Tables absent from the extract: the rule must not run.")
+    unusable: list[str] = Field(
+        default_factory=list,
+        description="Optional columns (table.column) taken as absent from the export: the parts that need them do not run.",
+    )
 
 
 class RuleFile(_Shape):
@@ -63,6 +67,11 @@ class RuleFile(_Shape):
     )
     requires: list[str] | None = Field(description="Tables the rule reads; absent ones make it 'not run'.")
     needs: list[str] | None = Field(None, description="Optional columns (table.column) it cannot judge without.")
+    parts: dict[str, list[str]] | None = Field(
+        None,
+        description="Independent sub-checks by name, each with the optional columns it needs: the SQL guards "
+        "each with checked('NAME'); a part whose column is absent or empty is not run (and said so), the rest run.",
+    )
     strata: list[str] | None = Field(None, description="Columns its rate is broken down by (default: district).")
     population: str = Field(description="SQL: the records the rule applies to (the denominator).")
     breaches: str = Field(description="SQL over `population`: the failing records.")

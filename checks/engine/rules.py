@@ -40,6 +40,8 @@ class RuleCase:
     not_flagged: tuple[str, ...]
     as_of: str | None = None
     absent: tuple[str, ...] = ()
+    unusable: tuple[str, ...] = ()
+    """table.column taken as absent from the case's export: the parts needing them do not run."""
     description: str = ""
     population: tuple[str, ...] | None = None
     """When given, exactly the records the rule's population must hold (the denominator of its
@@ -77,6 +79,10 @@ class Rule:
     """Breach columns an auditor's decision rests on: when one changes, the decision reopens.
     Default: the columns the detail sentence shows."""
     needs: tuple[tuple[str, str], ...] = ()
+    parts: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    """Independent sub-checks (name, the optional columns each needs): the SQL guards each with
+    `checked('name')`, which the engine makes FALSE where a column is unusable, so one absent
+    column costs its own sub-check and not the whole rule."""
     """(table, column) pairs of optional columns the rule cannot judge without: when one is absent
     from the export or empty in every row, the rule is reported as not run instead of raising
     false findings (or quietly none)."""
@@ -213,6 +219,7 @@ def _case(case: dict[str, Any], path: Path) -> RuleCase:
         not_flagged=tuple(str(x) for x in case.get("not_flagged") or []),
         as_of=None if case.get("as_of") is None else str(case["as_of"]),
         absent=tuple(str(x) for x in case.get("absent") or []),
+        unusable=tuple(str(x) for x in case.get("unusable") or []),
         description=str(case.get("description") or ""),
         population=None if case.get("population") is None else tuple(str(x) for x in case["population"]),
         details={str(k): str(v) for k, v in (case.get("details") or {}).items()},
@@ -236,6 +243,17 @@ def load_rule(path: Path) -> Rule:
         if table not in TABLES:
             raise ConfigError(f"{path} line {line_of(raw, 'requires')}: requires unknown table {table!r}")
     needs = tuple(_needed_column(str(item), path, raw) for item in raw.get("needs") or [])
+    parts = tuple(
+        (str(name), tuple(_needed_column(str(item), path, raw) for item in columns or []))
+        for name, columns in (raw.get("parts") or {}).items()
+    )
+    guarded = set(PART_GUARD.findall(str(raw["population"]) + "\n" + str(raw["breaches"])))
+    if guarded != {name for name, _ in parts}:
+        raise ConfigError(
+            f"{path} line {line_of(raw, 'parts') if parts else line_of(raw, 'breaches')}: each part is guarded "
+            f"by checked('NAME') in the SQL and each guard names a part; parts: "
+            f"{', '.join(n for n, _ in parts) or 'none'}; guards: {', '.join(sorted(guarded)) or 'none'}"
+        )
     strata = tuple(str(s) for s in raw.get("strata") or ("district",))
     for stratum in strata:
         if stratum not in STRATA:
@@ -266,6 +284,7 @@ def load_rule(path: Path) -> Rule:
         reference=str(raw["reference"]).strip(),
         requires=requires,
         needs=needs,
+        parts=parts,
         evidence=evidence,
         strata=strata,
         population=str(raw["population"]).strip(),
@@ -364,6 +383,31 @@ def load_pack(directory: Path = RULES_DIR) -> RulePack:
     )
 
 
+PART_GUARD = re.compile(r"checked\('([a-z_]+)'\)")
+"""A sub-check's guard in a rule's SQL: checked('name')."""
+
+
+def parts_not_run(
+    rule: Rule, unusable: Mapping[tuple[str, str], str], disabled: list[str] | None = None
+) -> list[tuple[str, str]]:
+    """(part, why) for each of the rule's parts the config disables (rules.disable: ID.part) or a
+    column it needs is unusable for."""
+    skipped = []
+    for name, columns in rule.parts:
+        if f"{rule.id}.{name}" in (disabled or []):
+            skipped.append((name, "disabled in the config"))
+            continue
+        missing = [f"{t}.{c} ({unusable[(t, c)]})" for t, c in columns if (t, c) in unusable]
+        if missing:
+            skipped.append((name, "needs " + ", ".join(missing)))
+    return skipped
+
+
+def with_parts(sql: str, skipped: set[str]) -> str:
+    """The SQL with each checked('part') guard made TRUE, or FALSE for a part that cannot run."""
+    return PART_GUARD.sub(lambda m: "FALSE" if m.group(1) in skipped else "TRUE", sql)
+
+
 def unmet_needs(rule: Rule, unusable: Mapping[tuple[str, str], str]) -> str:
     """'needs crimes.a, crimes.b (not in the export); crimes.c (empty in every row of 'X')', or ''."""
     by_why: dict[str, list[str]] = {}
@@ -377,7 +421,8 @@ def rules_that_cannot_run(
     pack: RulePack, present: list[str], unusable: Mapping[tuple[str, str], str]
 ) -> list[tuple[str, str]]:
     """(rule id, why) for each rule the export cannot feed: a table absent, or a needed column
-    absent or empty. The same reasons the engine gives when it skips them."""
+    absent or empty; and (rule id.part, why) for each part of a rule that runs without it. The
+    same reasons the engine gives when it skips them."""
     unable = []
     for rule in pack.rules:
         missing = [t for t in rule.requires if t not in present]
@@ -385,4 +430,8 @@ def rules_that_cannot_run(
             unable.append((rule.id, f"table absent: {', '.join(missing)}"))
         elif reason := unmet_needs(rule, unusable):
             unable.append((rule.id, reason))
+        else:
+            unable += [
+                (f"{rule.id}.{part}", f"{why}; the rest of {rule.id} runs") for part, why in parts_not_run(rule, unusable)
+            ]
     return unable

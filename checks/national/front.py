@@ -47,7 +47,7 @@ def force_setup(force: Force, pack: RulePack) -> ForceSetup:
         config = config_from_raw(force.config, Path(f"forces manifest (force {force.code})"))
     else:
         config = RunConfig()
-    config.check_rule_ids([r.id for r in pack.rules])
+    config.check_rule_ids([r.id for r in pack.rules] + [f"{r.id}.{part}" for r in pack.rules for part, _ in r.parts])
     reference = load_reference(pack.reference_dir, overrides=config.reference, config_path=config.path)
     return ForceSetup(profile, config, reference)
 

@@ -129,7 +129,7 @@ def check_force(
             if reason := skip_reason(rule, setup.config.disabled_rules, unusable):
                 results.append(RuleResult(rule, "not_run", reason))
                 continue
-            result, register = engine.run_rule(rule, run_id)
+            result, register = engine.run_rule(rule, run_id, unusable=unusable, disabled=setup.config.disabled_rules)
             results.append(result)
             if register is not None:
                 registers.append(register.select(*REGISTER_SCHEMA))

@@ -390,6 +390,14 @@ def incomplete(run_summary: dict[str, Any], config: RunConfig) -> list[str]:
         },
         config,
     )
+    for rule in run_summary["rules"]:
+        parts = [p for p in rule.get("parts_not_run") or [] if f"{rule['id']}.{p['part']}" not in config.disabled_rules]
+        if rule["status"] == "run" and parts and rule["id"] not in config.disabled_rules:
+            reasons.append(
+                f"{rule['id']} ran in part: "
+                + "; ".join(f"{p['part']} not checked ({p['why']})" for p in parts)
+                + f"; list {', '.join(rule['id'] + '.' + p['part'] for p in parts)} under rules.disable if that is known"
+            )
     skipped = [r["id"] for r in run_summary["rules"] if r["status"] != "run" and r["id"] not in config.disabled_rules]
     if len(skipped) == 1:
         (rule,) = [r for r in run_summary["rules"] if r["id"] == skipped[0]]
@@ -422,6 +430,12 @@ def headline(run_summary: dict[str, Any]) -> list[str]:
     total = sum(findings.values())
     kinds = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in findings.items()) or "none"
     not_run = [f"{r['id']} ({r['reason_not_run']})" for r in run_summary["rules"] if r["status"] != "run"]
+    not_run += [
+        f"{r['id']} part {p['part']} ({p['why']}; the rest ran)"
+        for r in run_summary["rules"]
+        if r["status"] == "run"
+        for p in r.get("parts_not_run") or []
+    ]
     breached = [r["id"] for r in run_summary["rules"] if r["threshold"] == "error"]
     warned = [r["id"] for r in run_summary["rules"] if r["threshold"] == "warn"]
     lines = [

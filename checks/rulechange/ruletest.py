@@ -102,7 +102,8 @@ def run_case(
     try:
         tables = case_tables(case, pack.case_defaults)
         engine = engine_for(pack.for_rules([rule]), reference, as_of_of(case), tables)
-        result, register = engine.run_rule(rule, "test", population_ids=case.population is not None)
+        unusable = {(t, c): "absent in the case" for t, _, c in (item.partition(".") for item in case.unusable)}
+        result, register = engine.run_rule(rule, "test", population_ids=case.population is not None, unusable=unusable)
         details = register_details(register)
         engine.close()
     except Exception as exc:  # noqa: BLE001 - a broken case is a failed case, reported plainly

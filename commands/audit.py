@@ -13,7 +13,11 @@ from recordcheck.commands.common import config_option, existing_store, handle_er
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--size", type=click.IntRange(min=1), help="Reports to sample (or give --margin).")
-@click.option("--margin", type=click.FloatRange(min=0.001, max=0.5), help="Target 95% margin of error; sets the size.")
+@click.option(
+    "--margin",
+    type=click.FloatRange(min=0.001, max=0.5),
+    help="Target 95% margin of error on the recording rate in crimes due; sets the size.",
+)
 @click.option("--seed", type=int, default=1, show_default=True, help="Same run, same seed: same sample.")
 @click.option("--allocation", type=click.Choice(["proportional", "neyman"]), default="proportional", show_default=True)
 @click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path), required=True, help=".xlsx or .csv")
@@ -30,11 +34,30 @@ def sample(
 
     if (size is None) == (margin is None):
         raise ConfigError("give one of --size and --margin")
-    strata = load_config(config_path).sample_strata
-    drawn = take_sample(run_dir, file, size, seed, allocation, margin, strata)
-    click.echo(f"Sample: {file} ({drawn['size']:,} reports; seed {seed}; {allocation} allocation)")
+    config = load_config(config_path)
+    drawn = take_sample(
+        run_dir,
+        file,
+        size,
+        seed,
+        allocation,
+        margin,
+        config.sample_strata,
+        config.sample_minimum,
+        config.sample_neyman_floor,
+    )
+    click.echo(
+        f"Sample: {file} ({drawn['size']:,} reports, about {drawn['expected_crimes_due']:,} crimes due by the screen; "
+        f"seed {seed}; {allocation} allocation)"
+    )
+    if drawn["raised_to_minimum"]:
+        click.echo(
+            f"  raised from {drawn['asked']:,} so that each stratum has {drawn['minimum']} reviewed reports "
+            "(or all it holds): sample.min_per_stratum"
+        )
+    click.echo(f"  {'stratum':<45}{'sample':>6}    {'reports':>8} {'crimes due':>11}")
     for stratum, n in drawn["allocation"].items():
-        click.echo(f"  {stratum:<45}{n:>6} of {drawn['population'][stratum]:>8,}")
+        click.echo(f"  {stratum:<45}{n:>6} of {drawn['population'][stratum]:>8,} {drawn['crimes_due'][stratum]:>11,}")
     click.echo(f"Screen's findings (do not show the reviewers): {file.with_name(file.stem + '.screen.csv')}")
 
 
@@ -69,8 +92,10 @@ def estimate(
     annual = annual_recorded or load_config(config_path).report.get("annual_recorded_crime")
     result = compute(worksheet, annual)
 
-    def pct(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.1%}"
+    from recordcheck.checks.base.stats import percent as pct  # the report's rounding, so the two agree
+
+    if result["sampled_run"]:
+        click.echo(f"sample drawn from run {result['sampled_run']} (reports first made {result['period'] or '?'})")
 
     for name in ("recording", "timeliness", "classification"):
         m = result[name]

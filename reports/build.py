@@ -19,6 +19,7 @@ from recordcheck.checks.nightly.store import DECISION_LOG, DECISIONS, is_open
 from recordcheck.reports.context import (
     Assumption,
     Audit,
+    AuditedRate,
     Changes,
     CodingRow,
     Cover,
@@ -514,6 +515,11 @@ def _audit(raw: dict[str, Any] | None) -> Audit | None:
     if not raw:
         return None
     recording, unrecorded = raw["recording"], (raw.get("calibration") or {}).get("unrecorded") or {}
+
+    def audited(name: str) -> AuditedRate | None:
+        m = raw.get(name)
+        return None if not m else AuditedRate(m["rate"], m["ci_low"], m["ci_high"], int(m["y"]), int(m["x"]))
+
     return Audit(
         datetime.fromisoformat(raw["audited_at"]).astimezone(LONDON).date().isoformat(),
         raw["worksheet"],
@@ -523,6 +529,12 @@ def _audit(raw: dict[str, Any] | None) -> Audit | None:
         int(recording["reviewed"]),
         unrecorded.get("precision"),
         unrecorded.get("recall"),
+        str(raw.get("sampled_run") or ""),
+        str(raw.get("period") or ""),
+        int(recording.get("x") or 0),
+        int(recording.get("y") or 0),
+        audited("timeliness"),
+        audited("classification"),
     )
 
 

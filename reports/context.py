@@ -142,6 +142,15 @@ class GlanceRow:
 
 
 @dataclass(frozen=True)
+class AuditedRate:
+    rate: float | None = doc("The stratified ratio estimate.")
+    ci_low: float | None = doc("Its 95% interval, lower bound.")
+    ci_high: float | None = doc("Its 95% interval, upper bound.")
+    compliant: int = doc("The numerator over the reviewed reports (crimes recorded, on time, correctly classified).")
+    total: int = doc("The denominator over the reviewed reports (crimes due, or crimes recorded).")
+
+
+@dataclass(frozen=True)
 class Audit:
     audited_at: str = doc("When the reviewed sample's estimate was made (London date).")
     worksheet: str = doc("The worksheet it came from.")
@@ -151,6 +160,12 @@ class Audit:
     reviewed: int = doc("Reports reviewed.")
     precision: float | None = doc("Of the reports the screen flagged unrecorded, the share the reviewers agreed with.")
     recall: float | None = doc("Of the reports the reviewers found unrecorded, the share the screen flagged.")
+    sampled_run: str = doc("The run the sample was drawn from ('' for a worksheet that does not say).", default="")
+    period: str = doc("The dates of the reports in that run ('' when not known).", default="")
+    crimes_due: int = doc("Crimes due behind the audited recording rate, over the reviewed reports.", default=0)
+    crimes_recorded: int = doc("Of those, crimes recorded.", default=0)
+    timeliness: AuditedRate | None = doc("Audited share of recorded crimes recorded on time.", default=None)
+    classification: AuditedRate | None = doc("Audited share of recorded crimes correctly classified.", default=None)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from recordcheck.checks.base.resources import TEMPLATES_DIR
+from recordcheck.checks.base.stats import percent
 from recordcheck.reports.build import build_context
 from recordcheck.reports.context import ReportContext
 from recordcheck.reports.disclosure import disclosure_safe
@@ -34,14 +35,7 @@ def environment(redact_below: int | None = None) -> Environment:
         escaped = "".join(c if c.isascii() and (c.isalnum() or c == " ") else f"\\{ord(c):x} " for c in value)
         return Markup(f'"{escaped}"')  # noqa: S704 - every character but [A-Za-z0-9 ] is a CSS escape
 
-    def pct(value: float | None) -> str:
-        """One decimal. Below 100% never prints as 100.0% (a handful of breaches stays visible)."""
-        if value is None:
-            return "n/a"
-        tenths = round(value * 1000)
-        if value < 1 and tenths >= 1000:
-            tenths = 999
-        return f"{tenths / 10:.1f}%"
+    pct = percent
 
     def pct_low(value: float | None) -> str:
         """An interval's lower bound, rounded down: the printed interval holds the printed estimate."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from recordcheck.checks.audit.sample import STRATA, allocate, size_for_margin
+from recordcheck.checks.audit.sample import STRATA, allocate, reports_for_margin, size_for_margin
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.cli import cli
 from tests.conftest import AS_OF_TEXT, ROOT
@@ -42,12 +43,51 @@ def test_the_population_is_every_accepted_report_in_its_stratum(run_dir):
 
 
 def test_the_same_seed_gives_the_same_sample(run_dir, tmp_path):
-    _sample(run_dir, tmp_path / "a.csv", "--size", "80", "--seed", "7")
-    _sample(run_dir, tmp_path / "b.csv", "--size", "80", "--seed", "7")
-    _sample(run_dir, tmp_path / "c.csv", "--size", "80", "--seed", "8")
+    _sample(run_dir, tmp_path / "a.csv", "--size", "300", "--seed", "7")
+    _sample(run_dir, tmp_path / "b.csv", "--size", "300", "--seed", "7")
+    _sample(run_dir, tmp_path / "c.csv", "--size", "300", "--seed", "8")
     a, b, c = (pl.read_csv(tmp_path / f"{n}.csv", infer_schema=False) for n in "abc")
     assert a.equals(b) and not a["record_id"].equals(c["record_id"])
-    assert a.height == 80 and a["sample_id"].is_unique().all()
+    assert a.height == 300 and a["sample_id"].is_unique().all()
+
+
+def test_the_default_strata_are_the_inspections_and_each_gets_its_minimum(run_dir, tmp_path):
+    """Rape, other sexual offences, cancelled crimes, N100s, professional referrals, other
+    referrals, coded and uncoded incidents; a sample too small to give each 30 reviewed reports
+    (or all a stratum holds) is raised, and says so."""
+    population = pl.read_parquet(run_dir / "population.parquet")
+    sizes = dict(population.group_by("stratum").len().iter_rows())
+    assert set(sizes) == set(STRATA), "the sample extract fills every default stratum"
+    assert (
+        population.filter(pl.col("stratum") == "uncoded incident")["offence_code"].null_count() == sizes["uncoded incident"]
+    )
+    assert population.filter(pl.col("stratum") == "N100 decision")["decision"].unique().to_list() == ["n100"]
+    assert population.filter(pl.col("stratum") == "cancelled crime")["cancelled"].all()
+    result = _sample(run_dir, tmp_path / "w.csv", "--size", "40", "--seed", "1")
+    floor = sum(min(30, n) for n in sizes.values())
+    assert f"({floor:,} reports" in result.output and "raised from 40" in result.output
+    sheet = pl.read_csv(tmp_path / "w.csv", infer_schema=False)
+    drawn = dict(sheet.group_by("stratum").len().iter_rows())
+    assert all(drawn[s] == min(30, n) for s, n in sizes.items())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert set(sheet["sampled_run"]) == {summary["run_id"]}
+    assert set(sheet["period"]) == {f"{summary['period']['first']} to {summary['period']['last']}"}
+
+
+def test_a_margin_sizes_the_sample_on_crimes_due_not_reports(run_dir, tmp_path):
+    """10,000 reports due 5,000 crimes: a 2% margin needs 738 crimes (finite-population
+    corrected), so 1,476 reports at half a crime due each. On the sample, the command says how
+    many crimes due the drawn reports hold."""
+    n0 = 1.959963984540054**2 * 0.9 * 0.1 / 0.02**2
+    crimes = math.ceil(n0 / (1 + (n0 - 1) / 5000))
+    assert crimes == 738 == size_for_margin(0.02, 5000)
+    assert reports_for_margin(0.02, 10_000, 5_000) == math.ceil(738 * 10_000 / 5_000) == 1476
+    population = pl.read_parquet(run_dir / "population.parquet")
+    due = int(population["crimes_due"].sum())
+    expected = reports_for_margin(0.02, population.height, due)
+    result = _sample(run_dir, tmp_path / "m.csv", "--margin", "0.02", "--seed", "1")
+    assert f"({expected:,} reports, about " in result.output and "crimes due by the screen" in result.output
+    assert expected != size_for_margin(0.02, population.height), "reports and crimes size differently"
 
 
 def test_allocation_is_exact_with_two_per_stratum_and_neyman_follows_the_breach_rate():
@@ -61,10 +101,17 @@ def test_allocation_is_exact_with_two_per_stratum_and_neyman_follows_the_breach_
     with pytest.raises(ConfigError, match="more than the 10 reports"):
         allocate({"a": 5, "b": 5}, 11)
     assert size_for_margin(0.02, 10**9) == 865 and size_for_margin(0.02, 1000) < 500
+    # Neyman never assumes a stratum cleaner than the floor: b (screened clean) keeps the share a
+    # 5% rate earns, 1000 sqrt(.05 .95) = 217.9 against a's 500: 100 x 217.9 / 717.9 = 30.4
+    assert allocate({"a": 1000, "b": 1000}, 100, {"a": 0.5, "b": 0.0}) == {"a": 70, "b": 30}
+    assert allocate({"a": 1000, "b": 1000}, 100, {"a": 0.5, "b": 0.0}, floor_rate=0.01)["b"] == 17
+    assert allocate({"a": 1000, "b": 40, "c": 10}, 100, minimum=30) == {"a": 60, "b": 30, "c": 10}
+    with pytest.raises(ConfigError, match="cannot hold 30 from each of the 3 strata"):
+        allocate({"a": 1000, "b": 40, "c": 10}, 60, minimum=30)
 
 
 def test_the_worksheet_and_the_screens_findings_apart(run_dir, tmp_path):
-    _sample(run_dir, tmp_path / "w.xlsx", "--size", "60", "--seed", "3")
+    _sample(run_dir, tmp_path / "w.xlsx", "--size", "260", "--seed", "3")
     from openpyxl import load_workbook
 
     sheet = load_workbook(tmp_path / "w.xlsx").worksheets[0]
@@ -75,7 +122,7 @@ def test_the_worksheet_and_the_screens_findings_apart(run_dir, tmp_path):
     assert len(sheet.data_validations.dataValidation) == 4 and sheet.freeze_panes == "A2"
     with (tmp_path / "w.screen.csv").open(newline="", encoding="utf-8") as handle:
         screen = list(csv.DictReader(handle))
-    assert len(screen) == 60 and set(screen[0]) == {"sample_id", "record_type", "record_id", "findings"}
+    assert len(screen) == 260 and set(screen[0]) == {"sample_id", "record_type", "record_id", "findings"}
 
 
 @pytest.mark.slow
@@ -140,21 +187,30 @@ def test_an_estimate_kept_in_the_store_shows_beside_the_screens_rate(run_dir, tm
     from bs4 import BeautifulSoup
 
     out = run_dir.parent
-    _sample(run_dir, tmp_path / "w.csv", "--size", "50", "--seed", "2")
+    _sample(run_dir, tmp_path / "w.csv", "--size", "250", "--seed", "2")
     sheet = pl.read_csv(tmp_path / "w.csv", infer_schema=False).with_columns(
-        pl.lit("1").alias("crimes_due"),
-        pl.lit("1").alias("crimes_recorded"),
-        pl.lit("1").alias("recorded_on_time"),
-        pl.lit("1").alias("classified_correctly"),
+        pl.lit("2").alias("crimes_due"),
+        pl.lit("2").alias("crimes_recorded"),
+        pl.when(pl.int_range(pl.len()) < 25).then(pl.lit("1")).otherwise(pl.lit("2")).alias("recorded_on_time"),
+        pl.lit("2").alias("classified_correctly"),
     )
     sheet.write_csv(tmp_path / "w.csv")
     kept = CliRunner().invoke(cli, ["estimate", str(tmp_path / "w.csv"), "--out", str(out)])
     assert kept.exit_code == 0 and "the next report shows it" in kept.output
+    timeliness_line = next(line for line in kept.output.splitlines() if line.startswith("timeliness"))
+    sampled_run = json.loads((run_dir / "summary.json").read_text())["run_id"]  # before the next night moves latest
     night = CliRunner().invoke(
         cli, ["run", str(ROOT / "sample_data" / "extract"), "--out", str(out), "--as-of", "2026-04-02T00:00:00Z"]
     )
     assert night.exit_code == 0, night.output
     page = BeautifulSoup((out / "latest" / "report.html").read_text(encoding="utf-8"), "html.parser")
     card = page.find(id="audit")
-    assert card is not None and "50 reports reviewed" in card.get_text() and "w.csv" in card.get_text()
+    assert card is not None and "250 reports reviewed" in card.get_text() and "w.csv" in card.get_text()
     assert "precision" in card.get_text() and "recall" in card.get_text()
+    # the audit card: the run sampled and its period, the crimes due behind the rate, and the
+    # audited timeliness and classification, rounded as the command line printed them
+    assert sampled_run in card.select_one('[data-audit="sample"]').get_text()
+    assert card.select_one('[data-audit="crimes"]').get_text() == "500 of 500 crimes due"
+    on_time = " ".join(card.select_one('[data-audit="Recorded on time"]').get_text().split())
+    rate, low, high = (timeliness_line.split()[i] for i in (1, 4, 6))
+    assert on_time.startswith(f"Recorded on time: {rate} (95% CI {low} to {high}; 475 of 500")

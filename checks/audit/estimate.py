@@ -254,4 +254,14 @@ def estimate(worksheet: Path, annual_recorded: int | None = None) -> dict[str, A
         result["unrecorded_per_year"] = None
     result["calibration"] = calibration(rows, screen_file(worksheet))
     result["skipped_rows"] = skipped
+    result["sampled_run"], result["period"] = sampled_from(worksheet)
     return result
+
+
+def sampled_from(worksheet: Path) -> tuple[str | None, str | None]:
+    """The run the sample was drawn from and its period, as `recordcheck sample` wrote them on
+    every row (None for a worksheet without them, or one that mixes runs)."""
+    rows = read_rows(worksheet, "worksheets")
+    runs = {_text(r.get("sampled_run")) for r in rows} - {""}
+    periods = {_text(r.get("period")) for r in rows} - {""}
+    return (runs.pop() if len(runs) == 1 else None), (periods.pop() if len(periods) == 1 else None)

@@ -15,6 +15,7 @@ each sampled report go in a file beside it, so that reviewers are not led by the
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 from pathlib import Path
@@ -31,47 +32,66 @@ from recordcheck.checks.validation.validate import AcceptedTables
 POPULATION = "population.parquet"
 STRATA = (
     "rape disclosed",
+    "other sexual offences",
+    "cancelled crime",
+    "N100 decision",
     "referral from a professional third party",
     "other referral",
-    "incident with a notifiable offence",
-    "incident without one",
+    "incident with a coded offence",
+    "uncoded incident",
 )
+"""The default strata, as inspections draw them (first match wins): rape and other sexual
+offences, reports behind a cancelled crime, N100 decisions, public-protection referrals from
+professionals, other referrals, incidents with a coded offence, and uncoded incidents (the
+screen's blind spot, which only a reviewer reading the log can judge)."""
+MIN_PER_STRATUM = 30
+"""Reviewed reports each stratum gets at least, where it holds that many (config sample.min_per_stratum)."""
+NEYMAN_FLOOR = 0.05
+"""The lowest breach rate Neyman allocation assumes in a stratum (config sample.neyman_floor): a
+stratum the screen finds clean is not known to be clean (it sees only coded fields), so it keeps
+the share a 5% rate would earn, sqrt(0.05 x 0.95) = 0.22 of a 50% stratum's per report."""
 VERDICTS = ("crimes_due", "crimes_recorded", "recorded_on_time", "classified_correctly", "reviewer", "notes")
 
 
 def population_frame(accepted: AcceptedTables, catalogue: pl.DataFrame) -> pl.DataFrame:
     """Every accepted referral and incident, with its linked crimes, code flags and stratum."""
     con = accepted.database.con
-    con.register("_catalogue", catalogue.select("code", "notifiable", "rape").to_arrow())
+    con.register("_catalogue", catalogue.select("code", "notifiable", "rape", "sexual_offence", "counting_unit").to_arrow())
     parts = []
     if "referrals" in accepted:
         parts.append(
             f"""SELECT 'referral' AS record_type, referral_id AS record_id, district, received_at AS first_report_at,
                        referrer_type AS source, referrer_agency AS agency, disclosed_offence_code AS offence_code,
-                       decision, no_crime_reason FROM {accepted.relation("referrals")}"""
+                       decision, no_crime_reason, victim_count FROM {accepted.relation("referrals")}"""
         )
     if "incidents" in accepted:
         parts.append(
             f"""SELECT 'incident', incident_id, district, reported_at, caller_type, NULL, reported_offence_code,
-                       closure_class, no_crime_reason FROM {accepted.relation("incidents")}"""
+                       closure_class, no_crime_reason, victim_count FROM {accepted.relation("incidents")}"""
         )
     links = (
         f"""SELECT l.source_type, l.source_id,
                    string_agg(c.crime_id, ';' ORDER BY c.crime_id) AS linked_crimes,
                    string_agg(c.offence_code, ';' ORDER BY c.crime_id) AS linked_codes,
                    string_agg(strftime(timezone('{LONDON_TZ}', c.recorded_at), '%Y-%m-%d %H:%M'), ';' ORDER BY c.crime_id)
-                       AS linked_recorded
+                       AS linked_recorded,
+                   bool_or(c.status = 'cancelled') AS cancelled
             FROM {accepted.relation("crime_links")} l JOIN {accepted.relation("crimes")} c USING (crime_id)
             GROUP BY ALL"""
         if "crime_links" in accepted and "crimes" in accepted
         else "SELECT NULL::VARCHAR AS source_type, NULL::VARCHAR AS source_id, NULL::VARCHAR AS linked_crimes, "
-        "NULL::VARCHAR AS linked_codes, NULL::VARCHAR AS linked_recorded WHERE false"
+        "NULL::VARCHAR AS linked_codes, NULL::VARCHAR AS linked_recorded, NULL::BOOLEAN AS cancelled WHERE false"
     )
     try:
         frame = con.sql(
             f"""WITH r AS ({" UNION ALL ".join(parts)})
                 SELECT r.*, strftime(timezone('{LONDON_TZ}', r.first_report_at), '%Y-%m-%d %H:%M') AS first_report_london,
                        coalesce(k.notifiable, false) AS notifiable, coalesce(k.rape, false) AS rape,
+                       coalesce(k.sexual_offence, false) AS sexual_offence, coalesce(l.cancelled, false) AS cancelled,
+                       -- the screen's crimes due: one per victim where the code counts victims
+                       CASE WHEN NOT coalesce(k.notifiable, false) THEN 0
+                            WHEN k.counting_unit = 'victim' THEN greatest(coalesce(r.victim_count, 1), 1)
+                            ELSE 1 END AS crimes_due,
                        l.linked_crimes, l.linked_codes, l.linked_recorded
                 FROM r LEFT JOIN _catalogue k ON k.code = r.offence_code
                        LEFT JOIN ({links}) l ON l.source_type = r.record_type AND l.source_id = r.record_id
@@ -79,18 +99,25 @@ def population_frame(accepted: AcceptedTables, catalogue: pl.DataFrame) -> pl.Da
         ).pl()
     finally:
         con.unregister("_catalogue")
+    referral = pl.col("record_type") == "referral"
     stratum = (
         pl.when(pl.col("rape"))
         .then(pl.lit(STRATA[0]))
-        .when((pl.col("record_type") == "referral") & (pl.col("source") == "professional_third_party"))
+        .when(pl.col("sexual_offence"))
         .then(pl.lit(STRATA[1]))
-        .when(pl.col("record_type") == "referral")
+        .when(pl.col("cancelled"))
         .then(pl.lit(STRATA[2]))
-        .when(pl.col("notifiable"))
+        .when(pl.col("decision") == "n100")
         .then(pl.lit(STRATA[3]))
-        .otherwise(pl.lit(STRATA[4]))
+        .when(referral & (pl.col("source") == "professional_third_party"))
+        .then(pl.lit(STRATA[4]))
+        .when(referral)
+        .then(pl.lit(STRATA[5]))
+        .when(pl.col("offence_code").is_not_null())
+        .then(pl.lit(STRATA[6]))
+        .otherwise(pl.lit(STRATA[7]))
     )
-    stratified: pl.DataFrame = frame.with_columns(stratum.alias("stratum")).drop("first_report_at")
+    stratified: pl.DataFrame = frame.with_columns(stratum.alias("stratum")).drop("first_report_at", "victim_count")
     return stratified
 
 
@@ -103,7 +130,7 @@ def restratify(population: pl.DataFrame, strata: list[dict[str, Any]]) -> tuple[
             condition &= pl.col("record_type") == stratum["record_type"]
         if "source" in stratum:
             condition &= pl.col("source").is_in(stratum["source"])
-        for flag in ("notifiable", "rape"):
+        for flag in ("notifiable", "rape", "sexual_offence", "cancelled"):
             if flag in stratum:
                 condition &= pl.col(flag) == stratum[flag]
         assignment = pl.when(condition).then(pl.lit(stratum["name"])).otherwise(assignment)
@@ -111,21 +138,31 @@ def restratify(population: pl.DataFrame, strata: list[dict[str, Any]]) -> tuple[
     return population.with_columns(assignment.alias("stratum")), names
 
 
-def allocate(sizes: dict[str, int], n: int, rates: dict[str, float] | None = None) -> dict[str, int]:
+def allocate(
+    sizes: dict[str, int],
+    n: int,
+    rates: dict[str, float] | None = None,
+    minimum: int = 2,
+    floor_rate: float = NEYMAN_FLOOR,
+) -> dict[str, int]:
     """n split over the strata: proportional to N_h, or to N_h * sqrt(p_h (1 - p_h)) (Neyman) with
-    the screen's breach rate p_h; at least 2 where a stratum has them; never more than N_h; exactly n."""
+    the screen's breach rate p_h, never below `floor_rate`; at least `minimum` where a stratum
+    holds them; never more than N_h; exactly n."""
     present = {s: size for s, size in sizes.items() if size > 0}
     total = sum(present.values())
     if n > total:
         raise ConfigError(f"a sample of {n:,} is more than the {total:,} reports to draw from")
-    floor = {s: min(2, size) for s, size in present.items()}
+    floor = {s: min(minimum, size) for s, size in present.items()}
     if sum(floor.values()) > n:
-        raise ConfigError(f"a sample of {n} cannot hold 2 from each of the {len(present)} strata")
+        raise ConfigError(
+            f"a sample of {n:,} cannot hold {minimum} from each of the {len(present)} strata "
+            f"(at least {sum(floor.values()):,})"
+        )
 
     def weight(s: str) -> float:
         if rates is None:
             return float(present[s])
-        p = min(max(rates.get(s, 0.0), 0.01), 0.99)  # a stratum the screen finds clean still gets a share
+        p = min(max(rates.get(s, 0.0), floor_rate), 0.5)  # sqrt(p(1-p)) peaks at 0.5
         return present[s] * math.sqrt(p * (1 - p))
 
     weights = {s: weight(s) for s in present}
@@ -141,11 +178,26 @@ def allocate(sizes: dict[str, int], n: int, rates: dict[str, float] | None = Non
     return alloc
 
 
+def minimum_size(sizes: dict[str, int], minimum: int) -> int:
+    """The smallest sample that gives each stratum `minimum` reviewed reports (or all it holds)."""
+    return sum(min(minimum, size) for size in sizes.values())
+
+
 def size_for_margin(margin: float, population: int, rate: float = 0.9) -> int:
     """The sample size that gives a 95% margin of `margin` for a rate near `rate`, with the finite
     population correction."""
     n0 = (1.959963984540054**2) * rate * (1 - rate) / margin**2
     return min(population, math.ceil(n0 / (1 + (n0 - 1) / population)))
+
+
+def reports_for_margin(margin: float, reports: int, crimes_due: int, rate: float = 0.9) -> int:
+    """Reports to sample for a 95% margin of `margin` on the recording rate in crimes due: the
+    crimes due the margin needs (size_for_margin over the population's crimes due), as reports at
+    the population's crimes due per report. A report is the unit drawn; the rate counts crimes."""
+    if crimes_due <= 0:
+        return size_for_margin(margin, reports, rate)
+    crimes = size_for_margin(margin, crimes_due, rate)
+    return min(reports, math.ceil(crimes * reports / crimes_due))
 
 
 def draw(population: pl.DataFrame, alloc: dict[str, int], seed: int, order: tuple[str, ...] = STRATA) -> pl.DataFrame:
@@ -184,6 +236,8 @@ WORKSHEET_COLUMNS = (
     "linked_crimes",
     "linked_codes",
     "linked_recorded",
+    "sampled_run",
+    "period",
 )
 
 
@@ -233,23 +287,38 @@ def take_sample(
     allocation: str,
     margin: float | None,
     strata: list[dict[str, Any]] | None = None,
+    minimum: int = MIN_PER_STRATUM,
+    floor_rate: float = NEYMAN_FLOOR,
 ) -> dict[str, Any]:
-    """Draw and write the sample; returns its allocation."""
+    """Draw and write the sample; returns its size, allocation and the crimes due behind it. The
+    size is the larger of what was asked (reports, or a margin on crimes due) and what gives each
+    stratum its minimum (`raised_to_minimum` says when)."""
     if not (run_dir / POPULATION).is_file():
         raise ConfigError(f"{run_dir}: no {POPULATION} (a run by this version of recordcheck writes one)")
     population = pl.read_parquet(run_dir / POPULATION)
+    if "crimes_due" not in population.columns:  # a run folder from before crimes were counted: one a report
+        population = population.with_columns(pl.col("notifiable").cast(pl.Int64).alias("crimes_due"))
     order: tuple[str, ...] = STRATA
     if strata:
         population, order = restratify(population, strata)
     sizes = {s: population.filter(pl.col("stratum") == s).height for s in order}
-    n = size if size is not None else size_for_margin(margin or 0.02, population.height)
+    due = {s: int(population.filter(pl.col("stratum") == s)["crimes_due"].sum() or 0) for s in order}
+    asked = size if size is not None else reports_for_margin(margin or 0.02, population.height, sum(due.values()))
+    n = max(asked, minimum_size(sizes, minimum))
     rates = None
     if allocation == "neyman":
         flagged = pl.read_parquet(run_dir / "exceptions.parquet", columns=["record_type", "record_id"]).unique()
         hit = population.join(flagged, on=["record_type", "record_id"], how="semi")
         rates = {s: hit.filter(pl.col("stratum") == s).height / sizes[s] for s in order if sizes[s]}
-    alloc = allocate(sizes, n, rates)
-    sample = draw(population, alloc, seed, order)
+    alloc = allocate(sizes, n, rates, minimum, floor_rate)
+    summary = (
+        json.loads((run_dir / "summary.json").read_text(encoding="utf-8")) if (run_dir / "summary.json").is_file() else {}
+    )
+    period = summary.get("period") or {}
+    sample = draw(population, alloc, seed, order).with_columns(
+        pl.lit(str(summary.get("run_id") or run_dir.name)).alias("sampled_run"),
+        pl.lit(f"{period.get('first') or '?'} to {period.get('last') or '?'}").alias("period"),
+    )
     write_worksheet(sample, file)
     screen = file.with_name(file.stem + ".screen.csv")
     with screen.open("w", encoding="utf-8", newline="") as handle:
@@ -257,4 +326,14 @@ def take_sample(
         writer.writerow(["sample_id", "record_type", "record_id", "findings"])
         for row in screen_findings(run_dir, sample).iter_rows():
             writer.writerow([neutralise(v) for v in row])
-    return {"size": n, "allocation": alloc, "population": sizes}
+    expected_due = sum(alloc[s] * due[s] / sizes[s] for s in alloc if sizes[s])
+    return {
+        "size": n,
+        "asked": asked,
+        "raised_to_minimum": n > asked,
+        "minimum": minimum,
+        "allocation": alloc,
+        "population": sizes,
+        "crimes_due": due,
+        "expected_crimes_due": round(expected_due),
+    }

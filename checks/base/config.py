@@ -175,10 +175,14 @@ class StratumModel(Strict):
     source: list[str] | None = None
     notifiable: bool | None = None
     rape: bool | None = None
+    sexual_offence: bool | None = None
+    cancelled: bool | None = None
 
 
 class SampleModel(Strict):
-    strata: Annotated[list[StratumModel], Field(min_length=1)]
+    strata: Annotated[list[StratumModel], Field(min_length=1)] | None = None
+    min_per_stratum: Annotated[int, Field(ge=1, le=10_000)] = 30
+    neyman_floor: Annotated[float, Field(gt=0, le=0.5, allow_inf_nan=False, strict=False)] = 0.05
 
 
 class ConfigModel(Strict):
@@ -219,7 +223,11 @@ class RunConfig:
     districts: list[str] | None = None
     """The force's districts: a value outside them is a data-quality finding and never a stratum."""
     sample_strata: list[dict[str, Any]] | None = None
-    """Audit-sample strata in order (first match wins); None: the default five."""
+    """Audit-sample strata in order (first match wins); None: the default eight."""
+    sample_minimum: int = 30
+    """Reviewed reports each audit-sample stratum gets at least, where it holds them."""
+    sample_neyman_floor: float = 0.05
+    """The lowest breach rate Neyman allocation assumes in a stratum."""
     _lines: Any = None
 
     def check_families(self, known: list[str]) -> None:
@@ -276,7 +284,11 @@ def config_from_raw(raw: Any, path: Path) -> RunConfig:
         ),
         max_quarantine_share=(model.validation or ValidationModel()).max_quarantine_share,
         districts=list(model.districts) if model.districts else None,
-        sample_strata=[s.model_dump(exclude_none=True) for s in model.sample.strata] if model.sample else None,
+        sample_strata=[s.model_dump(exclude_none=True) for s in model.sample.strata]
+        if model.sample and model.sample.strata
+        else None,
+        sample_minimum=model.sample.min_per_stratum if model.sample else 30,
+        sample_neyman_floor=model.sample.neyman_floor if model.sample else 0.05,
         fail_on=FailOn(
             tuple(fail_on.new_findings), dict(fail_on.family_rates), fail_on.quarantined_share, fail_on.table_shrink
         )

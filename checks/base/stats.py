@@ -33,3 +33,14 @@ def unrecorded_per_year(annual_recorded: float, rate: float | None) -> float | N
     if not rate:
         return None
     return annual_recorded * (1 - rate) / rate
+
+
+def percent(value: float | None) -> str:
+    """A rate as the report and the command line print it: one decimal, and a rate below 100%
+    never printed as 100.0% (a handful of breaches stays visible); 'n/a' for none."""
+    if value is None:
+        return "n/a"
+    tenths = round(value * 1000)
+    if value < 1 and tenths >= 1000:
+        tenths = 999
+    return f"{tenths / 10:.1f}%"

@@ -23,6 +23,7 @@ for command in (
     runs.run,
     runs.report,
     runs.national,
+    runs.keygen,
     # the rule pack
     rule_pack.rules,
     rule_pack.suites,

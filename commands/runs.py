@@ -147,6 +147,10 @@ def run(
     from recordcheck.checks.nightly.run import execute_run
 
     profile, config, reference, pack = load_setup(profile_path, config_path, rules_dir)
+    if redact:
+        from recordcheck.reports.keys import redaction_key
+
+        redaction_key()  # a weak key stops the run here (exit 2), before anything is published
     outcome = execute_run(
         extract_dir,
         out_dir,
@@ -223,6 +227,9 @@ def national(
 
         require_pyspark()
     pack = load_pack(rules_dir or RULES_DIR)
+    from recordcheck.reports.keys import redaction_key
+
+    redaction_key()  # a weak key stops the run here (exit 2), before anything is published
     outcome = execute_national(
         forces,
         out_dir,
@@ -255,3 +262,15 @@ def report(run_dir: Path, redact: bool, config_path: Path | None) -> None:
 
     path = render_run(run_dir, load_config(config_path).report, redact=redact)
     click.echo(f"Report: {path}")
+
+
+@click.command()
+def keygen() -> None:
+    """Print a new 256-bit redaction key (64 hex characters) for RECORDCHECK_REDACTION_KEY, and its
+    key id. Keep it with the force's secrets: whoever holds it can test ids against pseudonyms. A
+    new key (rotation) gives new pseudonyms; reports name the key id they used."""
+    from recordcheck.reports.keys import key_id, new_key
+
+    key = new_key()
+    click.echo(key)
+    click.echo(f"key id {key_id(bytes.fromhex(key))}", err=True)

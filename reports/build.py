@@ -42,7 +42,7 @@ from recordcheck.reports.context import (
     TableQuality,
     TrendPoint,
 )
-from recordcheck.reports.disclosure import Pseudonymiser, coarsen
+from recordcheck.reports.disclosure import Pseudonymiser, coarsen, pseudonymise_ids
 from recordcheck.reports.figures import (
     SEVERITY_ORDER,
     Grading,
@@ -396,7 +396,7 @@ def _register_page(run: RunFiles, redact_key: bytes | None) -> tuple[list[Except
         record_id = row["record_id"] or ""
         detail = row["detail"] or ""
         if redact_key is not None:
-            detail = coarsen(detail.replace(record_id, pseudonym(record_id)) if record_id else detail)
+            detail = coarsen(pseudonymise_ids(detail, pseudonym, record_id))
         shown.append(
             ExceptionRow(
                 row["rule_id"],
@@ -554,7 +554,9 @@ def _judged_rates(
     ]
 
 
-def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_key: bytes | None = None) -> ReportContext:
+def build_context(
+    run_dir: Path, options: dict[str, Any] | None = None, redact_key: bytes | None = None, key_id: str = ""
+) -> ReportContext:
     """The typed context of report.html, one builder per section, from the run folder alone."""
     run = RunFiles.read(run_dir, options or {})
     headline = _headline(run)
@@ -575,6 +577,7 @@ def build_context(run_dir: Path, options: dict[str, Any] | None = None, redact_k
         cover=_cover(run),
         assumptions=_assumptions(run),
         decision_log=_decision_log(run_dir, summary, int(run.options.get("max_rows_in_page", 2000))),
+        key_id=key_id,
         summary_text=executive_summary(summary, headline.recording, total.rate, open_total, open_high),
         improvements=areas_for_improvement(
             summary,

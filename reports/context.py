@@ -347,3 +347,7 @@ class ReportContext:
     grade_scale: list[GradeScale] = doc(
         "The force's grade bands, best first, each with the HMICFRS grade name printed beside it.", default_factory=list
     )
+    key_id: str = doc(
+        "In a redacted report: the id of the key its pseudonyms are under ('one-off': a random key, never kept).",
+        default="",
+    )

@@ -203,6 +203,20 @@ class Pseudonymiser:
         return f"{kind}-" + hmac.new(self.key, f"{kind}|{value}".encode(), hashlib.sha256).hexdigest()[:12].upper()
 
 
+_ID_SHAPED = re.compile(r"\b(?=[A-Za-z0-9_/-]*[A-Za-z])(?=(?:[A-Za-z_/-]*\d){4})[A-Za-z0-9_/-]{5,}\b|\b\d{6,}\b")
+"""What an id looks like inside a sentence: letters with four or more digits (REF0000812,
+CR0003520), or six or more digits alone. Offence codes (19C, 105A), months (2025-04) and counts
+do not."""
+
+
+def pseudonymise_ids(detail: str, pseudonym: Pseudonymiser, record_id: str = "") -> str:
+    """A register sentence with its record's id, and every other id-shaped token in it (a linked
+    crime's, a referral's), replaced by keyed pseudonyms."""
+    if record_id:
+        detail = detail.replace(record_id, pseudonym(record_id))
+    return _ID_SHAPED.sub(lambda m: m.group(0) if m.group(0).startswith(("ID-", "FP-")) else pseudonym(m.group(0)), detail)
+
+
 _DAY = re.compile(r"\b(\d{4}-\d{2})-\d{2}\b")
 _TIME = re.compile(r" \d{2}:\d{2}(:\d{2})?( London time)?")
 _AGE = re.compile(r"\bwas (\d+) at the offence\b")

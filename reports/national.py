@@ -8,15 +8,14 @@ are to the month and ages in bands, because a national comparison is shared outs
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from recordcheck.checks.national.funnel import Z95, Z998, limits
-from recordcheck.reports.disclosure import Pseudonymiser, coarsen
-from recordcheck.reports.render import REDACTION_KEY_ENV, environment
+from recordcheck.reports.disclosure import Pseudonymiser, coarsen, pseudonymise_ids
+from recordcheck.reports.keys import redaction_key
+from recordcheck.reports.render import environment
 
 WIDTH, HEIGHT = 640, 340
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 14, 40
@@ -210,7 +209,7 @@ def build_national_context(run_dir: Path, key: bytes | None) -> NationalContext:
                             e["rule_id"],
                             pseudonym(str(e["record_id"]), "ID"),
                             e["district"] or "",
-                            coarsen(e["detail"] or ""),
+                            coarsen(pseudonymise_ids(e["detail"] or "", pseudonym, str(e["record_id"] or ""))),
                         )
                         for e in examples.get(force["code"], [])
                     ],
@@ -234,8 +233,7 @@ def build_national_context(run_dir: Path, key: bytes | None) -> NationalContext:
 
 def render_national(run_dir: Path) -> Path:
     """Write national.html into the run folder (atomically), from the folder's own results."""
-    configured = os.environ.get(REDACTION_KEY_ENV)
-    key = configured.encode() if configured else secrets.token_bytes(32)
+    key, _ = redaction_key()
     ctx = build_national_context(run_dir, key)
     target = run_dir / "national.html"
     tmp = target.with_name(f".{target.name}.tmp")

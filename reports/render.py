@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +14,7 @@ from recordcheck.checks.base.stats import percent
 from recordcheck.reports.build import build_context
 from recordcheck.reports.context import ReportContext
 from recordcheck.reports.disclosure import disclosure_safe
-
-REDACTION_KEY_ENV = "RECORDCHECK_REDACTION_KEY"
+from recordcheck.reports.keys import redaction_key
 
 
 def environment(redact_below: int | None = None) -> Environment:
@@ -72,11 +69,8 @@ def render_run(
     run_dir: Path, options: dict[str, Any] | None = None, redact: bool = False, output: Path | None = None
 ) -> Path:
     """Write report.html (or report-redacted.html) into run_dir from its own results."""
-    key = None
-    if redact:
-        configured = os.environ.get(REDACTION_KEY_ENV)
-        key = configured.encode() if configured else secrets.token_bytes(32)
-    ctx = build_context(run_dir, options, key)
+    key, name = redaction_key() if redact else (None, "")
+    ctx = build_context(run_dir, options, key, name)
     target = output or run_dir / ("report-redacted.html" if redact else "report.html")
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(render_context(ctx), encoding="utf-8")

@@ -161,7 +161,7 @@ def test_suites_command_lists_every_table():
 
 
 def test_redacted_report_from_run_and_from_report_command(tmp_path, monkeypatch):
-    monkeypatch.setenv("RECORDCHECK_REDACTION_KEY", "k")
+    monkeypatch.setenv("RECORDCHECK_REDACTION_KEY", "0f" * 16)
     out = tmp_path / "o"
     config = tmp_path / "c.yaml"  # a low threshold, so the redacted register lists records
     config.write_text("config: 1\nreport: {redact_below: 2}\n")

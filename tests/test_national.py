@@ -109,9 +109,12 @@ def test_national_report_is_offline_and_names_outliers(national):
             "Limits: each force against the other forces' rate"
         )
         assert "(fewer than 10 forces)" in method
-    # examples are redacted: no record id of the register appears in the report
+    # examples are redacted: no record id appears in the report, in a cell or inside a sentence
     ids = set(register(outcome.run_dir)["record_id"])
-    assert not any(f">{record_id}<" in html for record_id in ids)
+    tokens = set(re.findall(r"[A-Za-z0-9]+", html))
+    assert not ids & tokens
+    assert not re.search(r"\b(REF|INC|CR)\d{7}\b", html), "an id of the generator's shape inside a sentence"
+    assert re.search(r"\bID-[0-9A-F]{12}\b", html), "the examples carry their pseudonyms"
 
 
 def test_headline_names_the_forces_outside_each_limit(national):

@@ -106,7 +106,7 @@ def test_register_is_capped_with_a_pointer(sample_run, tmp_path):
 
 
 def test_redacted_report_hides_ids_and_small_counts(sample_run, monkeypatch):
-    monkeypatch.setenv("RECORDCHECK_REDACTION_KEY", "test-key")
+    monkeypatch.setenv("RECORDCHECK_REDACTION_KEY", "a1" * 16)
     path = render_run(sample_run, {"redact_below": 5}, redact=True)
     html = path.read_text()
     register = pl.read_csv(sample_run / "exceptions.csv", infer_schema=False)

@@ -1,9 +1,12 @@
 """Disclosure control for the redacted report (report-redacted.html), after ONS and HMICFRS practice.
 
+0. **Rates that do not give counts back.** Every rate prints as a whole percent (never 100% below
+   100%) and its interval outward to whole percents: to 0.1% with its Wilson interval, a rate pins
+   its count and population exactly. `tests/test_disclosure_attack.py` inverts every printed rate.
 1. **Primary suppression.** A rate is suppressed when it rests on a small count: fewer than
-   `report.redact_below` (k, default 5) records met the standard, or failed it, or were checked at
-   all. A suppressed rate shows no estimate, no interval, no grade and no counts: any one of those
-   would give the small count back (98.9% of 360 is 4 flagged).
+   `report.redact_below` (k, default 5) records met the standard, or failed it, or fewer than
+   RATE_FLOOR (30) were checked at all. A suppressed rate shows no estimate, no interval, no grade
+   and no counts: any one of those would give the small count back (98.9% of 360 is 4 flagged).
 2. **Complementary suppression.** Where figures add up to one that is shown (the rows of a table
    and its total; the recording rules and the headline recording rate; an offence group and the
    rest), one suppressed member could be worked out by subtraction. So whenever a family has
@@ -19,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import math
 import re
 from collections import Counter
 
@@ -26,11 +30,16 @@ from recordcheck.checks.engine.headline import CHILD_BANDS
 from recordcheck.checks.extract.contract import MEASURE_OF_FINDING
 from recordcheck.reports.context import ExceptionRow, GlanceRow, PvpRow, Rate, ReportContext, RuleView
 
+RATE_FLOOR = 30
+"""No rate in the disclosure-safe report rests on fewer records than this (or k, if larger): on
+a few dozen records a whole-percent rate and its interval can be inverted to the exact count."""
+
 
 def small(rate: Rate, k: int) -> bool:
-    """True when a rate rests on a count of 1..k-1 (met, failed, or checked)."""
+    """True when a rate rests on a count of 1..k-1 (met, failed, or checked), or on fewer than
+    RATE_FLOOR records in all."""
     failed = rate.total - rate.compliant
-    return any(0 < n < k for n in (rate.compliant, failed, rate.total))
+    return any(0 < n < k for n in (rate.compliant, failed, rate.total)) or 0 < rate.total < max(RATE_FLOOR, k)
 
 
 def hidden(rate: Rate) -> Rate:
@@ -166,10 +175,29 @@ def disclosure_safe(ctx: ReportContext) -> ReportContext:
     )
 
 
+def whole_percent(value: float | None) -> str:
+    """A rate in the disclosure-safe report: a whole percent, and below 100% never 100% (a rate to
+    0.1% with its interval pins its count: 89.5% (84.3 to 93.1) is 20 of 190)."""
+    if value is None:
+        return "n/a"
+    whole = round(value * 100)
+    return f"{99 if value < 1 and whole >= 100 else whole}%"
+
+
+def whole_percent_low(value: float | None) -> str:
+    """An interval's lower bound rounded down to a whole percent (outward)."""
+    return "n/a" if value is None else f"{math.floor(value * 100 + 1e-9)}%"
+
+
+def whole_percent_high(value: float | None) -> str:
+    """An interval's upper bound rounded up to a whole percent (outward)."""
+    return "n/a" if value is None else f"{min(100, math.ceil(value * 100 - 1e-9))}%"
+
+
 def _words(rate: Rate) -> str:
     if rate.suppressed or rate.rate is None:
         return "suppressed (it rests on a small count)"
-    return f"{rate.rate * 100:.1f}%"
+    return whole_percent(rate.rate)
 
 
 def redacted_summary(recording: Rate, public_protection: Rate, glance: list[GlanceRow], k: int) -> list[str]:

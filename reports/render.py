@@ -13,7 +13,7 @@ from recordcheck.checks.base.resources import TEMPLATES_DIR
 from recordcheck.checks.base.stats import percent
 from recordcheck.reports.build import build_context
 from recordcheck.reports.context import ReportContext
-from recordcheck.reports.disclosure import disclosure_safe
+from recordcheck.reports.disclosure import disclosure_safe, whole_percent, whole_percent_high, whole_percent_low
 from recordcheck.reports.keys import redaction_key
 
 
@@ -49,11 +49,12 @@ def environment(redact_below: int | None = None) -> Environment:
             return f"fewer than {redact_below}"
         return f"{int(value):,}"
 
-    env.filters["pct"] = pct
+    redacted = redact_below is not None
+    env.filters["pct"] = whole_percent if redacted else pct
     env.filters["css_string"] = css_string
     env.filters["tuple_of"] = lambda rate: (f"{rate.label}: recording rate", rate)
-    env.filters["pct_low"] = pct_low
-    env.filters["pct_high"] = pct_high
+    env.filters["pct_low"] = whole_percent_low if redacted else pct_low
+    env.filters["pct_high"] = whole_percent_high if redacted else pct_high
     env.filters["count"] = count
     return env
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import math
 import re
 import string
 
@@ -81,3 +82,88 @@ def test_keygen_makes_a_key_the_reports_name_by_its_id(tmp_path):
     assert made.exit_code == 0 and re.fullmatch(r"[0-9a-f]{64}", key)
     assert f"key id {key_id(bytes.fromhex(key))}" in made.output
     assert key_id(parse_key(key)) != key_id(parse_key("5e" * 32)), "a rotated key has a new id"
+
+
+# ---------------------------------------------------------------- rates inverted to counts
+
+Z = 1.959963984540054
+CELL = re.compile(r"(?<![\d,.])(\d{1,3})%\s*\((\d{1,3})%\s*[–-]\s*(\d{1,3})%\)")
+
+
+def feasible_failures(rate: int, low: int, high: int, most: int = 4000) -> tuple[set[int], int]:
+    """Every failure count n - x of a pair (x, n), n up to `most`, that prints as 'rate% (low%-high%)'
+    (whole percent, never 100% below 100%; the Wilson interval outward to whole percents), and the
+    smallest n among them: what an attacker learns from one printed rate."""
+    import numpy as np
+
+    failures: set[int] = set()
+    smallest = 0
+    for n in range(1, most + 1):
+        x = np.arange(
+            max(0, math.ceil((rate - 0.5) / 100 * n - 1e-9)), min(n, math.floor((rate + 0.5) / 100 * n + 1e-9)) + 1
+        )
+        if x.size == 0:
+            continue
+        p = x / n
+        centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
+        half = Z * np.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / (1 + Z * Z / n)
+        shown = np.where((p < 1) & (np.round(p * 100) >= 100), 99, np.round(p * 100))
+        ok = (
+            (shown == rate)
+            & (np.floor(np.maximum(0, centre - half) * 100 + 1e-9) == low)
+            & (np.minimum(100, np.ceil(np.minimum(1, centre + half) * 100 - 1e-9)) == high)
+        )
+        for value in x[ok]:
+            failures.add(n - int(value))
+            smallest = smallest or n
+    return failures, smallest
+
+
+def _redacted(sample_run, tmp_path, monkeypatch) -> str:
+    from recordcheck.reports.render import render_run
+
+    monkeypatch.setenv(REDACTION_KEY_ENV, "5e" * 32)
+    return render_run(sample_run, {"redact_below": 5}, redact=True, output=tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_no_printed_rate_inverts_to_a_small_count(sample_run, tmp_path, monkeypatch):
+    """Every rate the redacted report prints, inverted with its interval: no rate leaves only failure
+    counts of 1 to k-1, and none rests on fewer than 30 records. (To 0.1%, 89.5% (84.3-93.1) was
+    exactly 20 of 190.)"""
+    from bs4 import BeautifulSoup
+
+    text = " ".join(BeautifulSoup(_redacted(sample_run, tmp_path, monkeypatch), "html.parser").get_text().split())
+    cells = {tuple(int(v) for v in m) for m in CELL.findall(text)}
+    cells |= {tuple(int(v) for v in m) for m in re.findall(r"(?<![\d,.])(\d{1,3})% 95% CI (\d{1,3})%[–-](\d{1,3})%", text)}
+    assert len(cells) >= 10 and not re.search(r"\d+\.\d%", text), "whole percents only"
+    for cell in sorted(cells):
+        failures, smallest = feasible_failures(*cell)
+        assert failures, cell
+        assert not failures <= set(range(1, 5)), f"{cell} pins a failure count under 5: {sorted(failures)}"
+        assert smallest >= 25, f"{cell} is consistent with only {smallest} records"
+
+
+def test_a_suppressed_district_cannot_be_worked_out_from_its_rule_and_the_other_districts(sample_run, tmp_path, monkeypatch):
+    """The subtraction attack on each rule's district table: the rule's failures less the other
+    districts' give the suppressed district's, if each is pinned closely enough. Interval arithmetic
+    over every count consistent with the printed rates must leave more than the values 1 to k-1."""
+    from bs4 import BeautifulSoup
+
+    page = BeautifulSoup(_redacted(sample_run, tmp_path, monkeypatch), "html.parser")
+    with_hidden = 0
+    for block in page.select("#rules .rule"):
+        overall = CELL.search(" ".join(block.find("p").get_text().split()))
+        table = block.find("table")
+        if overall is None or table is None:
+            continue
+        rows = [" ".join(td.get_text().split()) for td in table.select("tbody tr td:nth-of-type(2)")]
+        hidden = [r for r in rows if r == "suppressed"]
+        with_hidden += bool(hidden)
+        if len(hidden) != 1:
+            continue  # none hidden, or two or more (complementary suppression): the sum leaves them mixed
+        total, _ = feasible_failures(*(int(v) for v in overall.groups()))
+        others = [feasible_failures(*(int(v) for v in CELL.search(r).groups()))[0] for r in rows if r != "suppressed"]
+        low = min(total) - sum(max(o) for o in others)
+        high = max(total) - sum(min(o) for o in others)
+        assert not (low >= 1 and high <= 4), f"{block['data-rule']}: the suppressed district holds {low} to {high}"
+    assert with_hidden >= 1, "the sample has suppressed districts to attack"

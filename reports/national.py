@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recordcheck.checks.base.marking import DEFAULT_MARKING
 from recordcheck.checks.national.funnel import Z95, Z998, limits
 from recordcheck.reports.disclosure import Pseudonymiser, coarsen, pseudonymise_ids
 from recordcheck.reports.keys import redaction_key
@@ -19,7 +20,7 @@ from recordcheck.reports.render import environment
 
 WIDTH, HEIGHT = 640, 340
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 14, 40
-MARKING = "OFFICIAL-SENSITIVE"
+MARKING = DEFAULT_MARKING
 
 
 @dataclass(frozen=True)

@@ -167,3 +167,41 @@ def test_a_suppressed_district_cannot_be_worked_out_from_its_rule_and_the_other_
         high = max(total) - sum(min(o) for o in others)
         assert not (low >= 1 and high <= 4), f"{block['data-rule']}: the suppressed district holds {low} to {high}"
     assert with_hidden >= 1, "the sample has suppressed districts to attack"
+
+
+# ---------------------------------------------------------------- every artefact marked
+
+
+def test_every_artefact_carries_the_marking_set_in_the_config(tmp_path):
+    """The run folder's README names every file under the config's marking; the worklist and the
+    audit sample carry it in each XLSX sheet's header and footer and the document's properties; a
+    CSV worklist or sample gets a companion note."""
+    from openpyxl import load_workbook
+
+    from tests.conftest import AS_OF_TEXT, ROOT
+
+    config = tmp_path / "c.yaml"
+    config.write_text("config: 1\nreport: {marking: OFFICIAL-SENSITIVE PERSONAL}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    ran = CliRunner().invoke(
+        cli,
+        ["run", str(ROOT / "sample_data" / "extract"), "--out", str(out), "--as-of", AS_OF_TEXT, "--config", str(config)],
+    )
+    assert ran.exit_code == 0, ran.output
+    readme = (out / "latest" / "README.txt").read_text(encoding="utf-8")
+    assert readme.startswith("OFFICIAL-SENSITIVE PERSONAL\n")
+    for name in ("exceptions.csv", "quarantine.csv", "resolved.csv", "decisions.csv", "report.html"):
+        assert f"  {name}\n" in readme
+    for command, file in (
+        (["review", "export", str(out), "--file"], tmp_path / "w.xlsx"),
+        (["sample", str(out / "latest"), "--size", "250", "--file"], tmp_path / "s.xlsx"),
+    ):
+        assert CliRunner().invoke(cli, [*command, str(file)]).exit_code == 0
+        book = load_workbook(file)
+        assert book.properties.subject == "OFFICIAL-SENSITIVE PERSONAL"
+        for sheet in book.worksheets:
+            assert sheet.oddHeader.center.text == sheet.oddFooter.center.text == "OFFICIAL-SENSITIVE PERSONAL"
+    assert CliRunner().invoke(cli, ["review", "export", str(out), "--file", str(tmp_path / "w.csv")]).exit_code == 0
+    note = (tmp_path / "w.README.txt").read_text(encoding="utf-8")
+    assert note.startswith("OFFICIAL-SENSITIVE PERSONAL") and "  w.csv\n" in note
+    assert "  s.xlsx\n" in (tmp_path / "s.README.txt").read_text(encoding="utf-8")

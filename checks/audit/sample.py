@@ -26,6 +26,7 @@ import polars as pl
 
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.london import LONDON_TZ
+from recordcheck.checks.base.marking import DEFAULT_MARKING, companion, run_marking, write_note
 from recordcheck.checks.base.safecsv import neutralise, write_csv, write_xlsx
 from recordcheck.checks.validation.validate import AcceptedTables
 
@@ -262,21 +263,28 @@ def screen_findings(run_dir: Path, sample: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def write_worksheet(sample: pl.DataFrame, file: Path) -> None:
+def write_worksheet(sample: pl.DataFrame, file: Path, marking: str = DEFAULT_MARKING) -> None:
     rows = sample.select(*WORKSHEET_COLUMNS).with_columns(*(pl.lit(None, pl.String).alias(c) for c in VERDICTS))
     tmp = file.with_name(f".{file.name}.tmp")
     if file.suffix.lower() == ".csv":
         write_csv(rows, tmp)
     elif file.suffix.lower() == ".xlsx":
-        _write_xlsx(rows, tmp)
+        _write_xlsx(rows, tmp, marking)
     else:
         raise ConfigError(f"{file}: a worksheet is .xlsx or .csv")
     os.replace(tmp, file)
 
 
-def _write_xlsx(rows: pl.DataFrame, path: Path) -> None:
+def _write_xlsx(rows: pl.DataFrame, path: Path, marking: str) -> None:
     whole = {"type": "whole", "operator": "between", "formula1": "0", "formula2": "1000"}
-    write_xlsx(rows, path, "sample", dict.fromkeys(VERDICTS[:4], whole), wide=("linked_crimes", "linked_codes"))
+    write_xlsx(
+        rows,
+        path,
+        "sample",
+        dict.fromkeys(VERDICTS[:4], whole),
+        wide=("linked_crimes", "linked_codes"),
+        marking=marking,
+    )
 
 
 def take_sample(
@@ -319,13 +327,15 @@ def take_sample(
         pl.lit(str(summary.get("run_id") or run_dir.name)).alias("sampled_run"),
         pl.lit(f"{period.get('first') or '?'} to {period.get('last') or '?'}").alias("period"),
     )
-    write_worksheet(sample, file)
+    marking = run_marking(run_dir)
+    write_worksheet(sample, file, marking)
     screen = file.with_name(file.stem + ".screen.csv")
     with screen.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["sample_id", "record_type", "record_id", "findings"])
         for row in screen_findings(run_dir, sample).iter_rows():
             writer.writerow([neutralise(v) for v in row])
+    write_note(companion(file), marking, "An audit sample from recordcheck", [file.name, screen.name])
     expected_due = sum(alloc[s] * due[s] / sizes[s] for s in alloc if sizes[s])
     return {
         "size": n,

@@ -75,11 +75,13 @@ def write_xlsx(
     dates: tuple[str, ...] = (),
     wide: tuple[str, ...] = (),
     more: dict[str, pl.DataFrame] | None = None,
+    marking: str | None = None,
 ) -> None:
     """A worksheet auditors can work in: a frozen header, filters, dates as dates, every text cell
     text (never a formula, and neutralised), and a data check on the columns in `checks`
     (column -> openpyxl DataValidation arguments). `more`: further sheets by title, for reading
-    only (what is read back is the first sheet)."""
+    only (what is read back is the first sheet). `marking`: the protective marking, in every
+    sheet's printed header and footer and in the document's properties."""
     from openpyxl import Workbook
 
     book = Workbook()
@@ -89,6 +91,14 @@ def write_xlsx(
     _fill(sheet, rows, checks or {}, dates, wide)
     for name, frame in (more or {}).items():
         _fill(book.create_sheet(name), frame, {}, dates, wide)
+    if marking:
+        for each in book.worksheets:
+            each.oddHeader.center.text = marking
+            each.oddFooter.center.text = marking
+        book.properties.title = f"{title} ({marking})"
+        book.properties.subject = marking
+        book.properties.keywords = marking
+        book.properties.category = marking
     book.save(path)
 
 

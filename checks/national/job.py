@@ -18,6 +18,7 @@ import polars as pl
 
 from recordcheck.checks import __version__
 from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.base.marking import DEFAULT_MARKING, RUN_README, write_note
 from recordcheck.checks.base.stats import wilson
 from recordcheck.checks.engine.headline import CLASSIFICATION, TIMELINESS, UNRECORDED, rate_figure, rate_phrase
 from recordcheck.checks.engine.rules import RulePack
@@ -89,6 +90,12 @@ def execute_national(
         write_json(staging / "summary.json", summary)
         write_json(staging / "examples.json", examples)
         write_json(staging / "manifest.json", _manifest(summary, per_force, pack, forces_source, timings))
+        write_note(
+            staging / RUN_README,
+            DEFAULT_MARKING,
+            f"recordcheck national run {run_id}",
+            sorted(p.name for p in staging.iterdir()) + ["national.html"] * (render is not None),
+        )
         if render is not None:
             started = time.perf_counter()
             render(staging)

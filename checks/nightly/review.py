@@ -23,6 +23,7 @@ import polars as pl
 
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.london import london_date
+from recordcheck.checks.base.marking import companion, run_marking, write_note
 from recordcheck.checks.base.safecsv import FORMULA_START, neutralise, read_rows, write_xlsx
 from recordcheck.checks.extract.contract import REGISTER_COLUMNS
 from recordcheck.checks.nightly.comparison import apply_decisions
@@ -91,14 +92,18 @@ def export_worklist(
         log = pl.read_csv(saved, infer_schema=False) if saved.is_file() else None
     suffix = file.suffix.lower()
     tmp = file.with_name(f".{file.name}.tmp")
+    marking = run_marking(out_dir / LATEST)
     if suffix == ".csv":
         _write_csv(rows, tmp)
+        written = [file.name]
         if log is not None:
             log_tmp = file.with_name(f".{decision_log_file(file).name}.tmp")
             _write_csv(log, log_tmp)
             os.replace(log_tmp, decision_log_file(file))
+            written.append(decision_log_file(file).name)
+        write_note(companion(file), marking, "An auditors' worklist from recordcheck", written)
     elif suffix == ".xlsx":
-        _write_xlsx(rows, tmp, log)
+        _write_xlsx(rows, tmp, log, marking)
     else:
         raise ConfigError(f"{file}: the worklist is .xlsx or .csv")
     os.replace(tmp, file)
@@ -113,7 +118,7 @@ def _write_csv(rows: pl.DataFrame, path: Path) -> None:
             writer.writerow(["" if v is None else neutralise(v.isoformat() if isinstance(v, date) else v) for v in row])
 
 
-def _write_xlsx(rows: pl.DataFrame, path: Path, log: pl.DataFrame | None = None) -> None:
+def _write_xlsx(rows: pl.DataFrame, path: Path, log: pl.DataFrame | None = None, marking: str | None = None) -> None:
     write_xlsx(
         rows,
         path,
@@ -125,6 +130,7 @@ def _write_xlsx(rows: pl.DataFrame, path: Path, log: pl.DataFrame | None = None)
         dates=("first_seen", "disposition_until", "until"),
         wide=("detail", "reason"),
         more={"decision log": log} if log is not None else None,
+        marking=marking,
     )
 
 

@@ -17,6 +17,7 @@ import polars as pl
 from recordcheck.checks import __version__
 from recordcheck.checks.audit.sample import POPULATION, population_frame
 from recordcheck.checks.base.config import RunConfig
+from recordcheck.checks.base.marking import DEFAULT_MARKING, RUN_README, write_note
 from recordcheck.checks.base.progress import Quiet, Reporter
 from recordcheck.checks.base.refdata import ReferenceData
 from recordcheck.checks.base.safecsv import write_csv
@@ -117,6 +118,7 @@ def manifest(
         "validation": {"engine": loaded.validation.runner, "tables": counts_as_data(loaded)},
         "reference_data": reference.provenance,
         "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
+        "marking": str(config.report.get("marking") or DEFAULT_MARKING),
         **(extra or {}),
     }
 
@@ -266,6 +268,12 @@ def _write_run_folder(
         pack_facts,
     )
     write_json(staging / "manifest.json", run_manifest)
+    write_note(
+        staging / RUN_README,
+        run_manifest["marking"],
+        f"recordcheck run {judged.run_id}",
+        sorted(p.name for p in staging.iterdir() if p.is_file()) + ["report.html"] * (render is not None),
+    )
     if render is not None:
         started = time.perf_counter()
         render(staging, run_manifest)

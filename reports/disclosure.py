@@ -12,9 +12,10 @@
    rest), one suppressed member could be worked out by subtraction. So whenever a family has
    exactly one suppressed member, the next smallest is suppressed too; a family of one suppresses
    its total.
-3. **Record level.** The register lists a record only when its rule has at least k findings in
-   the record's district; ids and fingerprints are keyed pseudonyms, and dates are coarsened
-   (`reports/build.py`). Cross tables and the trends are left out of the redacted report.
+3. **Record level.** The register lists a record only where every cell it falls in is publishable:
+   its rule's listed rows by district, agency and month each number at least k, and neither its
+   district in the rule's table nor its agency in the public-protection table is suppressed; ids
+   and fingerprints are keyed pseudonyms, and dates are coarsened (`reports/build.py`). Cross tables and the trends are left out of the redacted report.
 """
 
 from __future__ import annotations
@@ -107,9 +108,35 @@ def _victim_groups(rates: list[Rate], k: int) -> list[Rate]:
     return [shown_children or children, *shown_bands, *others]
 
 
-def _register(rows: list[ExceptionRow], k: int) -> list[ExceptionRow]:
-    cells = Counter((r.rule_id, r.district) for r in rows)
-    return [r for r in rows if cells[(r.rule_id, r.district)] >= k]
+_MONTH = re.compile(r"\b\d{4}-\d{2}\b")
+
+
+def _register(
+    rows: list[ExceptionRow], k: int, hidden_districts: dict[str, set[str]], hidden_agencies: set[str]
+) -> list[ExceptionRow]:
+    """The register rows a redacted report may list: a record only where every cell it falls in is
+    publishable. Its rule's counts by district, by agency and by month (the month its sentence
+    shows) are each at least k among the rows listed, and neither its district in the rule's
+    table nor its agency in the public-protection table is suppressed (else the rows listed would
+    count what the table hides). Rows left out can push another cell under k, so this repeats
+    until nothing changes."""
+
+    def cells(row: ExceptionRow) -> list[tuple[str, str, str]]:
+        month = _MONTH.search(row.detail)
+        found = [(row.rule_id, "district", row.district)]
+        if row.agency:
+            found.append((row.rule_id, "agency", row.agency))
+        if month:
+            found.append((row.rule_id, "month", month.group(0)))
+        return found
+
+    keep = [r for r in rows if r.district not in hidden_districts.get(r.rule_id, set()) and r.agency not in hidden_agencies]
+    while True:
+        counted = Counter(cell for r in keep for cell in cells(r))
+        kept = [r for r in keep if all(counted[cell] >= k for cell in cells(r))]
+        if len(kept) == len(keep):
+            return kept
+        keep = kept
 
 
 def disclosure_safe(ctx: ReportContext) -> ReportContext:
@@ -168,7 +195,12 @@ def disclosure_safe(ctx: ReportContext) -> ReportContext:
         review_tables=[],
         decision_log=None,  # reviewers' names and their reasons stay inside the force
         trend=[],
-        exceptions=_register(ctx.exceptions, k),
+        exceptions=_register(
+            ctx.exceptions,
+            k,
+            {view.id: {r.label for r in view.by_district if r.suppressed} for f in families for view in f.rules},
+            {row.label for row in by_agency if row.rate.suppressed},
+        ),
         summary_text=redacted_summary(recording, total.rate, glance, k),
         improvements=[],
         breaches=[f"{len(ctx.breaches)} threshold(s) breached: the force's own report names them"] if ctx.breaches else [],

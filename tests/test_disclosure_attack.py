@@ -205,3 +205,36 @@ def test_every_artefact_carries_the_marking_set_in_the_config(tmp_path):
     note = (tmp_path / "w.README.txt").read_text(encoding="utf-8")
     assert note.startswith("OFFICIAL-SENSITIVE PERSONAL") and "  w.csv\n" in note
     assert "  s.xlsx\n" in (tmp_path / "s.README.txt").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- the register against the tables
+
+
+def test_the_redacted_register_lists_only_what_every_table_publishes(sample_run, tmp_path, monkeypatch):
+    """Counting the register's rows by rule and district, agency or month gives nothing under k, and
+    no row sits in a district the rule's table suppresses or an agency the PVP table suppresses
+    (the register once listed 3 youth-justice referrals the agency table hid). With a threshold of
+    2, the sample's register lists rows, so the filter is exercised."""
+    from recordcheck.reports.build import build_context
+    from recordcheck.reports.disclosure import disclosure_safe
+
+    for k in (2, 5):
+        ctx = build_context(sample_run, {"redact_below": k}, b"\x5e" * 32, "test")
+        safe = disclosure_safe(ctx)
+        assert len(safe.exceptions) < len(ctx.exceptions)
+        if k == 2:
+            assert safe.exceptions, "the filter lets publishable rows through"
+        hidden_districts = {v.id: {r.label for r in v.by_district if r.suppressed} for f in safe.families for v in f.rules}
+        hidden_agencies = {r.label for r in safe.pvp_by_agency if r.rate.suppressed}
+        counts: dict[tuple[str, str, str], int] = {}
+        for row in safe.exceptions:
+            assert row.district not in hidden_districts[row.rule_id] and row.agency not in hidden_agencies
+            month = re.search(r"\b\d{4}-\d{2}\b", row.detail)
+            for cell in (
+                (row.rule_id, "d", row.district),
+                (row.rule_id, "a", row.agency),
+                (row.rule_id, "m", month and month.group(0)),
+            ):
+                if cell[2]:
+                    counts[cell] = counts.get(cell, 0) + 1
+        assert all(n >= k for n in counts.values()), {c: n for c, n in counts.items() if n < k}

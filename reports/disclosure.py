@@ -14,8 +14,9 @@
    its total.
 3. **Record level.** The register lists a record only where every cell it falls in is publishable:
    its rule's listed rows by district, agency and month each number at least k, and neither its
-   district in the rule's table nor its agency in the public-protection table is suppressed; ids
-   and fingerprints are keyed pseudonyms, and dates are coarsened (`reports/build.py`). Cross tables and the trends are left out of the redacted report.
+   district in the rule's table nor its agency in the public-protection table is suppressed. Ids
+   and fingerprints are keyed pseudonyms, and dates are coarsened (`reports/build.py`). Cross
+   tables and the trends are left out of the redacted report.
 """
 
 from __future__ import annotations

@@ -275,9 +275,9 @@ def renderer(config: Any, redact: bool = False) -> Any:
     """The reports layer: it reads the run folder's own results, never the extract."""
     from recordcheck.reports.render import render_run
 
-    def render(run_dir: Path, _manifest: dict[str, Any]) -> None:
+    def render(run_dir: Path, _manifest: dict[str, Any], released: dict[str, list[int]] | None = None) -> None:
         render_run(run_dir, config.report)
         if redact:
-            render_run(run_dir, config.report, redact=True)
+            render_run(run_dir, config.report, redact=True, released=released)
 
     return render

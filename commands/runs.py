@@ -257,10 +257,26 @@ def national(
 @handle_errors
 def report(run_dir: Path, redact: bool, config_path: Path | None) -> None:
     """Render the HTML report again from RUN_DIR's own results."""
+    import json
+
     from recordcheck.checks.base.config import load_config
+    from recordcheck.checks.nightly.store import RELEASED, STORE_NAME, RunStore
     from recordcheck.reports.render import render_run
 
-    path = render_run(run_dir, load_config(config_path).report, redact=redact)
+    options = load_config(config_path).report
+    store_file = run_dir.resolve().parent / STORE_NAME
+    if not (redact and store_file.is_file()):
+        click.echo(f"Report: {render_run(run_dir, options, redact=redact)}")
+        return
+    # a disclosure-safe release: measured against the last one, and remembered in the store
+    from datetime import UTC, datetime
+
+    from recordcheck.checks.nightly.comparison import single_writer
+
+    with single_writer(store_file.parent, store_file, "recordcheck report --redact"), RunStore(store_file) as store:
+        path = render_run(run_dir, options, redact=True, released=store.latest_release(before_run=run_dir.resolve().name))
+        cells = json.loads((path.parent / RELEASED).read_text(encoding="utf-8"))
+        store.add_release(run_dir.resolve().name, cells, datetime.now(UTC))
     click.echo(f"Report: {path}")
 
 

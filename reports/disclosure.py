@@ -27,6 +27,7 @@ import hmac
 import math
 import re
 from collections import Counter
+from contextvars import ContextVar
 
 from recordcheck.checks.engine.headline import CHILD_BANDS
 from recordcheck.checks.extract.contract import MEASURE_OF_FINDING
@@ -37,11 +38,64 @@ RATE_FLOOR = 30
 a few dozen records a whole-percent rate and its interval can be inverted to the exact count."""
 
 
+_HELD: ContextVar[frozenset[int]] = ContextVar("held", default=frozenset())
+"""The rates (by identity) held back tonight because they changed by fewer than k since the last
+release: suppressed like a small count, complementary suppression included."""
+
+
 def small(rate: Rate, k: int) -> bool:
-    """True when a rate rests on a count of 1..k-1 (met, failed, or checked), or on fewer than
-    RATE_FLOOR records in all."""
+    """True when a rate rests on a count of 1..k-1 (met, failed, or checked), on fewer than
+    RATE_FLOOR records in all, or changed by 1..k-1 records since the last release."""
     failed = rate.total - rate.compliant
-    return any(0 < n < k for n in (rate.compliant, failed, rate.total)) or 0 < rate.total < max(RATE_FLOOR, k)
+    return (
+        any(0 < n < k for n in (rate.compliant, failed, rate.total))
+        or 0 < rate.total < max(RATE_FLOOR, k)
+        or id(rate) in _HELD.get()
+    )
+
+
+Released = dict[str, list[int]]
+"""A release: each cell's key -> [records meeting the standard, records checked] when it was last shown."""
+
+
+def cells_of(ctx: ReportContext) -> dict[str, Rate]:
+    """Every rate the redacted report can show, by a key that names the same cell night after night."""
+    cells: dict[str, Rate] = {
+        "headline.recording": ctx.headline.recording,
+        "headline.timeliness": ctx.headline.timeliness,
+        "headline.classification": ctx.headline.classification,
+        "pvp.total": ctx.pvp_total.rate,
+    }
+    cells.update({f"victims.{r.label}": r for r in ctx.headline.victim_groups})
+    cells.update({f"group.{r.label}": r for r in ctx.by_offence_group})
+    for name, rows in (("agency", ctx.pvp_by_agency), ("district", ctx.pvp_by_district), ("victim", ctx.pvp_by_victim)):
+        cells.update({f"pvp.{name}.{row.label}": row.rate for row in rows})
+    cells.update({f"cse.{r.label}": r for r in ctx.cse_conversion})
+    for family in ctx.families:
+        for view in family.rules:
+            cells[f"rule.{view.id}"] = view.overall
+            cells.update({f"rule.{view.id}.district.{r.label}": r for r in view.by_district})
+            cells.update({f"rule.{view.id}.victim.{r.label}": r for r in view.by_victim})
+    return cells
+
+
+def changed_little(rate: Rate, before: list[int], k: int) -> bool:
+    """Whether a cell moved by 1..k-1 records (met, failed or checked) since it was last shown."""
+    met, checked = before
+    moves = (rate.compliant - met, (rate.total - rate.compliant) - (checked - met), rate.total - checked)
+    return any(0 < abs(m) < k for m in moves)
+
+
+def released_cells(ctx: ReportContext, safe: ReportContext, before: Released) -> Released:
+    """What tonight's release adds to the last: each cell shown, with its counts; a cell held back
+    or suppressed keeps its last released counts, so its change is measured from them."""
+    original, shown = cells_of(ctx), cells_of(safe)
+    now = {
+        key: [rate.compliant, rate.total]
+        for key, rate in original.items()
+        if key in shown and not shown[key].suppressed and shown[key].rate is not None
+    }
+    return {**before, **now}
 
 
 def hidden(rate: Rate) -> Rate:
@@ -140,8 +194,23 @@ def _register(
         keep = kept
 
 
-def disclosure_safe(ctx: ReportContext) -> ReportContext:
-    """The context of report-redacted.html: every count and rate disclosure-controlled."""
+def disclosure_safe(ctx: ReportContext, released: Released | None = None) -> ReportContext:
+    """The context of report-redacted.html: every count and rate disclosure-controlled. With the
+    last release, a cell that moved by fewer than k records since is held back (suppressed), so
+    two releases side by side give no small difference."""
+    held = frozenset(
+        id(rate)
+        for key, rate in cells_of(ctx).items()
+        if released and key in released and changed_little(rate, released[key], ctx.redact_below)
+    )
+    token = _HELD.set(held)
+    try:
+        return _disclosure_safe(ctx)
+    finally:
+        _HELD.reset(token)
+
+
+def _disclosure_safe(ctx: ReportContext) -> ReportContext:
     k = ctx.redact_below
     overall, recording, timeliness, classification = _rules(ctx, k)
     by_agency, total = _pvp(ctx.pvp_by_agency, ctx.pvp_total, k)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,17 @@ from markupsafe import Markup
 
 from recordcheck.checks.base.resources import TEMPLATES_DIR
 from recordcheck.checks.base.stats import percent
+from recordcheck.checks.nightly.store import RELEASED
 from recordcheck.reports.build import build_context
 from recordcheck.reports.context import ReportContext
-from recordcheck.reports.disclosure import disclosure_safe, whole_percent, whole_percent_high, whole_percent_low
+from recordcheck.reports.disclosure import (
+    Released,
+    disclosure_safe,
+    released_cells,
+    whole_percent,
+    whole_percent_high,
+    whole_percent_low,
+)
 from recordcheck.reports.keys import redaction_key
 
 
@@ -59,21 +68,33 @@ def environment(redact_below: int | None = None) -> Environment:
     return env
 
 
-def render_context(ctx: ReportContext) -> str:
+def render_context(ctx: ReportContext, released: Released | None = None) -> str:
     env = environment(ctx.redact_below if ctx.redacted else None)
     if ctx.redacted:
-        return env.get_template("report-redacted.html").render(ctx=disclosure_safe(ctx))
+        return env.get_template("report-redacted.html").render(ctx=disclosure_safe(ctx, released))
     return env.get_template("report.html").render(ctx=ctx)
 
 
 def render_run(
-    run_dir: Path, options: dict[str, Any] | None = None, redact: bool = False, output: Path | None = None
+    run_dir: Path,
+    options: dict[str, Any] | None = None,
+    redact: bool = False,
+    output: Path | None = None,
+    released: Released | None = None,
 ) -> Path:
-    """Write report.html (or report-redacted.html) into run_dir from its own results."""
+    """Write report.html (or report-redacted.html) into run_dir from its own results. A redacted
+    report holds back each cell that moved by fewer than k records since `released` (the last
+    release), and writes what it released, with what came before, to redacted-cells.json."""
     key, name = redaction_key() if redact else (None, "")
     ctx = build_context(run_dir, options, key, name)
     target = output or run_dir / ("report-redacted.html" if redact else "report.html")
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(render_context(ctx), encoding="utf-8")
+    tmp.write_text(render_context(ctx, released), encoding="utf-8")
+    if redact:
+        cells = released_cells(ctx, disclosure_safe(ctx, released), released or {})
+        kept = target.with_name(RELEASED)
+        kept_tmp = kept.with_name(f".{kept.name}.tmp")
+        kept_tmp.write_text(json.dumps(cells, sort_keys=True), encoding="utf-8")
+        kept_tmp.replace(kept)
     tmp.replace(target)
     return target

@@ -74,7 +74,7 @@ def run_with_report(extract: Path, out: Path, pack, reference, config: RunConfig
         config,
         AS_OF,
         pack,
-        render=lambda run_dir, _m: render_run(run_dir, config.report),
+        render=lambda run_dir, _m, _released=None: render_run(run_dir, config.report),
     )
     return outcome.run_dir
 

@@ -238,3 +238,51 @@ def test_the_redacted_register_lists_only_what_every_table_publishes(sample_run,
                 if cell[2]:
                     counts[cell] = counts.get(cell, 0) + 1
         assert all(n >= k for n in counts.values()), {c: n for c, n in counts.items() if n < k}
+
+
+# ---------------------------------------------------------------- nights in series
+
+
+def test_two_consecutive_releases_give_no_difference_under_k(tmp_path, monkeypatch):
+    """Night 2's extract loses one referral's crime link, so one more referral is unrecorded: a
+    difference of one in the recording figures. Released night after night, the cells it moves are
+    held back (suppressed) on night 2 and carry night 1's counts, so diffing the two releases
+    finds no change of 1 to k-1 in any cell; the store keeps both releases."""
+    import json
+    import shutil
+
+    import polars as pl
+
+    from recordcheck.checks.nightly.store import RunStore
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv(REDACTION_KEY_ENV, "5e" * 32)
+    extract, out = tmp_path / "extract", tmp_path / "out"
+    shutil.copytree(ROOT / "sample_data" / "extract", extract)
+    releases, pages = [], []
+    for night, as_of in enumerate(("2026-04-01T00:00:00Z", "2026-04-02T00:00:00Z")):
+        if night == 1:
+            links = pl.read_csv(extract / "crime_links.csv", infer_schema=False)
+            first = links.with_row_index().filter(pl.col("source_type") == "referral")["index"][0]
+            links.with_row_index().filter(pl.col("index") != first).drop("index").write_csv(extract / "crime_links.csv")
+        ran = CliRunner().invoke(cli, ["run", str(extract), "--out", str(out), "--as-of", as_of, "--redact"])
+        assert ran.exit_code in (0, 1), ran.output
+        releases.append(json.loads((out / "latest" / "redacted-cells.json").read_text()))
+        pages.append((out / "latest" / "report-redacted.html").read_text(encoding="utf-8"))
+    before, after = releases
+    for key in before.keys() & after.keys():
+        (met0, all0), (met1, all1) = before[key], after[key]
+        moves = (met1 - met0, (all1 - met1) - (all0 - met0), all1 - all0)
+        assert all(m == 0 or abs(m) >= 5 for m in moves), (key, before[key], after[key])
+    headline_night2 = json.loads((out / "latest" / "summary.json").read_text())["headline"]["recording"]
+    assert (
+        after["headline.recording"]
+        == before["headline.recording"]
+        != [
+            headline_night2["compliant"],
+            headline_night2["total"],
+        ]
+    ), "the headline moved by one: held at night 1's counts"
+    assert "suppressed" in pages[1].split('data-figure="Recording rate"')[1].split("</div>\n  </div>")[0]
+    with RunStore(out / "recordcheck.duckdb") as store:
+        assert store.con.execute("SELECT count(*) FROM releases").fetchone()[0] == 2

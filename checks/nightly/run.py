@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import secrets
 import time
@@ -49,7 +50,7 @@ from recordcheck.checks.nightly.run_outputs import (
     store_row,
     write_register,
 )
-from recordcheck.checks.nightly.store import DECISION_LOG, STORE_NAME, RunStore
+from recordcheck.checks.nightly.store import DECISION_LOG, RELEASED, STORE_NAME, RunStore
 from recordcheck.checks.validation.pipeline import LoadedExtract, load_extract, sha256_of
 from recordcheck.checks.validation.runners import DEFAULT_RUNNER, make_runner
 
@@ -132,7 +133,7 @@ def execute_run(
     as_of: datetime,
     pack: RulePack,
     progress: Reporter | None = None,
-    render: Callable[[Path, dict[str, Any]], None] | None = None,
+    render: Callable[..., None] | None = None,
     validator: str = DEFAULT_RUNNER,
     store_path: Path | None = None,
     keep: int | None = None,
@@ -232,10 +233,12 @@ def _write_run_folder(
     engine: EngineResult,
     loaded: LoadedExtract,
     inputs: RunInputs,
-    render: Callable[[Path, dict[str, Any]], None] | None,
+    render: Callable[..., None] | None,
     timings: dict[str, float],
+    released: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
-    """Every output into the staging folder; returns the manifest (what the store records)."""
+    """Every output into the staging folder; returns the manifest (what the store records).
+    `released`: what disclosure-safe reports have released so far (for a redacted report)."""
     started = time.perf_counter()
     write_quarantine(staging / "quarantine.csv", loaded)
     write_register(judged.register, staging)
@@ -276,7 +279,7 @@ def _write_run_folder(
     )
     if render is not None:
         started = time.perf_counter()
-        render(staging, run_manifest)
+        render(staging, run_manifest, released)
         timings["report"] = time.perf_counter() - started
         run_manifest["timings_seconds"]["report"] = round(timings["report"], 3)
         write_json(staging / "manifest.json", run_manifest)
@@ -291,16 +294,21 @@ def _publish(
     store: RunStore,
     started_at: datetime,
     progress: Reporter,
-    render: Callable[[Path, dict[str, Any]], None] | None,
+    render: Callable[..., None] | None,
     timings: dict[str, float],
 ) -> RunOutcome:
     """Write the run folder into staging, publish it in one step, and record the run in the store
     as the last act of publishing (`staged_run` calls `commit` once the folder is in place)."""
     written: dict[str, Any] = {}
 
+    released = store.latest_release()
+
     def commit() -> None:
         row = store_row(judged.summary, written["manifest"], started_at, loaded, judged.exit_code)
         store.record_run(row, judged.summary["rules"], judged.register)
+        cells = inputs.out_dir / judged.run_id / RELEASED
+        if cells.is_file():
+            store.add_release(judged.run_id, json.loads(cells.read_text(encoding="utf-8")), datetime.now(UTC))
 
     with progress.stage("publish"), staged_run(inputs.out_dir, judged.run_id, commit, checkpoint) as staging:
         progress.counts(
@@ -309,7 +317,7 @@ def _publish(
             resolved=judged.summary["changes"]["resolved"],
             exit_code=judged.exit_code,
         )
-        written["manifest"] = _write_run_folder(staging, judged, engine, loaded, inputs, render, timings)
+        written["manifest"] = _write_run_folder(staging, judged, engine, loaded, inputs, render, timings, released)
     return RunOutcome(judged.run_id, inputs.out_dir / judged.run_id, loaded, timings, judged.breaches, judged.not_checked)
 
 

@@ -28,6 +28,8 @@ from recordcheck.checks.extract.contract import REGISTER_COLUMNS
 
 STORE_NAME = "recordcheck.duckdb"
 DECISION_LOG = "decisions.csv"
+RELEASED = "redacted-cells.json"
+"""Beside a redacted report: the cells released so far, with their counts (reports.render writes it)."""
 """The decision log in each run folder: every decision in the store when the run was made."""
 
 MIGRATIONS: dict[int, list[str]] = {
@@ -101,6 +103,11 @@ MIGRATIONS: dict[int, list[str]] = {
         # the finding's severity when it was decided: a high-severity false positive needs a second
         # reviewer before it takes effect (decisions stored before this are taken as they were)
         "ALTER TABLE decisions ADD COLUMN severity VARCHAR",
+    ],
+    7: [
+        # what each disclosure-safe report released (cell -> counts shown): the next release holds
+        # back any cell that moved by fewer than k records since
+        "CREATE TABLE releases (released_at TIMESTAMPTZ, run_id VARCHAR, cells JSON)",
     ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -228,6 +235,19 @@ class RunStore:
                SELECT l.*, coalesce(j.fp_reviewers, 0) AS fp_reviewers, j.fp_names
                FROM latest l LEFT JOIN judged j USING (fingerprint) ORDER BY l.fingerprint"""
         )
+
+    def latest_release(self, before_run: str | None = None) -> dict[str, list[int]]:
+        """The cells released so far (as of the latest release, or the latest before `before_run`
+        was released), or {} when nothing has been."""
+        row = self.con.execute(
+            "SELECT cells FROM releases WHERE ? IS NULL OR run_id <> ? ORDER BY released_at DESC LIMIT 1",
+            [before_run, before_run],
+        ).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def add_release(self, run_id: str, cells: dict[str, list[int]], released_at: datetime) -> None:
+        with self.transaction():
+            self.con.execute("INSERT INTO releases VALUES (?, ?, ?)", [released_at, run_id, json.dumps(cells)])
 
     def decision_log(self) -> pl.DataFrame:
         """Every decision ever imported, oldest first, with the finding it was about: who decided

@@ -12,7 +12,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,18 @@ def parse_as_of(value: str | None) -> datetime:
         from recordcheck.checks.base.london import LONDON
 
         parsed = parsed.replace(tzinfo=LONDON)
-    return parsed.astimezone(UTC)
+    parsed = parsed.astimezone(UTC)
+    # an as-of in year 9999 was stored, after which every waiver was refused as past its date
+    latest = datetime.now(UTC) + timedelta(days=1)
+    if not EARLIEST_AS_OF <= parsed <= latest:
+        raise click.BadParameter(
+            f"{value!r} is outside {EARLIEST_AS_OF:%Y-%m-%d} to {latest:%Y-%m-%d} (a day past now): a night "
+            "is checked as of a time that has come"
+        )
+    return parsed
+
+
+EARLIEST_AS_OF = datetime(1990, 1, 1, tzinfo=UTC)
 
 
 ERROR_LOG = "recordcheck-error.log"
@@ -83,6 +94,9 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             signal.signal(signum, _on_signal)
         try:
             return func(*args, **kwargs)
+        except click.UsageError as exc:  # a bad value found once the command runs (--as-of): a usage error
+            click.echo(f"recordcheck: error: {exc.format_message()}", err=True)
+            sys.exit(int(ExitCode.USAGE_ERROR))
         except RecordcheckError as exc:
             label = "input rejected" if exc.exit_code == ExitCode.INPUT_REJECTED else "error"
             click.echo(f"recordcheck: {label}: {exc}", err=True)
@@ -92,10 +106,20 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except (Interrupted, KeyboardInterrupt, Exception) as exc:
             code, message = _classify(exc)
             if code == ExitCode.INTERNAL_ERROR:
-                message += f"; details in {_log_internal_error(exc, Path(kwargs.get('out_dir') or '.'))}"
+                message += f"; details in {_log_internal_error(exc, _log_folder(kwargs.get('out_dir')))}"
             _fail(code, message)
 
     return wrapper
+
+
+def _log_folder(out_dir: Any) -> Path:
+    """Where an internal error's log goes: OUT_DIR when it exists, else the system's temporary
+    folder (a command never leaves a file in the folder it was started from)."""
+    if out_dir is not None and Path(out_dir).is_dir():
+        return Path(out_dir)
+    import tempfile
+
+    return Path(tempfile.gettempdir())
 
 
 def _classify(exc: BaseException) -> tuple[ExitCode, str]:

@@ -449,3 +449,28 @@ def test_history_and_review_import_refuse_an_out_with_no_store_and_create_nothin
         assert result.exit_code == ExitCode.USAGE_ERROR, result.output
         assert "no run store at" in result.output and "recordcheck run EXTRACT_DIR --out" in result.output
         assert not any(out.iterdir()), list(out.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--as-of", "9999-01-01T00:00:00Z", "is outside 1990-01-01 to"),
+        ("--as-of", "1066-10-14T09:00:00Z", "is outside 1990-01-01 to"),
+        ("--as-of", "nonsense", "is not an ISO 8601 instant"),
+        ("--config", "/dev/zero", "/dev/zero: not a regular file"),
+    ],
+)
+def test_a_bad_as_of_or_config_exits_2_and_creates_nothing(tmp_path, option, value, message):
+    """An as-of in year 9999 was stored, after which every waiver was refused; a bad --as-of exited
+    5 and left an error log in OUT; --config /dev/zero read until the process was killed."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", str(ROOT / "sample_data" / "extract"), "--out", str(out), option, value])
+    assert result.exit_code == ExitCode.USAGE_ERROR, result.output
+    assert message in result.output and not out.exists()
+
+
+def test_a_config_that_is_not_utf8_exits_2(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_bytes(b"config: 1\nreport: {marking: \xff\xfe}\n")
+    result = run_sample(tmp_path / "out", "--config", str(config))
+    assert result.exit_code == ExitCode.USAGE_ERROR and "not UTF-8 text" in result.output

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,33 @@ def test_blank_rows_are_counted_and_bad_ones_reject_the_worksheet(tmp_path):
         "line 6, column recorded_on_time: 3 is more than crimes_recorded",
     ):
         assert expected in message
+
+
+@pytest.mark.parametrize(
+    ("population", "message"),
+    [
+        (-44, "line 2, column stratum_population: negative"),
+        (0, "line 2, column stratum_population: a whole number from 1 to 100,000,000"),
+        ("inf", "line 2, column stratum_population: not a whole number"),
+        ("1e300", "line 2, column stratum_population: not a whole number"),
+        ("9" * 400, "line 2, column stratum_population: too long for a count"),
+        (1, "stratum 'A': stratum_population 1 is fewer than its 2 reviewed rows"),
+    ],
+)
+def test_a_stratum_population_that_cannot_be_is_refused_by_line(tmp_path, population, message):
+    """A negative population once gave 44.1% (CI 0-100%), and with --out that rate reached every
+    later report; 0, inf, 1e300 or fewer than the rows reviewed exited 5."""
+    rows = [_row(1, "A", population, 1, 1), _row(2, "A", population, 1, 0)]
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        read_worksheet(_worksheet(tmp_path / "w.csv", rows))
+
+
+def test_duplicate_sample_ids_and_a_stratum_with_two_populations_are_refused(tmp_path):
+    rows = [_row(1, "A", 10, 1, 1), _row(1, "A", 10, 1, 0), _row(3, "A", 12, 1, 1)]
+    with pytest.raises(ConfigError) as err:
+        read_worksheet(_worksheet(tmp_path / "w.csv", rows))
+    assert "line 3, column sample_id: 'S1' is on line 2 too" in str(err.value)
+    assert "stratum 'A': stratum_population differs between its rows (10, 12)" in str(err.value)
 
 
 def test_an_xlsx_worksheet_reads_as_the_csv_does(tmp_path):

@@ -561,6 +561,59 @@ def test_keep_prunes_old_folders_but_the_store_keeps_the_history(tmp_path):
     assert "2026-04-01 00:00" in lines[1] and "99.60%" in lines[1]
 
 
+def test_a_decisions_file_is_refused_by_row_for_junk_dates_far_waivers_and_contradictions(tmp_path):
+    """Dates with trailing junk, a waiver until 9999, the same finding decided two ways in one file,
+    and the same reviewer twice: each refused with its line and column, nothing stored. A workbook
+    whose first sheet is a cover sheet with no rows is refused, not 'Imported 0'."""
+    out = tmp_path / "out"
+    _run(SAMPLE, out, 0)
+    good = _register(out)["fingerprint"].to_list()
+    rows = [
+        {"fingerprint": good[0], "decision": "waived", "reviewer": "A", "reason": "r", "until": "2026-05-01junk"},
+        {"fingerprint": good[1], "decision": "waived", "reviewer": "A", "reason": "r", "until": "9999-12-31"},
+        {"fingerprint": good[2], "decision": "confirmed", "reviewer": "A", "reason": "r"},
+        {"fingerprint": good[2], "decision": "false_positive", "reviewer": "B", "reason": "r"},
+        {"fingerprint": good[3], "decision": "false_positive", "reviewer": "A", "reason": "r"},
+        {"fingerprint": good[3], "decision": "false_positive", "reviewer": "A", "reason": "again"},
+        {"fingerprint": good[4], "decision": "false_positive", "reviewer": "A", "reason": "r"},
+        {"fingerprint": good[4], "decision": "false_positive", "reviewer": "B", "reason": "agreed"},
+    ]
+    result = CliRunner().invoke(cli, ["review", "import", str(out), str(_decide(out, rows, tmp_path))])
+    assert result.exit_code == ExitCode.USAGE_ERROR
+    for expected in (
+        "nothing imported; 4 problem(s)",
+        "line 2, column until: not a date",
+        "line 3, column until: 9999-12-31 is more than 3 years ahead",
+        "line 5, column decision: 'false_positive' contradicts line 4 ('confirmed')",
+        "line 7, column reviewer: 'A' decided this finding on line 6 too",
+    ):
+        assert expected in result.output, result.output
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = "cover"
+    book.create_sheet("decisions").append(["fingerprint", "decision", "reviewer", "reason", "until"])
+    book.save(tmp_path / "cover.xlsx")
+    cover = CliRunner().invoke(cli, ["review", "import", str(out), str(tmp_path / "cover.xlsx")])
+    assert cover.exit_code == ExitCode.USAGE_ERROR and "no rows under a header in its first sheet" in cover.output
+    with RunStore(out / "recordcheck.duckdb") as store:
+        assert store.decision_history().height == 0
+
+
+def test_a_tampered_run_id_in_the_store_deletes_nothing_outside_out(tmp_path):
+    """A run id read back from the store names a folder only when it has a run id's shape: a
+    tampered '../victim' made --keep 1 delete a folder beside OUT."""
+    out = tmp_path / "out"
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("keep me")
+    assert _run(SAMPLE, out, 0)[0] == 0
+    with RunStore(out / "recordcheck.duckdb") as store:
+        store.con.execute("UPDATE runs SET run_id = '../victim'")
+    assert _run(SAMPLE, out, 1, "--keep", "1")[0] == 0
+    assert (victim / "precious.txt").read_text() == "keep me"
+
+
 def test_decisions_importer_uses_the_night_not_the_wall_clock(tmp_path):
     out = tmp_path / "out"
     _run(SAMPLE, out, 0)

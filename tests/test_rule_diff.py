@@ -151,7 +151,22 @@ def test_base_from_a_git_revision(tmp_path):
     bad = invoke(
         "rules", "diff", str(ROOT / "sample_data" / "extract"), "--base", "git:no-such-ref", "--rules", str(repo / "rules")
     )
-    assert bad.exit_code == ExitCode.USAGE_ERROR and "git:no-such-ref" in bad.output
+    assert bad.exit_code == ExitCode.USAGE_ERROR and "git:no-such-ref: no such revision" in bad.output
+    # a ref that git would read as an option never reaches git as one: the file is left as it was
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    for hostile in (f"--output={victim}", "--list", "--remote=origin", "-h"):
+        refused = invoke(
+            "rules",
+            "diff",
+            str(ROOT / "sample_data" / "extract"),
+            "--base",
+            f"git:{hostile}",
+            "--rules",
+            str(repo / "rules"),
+        )
+        assert refused.exit_code == ExitCode.USAGE_ERROR and "is not a revision" in refused.output, hostile
+    assert victim.read_text() == "keep me"
 
 
 def test_markdown_is_a_table():

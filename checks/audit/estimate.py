@@ -35,6 +35,8 @@ from recordcheck.checks.base.stats import Z95, unrecorded_per_year, wilson
 from recordcheck.checks.extract.contract import HEADLINE_MEASURES, RECORDING_SHORTFALL
 
 VERDICTS = ("crimes_due", "crimes_recorded", "recorded_on_time", "classified_correctly")
+MAX_POPULATION = 100_000_000
+"""The largest stratum population a worksheet may state (a force's reports over many years)."""
 NEEDED = ("sample_id", "stratum", "stratum_population", *VERDICTS)
 MEASURES = {
     "recording": ("crimes_due", "crimes_recorded"),
@@ -74,6 +76,8 @@ def _count(value: Any) -> int | None:
     text = _text(value)
     if text == "":
         return None
+    if len(text) > 15:
+        raise ValueError("too long for a count")
     number = float(text) if text.replace(".", "", 1).lstrip("-").isdigit() else math.nan
     if math.isnan(number) or number != int(number):
         raise ValueError("not a whole number")
@@ -91,6 +95,7 @@ def read_worksheet(file: Path) -> tuple[list[Reviewed], int]:
         if missing:
             raise ConfigError(f"{file}: no column(s) {', '.join(missing)}")
     reviewed, skipped, errors = [], 0, []
+    seen: dict[str, int] = {}
     for line, row in enumerate(rows, start=2):
         values: dict[str, int | None] = {}
         for column in VERDICTS:
@@ -119,11 +124,20 @@ def read_worksheet(file: Path) -> tuple[list[Reviewed], int]:
             (correct is not None and correct > recorded, "classified_correctly", f"{correct} is more than crimes_recorded"),
         ]
         bad = [f"line {line}, column {column}: {why}" for failed, column, why in checks if failed]
+        population = 0
         try:
-            population = int(float(_text(row.get("stratum_population"))))
-        except ValueError:
-            bad.append(f"line {line}, column stratum_population: not a whole number")
-            population = 0
+            size = _count(row.get("stratum_population"))
+        except ValueError as exc:
+            bad.append(f"line {line}, column stratum_population: {exc}")
+        else:
+            if size is None or not 1 <= size <= MAX_POPULATION:
+                bad.append(f"line {line}, column stratum_population: a whole number from 1 to {MAX_POPULATION:,}")
+            else:
+                population = size
+        sample_id = _text(row.get("sample_id"))
+        if sample_id in seen:
+            bad.append(f"line {line}, column sample_id: {sample_id!r} is on line {seen[sample_id]} too")
+        seen.setdefault(sample_id, line)
         if bad:
             errors += bad
             continue
@@ -131,6 +145,19 @@ def read_worksheet(file: Path) -> tuple[list[Reviewed], int]:
         reviewed.append(
             Reviewed(_text(row.get("sample_id")), _text(row.get("stratum")), population, due, recorded, on_time, correct)
         )
+    strata: dict[str, set[int]] = {}
+    for done in reviewed:
+        strata.setdefault(done.stratum, set()).add(done.population)
+    for name, sizes in sorted(strata.items()):
+        reviewed_here = sum(r.stratum == name for r in reviewed)
+        if len(sizes) > 1:
+            errors.append(
+                f"stratum {name!r}: stratum_population differs between its rows ({', '.join(map(str, sorted(sizes)))})"
+            )
+        elif max(sizes) < reviewed_here:
+            errors.append(
+                f"stratum {name!r}: stratum_population {max(sizes):,} is fewer than its {reviewed_here:,} reviewed rows"
+            )
     if errors:
         raise ConfigError(f"{file}: nothing estimated; {len(errors)} problem(s): " + "; ".join(errors))
     return reviewed, skipped

@@ -72,11 +72,20 @@ def load_yaml(path: Path) -> Any:
 
     Files over MAX_YAML_BYTES, and documents whose aliases expand past MAX_YAML_NODES, are refused."""
     try:
+        if path.exists() and not path.is_file():
+            # a device or a pipe (/dev/zero) reports size 0 and never ends: read nothing from it
+            raise ConfigError(f"{path}: not a regular file")
         if path.stat().st_size > MAX_YAML_BYTES:
             raise ConfigError(f"{path}: {path.stat().st_size:,} bytes is too large for a YAML file here")
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_YAML_BYTES + 1)  # the size checked above can change while we read
+        if len(raw) > MAX_YAML_BYTES:
+            raise ConfigError(f"{path}: too large for a YAML file here")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     try:

@@ -117,8 +117,9 @@ def prune(out_dir: Path, store: RunStore, keep: int) -> list[str]:
     runs = [r for r in store.complete_runs() if (out_dir / r).is_dir()]
     removed = []
     for run_id in runs[: max(0, len(runs) - keep)]:
-        if run_id != target:
-            shutil.rmtree(out_dir / run_id, ignore_errors=True)
+        folder = out_dir / run_id
+        if run_id != target and folder.resolve().parent == out_dir.resolve() and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
             removed.append(run_id)
     return removed
 

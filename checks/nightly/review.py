@@ -15,7 +15,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-from datetime import UTC, date, datetime
+import re
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,13 @@ def _text(value: Any) -> str:
     return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
 
 
+_DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[ T]00:00(?::00)?)?$")
+MAX_YEARS_AHEAD = 3
+"""A waiver's lapse or a remedy's due date lies at most this many years after the night."""
+
+
 def _date(value: Any) -> date | None:
+    """A date cell: a spreadsheet date, or yyyy-mm-dd with nothing after it (a midnight time at most)."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -152,22 +159,29 @@ def _date(value: Any) -> date | None:
     text = _text(value)
     if not text:
         return None
+    if not _DATE_TEXT.match(text):
+        raise ValueError(text)
     return date.fromisoformat(text[:10])
 
 
 def read_decisions(file: Path, store: RunStore, today: date) -> pl.DataFrame:
     """The decisions in `file`, checked whole: ConfigError listing every bad row, or all of them."""
     rows = read_rows(file, "decisions")
-    if rows:
-        missing = [c for c in NEEDED if c not in rows[0]]
-        if missing:
-            raise ConfigError(f"{file}: no column(s) {', '.join(missing)}; the file needs {', '.join(NEEDED)}")
+    if not rows:
+        raise ConfigError(
+            f"{file}: no rows under a header in its first sheet; decisions are read from the first sheet, "
+            f"with columns {', '.join(NEEDED)}"
+        )
+    missing = [c for c in NEEDED if c not in rows[0]]
+    if missing:
+        raise ConfigError(f"{file}: no column(s) {', '.join(missing)}; the file needs {', '.join(NEEDED)}")
     known = dict(store.con.execute("SELECT fingerprint, evidence FROM findings").fetchall())
     severity = dict(
         store.con.execute("SELECT fingerprint, arg_max(severity, run_id) FROM run_findings GROUP BY fingerprint").fetchall()
     )
     errors: list[str] = []
     kept: list[dict[str, Any]] = []
+    first_row: dict[str, tuple[str, str, int]] = {}
     for line, row in enumerate(rows, start=2):
         decision = _text(row.get("decision"))
         if not decision:
@@ -187,7 +201,7 @@ def read_decisions(file: Path, store: RunStore, today: date) -> pl.DataFrame:
         try:
             until = _date(row.get("until"))
         except ValueError:
-            problems.append("until: not a date (yyyy-mm-dd)")
+            problems.append("until: not a date (yyyy-mm-dd, and nothing after it)")
         else:
             if decision == "waived" and until is None:
                 problems.append("until: a waiver needs the date it lapses")
@@ -195,6 +209,17 @@ def read_decisions(file: Path, store: RunStore, today: date) -> pl.DataFrame:
                 problems.append("until: a remediation needs the date it is due (raised again after it, it reopens)")
             if until is not None and until < today:
                 problems.append(f"until: {until.isoformat()} is in the past")
+            if until is not None and until > today + timedelta(days=366 * MAX_YEARS_AHEAD):
+                problems.append(f"until: {until.isoformat()} is more than {MAX_YEARS_AHEAD} years ahead")
+        earlier = first_row.get(fingerprint)
+        if earlier is not None:
+            first_decision, first_reviewer, first_line = earlier
+            if first_decision != decision:
+                problems.append(f"decision: {decision!r} contradicts line {first_line} ({first_decision!r})")
+            elif first_reviewer == reviewer:
+                problems.append(f"reviewer: {reviewer!r} decided this finding on line {first_line} too")
+        else:
+            first_row[fingerprint] = (decision, reviewer, line)
         if problems:
             errors += [f"line {line}, column {p}" for p in problems]
             continue

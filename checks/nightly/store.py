@@ -13,6 +13,7 @@ A run's rows go in as one transaction (`record_run`), after its folder is in pla
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.extract.contract import REGISTER_COLUMNS
 
 STORE_NAME = "recordcheck.duckdb"
+RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}-[0-9a-f]{4}$")
+"""What a run id looks like (checks/nightly/run.make_run_id): an id read back from the store is
+used as a folder name only when it matches, so a tampered id such as ../victim names nothing."""
 DECISION_LOG = "decisions.csv"
 RELEASED = "redacted-cells.json"
 """Beside a redacted report: the cells released so far, with their counts (reports.render writes it)."""
@@ -286,9 +290,11 @@ class RunStore:
         return rows[0][0] if rows and rows[0][0] is not None else None
 
     def complete_runs(self) -> list[str]:
+        """The complete runs, oldest first; only ids of the run id's shape (never a path)."""
         return [
             str(r[0])
             for r in self.con.execute("SELECT run_id FROM runs WHERE complete ORDER BY as_of, finished_at").fetchall()
+            if RUN_ID.match(str(r[0]))
         ]
 
     def history(self, limit: int = 30) -> pl.DataFrame:

@@ -236,10 +236,17 @@ def pack_at_revision(rules_dir: Path, ref: str, into: Path) -> Path:
             raise ConfigError(f"git:{ref}: {message[-1] if message else 'git failed'}") from None
         return done.stdout
 
+    if not ref or ref.startswith("-") or any(c.isspace() or ord(c) < 32 for c in ref):
+        # a ref starting with '-' would reach git as an option (--output=FILE truncated a file)
+        raise ConfigError(f"git:{ref!r} is not a revision: give a branch, tag or commit")
+    try:
+        commit = git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}").decode().strip()
+    except ConfigError:
+        raise ConfigError(f"git:{ref}: no such revision in {rules_dir}'s repository") from None
     prefix = git("rev-parse", "--show-prefix").decode().strip()
     top = Path(git("rev-parse", "--show-toplevel").decode().strip())
     archive = into / "pack.tar"
-    archive.write_bytes(git("archive", "--format=tar", ref, "--", prefix or ".", where=top))
+    archive.write_bytes(git("archive", "--format=tar", commit, "--", prefix or ".", where=top))
     with tarfile.open(archive) as tar:
         tar.extractall(into / "tree", filter="data")
     archive.unlink()

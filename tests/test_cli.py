@@ -474,3 +474,15 @@ def test_a_config_that_is_not_utf8_exits_2(tmp_path):
     config.write_bytes(b"config: 1\nreport: {marking: \xff\xfe}\n")
     result = run_sample(tmp_path / "out", "--config", str(config))
     assert result.exit_code == ExitCode.USAGE_ERROR and "not UTF-8 text" in result.output
+
+
+def test_an_empty_required_table_makes_the_night_incomplete(tmp_path):
+    """Referrals with a header and no rows gave exit 0 and 'Rules: all ran'."""
+    extract = tmp_path / "extract"
+    shutil.copytree(ROOT / "sample_data" / "extract", extract)
+    header = (extract / "referrals.csv").read_text(encoding="utf-8").splitlines()[0]
+    (extract / "referrals.csv").write_text(header + "\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["run", str(extract), "--out", str(tmp_path / "out"), "--as-of", AS_OF_TEXT])
+    assert result.exit_code == ExitCode.RUN_INCOMPLETE, result.output
+    assert "referrals: a header and no rows; CNT001, DQ002" in result.output
+    assert "REC001 (ran on no rows: referrals empty)" in result.output and "Rules: all ran" not in result.output

@@ -600,6 +600,15 @@ def test_a_decisions_file_is_refused_by_row_for_junk_dates_far_waivers_and_contr
         assert store.decision_history().height == 0
 
 
+def test_re_running_an_older_night_leaves_latest_on_the_newest(tmp_path):
+    out = tmp_path / "out"
+    assert _run(SAMPLE, out, 1)[0] == 0
+    newest = (out / "latest").resolve().name
+    assert _run(SAMPLE, out, 0)[0] == 0
+    assert (out / "latest").resolve().name == newest, "latest moved back to the older night"
+    assert len([p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]) == 2, "the older night is published"
+
+
 def test_a_tampered_run_id_in_the_store_deletes_nothing_outside_out(tmp_path):
     """A run id read back from the store names a folder only when it has a run id's shape: a
     tampered '../victim' made --keep 1 delete a folder beside OUT."""

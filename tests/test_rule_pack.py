@@ -314,3 +314,18 @@ def test_case_defaults_name_contract_tables(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"pack.yaml line \d+: case_defaults names no table crime_link"):
         load_pack(rules)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        # a statement riding in a view's name once replaced the crimes view with an empty one
+        ("views:\n", 'views:\n  "crime AS SELECT 1 WHERE false; --": SELECT 1\n', r"views name 'crime AS SELECT 1"),
+        ("views:\n", "views:\n  crimes: SELECT * FROM main.crimes WHERE false\n", r"views name 'crimes' .* \(crimes\)"),
+        ("measures:\n", 'measures:\n  "x; DROP TABLE crimes": SELECT 1\n', r"measures name 'x; DROP TABLE crimes'"),
+    ],
+)
+def test_a_pack_cannot_replace_a_table_by_its_names(tmp_path, old, new, message):
+    rules = _edited_pack(tmp_path, "pack.yaml", old, new)
+    with pytest.raises(ConfigError, match=message):
+        load_pack(rules)

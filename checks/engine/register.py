@@ -192,6 +192,7 @@ def summary(
                 "id": rule.id,
                 "name": rule.name,
                 "family": rule.family,
+                "requires": list(rule.requires),
                 "title": rule.title_for(reference.limits),
                 "finding": rule.finding,
                 "severity": rule.severity,

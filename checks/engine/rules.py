@@ -340,6 +340,15 @@ def load_pack(directory: Path = RULES_DIR) -> RulePack:
         raise ConfigError(
             f"{pack_path} line {line_of(raw, 'inline_views')}: inline_views names no view {', '.join(unknown_views)}"
         )
+    for section, names in (("macros", macros), ("views", views), ("measures", measures)):
+        for name in names:
+            # a name is an identifier: statements cannot ride in it, and it cannot replace a table
+            if not IDENTIFIER.match(name) or (section != "measures" and name in RESERVED_NAMES):
+                raise ConfigError(
+                    f"{pack_path} line {line_of(raw.get(section), name)}: {section} name {name!r} must be a "
+                    "lower-case identifier (letters, digits, _) and not a contract table or one the engine keeps"
+                    + (f" ({name})" if name in RESERVED_NAMES else "")
+                )
     for name, definition in macros.items():
         _check_macro(name, definition, pack_path, line_of(raw.get("macros"), name))
     for section, queries in (("views", views), ("measures", measures)):
@@ -382,6 +391,28 @@ def load_pack(directory: Path = RULES_DIR) -> RulePack:
         case_defaults=case_defaults,
     )
 
+
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+RESERVED_NAMES = frozenset(
+    {
+        *TABLES,
+        "population",
+        "breaches",
+        "finding",
+        "finding_rows",
+        "authority_list",
+        "judged_record",
+        "limits",
+        "offence_catalogue",
+        "outcome_list",
+        "outcome_type",
+        "reason_list",
+        "reason_period",
+        "run_settings",
+    }
+)
+"""Names a pack may not give a macro or view: the contract's tables and the engine's own (a
+measure is a query whose rows go to measures.json, never a table, so it may share a name)."""
 
 PART_GUARD = re.compile(r"checked\('([a-z_]+)'\)")
 """A sub-check's guard in a rule's SQL: checked('name')."""

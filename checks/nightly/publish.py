@@ -78,12 +78,14 @@ def staged_run(
     run_id: str,
     commit: Callable[[], None] | None = None,
     checkpoint: Callable[[str], None] | None = None,
+    repoint: bool = True,
 ) -> Iterator[Path]:
     """Yield a staging folder; on success publish it as OUT/run_id and point OUT/latest at it.
 
     With `commit` (the run store's transaction), the folder is moved into place marked
     `.uncommitted`, then committed, then unmarked, then `latest` repointed: the order
-    `checks/nightly/comparison.py` explains and recovers from."""
+    `checks/nightly/comparison.py` explains and recovers from. `repoint`: False leaves `latest`
+    where it is (an older night re-run while a newer one is published)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(out_dir)
     staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-{run_id}-", dir=out_dir))
@@ -109,7 +111,8 @@ def staged_run(
             step("recorded")
             (final / UNCOMMITTED).unlink()
             step("unmarked")
-        point_latest(out_dir, run_id)
+        if repoint:
+            point_latest(out_dir, run_id)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         if moved and (final / UNCOMMITTED).exists():

@@ -310,7 +310,12 @@ def _publish(
         if cells.is_file():
             store.add_release(judged.run_id, json.loads(cells.read_text(encoding="utf-8")), datetime.now(UTC))
 
-    with progress.stage("publish"), staged_run(inputs.out_dir, judged.run_id, commit, checkpoint) as staging:
+    newest = store.latest_as_of()  # `latest` follows the newest night: re-running an older one leaves it
+    repoint = newest is None or inputs.as_of >= newest
+    with (
+        progress.stage("publish"),
+        staged_run(inputs.out_dir, judged.run_id, commit, checkpoint, repoint=repoint) as staging,
+    ):
         progress.counts(
             exceptions=judged.register.height,
             new=judged.summary["changes"]["new"],
@@ -406,6 +411,16 @@ def incomplete(run_summary: dict[str, Any], config: RunConfig) -> list[str]:
         },
         config,
     )
+    empty = [name for name, counts in run_summary["tables"].items() if counts and not counts.get("read")]
+    if empty:
+        # a file with a header and no rows: the rules that read it ran on nothing and found nothing
+        readers = [
+            r["id"] for r in run_summary["rules"] if r["status"] == "run" and set(r.get("requires") or []) & set(empty)
+        ]
+        reasons.append(
+            f"{', '.join(empty)}: a header and no rows; "
+            + (f"{', '.join(readers)} judged nothing" if readers else "no rule reads it")
+        )
     for rule in run_summary["rules"]:
         parts = [p for p in rule.get("parts_not_run") or [] if f"{rule['id']}.{p['part']}" not in config.disabled_rules]
         if rule["status"] == "run" and parts and rule["id"] not in config.disabled_rules:
@@ -446,6 +461,12 @@ def headline(run_summary: dict[str, Any]) -> list[str]:
     total = sum(findings.values())
     kinds = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in findings.items()) or "none"
     not_run = [f"{r['id']} ({r['reason_not_run']})" for r in run_summary["rules"] if r["status"] != "run"]
+    empty = {name for name, counts in run_summary["tables"].items() if counts and not counts.get("read")}
+    not_run += [
+        f"{r['id']} (ran on no rows: {', '.join(sorted(empty & set(r.get('requires') or [])))} empty)"
+        for r in run_summary["rules"]
+        if r["status"] == "run" and empty & set(r.get("requires") or [])
+    ]
     not_run += [
         f"{r['id']} part {p['part']} ({p['why']}; the rest ran)"
         for r in run_summary["rules"]

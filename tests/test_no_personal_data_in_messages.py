@@ -74,3 +74,32 @@ def test_sentinel_reaches_no_output_message_or_log(small_extract, tmp_path):
     refused = runner.invoke(cli, ["run", str(broken), "--out", str(tmp_path / "out2"), "--as-of", AS_OF_TEXT])
     assert refused.exit_code == 3 and "referrals.csv" in refused.output
     assert "Zq7Sentinel" not in refused.output
+
+
+def test_a_header_less_export_quotes_none_of_its_first_record(tmp_path):
+    """An export without its header row printed the first record's values (a date of birth, a
+    person id, a surname) as 'the file's columns'. Only names the contract or profile knows are
+    quoted; the rest are counted, and the message says the header row may be missing."""
+    import shutil
+
+    import polars as pl
+    from click.testing import CliRunner
+
+    from recordcheck.checks.base.exitcodes import ExitCode
+    from recordcheck.cli import cli
+    from tests.conftest import AS_OF_TEXT, ROOT
+
+    extract = tmp_path / "extract"
+    shutil.copytree(ROOT / "sample_data" / "extract", extract)
+    referrals = pl.read_csv(extract / "referrals.csv", infer_schema=False)
+    first = referrals.row(0, named=True)
+    planted = referrals.with_columns(
+        [pl.col(c).fill_null(pl.lit(f"PLANTED{i}SURNAME")) for i, c in enumerate(referrals.columns)]
+    )
+    planted.write_csv(extract / "referrals.csv", include_header=False)
+    for command in (["validate", "--quarantine", str(tmp_path / "q.csv")], ["run", "--out", str(tmp_path / "out")]):
+        result = CliRunner().invoke(cli, [command[0], str(extract), *command[1:], "--as-of", AS_OF_TEXT])
+        assert result.exit_code == ExitCode.INPUT_REJECTED
+        assert "does the file have its header row?" in result.output
+        for value in (first["referral_id"], first["subject_person_id"], first["subject_dob"], "PLANTED"):
+            assert value not in result.output, value

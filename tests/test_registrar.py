@@ -385,4 +385,5 @@ def test_a_missing_column_lists_the_files_own_headers(force_export, truth, tmp_p
         "required column 'Record Creatd' (canonical recorded_at) missing from table crimes; nearest: 'Record Created'"
         in result.output
     )
-    assert "the file's columns: 'Crime Number', 'First Reported', 'Record Created'" in result.output
+    assert "the file's columns: 'Crime Number', 'First Reported', 'Offence Classification'" in result.output
+    assert "1 other name(s), not quoted" in result.output  # 'Record Created': the profile does not know it

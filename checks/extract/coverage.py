@@ -9,6 +9,7 @@ profile leaves unused are listed beside them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -76,7 +77,16 @@ def _unused(source: TableSource, profile: SourceProfile, table: str) -> list[str
     spec = profile.table(table)
     used = set(spec.columns.values()) | {d.source_column for d in spec.derive.values()} | set(TABLES[table].column_names)
     used |= {b.column for b in profile.table("crime_links").build_from if b.table == table}
-    return [name for name in source.columns if name not in used]
+    unused = [name for name in source.columns if name not in used]
+    # a name shaped like data (a date, a long number, an address, long text) may be a record's
+    # value in a file without its header row: it is counted, never quoted
+    quoted = [name for name in unused if _HEADER_SHAPE.match(name) and not _DATA_SHAPE.search(name)]
+    held = len(unused) - len(quoted)
+    return quoted + ([f"({held} more that look like data, not quoted)"] if held else [])
+
+
+_HEADER_SHAPE = re.compile(r"^[A-Za-z][A-Za-z0-9 _\-/().#&]{0,39}$")
+_DATA_SHAPE = re.compile(r"\d{4}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2}|@")
 
 
 def measure_coverage(

@@ -10,6 +10,7 @@ batches (`TableSource.batches`), so memory stays flat whatever the size of the e
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -182,7 +183,7 @@ class TableSource:
         return pl.scan_ndjson(self._scan_path, infer_schema_length=None)
 
 
-def _check_shape(path: Path, shape: CsvShape, columns: list[str]) -> None:
+def _check_shape(path: Path, shape: CsvShape, columns: list[str], known: set[str] | None = None) -> None:
     """Refuse a CSV whose quoting or header is broken (from the independent count)."""
     if shape.open_quote:
         raise InputRejected(
@@ -194,7 +195,16 @@ def _check_shape(path: Path, shape: CsvShape, columns: list[str]) -> None:
         raise InputRejected(f"{path}: the header has no name for column(s) {', '.join(empty)}")
     repeated = sorted({n for n in shape.header if shape.header.count(n) > 1})
     if repeated:
-        raise InputRejected(f"{path}: the header names {', '.join(repr(n) for n in repeated)} more than once")
+        shown, hidden = header_names(repeated, known or set())
+        names = ", ".join(repr(n) for n in shown) + (f"{', ' if shown else ''}{hidden} other name(s)" if hidden else "")
+        raise InputRejected(
+            f"{path}: the header names {names} more than once"
+            + (
+                "; the first line may be a record, not a header (names the profile does not know are not quoted)"
+                if hidden
+                else ""
+            )
+        )
     if shape.header != columns:
         raise InputRejected(f"{path}: the header cannot be read consistently (check its quoting)")
 
@@ -219,13 +229,29 @@ def open_table(path: Path, table: str, profile: SourceProfile) -> TableSource:
         except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
             raise _unreadable(path, fmt, exc) from None
         if facts.shape is not None:
-            _check_shape(path, facts.shape, source.columns)
+            _check_shape(path, facts.shape, source.columns, known_headers(table, profile))
         header = pl.DataFrame(schema={ROW: pl.Int64, **dict.fromkeys(source.columns, pl.String)})
         _apply_profile(header, TABLES[table], profile, path)  # missing or ambiguous columns, now
     except BaseException:
         source.close()
         raise
     return source
+
+
+def known_headers(table: str, profile: SourceProfile) -> set[str]:
+    """The column names a message may quote: the contract's and the profile's own (mapped, derived
+    from, linked from). Any other name in a file may be a record's value (a file whose header row
+    is missing, a surname in capitals), and a message never echoes a record."""
+    spec = profile.table(table)
+    names = set(TABLES[table].column_names) | set(spec.columns.values()) | set(spec.columns)
+    names |= {d.source_column for d in spec.derive.values()}
+    return names
+
+
+def header_names(headers: list[str], known: set[str]) -> tuple[list[str], int]:
+    """The header names fit to print (those the contract or profile knows), and how many others."""
+    shown = [h for h in headers if h in known]
+    return shown, len(headers) - len(shown)
 
 
 def _apply_profile(frame: pl.DataFrame, contract: Table, profile: SourceProfile, path: Path) -> RawTable:
@@ -263,11 +289,23 @@ def _apply_profile(frame: pl.DataFrame, contract: Table, profile: SourceProfile,
     missing = [c for c in contract.required_columns if c not in frame.columns]
     if missing:
         wanted = [f"{spec.columns.get(c, c)!r}" + (f" (canonical {c})" if c in spec.columns else "") for c in missing]
-        near = difflib.get_close_matches(spec.columns.get(missing[0], missing[0]), headers, n=1, cutoff=0.5)
+        shown, hidden = header_names(headers, known_headers(contract.name, profile))
+        # a near miss is quoted when it is a likely typo of the name wanted (80% alike and shaped like
+        # a column name), which a record's value almost never is
+        wanted_name = spec.columns.get(missing[0], missing[0])
+        typo = [h for h in headers if re.fullmatch(r"[A-Za-z][A-Za-z _]{2,39}", h)]
+        near = difflib.get_close_matches(wanted_name, typo, n=1, cutoff=0.8) or difflib.get_close_matches(
+            wanted_name, shown, n=1, cutoff=0.5
+        )
         hint = f"; nearest: {near[0]!r}" if near else ""
+        listed = ", ".join(repr(h) for h in shown) or "none the contract or profile knows"
+        if hidden:
+            listed += f"; {hidden} other name(s), not quoted (a name the profile does not know may be a record's value)"
+            if hidden >= len(shown):
+                listed += "; the first line may be a record: does the file have its header row?"
         raise InputRejected(
             f"{path}: required column{'s' if len(missing) > 1 else ''} {', '.join(wanted)} "
-            f"missing from table {contract.name}{hint}; the file's columns: {', '.join(repr(h) for h in headers)}"
+            f"missing from table {contract.name}{hint}; the file's columns: {listed}"
         )
     for canon, mapping in spec.values.items():
         if canon in frame.columns:

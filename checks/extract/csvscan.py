@@ -24,7 +24,7 @@ import numpy as np
 from recordcheck.checks.base.errors import InputRejected
 
 CHUNK = 1 << 22
-QUOTE, NEWLINE, COMMA = ord('"'), ord("\n"), ord(",")
+QUOTE, NEWLINE, COMMA, RETURN = ord('"'), ord("\n"), ord(","), ord("\r")
 
 
 @dataclass
@@ -35,6 +35,9 @@ class CsvShape:
     ragged: list[tuple[int, int]] = field(default_factory=list)
     """(data row number, fields) of each record whose field count is not the header's."""
     open_quote: bool = False
+    lone_returns: int = 0
+    """Carriage returns outside quotes with no line feed after them: line endings no reader here
+    splits on, so the rows they end would be hidden inside others."""
     """The file ends inside a quoted field: a quote somewhere is not closed."""
 
 
@@ -52,6 +55,8 @@ class CsvCounter:
         self._header_done = False
         self._trailing = False  # bytes after the last record end
         self._first = True
+        self._lone_returns = 0
+        self._return_pending = False  # the last chunk ended with a return outside quotes
 
     def feed(self, chunk: bytes) -> None:
         if self._first and chunk.startswith(b"\xef\xbb\xbf"):
@@ -68,6 +73,13 @@ class CsvCounter:
             outside = inside == 0
         ends = np.flatnonzero((data == NEWLINE) & outside)
         commas = np.flatnonzero((data == COMMA) & outside)
+        if self._return_pending and data[0] != NEWLINE:
+            self._lone_returns += 1
+        returns = np.flatnonzero((data == RETURN) & outside)
+        if returns.size:
+            inner = returns[returns < len(chunk) - 1]
+            self._lone_returns += int((data[inner + 1] != NEWLINE).sum())
+        self._return_pending = bool(returns.size and returns[-1] == len(chunk) - 1)
         if not self._header_done:
             self._header += chunk[: ends[0] if ends.size else len(chunk)]
             self._header_done = bool(ends.size)
@@ -87,7 +99,10 @@ class CsvCounter:
         if self._trailing:  # a last record without a final newline
             fields = np.concatenate((fields, [self._carry + 1]))
         header_text = bytes(self._header).decode("utf-8", errors="replace").rstrip("\r")
-        header = next(csv.reader(io.StringIO(header_text)), [])
+        try:
+            header = next(csv.reader(io.StringIO(header_text)), [])
+        except csv.Error:  # a return alone inside the header line: the caller refuses the file by it
+            header = next(csv.reader(io.StringIO(header_text.split("\r")[0])), [])
         data_fields = fields[1:]
         ragged_rows = np.flatnonzero(data_fields != max(len(header), 1))
         return CsvShape(
@@ -95,6 +110,7 @@ class CsvCounter:
             records=int(data_fields.size),
             ragged=[(int(i) + 1, int(data_fields[i])) for i in ragged_rows],
             open_quote=self._parity == 1,
+            lone_returns=self._lone_returns + int(self._return_pending),
         )
 
 

@@ -190,6 +190,11 @@ def _check_shape(path: Path, shape: CsvShape, columns: list[str], known: set[str
             f"{path}: a quote is opened and never closed, so the rows cannot be told apart; "
             'check the header and the rows for a stray " character'
         )
+    if shape.lone_returns:
+        raise InputRejected(
+            f"{path}: {shape.lone_returns:,} line(s) end with a carriage return alone (old Mac line endings), "
+            "which would hide the rows they end; save the file with LF or CRLF line endings"
+        )
     empty = [str(i + 1) for i, name in enumerate(shape.header) if not name.strip()]
     if empty:
         raise InputRejected(f"{path}: the header has no name for column(s) {', '.join(empty)}")

@@ -806,3 +806,47 @@ def test_review_export_shows_decisions_imported_since_the_run(tmp_path):
         cli, ["review", "export", str(out), "--file", str(tmp_path / "x.csv"), "--store", str(tmp_path / "none.duckdb")]
     )
     assert missing.exit_code == 2 and "no run store" in missing.output and not (tmp_path / "x.csv").exists()
+
+
+def test_hostile_decision_files_are_refused_with_exit_2_never_a_hang(tmp_path, monkeypatch):
+    """A workbook that unpacks past the limit (one of 3.5 MB held 1 GB of sheet XML and held the
+    output folder's lock for minutes), an XML entity bomb, an over-long cell and a CSV that is not
+    UTF-8: each exits 2 with its reason, and nothing is stored."""
+    import zipfile
+
+    from openpyxl import Workbook
+
+    from recordcheck.checks.base import safecsv
+
+    out = tmp_path / "out"
+    _run(SAMPLE, out, 0)
+    fingerprint = _register(out)["fingerprint"][0]
+    book = Workbook()
+    book.active.append(["fingerprint", "decision", "reviewer", "reason", "until"])
+    book.active.append([fingerprint, "confirmed", "A", "x" * 10_001, None])
+    book.save(tmp_path / "long.xlsx")
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(tmp_path / "long.xlsx") as source, zipfile.ZipFile(bomb, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                entities = '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+                data = data.replace(b"<worksheet", entities.encode() + b"<worksheet", 1)
+                assert entities.encode() in data
+            target.writestr(item, data)
+    (tmp_path / "latin.csv").write_bytes(
+        b"fingerprint,decision,reviewer,reason,until\n" + fingerprint.encode() + b",confirmed,Ren\xe9e,r,\n"
+    )
+    cases = [
+        (tmp_path / "long.xlsx", "more than 10,000 characters"),
+        (bomb, "not a readable .xlsx"),
+        (tmp_path / "latin.csv", "is not UTF-8; save it as CSV UTF-8"),
+    ]
+    for file, message in cases:
+        result = CliRunner().invoke(cli, ["review", "import", str(out), str(file)])
+        assert result.exit_code == ExitCode.USAGE_ERROR and message in result.output, (file.name, result.output)
+    monkeypatch.setattr(safecsv, "MAX_SHEET_XML_BYTES", 1000)
+    result = CliRunner().invoke(cli, ["review", "import", str(out), str(tmp_path / "long.xlsx")])
+    assert result.exit_code == ExitCode.USAGE_ERROR and "unpacks to" in result.output
+    with RunStore(out / "recordcheck.duckdb") as store:
+        assert store.decision_history().height == 0

@@ -43,28 +43,66 @@ def write_csv(frame: pl.DataFrame, path: Path) -> None:
     neutralised(frame).write_csv(path)
 
 
+MAX_SHEET_BYTES = 20 * 1024 * 1024
+"""The largest worklist or worksheet read back (a force's worklist is a few MB at most)."""
+MAX_SHEET_XML_BYTES = 200 * 1024 * 1024
+"""The most an XLSX may hold unpacked: a 3.5 MB workbook once held 1 GB of sheet XML."""
+MAX_CELL_CHARS = 10_000
+"""The longest cell read back: a decision's reason is a sentence or two."""
+
+
 def read_rows(file: Path, what: str) -> list[dict[str, Any]]:
-    """The rows of a CSV or of an XLSX's first sheet, as dicts by header: what auditors send back."""
+    """The rows of a CSV or of an XLSX's first sheet, as dicts by header: what auditors send back.
+    Read under limits (file size, unpacked size, cell length), XML through defusedxml, and a CSV
+    as UTF-8 or refused by name: a hostile file ends in a usage error (exit 2), never a hang."""
     if not file.is_file():
         raise ConfigError(f"{file}: not found")
+    if file.stat().st_size > MAX_SHEET_BYTES:
+        raise ConfigError(f"{file}: {file.stat().st_size:,} bytes is more than {MAX_SHEET_BYTES:,} for {what}")
     suffix = file.suffix.lower()
     if suffix == ".csv":
-        with file.open(encoding="utf-8-sig", newline="") as handle:
-            return list(csv.DictReader(handle))
+        try:
+            with file.open(encoding="utf-8-sig", newline="") as handle:
+                rows = list(csv.DictReader(handle))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{file}: byte {exc.start} is not UTF-8; save it as CSV UTF-8") from None
+        except csv.Error as exc:
+            raise ConfigError(f"{file}: not a readable CSV ({exc})") from None
+        _check_cells(file, rows)
+        return rows
     if suffix != ".xlsx":
         raise ConfigError(f"{file}: {what} are read from .xlsx or .csv")
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(file) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile:
+        raise ConfigError(f"{file}: not a readable .xlsx (not a zip archive)") from None
+    if unpacked > MAX_SHEET_XML_BYTES:
+        raise ConfigError(f"{file}: unpacks to {unpacked:,} bytes, more than {MAX_SHEET_XML_BYTES:,} for {what}")
+    import defusedxml  # noqa: F401 - openpyxl parses through it when it is installed (entity bombs refused)
     from openpyxl import load_workbook
 
     try:
         book = load_workbook(file, read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
+        values = list(book.worksheets[0].iter_rows(values_only=True))
+        book.close()
+    except Exception as exc:  # noqa: BLE001 - openpyxl and the XML parser raise many kinds for a bad file
         raise ConfigError(f"{file}: not a readable .xlsx ({type(exc).__name__})") from None
-    values = list(book.worksheets[0].iter_rows(values_only=True))
-    book.close()
     if not values:
         return []
     header = [str(h) if h is not None else "" for h in values[0]]
-    return [dict(zip(header, row, strict=False)) for row in values[1:]]
+    rows = [dict(zip(header, row, strict=False)) for row in values[1:]]
+    _check_cells(file, rows)
+    return rows
+
+
+def _check_cells(file: Path, rows: list[dict[str, Any]]) -> None:
+    for line, row in enumerate(rows, start=2):
+        for column, value in row.items():
+            if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+                raise ConfigError(f"{file}: line {line}, column {column}: more than {MAX_CELL_CHARS:,} characters")
 
 
 def write_xlsx(

@@ -120,6 +120,11 @@ def validate(
 @store_option
 @click.option("--keep", type=click.IntRange(min=1), help="Keep only the newest N run folders (the store keeps all history).")
 @click.option(
+    "--new-store",
+    is_flag=True,
+    help="Start a new run store though OUT_DIR holds runs it will not know (a lost or replaced store).",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
@@ -139,6 +144,7 @@ def run(
     validator: str,
     store_path: Path | None,
     keep: int | None,
+    new_store: bool,
     log_format: str,
     quiet: bool,
 ) -> None:
@@ -164,6 +170,7 @@ def run(
         validator=validator,
         store_path=store_path,
         keep=keep,
+        new_store=new_store,
     )
     print_counts(outcome.loaded)
     click.echo(f"Run {outcome.run_id}: {outcome.run_dir}")

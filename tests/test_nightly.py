@@ -600,6 +600,24 @@ def test_a_decisions_file_is_refused_by_row_for_junk_dates_far_waivers_and_contr
         assert store.decision_history().height == 0
 
 
+def test_a_lost_or_replaced_store_is_refused_until_asked(tmp_path):
+    """A lost store silently reset history (every finding new, decisions gone, --keep stopped
+    pruning). OUT holding runs the store does not know now stops the night (exit 2) and says what
+    would be lost; --new-store goes on knowingly."""
+    out = tmp_path / "out"
+    assert _run(SAMPLE, out, 0)[0] == 0
+    (out / "recordcheck.duckdb").rename(tmp_path / "kept.duckdb")
+    code, output = _run(SAMPLE, out, 1)
+    assert code == ExitCode.USAGE_ERROR and "holds 1 published run(s) but there is no run store" in output
+    assert "the auditors' decisions" in output and "--new-store" in output
+    with RunStore(tmp_path / "other.duckdb"):
+        pass
+    code, output = _run(SAMPLE, out, 1, "--store", str(tmp_path / "other.duckdb"))
+    assert code == ExitCode.USAGE_ERROR and "knows none of the 1 run(s)" in output
+    assert _run(SAMPLE, out, 1, "--new-store")[0] == 0
+    assert _run(SAMPLE, out, 2)[0] == 0, "the new store knows the run it recorded"
+
+
 def test_re_running_an_older_night_leaves_latest_on_the_newest(tmp_path):
     out = tmp_path / "out"
     assert _run(SAMPLE, out, 1)[0] == 0
@@ -619,7 +637,7 @@ def test_a_tampered_run_id_in_the_store_deletes_nothing_outside_out(tmp_path):
     assert _run(SAMPLE, out, 0)[0] == 0
     with RunStore(out / "recordcheck.duckdb") as store:
         store.con.execute("UPDATE runs SET run_id = '../victim'")
-    assert _run(SAMPLE, out, 1, "--keep", "1")[0] == 0
+    assert _run(SAMPLE, out, 1, "--keep", "1", "--new-store")[0] == 0  # the store knows no folder of OUT now
     assert (victim / "precious.txt").read_text() == "keep me"
 
 

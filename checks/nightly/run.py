@@ -18,6 +18,7 @@ import polars as pl
 from recordcheck.checks import __version__
 from recordcheck.checks.audit.sample import POPULATION, population_frame
 from recordcheck.checks.base.config import RunConfig
+from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.marking import DEFAULT_MARKING, RUN_README, write_note
 from recordcheck.checks.base.progress import Quiet, Reporter
 from recordcheck.checks.base.refdata import ReferenceData
@@ -50,7 +51,7 @@ from recordcheck.checks.nightly.run_outputs import (
     store_row,
     write_register,
 )
-from recordcheck.checks.nightly.store import DECISION_LOG, RELEASED, STORE_NAME, RunStore
+from recordcheck.checks.nightly.store import DECISION_LOG, RELEASED, RUN_ID, STORE_NAME, RunStore
 from recordcheck.checks.validation.pipeline import LoadedExtract, load_extract, sha256_of
 from recordcheck.checks.validation.runners import DEFAULT_RUNNER, make_runner
 
@@ -137,6 +138,7 @@ def execute_run(
     validator: str = DEFAULT_RUNNER,
     store_path: Path | None = None,
     keep: int | None = None,
+    new_store: bool = False,
 ) -> RunOutcome:
     """One night, its steps in order: load, rules, judge, write and publish (the store records
     the run as the last act of publishing), then prune.
@@ -153,6 +155,8 @@ def execute_run(
     store_path = store_path or out_dir / STORE_NAME
     inputs = RunInputs(extract_dir, out_dir, profile, reference, config, as_of, pack)
     with single_writer(out_dir, store_path, "recordcheck run"):
+        if not new_store:
+            check_store_knows_runs(out_dir, store_path)
         loaded = _load(inputs, validator, progress)
         try:
             # the store is opened only once the extract is accepted: a rejected one leaves OUT_DIR as it was
@@ -168,6 +172,35 @@ def execute_run(
         finally:
             loaded.close()
     return outcome
+
+
+def check_store_knows_runs(out_dir: Path, store_path: Path) -> None:
+    """Refuse a night whose run store is lost or replaced: OUT holds published runs the store does
+    not know. Going on would reset the history (every finding new), lose the auditors' decisions
+    and stop --keep pruning, without a word; `--new-store` starts afresh knowingly."""
+    folders = {
+        p.name
+        for p in out_dir.iterdir()
+        if p.is_dir() and not p.is_symlink() and RUN_ID.match(p.name) and (p / "manifest.json").is_file()
+    }
+    if not folders:
+        return
+    lost = (
+        "the history the store keeps (new, recurring and resolved would restart), the auditors' decisions, "
+        "the releases of redacted reports, and --keep's pruning of these folders"
+    )
+    if not store_path.is_file():
+        raise ConfigError(
+            f"{out_dir} holds {len(folders):,} published run(s) but there is no run store at {store_path}. "
+            f"Restore it; or, to start a new one knowingly, give --new-store (lost: {lost})"
+        )
+    with RunStore(store_path) as store:
+        known = set(store.complete_runs())
+    if not folders & known:
+        raise ConfigError(
+            f"the run store at {store_path} knows none of the {len(folders):,} run(s) in {out_dir} (a replaced "
+            f"store?). Restore the right one; or give --new-store to go on with this one (lost: {lost})"
+        )
 
 
 @dataclass(frozen=True)

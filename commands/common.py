@@ -126,7 +126,12 @@ def _classify(exc: BaseException) -> tuple[ExitCode, str]:
     """The exit code and the one line for a failure that is not one of recordcheck's own errors."""
     if isinstance(exc, Interrupted | KeyboardInterrupt) or _SIGNALLED:
         # a library may turn the Interrupted raised by the handler into its own error
-        return ExitCode.INTERRUPTED, f"interrupted ({_SIGNALLED[0] if _SIGNALLED else 'SIGINT'}); nothing was published"
+        signal_name = _SIGNALLED[0] if _SIGNALLED else "SIGINT"
+        if published := getattr(exc, "published", None):
+            return ExitCode.INTERRUPTED, (
+                f"interrupted ({signal_name}) as it finished publishing: run {published} is published and in the store"
+            )
+        return ExitCode.INTERRUPTED, f"interrupted ({signal_name}); nothing was published"
     # DuckDB's is matched by name, so that --help need not import DuckDB
     if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryException":
         return ExitCode.RESOURCE_EXHAUSTED, "out of memory; nothing was published (raise engine.memory_limit)"

@@ -509,6 +509,29 @@ def test_a_run_in_another_process_is_refused_while_one_holds_the_folder(tmp_path
     assert done.returncode == ExitCode.BUSY and "nightly batch" in done.stderr
 
 
+@pytest.mark.parametrize("stage", ["recorded", "unmarked"])
+def test_a_sigterm_after_the_store_commit_publishes_the_run_it_recorded(tmp_path, stage):
+    """A SIGTERM just after the store commit deleted the run folder while the store kept the run: the
+    next night compared against a phantom, and the exit-6 message said nothing was published. The
+    run is now finished and said to be published."""
+    out = tmp_path / "out"
+    assert _run(SAMPLE, out, 0)[0] == 0
+    termed = subprocess.run(
+        [sys.executable, "-m", "recordcheck.cli", "run", str(SAMPLE), "--out", str(out), "--as-of", _at(1)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, CRASH_ENV: f"term:{stage}"},
+        timeout=120,
+    )
+    assert termed.returncode == ExitCode.INTERRUPTED, termed.stderr
+    assert "is published and in the store" in termed.stderr
+    with RunStore(out / "recordcheck.duckdb") as store:
+        runs = store.complete_runs()
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+    assert folders == sorted(runs) and len(runs) == 2, (folders, runs)
+    assert os.readlink(out / "latest") == runs[-1] and not list(out.glob(f"*/{UNCOMMITTED}"))
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_a_crash_at_each_step_of_publishing_leaves_everything_consistent(tmp_path, stage):
     out = tmp_path / "out"

@@ -46,8 +46,12 @@ STAGES = ("staged", "moved", "recorded", "unmarked")
 
 
 def checkpoint(stage: str) -> None:
-    if os.environ.get(CRASH_ENV) == stage:
+    """At the named stage: SIGKILL (RECORDCHECK_CRASH_AT=stage) or SIGTERM (=term:stage)."""
+    wanted = os.environ.get(CRASH_ENV)
+    if wanted == stage:
         os.kill(os.getpid(), signal.SIGKILL)
+    if wanted == f"term:{stage}":
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 # ---------------------------------------------------------------- one writer

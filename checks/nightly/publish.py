@@ -91,7 +91,7 @@ def staged_run(
     staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-{run_id}-", dir=out_dir))
     step = checkpoint or (lambda _stage: None)
     final = out_dir / run_id
-    moved = False
+    moved = recorded = False
     try:
         yield staging
         for path in staging.rglob("*"):
@@ -108,14 +108,21 @@ def staged_run(
         step("moved")
         if commit is not None:
             commit()
+            recorded = True
             step("recorded")
             (final / UNCOMMITTED).unlink()
             step("unmarked")
         if repoint:
             point_latest(out_dir, run_id)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        if moved and (final / UNCOMMITTED).exists():
+        if recorded:
+            # the store holds the run: finish publishing it (never leave the store a phantom)
+            (final / UNCOMMITTED).unlink(missing_ok=True)
+            if repoint:
+                point_latest(out_dir, run_id)
+            exc.published = run_id  # type: ignore[attr-defined]
+        elif moved and (final / UNCOMMITTED).exists():
             shutil.rmtree(final, ignore_errors=True)  # the store never took it: it was never published
         raise
 

@@ -169,6 +169,24 @@ def test_profile_draft_command_refuses_to_overwrite(force_export, tmp_path):
     assert again.exit_code == ExitCode.USAGE_ERROR and "--force" in again.output
 
 
+def test_a_hostile_folder_or_file_name_cannot_write_keys_into_the_draft(force_export, tmp_path):
+    """Every value goes through the YAML dumper and every line is one line: a folder or file name
+    carrying a newline once switched on allow_files_outside_extract in the draft."""
+    hostile = tmp_path / "export\nallow_files_outside_extract: true\n#"
+    shutil.copytree(force_export, hostile)
+    crimes = next(hostile.glob("RMS_Crime*.csv"))
+    crimes.rename(crimes.with_name("crimes\nallow_files_outside_extract: true.csv"))
+    out = tmp_path / "draft.yaml"
+    result = CliRunner().invoke(cli, ["profile", "draft", str(hostile), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    draft = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert "allow_files_outside_extract" not in draft
+    assert all("allow_files_outside_extract" not in (t or {}) for t in draft["tables"].values())
+    assert "crimes\nallow_files_outside_extract: true.csv" in [(t or {}).get("file") for t in draft["tables"].values()], (
+        "the name kept whole, as a quoted value"
+    )
+
+
 # ---------------------------------------------------------------- profile check
 
 

@@ -242,8 +242,22 @@ def draft_profile(folder: Path) -> Draft:
 
 
 def _yaml_value(value: str) -> str:
-    text: str = yaml.safe_dump(value, default_style=None, width=1000)
-    return text.strip().removesuffix("...").strip()
+    """A value as YAML, always on one line (through the YAML dumper, never by formatting): a file
+    or column name cannot end its line and start a key of its own."""
+    text: str = yaml.safe_dump(value, default_style=None, width=10**9)
+    text = text.strip().removesuffix("...").strip()
+    if "\n" in text or "\r" in text:
+        text = yaml.safe_dump(value, default_style='"', width=10**9).strip().removesuffix("...").strip()
+    return text
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def _one_line(line: str) -> str:
+    """A line of the draft with any control character (a newline in a folder's name, say) made a
+    space: names reach comments too, and a comment has no escapes."""
+    return _CONTROL.sub(" ", line)
 
 
 def _render_header(draft: Draft) -> list[str]:
@@ -331,7 +345,7 @@ def render(draft: Draft) -> str:
         if table.file.encoding != draft.encoding and table.file.why_encoding != "plain ASCII":
             out.append(f"    encoding: {table.file.encoding}   # {table.file.why_encoding}")
         out += _render_columns(name, table, draft) + _render_values(name, table)
-    return "\n".join(out) + "\n"
+    return "\n".join(_one_line(line) for line in out) + "\n"
 
 
 TODO = re.compile(r"# TODO (\S+):")

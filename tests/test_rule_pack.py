@@ -329,3 +329,33 @@ def test_a_pack_cannot_replace_a_table_by_its_names(tmp_path, old, new, message)
     rules = _edited_pack(tmp_path, "pack.yaml", old, new)
     with pytest.raises(ConfigError, match=message):
         load_pack(rules)
+
+
+def test_a_runaway_rule_is_stopped_and_reported_not_run(tmp_path):
+    """A rule with a runaway cross join hung `run` until it was killed. Past engine.query_seconds its
+    query is interrupted; the rule is not run, with its reason, and the night is incomplete."""
+    import time
+
+    from click.testing import CliRunner
+
+    from recordcheck.checks.base.exitcodes import ExitCode
+    from recordcheck.cli import cli
+    from tests.conftest import AS_OF_TEXT
+
+    rules = _edited_pack(
+        tmp_path,
+        "outcomes/OUT001.yaml",
+        "population: |\n  SELECT * FROM crime",
+        "population: |\n  SELECT c.* FROM crime c, range(100000) a, range(100000) b WHERE a.range + b.range = -1 AND c.crime_id IS NOT NULL\n  UNION ALL SELECT * FROM crime",
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text("config: 1\nengine: {query_seconds: 1}\n", encoding="utf-8")
+    started = time.monotonic()
+    result = CliRunner().invoke(
+        cli,
+        ["run", str(ROOT / "sample_data" / "extract"), "--out", str(tmp_path / "out"), "--as-of", AS_OF_TEXT]
+        + ["--rules", str(rules), "--config", str(config)],
+    )
+    assert time.monotonic() - started < 60
+    assert result.exit_code == ExitCode.RUN_INCOMPLETE, result.output
+    assert "OUT001 (over the time limit of 1 s (engine.query_seconds)" in result.output

@@ -84,6 +84,7 @@ class EngineModel(Strict):
     threads: Annotated[int, Field(ge=1, le=256)] | None = None
     memory_limit: Annotated[str, Field(pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")] | None = None
     temp_directory: str | None = None
+    query_seconds: Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False, strict=False)] | None = None
 
 
 class LimitsModel(Strict):
@@ -281,6 +282,7 @@ def config_from_raw(raw: Any, path: Path) -> RunConfig:
             threads=engine.threads,
             memory_limit=engine.memory_limit,
             temp_directory=(path.parent / engine.temp_directory) if engine.temp_directory is not None else None,
+            **({"query_seconds": engine.query_seconds} if engine.query_seconds is not None else {}),
         ),
         max_quarantine_share=(model.validation or ValidationModel()).max_quarantine_share,
         districts=list(model.districts) if model.districts else None,

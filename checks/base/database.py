@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -35,6 +37,8 @@ class EngineSettings:
     """DuckDB size text ('4GB'); None: DEFAULT_MEMORY_LIMIT_MB."""
     temp_directory: Path | None = None
     """Where DuckDB spills; None: a private folder under the system temp folder, removed after."""
+    query_seconds: float = 600.0
+    """The longest one rule may run: a runaway query is interrupted and the rule reported not run."""
 
 
 def _default_memory_limit() -> str:
@@ -92,3 +96,20 @@ def connect(settings: EngineSettings | None = None) -> Iterator[duckdb.DuckDBPyC
     """A configured connection for one piece of work; closed (and its spill folder removed) after."""
     with Database(settings) as database:
         yield database.con
+
+
+@contextmanager
+def time_limit(con: Any, seconds: float | None) -> Iterator[None]:
+    """A watchdog over the queries run inside: past `seconds`, DuckDB is interrupted (the query
+    raises duckdb.InterruptException). A runaway cross join then ends the query, not the night."""
+    interrupt = getattr(con, "interrupt", None)  # an engine on another backend keeps its own limits
+    if not seconds or interrupt is None:
+        yield
+        return
+    timer = threading.Timer(seconds, interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()

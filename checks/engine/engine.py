@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from recordcheck.checks.base.database import DUCKDB_TYPES, Database, EngineSettings, connect
+from recordcheck.checks.base.database import DUCKDB_TYPES, Database, EngineSettings, connect, time_limit
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.refdata import ReferenceData, limit_rows, outcome_rows, reason_rows
 from recordcheck.checks.engine.rules import PLACEHOLDER, STRATA, Rule, RulePack, parts_not_run, unmet_needs, with_parts
@@ -84,8 +84,10 @@ class RuleEngine:
         threads: int | None = None,
         con: duckdb.DuckDBPyConnection | None = None,
         districts: list[str] | None = None,
+        query_seconds: float | None = EngineSettings.query_seconds,
     ) -> None:
         self.pack = pack
+        self.query_seconds = query_seconds
         self.present = set(tables)
         self.limits = dict(reference.limits)
         self._database: Database | None = None
@@ -195,6 +197,8 @@ class RuleEngine:
     def _exec(self, sql: str, what: str) -> None:
         try:
             self.con.execute(sql)
+        except duckdb.InterruptException:
+            raise QueryTimeout(what) from None
         except duckdb.PermissionException:
             raise RuleError(f"{what}: refused: rule SQL may not read or write files or change settings") from None
         except duckdb.Error as exc:
@@ -375,6 +379,24 @@ class RuleEngine:
         # The population is a table named `population` that the breaches query reads as it is
         # written: no SQL is spliced into another (a breaches query may start with a comment or WITH).
         pop, br = "population", "breaches"
+        try:
+            with time_limit(self.con, self.query_seconds):
+                return self._judge_rule(rule, run_id, population_ids, unusable, disabled, started)
+        except (QueryTimeout, duckdb.InterruptException):
+            self._drop(pop, br)
+            why = f"over the time limit of {self.query_seconds:g} s (engine.query_seconds): its query was stopped"
+            return RuleResult(rule, "not_run", why), None
+
+    def _judge_rule(
+        self,
+        rule: Rule,
+        run_id: str,
+        population_ids: bool,
+        unusable: Mapping[tuple[str, str], str] | None,
+        disabled: list[str] | None,
+        started: float,
+    ) -> tuple[RuleResult, Any]:
+        pop, br = "population", "breaches"
         skipped = parts_not_run(rule, unusable or {}, disabled)
         off = {name for name, _ in skipped}
         self._create(pop, with_parts(rule.population, off), f"{rule.id} population", temporary=True)
@@ -394,6 +416,10 @@ class RuleEngine:
             rule, "run", "", population, breaches, strata, time.perf_counter() - started, ids, tuple(skipped)
         )
         return result, register
+
+
+class QueryTimeout(Exception):  # noqa: N818 - it names what happened, as DuckDB's own do
+    """A query the watchdog interrupted (engine.query_seconds)."""
 
 
 OFFENCE_CODE_FIELDS = frozenset({"offence_code", "disclosed_code"})
@@ -426,11 +452,13 @@ def run_pack(
     a schema of their own that is dropped afterwards (so two packs can run on one loaded
     extract); frames given directly are run in a database of their own. `unusable` names the
     optional columns that are absent from the export or empty in every row (table, column ->
-    why): a rule that needs one is reported as not run."""
+    why): a rule that needs one is reported as not run. A rule over `settings.query_seconds` is
+    stopped and reported as not run."""
+    seconds = (settings or EngineSettings()).query_seconds
     if not isinstance(tables, AcceptedTables):
         with connect(settings) as con:
             return _run_pack(
-                RuleEngine(pack, reference, as_of, tables, con=con, districts=districts),
+                RuleEngine(pack, reference, as_of, tables, con=con, districts=districts, query_seconds=seconds),
                 run_id,
                 only,
                 disabled,
@@ -442,7 +470,11 @@ def run_pack(
     con.execute(f"SET schema = '{schema}'")
     try:
         return _run_pack(
-            RuleEngine(pack, reference, as_of, tables, con=con, districts=districts), run_id, only, disabled, unusable or {}
+            RuleEngine(pack, reference, as_of, tables, con=con, districts=districts, query_seconds=seconds),
+            run_id,
+            only,
+            disabled,
+            unusable or {},
         )
     finally:
         con.execute("SET schema = 'main'")

@@ -176,11 +176,14 @@ def inspect_file(path: Path, fmt: str, encoding: str) -> FileFacts:
                     decoder.decode(b"", final=True)
                 except UnicodeDecodeError:
                     raise InputRejected(f"{path}: the file ends inside a character; check the profile's encoding") from None
-    except BaseException:
+    except BaseException as exc:
         if out is not None:
             out.close()
         if copy is not None:
             copy.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename in (str(path), path):
+            # the input cannot be read (permissions, a device): the input's fault, not the output's
+            raise InputRejected(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
         raise
     if out is not None:
         out.close()

@@ -18,7 +18,7 @@ import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
-from recordcheck.checks.base.errors import Busy, ConfigError
+from recordcheck.checks.base.errors import Busy, StoreUnavailable
 from recordcheck.checks.base.exitcodes import ExitCode
 from recordcheck.checks.extract.contract import REGISTER_COLUMNS
 from recordcheck.checks.nightly.comparison import CRASH_ENV, STAGES, single_writer
@@ -89,7 +89,7 @@ def test_a_store_newer_than_the_code_is_refused(tmp_path):
     store_file = tmp_path / "s.duckdb"
     with RunStore(store_file) as store:
         store.con.execute("INSERT INTO schema_version VALUES (99, now())")
-    with pytest.raises(ConfigError, match="schema 99, newer than this recordcheck knows"):
+    with pytest.raises(StoreUnavailable, match="schema 99, newer than this recordcheck knows"):
         RunStore(store_file)
 
 
@@ -621,6 +621,16 @@ def test_a_decisions_file_is_refused_by_row_for_junk_dates_far_waivers_and_contr
     assert cover.exit_code == ExitCode.USAGE_ERROR and "no rows under a header in its first sheet" in cover.output
     with RunStore(out / "recordcheck.duckdb") as store:
         assert store.decision_history().height == 0
+
+
+def test_a_damaged_store_exits_with_its_own_code(tmp_path):
+    """A damaged store exited 2, as if the command line were wrong; it now has its own code, 12."""
+    out = tmp_path / "out"
+    assert _run(SAMPLE, out, 0)[0] == 0
+    (out / "recordcheck.duckdb").write_bytes(b"not a database" * 300)
+    code, output = _run(SAMPLE, out, 1)
+    assert code == ExitCode.STORE_UNAVAILABLE == 12 and "the run store cannot be opened" in output
+    assert len([p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]) == 1, "nothing published"
 
 
 def test_a_lost_or_replaced_store_is_refused_until_asked(tmp_path):

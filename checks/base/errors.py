@@ -28,6 +28,12 @@ class OutputUnavailable(RecordcheckError):
     exit_code = ExitCode.OUTPUT_UNAVAILABLE
 
 
+class StoreUnavailable(RecordcheckError):
+    """The run store is damaged, read-only or of a newer schema."""
+
+    exit_code = ExitCode.STORE_UNAVAILABLE
+
+
 class Busy(RecordcheckError):
     """Another recordcheck process is writing to the same OUT_DIR or run store."""
 

@@ -17,8 +17,8 @@ class ExitCode(IntEnum):
     FINDINGS_CHANGED = 4
     """`rules diff`: the two packs' findings differ on the extract (so CI can ask for approval)."""
     INTERNAL_ERROR = 5
-    """An unexpected error (a defect): one line on stderr, the traceback (no record values) in
-    recordcheck-error.log in OUT_DIR (or the current folder); nothing published."""
+    """An unexpected error (a defect): one line on stderr, where it happened (no record values) in
+    recordcheck-error.log in OUT_DIR (or the system's temporary folder); nothing published."""
     INTERRUPTED = 6
     """Stopped by SIGTERM or SIGINT: the staging folder was removed, nothing published."""
     OUTPUT_UNAVAILABLE = 7
@@ -38,3 +38,7 @@ class ExitCode(IntEnum):
     """`national`: the run was published, but one or more forces' extracts were refused (missing
     table or column, bad profile or config); each is named in the headline and summary.json, and
     the other forces were checked."""
+    STORE_UNAVAILABLE = 12
+    """The run store cannot be used (damaged, not a DuckDB file, read-only, or newer than this
+    recordcheck): nothing published; restore it from a backup, or start a new one knowingly with
+    `run --new-store`."""

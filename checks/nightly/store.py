@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.base.errors import Busy, StoreUnavailable
 from recordcheck.checks.extract.contract import REGISTER_COLUMNS
 
 STORE_NAME = "recordcheck.duckdb"
@@ -152,7 +152,10 @@ class RunStore:
         try:
             self.con = duckdb.connect(str(path))
         except duckdb.IOException as exc:
-            raise ConfigError(f"{path}: the run store cannot be opened ({str(exc).splitlines()[0]})") from None
+            first = str(exc).splitlines()[0]
+            if "lock" in first.lower():  # another process has it (a run through another OUT_DIR)
+                raise Busy(f"{path}: the run store is held by another process ({first})") from None
+            raise StoreUnavailable(f"{path}: the run store cannot be opened ({first})") from None
         self.con.execute("SET TimeZone = 'UTC'")
         self.migrate()
 
@@ -179,7 +182,8 @@ class RunStore:
         """Apply the migrations this store lacks, each in its own transaction; return them."""
         current = self.version()
         if current > SCHEMA_VERSION:
-            raise ConfigError(
+            self.con.close()
+            raise StoreUnavailable(
                 f"{self.path}: the run store has schema {current}, newer than this recordcheck knows ({SCHEMA_VERSION}); "
                 "upgrade recordcheck"
             )

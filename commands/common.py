@@ -103,7 +103,9 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             if exc.exit_code in (ExitCode.INPUT_REJECTED, ExitCode.OUTPUT_UNAVAILABLE):
                 click.echo("Nothing was published.", err=True)
             sys.exit(int(exc.exit_code))
-        except (Interrupted, KeyboardInterrupt, Exception) as exc:
+        except (SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # a Rust panic (Polars) is a BaseException: it too gets its code
             code, message = _classify(exc)
             if code == ExitCode.INTERNAL_ERROR:
                 message += f"; details in {_log_internal_error(exc, _log_folder(kwargs.get('out_dir')))}"
@@ -132,6 +134,11 @@ def _classify(exc: BaseException) -> tuple[ExitCode, str]:
                 f"interrupted ({signal_name}) as it finished publishing: run {published} is published and in the store"
             )
         return ExitCode.INTERRUPTED, f"interrupted ({signal_name}); nothing was published"
+    if type(exc).__name__ == "PanicException":
+        # Polars panics when an allocation fails under memory pressure; its text is never shown
+        text = str(exc).lower()
+        if any(word in text for word in ("memory", "alloc", "capacity overflow")):
+            return ExitCode.RESOURCE_EXHAUSTED, "out of memory (a Polars allocation failed); nothing was published"
     # DuckDB's is matched by name, so that --help need not import DuckDB
     if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryException":
         return ExitCode.RESOURCE_EXHAUSTED, "out of memory; nothing was published (raise engine.memory_limit)"

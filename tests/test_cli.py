@@ -486,3 +486,26 @@ def test_an_empty_required_table_makes_the_night_incomplete(tmp_path):
     assert result.exit_code == ExitCode.RUN_INCOMPLETE, result.output
     assert "referrals: a header and no rows; CNT001, DQ002" in result.output
     assert "REC001 (ran on no rows: referrals empty)" in result.output and "Rules: all ran" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("panic", "code", "message"),
+    [
+        ("memory allocation of 8589934592 bytes failed", ExitCode.RESOURCE_EXHAUSTED, "out of memory (a Polars allocation"),
+        ("index out of bounds", ExitCode.INTERNAL_ERROR, "internal error (PanicException)"),
+    ],
+)
+def test_a_polars_panic_gets_a_named_code_and_no_traceback(tmp_path, monkeypatch, panic, code, message):
+    """A Rust panic is a BaseException: under memory pressure it exited 1 (which means published)
+    with a traceback. It now exits 8 when an allocation failed, else 5, one line each."""
+    from polars.exceptions import PanicException
+
+    from recordcheck.checks.nightly import run as nightly
+
+    def panics(*_args, **_kwargs):
+        raise PanicException(panic)
+
+    monkeypatch.setattr(nightly, "_run_rules", panics)
+    result = run_sample(tmp_path / "out")
+    assert result.exit_code == code and message in result.output
+    assert "Traceback" not in result.output and panic not in result.output

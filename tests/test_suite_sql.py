@@ -66,3 +66,39 @@ def test_an_unknown_kind_or_an_empty_suite_is_refused_by_name():
         failing_rows_predicate(_exp("expect_table_row_count_to_equal", value=3), "t", {})
     with pytest.raises(ConfigError, match=r"suite 'empty' has no expectations"):
         compile_suite({"name": "empty", "expectations": []}, "t", {})
+
+
+def test_a_hostile_suite_is_refused_before_any_sql_is_built(tmp_path):
+    """A suite's column name carrying SQL ended in a DuckDB binder error and exit 5; now the suite
+    is refused by file and expectation, exit 2, before a query is built."""
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from recordcheck.checks.base.exitcodes import ExitCode
+    from recordcheck.checks.base.resources import RULES_DIR
+    from recordcheck.cli import cli
+    from tests.conftest import AS_OF_TEXT, ROOT
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, rules)
+    suite = rules / "expectations" / "crimes.json"
+    document = json.loads(suite.read_text())
+    document["expectations"][0]["kwargs"]["column"] = 'crime_id" IS NULL OR 1=1 --'
+    suite.write_text(json.dumps(document))
+    result = CliRunner().invoke(
+        cli,
+        ["validate", str(ROOT / "sample_data" / "extract"), "--rules", str(rules), "--as-of", AS_OF_TEXT]
+        + ["--quarantine", str(tmp_path / "q.csv")],
+    )
+    assert result.exit_code == ExitCode.USAGE_ERROR, result.output
+    assert "crimes.json: expectation 1 (expect_column_values_to_not_be_null) names 1 column(s)" in result.output
+    assert "1=1" not in result.output
+    suite.write_text("{not json")
+    result = CliRunner().invoke(
+        cli,
+        ["validate", str(ROOT / "sample_data" / "extract"), "--rules", str(rules), "--as-of", AS_OF_TEXT]
+        + ["--quarantine", str(tmp_path / "q.csv")],
+    )
+    assert result.exit_code == ExitCode.USAGE_ERROR and "not a readable suite" in result.output

@@ -12,9 +12,11 @@ written to quarantine.csv), and `keep_first` where only repeats after the first 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.resources import SUITES_DIR
 from recordcheck.checks.extract.contract import CONTRACT_VERSION, EARLIEST_YEAR, TABLES, Column, Table
 
@@ -186,5 +188,30 @@ def write_suites(directory: Path = SUITES_DIR) -> list[Path]:
 
 
 def load_suite(table: str, directory: Path = SUITES_DIR) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(suite_path(table, directory).read_text(encoding="utf-8"))
+    """A table's suite, checked before any SQL is built from it: a column it names must be one of
+    the contract's (a name carrying SQL is refused), and each expectation a known kind."""
+    path = suite_path(table, directory)
+    try:
+        result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable suite ({type(exc).__name__})") from None
+    expectations = result.get("expectations") if isinstance(result, dict) else None
+    if not isinstance(expectations, list):
+        raise ConfigError(f"{path}: a suite is an object with a list of expectations")
+    known = set(TABLES[table].column_names) | {column for (owner, column) in DERIVED_COLUMNS if owner == table}
+    for number, expectation in enumerate(expectations, start=1):
+        kind = expectation.get("type") if isinstance(expectation, dict) else None
+        kwargs = expectation.get("kwargs") if isinstance(expectation, dict) else None
+        if not isinstance(kind, str) or not re.fullmatch(r"expect_[a-z_]+", kind) or not isinstance(kwargs, dict):
+            raise ConfigError(f"{path}: expectation {number} has no known type and kwargs")
+        for key, value in kwargs.items():
+            if "column" not in key:
+                continue
+            names = value if isinstance(value, list) else [value]
+            unknown = [n for n in names if not isinstance(n, str) or n not in known]
+            if unknown:
+                raise ConfigError(
+                    f"{path}: expectation {number} ({kind}) names {len(unknown)} column(s) that table {table} "
+                    "does not have; a suite reads only the contract's columns"
+                )
     return result

@@ -103,3 +103,38 @@ def test_a_header_less_export_quotes_none_of_its_first_record(tmp_path):
         assert "does the file have its header row?" in result.output
         for value in (first["referral_id"], first["subject_person_id"], first["subject_dob"], "PLANTED"):
             assert value not in result.output, value
+
+
+def test_a_surname_in_a_code_column_is_counted_never_quoted(tmp_path):
+    """A value of a coded column is quoted in a quarantine reason or the unmapped-code advice only
+    when it has the column's code shape (the profile's force codes, else the contract's lower-case
+    values; offence codes like 105A): SMITH in `status` and JONES in `offence_code` are counted."""
+    import shutil
+
+    import polars as pl
+    from click.testing import CliRunner
+
+    from recordcheck.checks.validation.validate import code_shape
+    from recordcheck.cli import cli
+    from tests.conftest import AS_OF_TEXT, ROOT
+
+    assert code_shape(["CEC", "VNT"]) == "^[A-Z]{2,4}$"  # VDEC fits, SMITH does not
+    extract = tmp_path / "extract"
+    shutil.copytree(ROOT / "sample_data" / "extract", extract)
+    crimes = pl.read_csv(extract / "crimes.csv", infer_schema=False)
+    row = pl.int_range(pl.len())
+    crimes.with_columns(
+        pl.when(row < 3).then(pl.lit("SMITH")).otherwise(pl.col("status")).alias("status"),
+        pl.when(row == 5)
+        .then(pl.lit("JONES"))
+        .when(row == 6)
+        .then(pl.lit("99Z"))
+        .otherwise(pl.col("offence_code"))
+        .alias("offence_code"),
+    ).write_csv(extract / "crimes.csv")
+    quarantine = tmp_path / "q.csv"
+    result = CliRunner().invoke(cli, ["validate", str(extract), "--as-of", AS_OF_TEXT, "--quarantine", str(quarantine)])
+    reasons = pl.read_csv(quarantine, infer_schema=False)["reason"].to_list()
+    assert "SMITH" not in result.output + "".join(reasons) and "JONES" not in result.output + "".join(reasons)
+    assert "status holds a value of 5 characters, which is not one of the contract's values" in " ".join(reasons)
+    assert "offence_code holds '99Z', which is not a code in the offence catalogue" in " ".join(reasons)

@@ -247,6 +247,7 @@ def load_extract(
             runner or make_runner(),
             suites_dir or SUITES_DIR,
             {name: profile.table(name).columns for name in present},
+            {name: {column: list(codes) for column, codes in profile.table(name).values.items()} for name in present},
         )
         timings["validate"] = time.perf_counter() - started
     except BaseException:

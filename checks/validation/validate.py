@@ -11,6 +11,7 @@ accepted or in the quarantine with a reason: rows read = rows accepted + rows qu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,19 +102,44 @@ CODE_CHECKS = ("unknown_value", "unknown_offence_code")
 """Checks on coded columns: their failing values are codes, safe to name in a reason."""
 
 
-def _shown_code(column: str) -> pl.Expr:
-    """The value quoted when it looks like a code (short, no free text); otherwise only its length."""
+OFFENCE_CODE_SHAPE = r"^[0-9]{1,3}(\.[0-9]{1,2})?[A-Z]{0,2}$"
+"""The shape of a Home Office offence code (1, 3A, 4.10, 105A)."""
+CONTRACT_CODE_SHAPE = r"^[a-z0-9_]{1,40}$"
+"""The shape of the contract's own coded values (recorded, victim_declined)."""
+
+
+def code_shape(codes: list[str]) -> str:
+    """A regex for values shaped like `codes` (a profile's force codes for a column): the kinds of
+    character they use and their range of lengths. A value outside it (a surname in capitals in a
+    lower-case column, a name where codes are three letters) is counted, never quoted."""
+    if not codes:
+        return CONTRACT_CODE_SHAPE
+    kinds = ""
+    if any(c.isupper() for code in codes for c in code):
+        kinds += "A-Z"
+    if any(c.islower() for code in codes for c in code):
+        kinds += "a-z"
+    if any(c.isdigit() for code in codes for c in code):
+        kinds += "0-9"
+    kinds += "".join(sorted({re.escape(c) for code in codes for c in code if not c.isalnum()}))
+    # one character of slack each way: an unmapped code beside CEC and VNT may be VDEC
+    shortest, longest = max(1, min(len(c) for c in codes) - 1), max(len(c) for c in codes) + 1
+    return f"^[{kinds or 'a-z'}]{{{shortest},{longest}}}$"
+
+
+def _shown_code(column: str, shape: str) -> pl.Expr:
+    """The value quoted when it has the column's code shape; otherwise only its length."""
     value = pl.col(column).cast(pl.String)
     return (
-        pl.when(value.str.contains(CODE_LIKE))
+        pl.when(value.str.contains(shape) & value.str.contains(CODE_LIKE))
         .then(pl.lit("'") + value + pl.lit("'"))
         .otherwise(pl.lit("a value of ") + value.str.len_chars().cast(pl.String) + pl.lit(" characters"))
     )
 
 
-def _code_reason(column: str, source_column: str | None, allowed: str) -> pl.Expr:
+def _code_reason(column: str, source_column: str | None, allowed: str, shape: str) -> pl.Expr:
     where = f"column {source_column!r} (canonical {column})" if source_column and source_column != column else column
-    return pl.lit(f"{where} holds ") + _shown_code(column) + pl.lit(f", which is not {allowed}")
+    return pl.lit(f"{where} holds ") + _shown_code(column, shape) + pl.lit(f", which is not {allowed}")
 
 
 def _column_of(expectation: dict[str, Any]) -> str:
@@ -189,10 +215,13 @@ def _failing_rows(con: Any, name: str, suite: dict[str, Any], failures: pl.DataF
     return frame
 
 
-def _unmapped(name: str, column: str, source_column: str | None, hit: pl.DataFrame) -> pl.DataFrame:
-    """Code-like values of a coded column that are not the contract's, with their counts."""
+def _unmapped(name: str, column: str, source_column: str | None, hit: pl.DataFrame, shape: str) -> pl.DataFrame:
+    """Values of a coded column that are not the contract's and have its code shape, with their
+    counts (a value of another shape is counted in the quarantine, never named)."""
     return (
-        hit.filter(pl.col(column).cast(pl.String).str.contains(CODE_LIKE))
+        hit.filter(
+            pl.col(column).cast(pl.String).str.contains(CODE_LIKE) & pl.col(column).cast(pl.String).str.contains(shape)
+        )
         .group_by(pl.col(column).cast(pl.String).alias("code"))
         .agg(pl.len().cast(pl.Int64).alias("rows"))
         .select(
@@ -214,8 +243,12 @@ def _check_table(
     parsed: pl.DataFrame,
     file_name: str,
     source_columns: dict[str, str],
+    code_examples: dict[str, list[str]] | None = None,
 ) -> _TableCheck:
-    """Turn a table's failing (expectation, row) pairs into quarantine rows with their reasons."""
+    """Turn a table's failing (expectation, row) pairs into quarantine rows with their reasons.
+    `code_examples` (column -> the profile's force codes for it) gives each coded column the
+    shape a value must have to be quoted; by default, the contract's own values' shape."""
+    code_examples = code_examples or {}
     frame = _failing_rows(con, name, suite, failures)
     id_col = TABLES[name].id_column or "crime_id"
     origin = pl.col(ORIGIN) if name == "crime_links" else pl.lit(file_name)
@@ -235,8 +268,13 @@ def _check_table(
         reason = pl.lit(exp["meta"]["reason"])
         if exp["meta"]["check"] in CODE_CHECKS and column in frame.columns:
             source_column = source_columns.get(column)
-            reason = _code_reason(column, source_column, exp["meta"]["reason"].split(" is not ", 1)[-1])
-            unmapped.append(_unmapped(name, column, source_column, hit))
+            shape = (
+                OFFENCE_CODE_SHAPE
+                if exp["meta"]["check"] == "unknown_offence_code"
+                else code_shape(code_examples.get(column, []))
+            )
+            reason = _code_reason(column, source_column, exp["meta"]["reason"].split(" is not ", 1)[-1], shape)
+            unmapped.append(_unmapped(name, column, source_column, hit, shape))
         problems.append(
             hit.select(
                 pl.lit(name).alias("table"),
@@ -294,6 +332,7 @@ def validate(
     runner: SuiteRunner,
     suites_dir: Path = SUITES_DIR,
     source_columns: dict[str, dict[str, str]] | None = None,
+    code_examples: dict[str, dict[str, list[str]]] | None = None,
 ) -> ValidationResult:
     """Run each table's suite over `parsed_<table>`; quarantine failing rows; leave `acc_<table>`.
 
@@ -320,6 +359,7 @@ def validate(
             parse_problems.get(name, pl.DataFrame(schema=PROBLEM_SCHEMA)),
             file_names.get(name, name),
             source_columns.get(name, {}),
+            (code_examples or {}).get(name, {}),
         )
     _keep_accepted(con, present, checks)
     parts = [c.problems for c in checks.values()]

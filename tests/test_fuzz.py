@@ -156,3 +156,76 @@ def test_hostile_config(tiny_extract, tmp_path, section, key, value):
     out = tmp_path / "out-config"
     shutil.rmtree(out, ignore_errors=True)
     _check(_run(tiny_extract, out, "--config", str(config)), out)
+
+
+# ---------------------------------------------------------------- files auditors send back
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """One published night, for the decision files and worksheets below."""
+    out = tmp_path_factory.mktemp("fuzz-out")
+    result = CliRunner().invoke(
+        cli, ["run", str(ROOT / "sample_data" / "extract"), "--out", str(out), "--as-of", AS_OF_TEXT]
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+sheet_cell = st.one_of(
+    cell,
+    st.sampled_from(["confirmed", "false_positive", "waived", "remediated", "2026-05-01", "9999-12-31", "1e300", "inf"]),
+)
+
+
+@FUZZ
+@given(rows=st.lists(st.lists(sheet_cell, min_size=5, max_size=5), max_size=6), raw=st.binary(max_size=40))
+def test_hostile_decision_files_stop_with_a_named_code_and_store_nothing_bad(published, tmp_path, rows, raw):
+    """Whatever a decisions file holds, `review import` imports it whole (0) or refuses it (2),
+    never a traceback or exit 5, and never quotes a cell it did not understand as a decision."""
+    import csv
+
+    file = tmp_path / "d.csv"
+    with file.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["fingerprint", "decision", "reviewer", "reason", "until"])
+        writer.writerows(rows)
+    for candidate in (file, tmp_path / "raw.csv"):
+        if candidate.name == "raw.csv":
+            candidate.write_bytes(b"fingerprint,decision,reviewer,reason,until\n" + raw)
+        result = CliRunner().invoke(cli, ["review", "import", str(published), str(candidate)])
+        assert result.exit_code in (0, ExitCode.USAGE_ERROR), result.output
+        assert "Traceback" not in result.output
+
+
+@FUZZ
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {
+                "sample_id": st.sampled_from(["S1", "S2", "S3", ""]),
+                "stratum": st.sampled_from(["A", "B", ""]),
+                "stratum_population": sheet_cell,
+                "crimes_due": sheet_cell,
+                "crimes_recorded": sheet_cell,
+                "recorded_on_time": sheet_cell,
+                "classified_correctly": sheet_cell,
+            }
+        ),
+        max_size=6,
+    )
+)
+def test_hostile_worksheets_are_estimated_or_refused_never_a_crash(tmp_path, rows):
+    """Whatever a reviewed worksheet holds, `estimate` estimates (0) or refuses it (2), never exit 5."""
+    import csv
+
+    file = tmp_path / "w.csv"
+    columns = ["sample_id", "stratum", "stratum_population", "crimes_due", "crimes_recorded"]
+    columns += ["recorded_on_time", "classified_correctly"]
+    with file.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    result = CliRunner().invoke(cli, ["estimate", str(file)])
+    assert result.exit_code in (0, ExitCode.USAGE_ERROR), result.output
+    assert "Traceback" not in result.output

@@ -327,8 +327,12 @@ def test_every_run_ends_with_a_headline(tmp_path):
         f"Tonight: {key.height} new, 0 recurring, 0 resolved; 22 high-severity open; "
         "recording rate 99.60% (95% CI 99.33% to 99.76%; 3,464 of 3,478 crimes)."
     )
-    assert block[2:4] == ["Rules: all ran.", "Verdict: no threshold breached."]
-    assert block[4].startswith("Report: ") and block[4].endswith("report.html")
+    assert block[2:5] == [
+        "Compared with: no earlier complete night.",
+        "Rules: all ran.",
+        "Verdict: no threshold breached.",
+    ]
+    assert block[5].startswith("Report: ") and block[5].endswith("report.html")
     config = tmp_path / "c.yaml"
     config.write_text("config: 1\nrules:\n  disable: [VIC001]\n  thresholds: {REC001: {error_count: 0}}\n")
     result = run_sample(tmp_path / "b", "--config", str(config))

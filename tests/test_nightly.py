@@ -651,6 +651,23 @@ def test_a_lost_or_replaced_store_is_refused_until_asked(tmp_path):
     assert _run(SAMPLE, out, 2)[0] == 0, "the new store knows the run it recorded"
 
 
+def test_an_incomplete_night_is_never_a_baseline(tmp_path):
+    """After a night that could not check everything (exit 9: here the referrals arrived with a
+    header and no rows), the next good night is compared with the last good one, not the hole: it
+    once reported every referral finding new again. The headline names the baseline."""
+    extract, out = _copy(SAMPLE, tmp_path), tmp_path / "out"
+    assert _run(extract, out, 0)[0] == 0
+    first = (out / "latest").resolve().name
+    referrals = (extract / "referrals.csv").read_text(encoding="utf-8")
+    (extract / "referrals.csv").write_text(referrals.splitlines()[0] + "\n", encoding="utf-8")
+    assert _run(extract, out, 1)[0] == ExitCode.RUN_INCOMPLETE
+    (extract / "referrals.csv").write_text(referrals, encoding="utf-8")
+    code, output = _run(extract, out, 2)
+    assert code == 0, output
+    assert "new, 47 recurring, 0 resolved;" in output  # night 0's 47 all raised again; new ones are two days' ageing
+    assert f"Compared with: run {first}, the last complete night." in output
+
+
 def test_re_running_an_older_night_leaves_latest_on_the_newest(tmp_path):
     out = tmp_path / "out"
     assert _run(SAMPLE, out, 1)[0] == 0

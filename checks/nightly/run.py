@@ -527,6 +527,10 @@ def headline(run_summary: dict[str, Any]) -> list[str]:
             f"{resolved_phrase(changes)}; "
             f"{run_summary['open_high']:,} high-severity open; {rate}.",
         )
+        baseline = run_summary.get("previous_run")
+        lines.insert(
+            2, f"Compared with: {f'run {baseline}, the last complete night' if baseline else 'no earlier complete night'}."
+        )
     night = [b for b in run_summary.get("threshold_breaches", []) if b not in breached]
     code = run_summary.get("exit_code")
     verdict = {0: "no threshold breached", 1: "threshold breached", 9: "incomplete: not everything could be checked"}

@@ -211,10 +211,13 @@ class RunStore:
     # ------------------------------------------------------------------ reading
 
     def previous_run(self, as_of: datetime) -> PreviousRun | None:
-        """The latest complete run whose as-of is strictly earlier: a re-run of a night is never
-        compared with itself."""
+        """The baseline a night is compared with: the latest complete run whose as-of is strictly
+        earlier (a re-run is never compared with itself) and that checked everything (exit 0 or
+        1): after a night that could not (exit 9, a table mostly quarantined), the next good one
+        is compared with the last good one, not with the hole."""
         rows = self.con.execute(
-            "SELECT run_id, as_of FROM runs WHERE complete AND as_of < ? ORDER BY as_of DESC, finished_at DESC LIMIT 1",
+            """SELECT run_id, as_of FROM runs WHERE complete AND as_of < ? AND coalesce(exit_code, 0) IN (0, 1)
+               ORDER BY as_of DESC, finished_at DESC LIMIT 1""",
             [as_of],
         ).fetchall()
         return PreviousRun(str(rows[0][0]), rows[0][1]) if rows else None

@@ -60,7 +60,8 @@ def _log_internal_error(exc: BaseException, folder: Path) -> Path | None:
     for target in (folder, Path.cwd()):
         try:
             target.mkdir(parents=True, exist_ok=True)
-            with (target / ERROR_LOG).open("a", encoding="utf-8") as handle:
+            log = target / ERROR_LOG
+            with os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a", encoding="utf-8") as handle:
                 handle.write("\n".join(lines) + "\n")
             return target / ERROR_LOG
         except OSError:

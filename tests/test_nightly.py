@@ -918,3 +918,19 @@ def test_hostile_decision_files_are_refused_with_exit_2_never_a_hang(tmp_path, m
     assert result.exit_code == ExitCode.USAGE_ERROR and "unpacks to" in result.output
     with RunStore(out / "recordcheck.duckdb") as store:
         assert store.decision_history().height == 0
+
+
+def test_the_store_its_lock_and_run_folders_are_the_owners_alone_under_umask_022(tmp_path):
+    """The run store (ids and the auditors' reasons) and its lock were created 0644; run folders
+    stay 0700."""
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        out = tmp_path / "out"
+        assert _run(SAMPLE, out, 0)[0] == 0
+    finally:
+        os.umask(previous)
+    mode = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir() if not p.is_symlink()}
+    assert mode["recordcheck.duckdb"] == 0o600 and mode[".recordcheck.lock"] == 0o600
+    assert all(m == 0o700 for name, m in mode.items() if name.startswith("2"))

@@ -59,7 +59,9 @@ def checkpoint(stage: str) -> None:
 
 def _take(path: Path, what: str) -> IO[str]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a+", encoding="utf-8")
+    # owner only: the lock names who holds the folder (a process on a host)
+    handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+", encoding="utf-8")
+    os.chmod(path, 0o600)
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

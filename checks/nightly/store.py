@@ -13,6 +13,7 @@ A run's rows go in as one transaction (`record_run`), after its folder is in pla
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -156,6 +157,9 @@ class RunStore:
             if "lock" in first.lower():  # another process has it (a run through another OUT_DIR)
                 raise Busy(f"{path}: the run store is held by another process ({first})") from None
             raise StoreUnavailable(f"{path}: the run store cannot be opened ({first})") from None
+        for file in (path, path.with_name(path.name + ".wal")):
+            if file.exists():
+                os.chmod(file, 0o600)  # owner only: the store holds ids and the auditors' reasons
         self.con.execute("SET TimeZone = 'UTC'")
         self.migrate()
 

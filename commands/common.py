@@ -28,7 +28,9 @@ def parse_as_of(value: str | None) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 instant (e.g. 2026-04-01T00:00:00Z)") from None
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 instant (e.g. 2026-04-01T00:00:00Z)", param_hint="--as-of"
+        ) from None
     if parsed.tzinfo is None:
         from recordcheck.checks.base.london import LONDON
 
@@ -38,8 +40,9 @@ def parse_as_of(value: str | None) -> datetime:
     latest = datetime.now(UTC) + timedelta(days=1)
     if not EARLIEST_AS_OF <= parsed <= latest:
         raise click.BadParameter(
-            f"{value!r} is outside {EARLIEST_AS_OF:%Y-%m-%d} to {latest:%Y-%m-%d} (a day past now): a night "
-            "is checked as of a time that has come"
+            param_hint="--as-of",
+            message=f"{value!r} is outside {EARLIEST_AS_OF:%Y-%m-%d} to {latest:%Y-%m-%d} (a day past now): a night "
+            "is checked as of a time that has come",
         )
     return parsed
 

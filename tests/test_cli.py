@@ -461,6 +461,9 @@ def test_history_and_review_import_refuse_an_out_with_no_store_and_create_nothin
         ("--as-of", "9999-01-01T00:00:00Z", "is outside 1990-01-01 to"),
         ("--as-of", "1066-10-14T09:00:00Z", "is outside 1990-01-01 to"),
         ("--as-of", "nonsense", "is not an ISO 8601 instant"),
+        ("--as-of", "30/06/2026", "Invalid value for --as-of: '30/06/2026' is not an ISO 8601 instant"),
+        ("--as-of", "2026-06-31", "Invalid value for --as-of: '2026-06-31' is not an ISO 8601 instant"),
+        ("--as-of", "yesterday", "Invalid value for --as-of: 'yesterday' is not an ISO 8601 instant"),
         ("--config", "/dev/zero", "/dev/zero: not a regular file"),
     ],
 )

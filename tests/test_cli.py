@@ -516,3 +516,27 @@ def test_a_polars_panic_gets_a_named_code_and_no_traceback(tmp_path, monkeypatch
     result = run_sample(tmp_path / "out")
     assert result.exit_code == code and message in result.output
     assert "Traceback" not in result.output and panic not in result.output
+
+
+def test_swapped_date_columns_are_quarantined_and_make_the_night_incomplete(tmp_path):
+    """A profile that maps a crime's offence date and the victim's date of birth the wrong way round
+    once gave 640 false misclassifications at exit 0. Dates that cannot both be right (an offence
+    before the victim's birth, a referral decided before it was received) are quarantined with
+    their reason, and a large share of them makes the night incomplete."""
+    extract = tmp_path / "extract"
+    shutil.copytree(ROOT / "sample_data" / "extract", extract)
+    crimes = pl.read_csv(extract / "crimes.csv", infer_schema=False)
+    crimes.rename({"offence_date": "victim_dob", "victim_dob": "offence_date"}).select(crimes.columns).write_csv(
+        extract / "crimes.csv"
+    )
+    referrals = pl.read_csv(extract / "referrals.csv", infer_schema=False)
+    referrals.rename({"received_at": "decision_at", "decision_at": "received_at"}).select(referrals.columns).write_csv(
+        extract / "referrals.csv"
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", str(extract), "--out", str(out), "--as-of", AS_OF_TEXT])
+    assert result.exit_code == ExitCode.RUN_INCOMPLETE, result.output
+    quarantine = pl.read_csv(out / "latest" / "quarantine.csv", infer_schema=False)
+    reasons = set(quarantine["reason"])
+    assert "offence_date is before victim_dob" in reasons and "decision_at is before received_at" in reasons
+    assert "crimes:" in result.output and "order" in result.output

@@ -204,6 +204,8 @@ REFERRALS = Table(
             meaning="the unit that received the referral (the force's own name: MASH, a PVP or CSE team)",
         ),
     ),
+    # plausibility across columns: a swapped pair of columns in a profile shows here, row by row
+    order_pairs=(("subject_dob", "offence_date"), ("received_at", "decision_at")),
     meaning="One row per referral to the public protection teams, the MASH or a child exploitation team, "
     "from any source, including those that disclose no offence.",
 )
@@ -286,7 +288,7 @@ CRIMES = Table(
         ),
         _c("outcome_at", "timestamp", meaning="when the outcome was assigned"),
     ),
-    order_pairs=(("reported_at", "recorded_at"),),
+    order_pairs=(("reported_at", "recorded_at"), ("victim_dob", "offence_date")),
     meaning="One row per crime record, in whatever state it is now: recorded, cancelled or transferred.",
 )
 

@@ -651,6 +651,28 @@ def test_a_lost_or_replaced_store_is_refused_until_asked(tmp_path):
     assert _run(SAMPLE, out, 2)[0] == 0, "the new store knows the run it recorded"
 
 
+def test_the_same_export_twice_or_an_old_one_is_said_and_can_fail_the_night(tmp_path):
+    """An export job that did not run leaves last night's files: the night warns, naming the run
+    that read them; so does an export whose newest report is a week or more before the as-of.
+    fail_on.repeated_export and fail_on.stale_input_days make either fail the night (exit 1)."""
+    out = tmp_path / "out"
+    assert _run(SAMPLE, out, 0)[0] == 0
+    first = (out / "latest").resolve().name
+    code, output = _run(SAMPLE, out, 1)
+    assert code == 0 and f"Warning: the export is, file for file, the one run {first} read" in output
+    assert "newest report is" not in output, "a day old is not stale"
+    config = tmp_path / "c.yaml"
+    config.write_text("config: 1\nfail_on: {repeated_export: true, stale_input_days: 10}\n", encoding="utf-8")
+    code, output = _run(SAMPLE, out, 20, "--config", str(config))
+    assert code == ExitCode.THRESHOLD_BREACHED, output
+    assert (
+        "Warning: the newest report is 21 days before the as-of (2026-03-31): an old export, or the wrong --as-of?" in output
+    )
+    assert "(fail_on.repeated_export)" in output and "over 10 (fail_on.stale_input_days)" in output
+    summary = json.loads((out / "latest" / "summary.json").read_text())
+    assert summary["input_checks"]["newest_report_age_days"] == 21 and summary["input_checks"]["same_as_run"]
+
+
 def test_an_incomplete_night_is_never_a_baseline(tmp_path):
     """After a night that could not check everything (exit 9: here the referrals arrived with a
     header and no rows), the next good night is compared with the last good one, not the hole: it

@@ -166,6 +166,8 @@ class FailOnModel(Strict):
     family_rates: dict[str, Share] = {}
     quarantined_share: Share | None = None
     table_shrink: Share | None = None
+    repeated_export: bool = False
+    stale_input_days: Annotated[int, Field(ge=1, le=3650)] | None = None
 
 
 class StratumModel(Strict):
@@ -208,6 +210,10 @@ class FailOn:
     family_rates: dict[str, float] = field(default_factory=dict)
     quarantined_share: float | None = None
     table_shrink: float | None = None
+    repeated_export: bool = False
+    """Fail the night when tonight's export is, file for file, the last complete night's."""
+    stale_input_days: int | None = None
+    """Fail the night when the newest report is more than this many days before the as-of."""
 
 
 @dataclass
@@ -292,7 +298,12 @@ def config_from_raw(raw: Any, path: Path) -> RunConfig:
         sample_minimum=model.sample.min_per_stratum if model.sample else 30,
         sample_neyman_floor=model.sample.neyman_floor if model.sample else 0.05,
         fail_on=FailOn(
-            tuple(fail_on.new_findings), dict(fail_on.family_rates), fail_on.quarantined_share, fail_on.table_shrink
+            tuple(fail_on.new_findings),
+            dict(fail_on.family_rates),
+            fail_on.quarantined_share,
+            fail_on.table_shrink,
+            fail_on.repeated_export,
+            fail_on.stale_input_days,
         )
         if (fail_on := model.fail_on)
         else FailOn(),

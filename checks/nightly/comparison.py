@@ -294,6 +294,14 @@ def night_breaches(
         breaches = sum(max(0, r["breaches"] - r.get("suppressed", 0)) for r in rules)
         if population and breaches / population > limit:
             found.append(f"family {family}: breach rate {breaches / population:.1%}, above {limit:.1%}")
+    checks = run_summary.get("input_checks") or {}
+    if fail_on.repeated_export and checks.get("same_as_run"):
+        found.append(f"the export is the one run {checks['same_as_run']} read (fail_on.repeated_export)")
+    age = checks.get("newest_report_age_days")
+    if fail_on.stale_input_days is not None and age is not None and age > fail_on.stale_input_days:
+        found.append(
+            f"the newest report is {age} days before the as-of, over {fail_on.stale_input_days} (fail_on.stale_input_days)"
+        )
     read = sum(table_rows.values())
     quarantined = sum((t or {}).get("quarantined", 0) for t in run_summary["tables"].values())
     if fail_on.quarantined_share is not None and read and quarantined / read > fail_on.quarantined_share:

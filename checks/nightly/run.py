@@ -9,7 +9,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from recordcheck.checks import __version__
 from recordcheck.checks.audit.sample import POPULATION, population_frame
 from recordcheck.checks.base.config import RunConfig
 from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.base.london import london_date
 from recordcheck.checks.base.marking import DEFAULT_MARKING, RUN_README, write_note
 from recordcheck.checks.base.progress import Quiet, Reporter
 from recordcheck.checks.base.refdata import ReferenceData
@@ -172,6 +173,28 @@ def execute_run(
         finally:
             loaded.close()
     return outcome
+
+
+STALE_DAYS = 7
+"""The newest report this many days or more before the as-of draws a warning (fail_on.stale_input_days
+makes any number of days fail the night)."""
+
+
+def input_checks(
+    loaded: LoadedExtract, store: RunStore, previous_run: str | None, as_of: datetime, newest: str | None
+) -> dict[str, Any]:
+    """Is tonight's export new? The same files as the baseline night's (an export job that did not
+    run), and how old its newest report is against the as-of (an old export, or a wrong --as-of)."""
+    same = bool(previous_run) and store.input_hashes(previous_run or "") == sorted(f.sha256 for f in loaded.files)
+    age = (london_date(as_of) - date.fromisoformat(newest[:10])).days if newest else None
+    warnings = []
+    if same:
+        warnings.append(f"the export is, file for file, the one run {previous_run} read: did tonight's export run?")
+    if age is not None and newest and age >= STALE_DAYS:
+        warnings.append(
+            f"the newest report is {age} days before the as-of ({newest[:10]}): an old export, or the wrong --as-of?"
+        )
+    return {"same_as_run": previous_run if same else None, "newest_report_age_days": age, "warnings": warnings}
 
 
 def check_store_knows_runs(out_dir: Path, store_path: Path) -> None:
@@ -403,6 +426,7 @@ def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store
     resolved = how_resolved(resolved, loaded.database.con, relations, run_summary["period"]["first"])
     run_summary["changes"] = changes(register, resolved)
     run_summary["open_high"] = open_findings(register, "high")
+    run_summary["input_checks"] = input_checks(loaded, store, previous_run, as_of, run_summary["period"].get("last"))
     table_rows = {name: c.read for name, c in loaded.validation.counts.items()}
     previous_rows = store.table_rows(previous_run) if previous_run else {}
     breaches = [r["id"] for r in run_summary["rules"] if r["threshold"] == "error"]
@@ -527,6 +551,8 @@ def headline(run_summary: dict[str, Any]) -> list[str]:
             f"{resolved_phrase(changes)}; "
             f"{run_summary['open_high']:,} high-severity open; {rate}.",
         )
+        for warning in (run_summary.get("input_checks") or {}).get("warnings") or []:
+            lines.insert(2, f"Warning: {warning}" + ("" if warning.endswith("?") else "."))
         baseline = run_summary.get("previous_run")
         lines.insert(
             2, f"Compared with: {f'run {baseline}, the last complete night' if baseline else 'no earlier complete night'}."

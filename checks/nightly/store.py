@@ -278,6 +278,12 @@ class RunStore:
     def decision_history(self) -> pl.DataFrame:
         return self._frame("SELECT * FROM decisions ORDER BY decided_at, fingerprint")
 
+    def input_hashes(self, run_id: str) -> list[str]:
+        """The sha256 of each file a run read, sorted ([] for a run the store kept none for)."""
+        row = self.con.execute("SELECT inputs FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        inputs = json.loads(row[0]) if row and row[0] else []
+        return sorted(str(i.get("sha256")) for i in inputs)
+
     def table_rows(self, run_id: str) -> dict[str, int]:
         rows = self.con.execute("SELECT table_rows FROM runs WHERE run_id = ?", [run_id]).fetchall()
         return {str(k): int(v) for k, v in json.loads(rows[0][0]).items()} if rows and rows[0][0] else {}

@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from recordcheck.checks.base.london import LONDON
+from recordcheck.checks.base.marking import DEFAULT_MARKING
 from recordcheck.checks.base.refdata import GradeBand
 from recordcheck.checks.base.stats import unrecorded_per_year
 from recordcheck.checks.engine.headline import UNRECORDED
@@ -570,7 +571,7 @@ def build_context(
     summary = run.summary
     return ReportContext(
         title="Crime recording compliance report",
-        marking=str(run.options.get("marking", "OFFICIAL-SENSITIVE")),
+        marking=str(run.options.get("marking", DEFAULT_MARKING)),
         force_note=f"Every record in the extract, checked as of {run.manifest['as_of']}.",
         redacted=redact_key is not None,
         redact_below=int(run.options.get("redact_below", 5)),

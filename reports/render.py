@@ -69,10 +69,16 @@ def environment(redact_below: int | None = None) -> Environment:
 
 
 def render_context(ctx: ReportContext, released: Released | None = None) -> str:
+    return _render(ctx, released)[0]
+
+
+def _render(ctx: ReportContext, released: Released | None) -> tuple[str, ReportContext | None]:
+    """The page, and for a redacted report the disclosure-safe context it shows (made once)."""
     env = environment(ctx.redact_below if ctx.redacted else None)
     if ctx.redacted:
-        return env.get_template("report-redacted.html").render(ctx=disclosure_safe(ctx, released))
-    return env.get_template("report.html").render(ctx=ctx)
+        safe = disclosure_safe(ctx, released)
+        return env.get_template("report-redacted.html").render(ctx=safe), safe
+    return env.get_template("report.html").render(ctx=ctx), None
 
 
 def render_run(
@@ -89,12 +95,12 @@ def render_run(
     ctx = build_context(run_dir, options, key, name)
     target = output or run_dir / ("report-redacted.html" if redact else "report.html")
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(render_context(ctx, released), encoding="utf-8")
-    if redact:
-        cells = released_cells(ctx, disclosure_safe(ctx, released), released or {})
+    page, safe = _render(ctx, released)
+    tmp.write_text(page, encoding="utf-8")
+    if safe is not None:
         kept = target.with_name(RELEASED)
         kept_tmp = kept.with_name(f".{kept.name}.tmp")
-        kept_tmp.write_text(json.dumps(cells, sort_keys=True), encoding="utf-8")
+        kept_tmp.write_text(json.dumps(released_cells(ctx, safe, released or {}), sort_keys=True), encoding="utf-8")
         kept_tmp.replace(kept)
     tmp.replace(target)
     return target

@@ -63,6 +63,17 @@ def sample_run(tmp_path_factory, pack, reference) -> Path:
     return run_with_report(ROOT / "sample_data" / "extract", tmp_path_factory.mktemp("run"), pack, reference)
 
 
+def run_sample_cli(out: Path, *extra: str) -> Any:
+    """`recordcheck run` through the command line on the bundled sample at its as-of: the click result."""
+    from click.testing import CliRunner
+
+    from recordcheck.cli import cli
+
+    return CliRunner().invoke(
+        cli, ["run", str(ROOT / "sample_data" / "extract"), "--out", str(out), "--as-of", AS_OF_TEXT, *extra]
+    )
+
+
 def run_with_report(extract: Path, out: Path, pack, reference, config: RunConfig | None = None) -> Path:
     """A full run (validate, rules, report) of an extract; returns the run folder."""
     config = config or RunConfig()

@@ -286,3 +286,25 @@ def test_two_consecutive_releases_give_no_difference_under_k(tmp_path, monkeypat
     assert "suppressed" in pages[1].split('data-figure="Recording rate"')[1].split("</div>\n  </div>")[0]
     with RunStore(out / "recordcheck.duckdb") as store:
         assert store.con.execute("SELECT count(*) FROM releases").fetchone()[0] == 2
+
+
+def test_report_redact_records_its_release_in_the_store_and_names_its_key(tmp_path, monkeypatch):
+    """`report --redact` on a published run measures against the store's last release and records
+    its own; the page names the key id it used."""
+    import json
+
+    from recordcheck.checks.nightly.store import RunStore
+    from tests.conftest import run_sample_cli
+
+    key = "5e" * 32
+    monkeypatch.setenv(REDACTION_KEY_ENV, key)
+    out = tmp_path / "out"
+    assert run_sample_cli(out).exit_code == 0
+    for _ in range(2):
+        assert CliRunner().invoke(cli, ["report", str(out / "latest"), "--redact"]).exit_code == 0
+    with RunStore(out / "recordcheck.duckdb") as store:
+        releases = store.con.execute("SELECT run_id, cells FROM releases ORDER BY released_at").fetchall()
+    assert len(releases) == 2 and releases[0][0] == releases[1][0] == (out / "latest").resolve().name
+    assert json.loads(releases[0][1]) == json.loads(releases[1][1]), "the same run released twice: nothing moved"
+    page = (out / "latest" / "report-redacted.html").read_text(encoding="utf-8")
+    assert f'data-key-id="{key_id(parse_key(key))}"' in page

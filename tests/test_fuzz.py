@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from recordcheck.checks.base.exitcodes import ExitCode
 from recordcheck.cli import cli
-from tests.conftest import AS_OF_TEXT, ROOT
+from tests.conftest import AS_OF_TEXT, ROOT, run_sample_cli
 
 pytestmark = pytest.mark.slow
 
@@ -165,9 +165,7 @@ def test_hostile_config(tiny_extract, tmp_path, section, key, value):
 def published(tmp_path_factory):
     """One published night, for the decision files and worksheets below."""
     out = tmp_path_factory.mktemp("fuzz-out")
-    result = CliRunner().invoke(
-        cli, ["run", str(ROOT / "sample_data" / "extract"), "--out", str(out), "--as-of", AS_OF_TEXT]
-    )
+    result = run_sample_cli(out)
     assert result.exit_code == 0, result.output
     return out
 

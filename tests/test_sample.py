@@ -14,15 +14,13 @@ from click.testing import CliRunner
 from recordcheck.checks.audit.sample import STRATA, allocate, reports_for_margin, size_for_margin
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.cli import cli
-from tests.conftest import AS_OF_TEXT, ROOT
+from tests.conftest import AS_OF_TEXT, ROOT, run_sample_cli
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    result = CliRunner().invoke(
-        cli, ["run", str(ROOT / "sample_data" / "extract"), "--out", str(out), "--as-of", AS_OF_TEXT]
-    )
+    result = run_sample_cli(out)
     assert result.exit_code == 0, result.output
     return out / "latest"
 
@@ -72,6 +70,21 @@ def test_the_default_strata_are_the_inspections_and_each_gets_its_minimum(run_di
     summary = json.loads((run_dir / "summary.json").read_text())
     assert set(sheet["sampled_run"]) == {summary["run_id"]}
     assert set(sheet["period"]) == {f"{summary['period']['first']} to {summary['period']['last']}"}
+
+
+def test_the_minimum_per_stratum_and_the_neyman_floor_come_from_the_config(run_dir, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("config: 1\nsample: {min_per_stratum: 10, neyman_floor: 0.2}\n", encoding="utf-8")
+    population = pl.read_parquet(run_dir / "population.parquet")
+    floor = sum(min(10, n) for n in dict(population.group_by("stratum").len().iter_rows()).values())
+    result = _sample(run_dir, tmp_path / "w.csv", "--size", "20", "--seed", "1", "--config", str(config))
+    assert f"({floor:,} reports" in result.output and "each stratum has 10 reviewed reports" in result.output
+    neyman = _sample(run_dir, tmp_path / "n.csv", "--size", "400", "--allocation", "neyman", "--config", str(config))
+    plain = _sample(run_dir, tmp_path / "p.csv", "--size", "400", "--allocation", "neyman")
+    uncoded = [
+        int(line.split()[2]) for out in (neyman, plain) for line in out.output.splitlines() if "uncoded incident" in line
+    ]
+    assert uncoded[0] != uncoded[1], "a 20% floor moves the allocation from the 5% default"
 
 
 def test_a_margin_sizes_the_sample_on_crimes_due_not_reports(run_dir, tmp_path):

@@ -18,6 +18,7 @@ from pydantic import Field, field_validator, model_validator
 
 from recordcheck.checks.base.database import EngineSettings
 from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.base.marking import DEFAULT_MARKING
 from recordcheck.checks.base.schema import Strict, validate
 from recordcheck.checks.base.yamlfile import line_of, load_yaml
 
@@ -68,7 +69,7 @@ class ReportModel(Strict):
     redact_below: Annotated[int, Field(ge=1, le=1000)] = 5
     annual_recorded_crime: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
     min_population_to_grade: Annotated[int, Field(ge=1, le=100_000)] = 30
-    marking: Annotated[str, Field(min_length=1, max_length=60)] = "OFFICIAL-SENSITIVE"
+    marking: Annotated[str, Field(min_length=1, max_length=60)] = DEFAULT_MARKING
     force_name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
 
     @model_validator(mode="after")

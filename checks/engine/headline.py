@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from recordcheck.checks.base.stats import wald_half_width, wilson
-from recordcheck.checks.extract.contract import HEADLINE_MEASURES
+from recordcheck.checks.extract.contract import HEADLINE_MEASURES, RECORDING_SHORTFALL
 
 UNRECORDED = HEADLINE_MEASURES["recording"]
 """Findings that mean a report should have been recorded and was not."""
@@ -53,31 +53,40 @@ def headline_figures(rules: list[dict[str, Any]], register: pl.DataFrame, measur
     return headline_from_counts(rules, unrecorded, wrong, measures)
 
 
-def net_of_false_positives(headline: dict[str, Any], register: pl.DataFrame, shortfall_removed: int | None) -> None:
+def false_positive_records(register: pl.DataFrame, kinds: tuple[str, ...]) -> pl.DataFrame:
+    """record_type, record_id of each record every one of whose findings of these kinds is a false
+    positive in force (a record with no finding of them is not listed)."""
+    return (
+        register.filter(pl.col("finding").is_in(kinds))
+        .group_by("record_type", "record_id")
+        .agg((pl.col("disposition") == "false_positive").fill_null(False).all().alias("false_positive"))
+        .filter(pl.col("false_positive"))
+        .select("record_type", "record_id")
+    )
+
+
+def net_of_false_positives(headline: dict[str, Any], register: pl.DataFrame, measures: dict[str, Any]) -> None:
     """Add `net` to each headline figure: the same rate with the records auditors confirmed false
     positives taken out of the denominator (a record every one of whose findings for the measure
     is a false positive in force; it should not have been judged). The gross figure stays the
-    headline's; `net.false_positives` says how many records (crimes, for the recording rate in
-    crimes: `shortfall_removed`, the crimes due less counted of those reports) left it."""
-    confirmed = register.filter(pl.col("finding").is_in((*UNRECORDED, *TIMELINESS, *CLASSIFICATION)))
+    headline's; `net.false_positives` says how many records left it: for the recording rate in
+    crimes, the crimes those reports were short (crimes due less counted, the pack's
+    `recording_shortfall` measure), among all their recording findings, undercounting included."""
     for key, kinds in (("recording_reports", UNRECORDED), ("timeliness", TIMELINESS), ("classification", CLASSIFICATION)):
-        removed = (
-            confirmed.filter(pl.col("finding").is_in(kinds))
-            .group_by("record_type", "record_id")
-            .agg((pl.col("disposition") == "false_positive").fill_null(False).all().alias("false_positive"))
-            .filter(pl.col("false_positive"))
-            .height
-        )
+        removed = false_positive_records(register, kinds).height
         figure = headline[key]
-        headline[key]["net"] = {**rate_figure(figure["compliant"], figure["total"] - removed), "false_positives": removed}
+        figure["net"] = {**rate_figure(figure["compliant"], figure["total"] - removed), "false_positives": removed}
     recording = headline["recording"]
-    if recording.get("unit") != "crimes" or shortfall_removed is None:
+    if recording.get("unit") != "crimes" or "recording_shortfall" not in measures:
         recording["net"] = {**headline["recording_reports"]["net"]}
-    else:
-        recording["net"] = {
-            **rate_figure(recording["compliant"], recording["total"] - shortfall_removed),
-            "false_positives": shortfall_removed,
-        }
+        return
+    shortfall = pl.DataFrame(
+        measures["recording_shortfall"],
+        schema={"record_type": pl.String, "record_id": pl.String, "shortfall": pl.Int64},
+    )
+    short = false_positive_records(register, RECORDING_SHORTFALL).join(shortfall, on=["record_type", "record_id"])
+    crimes = int(short["shortfall"].sum() or 0)
+    recording["net"] = {**rate_figure(recording["compliant"], recording["total"] - crimes), "false_positives": crimes}
 
 
 def rule_net(rule: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import polars as pl
 from recordcheck.checks.base.database import Database
 from recordcheck.checks.extract.contract import TABLES
 from recordcheck.checks.extract.profile import SourceProfile
-from recordcheck.checks.extract.reader import ROW, TableSource
+from recordcheck.checks.extract.reader import ROW, TableSource, known_headers
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,7 @@ def _sources(source: TableSource | None, profile: SourceProfile, table: str) -> 
 
 
 def _unused(source: TableSource, profile: SourceProfile, table: str) -> list[str]:
-    spec = profile.table(table)
-    used = set(spec.columns.values()) | {d.source_column for d in spec.derive.values()} | set(TABLES[table].column_names)
-    used |= {b.column for b in profile.table("crime_links").build_from if b.table == table}
+    used = known_headers(table, profile)
     unused = [name for name in source.columns if name not in used]
     # a name shaped like data (a date, a long number, an address, long text) may be a record's
     # value in a file without its header row: it is counted, never quoted

@@ -250,6 +250,7 @@ def known_headers(table: str, profile: SourceProfile) -> set[str]:
     spec = profile.table(table)
     names = set(TABLES[table].column_names) | set(spec.columns.values()) | set(spec.columns)
     names |= {d.source_column for d in spec.derive.values()}
+    names |= {b.column for b in profile.table("crime_links").build_from if b.table == table}
     return names
 
 

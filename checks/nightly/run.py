@@ -44,7 +44,6 @@ from recordcheck.checks.nightly.comparison import (
 from recordcheck.checks.nightly.publish import check_output_folder, staged_run, write_json
 from recordcheck.checks.nightly.run_outputs import (
     decision_summary,
-    false_positive_shortfall,
     history_for_report,
     open_findings,
     report_period,
@@ -415,7 +414,7 @@ def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store
     run_summary["findings"]["data_quality"] += unknown_districts.height
     run_summary.update({"run_id": run_id, "as_of": as_of.isoformat(), "register_rows": register.height})
     run_summary["headline"] = headline_figures(run_summary["rules"], register, engine.measures)
-    net_of_false_positives(run_summary["headline"], register, false_positive_shortfall(register, engine.measures))
+    net_of_false_positives(run_summary["headline"], register, engine.measures)
     for rule in run_summary["rules"]:
         rule["net"] = rule_net(rule)
     decision_log = store.decision_log()
@@ -458,6 +457,11 @@ def quarantine_over_share(tables: dict[str, tuple[int, int, dict[str, int]]], co
     return reasons
 
 
+def empty_tables(run_summary: dict[str, Any]) -> list[str]:
+    """Tables present with a header and no rows: the rules that read them judged nothing."""
+    return [name for name, counts in run_summary["tables"].items() if counts and not counts.get("read")]
+
+
 def incomplete(run_summary: dict[str, Any], config: RunConfig) -> list[str]:
     """What this run could not check: a table mostly set aside, or a rule that could not run."""
     reasons = quarantine_over_share(
@@ -468,7 +472,7 @@ def incomplete(run_summary: dict[str, Any], config: RunConfig) -> list[str]:
         },
         config,
     )
-    empty = [name for name, counts in run_summary["tables"].items() if counts and not counts.get("read")]
+    empty = empty_tables(run_summary)
     if empty:
         # a file with a header and no rows: the rules that read it ran on nothing and found nothing
         readers = [
@@ -518,7 +522,7 @@ def headline(run_summary: dict[str, Any]) -> list[str]:
     total = sum(findings.values())
     kinds = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in findings.items()) or "none"
     not_run = [f"{r['id']} ({r['reason_not_run']})" for r in run_summary["rules"] if r["status"] != "run"]
-    empty = {name for name, counts in run_summary["tables"].items() if counts and not counts.get("read")}
+    empty = set(empty_tables(run_summary))
     not_run += [
         f"{r['id']} (ran on no rows: {', '.join(sorted(empty & set(r.get('requires') or [])))} empty)"
         for r in run_summary["rules"]

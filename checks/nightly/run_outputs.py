@@ -11,7 +11,7 @@ import polars as pl
 
 from recordcheck.checks.base.london import london_date
 from recordcheck.checks.base.safecsv import write_csv
-from recordcheck.checks.extract.contract import RECORDING_SHORTFALL, REGISTER_COLUMNS
+from recordcheck.checks.extract.contract import REGISTER_COLUMNS
 from recordcheck.checks.nightly.store import RunStore, is_open
 from recordcheck.checks.validation.pipeline import LoadedExtract, sha256_of
 
@@ -33,26 +33,6 @@ def report_period(loaded: LoadedExtract) -> dict[str, str | None]:
         "first": london_date(first).isoformat() if first else None,
         "last": london_date(last).isoformat() if last else None,
     }
-
-
-def false_positive_shortfall(register: pl.DataFrame, measures: dict[str, Any]) -> int | None:
-    """Crimes due less crimes counted of the reports every one of whose recording findings
-    (unrecorded, missing N100, undercounting) auditors confirmed false positive: what leaves the
-    recording rate's denominator net of false positives (the pack's `recording_shortfall`
-    measure). None: the pack has no such measure."""
-    if "recording_shortfall" not in measures:
-        return None
-    reports = (
-        register.filter(pl.col("finding").is_in(RECORDING_SHORTFALL))
-        .group_by("record_type", "record_id")
-        .agg((pl.col("disposition") == "false_positive").fill_null(False).all().alias("false_positive"))
-        .filter(pl.col("false_positive"))
-    )
-    shortfall = pl.DataFrame(
-        measures["recording_shortfall"],
-        schema={"record_type": pl.String, "record_id": pl.String, "shortfall": pl.Int64},
-    )
-    return int(reports.join(shortfall, on=["record_type", "record_id"])["shortfall"].sum() or 0)
 
 
 def decision_summary(register: pl.DataFrame, log: pl.DataFrame) -> dict[str, Any]:

@@ -54,7 +54,7 @@ def validate(
     and column; codes the profile does not map; rules the export cannot feed.
 
     Exits RUN_INCOMPLETE (9) when a run on this export would be incomplete."""
-    from recordcheck.checks.engine.rules import rules_that_cannot_run
+    from recordcheck.checks.engine.rules import rules_that_cannot_run, table_readers
     from recordcheck.checks.extract.coverage import defaulted_advice, unmapped_code_advice
     from recordcheck.checks.nightly.run import quarantine_over_share, write_quarantine
     from recordcheck.checks.validation.pipeline import load_extract
@@ -93,6 +93,15 @@ def validate(
     )
     if unable:
         problems.append(f"{len(unable)} rule(s) cannot run: {', '.join(r for r, _ in unable)}")
+    readers = table_readers(pack, list(loaded.validation.counts), loaded.unusable, config.disabled_rules)
+    for mode, gaps in (
+        (config.unmapped_codes, loaded.unmapped_code_reasons(readers)),
+        (config.unlinked_columns, [column.reason for column in loaded.link_columns]),
+    ):
+        for gap in gaps:
+            click.echo(f"{'Warning' if mode == 'warn' else 'Profile gap'}: {gap}")
+        if mode == "incomplete":
+            problems += gaps
     if problems:
         click.echo("A run on this export would be incomplete: " + " | ".join(problems), err=True)
         sys.exit(int(ExitCode.RUN_INCOMPLETE))

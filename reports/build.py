@@ -592,6 +592,8 @@ def build_context(
         by_offence_group=by_group,
         glance=[GlanceRow(v.id, v.title, v.overall, v.status, v.threshold, _rule_net(run, v.id)) for v in views],
         breaches=list(summary.get("threshold_breaches") or []),
+        incomplete=list(summary.get("incomplete") or []),
+        warnings=list((summary.get("input_checks") or {}).get("warnings") or []),
         changes=_changes(summary, run.register),
         trend=[
             TrendPoint(n["as_of"][:10], n["recording_rate"], n["timeliness_rate"], n["classification_rate"])

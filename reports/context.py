@@ -326,6 +326,8 @@ class ReportContext:
     changes: Changes = doc("What changed since the previous night, and the decisions in force.")
     trend: list[TrendPoint] = doc("The headline rates over the last nights, oldest first.")
     not_checked: list[NotChecked] = doc("Rules that did not run, with why: what this report cannot vouch for.")
+    incomplete: list[str] = doc("Why the night is incomplete (exit 9): the reasons, as the headline gives them.")
+    warnings: list[str] = doc("Warnings about tonight's input: the same export again, an old one, profile gaps set to warn.")
     pvp_by_agency: list[PvpRow] = doc("Professional third-party referrals by referring agency.")
     pvp_by_district: list[PvpRow] = doc("Professional third-party referrals by district.")
     pvp_total: PvpRow = doc("Professional third-party referrals, all agencies.")

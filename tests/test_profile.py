@@ -75,3 +75,35 @@ def test_profile_file_must_stay_inside_the_extract_folder(small_extract, tmp_pat
     loaded = load_extract(folder, load_profile(profile), reference, AS_OF)
     assert loaded.validation.counts["crimes"].read > 0
     loaded.close()
+
+
+def test_a_link_column_is_one_whose_filled_cells_mostly_name_crimes_of_the_export():
+    """The edges of the unmapped-link-column test: half the sampled cells naming a crime is a link
+    column, one fewer is not; fewer than MIN_CELLS filled cells say nothing; separators and other
+    text around an id do not hide it; an empty cell is not filled."""
+    import duckdb
+    import polars as pl
+
+    from recordcheck.checks.extract.link_columns import MIN_CELLS, sample_tokens, unlinked_columns
+    from recordcheck.checks.extract.reader import RawTable
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE crimes AS SELECT 'CR' || lpad(i::VARCHAR, 5, '0') AS crime_id FROM range(100) t(i)")
+    cells = 2 * MIN_CELLS
+
+    def column(hits: int, filled: int = cells) -> list[str | None]:
+        named = [f"see CR{i:05d}; CR99999" for i in range(hits)]
+        return named + ["PRV/123"] * (filled - hits) + [None, "  "]
+
+    frame = pl.DataFrame(
+        {
+            "half": column(MIN_CELLS),
+            "under_half": column(MIN_CELLS - 1),
+            "too_few": column(MIN_CELLS - 1, MIN_CELLS - 1) + [None] * (cells - MIN_CELLS + 1),
+        }
+    )
+    sample = sample_tokens(RawTable("referrals", None, frame), ["half", "under_half", "too_few"])
+    found = unlinked_columns(con, "referrals", sample, "crimes")
+    assert [(c.column, c.cells, c.matched) for c in found] == [("half", cells, MIN_CELLS)]
+    assert "'half' names a crime of this export in 20 of 40 filled rows sampled (50%)" in found[0].reason
+    assert unlinked_columns(con, "referrals", sample, None) == []

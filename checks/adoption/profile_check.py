@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from recordcheck.checks.base.config import RunConfig
-from recordcheck.checks.engine.rules import RulePack, rules_that_cannot_run
+from recordcheck.checks.engine.rules import RulePack, rules_that_cannot_run, table_readers
 from recordcheck.checks.extract.contract import TABLES
 from recordcheck.checks.extract.coverage import TableCoverage, defaulted_advice
 from recordcheck.checks.extract.profile import SourceProfile
@@ -34,12 +34,16 @@ class ProfileCheck:
     disabled: list[str] = field(default_factory=list)
     defaulted: list[str] = field(default_factory=list)
     """Source codes a derive map does not list, which took its default."""
+    gaps: list[str] = field(default_factory=list)
+    """What the profile left out that rules need: unmapped codes in tables they read, link columns
+    no builder reads (those the config makes incomplete; the rest are in `warnings`)."""
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:
         """Why a run on this export would not be complete (empty when the profile is fit)."""
         unable = [rule_id for rule_id, _ in self.rules_unable if rule_id not in self.disabled]
-        found = [*self.poorly_parsed, *self.over_share]
+        found = [*self.poorly_parsed, *self.over_share, *self.gaps]
         if unable:
             found.append(f"{len(unable)} rule(s) cannot run: {', '.join(unable)}")
         return found
@@ -55,6 +59,14 @@ def check_profile(loaded: LoadedExtract, pack: RulePack, config: RunConfig, prof
                     f"{table.table}.{column.column}: {share:.1%} of the filled rows of {column.source!r} cannot be read "
                     f"as {TABLES[table.table].column(column.column).type} (over {config.max_quarantine_share:.0%})"
                 )
+    readers = table_readers(pack, list(loaded.coverage), loaded.unusable, config.disabled_rules)
+    gaps: list[str] = []
+    warnings: list[str] = []
+    for mode, found in (
+        (config.unmapped_codes, loaded.unmapped_code_reasons(readers)),
+        (config.unlinked_columns, [column.reason for column in loaded.link_columns]),
+    ):
+        (warnings if mode == "warn" else gaps).extend(found)
     return ProfileCheck(
         coverage=loaded.coverage,
         unmapped=loaded.validation.unmapped_codes,
@@ -65,6 +77,8 @@ def check_profile(loaded: LoadedExtract, pack: RulePack, config: RunConfig, prof
         ),
         disabled=list(config.disabled_rules),
         defaulted=defaulted_advice(loaded.defaulted, profile),
+        gaps=gaps,
+        warnings=warnings,
     )
 
 
@@ -114,6 +128,10 @@ def render_text(check: ProfileCheck) -> list[str]:
         lines.append(f"Unreadable: {problem}")
     for problem in check.over_share:
         lines.append(f"Quarantined: {problem}")
+    for problem in check.gaps:
+        lines.append(f"Profile gap: {problem}")
+    for warning in check.warnings:
+        lines.append(f"Warning: {warning}")
     return lines
 
 
@@ -140,5 +158,6 @@ def render_json(check: ProfileCheck) -> dict[str, Any]:
         },
         "rules_that_cannot_run": [{"rule": r, "why": why} for r, why in check.rules_unable],
         "defaulted": check.defaulted,
+        "warnings": check.warnings,
         "problems": check.problems,
     }

@@ -155,6 +155,8 @@ class ReferenceModel(Strict):
 
 class ValidationModel(Strict):
     max_quarantine_share: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=False)] = 0.05
+    unmapped_codes: Literal["incomplete", "warn"] = "incomplete"
+    unlinked_columns: Literal["incomplete", "warn"] = "incomplete"
 
 
 Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=False)]
@@ -227,6 +229,11 @@ class RunConfig:
     engine: EngineSettings = field(default_factory=EngineSettings)
     max_quarantine_share: float = 0.05
     """Above this share of a table quarantined, the run is published but exits RUN_INCOMPLETE."""
+    unmapped_codes: str = "incomplete"
+    """A row quarantined for a code the profile does not map, in a table a rule reads: the night is
+    incomplete (exit 9), or with `warn` a warning in the headline."""
+    unlinked_columns: str = "incomplete"
+    """A force column that names crimes and that no link builder reads: incomplete, or `warn`."""
     fail_on: FailOn = field(default_factory=lambda: FailOn())
     districts: list[str] | None = None
     """The force's districts: a value outside them is a data-quality finding and never a stratum."""
@@ -278,6 +285,7 @@ def config_from_raw(raw: Any, path: Path) -> RunConfig:
     model = validate(ConfigModel, raw, path, "the config")
     rules = model.rules or RulesModel()
     engine = model.engine or EngineModel()
+    validation = model.validation or ValidationModel()
     reference = model.reference.model_dump(exclude_none=True) if model.reference else {}
     return RunConfig(
         path=path,
@@ -291,7 +299,9 @@ def config_from_raw(raw: Any, path: Path) -> RunConfig:
             temp_directory=(path.parent / engine.temp_directory) if engine.temp_directory is not None else None,
             **({"query_seconds": engine.query_seconds} if engine.query_seconds is not None else {}),
         ),
-        max_quarantine_share=(model.validation or ValidationModel()).max_quarantine_share,
+        max_quarantine_share=validation.max_quarantine_share,
+        unmapped_codes=validation.unmapped_codes,
+        unlinked_columns=validation.unlinked_columns,
         districts=list(model.districts) if model.districts else None,
         sample_strata=[s.model_dump(exclude_none=True) for s in model.sample.strata]
         if model.sample and model.sample.strata

@@ -466,3 +466,16 @@ def rules_that_cannot_run(
                 (f"{rule.id}.{part}", f"{why}; the rest of {rule.id} runs") for part, why in parts_not_run(rule, unusable)
             ]
     return unable
+
+
+def table_readers(
+    pack: RulePack, present: list[str], unusable: Mapping[tuple[str, str], str], disabled: list[str]
+) -> dict[str, list[str]]:
+    """Table -> the ids of the rules that will run and read it (enabled, and fed by this export)."""
+    unable = {rule_id for rule_id, _ in rules_that_cannot_run(pack, present, unusable) if "." not in rule_id}
+    readers: dict[str, list[str]] = {}
+    for rule in pack.rules:
+        if rule.id not in unable and rule.id not in disabled:
+            for table in rule.requires:
+                readers.setdefault(table, []).append(rule.id)
+    return readers

@@ -78,13 +78,18 @@ def _unused(source: TableSource, profile: SourceProfile, table: str) -> list[str
     unused = [name for name in source.columns if name not in used]
     # a name shaped like data (a date, a long number, an address, long text) may be a record's
     # value in a file without its header row: it is counted, never quoted
-    quoted = [name for name in unused if _HEADER_SHAPE.match(name) and not _DATA_SHAPE.search(name)]
+    quoted = [name for name in unused if printable_header(name)]
     held = len(unused) - len(quoted)
     return quoted + ([f"({held} more that look like data, not quoted)"] if held else [])
 
 
 _HEADER_SHAPE = re.compile(r"^[A-Za-z][A-Za-z0-9 _\-/().#&]{0,39}$")
 _DATA_SHAPE = re.compile(r"\d{4}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2}|@")
+
+
+def printable_header(name: str) -> bool:
+    """A column name fit to quote: shaped like a header, not like a date, long number or address."""
+    return bool(_HEADER_SHAPE.match(name)) and not _DATA_SHAPE.search(name)
 
 
 def measure_coverage(

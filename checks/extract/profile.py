@@ -56,6 +56,8 @@ class TableProfile:
     """canonical column -> {force value: canonical value}"""
     derive: dict[str, Derivation] = field(default_factory=dict)
     build_from: tuple[LinkSource, ...] = ()
+    not_links: tuple[str, ...] = ()
+    """Force columns set aside as not links: never reported as an unmapped link column."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ class TableModel(Strict):
     values: dict[str, dict[str, Scalar]] = {}
     derive: dict[str, DeriveModel] = {}
     build_from: list[LinkModel] = []
+    not_links: list[str] = []
+    """Force columns that hold crime-like ids and are not links (a previous crime, another force's)."""
 
 
 class BooleansModel(Strict):
@@ -160,6 +164,7 @@ def _table_profile(name: str, spec: TableModel, raw: Any, path: Path) -> TablePr
             for canonical, rule in spec.derive.items()
         },
         build_from=tuple(LinkSource(b.table, b.column, b.separator, b.source_type) for b in spec.build_from),
+        not_links=tuple(spec.not_links),
     )
 
 

@@ -196,6 +196,34 @@ def input_checks(
     return {"same_as_run": previous_run if same else None, "newest_report_age_days": age, "warnings": warnings}
 
 
+def profile_gaps(run_summary: dict[str, Any], loaded: LoadedExtract, config: RunConfig) -> None:
+    """What the profile left out that tonight's rules needed: rows set aside for codes it does not
+    map, and force columns naming crimes that no link builder reads. Each is a reason the night is
+    incomplete, or (configured `warn`) a warning in the headline; kept in `input_checks`."""
+    readers: dict[str, list[str]] = {}
+    for rule in run_summary["rules"]:
+        if rule["status"] == "run":
+            for table in rule.get("requires") or []:
+                readers.setdefault(table, []).append(rule["id"])
+    checks = run_summary["input_checks"]
+    checks["unmapped_codes"] = loaded.unmapped_code_reasons(readers)
+    checks["unlinked_columns"] = [column.reason for column in loaded.link_columns]
+    for kind, mode in (("unmapped_codes", config.unmapped_codes), ("unlinked_columns", config.unlinked_columns)):
+        if mode == "warn":
+            checks["warnings"] += checks[kind]
+
+
+def profile_gap_reasons(run_summary: dict[str, Any], config: RunConfig) -> list[str]:
+    """The profile gaps that make the night incomplete under the config."""
+    checks = run_summary.get("input_checks") or {}
+    reasons: list[str] = []
+    if config.unmapped_codes == "incomplete":
+        reasons += checks.get("unmapped_codes") or []
+    if config.unlinked_columns == "incomplete":
+        reasons += checks.get("unlinked_columns") or []
+    return reasons
+
+
 def check_store_knows_runs(out_dir: Path, store_path: Path) -> None:
     """Refuse a night whose run store is lost or replaced: OUT holds published runs the store does
     not know. Going on would reset the history (every finding new), lose the auditors' decisions
@@ -426,6 +454,7 @@ def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store
     run_summary["changes"] = changes(register, resolved)
     run_summary["open_high"] = open_findings(register, "high")
     run_summary["input_checks"] = input_checks(loaded, store, previous_run, as_of, run_summary["period"].get("last"))
+    profile_gaps(run_summary, loaded, config)
     table_rows = {name: c.read for name, c in loaded.validation.counts.items()}
     previous_rows = store.table_rows(previous_run) if previous_run else {}
     breaches = [r["id"] for r in run_summary["rules"] if r["threshold"] == "error"]
@@ -435,6 +464,7 @@ def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store
     not_checked = incomplete(run_summary, config)
     exit_code = 9 if not_checked else 1 if breaches else 0
     run_summary["exit_code"] = exit_code
+    run_summary["incomplete"] = not_checked
 
     run_summary["audit"] = store.latest_audit()
     history = history_for_report(store, run_summary)
@@ -472,6 +502,7 @@ def incomplete(run_summary: dict[str, Any], config: RunConfig) -> list[str]:
         },
         config,
     )
+    reasons += profile_gap_reasons(run_summary, config)
     empty = empty_tables(run_summary)
     if empty:
         # a file with a header and no rows: the rules that read it ran on nothing and found nothing
@@ -565,5 +596,6 @@ def headline(run_summary: dict[str, Any]) -> list[str]:
     code = run_summary.get("exit_code")
     verdict = {0: "no threshold breached", 1: "threshold breached", 9: "incomplete: not everything could be checked"}
     if code is not None:
-        lines.append(f"Verdict: {verdict.get(code, str(code))}" + (f" ({'; '.join(night)})" if night else "") + ".")
+        why = night if code != 9 else run_summary.get("incomplete") or []
+        lines.append(f"Verdict: {verdict.get(code, str(code))}" + (f" ({'; '.join(why)})" if why else "") + ".")
     return lines

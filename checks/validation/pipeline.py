@@ -24,12 +24,13 @@ from recordcheck.checks.base.refdata import ReferenceData
 from recordcheck.checks.base.resources import SUITES_DIR
 from recordcheck.checks.extract.contract import EARLIEST_YEAR, TABLES, Table
 from recordcheck.checks.extract.coverage import TableCoverage, measure_coverage, unusable_columns
+from recordcheck.checks.extract.link_columns import LinkColumn, candidate_columns, sample_tokens, unlinked_columns
 from recordcheck.checks.extract.parse import PROBLEM_SCHEMA, parse_table
 from recordcheck.checks.extract.profile import SourceProfile
 from recordcheck.checks.extract.reader import ORIGIN, ROW, RawTable, TableSource, link_builders, links_from, open_extract
 from recordcheck.checks.validation.runners import SuiteRunner, make_runner
 from recordcheck.checks.validation.seam import parsed_table
-from recordcheck.checks.validation.validate import ValidationResult, validate
+from recordcheck.checks.validation.validate import CODE_CHECKS, ValidationResult, validate
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class LoadedExtract:
     """Per table: which force column fills each canonical one, and how full it is."""
     defaulted: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     """(table, derived column) -> {source code: rows} that took the derive map's default."""
+    link_columns: list[LinkColumn] = field(default_factory=list)
+    """Unused force columns that mostly name crimes of the export: links the profile left out."""
 
     @property
     def unusable(self) -> dict[tuple[str, str], str]:
@@ -59,6 +62,33 @@ class LoadedExtract:
 
     def close(self) -> None:
         self.database.close()
+
+    def unmapped_code_reasons(self, readers: dict[str, list[str]]) -> list[str]:
+        """A line per table a rule reads with rows quarantined for a code that is not the
+        contract's (a code the profile does not map, or one outside the offence catalogue): those
+        records were judged by no rule, and a high-severity finding may be among them."""
+        quarantine = self.validation.quarantine
+        hit = (
+            quarantine.filter(pl.col("check").is_in(CODE_CHECKS))
+            .group_by("table", maintain_order=True)
+            .agg(pl.col("row_number").n_unique().alias("rows"), pl.col("column").unique(maintain_order=True))
+        )
+        named = self.validation.unmapped_codes
+        reasons = []
+        for table, rows, columns in hit.iter_rows():
+            if readers.get(table):
+                where = []
+                for column in columns:
+                    codes = named.filter((pl.col("table") == table) & (pl.col("column") == column))["code"].to_list()
+                    shown = ", ".join(repr(code) for code in codes[:5]) + (", ..." if len(codes) > 5 else "")
+                    where.append(f"{column}: {shown}" if shown else str(column))
+                reasons.append(
+                    f"{table}: {rows:,} row(s) quarantined for codes that are not the contract's "
+                    f"({'; '.join(where)}), so {', '.join(readers[table])} did not judge them: "
+                    "map the codes in the profile (recordcheck validate lists them), "
+                    "or set validation.unmapped_codes: warn"
+                )
+        return reasons
 
 
 def sha256_of(path: Path) -> str:
@@ -124,6 +154,7 @@ def _stream_file(
     problems: list[pl.DataFrame],
     link_specs: list[Any] | None,
     built_links: list[pl.DataFrame],
+    link_samples: dict[str, pl.DataFrame],
 ) -> int:
     """One table's file, batch by batch: read, count, parse, collect links, append. Returns its rows."""
     name, contract = source.name, TABLES[source.name]
@@ -149,6 +180,8 @@ def _stream_file(
             problems.append(_ragged_problems(batch, source))
         if link_specs:
             built_links.append(links_from(batch, link_specs))
+        if name not in link_samples:
+            link_samples[name] = sample_tokens(batch, candidate_columns(name, source.columns, profile))
         timings["parse"] += time.perf_counter() - started
         started = time.perf_counter()
         _append(database, contract, typed, source.path.name if name == "crime_links" else None)
@@ -161,12 +194,14 @@ def _stream_tables(
     profile: SourceProfile,
     timings: dict[str, float],
     defaulted: dict[tuple[str, str], dict[str, int]],
+    link_samples: dict[str, pl.DataFrame],
     on_rows: Callable[[str, int], None] | None = None,
 ) -> tuple[list[str], dict[str, pl.DataFrame], dict[str, str]]:
     """Read, map and parse every table batch by batch into the database.
 
     Returns the tables present, the parse problems per table, and the file each came from;
-    adds the seconds spent reading, parsing and loading to `timings`."""
+    adds the seconds spent reading, parsing and loading to `timings`, and a sample of each unused
+    column of the referral and incident files to `link_samples`."""
     for stage in ("read", "parse", "load"):
         timings.setdefault(stage, 0.0)
     builders = link_builders(sources, profile)
@@ -185,7 +220,16 @@ def _stream_tables(
         if source is not None:
             file_names[name] = source.path.name
             rows_from_file = _stream_file(
-                database, source, profile, timings, defaulted, on_rows, problems[name], builders.get(name), built_links
+                database,
+                source,
+                profile,
+                timings,
+                defaulted,
+                on_rows,
+                problems[name],
+                builders.get(name),
+                built_links,
+                link_samples,
             )
         if name == "crime_links" and built_links:
             # links carried in delimited columns of the referral and incident files
@@ -222,7 +266,14 @@ def load_extract(
     database = Database(settings)
     try:
         defaulted: dict[tuple[str, str], dict[str, int]] = {}
-        present, problems, file_names = _stream_tables(database, sources, profile, timings, defaulted, on_rows)
+        link_samples: dict[str, pl.DataFrame] = {}
+        present, problems, file_names = _stream_tables(database, sources, profile, timings, defaulted, link_samples, on_rows)
+        crimes = parsed_table("crimes") if "crimes" in present else None
+        link_columns = [
+            found
+            for table, sample in link_samples.items()
+            for found in unlinked_columns(database.con, table, sample, crimes)
+        ]
         coverage = measure_coverage(
             database, present, sources, profile, problems, {name: parsed_table(name) for name in present}
         )
@@ -255,4 +306,4 @@ def load_extract(
         for source in sources.values():
             source.close()
         raise
-    return LoadedExtract(result, inputs, database, timings, coverage, defaulted)
+    return LoadedExtract(result, inputs, database, timings, coverage, defaulted, link_columns)

@@ -82,3 +82,43 @@ def test_the_units_hide_no_failure_and_name_their_alert(tmp_path):
             timeout=60,
         )
         assert verified.returncode == 0, verified.stderr
+
+
+def test_the_shipped_nightly_config_is_loud_on_a_doubtful_night(tmp_path):
+    """deploy/nightly.yaml loads, and on the sample: the first night fails on its new high-severity
+    findings (exit 1, said in the Verdict line); the same export again is a warning, not a failure;
+    a truncated export fails on the shrink."""
+    import shutil
+
+    import polars as pl
+    from click.testing import CliRunner
+
+    from recordcheck.checks.base.config import load_config
+    from recordcheck.cli import cli
+    from tests.conftest import AS_OF_TEXT
+
+    sample_extract = ROOT / "sample_data" / "extract"
+    config = load_config(DEPLOY / "nightly.yaml")
+    assert list(config.fail_on.new_findings) == ["high"]
+    assert config.unmapped_codes == config.unlinked_columns == "incomplete"
+
+    def night(extract: Path, as_of: str = AS_OF_TEXT):
+        return CliRunner().invoke(
+            cli,
+            ["run", str(extract), "--out", str(tmp_path / "out"), "--as-of", as_of]
+            + ["--config", str(DEPLOY / "nightly.yaml"), "--quiet"],
+        )
+
+    first = night(sample_extract)
+    assert first.exit_code == ExitCode.THRESHOLD_BREACHED, first.output
+    assert "Verdict: threshold breached (22 new open high-severity finding(s))." in first.output
+    again = night(sample_extract, "2026-04-02T00:00:00Z")
+    assert again.exit_code == 0, again.output
+    assert "Warning: the export is, file for file, the one run" in again.output
+    cut = tmp_path / "cut"
+    shutil.copytree(sample_extract, cut)
+    contacts = pl.read_csv(cut / "victim_contacts.csv", infer_schema=False)
+    contacts.head(contacts.height // 2).write_csv(cut / "victim_contacts.csv")
+    truncated = night(cut, "2026-04-03T00:00:00Z")
+    assert truncated.exit_code == ExitCode.THRESHOLD_BREACHED, truncated.output
+    assert "fewer than the previous run's" in truncated.output

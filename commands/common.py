@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import logging
 import os
 import signal
 import sys
@@ -72,8 +73,17 @@ def _log_internal_error(exc: BaseException, folder: Path) -> Path | None:
     return None
 
 
-def _fail(code: ExitCode, message: str) -> None:
-    click.echo(f"recordcheck: {message}", err=True)
+def _fail(code: ExitCode, message: str, lines: tuple[str, ...] = ()) -> None:
+    """End the command: one line on stderr (a JSON `exit` event with --log-format json), then the
+    code. `lines` are further plain lines (text logs only; the event carries the message)."""
+    from recordcheck.checks.base.logs import event, json_logs
+
+    if json_logs():
+        event("exit", logging.ERROR, reason=message, exit_code=int(code), exit_name=code.name)
+    else:
+        click.echo(f"recordcheck: {message}", err=True)
+        for line in lines:
+            click.echo(line, err=True)
     sys.exit(int(code))
 
 
@@ -99,14 +109,11 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except click.UsageError as exc:  # a bad value found once the command runs (--as-of): a usage error
-            click.echo(f"recordcheck: error: {exc.format_message()}", err=True)
-            sys.exit(int(ExitCode.USAGE_ERROR))
+            _fail(ExitCode.USAGE_ERROR, f"error: {exc.format_message()}")
         except RecordcheckError as exc:
             label = "input rejected" if exc.exit_code == ExitCode.INPUT_REJECTED else "error"
-            click.echo(f"recordcheck: {label}: {exc}", err=True)
-            if exc.exit_code in (ExitCode.INPUT_REJECTED, ExitCode.OUTPUT_UNAVAILABLE):
-                click.echo("Nothing was published.", err=True)
-            sys.exit(int(exc.exit_code))
+            unpublished = exc.exit_code in (ExitCode.INPUT_REJECTED, ExitCode.OUTPUT_UNAVAILABLE)
+            _fail(ExitCode(exc.exit_code), f"{label}: {exc}", ("Nothing was published.",) if unpublished else ())
         except (SystemExit, GeneratorExit):
             raise
         except BaseException as exc:  # a Rust panic (Polars) is a BaseException: it too gets its code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -138,8 +139,10 @@ def validate(
     type=click.Choice(["text", "json"]),
     default="text",
     show_default=True,
-    help="json: one object per stage on stderr (stage, seconds, counts) for a scheduler's log collector.",
+    help="json: every line on stderr is one JSON object (stages, warnings, the verdict, errors) for a log "
+    "collector, and stdout stays empty unless --headline.",
 )
+@click.option("--headline", "print_headline", is_flag=True, help="With --log-format json, still print the text headline.")
 @click.option("--quiet", is_flag=True, help="No progress display, even on a terminal.")
 @handle_errors
 def run(
@@ -155,11 +158,16 @@ def run(
     keep: int | None,
     new_store: bool,
     log_format: str,
+    print_headline: bool,
     quiet: bool,
 ) -> None:
     """Validate EXTRACT_DIR, run the rule pack, and publish a run folder under OUT_DIR."""
+    from recordcheck.checks.base import logs
     from recordcheck.checks.base.progress import reporter
     from recordcheck.checks.nightly.run import execute_run
+
+    logs.configure(log_format)
+    text = log_format == "text" or print_headline
 
     profile, config, reference, pack = load_setup(profile_path, config_path, rules_dir)
     if redact:
@@ -181,32 +189,65 @@ def run(
         keep=keep,
         new_store=new_store,
     )
-    print_counts(outcome.loaded)
-    click.echo(f"Run {outcome.run_id}: {outcome.run_dir}")
-    for name in (
-        "exceptions.csv",
-        "summary.json",
-        "quarantine.csv",
-        "manifest.json",
-        "report.html",
-        "report-redacted.html",
-    ):
-        if (outcome.run_dir / name).exists():
-            click.echo(f"  {name:<22}{outcome.run_dir / name}")
     import json
 
     from recordcheck.checks.nightly.run import headline
 
-    for line in headline(json.loads((outcome.run_dir / "summary.json").read_text(encoding="utf-8"))):
-        click.echo(line)
+    run_summary = json.loads((outcome.run_dir / "summary.json").read_text(encoding="utf-8"))
+    lines = headline(run_summary)
     report_path = outcome.run_dir / "report.html"
-    if report_path.exists():
-        click.echo(f"Report: {report_path}")
+    if text:
+        print_counts(outcome.loaded)
+        click.echo(f"Run {outcome.run_id}: {outcome.run_dir}")
+        for name in (
+            "exceptions.csv",
+            "summary.json",
+            "quarantine.csv",
+            "manifest.json",
+            "report.html",
+            "report-redacted.html",
+        ):
+            if (outcome.run_dir / name).exists():
+                click.echo(f"  {name:<22}{outcome.run_dir / name}")
+        for line in lines:
+            click.echo(line)
+        if report_path.exists():
+            click.echo(f"Report: {report_path}")
+    code = (
+        ExitCode.RUN_INCOMPLETE
+        if outcome.incomplete
+        else ExitCode.THRESHOLD_BREACHED
+        if outcome.threshold_breaches
+        else ExitCode.SUCCESS
+    )
+    for warning in (run_summary.get("input_checks") or {}).get("warnings") or []:
+        logs.event("warning", logging.WARNING, reason=warning)
+    logs.event(
+        "run_finished",
+        logging.INFO
+        if code == ExitCode.SUCCESS
+        else logging.WARNING
+        if code == ExitCode.THRESHOLD_BREACHED
+        else logging.ERROR,
+        exit_code=int(code),
+        exit_name=code.name,
+        reason=list(outcome.incomplete or outcome.threshold_breaches or []),
+        verdict=lines[-1],
+        findings=run_summary["register_rows"],
+        new=run_summary["changes"]["new"],
+        resolved=run_summary["changes"]["resolved"],
+        high_open=run_summary["open_high"],
+        recording=run_summary["headline"]["recording"],
+        run_dir=str(outcome.run_dir),
+        report=str(report_path) if report_path.exists() else None,
+    )
     if outcome.incomplete:
-        click.echo("Run published but incomplete: " + " | ".join(outcome.incomplete), err=True)
+        if not logs.json_logs():
+            click.echo("Run published but incomplete: " + " | ".join(outcome.incomplete), err=True)
         sys.exit(int(ExitCode.RUN_INCOMPLETE))
     if outcome.threshold_breaches:
-        click.echo(f"Error threshold breached by: {', '.join(outcome.threshold_breaches)}", err=True)
+        if not logs.json_logs():
+            click.echo(f"Error threshold breached by: {', '.join(outcome.threshold_breaches)}", err=True)
         sys.exit(int(ExitCode.THRESHOLD_BREACHED))
 
 

@@ -751,38 +751,70 @@ def test_night_level_thresholds_fail_the_night_and_say_why(tmp_path):
     assert code == ExitCode.USAGE_ERROR and "fail_on.family_rates names no rule family of the pack: cancelation" in output
 
 
-def test_log_format_json_is_one_object_per_stage_without_record_contents(tmp_path):
+def _json_night(
+    out: Path, night: int, *extra: str, extract: Path = SAMPLE
+) -> tuple[subprocess.CompletedProcess, list[dict]]:
     import json
 
-    out = tmp_path / "out"
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "recordcheck.cli",
-            "run",
-            str(SAMPLE),
-            "--out",
-            str(out),
-            "--as-of",
-            _at(0),
-            "--log-format",
-            "json",
-        ],
+        [sys.executable, "-m", "recordcheck.cli", "run", str(extract), "--out", str(out), "--as-of", _at(night)]
+        + ["--log-format", "json", *extra],
         capture_output=True,
         text=True,
         timeout=120,
     )
+    return done, [json.loads(line) for line in done.stderr.splitlines()]  # every line is one object
+
+
+def test_log_format_json_every_stderr_line_is_an_object_without_record_contents(tmp_path):
+    """Issue 26: a good night, an incomplete one, a busy one and a refused config, each as JSON
+    lines a collector can ingest: ts, level, event, version, run_id and as_of once known, and on
+    failure reason and exit_code; stdout empty unless --headline."""
+    out = tmp_path / "out"
+    done, records = _json_night(out, 0)
     assert done.returncode == 0, done.stderr
-    records = [json.loads(line) for line in done.stderr.splitlines()]
-    assert [r["stage"] for r in records] == ["validate", "rules", "publish"]
-    assert all(r["outcome"] == "done" and r["seconds"] >= 0 for r in records)
+    assert done.stdout == "", "the text headline goes to stdout only with text logs or --headline"
+    assert [r["event"] for r in records] == ["stage", "stage", "stage", "run_finished"]
+    assert [r["stage"] for r in records[:3]] == ["validate", "rules", "publish"]
+    for record in records:
+        assert record["ts"].endswith("Z") and record["version"] and record["as_of"] == "2026-04-01T00:00:00+00:00"
+        assert record["level"] == "info"
+    assert all(r["outcome"] == "done" and r["seconds"] >= 0 for r in records[:3])
     assert records[0]["rows_read"]["referrals"] == 817 and records[0]["rows_total"] == 41912
+    assert sum(records[0]["rows_read"].values()) == records[0]["rows_total"]
     assert records[2]["exceptions"] == records[1]["findings"] == 47 and records[2]["exit_code"] == 0
+    finished = records[3]
+    assert finished["run_id"] == records[1]["run_id"] and finished["exit_code"] == 0 and finished["reason"] == []
+    assert finished["verdict"] == "Verdict: no threshold breached." and finished["recording"]["compliant"] == 3464
     referral_ids = pl.read_csv(SAMPLE / "referrals.csv", infer_schema=False)["referral_id"].head(100).to_list()
     assert not any(ref in done.stderr for ref in referral_ids)
+
+    # an incomplete night: the reason is in run_finished, level error, exit_code 9
+    emptied = tmp_path / "emptied"
+    shutil.copytree(SAMPLE, emptied)
+    (emptied / "victim_contacts.csv").write_text(
+        (SAMPLE / "victim_contacts.csv").read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8"
+    )
+    done, records = _json_night(out, 1, "--headline", extract=emptied)
+    assert done.returncode == ExitCode.RUN_INCOMPLETE
+    assert "Verdict: incomplete" in done.stdout, "--headline keeps the text headline"
+    finished = records[-1]
+    assert finished["event"] == "run_finished" and finished["level"] == "error" and finished["exit_code"] == 9
+    assert finished["exit_name"] == "RUN_INCOMPLETE" and "victim_contacts: a header and no rows" in finished["reason"][0]
+
+    # busy: one exit event naming the holder
+    with single_writer(out, out / "recordcheck.duckdb", "nightly batch"):
+        done, records = _json_night(out, 2)
+    assert done.returncode == ExitCode.BUSY and len(records) == 1
+    assert records[0]["event"] == "exit" and records[0]["exit_name"] == "BUSY" and "nightly batch" in records[0]["reason"]
+    assert records[0]["as_of"] == "2026-04-03T00:00:00+00:00"
+
+    # refused before any work (a config that is not there): still one JSON line
+    done, records = _json_night(out, 2, "--config", str(tmp_path / "none.yaml"))
+    assert done.returncode == ExitCode.USAGE_ERROR and [r["exit_code"] for r in records] == [2]
+
     quiet = subprocess.run(
-        [sys.executable, "-m", "recordcheck.cli", "run", str(SAMPLE), "--out", str(out), "--as-of", _at(1), "--quiet"],
+        [sys.executable, "-m", "recordcheck.cli", "run", str(SAMPLE), "--out", str(out), "--as-of", _at(3), "--quiet"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -7,12 +7,14 @@ contents of a record.
 
 from __future__ import annotations
 
-import json
+import logging
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
+
+from recordcheck.checks.base.logs import event
 
 
 class Reporter(Protocol):
@@ -44,7 +46,7 @@ class Quiet:
 
 
 class JsonLines:
-    """--log-format json: one object per stage on stderr: stage, seconds, counts."""
+    """--log-format json: one `stage` event per stage on stderr: stage, outcome, seconds, counts."""
 
     def __init__(self) -> None:
         self._counts: dict[str, Any] = {}
@@ -69,8 +71,7 @@ class JsonLines:
             if self._rows:
                 record["rows_read"] = dict(self._rows)
             record.update(self._counts)
-            sys.stderr.write(json.dumps(record, default=str) + "\n")
-            sys.stderr.flush()
+            event("stage", logging.INFO if outcome == "done" else logging.ERROR, **record)
 
     def rows(self, table: str, count: int) -> None:
         self._rows[table] = count

@@ -19,6 +19,7 @@ from recordcheck.checks import __version__
 from recordcheck.checks.audit.sample import POPULATION, population_frame
 from recordcheck.checks.base.config import RunConfig
 from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.base.logs import bind
 from recordcheck.checks.base.london import london_date
 from recordcheck.checks.base.marking import DEFAULT_MARKING, RUN_README, write_note
 from recordcheck.checks.base.progress import Quiet, Reporter
@@ -150,6 +151,7 @@ def execute_run(
     """
     started_at = datetime.now(UTC)
     progress = progress or Quiet()
+    bind(as_of=as_of.isoformat())
     check_output_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     store_path = store_path or out_dir / STORE_NAME
@@ -163,6 +165,7 @@ def execute_run(
             with RunStore(store_path) as store:
                 recover(out_dir, store)
                 run_id = make_run_id(started_at, loaded)
+                bind(run_id=run_id)
                 timings = dict(loaded.timings)  # the night's stages, the load's first
                 engine = _run_rules(loaded, inputs, run_id, progress, timings)
                 judged = _judge(engine, loaded, inputs, store, run_id)
@@ -279,6 +282,8 @@ def _load(inputs: RunInputs, validator: str, progress: Reporter) -> LoadedExtrac
             inputs.pack.suites_dir,
             on_rows=progress.rows,
         )
+        for table, counted in loaded.validation.counts.items():
+            progress.rows(table, counted.read)  # every table's rows, links built from columns included
         progress.counts(
             rows_total=sum(c.read for c in loaded.validation.counts.values()),
             quarantined=sum(c.quarantined for c in loaded.validation.counts.values()),

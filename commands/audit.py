@@ -186,17 +186,23 @@ def review_import(out_dir: Path, file: Path, store_path: Path | None) -> None:
 def history(out_dir: Path, store_path: Path | None, limit: int) -> None:
     """The last runs, one line each: id, as-of, exit code, rows read, exceptions, new, resolved,
     open high-severity findings, recording rate."""
+    from datetime import UTC
+
+    from recordcheck.checks.base.london import LONDON
     from recordcheck.checks.nightly.store import RunStore
 
     with RunStore(existing_store(out_dir, store_path)) as store:
         runs = store.history(limit)
+    # the as-of in London time with its zone (GMT or BST), as the registrar's day is kept
     click.echo(
-        f"{'run':<32}{'as of':<18}{'exit':>5}{'rows read':>11}{'exceptions':>11}{'new':>6}{'resolved':>9}"
+        f"{'run':<32}{'as of (London)':<22}{'exit':>5}{'rows read':>11}{'exceptions':>11}{'new':>7}{'resolved':>9}"
         f"{'open high':>10}{'recording':>11}"
     )
     for r in runs.iter_rows(named=True):
         rate = "-" if r["recording_rate"] is None else f"{r['recording_rate']:.2%}"
+        as_of = r["as_of"] if r["as_of"].tzinfo else r["as_of"].replace(tzinfo=UTC)
         click.echo(
-            f"{r['run_id']:<32}{r['as_of']:%Y-%m-%d %H:%M} {r['exit_code']:>5}{r['rows_read']:>11,}{r['exceptions']:>11,}"
-            f"{r['new_findings']:>6,}{r['resolved']:>9,}{r['open_high']:>10,}{rate:>11}"
+            f"{r['run_id']:<32}{as_of.astimezone(LONDON):%Y-%m-%d %H:%M %Z}".ljust(54)
+            + f"{r['exit_code']:>5}{r['rows_read']:>11,}{r['exceptions']:>11,}"
+            f"{r['new_findings']:>7,}{r['resolved']:>9,}{r['open_high']:>10,}{rate:>11}"
         )

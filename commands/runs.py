@@ -77,6 +77,8 @@ def validate(
         click.echo("Codes that are not the contract's (their rows are quarantined):")
         for line in advice:
             click.echo(line)
+    if dates := loaded.date_order_dates():
+        click.echo(f"Dates: {dates}")
     defaulted = defaulted_advice(loaded.defaulted, profile)
     if defaulted:
         click.echo("Derived columns (check the map for a typo):")

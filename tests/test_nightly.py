@@ -988,3 +988,30 @@ def test_the_store_its_lock_and_run_folders_are_the_owners_alone_under_umask_022
     mode = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir() if not p.is_symlink()}
     assert mode["recordcheck.duckdb"] == 0o600 and mode[".recordcheck.lock"] == 0o600
     assert all(m == 0o700 for name, m in mode.items() if name.startswith("2"))
+
+
+def test_history_shows_the_as_of_in_london_time_and_a_busy_shared_store_is_named(tmp_path):
+    """Issue 26, item 7: history's as-of is London time with its zone; a run refused because another
+    holds a store kept outside OUT names the store file, not a folder."""
+    out = tmp_path / "out"
+    _run(SAMPLE, out, 0)
+    winter = subprocess.run(
+        [sys.executable, "-m", "recordcheck.cli", "run", str(SAMPLE), "--out", str(out)]
+        + ["--as-of", "2026-10-25T01:30:00Z", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert winter.returncode == 0, winter.stderr
+    shown = CliRunner().invoke(cli, ["history", str(out)]).output.splitlines()
+    assert shown[0].startswith(f"{'run':<32}as of (London)")
+    assert "2026-04-01 01:00 BST" in shown[1] and "2026-10-25 01:30 GMT" in shown[2]
+    assert len({line.index(" 0 ") for line in shown[1:]}) == 1, "the columns line up"
+    store = tmp_path / "shared" / "runs.duckdb"
+    store.parent.mkdir()
+    with single_writer(tmp_path / "other", store, "the other force's night"):
+        result = CliRunner().invoke(
+            cli, ["run", str(SAMPLE), "--out", str(tmp_path / "mine"), "--store", str(store), "--as-of", _at(0)]
+        )
+    assert result.exit_code == ExitCode.BUSY
+    assert f"the run store {store} is in use: the other force's night" in result.output

@@ -481,3 +481,43 @@ def test_an_unmapped_code_in_a_table_a_rule_reads_makes_the_night_incomplete(for
     warned = _run(force_export, profile, tmp_path / "warned", "--config", str(config))
     assert warned.exit_code == 0, warned.output
     assert re.search(r"Warning: referrals: \d+ row\(s\) quarantined for codes", warned.output)
+
+
+def test_clear_words_for_a_mis_set_profile(force_export, truth, tmp_path):
+    """Issue 26, item 7: a wrong dayfirst suggests the right one; a misspelt file name suggests the
+    nearest file; a force column mapped to two canonical columns is refused, naming both."""
+    spec = yaml.safe_load(yaml.safe_dump(truth))
+    spec["dayfirst"] = False
+    checked = CliRunner().invoke(
+        cli,
+        ["validate", str(force_export), "--profile", str(_write_profile(spec, tmp_path / "d.yaml"))]
+        + ["--as-of", AS_OF_TEXT, "--quarantine", str(tmp_path / "q.csv")],
+    )
+    assert checked.exit_code == ExitCode.RUN_INCOMPLETE
+    assert re.search(
+        r"Dates: [\d,]+ unread date\(s\) are written day first \(dd/mm/yyyy\): set dayfirst: true", checked.output
+    )
+    reasons = set(pl.read_csv(tmp_path / "q.csv", infer_schema=False)["reason"])
+    assert "offence_date is not a date (yyyy-mm-dd): it is written day first (dd/mm/yyyy); set dayfirst: true" in reasons
+
+    spec = yaml.safe_load(yaml.safe_dump(truth))
+    right = spec["tables"]["referrals"]["file"]
+    spec["tables"]["referrals"]["file"] = right.replace("Referral", "Referal")
+    missing = CliRunner().invoke(
+        cli, ["profile", "check", str(force_export), "--profile", str(_write_profile(spec, tmp_path / "f.yaml"))]
+    )
+    assert missing.exit_code == ExitCode.INPUT_REJECTED
+    assert f"and it is not there; nearest: {right!r}" in missing.output
+
+    spec = yaml.safe_load(yaml.safe_dump(truth))
+    columns = spec["tables"]["crimes"]["columns"]
+    columns["recorded_at"] = columns["reported_at"]
+    twice = CliRunner().invoke(
+        cli, ["profile", "check", str(force_export), "--profile", str(_write_profile(spec, tmp_path / "t.yaml"))]
+    )
+    assert twice.exit_code == ExitCode.USAGE_ERROR
+    assert re.search(
+        rf"line \d+: tables.crimes.columns maps force column {re.escape(repr(columns['reported_at']))} to both "
+        r"(reported_at and recorded_at|recorded_at and reported_at)",
+        twice.output,
+    ), twice.output

@@ -67,6 +67,8 @@ def check_profile(loaded: LoadedExtract, pack: RulePack, config: RunConfig, prof
         (config.unlinked_columns, [column.reason for column in loaded.link_columns]),
     ):
         (warnings if mode == "warn" else gaps).extend(found)
+    if advice := loaded.date_order_advice():
+        warnings.append(advice)
     return ProfileCheck(
         coverage=loaded.coverage,
         unmapped=loaded.validation.unmapped_codes,

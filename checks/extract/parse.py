@@ -32,6 +32,8 @@ PROBLEM_SCHEMA = {
 _OFFSET = r"(Z|z|[+-]\d{2}:?\d{2})$"
 _ISO_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
 _DAYFIRST_TIME_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M")
+_SLASHED = r"^\d{1,2}/\d{1,2}/\d{4}"
+"""A date written with slashes: its order (day or month first) is what dayfirst says."""
 
 
 def _timestamp(col: pl.Expr, dayfirst: bool) -> tuple[pl.Expr, pl.Expr]:
@@ -149,9 +151,11 @@ def _problems(
     full: dict[str, Any],
     origin: pl.Expr,
     id_col: str,
+    dayfirst: bool,
 ) -> list[pl.DataFrame]:
     """One problem row per value neither pass could read: its row, column and what was expected
-    (a local time skipped by the clock change is named as such), never the value."""
+    (a local time skipped by the clock change is named as such; a date whose order says the
+    profile's dayfirst is wrong says so), never the value."""
     problem_frames = []
     for column in text_columns:
         if column.type == "string":
@@ -163,9 +167,21 @@ def _problems(
         local_parsed = (
             failed.select(local_ok).to_series() if local_ok is not None else pl.repeat(False, failed.height, eager=True)
         )
+        slashed = pl.col(column.name).str.strip_chars().str.extract(_SLASHED, 0)
+        first = slashed.str.extract(r"^(\d{1,2})", 1).cast(pl.Int32, strict=False)
+        second = slashed.str.extract(r"^\d{1,2}/(\d{1,2})", 1).cast(pl.Int32, strict=False)
         reason = (
             pl.when(pl.Series(local_parsed))
             .then(pl.lit(f"{column.name} is a local time that does not exist in {LOCAL_TZ} (clock change)"))
+            .when(pl.lit(not dayfirst) & slashed.is_not_null() & (first <= 31) & (second <= 12))
+            .then(pl.lit(f"{column.name} is not {expected}: it is written day first (dd/mm/yyyy); set dayfirst: true"))
+            .when(pl.lit(dayfirst) & slashed.is_not_null() & (second > 12) & (first <= 12))
+            .then(
+                pl.lit(
+                    f"{column.name} is not {expected}: it is written month first (mm/dd/yyyy), which cannot be "
+                    "read unambiguously; ask for ISO 8601 dates in the export"
+                )
+            )
             .otherwise(pl.lit(f"{column.name} is not {expected}"))
         )
         problem_frames.append(
@@ -221,6 +237,6 @@ def parse_table(raw: RawTable, profile: SourceProfile) -> tuple[pl.DataFrame, pl
         if reparsed.height:
             typed_frame = typed_frame.update(reparsed, on=ROW, how="left")
 
-    problem_frames = _problems(raw.name, frame, typed_frame, text_columns, full, origin, id_col)
+    problem_frames = _problems(raw.name, frame, typed_frame, text_columns, full, origin, id_col, profile.dayfirst)
     problems = pl.concat(problem_frames) if problem_frames else pl.DataFrame(schema=PROBLEM_SCHEMA)
     return typed_frame, problems.cast(PROBLEM_SCHEMA)  # type: ignore[arg-type]

@@ -141,12 +141,27 @@ def _known_columns(path: Path, raw: Any, where: str, table: str, names: Any) -> 
             )
 
 
+def _each_force_column_once(path: Path, raw: Any, where: str, columns: dict[str, Scalar]) -> None:
+    """A force column fills one canonical column: mapped to two, one of them would silently stay
+    empty (the file's column is renamed once). Say which, and how to fill the other."""
+    seen: dict[str, str] = {}
+    for canonical, force in columns.items():
+        first = seen.setdefault(str(force), canonical)
+        if first != canonical:
+            raise ConfigError(
+                f"{path} line {line_of(raw, canonical)}: {where}.columns maps force column {str(force)!r} to both "
+                f"{first} and {canonical}; a column fills one canonical column (use derive: to fill another "
+                "from its values)"
+            )
+
+
 def _table_profile(name: str, spec: TableModel, raw: Any, path: Path) -> TableProfile:
     where = f"tables.{name}"
     raw = raw if isinstance(raw, dict) else {}
     if spec.build_from and name != "crime_links":
         raise ConfigError(f"{path} line {line_of(raw, 'build_from')}: {where}.build_from is for crime_links only")
     _known_columns(path, raw.get("columns"), f"{where}.columns maps", name, spec.columns)
+    _each_force_column_once(path, raw.get("columns"), where, spec.columns)
     _known_columns(path, raw.get("values"), f"{where}.values", name, spec.values)
     _known_columns(path, raw.get("derive"), f"{where}.derive", name, spec.derive)
     return TableProfile(

@@ -375,6 +375,14 @@ def links_from(batch: RawTable, specs: list[LinkSource]) -> pl.DataFrame:
     return pl.concat(parts)
 
 
+def _nearest_file(folder: Path, wanted: str) -> str:
+    """'; nearest: NAME' for a data file in the folder whose name is close to the one the profile
+    gives (a typo, a date in the name that changed), else ''."""
+    names = [p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES]
+    near = difflib.get_close_matches(Path(wanted).name, names, n=1, cutoff=0.6)
+    return f"; nearest: {near[0]!r}" if near else ""
+
+
 def _profile_hint(folder: Path, profile: SourceProfile) -> str:
     """For a run with the canonical profile on a folder of other files: say --profile."""
     if profile.tables:
@@ -404,6 +412,7 @@ def open_extract(folder: Path, profile: SourceProfile) -> dict[str, TableSource]
         if path is None and profile.table(name).file:
             raise InputRejected(
                 f"{folder}: the profile names {profile.table(name).file!r} for table {name}, and it is not there"
+                + _nearest_file(folder, str(profile.table(name).file))
             )
         if path is None:
             if contract.required and not (name == "crime_links" and built_links):

@@ -57,7 +57,7 @@ def checkpoint(stage: str) -> None:
 # ---------------------------------------------------------------- one writer
 
 
-def _take(path: Path, what: str) -> IO[str]:
+def _take(path: Path, what: str, held: str) -> IO[str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     # owner only: the lock names who holds the folder (a process on a host)
     handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+", encoding="utf-8")
@@ -68,7 +68,7 @@ def _take(path: Path, what: str) -> IO[str]:
         handle.seek(0)
         holder = handle.read().strip() or "another recordcheck process"
         handle.close()
-        raise Busy(f"{path.parent} is in use: {holder}; try again when it has finished") from None
+        raise Busy(f"{held} is in use: {holder}; try again when it has finished") from None
     handle.seek(0)
     handle.truncate()
     since = datetime.now().astimezone()
@@ -80,12 +80,12 @@ def _take(path: Path, what: str) -> IO[str]:
 @contextmanager
 def single_writer(out_dir: Path, store_path: Path, what: str) -> Iterator[None]:
     """Hold OUT_DIR (and the store's folder, when elsewhere) for one writer; BUSY otherwise."""
-    locks = [out_dir / LOCK_NAME]
+    locks = [(out_dir / LOCK_NAME, str(out_dir))]
     if store_path.parent.resolve() != out_dir.resolve():
-        locks.append(store_path.with_name(store_path.name + ".lock"))
+        locks.append((store_path.with_name(store_path.name + ".lock"), f"the run store {store_path}"))
     with ExitStack() as stack:
-        for path in locks:
-            handle = _take(path, what)
+        for path, held in locks:
+            handle = _take(path, what, held)
             stack.callback(handle.close)
         yield
 

@@ -211,6 +211,8 @@ def profile_gaps(run_summary: dict[str, Any], loaded: LoadedExtract, config: Run
     checks = run_summary["input_checks"]
     checks["unmapped_codes"] = loaded.unmapped_code_reasons(readers)
     checks["unlinked_columns"] = [column.reason for column in loaded.link_columns]
+    if advice := loaded.date_order_advice():
+        checks["warnings"].append(advice)
     for kind, mode in (("unmapped_codes", config.unmapped_codes), ("unlinked_columns", config.unlinked_columns)):
         if mode == "warn":
             checks["warnings"] += checks[kind]

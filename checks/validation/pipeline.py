@@ -63,6 +63,20 @@ class LoadedExtract:
     def close(self) -> None:
         self.database.close()
 
+    def date_order_advice(self) -> str | None:
+        """One line when unread dates show the profile's `dayfirst` is wrong (their reasons say so)."""
+        reasons = self.validation.quarantine.filter(pl.col("check").str.starts_with("parse_"))["reason"]
+        day_first = int(reasons.str.ends_with("set dayfirst: true").sum())
+        month_first = int(reasons.str.ends_with("ISO 8601 dates in the export").sum())
+        if day_first:
+            return f"{day_first:,} unread date(s) are written day first (dd/mm/yyyy): set dayfirst: true in the profile"
+        if month_first:
+            return (
+                f"{month_first:,} unread date(s) are written month first (mm/dd/yyyy), which cannot be read "
+                "unambiguously: ask for ISO 8601 dates in the export"
+            )
+        return None
+
     def unmapped_code_reasons(self, readers: dict[str, list[str]]) -> list[str]:
         """A line per table a rule reads with rows quarantined for a code that is not the
         contract's (a code the profile does not map, or one outside the offence catalogue): those

@@ -77,7 +77,7 @@ def validate(
         click.echo("Codes that are not the contract's (their rows are quarantined):")
         for line in advice:
             click.echo(line)
-    if dates := loaded.date_order_dates():
+    if dates := loaded.date_order_advice():
         click.echo(f"Dates: {dates}")
     defaulted = defaulted_advice(loaded.defaulted, profile)
     if defaulted:

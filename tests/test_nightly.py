@@ -988,6 +988,18 @@ def test_the_store_its_lock_and_run_folders_are_the_owners_alone_under_umask_022
     mode = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir() if not p.is_symlink()}
     assert mode["recordcheck.duckdb"] == 0o600 and mode[".recordcheck.lock"] == 0o600
     assert all(m == 0o700 for name, m in mode.items() if name.startswith("2"))
+    # output_mode: group lets the analysts' group read the run folders (the store stays the owner's)
+    config = tmp_path / "group.yaml"
+    config.write_text("config: 1\noutput_mode: group\n", encoding="utf-8")
+    previous = os.umask(0o077)
+    try:
+        assert _run(SAMPLE, out, 1, "--config", str(config))[0] == 0
+    finally:
+        os.umask(previous)
+    folder = (out / "latest").resolve()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o750
+    assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o640}
+    assert stat.S_IMODE((out / "recordcheck.duckdb").stat().st_mode) == 0o600
 
 
 def test_history_shows_the_as_of_in_london_time_and_a_busy_shared_store_is_named(tmp_path):

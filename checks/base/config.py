@@ -201,6 +201,7 @@ class ConfigModel(Strict):
     rules: RulesModel | None = None
     report: ReportModel | None = None
     engine: EngineModel | None = None
+    output_mode: Literal["owner", "group"] = "owner"
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,8 @@ class RunConfig:
     unlinked_columns: str = "incomplete"
     """A force column that names crimes and that no link builder reads: incomplete, or `warn`."""
     fail_on: FailOn = field(default_factory=lambda: FailOn())
+    output_mode: str = "owner"
+    """Run folders: `owner` (0700, the owner alone) or `group` (0750, files 0640: the group reads)."""
     districts: list[str] | None = None
     """The force's districts: a value outside them is a data-quality finding and never a stratum."""
     sample_strata: list[dict[str, Any]] | None = None
@@ -303,6 +306,7 @@ def config_from_raw(raw: Any, path: Path) -> RunConfig:
         unmapped_codes=validation.unmapped_codes,
         unlinked_columns=validation.unlinked_columns,
         districts=list(model.districts) if model.districts else None,
+        output_mode=model.output_mode,
         sample_strata=[s.model_dump(exclude_none=True) for s in model.sample.strata]
         if model.sample and model.sample.strata
         else None,

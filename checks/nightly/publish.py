@@ -79,8 +79,12 @@ def staged_run(
     commit: Callable[[], None] | None = None,
     checkpoint: Callable[[str], None] | None = None,
     repoint: bool = True,
+    group_read: bool = False,
 ) -> Iterator[Path]:
     """Yield a staging folder; on success publish it as OUT/run_id and point OUT/latest at it.
+
+    The run folder is the owner's alone (0700, as mkdtemp makes it); `group_read` (the config's
+    `output_mode: group`) gives its group read access (folders 0750, files 0640) for analysts.
 
     With `commit` (the run store's transaction), the folder is moved into place marked
     `.uncommitted`, then committed, then unmarked, then `latest` repointed: the order
@@ -98,6 +102,10 @@ def staged_run(
             if path.is_file():
                 with path.open("rb") as handle:
                     os.fsync(handle.fileno())
+            if group_read:
+                os.chmod(path, 0o750 if path.is_dir() else 0o640)
+        if group_read:
+            os.chmod(staging, 0o750)
         if final.exists():
             raise OutputUnavailable(f"{final} already exists")
         step("staged")

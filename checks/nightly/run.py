@@ -404,7 +404,14 @@ def _publish(
     repoint = newest is None or inputs.as_of >= newest
     with (
         progress.stage("publish"),
-        staged_run(inputs.out_dir, judged.run_id, commit, checkpoint, repoint=repoint) as staging,
+        staged_run(
+            inputs.out_dir,
+            judged.run_id,
+            commit,
+            checkpoint,
+            repoint=repoint,
+            group_read=inputs.config.output_mode == "group",
+        ) as staging,
     ):
         progress.counts(
             exceptions=judged.register.height,

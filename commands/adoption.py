@@ -11,6 +11,7 @@ import click
 from recordcheck.checks.base.exitcodes import ExitCode
 from recordcheck.checks.extract.contract import TABLES
 from recordcheck.commands.common import (
+    as_of_for,
     as_of_option,
     config_option,
     handle_errors,
@@ -163,7 +164,12 @@ def profile_check(
     source_profile, config, reference, pack = load_setup(profile_path, config_path, rules_dir)
     with step("Reading the export through the profile"):
         loaded = load_extract(
-            export_dir, source_profile, reference, parse_as_of(as_of), settings=config.engine, suites_dir=pack.suites_dir
+            export_dir,
+            source_profile,
+            reference,
+            as_of_for(as_of, export_dir),
+            settings=config.engine,
+            suites_dir=pack.suites_dir,
         )
     try:
         result = check_profile(loaded, pack, config, source_profile)

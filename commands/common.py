@@ -22,6 +22,51 @@ import click
 from recordcheck.checks.base.errors import Interrupted, RecordcheckError
 from recordcheck.checks.base.exitcodes import ExitCode
 
+EXPORT_AS_OF_FILES = ("as_of.txt", "generation.json")
+"""Where an export states its own time: `as_of.txt` (one ISO 8601 line, written by the export job)
+or the generator's `generation.json` (its `as_of`)."""
+
+
+def export_as_of(folder: Path | None) -> tuple[str, str] | None:
+    """(the instant as written, the file it came from) when the export states its own time."""
+    if folder is None or not folder.is_dir():
+        return None
+    import json
+
+    for name in EXPORT_AS_OF_FILES:
+        path = folder / name
+        if not path.is_file() or path.stat().st_size > 65_536:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+            stated = json.loads(text).get("as_of") if name.endswith(".json") else text.strip().splitlines()[0]
+        except (ValueError, IndexError, AttributeError, UnicodeDecodeError):
+            stated = None
+        if isinstance(stated, str) and stated.strip():
+            return stated.strip(), name
+    return None
+
+
+def as_of_for(value: str | None, extract_dir: Path | None) -> datetime:
+    """--as-of; without it the export's own time when it states one (a night is judged as of when
+    its export was taken: a run at "now" on an old export finds every deadline passed), else now.
+    The choice is said on stderr (a JSON `as_of_default` event with JSON logs)."""
+    if value is None:
+        own = export_as_of(extract_dir)
+        if own is not None:
+            from recordcheck.checks.base.logs import event, json_logs
+
+            stated, source = own
+            if json_logs():
+                event("as_of_default", as_of_source=source, stated=stated)
+            else:
+                click.echo(f"--as-of not given: the export's own time, {stated} ({source})", err=True)
+            try:
+                return parse_as_of(stated)
+            except click.BadParameter as exc:
+                raise click.BadParameter(exc.message, param_hint=f"--as-of (from {extract_dir}/{source})") from None
+    return parse_as_of(value)
+
 
 def parse_as_of(value: str | None) -> datetime:
     if value is None:

@@ -10,6 +10,7 @@ import click
 from recordcheck.checks.base.exitcodes import ExitCode
 from recordcheck.checks.extract.contract import TABLES
 from recordcheck.commands.common import (
+    as_of_for,
     as_of_option,
     config_option,
     engine_options,
@@ -208,7 +209,7 @@ def rules_diff(
         base_reference = load_reference(
             base_pack.reference_dir, overrides=config.reference, config_path=config.path, other_version=True
         )
-        moment = parse_as_of(as_of)
+        moment = as_of_for(as_of, extract_dir)
         with step("Validating the extract"):
             loaded = load_extract(extract_dir, profile, reference, moment, make_runner(), config.engine, pack.suites_dir)
         try:

@@ -10,6 +10,7 @@ import click
 
 from recordcheck.checks.base.exitcodes import ExitCode
 from recordcheck.commands.common import (
+    as_of_for,
     as_of_option,
     config_option,
     engine_options,
@@ -64,7 +65,13 @@ def validate(
     profile, config, reference, pack = load_setup(profile_path, config_path, rules_dir)
     with step("Validating the extract"):
         loaded = load_extract(
-            extract_dir, profile, reference, parse_as_of(as_of), make_runner(validator), config.engine, pack.suites_dir
+            extract_dir,
+            profile,
+            reference,
+            as_of_for(as_of, extract_dir),
+            make_runner(validator),
+            config.engine,
+            pack.suites_dir,
         )
     loaded.close()
     print_counts(loaded)
@@ -182,7 +189,7 @@ def run(
         profile,
         reference,
         config,
-        parse_as_of(as_of),
+        as_of_for(as_of, extract_dir),
         pack,
         progress=reporter(log_format, quiet),
         render=renderer(config, redact),

@@ -540,3 +540,24 @@ def test_swapped_date_columns_are_quarantined_and_make_the_night_incomplete(tmp_
     reasons = set(quarantine["reason"])
     assert "offence_date is before victim_dob" in reasons and "decision_at is before received_at" in reasons
     assert "crimes:" in result.output and "order" in result.output
+
+
+def test_without_as_of_a_night_is_judged_as_of_the_exports_own_time(tmp_path):
+    """Issue 26, item 8: a run at "now" on an old export finds every deadline passed (a national run
+    gave 2,958 findings against 210). Without --as-of, the export's as_of.txt (or generation.json)
+    gives the instant, and the run says so; a bad one is a usage error naming the file."""
+    import shutil
+
+    extract = tmp_path / "extract"
+    shutil.copytree(ROOT / "sample_data" / "extract", extract)
+    (extract / "generation.json").unlink()
+    (extract / "as_of.txt").write_text("2026-04-01T01:00:00+01:00\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["run", str(extract), "--out", str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "--as-of not given: the export's own time, 2026-04-01T01:00:00+01:00 (as_of.txt)" in result.output
+    summary = json.loads((tmp_path / "out" / "latest" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["as_of"] == "2026-04-01T00:00:00+00:00" and summary["register_rows"] == 47
+    (extract / "as_of.txt").write_text("31/03/2026\n", encoding="utf-8")
+    bad = CliRunner().invoke(cli, ["run", str(extract), "--out", str(tmp_path / "out"), "--quiet"])
+    assert bad.exit_code == ExitCode.USAGE_ERROR
+    assert f"--as-of (from {extract}/as_of.txt)" in bad.output and "is not an ISO 8601 instant" in bad.output

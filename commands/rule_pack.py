@@ -14,6 +14,7 @@ from recordcheck.commands.common import (
     as_of_option,
     config_option,
     engine_options,
+    export_as_of,
     handle_errors,
     load_setup,
     parse_as_of,
@@ -183,6 +184,12 @@ def rules_mutate(rule_ids: tuple[str, ...], rules_dir: Path | None, show: int) -
 @config_option
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True)
 @click.option("--examples", type=click.IntRange(0, 100), default=5, show_default=True, help="Example records per side.")
+@click.option(
+    "--check-version",
+    is_flag=True,
+    help="Exit 2 when the pack's version step is smaller than the change needs, or the changelog has no "
+    "entry for a new version (for CI; the findings are printed first).",
+)
 @handle_errors
 def rules_diff(
     extract_dir: Path,
@@ -193,13 +200,19 @@ def rules_diff(
     config_path: Path | None,
     fmt: str,
     examples: int,
+    check_version: bool,
 ) -> None:
     """What the pack (--rules, default the bundled one) finds on EXTRACT_DIR that BASE does not, and
-    the reverse. Exits 4 (findings changed) when any rule's findings differ."""
+    the reverse, and the kept findings whose severity, detail or evidence changed.
+
+    Exits 4 (findings changed) when any of that differs; with --check-version, 2 when the pack's
+    version step is smaller than the change needs, or rules/CHANGELOG.md has no entry for a new
+    version (said in the output, which is still printed in full)."""
     from recordcheck.checks.base.refdata import load_reference
     from recordcheck.checks.base.resources import RULES_DIR
     from recordcheck.checks.engine.rules import load_pack
     from recordcheck.checks.rulechange.diff import BasePack, diff_packs, render
+    from recordcheck.checks.rulechange.snapshot import changelog_versions
     from recordcheck.checks.validation.pipeline import load_extract
     from recordcheck.checks.validation.runners import make_runner
 
@@ -219,7 +232,14 @@ def rules_diff(
                 )
         finally:
             loaded.close()
+    result.extract = str(extract_dir)
+    result.rows = sum(c.read for c in loaded.validation.counts.values())
+    result.as_of = moment.isoformat().replace("+00:00", "Z")
+    result.changelog_versions = changelog_versions(pack.directory / "CHANGELOG.md")
     click.echo(render(result, fmt))
+    if check_version and result.version_problems:
+        click.echo("recordcheck: error: " + "; ".join(result.version_problems), err=True)
+        sys.exit(int(ExitCode.USAGE_ERROR))
     if result.findings_changed:
         sys.exit(int(ExitCode.FINDINGS_CHANGED))
 
@@ -239,12 +259,22 @@ def rules_diff(
     help="Extract the snapshot is taken on (default: the bundled sample).",
 )
 @as_of_option
+@profile_option
+@config_option
 @handle_errors
-def rules_approve(rules_dir: Path | None, snapshot_dir: Path | None, extract_dir: Path | None, as_of: str | None) -> None:
+def rules_approve(
+    rules_dir: Path | None,
+    snapshot_dir: Path | None,
+    extract_dir: Path | None,
+    as_of: str | None,
+    profile_path: Path | None,
+    config_path: Path | None,
+) -> None:
     """Record the pack's findings on the sample as approved, after a person has read the diff.
 
-    Refuses unless pack.yaml's version moved as the change requires (minor: findings added;
-    major: findings removed or a rule retired)."""
+    Refuses unless pack.yaml's version moved as the change requires (minor: findings added or a
+    severity changed; major: findings removed or a rule retired). The as-of defaults to the one the
+    snapshot was approved at, then to the extract's own time, then to the bundled sample's."""
     from recordcheck.checks.base.errors import ConfigError
     from recordcheck.checks.engine.engine import run_pack
     from recordcheck.checks.rulechange.snapshot import (
@@ -253,24 +283,29 @@ def rules_approve(rules_dir: Path | None, snapshot_dir: Path | None, extract_dir
         SNAPSHOT_DIR,
         approve,
         findings_of,
+        read_approval,
         read_findings,
     )
     from recordcheck.checks.validation.pipeline import load_extract
 
-    profile, _, reference, pack = load_setup(None, None, rules_dir)
+    profile, config, reference, pack = load_setup(profile_path, config_path, rules_dir)
     directory = snapshot_dir or SNAPSHOT_DIR
     extract = extract_dir or SAMPLE_EXTRACT
     if not extract.is_dir():
         raise ConfigError(f"no sample extract at {extract} (an installed copy has none): give --extract and --snapshot")
-    moment = parse_as_of(as_of or SAMPLE_AS_OF)
-    loaded = load_extract(extract, profile, reference, moment, suites_dir=pack.suites_dir)
+    approval = read_approval(directory)
+    stated = export_as_of(extract)
+    moment = parse_as_of(
+        as_of or (approval.as_of if approval and approval.as_of else None) or (stated[0] if stated else SAMPLE_AS_OF)
+    )
+    loaded = load_extract(extract, profile, reference, moment, settings=config.engine, suites_dir=pack.suites_dir)
     try:
         result = run_pack(pack, reference, moment, loaded.validation.accepted, "approve", unusable=loaded.unusable)
     finally:
         loaded.close()
     current = findings_of(result.register)
     retired = bool(set(read_findings(directory)["rule_id"]) - {r.id for r in pack.rules})
-    click.echo(approve(current, pack.version, retired, directory))
+    click.echo(approve(current, pack.version, retired, directory, moment.isoformat().replace("+00:00", "Z")))
 
 
 @click.command()

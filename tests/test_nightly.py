@@ -581,7 +581,7 @@ def test_keep_prunes_old_folders_but_the_store_keeps_the_history(tmp_path):
     assert history.exit_code == 0
     lines = history.output.splitlines()
     assert lines[0].split()[:3] == ["run", "as", "of"] and len(lines) == 4
-    assert "2026-04-01 00:00" in lines[1] and "99.60%" in lines[1]
+    assert "2026-04-01 01:00 BST" in lines[1] and "99.60%" in lines[1]
 
 
 def test_a_decisions_file_is_refused_by_row_for_junk_dates_far_waivers_and_contradictions(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -100,9 +101,8 @@ def test_limit_change_diff_matches_two_full_runs(small_extract, tmp_path):
     for rule in diff["rules"]:
         assert rule["added"] == added.filter(pl.col("rule_id") == rule["rule_id"]).height, rule
         assert rule["removed"] == removed.filter(pl.col("rule_id") == rule["rule_id"]).height, rule
-        assert rule["status"] == (
-            "changed" if rule["added"] or rule["removed"] or rule["population"] != rule["population_base"] else "unchanged"
-        )
+        moved = rule["added"] or rule["removed"] or rule["population"] != rule["population_base"]
+        assert rule["status"] == ("changed" if moved or rule["changed"] or rule["title"] else "unchanged")
         assert (
             sorted(rule["examples"]["removed"])
             == sorted(removed.filter(pl.col("rule_id") == rule["rule_id"])["record_id"])[:5]
@@ -169,23 +169,37 @@ def test_base_from_a_git_revision(tmp_path):
     assert victim.read_text() == "keep me"
 
 
-def test_markdown_is_a_table():
+def test_markdown_puts_changed_rules_in_a_table_and_folds_the_rest(tmp_path):
+    """Issue 27: a header (extract, rows, as-of, the step needed), changed rules first with their
+    examples folded, the unchanged folded, values as written in the YAML (72, not 72.0)."""
+    pack = _pack_copy(tmp_path)
+    _set_limit(pack, "recording_hours", 72)
+    _set_limit(pack, "pending_hours", 48)
     result = invoke(
         "rules",
         "diff",
         str(ROOT / "sample_data" / "extract"),
         "--base",
         str(RULES_DIR),
+        "--rules",
+        str(pack),
         "--as-of",
         AS_OF_TEXT,
         "--format",
         "md",
     )
-    rows = [line for line in result.output.splitlines() if line.startswith("|")]
+    assert result.exit_code == ExitCode.FINDINGS_CHANGED
+    text = result.output
+    assert "- Extract " in text and "(41,912 rows), as of 2026-04-01T00:00:00Z" in text
+    assert "- Version step this change needs: major" in text
+    rows = [line for line in text.splitlines() if line.startswith("|")]
     header, rule, *body = rows
     assert header.startswith("| rule | status |") and set(rule.replace("|", "").replace(":", "")) == {"-"}
-    cells = header.count("|")
-    assert len(body) == len(load_pack().rules) and all(line.count("|") == cells for line in body)
+    changed = [line for line in body if line.count("|") == header.count("|")]
+    assert changed and all(" changed " in line for line in changed)
+    folded = re.search(r"<details><summary>(\d+) rule\(s\) unchanged</summary>", text)
+    assert folded and int(folded.group(1)) + len(changed) == len(load_pack().rules)
+    assert "| limits.yaml | pending_hours | 24 | 48 |" in text
 
 
 def test_findings_on_the_sample_match_the_approved_snapshot(pack, reference):
@@ -241,13 +255,15 @@ def test_approve_refuses_a_change_without_the_version_it_needs(tmp_path):
     )
     assert required_bump(approved, fewer) == "major" and required_bump(approved, more) == "minor"
     assert required_bump(approved, approved) is None
-    assert read_approval(snapshot).pack_version == "3.0.2"  # the bundled approval these versions follow
-    with pytest.raises(ConfigError, match=r"findings were removed .* set the pack's version to 4\.0\.0"):
-        approve(fewer, "3.0.2", False, snapshot)
-    with pytest.raises(ConfigError, match=r"findings were added .* set the pack's version to 3\.1\.0"):
-        approve(more, "3.0.2", False, snapshot)
-    assert "findings added" in approve(more, "3.1.0", False, snapshot)
-    assert read_approval(snapshot).pack_version == "3.1.0" and read_findings(snapshot).height == approved.height + 1
+    version = read_approval(snapshot).pack_version  # the bundled approval these versions follow
+    major, minor, _ = (int(part) for part in version.split("."))
+    with pytest.raises(ConfigError, match=rf"findings were removed .* set the pack's version to {major + 1}\.0\.0"):
+        approve(fewer, version, False, snapshot)
+    with pytest.raises(ConfigError, match=rf"findings were added .* set the pack's version to {major}\.{minor + 1}\.0"):
+        approve(more, version, False, snapshot)
+    assert "findings added" in approve(more, f"{major}.{minor + 1}.0", False, snapshot)
+    assert read_approval(snapshot).pack_version == f"{major}.{minor + 1}.0"
+    assert read_findings(snapshot).height == approved.height + 1
 
 
 def test_examples_option_caps_the_examples(small_extract, tmp_path):
@@ -268,7 +284,7 @@ def test_approve_command_writes_the_snapshot_of_the_sample(tmp_path):
     assert (snapshot / "findings.csv").read_text() == (SNAPSHOT_DIR / "findings.csv").read_text()
     assert read_approval(snapshot).pack_version == load_pack().version
     again = invoke("rules", "approve", "--snapshot", str(snapshot))
-    assert again.exit_code == 0 and "no finding changed" in again.output
+    assert again.exit_code == 0 and "no finding added or removed" in again.output
 
 
 def test_rule_ids_in_any_case_for_test_and_explain():
@@ -296,3 +312,59 @@ def test_a_base_pack_of_another_version_runs_and_catalogue_changes_show_field_by
     assert changes[("offence_catalogue.csv", "8U")][0] is None
     assert changes[("offence_catalogue.csv", "8U")][1]["title"].startswith("Controlling or coercive behaviour")
     assert not [key for key in changes if key[1].startswith("88E.") and key[1] != "88E.sexual_offence"]
+
+
+def test_a_severity_or_detail_change_is_reported_and_needs_approval(tmp_path):
+    """Issue 27: a severity-only change (TIM001 medium to high) and a detail-only change (its
+    sentence reworded) were each "no finding changed". Each is now shown per rule with examples,
+    exits 4, and `rules approve` takes it only at the version it needs: minor for a severity, a
+    patch for wording; --check-version refuses a version or changelog that does not fit."""
+    sample = ROOT / "sample_data" / "extract"
+    severity = _pack_copy(tmp_path, "severity")
+    tim = severity / "timeliness" / "TIM001.yaml"
+    tim.write_text(tim.read_text().replace("severity: medium", "severity: high", 1))
+    code, diff = _diff_json(sample, str(RULES_DIR), severity)
+    assert code == ExitCode.FINDINGS_CHANGED and diff["findings_changed"] and diff["bump_needed"] == "minor"
+    rule = next(r for r in diff["rules"] if r["rule_id"] == "TIM001")
+    assert rule["status"] == "changed" and rule["changed"] == {"severity": 3} and rule["added"] == rule["removed"] == 0
+    text = invoke("rules", "diff", str(sample), "--base", str(RULES_DIR), "--rules", str(severity), "--as-of", AS_OF_TEXT)
+    assert "TIM001  changed    +0 -0 =3  population same  (severity of 3 changed)" in text.output
+    assert re.search(r"    ~ CR\d+: \[medium\] Crime .* → \[high\] Crime ", text.output)
+
+    wording = _pack_copy(tmp_path, "wording")
+    tim = wording / "timeliness" / "TIM001.yaml"
+    tim.write_text(tim.read_text().replace("(limit then {limit_hours} hours)", "(the limit was {limit_hours} hours)"))
+    code, diff = _diff_json(sample, str(RULES_DIR), wording)
+    rule = next(r for r in diff["rules"] if r["rule_id"] == "TIM001")
+    assert code == ExitCode.FINDINGS_CHANGED and rule["changed"] == {"detail": 3} and diff["bump_needed"] == "patch"
+
+    # approval: the snapshot of the bundled pack, then each change at the version it needs
+    snapshot = tmp_path / "expected"
+    shutil.copytree(SNAPSHOT_DIR, snapshot)
+    version = read_approval(snapshot).pack_version
+    major, minor, _ = (int(part) for part in version.split("."))
+    refused = invoke("rules", "approve", "--rules", str(severity), "--snapshot", str(snapshot))
+    assert refused.exit_code == ExitCode.USAGE_ERROR
+    assert f"findings were added or a severity changed on the sample: set the pack's version to {major}.{minor + 1}.0" in (
+        refused.output
+    )
+    taken = invoke("rules", "approve", "--rules", str(wording), "--snapshot", str(snapshot))
+    assert taken.exit_code == 0 and "detail of 3 changed" in taken.output, taken.output
+    assert read_findings(snapshot).filter(pl.col("detail").str.contains("the limit was")).height == 3
+
+    # --check-version: the version step and the changelog entry, against the base
+    args = ["rules", "diff", str(sample), "--base", str(RULES_DIR), "--as-of", AS_OF_TEXT, "--check-version"]
+    short = invoke(*args, "--rules", str(severity))
+    assert short.exit_code == ExitCode.USAGE_ERROR
+    assert (
+        f"the change needs a minor version step: set pack.yaml's version to {major}.{minor + 1}.0 or later" in short.output
+    )
+    bumped = severity / "pack.yaml"
+    bumped.write_text(bumped.read_text().replace(f'version: "{version}"', f'version: "{major}.{minor + 1}.0"'))
+    no_entry = invoke(*args, "--rules", str(severity))
+    assert no_entry.exit_code == ExitCode.USAGE_ERROR
+    assert f"rules/CHANGELOG.md has no entry for {major}.{minor + 1}.0" in no_entry.output
+    changelog = severity / "CHANGELOG.md"
+    changelog.write_text(changelog.read_text() + f"\n## {major}.{minor + 1}.0 (2026-12-05)\n\nTIM001 is high.\n")
+    assert invoke(*args, "--rules", str(severity)).exit_code == ExitCode.FINDINGS_CHANGED
+    assert invoke(*args, "--rules", str(wording)).exit_code == ExitCode.FINDINGS_CHANGED, "a patch at the same version"

@@ -264,7 +264,7 @@ def test_rule_and_pack_files_are_checked_by_their_schemas(tmp_path):
     rules = _edited_pack(tmp_path, "outcomes/OUT001.yaml", "    flagged: [C1, C2, C3, C4, C5]", "    flaged: [C1]")
     with pytest.raises(ConfigError, match=r"OUT001.yaml line \d+: unknown key 'flaged' in tests.0; known keys: name,"):
         load_pack(rules)
-    rules = _edited_pack(tmp_path / "b", "pack.yaml", 'version: "3.0.2"', "version: one")
+    rules = _edited_pack(tmp_path / "b", "pack.yaml", f'version: "{load_pack().version}"', "version: one")
     with pytest.raises(ConfigError, match=r"pack.yaml line \d+: version: String should match pattern"):
         load_pack(rules)
     jsonschema = pytest.importorskip("jsonschema")

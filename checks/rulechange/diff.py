@@ -43,10 +43,16 @@ class RuleDiff:
     """(record id, detail sentence) of findings only the new pack raises."""
     examples_removed: list[tuple[str, str]] = field(default_factory=list)
     note: str = ""
+    changed: dict[str, int] = field(default_factory=dict)
+    """Kept findings whose severity, evidence or detail changed: column -> how many."""
+    examples_changed: list[tuple[str, str, str]] = field(default_factory=list)
+    """(record id, what it said, what it says) of kept findings whose wording or severity changed."""
+    title_base: str = ""
+    title: str = ""
 
     @property
     def findings_changed(self) -> bool:
-        return bool(self.added or self.removed)
+        return bool(self.added or self.removed or self.changed)
 
 
 @dataclass
@@ -55,15 +61,60 @@ class PackDiff:
     version: str
     rules: list[RuleDiff]
     reference_changes: list[dict[str, Any]]
+    extract: str = ""
+    rows: int = 0
+    as_of: str = ""
+    changelog_versions: list[str] | None = None
+    """The versions rules/CHANGELOG.md has an entry for (None: the pack keeps no changelog)."""
 
     @property
     def findings_changed(self) -> bool:
         return any(r.findings_changed for r in self.rules)
 
+    @property
+    def bump(self) -> str | None:
+        """The version step the change needs, as `rules approve` judges it: major (findings
+        removed, a rule retired), minor (findings added, a rule added, a severity changed), or
+        None (a patch: wording, evidence, documentation)."""
+        if any(r.removed or r.status == "removed" for r in self.rules):
+            return "major"
+        if any(r.added or r.status == "added" or r.changed.get("severity") for r in self.rules):
+            return "minor"
+        return None
+
+    @property
+    def version_problems(self) -> list[str]:
+        """Why the pack's version or changelog does not fit the change (empty when they do)."""
+        from recordcheck.checks.rulechange.snapshot import bump_is_enough, parse_version
+
+        problems = []
+        if not bump_is_enough(self.base_version, self.version, self.bump):
+            major, minor, _ = parse_version(self.base_version)
+            wanted = f"{major + 1}.0.0" if self.bump == "major" else f"{major}.{minor + 1}.0"
+            problems.append(
+                f"the change needs a {self.bump} version step: set pack.yaml's version to {wanted} or later "
+                f"(it is {self.version}; the base is {self.base_version})"
+            )
+        elif parse_version(self.version) < parse_version(self.base_version):
+            problems.append(f"the pack's version went back from {self.base_version} to {self.version}")
+        if (
+            self.changelog_versions is not None
+            and self.version != self.base_version
+            and self.version not in self.changelog_versions
+        ):
+            problems.append(f"rules/CHANGELOG.md has no entry for {self.version}: add '## {self.version}' saying why")
+        return problems
+
     def as_json(self) -> dict[str, Any]:
         return {
             "base_version": self.base_version,
             "version": self.version,
+            "extract": self.extract,
+            "rows": self.rows,
+            "as_of": self.as_of,
+            "findings_changed": self.findings_changed,
+            "bump_needed": self.bump or "patch",
+            "version_problems": self.version_problems,
             "rules": [
                 {
                     "rule_id": r.rule_id,
@@ -73,9 +124,12 @@ class PackDiff:
                     "unchanged": r.unchanged,
                     "population_base": r.population_base,
                     "population": r.population,
+                    "changed": r.changed,
+                    "title": {"old": r.title_base, "new": r.title} if r.title_base != r.title else None,
                     "examples": {
                         "added": [i for i, _ in r.examples_added],
                         "removed": [i for i, _ in r.examples_removed],
+                        "changed": [i for i, _, _ in r.examples_changed],
                     },
                 }
                 for r in self.rules
@@ -84,8 +138,16 @@ class PackDiff:
         }
 
 
+JUDGED = ["severity", "evidence", "detail"]
+"""What a kept finding says: a change in any is a change to approve (snapshot.JUDGED)."""
+
+
 def _findings(result: EngineResult) -> pl.DataFrame:
-    return result.register.select(*IDENTITY, "detail").unique(subset=IDENTITY, keep="first")
+    return result.register.select(*IDENTITY, *JUDGED).unique(subset=IDENTITY, keep="first")
+
+
+def _said(row: dict[str, Any], suffix: str = "") -> str:
+    return f"[{row['severity' + suffix]}] {row['detail' + suffix]}"
 
 
 def _examples(frame: pl.DataFrame, rule_id: str, limit: int) -> list[tuple[str, str]]:
@@ -94,13 +156,21 @@ def _examples(frame: pl.DataFrame, rule_id: str, limit: int) -> list[tuple[str, 
 
 
 def compare_results(
-    base_pack: RulePack, base: EngineResult, pack: RulePack, new: EngineResult, examples: int
+    base_pack: RulePack,
+    base: EngineResult,
+    pack: RulePack,
+    new: EngineResult,
+    examples: int,
+    limits: tuple[dict[str, float], dict[str, float]] = ({}, {}),
 ) -> list[RuleDiff]:
-    """Per rule of either pack: findings added, removed and kept, and the populations."""
+    """Per rule of either pack: findings added, removed, kept and reworded, the populations, and
+    the title as each pack's reference data fills it (`limits`: base's, new's)."""
     base_findings, new_findings = _findings(base), _findings(new)
     added = new_findings.join(base_findings, on=IDENTITY, how="anti")
     removed = base_findings.join(new_findings, on=IDENTITY, how="anti")
     kept = new_findings.join(base_findings, on=IDENTITY, how="semi")
+    both = new_findings.join(base_findings, on=IDENTITY, how="inner", suffix="_base")
+    moved = {column: both.filter(pl.col(column).ne_missing(pl.col(f"{column}_base"))) for column in JUDGED}
     base_results = {r.rule.id: r for r in base.results}
     new_results = {r.rule.id: r for r in new.results}
     base_rules = {r.id: r for r in base_pack.rules}
@@ -113,13 +183,29 @@ def compare_results(
     for rule_id in sorted(set(base_rules) | set(new_rules)):
         before, after = base_results.get(rule_id), new_results.get(rule_id)
         n_added, n_removed = count(added, rule_id), count(removed, rule_id)
+        changed = {column: n for column, frame in moved.items() if (n := count(frame, rule_id))}
+        reworded = (
+            both.filter(
+                (pl.col("rule_id") == rule_id)
+                & (
+                    pl.col("detail").ne_missing(pl.col("detail_base"))
+                    | pl.col("severity").ne_missing(pl.col("severity_base"))
+                )
+            )
+            .sort("record_type", "record_id")
+            .head(examples)
+        )
         pop_base = before.population if before and before.status == "run" else None
         pop_new = after.population if after and after.status == "run" else None
+        titles = [
+            base_rules[rule_id].title_for(limits[0]) if rule_id in base_rules and limits[0] else "",
+            new_rules[rule_id].title_for(limits[1]) if rule_id in new_rules and limits[1] else "",
+        ]
         if rule_id not in base_rules:
             status = "added"
         elif rule_id not in new_rules:
             status = "removed"
-        elif n_added or n_removed or pop_base != pop_new:
+        elif n_added or n_removed or changed or pop_base != pop_new or titles[0] != titles[1]:
             status = "changed"
         else:
             status = "unchanged"
@@ -138,6 +224,9 @@ def compare_results(
                 _examples(added, rule_id, examples),
                 _examples(removed, rule_id, examples),
                 note,
+                changed,
+                [(str(r["record_id"]), _said(r, "_base"), _said(r)) for r in reworded.iter_rows(named=True)],
+                *titles,
             )
         )
     return diffs
@@ -172,6 +261,19 @@ def _catalogue_rows(reference: ReferenceData) -> dict[str, dict[str, Any]]:
         str(row["code"]): {k: v for k, v in row.items() if k != "code"}
         for row in reference.offence_catalogue.iter_rows(named=True)
     }
+
+
+def as_written(value: Any) -> str:
+    """A reference value as a rule author writes it in YAML: 24, not 24.0; C2, A1, not a list."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list | tuple):
+        return ", ".join(as_written(v) for v in value) or "(empty)"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {as_written(v)}" for k, v in value.items())
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def reference_changes(base: ReferenceData, new: ReferenceData) -> list[dict[str, Any]]:
@@ -218,7 +320,7 @@ def diff_packs(
     return PackDiff(
         base_pack.version,
         pack.version,
-        compare_results(base_pack, base, pack, new, examples),
+        compare_results(base_pack, base, pack, new, examples, (base_reference.limits, reference.limits)),
         reference_changes(base_reference, reference),
     )
 
@@ -286,18 +388,40 @@ def _population(diff: RuleDiff) -> str:
     return f"{diff.population_base} → {diff.population} ({change:+d})"
 
 
-def render_text(diff: PackDiff) -> str:
+def _changed_words(rule: RuleDiff) -> str:
+    return ", ".join(f"{column} of {n} changed" for column, n in rule.changed.items())
+
+
+def _header(diff: PackDiff) -> list[str]:
+    bump = diff.bump or "patch"
     lines = [f"Rule pack {diff.base_version} → {diff.version}"]
+    if diff.extract:
+        lines.append(f"Extract {diff.extract} ({diff.rows:,} rows), as of {diff.as_of}")
+    lines.append(f"Version step this change needs: {bump}" + ("" if diff.findings_changed else " (no finding changed)"))
+    return lines
+
+
+def render_text(diff: PackDiff) -> str:
+    lines = _header(diff)
     for rule in diff.rules:
         counts = f"+{rule.added} -{rule.removed} ={rule.unchanged}"
         head = f"{rule.rule_id:<8}{rule.status:<10} {counts}  population {_population(rule)}"
-        lines.append(head + (f"  ({rule.note})" if rule.note else ""))
+        extra = [rule.note] if rule.note else []
+        if rule.changed:
+            extra.append(_changed_words(rule))
+        lines.append(head + (f"  ({'; '.join(extra)})" if extra else ""))
+        if rule.title_base != rule.title:
+            lines.append(f"    title: {rule.title_base!r} → {rule.title!r}")
         for sign, examples in (("+", rule.examples_added), ("-", rule.examples_removed)):
             lines += [f"    {sign} {record_id}: {detail}" for record_id, detail in examples]
+        lines += [f"    ~ {record_id}: {old} → {new}" for record_id, old, new in rule.examples_changed]
     if diff.reference_changes:
         lines.append("Reference data changed:")
-        lines += [f"  {c['file']} {c['key']}: {c['old']} → {c['new']}" for c in diff.reference_changes]
+        lines += [
+            f"  {c['file']} {c['key']}: {as_written(c['old'])} → {as_written(c['new'])}" for c in diff.reference_changes
+        ]
     lines.append("Findings changed." if diff.findings_changed else "No finding changed.")
+    lines += [f"Version: {problem}" for problem in diff.version_problems]
     return "\n".join(lines)
 
 
@@ -305,25 +429,66 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _html(text: object) -> str:
+    """Text for inside <details> (HTML in Markdown): escaped, on one line."""
+    import html
+
+    return html.escape(str(text)).replace("\n", " ")
+
+
 def render_markdown(diff: PackDiff) -> str:
+    """The pull-request comment: a header (extract, rows, as-of, the version step needed), the
+    changed rules first with example sentences folded in <details>, the unchanged ones folded."""
+    header = _header(diff)
     lines = [
-        f"**Rule pack {diff.base_version} → {diff.version}**: "
-        + ("findings changed." if diff.findings_changed else "no finding changed."),
+        f"**{header[0]}**: " + ("findings changed." if diff.findings_changed else "no finding changed."),
         "",
-        "| rule | status | added | removed | unchanged | population | examples |",
-        "|---|---|---:|---:|---:|---|---|",
+        *[f"- {line}" for line in header[1:]],
+        *[f"- :x: {problem}" for problem in diff.version_problems],
+        "",
     ]
-    for rule in diff.rules:
-        examples = ", ".join([f"+{i}" for i, _ in rule.examples_added] + [f"−{i}" for i, _ in rule.examples_removed])
-        status = rule.status + (f" ({rule.note})" if rule.note else "")
-        lines.append(
-            f"| {rule.rule_id} | {_cell(status)} | {rule.added} | {rule.removed} | {rule.unchanged} | "
-            f"{_cell(_population(rule))} | {_cell(examples)} |"
-        )
+    changed = [r for r in diff.rules if r.status != "unchanged"]
+    unchanged = [r for r in diff.rules if r.status == "unchanged"]
+    if changed:
+        lines += [
+            "| rule | status | added | removed | unchanged | reworded | population |",
+            "|---|---|---:|---:|---:|---|---|",
+        ]
+        for rule in changed:
+            status = rule.status + (f" ({rule.note})" if rule.note else "")
+            lines.append(
+                f"| {rule.rule_id} | {_cell(status)} | {rule.added} | {rule.removed} | {rule.unchanged} | "
+                f"{_cell(_changed_words(rule) or '-')} | {_cell(_population(rule))} |"
+            )
+        for rule in changed:
+            items = (
+                [f"<li>title: {_html(rule.title_base)} → {_html(rule.title)}</li>"] if rule.title_base != rule.title else []
+            )
+            items += [f"<li>+ {_html(i)}: {_html(d)}</li>" for i, d in rule.examples_added]
+            items += [f"<li>− {_html(i)}: {_html(d)}</li>" for i, d in rule.examples_removed]
+            items += [f"<li>~ {_html(i)}: {_html(o)} → {_html(n)}</li>" for i, o, n in rule.examples_changed]
+            if items:
+                lines += [
+                    "",
+                    f"<details><summary>{rule.rule_id}: examples</summary>",
+                    "",
+                    "<ul>",
+                    *items,
+                    "</ul>",
+                    "</details>",
+                ]
+    if unchanged:
+        lines += [
+            "",
+            f"<details><summary>{len(unchanged)} rule(s) unchanged</summary>",
+            "",
+            ", ".join(f"{r.rule_id} ({r.unchanged})" for r in unchanged),
+            "</details>",
+        ]
     if diff.reference_changes:
         lines += ["", "| reference file | key | old | new |", "|---|---|---|---|"]
         lines += [
-            f"| {_cell(c['file'])} | {_cell(c['key'])} | {_cell(c['old'])} | {_cell(c['new'])} |"
+            f"| {_cell(c['file'])} | {_cell(c['key'])} | {_cell(as_written(c['old']))} | {_cell(as_written(c['new']))} |"
             for c in diff.reference_changes
         ]
     return "\n".join(lines)

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE_AS_OF := 2026-04-01T00:00:00Z
 
-.PHONY: run test test-fast lint lock sample bench mutate docs clean
+.PHONY: run test test-fast lint lock sample bench mutate docs wheel clean
 
 # The package (editable) and the dev dependency group, every version pinned by constraints.txt.
 $(BIN)/recordcheck: pyproject.toml setup.py constraints.txt
@@ -53,6 +53,10 @@ mutate: $(BIN)/recordcheck
 # The README's command synopsis and docs/rules.md's rule table, regenerated from the code.
 docs: $(BIN)/recordcheck
 	$(BIN)/python -m tests.docgen --write
+
+# The wheel a force pins in its rule-change CI (deploy/ci/): dist/recordcheck-VERSION-py3-none-any.whl.
+wheel: $(BIN)/recordcheck
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
 
 # Regenerate the committed sample extract (deterministic for the seed).
 sample: $(BIN)/recordcheck

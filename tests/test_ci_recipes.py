@@ -98,7 +98,7 @@ def _stubs(tmp_path: Path) -> tuple[Path, Path]:
 
 def _env(stubs: Path, extra: dict[str, str]) -> dict[str, str]:
     path = f"{stubs}:{BIN}:{os.environ['PATH']}"
-    return {"PATH": path, "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8", **extra}
+    return {"PATH": path, "HOME": str(stubs.parent), "LANG": "C.UTF-8", **extra}
 
 
 def _run_github(recipe: dict[str, Any], clone: Path, stubs: Path) -> tuple[bool, list[str]]:

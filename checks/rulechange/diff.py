@@ -267,6 +267,8 @@ def as_written(value: Any) -> str:
     """A reference value as a rule author writes it in YAML: 24, not 24.0; C2, A1, not a list."""
     if value is None:
         return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, list | tuple):

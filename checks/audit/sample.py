@@ -54,10 +54,9 @@ the share a 5% rate would earn, sqrt(0.05 x 0.95) = 0.22 of a 50% stratum's per 
 VERDICTS = ("crimes_due", "crimes_recorded", "recorded_on_time", "classified_correctly", "reviewer", "notes")
 
 
-def population_frame(accepted: AcceptedTables, catalogue: pl.DataFrame) -> pl.DataFrame:
-    """Every accepted referral and incident, with its linked crimes, code flags and stratum."""
-    con = accepted.database.con
-    con.register("_catalogue", catalogue.select("code", "notifiable", "rape", "sexual_offence", "counting_unit").to_arrow())
+def _population_sql(accepted: AcceptedTables) -> str:
+    """Every accepted referral and incident, with its linked crimes, code flags, crimes due and
+    default stratum, as one query (the catalogue registered as `_catalogue`)."""
     parts = []
     if "referrals" in accepted:
         parts.append(
@@ -83,43 +82,57 @@ def population_frame(accepted: AcceptedTables, catalogue: pl.DataFrame) -> pl.Da
         else "SELECT NULL::VARCHAR AS source_type, NULL::VARCHAR AS source_id, NULL::VARCHAR AS linked_crimes, "
         "NULL::VARCHAR AS linked_codes, NULL::VARCHAR AS linked_recorded, NULL::BOOLEAN AS cancelled WHERE false"
     )
+    strata = [f"'{name}'" for name in STRATA]
+    return f"""
+        WITH r AS ({" UNION ALL ".join(parts)}),
+        joined AS (
+            SELECT r.record_type, r.record_id, r.district, r.source, r.agency, r.offence_code, r.decision,
+                   r.no_crime_reason,
+                   strftime(timezone('{LONDON_TZ}', r.first_report_at), '%Y-%m-%d %H:%M') AS first_report_london,
+                   coalesce(k.notifiable, false) AS notifiable, coalesce(k.rape, false) AS rape,
+                   coalesce(k.sexual_offence, false) AS sexual_offence, coalesce(l.cancelled, false) AS cancelled,
+                   -- the screen's crimes due: one per victim where the code counts victims
+                   CASE WHEN NOT coalesce(k.notifiable, false) THEN 0
+                        WHEN k.counting_unit = 'victim' THEN greatest(coalesce(r.victim_count, 1), 1)
+                        ELSE 1 END AS crimes_due,
+                   l.linked_crimes, l.linked_codes, l.linked_recorded
+            FROM r LEFT JOIN _catalogue k ON k.code = r.offence_code
+                   LEFT JOIN ({links}) l ON l.source_type = r.record_type AND l.source_id = r.record_id
+        )
+        SELECT *, CASE WHEN rape THEN {strata[0]}
+                       WHEN sexual_offence THEN {strata[1]}
+                       WHEN cancelled THEN {strata[2]}
+                       WHEN decision IS NOT DISTINCT FROM 'n100' THEN {strata[3]}
+                       WHEN record_type = 'referral' AND source IS NOT DISTINCT FROM 'professional_third_party'
+                           THEN {strata[4]}
+                       WHEN record_type = 'referral' THEN {strata[5]}
+                       WHEN offence_code IS NOT NULL THEN {strata[6]}
+                       ELSE {strata[7]} END AS stratum
+        FROM joined ORDER BY record_type, record_id"""
+
+
+def write_population(accepted: AcceptedTables, catalogue: pl.DataFrame, path: Path) -> None:
+    """Write population.parquet straight from the run's database: DuckDB's own COPY into the
+    run's outbox, then a rename (the rows never pass through Python). Without an outbox (a
+    database that may write nothing), Arrow batches through pyarrow, memory still bounded."""
+    con = accepted.database.con
+    con.register("_catalogue", catalogue.select("code", "notifiable", "rape", "sexual_offence", "counting_unit").to_arrow())
     try:
-        frame = con.sql(
-            f"""WITH r AS ({" UNION ALL ".join(parts)})
-                SELECT r.*, strftime(timezone('{LONDON_TZ}', r.first_report_at), '%Y-%m-%d %H:%M') AS first_report_london,
-                       coalesce(k.notifiable, false) AS notifiable, coalesce(k.rape, false) AS rape,
-                       coalesce(k.sexual_offence, false) AS sexual_offence, coalesce(l.cancelled, false) AS cancelled,
-                       -- the screen's crimes due: one per victim where the code counts victims
-                       CASE WHEN NOT coalesce(k.notifiable, false) THEN 0
-                            WHEN k.counting_unit = 'victim' THEN greatest(coalesce(r.victim_count, 1), 1)
-                            ELSE 1 END AS crimes_due,
-                       l.linked_crimes, l.linked_codes, l.linked_recorded
-                FROM r LEFT JOIN _catalogue k ON k.code = r.offence_code
-                       LEFT JOIN ({links}) l ON l.source_type = r.record_type AND l.source_id = r.record_id
-                ORDER BY r.record_type, r.record_id"""
-        ).pl()
+        query = _population_sql(accepted)
+        box = accepted.database.outbox
+        if box is not None:
+            written = box / path.name
+            con.execute(f"COPY ({query}) TO '{written.resolve()}' (FORMAT parquet, COMPRESSION zstd)")
+            os.replace(written, path)
+            return
+        import pyarrow.parquet as pq
+
+        reader = con.sql(query).to_arrow_reader(200_000)
+        with pq.ParquetWriter(path, reader.schema, compression="zstd") as writer:
+            for batch in reader:
+                writer.write_batch(batch)
     finally:
         con.unregister("_catalogue")
-    referral = pl.col("record_type") == "referral"
-    stratum = (
-        pl.when(pl.col("rape"))
-        .then(pl.lit(STRATA[0]))
-        .when(pl.col("sexual_offence"))
-        .then(pl.lit(STRATA[1]))
-        .when(pl.col("cancelled"))
-        .then(pl.lit(STRATA[2]))
-        .when(pl.col("decision") == "n100")
-        .then(pl.lit(STRATA[3]))
-        .when(referral & (pl.col("source") == "professional_third_party"))
-        .then(pl.lit(STRATA[4]))
-        .when(referral)
-        .then(pl.lit(STRATA[5]))
-        .when(pl.col("offence_code").is_not_null())
-        .then(pl.lit(STRATA[6]))
-        .otherwise(pl.lit(STRATA[7]))
-    )
-    stratified: pl.DataFrame = frame.with_columns(stratum.alias("stratum")).drop("first_report_at", "victim_count")
-    return stratified
 
 
 def restratify(population: pl.DataFrame, strata: list[dict[str, Any]]) -> tuple[pl.DataFrame, tuple[str, ...]]:

@@ -55,14 +55,15 @@ class Database:
     One run's tables live here from parsing to the last rule, under the memory limit. Close it
     (or use it as a context manager); if it is dropped unclosed, its spill folder still goes."""
 
-    def __init__(self, settings: EngineSettings | None = None) -> None:
+    def __init__(self, settings: EngineSettings | None = None, outbox: Path | None = None) -> None:
         settings = settings or EngineSettings()
         self.settings = settings
         own_spill = settings.temp_directory is None
         spill = Path(tempfile.mkdtemp(prefix="recordcheck-spill-")) if own_spill else settings.temp_directory
         assert spill is not None
         # The extract is read by the reader, never by DuckDB: no SQL run here (a rule pack's
-        # included) may read or write a file, or change a setting once the connection is made.
+        # included) may read or write a file outside the run's outbox, or change a setting once
+        # the connection is made.
         self.con = duckdb.connect(
             config={
                 "memory_limit": settings.memory_limit or _default_memory_limit(),
@@ -70,6 +71,11 @@ class Database:
                 **({"threads": int(settings.threads)} if settings.threads else {}),
             }
         )
+        if outbox is not None:
+            # the one folder DuckDB may write (and read): the run's own outbox under OUT, where a run
+            # output is written by COPY straight from its tables, then moved into the run folder
+            self.con.execute("SET allowed_directories = $dirs", {"dirs": [f"{outbox.resolve()}/"]})
+        self.outbox = outbox
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET lock_configuration = true")

@@ -48,6 +48,18 @@ def _owner_alive(pid: int) -> bool:
     return True
 
 
+@contextmanager
+def outbox(out_dir: Path) -> Iterator[Path]:
+    """A private folder under OUT for the run's DuckDB to write its outputs into (COPY ... TO),
+    on OUT's own file system so each file moves into the run folder by rename. Named like a
+    staging folder, so one left by a killed run is removed by the next."""
+    folder = Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-outbox-", dir=out_dir))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def remove_stale_staging(out_dir: Path) -> list[str]:
     """Remove staging folders left by killed runs (their process is gone); they hold personal data."""
     removed = []

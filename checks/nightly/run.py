@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from recordcheck.checks import __version__
-from recordcheck.checks.audit.sample import POPULATION, population_frame
+from recordcheck.checks.audit.sample import POPULATION, write_population
 from recordcheck.checks.base.config import RunConfig
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.logs import bind
@@ -42,7 +42,7 @@ from recordcheck.checks.nightly.comparison import (
     single_writer,
     suppressed_by_rule,
 )
-from recordcheck.checks.nightly.publish import check_output_folder, staged_run, write_json
+from recordcheck.checks.nightly.publish import check_output_folder, outbox, staged_run, write_json
 from recordcheck.checks.nightly.run_outputs import (
     decision_summary,
     history_for_report,
@@ -156,10 +156,10 @@ def execute_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     store_path = store_path or out_dir / STORE_NAME
     inputs = RunInputs(extract_dir, out_dir, profile, reference, config, as_of, pack)
-    with single_writer(out_dir, store_path, "recordcheck run"):
+    with single_writer(out_dir, store_path, "recordcheck run"), outbox(out_dir) as own_outbox:
         if not new_store:
             check_store_knows_runs(out_dir, store_path)
-        loaded = _load(inputs, validator, progress)
+        loaded = _load(inputs, validator, progress, own_outbox)
         try:
             # the store is opened only once the extract is accepted: a rejected one leaves OUT_DIR as it was
             with RunStore(store_path) as store:
@@ -271,7 +271,7 @@ class RunInputs:
     pack: RulePack
 
 
-def _load(inputs: RunInputs, validator: str, progress: Reporter) -> LoadedExtract:
+def _load(inputs: RunInputs, validator: str, progress: Reporter, own_outbox: Path | None = None) -> LoadedExtract:
     """Read, parse and validate the extract into the run's database (nothing is published yet)."""
     with progress.stage("validate"):
         loaded = load_extract(
@@ -283,6 +283,7 @@ def _load(inputs: RunInputs, validator: str, progress: Reporter) -> LoadedExtrac
             inputs.config.engine,
             inputs.pack.suites_dir,
             on_rows=progress.rows,
+            outbox=own_outbox,
         )
         for table, counted in loaded.validation.counts.items():
             progress.rows(table, counted.read)  # every table's rows, links built from columns included
@@ -337,7 +338,7 @@ def _write_run_folder(
     write_csv(judged.decision_log, staging / DECISION_LOG)
     write_json(staging / "summary.json", judged.summary)
     write_json(staging / "measures.json", engine.measures)
-    population_frame(loaded.validation.accepted, inputs.reference.offence_catalogue).write_parquet(staging / POPULATION)
+    write_population(loaded.validation.accepted, inputs.reference.offence_catalogue, staging / POPULATION)
     timings["write"] = time.perf_counter() - started
     pack = inputs.pack
     pack_facts = {

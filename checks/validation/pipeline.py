@@ -269,15 +269,17 @@ def load_extract(
     settings: EngineSettings | None = None,
     suites_dir: Path | None = None,
     on_rows: Callable[[str, int], None] | None = None,
+    outbox: Path | None = None,
 ) -> LoadedExtract:
     """Read, parse and validate; raises InputRejected before anything is written.
 
-    The returned extract owns the run's database: close it when the run is over."""
+    The returned extract owns the run's database: close it when the run is over. `outbox`: the
+    one folder its DuckDB may write (a run's outputs are copied there from its tables)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     sources = open_extract(extract_dir, profile)
     timings["open"] = time.perf_counter() - started
-    database = Database(settings)
+    database = Database(settings, outbox)
     try:
         defaulted: dict[tuple[str, str], dict[str, int]] = {}
         link_samples: dict[str, pl.DataFrame] = {}

@@ -75,3 +75,29 @@ def test_latest_is_repointed_in_one_step(tmp_path):
     point_latest(out, "a")
     point_latest(out, "b")
     assert os.readlink(out / LATEST) == "b" and not (out / f".{LATEST}.tmp").exists()
+
+
+def test_the_runs_duckdb_writes_only_into_its_outbox_and_the_outbox_goes(tmp_path):
+    """population.parquet is written by DuckDB's COPY into a private outbox under OUT: the one
+    folder the run's DuckDB may touch. A write anywhere else is refused, a setting cannot be
+    changed to widen it, and no outbox is left after the run."""
+    import duckdb
+
+    from recordcheck.checks.base.database import Database
+    from recordcheck.checks.nightly.publish import outbox
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with outbox(out) as box, Database(outbox=box) as database:
+        database.con.execute(f"COPY (SELECT 1 AS a) TO '{box}/ok.parquet' (FORMAT parquet)")
+        assert (box / "ok.parquet").is_file()
+        for sql in (
+            f"COPY (SELECT 1 AS a) TO '{tmp_path}/elsewhere.parquet' (FORMAT parquet)",
+            f"SELECT * FROM read_csv('{tmp_path}/none.csv')",
+            "SET allowed_directories = ['/']",
+            "SET enable_external_access = true",
+        ):
+            with pytest.raises(duckdb.Error):
+                database.con.execute(sql)
+    assert list(out.iterdir()) == [], "the outbox is removed"
+    assert not (tmp_path / "elsewhere.parquet").exists()

@@ -32,6 +32,7 @@ for command in (
     audit.estimate,
     audit.review,
     audit.history,
+    audit.due,
     # taking the tool on
     adoption.generate,
     adoption.profile,

@@ -1,8 +1,10 @@
 """Audit work on published runs: samples for review by hand, estimates from them, decisions on
-findings, and the run history."""
+findings, the run history, and the due list."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import click
@@ -206,3 +208,60 @@ def history(out_dir: Path, store_path: Path | None, limit: int) -> None:
             + f"{r['exit_code']:>5}{r['rows_read']:>11,}{r['exceptions']:>11,}"
             f"{r['new_findings']:>7,}{r['resolved']:>9,}{r['open_high']:>10,}{rate:>11}"
         )
+
+
+def _hours(text: str) -> float:
+    """--within: '12h', '90m' or a number of hours."""
+    value = text.strip().lower()
+    try:
+        if value.endswith("m"):
+            return float(value[:-1]) / 60
+        return float(value[:-1] if value.endswith("h") else value)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a time span (12h, 90m)", param_hint="--within") from None
+
+
+@click.command("due")
+@click.argument("out_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--within", default=None, metavar="SPAN", help="Only what falls due within this span of the run's as-of (12h, 90m)."
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "xlsx"]), default="text", show_default=True)
+@click.option("--file", type=click.Path(dir_okay=False, path_type=Path), help="Where --format csv or xlsx writes.")
+@handle_errors
+def due(out_dir: Path, within: str | None, fmt: str, file: Path | None) -> None:
+    """The latest run's due list: the records that will breach, and when, unless someone acts;
+    earliest deadline first, hours left counted from the run's as-of."""
+    import polars as pl
+
+    from recordcheck.checks.base.errors import ConfigError
+    from recordcheck.checks.base.marking import companion, run_marking, write_note
+    from recordcheck.checks.base.safecsv import write_csv, write_xlsx
+    from recordcheck.checks.nightly.due import DUE_PARQUET
+
+    run_dir = (out_dir / "latest").resolve()
+    source = run_dir / DUE_PARQUET
+    if not source.is_file():
+        raise ConfigError(f"{out_dir}: the latest run has no due list ({DUE_PARQUET}); run recordcheck run first")
+    rows = pl.read_parquet(source)
+    if within is not None:
+        rows = rows.filter(pl.col("hours_left") <= _hours(within))
+    if fmt == "text":
+        as_of = json.loads((run_dir / "summary.json").read_text(encoding="utf-8")).get("as_of", "?")
+        click.echo(f"Due list of run {run_dir.name} (as of {as_of}): {rows.height:,} record(s)")
+        click.echo(f"{'deadline (London)':<22}{'hours left':>11}  {'rule':<8}{'record':<24}district")
+        for r in rows.iter_rows(named=True):
+            record = f"{r['record_type']} {r['record_id']}"
+            click.echo(f"{r['deadline_local']:<22}{r['hours_left']:>11.1f}  {r['rule']:<8}{record:<24}{r['district'] or ''}")
+        return
+    if file is None:
+        raise click.UsageError("--format csv or xlsx writes a file: give --file")
+    marking = run_marking(run_dir)
+    tmp = file.with_name(f".{file.name}.tmp")
+    if fmt == "csv":
+        write_csv(rows, tmp)
+        write_note(companion(file), marking, "A due list from recordcheck", [file.name])
+    else:
+        write_xlsx(rows, tmp, "due", wide=("detail",), marking=marking)
+    os.replace(tmp, file)
+    click.echo(f"Due list: {rows.height:,} record(s) -> {file}")

@@ -27,6 +27,8 @@ from recordcheck.reports.context import (
     CrossTable,
     DecisionEntry,
     DecisionLog,
+    DueBox,
+    DueItem,
     ExceptionRow,
     FamilyView,
     GlanceRow,
@@ -93,6 +95,8 @@ class RunFiles:
     grades: Grading
     options: dict[str, Any]
 
+    run_dir: Path | None = None
+
     @classmethod
     def read(cls, run_dir: Path, options: dict[str, Any]) -> RunFiles:
         summary = _read_json(run_dir / "summary.json")
@@ -122,6 +126,7 @@ class RunFiles:
             _read_json(history)["runs"] if history.is_file() else [],
             grades,
             options,
+            run_dir,
         )
 
     def rate(self, label: str, compliant: int, total: int) -> Rate:
@@ -593,6 +598,7 @@ def build_context(
         glance=[GlanceRow(v.id, v.title, v.overall, v.status, v.threshold, _rule_net(run, v.id)) for v in views],
         breaches=list(summary.get("threshold_breaches") or []),
         incomplete=list(summary.get("incomplete") or []),
+        due=_due_box(summary.get("due"), run.run_dir),
         warnings=list((summary.get("input_checks") or {}).get("warnings") or []),
         changes=_changes(summary, run.register),
         trend=[
@@ -633,3 +639,21 @@ def build_context(
             for b in run.grades.bands
         ],
     )
+
+
+def _due_box(due: dict[str, Any] | None, run_dir: Path | None) -> DueBox | None:
+    """The report's due box: the counts from the summary and the earliest deadlines from the run's
+    due.parquet (only its first rows are read)."""
+    if due is None:
+        return None
+    first: list[DueItem] = []
+    path = run_dir / "due.parquet" if run_dir is not None else None
+    if path is not None and path.is_file():
+        rows = pl.scan_parquet(path).head(20).collect()
+        first = [
+            DueItem(
+                r["deadline_local"], float(r["hours_left"]), r["rule"], r["record_type"], r["record_id"], r["district"] or ""
+            )
+            for r in rows.iter_rows(named=True)
+        ]
+    return DueBox(int(due["total"]), int(due["soon"]), int(due["within_hours"]), dict(due["by_rule"]), first)

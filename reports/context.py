@@ -183,6 +183,25 @@ class Changes:
 
 
 @dataclass(frozen=True)
+class DueItem:
+    deadline_local: str = doc("The deadline, London wall clock with its zone.")
+    hours_left: float = doc("Hours from the run's as-of to the deadline.")
+    rule_id: str = doc("The rule that will be breached.")
+    record_type: str = doc("referral, incident or crime.")
+    record_id: str = doc("The record to act on.")
+    district: str = doc("Its district.")
+
+
+@dataclass(frozen=True)
+class DueBox:
+    total: int = doc("Records that will breach unless someone acts.")
+    soon: int = doc("Of those, due within `within_hours` of the as-of.")
+    within_hours: int = doc("What 'soon' means, in hours.")
+    by_rule: dict[str, int] = doc("Due records per rule.")
+    first: list[DueItem] = doc("The earliest deadlines (up to 20): the rest are in due.csv.")
+
+
+@dataclass(frozen=True)
 class TrendPoint:
     as_of: str = doc("The night (London date).")
     recording: float | None = doc("Recording rate that night.")
@@ -327,6 +346,7 @@ class ReportContext:
     trend: list[TrendPoint] = doc("The headline rates over the last nights, oldest first.")
     not_checked: list[NotChecked] = doc("Rules that did not run, with why: what this report cannot vouch for.")
     incomplete: list[str] = doc("Why the night is incomplete (exit 9): the reasons, as the headline gives them.")
+    due: DueBox | None = doc("The due list: what will breach unless someone acts (None: a run from before it).")
     warnings: list[str] = doc("Warnings about tonight's input: the same export again, an old one, profile gaps set to warn.")
     pvp_by_agency: list[PvpRow] = doc("Professional third-party referrals by referring agency.")
     pvp_by_district: list[PvpRow] = doc("Professional third-party referrals by district.")

@@ -277,6 +277,8 @@ def _disclosure_safe(ctx: ReportContext) -> ReportContext:
         # the reasons carry row counts and column names: the force's own report gives them
         incomplete=["not everything could be checked tonight: the force's own report says why"] if ctx.incomplete else [],
         warnings=[],
+        # the due list names records: the disclosure-safe report leaves it out
+        due=None,
     )
 
 

@@ -327,12 +327,14 @@ def test_every_run_ends_with_a_headline(tmp_path):
         f"Tonight: {key.height} new, 0 recurring, 0 resolved; 22 high-severity open; "
         "recording rate 99.60% (95% CI 99.33% to 99.76%; 3,464 of 3,478 crimes)."
     )
-    assert block[2:5] == [
+    assert block[2:6] == [
         "Compared with: no earlier complete night.",
+        "Due: 16 record(s) will breach unless someone acts (REC006 16); 1 within 6 hours; "
+        "the first at 2026-04-01 06:00 BST (due.csv).",
         "Rules: all ran.",
         "Verdict: no threshold breached.",
     ]
-    assert block[5].startswith("Report: ") and block[5].endswith("report.html")
+    assert block[6].startswith("Report: ") and block[6].endswith("report.html")
     config = tmp_path / "c.yaml"
     config.write_text("config: 1\nrules:\n  disable: [VIC001]\n  thresholds: {REC001: {error_count: 0}}\n")
     result = run_sample(tmp_path / "b", "--config", str(config))

@@ -36,6 +36,19 @@ class RuleError(ConfigError):
     """A rule's SQL failed or broke the engine's contract (named rule, plain message)."""
 
 
+DUE_SCHEMA: dict[str, pl.DataType] = {
+    "rule_id": pl.String(),
+    "finding": pl.String(),
+    "severity": pl.String(),
+    "record_type": pl.String(),
+    "record_id": pl.String(),
+    "district": pl.String(),
+    "deadline_at": pl.Datetime("us", "UTC"),
+    "detail": pl.String(),
+}
+"""A due list's rows: the record, its deadline (a UTC instant) and the sentence saying why."""
+
+
 @dataclass
 class RuleResult:
     rule: Rule
@@ -50,6 +63,8 @@ class RuleResult:
     """The population's record ids, when the caller asked (rule cases that state a population)."""
     parts_not_run: tuple[tuple[str, str], ...] = ()
     """(part, why) for each of the rule's sub-checks that could not run: the rest ran."""
+    due: Any = None
+    """The rule's due list (records that will breach at a deadline unless someone acts), or None."""
 
     @property
     def rate(self) -> float | None:
@@ -62,6 +77,8 @@ class EngineResult:
     register: pl.DataFrame
     seconds: dict[str, float]
     measures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    due: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=DUE_SCHEMA))
+    """Every rule's due list: what will breach, and when, unless someone acts (earliest first)."""
 
 
 def _sql_list(values: list[str]) -> str:
@@ -141,6 +158,9 @@ class RuleEngine:
 
     # The engine's primitives: everything below them is SQL in DuckDB's dialect, so another
     # engine (checks/spark) overrides these and inherits the rest.
+
+    lists_due = True
+    """Whether this engine runs rules' `due` queries (the nightly DuckDB engine does)."""
 
     def _create(self, name: str, sql: str, what: str, materialise: bool = True, temporary: bool = False) -> None:
         kind = ("TEMP TABLE" if temporary else "TABLE") if materialise else "VIEW"
@@ -234,14 +254,17 @@ class RuleEngine:
     def _columns(self, table: str) -> dict[str, str]:
         return {row[0]: row[1] for row in self.con.execute(f"DESCRIBE {table}").fetchall()}
 
-    def _detail_sql(self, rule: Rule, columns: dict[str, str]) -> str:
+    def _detail_sql(self, rule: Rule, columns: dict[str, str], template: str | None = None) -> str:
+        """The sentence a register row (or, with the due template, a due row) says."""
+        text = rule.detail if template is None else template
+        query = "breaches" if template is None else "due"
         parts: list[str] = []
         last = 0
-        for match in PLACEHOLDER.finditer(rule.detail):
-            parts.append(_sql_str(rule.detail[last : match.start()]))
+        for match in PLACEHOLDER.finditer(text):
+            parts.append(_sql_str(text[last : match.start()]))
             name = match.group(1)
             if name not in columns:
-                raise RuleError(f"{rule.id}: detail uses {{{name}}} but the breaches query has no such column")
+                raise RuleError(f"{rule.id}: {query} detail uses {{{name}}} but the {query} query has no such column")
             kind = columns[name]
             if kind.startswith("TIMESTAMP"):
                 # London wall clock, said so: the header's as-of is UTC, and a clock change
@@ -267,7 +290,7 @@ class RuleEngine:
                 expr = f"CAST({name} AS VARCHAR)"
             parts.append(f"coalesce({expr}, 'unknown')")
             last = match.end()
-        parts.append(_sql_str(rule.detail[last:]))
+        parts.append(_sql_str(text[last:]))
         sentence = "concat(" + ", ".join(parts) + ")"
         return f"(upper(left({sentence}, 1)) || substr({sentence}, 2))"  # a sentence starts with a capital
 
@@ -406,6 +429,7 @@ class RuleEngine:
             self._keep_judged(measure, pop)
         strata = self._strata(rule, pop, br)
         register = self._register_rows(rule, run_id, br, columns)
+        due = self._due_rows(rule, pop, br) if rule.due and self.lists_due else None
         ids = (
             frozenset(str(row[0]) for row in self._rows(f"SELECT CAST(record_id AS VARCHAR) FROM {pop}"))
             if population_ids
@@ -413,9 +437,38 @@ class RuleEngine:
         )
         self._drop(pop, br)
         result = RuleResult(
-            rule, "run", "", population, breaches, strata, time.perf_counter() - started, ids, tuple(skipped)
+            rule, "run", "", population, breaches, strata, time.perf_counter() - started, ids, tuple(skipped), due
         )
         return result, register
+
+    def _due_rows(self, rule: Rule, pop: str, br: str) -> pl.DataFrame:
+        """The rule's due list: its `due` query's records, each once, with its deadline; a record
+        it lists must be in the population and not already breaching (then it is a finding)."""
+        self._create("due", rule.due, f"{rule.id} due", temporary=True)
+        try:
+            columns = self._columns("due")
+            lacking = [c for c in (*REQUIRED_OUTPUT, "deadline_at") if c not in columns]
+            if lacking:
+                raise RuleError(f"{rule.id}: due must return {', '.join(lacking)}")
+            stray, breaching = self._rows(
+                f"""SELECT (SELECT count(*) FROM due d ANTI JOIN {pop} p USING (record_type, record_id)),
+                           (SELECT count(*) FROM due d SEMI JOIN {br} b USING (record_type, record_id))"""
+            )[0]
+            if stray or breaching:
+                raise RuleError(
+                    f"{rule.id}: due lists {stray} record(s) outside the population and {breaching} already breaching"
+                )
+            frame: pl.DataFrame = self.con.sql(
+                f"""SELECT DISTINCT ON (record_type, record_id)
+                           {_sql_str(rule.id)} AS rule_id, {_sql_str(rule.finding)} AS finding,
+                           {_sql_str(rule.severity)} AS severity, record_type, CAST(record_id AS VARCHAR) AS record_id,
+                           CAST(district AS VARCHAR) AS district, CAST(deadline_at AS TIMESTAMPTZ) AS deadline_at,
+                           {self._detail_sql(rule, columns, rule.due_detail)} AS detail
+                    FROM due ORDER BY record_type, record_id, deadline_at"""
+            ).pl()
+            return frame.cast(DUE_SCHEMA)  # type: ignore[arg-type]
+        finally:
+            self._drop("due")
 
 
 class QueryTimeout(Exception):  # noqa: N818 - it names what happened, as DuckDB's own do
@@ -513,6 +566,10 @@ def _run_pack(
         if register is not None and register.height:
             registers.append(register.cast(REGISTER_SCHEMA))
     register_frame = pl.concat(registers) if registers else pl.DataFrame(schema=REGISTER_SCHEMA)
+    due_parts = [r.due for r in results if r.due is not None and r.due.height]
+    due = (pl.concat(due_parts) if due_parts else pl.DataFrame(schema=DUE_SCHEMA)).sort(
+        "deadline_at", "rule_id", "record_type", "record_id"
+    )
     ran = time.perf_counter()
     engine.expose_findings(register_frame)
     try:
@@ -520,4 +577,4 @@ def _run_pack(
     finally:
         engine.con.unregister("finding_rows")
     seconds = {**engine.timings, "rules": ran - started, "measures": time.perf_counter() - ran}
-    return EngineResult(results, register_frame, seconds, measures)
+    return EngineResult(results, register_frame, seconds, measures, due)

@@ -48,6 +48,11 @@ class CaseFile(_Shape):
         default_factory=list,
         description="Optional columns (table.column) taken as absent from the export: the parts that need them do not run.",
     )
+    due: dict[str, str] | None = Field(
+        None,
+        description="For a rule with `due:`, exactly the record ids its due list must hold, each with its deadline "
+        "(ISO 8601 UTC instant, to the second): the records that will breach then unless someone acts.",
+    )
 
 
 class RuleFile(_Shape):
@@ -76,6 +81,12 @@ class RuleFile(_Shape):
     population: str = Field(description="SQL: the records the rule applies to (the denominator).")
     breaches: str = Field(description="SQL over `population`: the failing records.")
     detail: str = Field(description="The register sentence, from codes, dates and ids ({column} placeholders).")
+    due: str | None = Field(
+        None,
+        description="SQL over `population`: the records that do not breach yet and will, if nothing changes, at "
+        "`deadline_at` (a UTC instant; elapsed-time arithmetic, safe across clock changes).",
+    )
+    due_detail: str | None = Field(None, description="The due list's sentence ({column} placeholders over `due`).")
     evidence: list[str] | None = Field(None, description="Columns whose change reopens an auditor's decision.")
     example: str | None = Field(None, description="A worked example for `rules explain`.")
     tests: list[CaseFile] | None = Field(description="The rule's own cases: at least one that flags and one that does not.")

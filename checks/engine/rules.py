@@ -48,6 +48,8 @@ class RuleCase:
     rate), so a case pins down who is judged as well as who is flagged."""
     details: dict[str, str] = field(default_factory=dict)
     """record id -> text its register detail sentence must contain (what the auditor reads)."""
+    due: dict[str, str] | None = None
+    """When given, exactly the records the rule's due list must hold, with their deadlines (UTC)."""
 
     @property
     def passing(self) -> bool:
@@ -79,6 +81,9 @@ class Rule:
     """Breach columns an auditor's decision rests on: when one changes, the decision reopens.
     Default: the columns the detail sentence shows."""
     needs: tuple[tuple[str, str], ...] = ()
+    due: str = ""
+    """SQL over `population`: records not yet breaching that will at `deadline_at` ('' = none)."""
+    due_detail: str = ""
     parts: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     """Independent sub-checks (name, the optional columns each needs): the SQL guards each with
     `checked('name')`, which the engine makes FALSE where a column is unusable, so one absent
@@ -223,6 +228,7 @@ def _case(case: dict[str, Any], path: Path) -> RuleCase:
         description=str(case.get("description") or ""),
         population=None if case.get("population") is None else tuple(str(x) for x in case["population"]),
         details={str(k): str(v) for k, v in (case.get("details") or {}).items()},
+        due=None if case.get("due") is None else {str(k): str(v) for k, v in case["due"].items()},
     )
 
 
@@ -260,8 +266,18 @@ def load_rule(path: Path) -> Rule:
             raise ConfigError(
                 f"{path} line {line_of(raw, 'strata')}: unknown stratum {stratum!r}; known: {', '.join(STRATA)}"
             )
-    for key in ("population", "breaches"):
-        _check_sql(str(raw[key]), path, line_of(raw, key), key)
+    for key in ("population", "breaches", "due"):
+        if raw.get(key):
+            _check_sql(str(raw[key]), path, line_of(raw, key), key)
+    if bool(raw.get("due")) != bool(raw.get("due_detail")):
+        raise ConfigError(
+            f"{path} line {line_of(raw, 'due') if raw.get('due') else line_of(raw, 'due_detail')}: "
+            "due and due_detail go together"
+        )
+    due_detail = str(raw.get("due_detail") or "").strip()
+    for name in PLACEHOLDER.findall(due_detail):
+        if name in FREE_TEXT_COLUMNS:
+            raise ConfigError(f"{path} line {line_of(raw, 'due_detail')}: due_detail may not quote free text ({{{name}}})")
     detail = str(raw["detail"]).strip()
     for name in PLACEHOLDER.findall(detail):
         if name in FREE_TEXT_COLUMNS:
@@ -290,6 +306,8 @@ def load_rule(path: Path) -> Rule:
         population=str(raw["population"]).strip(),
         breaches=str(raw["breaches"]).strip(),
         detail=detail,
+        due=str(raw.get("due") or "").strip(),
+        due_detail=due_detail,
         path=path,
         family=path.parent.name,
         example=str(raw.get("example") or "").strip(),

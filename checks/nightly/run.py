@@ -42,6 +42,7 @@ from recordcheck.checks.nightly.comparison import (
     single_writer,
     suppressed_by_rule,
 )
+from recordcheck.checks.nightly.due import due_phrase, due_rows, due_summary, write_due
 from recordcheck.checks.nightly.publish import check_output_folder, outbox, staged_run, write_json
 from recordcheck.checks.nightly.run_outputs import (
     decision_summary,
@@ -339,6 +340,7 @@ def _write_run_folder(
     write_json(staging / "summary.json", judged.summary)
     write_json(staging / "measures.json", engine.measures)
     write_population(loaded.validation.accepted, inputs.reference.offence_catalogue, staging / POPULATION)
+    write_due(engine.due, inputs.as_of, staging)
     timings["write"] = time.perf_counter() - started
     pack = inputs.pack
     pack_facts = {
@@ -468,6 +470,7 @@ def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store
     resolved = how_resolved(resolved, loaded.database.con, relations, run_summary["period"]["first"])
     run_summary["changes"] = changes(register, resolved)
     run_summary["open_high"] = open_findings(register, "high")
+    run_summary["due"] = due_summary(due_rows(engine.due, as_of))
     run_summary["input_checks"] = input_checks(loaded, store, previous_run, as_of, run_summary["period"].get("last"))
     profile_gaps(run_summary, loaded, config)
     table_rows = {name: c.read for name, c in loaded.validation.counts.items()}
@@ -607,6 +610,8 @@ def headline(run_summary: dict[str, Any]) -> list[str]:
         lines.insert(
             2, f"Compared with: {f'run {baseline}, the last complete night' if baseline else 'no earlier complete night'}."
         )
+    if (due := due_phrase(run_summary.get("due"))) is not None:
+        lines.insert(next(i for i, line in enumerate(lines) if line.startswith("Rules:")), due)
     night = [b for b in run_summary.get("threshold_breaches", []) if b not in breached]
     code = run_summary.get("exit_code")
     verdict = {0: "no threshold breached", 1: "threshold breached", 9: "incomplete: not everything could be checked"}

@@ -123,6 +123,8 @@ def run_case(
     for record_id, text in sorted(case.details.items()):
         if text not in details.get(record_id, ""):
             problems.append(f"detail of {record_id} should contain {text!r}; it reads {details.get(record_id)!r}")
+    if case.due is not None:
+        problems += _due_problems(case.due, result.due)
     if missed := sorted(expected - flagged):
         problems.append(f"should flag {', '.join(missed)} but did not")
     if wrongly := sorted(flagged & set(case.not_flagged)):
@@ -132,6 +134,31 @@ def run_case(
     if problems:
         return CaseOutcome(rule.id, case.name, False, f"{where}: " + "; ".join(problems))
     return CaseOutcome(rule.id, case.name, True, "")
+
+
+def _due_problems(expected: dict[str, str], due: Any) -> list[str]:
+    """The case's due list against the rule's: the same records, each deadline to the second."""
+    if due is None:
+        return ["expects a due list, but the rule lists none on this engine"]
+    listed = {
+        str(record_id): deadline.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for record_id, deadline in due.select("record_id", "deadline_at").iter_rows()
+    }
+    wanted = {
+        record_id: datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for record_id, text in expected.items()
+    }
+    problems = []
+    if missing := sorted(set(wanted) - set(listed)):
+        problems.append(f"should list {', '.join(missing)} as due but did not")
+    if extra := sorted(set(listed) - set(wanted)):
+        problems.append(f"listed {', '.join(extra)} as due, which the case does not expect")
+    problems += [
+        f"due {record_id} at {listed[record_id]}, the case says {deadline}"
+        for record_id, deadline in sorted(wanted.items())
+        if record_id in listed and listed[record_id] != deadline
+    ]
+    return problems
 
 
 def register_details(register: Any) -> dict[str, str]:

@@ -62,6 +62,9 @@ class SparkRuleEngine(RuleEngine):
         self._judged: list[Any] = []
         super().__init__(pack, reference, as_of, tables, districts=districts)
 
+    lists_due = False
+    """The due list is the nightly (and daytime) DuckDB run's: a national Spark run audits after the fact."""
+
     def _connect(self, con: Any, threads: int | None) -> None:
         self.con = None  # type: ignore[assignment]  # Spark has no DuckDB connection
 

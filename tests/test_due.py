@@ -1,0 +1,116 @@
+"""The due list (issue 30): what will breach, and when, unless someone acts.
+
+The sample's due list is recounted from the extract alone, in Polars, without the code under test:
+a pending referral or open incident that disclosed a notifiable offence, with no crime linked, and
+at most `pending_hours` (24) elapsed at the as-of, is due at its first report plus 24 elapsed hours.
+The rule's own cases (REC006) hold the ties at exactly 24 hours and both clock changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+from click.testing import CliRunner
+
+from recordcheck.cli import cli
+from tests.conftest import AS_OF_TEXT, ROOT, run_sample_cli
+
+SAMPLE = ROOT / "sample_data" / "extract"
+AS_OF = datetime(2026, 4, 1, tzinfo=UTC)
+
+
+def _expected_due() -> dict[str, str]:
+    catalogue = pl.read_csv(ROOT / "rules" / "reference" / "offence_catalogue.csv", comment_prefix="#", infer_schema=False)
+    notifiable = set(catalogue.filter(pl.col("notifiable").str.to_lowercase() == "true")["code"])
+    links = pl.read_csv(SAMPLE / "crime_links.csv", infer_schema=False)
+    reports = pl.concat(
+        [
+            pl.read_csv(SAMPLE / "referrals.csv", infer_schema=False)
+            .filter(pl.col("decision") == "pending")
+            .select(
+                pl.lit("referral").alias("type"),
+                pl.col("referral_id").alias("id"),
+                pl.col("received_at").alias("at"),
+                pl.col("disclosed_offence_code").alias("code"),
+            ),
+            pl.read_csv(SAMPLE / "incidents.csv", infer_schema=False)
+            .filter(pl.col("closure_class") == "open")
+            .select(
+                pl.lit("incident").alias("type"),
+                pl.col("incident_id").alias("id"),
+                pl.col("reported_at").alias("at"),
+                pl.col("reported_offence_code").alias("code"),
+            ),
+        ]
+    )
+    linked = set(zip(links["source_type"], links["source_id"], strict=True))
+    due = {}
+    for kind, record_id, at, code in reports.iter_rows():
+        if code not in notifiable or (kind, record_id) in linked:
+            continue
+        local = datetime.fromisoformat(at)
+        first = pl.Series([local]).dt.replace_time_zone("Europe/London", ambiguous="earliest").dt.convert_time_zone("UTC")[0]
+        if (AS_OF - first) <= timedelta(hours=24):
+            due[record_id] = (first + timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return due
+
+
+def test_the_sample_due_list_is_the_hand_count_to_the_second(tmp_path):
+    out = tmp_path / "out"
+    assert run_sample_cli(out).exit_code == 0
+    due = pl.read_csv(out / "latest" / "due.csv", infer_schema=False)
+    expected = _expected_due()
+    assert len(expected) == 16
+    assert dict(zip(due["record_id"], due["deadline_at"], strict=True)) == expected
+    assert due["deadline_at"].to_list() == sorted(due["deadline_at"].to_list()), "earliest first"
+    assert set(due["rule"]) == {"REC006"} and set(due["finding"]) == {"decision_overdue"}
+    first = due.row(0, named=True)
+    deadline = datetime.fromisoformat(first["deadline_at"].replace("Z", "+00:00"))
+    assert float(first["hours_left"]) == round((deadline - AS_OF).total_seconds() / 3600, 1)
+    assert (
+        first["deadline_local"] == "2026-04-01 06:00 BST" and "overdue after 2026-04-01 06:00 London time" in first["detail"]
+    )
+    assert pl.read_parquet(out / "latest" / "due.parquet")["record_id"].to_list() == due["record_id"].to_list()
+    soon = sum(float(h) <= 6 for h in due["hours_left"])
+    page = (out / "latest" / "report.html").read_text(encoding="utf-8")
+    assert 'id="due"' in page and f"{soon} within 6 hours" in page and first["record_id"] in page
+
+
+def test_the_headline_and_the_due_command(tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", str(SAMPLE), "--out", str(out), "--as-of", AS_OF_TEXT, "--quiet"])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("Due:"))
+    assert line == (
+        "Due: 16 record(s) will breach unless someone acts (REC006 16); 1 within 6 hours; "
+        "the first at 2026-04-01 06:00 BST (due.csv)."
+    )
+    shown = CliRunner().invoke(cli, ["due", str(out), "--within", "8h"])
+    assert shown.exit_code == 0, shown.output
+    rows = shown.output.splitlines()
+    assert rows[0].endswith(": 1 record(s)") and rows[2].startswith("2026-04-01 06:00 BST")
+    assert CliRunner().invoke(cli, ["due", str(out), "--within", "soon"]).exit_code == 2
+    for fmt in ("csv", "xlsx"):
+        file = tmp_path / f"due.{fmt}"
+        written = CliRunner().invoke(cli, ["due", str(out), "--format", fmt, "--file", str(file)])
+        assert written.exit_code == 0 and "16 record(s)" in written.output and file.is_file()
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(tmp_path / "due.xlsx").active
+    assert sheet.max_row == 17 and "OFFICIAL-SENSITIVE" in str(sheet.oddHeader.center.text or sheet.oddHeader.left.text)
+
+
+def test_a_case_that_expects_a_wrong_deadline_fails(pack, reference):
+    """The due check can fail: a deadline one hour out, or a record the rule does not list."""
+    import dataclasses
+
+    from recordcheck.checks.rulechange.ruletest import run_case
+
+    rule = pack.get("REC006")
+    (case,) = [c for c in rule.cases if c.name == "pending_across_spring_clock_change_measured_in_elapsed_hours"]
+    assert run_case(pack, reference, rule, case).passed
+    wrong = dataclasses.replace(case, due={"R1": "2026-03-29T11:00:00Z"})
+    outcome = run_case(pack, reference, rule, wrong)
+    assert not outcome.passed and "due R1 at 2026-03-29T12:00:00Z, the case says 2026-03-29T11:00:00Z" in outcome.message
+    extra = dataclasses.replace(case, due={"R1": "2026-03-29T12:00:00Z", "R2": "2026-03-29T11:29:00Z"})
+    assert "should list R2 as due" in run_case(pack, reference, rule, extra).message

@@ -329,7 +329,7 @@ def test_every_run_ends_with_a_headline(tmp_path):
     )
     assert block[2:6] == [
         "Compared with: no earlier complete night.",
-        "Due: 16 record(s) will breach unless someone acts (REC006 16); 1 within 6 hours; "
+        "Due: 1,809 record(s) will breach unless someone acts (REC006 16, VIC001 1,793); 1 within 6 hours; "
         "the first at 2026-04-01 06:00 BST (due.csv).",
         "Rules: all ran.",
         "Verdict: no threshold breached.",

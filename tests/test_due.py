@@ -2,8 +2,9 @@
 
 The sample's due list is recounted from the extract alone, in Polars, without the code under test:
 a pending referral or open incident that disclosed a notifiable offence, with no crime linked, and
-at most `pending_hours` (24) elapsed at the as-of, is due at its first report plus 24 elapsed hours.
-The rule's own cases (REC006) hold the ties at exactly 24 hours and both clock changes."""
+at most `pending_hours` (24) elapsed at the as-of, is due at its first report plus 24 elapsed hours
+(REC006); every open crime with a named victim that is not already overdue owes its next update
+(VIC001). The rules' own cases hold the ties at the limit and both clock changes."""
 
 from __future__ import annotations
 
@@ -58,20 +59,31 @@ def _expected_due() -> dict[str, str]:
 def test_the_sample_due_list_is_the_hand_count_to_the_second(tmp_path):
     out = tmp_path / "out"
     assert run_sample_cli(out).exit_code == 0
-    due = pl.read_csv(out / "latest" / "due.csv", infer_schema=False)
+    every = pl.read_csv(out / "latest" / "due.csv", infer_schema=False)
+    assert every["deadline_at"].to_list() == sorted(every["deadline_at"].to_list()), "earliest first"
+    due = every.filter(pl.col("rule") == "REC006")
     expected = _expected_due()
     assert len(expected) == 16
     assert dict(zip(due["record_id"], due["deadline_at"], strict=True)) == expected
-    assert due["deadline_at"].to_list() == sorted(due["deadline_at"].to_list()), "earliest first"
-    assert set(due["rule"]) == {"REC006"} and set(due["finding"]) == {"decision_overdue"}
-    first = due.row(0, named=True)
+    assert set(due["finding"]) == {"decision_overdue"}
+    # VIC001: every open crime with a named victim owes its next update, unless already overdue
+    crimes = pl.read_csv(SAMPLE / "crimes.csv", infer_schema=False)
+    final = pl.col("outcome_code").cast(pl.Int64, strict=False).is_between(1, 22) & pl.col("outcome_at").is_not_null()
+    open_crimes = set(
+        crimes.filter((pl.col("status") == "recorded") & pl.col("victim_person_id").is_not_null() & ~final)["crime_id"]
+    )
+    register = pl.read_csv(out / "latest" / "exceptions.csv", infer_schema=False)
+    overdue = set(register.filter(pl.col("rule_id") == "VIC001")["record_id"])
+    victims = every.filter(pl.col("rule") == "VIC001")
+    assert set(victims["record_id"]) == open_crimes - overdue and victims.height == 1793
+    first = every.row(0, named=True)
     deadline = datetime.fromisoformat(first["deadline_at"].replace("Z", "+00:00"))
     assert float(first["hours_left"]) == round((deadline - AS_OF).total_seconds() / 3600, 1)
     assert (
         first["deadline_local"] == "2026-04-01 06:00 BST" and "overdue after 2026-04-01 06:00 London time" in first["detail"]
     )
-    assert pl.read_parquet(out / "latest" / "due.parquet")["record_id"].to_list() == due["record_id"].to_list()
-    soon = sum(float(h) <= 6 for h in due["hours_left"])
+    assert pl.read_parquet(out / "latest" / "due.parquet")["record_id"].to_list() == every["record_id"].to_list()
+    soon = sum(float(h) <= 6 for h in every["hours_left"])
     page = (out / "latest" / "report.html").read_text(encoding="utf-8")
     assert 'id="due"' in page and f"{soon} within 6 hours" in page and first["record_id"] in page
 
@@ -82,7 +94,7 @@ def test_the_headline_and_the_due_command(tmp_path):
     assert result.exit_code == 0, result.output
     line = next(line for line in result.output.splitlines() if line.startswith("Due:"))
     assert line == (
-        "Due: 16 record(s) will breach unless someone acts (REC006 16); 1 within 6 hours; "
+        "Due: 1,809 record(s) will breach unless someone acts (REC006 16, VIC001 1,793); 1 within 6 hours; "
         "the first at 2026-04-01 06:00 BST (due.csv)."
     )
     shown = CliRunner().invoke(cli, ["due", str(out), "--within", "8h"])
@@ -93,11 +105,11 @@ def test_the_headline_and_the_due_command(tmp_path):
     for fmt in ("csv", "xlsx"):
         file = tmp_path / f"due.{fmt}"
         written = CliRunner().invoke(cli, ["due", str(out), "--format", fmt, "--file", str(file)])
-        assert written.exit_code == 0 and "16 record(s)" in written.output and file.is_file()
+        assert written.exit_code == 0 and "1,809 record(s)" in written.output and file.is_file()
     import openpyxl
 
     sheet = openpyxl.load_workbook(tmp_path / "due.xlsx").active
-    assert sheet.max_row == 17 and "OFFICIAL-SENSITIVE" in str(sheet.oddHeader.center.text or sheet.oddHeader.left.text)
+    assert sheet.max_row == 1810 and "OFFICIAL-SENSITIVE" in str(sheet.oddHeader.center.text or sheet.oddHeader.left.text)
 
 
 def test_a_case_that_expects_a_wrong_deadline_fails(pack, reference):

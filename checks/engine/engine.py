@@ -442,29 +442,26 @@ class RuleEngine:
         return result, register
 
     def _due_rows(self, rule: Rule, pop: str, br: str) -> pl.DataFrame:
-        """The rule's due list: its `due` query's records, each once, with its deadline; a record
-        it lists must be in the population and not already breaching (then it is a finding)."""
+        """The rule's due list: its `due` query's records, each once, with its deadline. A record
+        it lists must be in the population; one already breaching is a finding, not due, and is
+        left out here (so a due query need not repeat the breaches query's logic)."""
         self._create("due", rule.due, f"{rule.id} due", temporary=True)
         try:
             columns = self._columns("due")
             lacking = [c for c in (*REQUIRED_OUTPUT, "deadline_at") if c not in columns]
             if lacking:
                 raise RuleError(f"{rule.id}: due must return {', '.join(lacking)}")
-            stray, breaching = self._rows(
-                f"""SELECT (SELECT count(*) FROM due d ANTI JOIN {pop} p USING (record_type, record_id)),
-                           (SELECT count(*) FROM due d SEMI JOIN {br} b USING (record_type, record_id))"""
-            )[0]
-            if stray or breaching:
-                raise RuleError(
-                    f"{rule.id}: due lists {stray} record(s) outside the population and {breaching} already breaching"
-                )
+            ((stray,),) = self._rows(f"SELECT count(*) FROM due d ANTI JOIN {pop} p USING (record_type, record_id)")
+            if stray:
+                raise RuleError(f"{rule.id}: due lists {stray} record(s) outside the population")
             frame: pl.DataFrame = self.con.sql(
                 f"""SELECT DISTINCT ON (record_type, record_id)
                            {_sql_str(rule.id)} AS rule_id, {_sql_str(rule.finding)} AS finding,
                            {_sql_str(rule.severity)} AS severity, record_type, CAST(record_id AS VARCHAR) AS record_id,
                            CAST(district AS VARCHAR) AS district, CAST(deadline_at AS TIMESTAMPTZ) AS deadline_at,
                            {self._detail_sql(rule, columns, rule.due_detail)} AS detail
-                    FROM due ORDER BY record_type, record_id, deadline_at"""
+                    FROM due ANTI JOIN {br} USING (record_type, record_id)
+                    ORDER BY record_type, record_id, deadline_at"""
             ).pl()
             return frame.cast(DUE_SCHEMA)  # type: ignore[arg-type]
         finally:

@@ -83,32 +83,31 @@ def _population_sql(accepted: AcceptedTables) -> str:
         "NULL::VARCHAR AS linked_codes, NULL::VARCHAR AS linked_recorded, NULL::BOOLEAN AS cancelled WHERE false"
     )
     strata = [f"'{name}'" for name in STRATA]
+    # unordered: sorting 6 M rows with their linked-crime lists ran out of DuckDB's memory at scale
+    # 10; the file is read whole by `recordcheck sample`, which orders it (a seeded draw is repeatable)
     return f"""
-        WITH r AS ({" UNION ALL ".join(parts)}),
-        joined AS (
-            SELECT r.record_type, r.record_id, r.district, r.source, r.agency, r.offence_code, r.decision,
-                   r.no_crime_reason,
-                   strftime(timezone('{LONDON_TZ}', r.first_report_at), '%Y-%m-%d %H:%M') AS first_report_london,
-                   coalesce(k.notifiable, false) AS notifiable, coalesce(k.rape, false) AS rape,
-                   coalesce(k.sexual_offence, false) AS sexual_offence, coalesce(l.cancelled, false) AS cancelled,
-                   -- the screen's crimes due: one per victim where the code counts victims
-                   CASE WHEN NOT coalesce(k.notifiable, false) THEN 0
-                        WHEN k.counting_unit = 'victim' THEN greatest(coalesce(r.victim_count, 1), 1)
-                        ELSE 1 END AS crimes_due,
-                   l.linked_crimes, l.linked_codes, l.linked_recorded
-            FROM r LEFT JOIN _catalogue k ON k.code = r.offence_code
-                   LEFT JOIN ({links}) l ON l.source_type = r.record_type AND l.source_id = r.record_id
-        )
-        SELECT *, CASE WHEN rape THEN {strata[0]}
-                       WHEN sexual_offence THEN {strata[1]}
-                       WHEN cancelled THEN {strata[2]}
-                       WHEN decision IS NOT DISTINCT FROM 'n100' THEN {strata[3]}
-                       WHEN record_type = 'referral' AND source IS NOT DISTINCT FROM 'professional_third_party'
-                           THEN {strata[4]}
-                       WHEN record_type = 'referral' THEN {strata[5]}
-                       WHEN offence_code IS NOT NULL THEN {strata[6]}
-                       ELSE {strata[7]} END AS stratum
-        FROM joined ORDER BY record_type, record_id"""
+        WITH r AS ({" UNION ALL ".join(parts)})
+        SELECT r.record_type, r.record_id, r.district, r.source, r.agency, r.offence_code, r.decision,
+               r.no_crime_reason,
+               strftime(timezone('{LONDON_TZ}', r.first_report_at), '%Y-%m-%d %H:%M') AS first_report_london,
+               coalesce(k.notifiable, false) AS notifiable, coalesce(k.rape, false) AS rape,
+               coalesce(k.sexual_offence, false) AS sexual_offence, coalesce(l.cancelled, false) AS cancelled,
+               -- the screen's crimes due: one per victim where the code counts victims
+               CASE WHEN NOT coalesce(k.notifiable, false) THEN 0
+                    WHEN k.counting_unit = 'victim' THEN greatest(coalesce(r.victim_count, 1), 1)
+                    ELSE 1 END AS crimes_due,
+               l.linked_crimes, l.linked_codes, l.linked_recorded,
+               CASE WHEN coalesce(k.rape, false) THEN {strata[0]}
+                    WHEN coalesce(k.sexual_offence, false) THEN {strata[1]}
+                    WHEN coalesce(l.cancelled, false) THEN {strata[2]}
+                    WHEN r.decision IS NOT DISTINCT FROM 'n100' THEN {strata[3]}
+                    WHEN r.record_type = 'referral' AND r.source IS NOT DISTINCT FROM 'professional_third_party'
+                        THEN {strata[4]}
+                    WHEN r.record_type = 'referral' THEN {strata[5]}
+                    WHEN r.offence_code IS NOT NULL THEN {strata[6]}
+                    ELSE {strata[7]} END AS stratum
+        FROM r LEFT JOIN _catalogue k ON k.code = r.offence_code
+               LEFT JOIN ({links}) l ON l.source_type = r.record_type AND l.source_id = r.record_id"""
 
 
 def write_population(accepted: AcceptedTables, catalogue: pl.DataFrame, path: Path) -> None:
@@ -316,7 +315,7 @@ def take_sample(
     stratum its minimum (`raised_to_minimum` says when)."""
     if not (run_dir / POPULATION).is_file():
         raise ConfigError(f"{run_dir}: no {POPULATION} (a run by this version of recordcheck writes one)")
-    population = pl.read_parquet(run_dir / POPULATION)
+    population = pl.read_parquet(run_dir / POPULATION).sort("record_type", "record_id")
     if "crimes_due" not in population.columns:  # a run folder from before crimes were counted: one a report
         population = population.with_columns(pl.col("notifiable").cast(pl.Int64).alias("crimes_due"))
     order: tuple[str, ...] = STRATA

@@ -85,9 +85,13 @@ def read_rows(file: Path, what: str) -> list[dict[str, Any]]:
     from openpyxl import load_workbook
 
     try:
-        book = load_workbook(file, read_only=True, data_only=True)
-        values = list(book.worksheets[0].iter_rows(values_only=True))
-        book.close()
+        # the file is opened here, so it is closed however openpyxl fails on it
+        with file.open("rb") as handle:
+            book = load_workbook(handle, read_only=True, data_only=True)
+            try:
+                values = list(book.worksheets[0].iter_rows(values_only=True))
+            finally:
+                book.close()
     except Exception as exc:  # noqa: BLE001 - openpyxl and the XML parser raise many kinds for a bad file
         raise ConfigError(f"{file}: not a readable .xlsx ({type(exc).__name__})") from None
     if not values:

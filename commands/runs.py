@@ -152,6 +152,13 @@ def validate(
     "collector, and stdout stays empty unless --headline.",
 )
 @click.option("--headline", "print_headline", is_flag=True, help="With --log-format json, still print the text headline.")
+@click.option(
+    "--purpose",
+    type=click.Choice(["nightly", "due"]),
+    default="nightly",
+    show_default=True,
+    help="due: a daytime run to refresh the due list; stored, but never a night's baseline or a trend point.",
+)
 @click.option("--quiet", is_flag=True, help="No progress display, even on a terminal.")
 @handle_errors
 def run(
@@ -168,6 +175,7 @@ def run(
     new_store: bool,
     log_format: str,
     print_headline: bool,
+    purpose: str,
     quiet: bool,
 ) -> None:
     """Validate EXTRACT_DIR, run the rule pack, and publish a run folder under OUT_DIR."""
@@ -197,6 +205,7 @@ def run(
         store_path=store_path,
         keep=keep,
         new_store=new_store,
+        purpose=purpose,
     )
     import json
 

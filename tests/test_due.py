@@ -126,3 +126,27 @@ def test_a_case_that_expects_a_wrong_deadline_fails(pack, reference):
     assert not outcome.passed and "due R1 at 2026-03-29T12:00:00Z, the case says 2026-03-29T11:00:00Z" in outcome.message
     extra = dataclasses.replace(case, due={"R1": "2026-03-29T12:00:00Z", "R2": "2026-03-29T11:29:00Z"})
     assert "should list R2 as due" in run_case(pack, reference, rule, extra).message
+
+
+def test_a_daytime_due_run_is_stored_but_never_the_nights_baseline(tmp_path):
+    """Issue 30: daytime runs into the same folder and store do not disturb the nightly comparison."""
+    import json
+
+    out = tmp_path / "out"
+
+    def run(as_of: str, *extra: str):
+        result = CliRunner().invoke(cli, ["run", str(SAMPLE), "--out", str(out), "--as-of", as_of, "--quiet", *extra])
+        assert result.exit_code == 0, result.output
+        return result, json.loads((out / "latest" / "summary.json").read_text(encoding="utf-8"))
+
+    _, night = run("2026-04-01T00:00:00Z")
+    result, day = run("2026-04-01T13:00:00Z", "--purpose", "due")
+    assert day["purpose"] == "due" and day["previous_run"] == night["run_id"]
+    assert "(a daytime due run: stored, never a night's baseline)." in result.output
+    assert json.loads((out / "latest" / "due.csv").parent.joinpath("summary.json").read_text())["due"]["total"] > 0
+    _, next_night = run("2026-04-02T00:00:00Z")
+    assert next_night["previous_run"] == night["run_id"], "the next night compares with the last night, not the day"
+    history = json.loads((out / "latest" / "history.json").read_text(encoding="utf-8"))["runs"]
+    assert [r["as_of"][:19] for r in history] == ["2026-04-01T00:00:00", "2026-04-02T00:00:00"]
+    listed = CliRunner().invoke(cli, ["history", str(out)]).output.splitlines()
+    assert len(listed) == 4, "history lists every run, the daytime one too"

@@ -141,6 +141,7 @@ def execute_run(
     store_path: Path | None = None,
     keep: int | None = None,
     new_store: bool = False,
+    purpose: str = "nightly",
 ) -> RunOutcome:
     """One night, its steps in order: load, rules, judge, write and publish (the store records
     the run as the last act of publishing), then prune.
@@ -156,7 +157,7 @@ def execute_run(
     check_output_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     store_path = store_path or out_dir / STORE_NAME
-    inputs = RunInputs(extract_dir, out_dir, profile, reference, config, as_of, pack)
+    inputs = RunInputs(extract_dir, out_dir, profile, reference, config, as_of, pack, purpose)
     with single_writer(out_dir, store_path, "recordcheck run"), outbox(out_dir) as own_outbox:
         if not new_store:
             check_store_knows_runs(out_dir, store_path)
@@ -270,6 +271,8 @@ class RunInputs:
     config: RunConfig
     as_of: datetime
     pack: RulePack
+    purpose: str = "nightly"
+    """'nightly', or 'due': a daytime run for the due list, stored but never a night's baseline."""
 
 
 def _load(inputs: RunInputs, validator: str, progress: Reporter, own_outbox: Path | None = None) -> LoadedExtract:
@@ -457,7 +460,9 @@ def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store
     quarantined = sum(c.quarantined for c in loaded.validation.counts.values())
     run_summary = summary(engine, config, counts, quarantined, reference, suppressed_by_rule(register))
     run_summary["findings"]["data_quality"] += unknown_districts.height
-    run_summary.update({"run_id": run_id, "as_of": as_of.isoformat(), "register_rows": register.height})
+    run_summary.update(
+        {"run_id": run_id, "as_of": as_of.isoformat(), "register_rows": register.height, "purpose": inputs.purpose}
+    )
     run_summary["headline"] = headline_figures(run_summary["rules"], register, engine.measures)
     net_of_false_positives(run_summary["headline"], register, engine.measures)
     for rule in run_summary["rules"]:
@@ -607,8 +612,11 @@ def headline(run_summary: dict[str, Any]) -> list[str]:
         for warning in (run_summary.get("input_checks") or {}).get("warnings") or []:
             lines.insert(2, f"Warning: {warning}" + ("" if warning.endswith("?") else "."))
         baseline = run_summary.get("previous_run")
+        daytime = " (a daytime due run: stored, never a night's baseline)" if run_summary.get("purpose") == "due" else ""
         lines.insert(
-            2, f"Compared with: {f'run {baseline}, the last complete night' if baseline else 'no earlier complete night'}."
+            2,
+            f"Compared with: {f'run {baseline}, the last complete night' if baseline else 'no earlier complete night'}"
+            f"{daytime}.",
         )
     if (due := due_phrase(run_summary.get("due"))) is not None:
         lines.insert(next(i for i, line in enumerate(lines) if line.startswith("Rules:")), due)

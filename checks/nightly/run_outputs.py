@@ -111,12 +111,15 @@ def store_row(
         "timings": run_manifest["timings_seconds"],
         "rows_read": sum(c.read for c in loaded.validation.counts.values()),
         "quarantined": sum(c.quarantined for c in loaded.validation.counts.values()),
+        "purpose": run_summary.get("purpose", "nightly"),
     }
 
 
 def history_for_report(store: RunStore, run_summary: dict[str, Any], nights: int = 30) -> dict[str, Any]:
     """The last nights' figures (this one included) for the report's trend charts."""
-    earlier = store.history(nights - 1).filter(pl.col("as_of") < datetime.fromisoformat(run_summary["as_of"]))
+    earlier = store.history(nights - 1, nights_only=True).filter(
+        pl.col("as_of") < datetime.fromisoformat(run_summary["as_of"])
+    )
     rule_rates = store.rule_history(earlier["run_id"].to_list())
     runs = [
         {

@@ -114,7 +114,14 @@ MIGRATIONS: dict[int, list[str]] = {
         # back any cell that moved by fewer than k records since
         "CREATE TABLE releases (released_at TIMESTAMPTZ, run_id VARCHAR, cells JSON)",
     ],
+    8: [
+        # why a run was made: 'nightly' (NULL before this), or 'due' for a daytime run that refreshes
+        # the due list; a due run is kept but is never a night's baseline nor a point of its trend
+        "ALTER TABLE runs ADD COLUMN purpose VARCHAR",
+    ],
 }
+NIGHTLY = "coalesce(purpose, 'nightly') = 'nightly'"
+"""The runs that are nights: the baselines of new, recurring and resolved, and the trend's points."""
 SCHEMA_VERSION = max(MIGRATIONS)
 
 RUN_FINDING_COLUMNS = (*(c for c in REGISTER_COLUMNS if c != "run_id"), "evidence", "change", "disposition", "month")
@@ -220,7 +227,8 @@ class RunStore:
         1): after a night that could not (exit 9, a table mostly quarantined), the next good one
         is compared with the last good one, not with the hole."""
         rows = self.con.execute(
-            """SELECT run_id, as_of FROM runs WHERE complete AND as_of < ? AND coalesce(exit_code, 0) IN (0, 1)
+            f"""SELECT run_id, as_of FROM runs WHERE complete AND as_of < ? AND coalesce(exit_code, 0) IN (0, 1)
+                   AND {NIGHTLY}
                ORDER BY as_of DESC, finished_at DESC LIMIT 1""",
             [as_of],
         ).fetchall()
@@ -314,9 +322,11 @@ class RunStore:
             if RUN_ID.match(str(r[0]))
         ]
 
-    def history(self, limit: int = 30) -> pl.DataFrame:
+    def history(self, limit: int = 30, nights_only: bool = False) -> pl.DataFrame:
+        """The last complete runs, oldest first; `nights_only` leaves out daytime due runs."""
+        where = f"complete AND {NIGHTLY}" if nights_only else "complete"
         return self._frame(
-            """SELECT * FROM (SELECT * FROM runs WHERE complete ORDER BY as_of DESC, finished_at DESC LIMIT ?)
+            f"""SELECT * FROM (SELECT * FROM runs WHERE {where} ORDER BY as_of DESC, finished_at DESC LIMIT ?)
                ORDER BY as_of, finished_at""",
             [limit],
         )
@@ -409,6 +419,7 @@ class RunStore:
             "timeliness_rate",
             "classification_rate",
             "table_rows",
+            "purpose",
         ]
         values = [json.dumps(run.get(c)) if c in ("inputs", "timings", "table_rows") else run.get(c) for c in columns]
         self.con.execute(f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", values)

@@ -231,6 +231,8 @@ def run(
             click.echo(line)
         if report_path.exists():
             click.echo(f"Report: {report_path}")
+        if outcome.notified:
+            click.echo(outcome.notified)
     code = (
         ExitCode.RUN_INCOMPLETE
         if outcome.incomplete

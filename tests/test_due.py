@@ -150,3 +150,48 @@ def test_a_daytime_due_run_is_stored_but_never_the_nights_baseline(tmp_path):
     assert [r["as_of"][:19] for r in history] == ["2026-04-01T00:00:00", "2026-04-02T00:00:00"]
     listed = CliRunner().invoke(cli, ["history", str(out)]).output.splitlines()
     assert len(listed) == 4, "history lists every run, the daytime one too"
+
+
+def test_notify_runs_the_forces_command_with_the_due_file_and_never_fails_the_run(tmp_path):
+    """Issue 30, part 5: an argument list, never a shell string; given the due file's path; a
+    timeout; a failing or hanging command is said and the run still exits 0 with its list."""
+    import json
+    import sys
+
+    told = tmp_path / "told.txt"
+    script = tmp_path / "notice.py"
+    script.write_text(
+        "import sys, pathlib\n"
+        f"pathlib.Path({str(told)!r}).write_text(sys.argv[1] + ' ' + sys.argv[2])\n"
+        "sys.exit(int(sys.argv[1] == 'fail') * 3)\n",
+        encoding="utf-8",
+    )
+
+    def night(word: str, hours: float = 6, timeout: int = 30):
+        config = tmp_path / f"{word}.yaml"
+        command = (
+            [sys.executable, str(script), word] if word != "hang" else [sys.executable, "-c", "import time; time.sleep(30)"]
+        )
+        config.write_text(
+            "config: 1\n"
+            + "notify: "
+            + json.dumps({"command": command, "due_within_hours": hours, "timeout_seconds": timeout})
+            + "\n",
+            encoding="utf-8",
+        )
+        out = tmp_path / f"out-{word}"
+        return CliRunner().invoke(
+            cli, ["run", str(SAMPLE), "--out", str(out), "--as-of", AS_OF_TEXT, "--quiet", "--config", str(config)]
+        ), out
+
+    result, out = night("ok")
+    assert result.exit_code == 0, result.output
+    assert "notify: " in result.output and "told of 1 record(s) due within 6 hours" in result.output
+    assert told.read_text() == f"ok {(out / 'latest').resolve() / 'due.csv'}"
+    told.unlink()
+    result, _ = night("quiet", hours=1)
+    assert result.exit_code == 0 and not told.exists() and "notify: " not in result.output, "nothing due within 1 hour"
+    result, _ = night("fail")
+    assert result.exit_code == 0 and "exited 3; the due list is published" in result.output
+    result, _ = night("hang", timeout=1)
+    assert result.exit_code == 0 and "timed out; the due list is published" in result.output

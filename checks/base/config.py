@@ -191,6 +191,14 @@ class SampleModel(Strict):
     neyman_floor: Annotated[float, Field(gt=0, le=0.5, allow_inf_nan=False, strict=False)] = 0.05
 
 
+class NotifyModel(Strict):
+    """A command of the force's choice, run with the due file when something falls due soon."""
+
+    command: Annotated[list[Annotated[str, Field(min_length=1, max_length=4096)]], Field(min_length=1, max_length=64)]
+    due_within_hours: Annotated[float, Field(gt=0, le=24 * 90, allow_inf_nan=False, strict=False)] = 6
+    timeout_seconds: Annotated[int, Field(ge=1, le=600)] = 60
+
+
 class ConfigModel(Strict):
     config: Literal[1]
     sample: SampleModel | None = None
@@ -202,6 +210,7 @@ class ConfigModel(Strict):
     report: ReportModel | None = None
     engine: EngineModel | None = None
     output_mode: Literal["owner", "group"] = "owner"
+    notify: NotifyModel | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +247,8 @@ class RunConfig:
     fail_on: FailOn = field(default_factory=lambda: FailOn())
     output_mode: str = "owner"
     """Run folders: `owner` (0700, the owner alone) or `group` (0750, files 0640: the group reads)."""
+    notify: dict[str, Any] | None = None
+    """{command, due_within_hours, timeout_seconds}: run after publishing when something falls due soon."""
     districts: list[str] | None = None
     """The force's districts: a value outside them is a data-quality finding and never a stratum."""
     sample_strata: list[dict[str, Any]] | None = None
@@ -307,6 +318,7 @@ def config_from_raw(raw: Any, path: Path) -> RunConfig:
         unlinked_columns=validation.unlinked_columns,
         districts=list(model.districts) if model.districts else None,
         output_mode=model.output_mode,
+        notify=model.notify.model_dump() if model.notify else None,
         sample_strata=[s.model_dump(exclude_none=True) for s in model.sample.strata]
         if model.sample and model.sample.strata
         else None,

@@ -10,6 +10,8 @@ UTC instants from elapsed-time arithmetic, so a clock change neither adds nor ta
 
 from __future__ import annotations
 
+import logging
+import subprocess
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -86,3 +88,29 @@ def due_phrase(due: dict[str, Any] | None) -> str | None:
         f"{due['soon']:,} within {due['within_hours']} hours; the first at {due['first_deadline_local']} "
         f"(due.csv)."
     )
+
+
+def notify(settings: dict[str, Any] | None, run_dir: Path, due: dict[str, Any] | None) -> str | None:
+    """Run the config's notify command with the due file's path when anything falls due within
+    its hours: an argument list, never a shell string; a timeout; a failure is logged and said,
+    never the run's failure (the list is published either way). Returns what happened, or None."""
+    if not settings or not due:
+        return None
+    rows = pl.read_parquet(run_dir / DUE_PARQUET, columns=["hours_left"])
+    soon = rows.filter(pl.col("hours_left") <= float(settings["due_within_hours"])).height
+    if not soon:
+        return None
+    command = [*settings["command"], str(run_dir / DUE_FILE)]
+    log = logging.getLogger("recordcheck")
+    try:
+        done = subprocess.run(  # noqa: S603 - the force's own command, as a list, from its config
+            command, capture_output=True, timeout=int(settings["timeout_seconds"]), check=False, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        what = "timed out" if isinstance(exc, subprocess.TimeoutExpired) else f"could not start ({type(exc).__name__})"
+        log.warning("notify_failed", extra={"fields": {"reason": what}})
+        return f"notify: {command[0]} {what}; the due list is published"
+    if done.returncode:
+        log.warning("notify_failed", extra={"fields": {"reason": f"exit {done.returncode}"}})
+        return f"notify: {command[0]} exited {done.returncode}; the due list is published"
+    return f"notify: {command[0]} told of {soon:,} record(s) due within {settings['due_within_hours']:g} hours"

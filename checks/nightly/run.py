@@ -42,7 +42,7 @@ from recordcheck.checks.nightly.comparison import (
     single_writer,
     suppressed_by_rule,
 )
-from recordcheck.checks.nightly.due import due_phrase, due_rows, due_summary, write_due
+from recordcheck.checks.nightly.due import due_phrase, due_rows, due_summary, notify, write_due
 from recordcheck.checks.nightly.publish import check_output_folder, outbox, staged_run, write_json
 from recordcheck.checks.nightly.run_outputs import (
     decision_summary,
@@ -67,6 +67,8 @@ class RunOutcome:
     threshold_breaches: list[str] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)
     """Why the run could not check everything (tables over their quarantine share, rules not run)."""
+    notified: str | None = None
+    """What the config's notify command did with the due list (None: not run)."""
 
 
 def make_run_id(started: datetime, loaded: LoadedExtract) -> str:
@@ -174,6 +176,8 @@ def execute_run(
                 outcome = _publish(judged, engine, loaded, inputs, store, started_at, progress, render, timings)
                 if keep is not None:
                     prune(out_dir, store, keep)
+                # after publishing, outside the run's verdict: a notice that fails is said, not fatal
+                outcome.notified = notify(config.notify, outcome.run_dir, judged.summary.get("due"))
         finally:
             loaded.close()
     return outcome

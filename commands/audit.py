@@ -191,10 +191,12 @@ def history(out_dir: Path, store_path: Path | None, limit: int) -> None:
     from datetime import UTC
 
     from recordcheck.checks.base.london import LONDON
+    from recordcheck.checks.nightly.due import weekly_prevention
     from recordcheck.checks.nightly.store import RunStore
 
     with RunStore(existing_store(out_dir, store_path)) as store:
         runs = store.history(limit)
+        weeks = weekly_prevention(store.due_items())
     # the as-of in London time with its zone (GMT or BST), as the registrar's day is kept
     click.echo(
         f"{'run':<32}{'as of (London)':<22}{'exit':>5}{'rows read':>11}{'exceptions':>11}{'new':>7}{'resolved':>9}"
@@ -208,6 +210,12 @@ def history(out_dir: Path, store_path: Path | None, limit: int) -> None:
             + f"{r['exit_code']:>5}{r['rows_read']:>11,}{r['exceptions']:>11,}"
             f"{r['new_findings']:>7,}{r['resolved']:>9,}{r['open_high']:>10,}{rate:>11}"
         )
+    if weeks:
+        click.echo("")
+        click.echo(f"{'due lists, week of':<20}{'listed':>8}{'met':>8}{'missed':>8}{'open':>8}{'median hours to act':>21}")
+        for w in weeks:
+            median = "-" if w["median_hours_to_act"] is None else f"{w['median_hours_to_act']:.1f}"
+            click.echo(f"{w['week']:<20}{w['listed']:>8,}{w['met']:>8,}{w['missed']:>8,}{w['open']:>8,}{median:>21}")
 
 
 def _hours(text: str) -> float:

@@ -656,4 +656,11 @@ def _due_box(due: dict[str, Any] | None, run_dir: Path | None) -> DueBox | None:
             )
             for r in rows.iter_rows(named=True)
         ]
-    return DueBox(int(due["total"]), int(due["soon"]), int(due["within_hours"]), dict(due["by_rule"]), first)
+    return DueBox(
+        int(due["total"]),
+        int(due["soon"]),
+        int(due["within_hours"]),
+        dict(due["by_rule"]),
+        first,
+        list(due.get("weeks") or []),
+    )

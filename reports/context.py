@@ -199,6 +199,9 @@ class DueBox:
     within_hours: int = doc("What 'soon' means, in hours.")
     by_rule: dict[str, int] = doc("Due records per rule.")
     first: list[DueItem] = doc("The earliest deadlines (up to 20): the rest are in due.csv.")
+    weeks: list[dict[str, Any]] = doc(
+        "Per week of first listing: listed, met (in time), missed, open, median_hours_to_act.", default_factory=list
+    )
 
 
 @dataclass(frozen=True)

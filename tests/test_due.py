@@ -148,7 +148,7 @@ def test_a_daytime_due_run_is_stored_but_never_the_nights_baseline(tmp_path):
     assert next_night["previous_run"] == night["run_id"], "the next night compares with the last night, not the day"
     history = json.loads((out / "latest" / "history.json").read_text(encoding="utf-8"))["runs"]
     assert [r["as_of"][:19] for r in history] == ["2026-04-01T00:00:00", "2026-04-02T00:00:00"]
-    listed = CliRunner().invoke(cli, ["history", str(out)]).output.splitlines()
+    listed = CliRunner().invoke(cli, ["history", str(out)]).output.split("\n\n")[0].splitlines()
     assert len(listed) == 4, "history lists every run, the daytime one too"
 
 
@@ -195,3 +195,39 @@ def test_notify_runs_the_forces_command_with_the_due_file_and_never_fails_the_ru
     assert result.exit_code == 0 and "exited 3; the due list is published" in result.output
     result, _ = night("hang", timeout=1)
     assert result.exit_code == 0 and "timed out; the due list is published" in result.output
+
+
+def test_met_in_time_and_missed_are_counted_from_the_first_listing(tmp_path):
+    """Issue 30, part 4: a due item acted on (a crime linked before its deadline) is met in time;
+    one whose finding comes is missed; the rest stay open. Per week of first listing, with the
+    median hours from listed to acted on."""
+    import json
+    import shutil
+
+    out = tmp_path / "out"
+    first = CliRunner().invoke(cli, ["run", str(SAMPLE), "--out", str(out), "--as-of", AS_OF_TEXT, "--quiet"])
+    assert first.exit_code == 0, first.output
+    listed = pl.read_csv(out / "latest" / "due.csv", infer_schema=False)
+    later = "2026-04-01T12:00:00Z"
+    expected_missed = listed.filter((pl.col("rule") == "REC006") & (pl.col("deadline_at") < later))
+    acted = expected_missed["record_id"][0]
+    # the morning's work: a crime is linked to the first referral on the list
+    extract = tmp_path / "extract"
+    shutil.copytree(SAMPLE, extract)
+    links = pl.read_csv(extract / "crime_links.csv", infer_schema=False)
+    crime = pl.read_csv(extract / "crimes.csv", infer_schema=False)["crime_id"][0]
+    pl.concat(
+        [links, links.head(1).with_columns(crime_id=pl.lit(crime), source_type=pl.lit("referral"), source_id=pl.lit(acted))]
+    ).write_csv(extract / "crime_links.csv")
+    day = CliRunner().invoke(cli, ["run", str(extract), "--out", str(out), "--as-of", later, "--quiet", "--purpose", "due"])
+    assert day.exit_code == 0, day.output
+    weeks = json.loads((out / "latest" / "summary.json").read_text(encoding="utf-8"))["due"]["weeks"]
+    assert len(weeks) == 1 and weeks[0]["week"] == "2026-03-30"
+    week = weeks[0]
+    assert week["met"] == 1 and week["missed"] == expected_missed.height - 1 >= 1
+    assert week["listed"] == listed.height and week["open"] == listed.height - expected_missed.height
+    assert week["median_hours_to_act"] == 12.0, "first listed at the night's as-of, acted on by the day run"
+    page = (out / "latest" / "report.html").read_text(encoding="utf-8")
+    assert 'id="due-weeks"' in page and 'data-week="2026-03-30"' in page
+    shown = CliRunner().invoke(cli, ["history", str(out)]).output.splitlines()
+    assert shown[-1].split() == ["2026-03-30", f"{week['listed']:,}", "1", str(week["missed"]), f"{week['open']:,}", "12.0"]

@@ -114,3 +114,25 @@ def notify(settings: dict[str, Any] | None, run_dir: Path, due: dict[str, Any] |
         log.warning("notify_failed", extra={"fields": {"reason": f"exit {done.returncode}"}})
         return f"notify: {command[0]} exited {done.returncode}; the due list is published"
     return f"notify: {command[0]} told of {soon:,} record(s) due within {settings['due_within_hours']:g} hours"
+
+
+def weekly_prevention(items: pl.DataFrame) -> list[dict[str, Any]]:
+    """Per week (London, from Monday) of first listing: the due items listed, met in time, missed,
+    still open, and the median hours from first listed to settled as met (the run that first saw
+    it acted on): whether the list is being used."""
+    if items.is_empty():
+        return []
+    week = pl.col("first_as_of").dt.convert_time_zone(LONDON_TZ).dt.truncate("1w").dt.strftime("%Y-%m-%d")
+    hours = (pl.col("settled_as_of") - pl.col("first_as_of")).dt.total_seconds() / 3600
+    weeks = (
+        items.group_by(week.alias("week"))
+        .agg(
+            pl.len().alias("listed"),
+            (pl.col("outcome") == "met").sum().alias("met"),
+            (pl.col("outcome") == "missed").sum().alias("missed"),
+            pl.col("outcome").is_null().sum().alias("open"),
+            hours.filter(pl.col("outcome") == "met").median().round(1).alias("median_hours_to_act"),
+        )
+        .sort("week")
+    )
+    return weeks.to_dicts()

@@ -42,7 +42,14 @@ from recordcheck.checks.nightly.comparison import (
     single_writer,
     suppressed_by_rule,
 )
-from recordcheck.checks.nightly.due import due_phrase, due_rows, due_summary, notify, write_due
+from recordcheck.checks.nightly.due import (
+    due_phrase,
+    due_rows,
+    due_summary,
+    notify,
+    weekly_prevention,
+    write_due,
+)
 from recordcheck.checks.nightly.publish import check_output_folder, outbox, staged_run, write_json
 from recordcheck.checks.nightly.run_outputs import (
     decision_summary,
@@ -405,7 +412,7 @@ def _publish(
 
     def commit() -> None:
         row = store_row(judged.summary, written["manifest"], started_at, loaded, judged.exit_code)
-        store.record_run(row, judged.summary["rules"], judged.register)
+        store.record_run(row, judged.summary["rules"], judged.register, judged.due_items)
         cells = inputs.out_dir / judged.run_id / RELEASED
         if cells.is_file():
             store.add_release(judged.run_id, json.loads(cells.read_text(encoding="utf-8")), datetime.now(UTC))
@@ -450,6 +457,8 @@ class Judgement:
     """The earlier nights the report's trends show (from the store), with tonight's figures."""
     decision_log: pl.DataFrame
     """Every auditor's decision in the store, oldest first (decisions.csv in the run folder)."""
+    due_items: pl.DataFrame | None = None
+    """Every due item as it stands after this run (None: an older night re-run, which leaves them)."""
 
 
 def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store: RunStore, run_id: str) -> Judgement:
@@ -480,6 +489,14 @@ def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store
     run_summary["changes"] = changes(register, resolved)
     run_summary["open_high"] = open_findings(register, "high")
     run_summary["due"] = due_summary(due_rows(engine.due, as_of))
+    # the due items' outcomes move on only with the newest run (re-running an older night leaves them)
+    newest = store.latest_as_of()
+    due_items = (
+        store.due_after(run_id, as_of, engine.due, register.filter(pl.col("rule_id") != "QUARANTINE"))
+        if newest is None or as_of >= newest
+        else None
+    )
+    run_summary["due"]["weeks"] = weekly_prevention(due_items if due_items is not None else store.due_items())
     run_summary["input_checks"] = input_checks(loaded, store, previous_run, as_of, run_summary["period"].get("last"))
     profile_gaps(run_summary, loaded, config)
     table_rows = {name: c.read for name, c in loaded.validation.counts.items()}
@@ -496,7 +513,17 @@ def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store
     run_summary["audit"] = store.latest_audit()
     history = history_for_report(store, run_summary)
     return Judgement(
-        run_id, run_summary, register, resolved, previous_run, breaches, not_checked, exit_code, history, decision_log
+        run_id,
+        run_summary,
+        register,
+        resolved,
+        previous_run,
+        breaches,
+        not_checked,
+        exit_code,
+        history,
+        decision_log,
+        due_items,
     )
 
 

@@ -119,6 +119,14 @@ MIGRATIONS: dict[int, list[str]] = {
         # the due list; a due run is kept but is never a night's baseline nor a point of its trend
         "ALTER TABLE runs ADD COLUMN purpose VARCHAR",
     ],
+    9: [
+        # every item a due list has named, once per (rule, record, deadline), and how it ended: met in
+        # time (gone from the list with no finding, or its deadline passed clean) or missed (the finding
+        # came); NULL while it is still due
+        """CREATE TABLE due_items (rule_id VARCHAR, record_type VARCHAR, record_id VARCHAR,
+           deadline_at TIMESTAMPTZ, first_run VARCHAR, first_as_of TIMESTAMPTZ, outcome VARCHAR,
+           settled_run VARCHAR, settled_as_of TIMESTAMPTZ)""",
+    ],
 }
 NIGHTLY = "coalesce(purpose, 'nightly') = 'nightly'"
 """The runs that are nights: the baselines of new, recurring and resolved, and the trend's points."""
@@ -340,6 +348,47 @@ class RunStore:
             [run_ids],
         )
 
+    def due_items(self) -> pl.DataFrame:
+        return self._frame("SELECT * FROM due_items")
+
+    def due_after(self, run_id: str, as_of: datetime, due: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
+        """Every due item as it stands after this run, without writing: each open one settled as
+        missed (its finding is raised tonight), met (it left the list with no finding, or its
+        deadline passed clean) or still open; tonight's new ones added. `due` and `findings` hold
+        rule_id, record_type, record_id (and `due` its deadline_at)."""
+        keys = ["rule_id", "record_type", "record_id"]
+        self.con.register("_due_tonight", due.select(*keys, "deadline_at").to_arrow())
+        self.con.register("_found_tonight", findings.select(keys).unique().to_arrow())
+        try:
+            return self._frame(
+                """WITH items AS (SELECT * FROM due_items),
+                   open AS (SELECT * FROM items WHERE outcome IS NULL),
+                   listed AS (SELECT * FROM _due_tonight),
+                   settled AS (
+                     SELECT o.rule_id, o.record_type, o.record_id, o.deadline_at, o.first_run, o.first_as_of,
+                            CASE WHEN f.rule_id IS NOT NULL THEN 'missed'
+                                 WHEN l.rule_id IS NULL OR $as_of > o.deadline_at THEN 'met' END AS outcome
+                     FROM open o
+                     LEFT JOIN _found_tonight f USING (rule_id, record_type, record_id)
+                     LEFT JOIN listed l ON l.rule_id = o.rule_id AND l.record_type = o.record_type
+                                       AND l.record_id = o.record_id AND l.deadline_at = o.deadline_at
+                   )
+                   SELECT * FROM items WHERE outcome IS NOT NULL
+                   UNION ALL BY NAME
+                   SELECT *, CASE WHEN outcome IS NOT NULL THEN $run END AS settled_run,
+                          CASE WHEN outcome IS NOT NULL THEN $as_of END AS settled_as_of FROM settled
+                   UNION ALL BY NAME
+                   SELECT l.*, $run AS first_run, $as_of AS first_as_of, NULL::VARCHAR AS outcome,
+                          NULL::VARCHAR AS settled_run, NULL::TIMESTAMPTZ AS settled_as_of
+                   FROM listed l ANTI JOIN open o
+                     ON l.rule_id = o.rule_id AND l.record_type = o.record_type AND l.record_id = o.record_id
+                    AND l.deadline_at = o.deadline_at""",
+                {"run": run_id, "as_of": as_of},  # type: ignore[arg-type]
+            )
+        finally:
+            self.con.unregister("_due_tonight")
+            self.con.unregister("_found_tonight")
+
     def _frame(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
         frame: pl.DataFrame = self.con.sql(sql, params=params or None).pl()
         return frame
@@ -351,10 +400,19 @@ class RunStore:
         run: dict[str, Any],
         rules: list[dict[str, Any]],
         register: pl.DataFrame,
+        due_items: pl.DataFrame | None = None,
     ) -> None:
-        """Everything about one run, in one transaction: it is all there, or none of it is."""
+        """Everything about one run, in one transaction: it is all there, or none of it is.
+        `due_items`: the due items as they stand after the run (`due_after`), which replace them."""
         with self.transaction():
             self._insert_run(run)
+            if due_items is not None:
+                self.con.execute("DELETE FROM due_items")
+                self.con.register("_due_items", due_items.to_arrow())
+                try:
+                    self.con.execute("INSERT INTO due_items BY NAME SELECT * FROM _due_items")
+                finally:
+                    self.con.unregister("_due_items")
             for rule in rules:
                 self.con.execute(
                     "INSERT INTO rule_figures VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -14,6 +15,7 @@ from recordcheck.commands.common import (
     as_of_option,
     config_option,
     engine_options,
+    export_as_of,
     handle_errors,
     load_setup,
     parse_as_of,
@@ -271,6 +273,26 @@ def run(
         sys.exit(int(ExitCode.THRESHOLD_BREACHED))
 
 
+def national_as_of(as_of: str | None, forces: Path) -> datetime:
+    """--as-of; without it, the forces' own export time when every local extract states the same
+    one (as_of.txt or generation.json); otherwise now, said so."""
+    from recordcheck.checks.national.forces import load_forces
+
+    if as_of is not None:
+        return parse_as_of(as_of)
+    stated = set()
+    for force in load_forces(forces):
+        own = export_as_of(None if force.is_uri and not force.extract.startswith("file://") else force.local_extract)
+        stated.add(own[0] if own else None)
+    if len(stated) == 1 and None not in stated:
+        (instant,) = stated
+        click.echo(f"--as-of not given: the forces' exports' own time, {instant}", err=True)
+        return parse_as_of(instant)
+    if stated - {None}:
+        click.echo("--as-of not given and the forces' exports state different times (or some none): now", err=True)
+    return parse_as_of(None)
+
+
 @click.command()
 @click.argument("forces", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
@@ -310,7 +332,7 @@ def national(
     outcome = execute_national(
         forces,
         out_dir,
-        parse_as_of(as_of),
+        national_as_of(as_of, forces),
         pack,
         engine=engine,
         master=master,

@@ -563,3 +563,19 @@ def test_without_as_of_a_night_is_judged_as_of_the_exports_own_time(tmp_path):
     bad = CliRunner().invoke(cli, ["run", str(extract), "--out", str(tmp_path / "out"), "--quiet"])
     assert bad.exit_code == ExitCode.USAGE_ERROR
     assert f"--as-of (from {extract}/as_of.txt)" in bad.output and "is not an ISO 8601 instant" in bad.output
+
+
+def test_a_national_run_without_as_of_takes_the_forces_own_time_when_they_agree(tmp_path):
+    from recordcheck.commands.runs import national_as_of
+
+    for code, stated in (("F01", "2026-04-01T00:00:00Z"), ("F02", "2026-04-01T00:00:00Z")):
+        (tmp_path / code).mkdir()
+        (tmp_path / code / "as_of.txt").write_text(stated + "\n", encoding="utf-8")
+    manifest = tmp_path / "forces.yaml"
+    manifest.write_text("forces:\n  - {code: F01, extract: F01}\n  - {code: F02, extract: F02}\n", encoding="utf-8")
+    assert national_as_of(None, manifest).isoformat() == "2026-04-01T00:00:00+00:00"
+    assert national_as_of("2026-03-01T00:00:00Z", manifest).isoformat() == "2026-03-01T00:00:00+00:00"
+    (tmp_path / "F02" / "as_of.txt").write_text("2026-04-02T00:00:00Z\n", encoding="utf-8")
+    from datetime import UTC, datetime
+
+    assert abs((national_as_of(None, manifest) - datetime.now(UTC)).total_seconds()) < 60, "they differ: now"

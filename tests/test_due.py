@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+import pytest
 from click.testing import CliRunner
 
 from recordcheck.cli import cli
@@ -231,3 +232,55 @@ def test_met_in_time_and_missed_are_counted_from_the_first_listing(tmp_path):
     assert 'id="due-weeks"' in page and 'data-week="2026-03-30"' in page
     shown = CliRunner().invoke(cli, ["history", str(out)]).output.splitlines()
     assert shown[-1].split() == ["2026-03-30", f"{week['listed']:,}", "1", str(week["missed"]), f"{week['open']:,}", "12.0"]
+
+
+@pytest.mark.slow
+def test_generated_nights_due_lists_and_their_outcomes_match_the_keys(tmp_path):
+    """Issue 30, part 6: each generated night's due.csv is its due_key.csv, deadlines to the second;
+    across the nights, met in time and missed are what the keys say. The nights' own events make
+    both: a pending report that arrives 12 hours before one night is missed by the next, and the
+    nightly victim updates meet each open crime's due update."""
+    import json
+
+    nights_dir, out = tmp_path / "nights", tmp_path / "out"
+    made = CliRunner().invoke(
+        cli, ["generate", str(nights_dir), "--seed", "7", "--scale", "0.02", "--nights", "3", "--as-of", AS_OF_TEXT]
+    )
+    assert made.exit_code == 0, made.output
+    kind = {"REC006": "decision_overdue", "VIC001": "victim_update_overdue"}
+    items: dict[tuple[str, str, str, str], str | None] = {}
+    for number in range(1, 4):
+        folder = nights_dir / f"night-{number:02d}"
+        as_of = json.loads((folder / "generation.json").read_text())["as_of"]
+        result = CliRunner().invoke(cli, ["run", str(folder), "--out", str(out), "--as-of", as_of, "--quiet"])
+        assert result.exit_code == 0, result.output
+        listed = {
+            tuple(r)
+            for r in pl.read_csv(out / "latest" / "due.csv", infer_schema=False)
+            .select("rule", "record_type", "record_id", "deadline_at")
+            .iter_rows()
+        }
+        expected = {tuple(r) for r in pl.read_csv(folder / "due_key.csv", infer_schema=False).iter_rows()}
+        assert listed == expected, (number, sorted(listed ^ expected)[:5])
+        # the keys' own settlement of the items listed so far
+        findings = {tuple(r) for r in pl.read_csv(folder / "key.csv", infer_schema=False).iter_rows()}
+        at = as_of.replace("+00:00", "Z")
+        for item, outcome in items.items():
+            if outcome is None:
+                rule, record_type, record_id, deadline = item
+                if (kind[rule], record_type, record_id) in findings:
+                    items[item] = "missed"
+                elif item not in expected or at > deadline:
+                    items[item] = "met"
+        for item in expected:
+            items.setdefault(item, None)
+    weeks = json.loads((out / "latest" / "summary.json").read_text())["due"]["weeks"]
+    counted = {key: sum(w[key] for w in weeks) for key in ("listed", "met", "missed", "open")}
+    outcomes = list(items.values())
+    assert counted == {
+        "listed": len(items),
+        "met": outcomes.count("met"),
+        "missed": outcomes.count("missed"),
+        "open": outcomes.count(None),
+    }
+    assert counted["met"] > 0 and counted["missed"] > 0, counted

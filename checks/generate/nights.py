@@ -11,7 +11,8 @@ a real one would be:
 - a new pending report arrives, and ages past the 24-hour limit by the next night;
 - open crimes get their nightly victim updates.
 
-Each night has its own answer key. Two findings depend on the as-of instant, so the key states
+Each night has its own answer key (`key.csv`), and its expected due list (`due_key.csv`: what
+will breach, and when, unless someone acts). Two findings depend on the as-of instant, so the key states
 them from the data as the rules define them (independently of the rule SQL): a pending report
 with a notifiable disclosure and no crime is unrecorded once 24 hours old, and an open crime's
 victim is overdue when any gap between its recording, its contacts and the night exceeds 28 days.
@@ -44,6 +45,8 @@ class Night:
     key: pl.DataFrame
     changes: list[str]
     """What changed since the night before, in words (ids only)."""
+    due: pl.DataFrame | None = None
+    """The night's expected due list (rule, record_type, record_id, deadline_at UTC)."""
 
 
 def _key(rows: list[tuple[str, str, str]]) -> pl.DataFrame:
@@ -109,6 +112,69 @@ def victims_overdue(tables: dict[str, pl.DataFrame], as_of: datetime, days: floa
     longest = gaps.group_by("crime_id").agg(pl.col("gap").max())
     overdue = longest.filter(pl.col("gap").dt.total_seconds() / 86400.0 > days)["crime_id"].sort().to_list()
     return _key([("victim_update_overdue", "crime", c) for c in overdue])
+
+
+DUE_KEY_SCHEMA = {"rule": pl.String, "record_type": pl.String, "record_id": pl.String, "deadline_at": pl.String}
+
+
+def due_key(
+    tables: dict[str, pl.DataFrame], as_of: datetime, notifiable: list[str], hours: float, days: float
+) -> pl.DataFrame:
+    """The night's expected due list, stated from the data (independently of the rule SQL): an
+    open report with a notifiable disclosure and no crime, at most `hours` old, is due at its first
+    report plus `hours` (REC006); an open crime with a victim that is not overdue owes its next
+    update `days` after the last of its recording and its contacts (VIC001). Deadlines in UTC."""
+    linked = tables["crime_links"].select("source_type", "source_id").unique()
+    parts = []
+    for kind, table, id_col, at, code, state, open_value in (
+        ("referral", "referrals", "referral_id", "received_at", "disclosed_offence_code", "decision", "pending"),
+        ("incident", "incidents", "incident_id", "reported_at", "reported_offence_code", "closure_class", "open"),
+    ):
+        reports = tables[table].filter(
+            (pl.col(state) == open_value) & pl.col(code).is_in(notifiable) & (pl.col(at) >= as_of - timedelta(hours=hours))
+        )
+        reports = reports.join(
+            linked.filter(pl.col("source_type") == kind), left_on=id_col, right_on="source_id", how="anti"
+        )
+        parts.append(
+            reports.select(
+                pl.lit("REC006").alias("rule"),
+                pl.lit(kind).alias("record_type"),
+                pl.col(id_col).alias("record_id"),
+                (pl.col(at) + pl.duration(hours=hours)).alias("deadline"),
+            )
+        )
+    crimes = tables["crimes"].filter((pl.col("status") == "recorded") & pl.col("victim_person_id").is_not_null())
+    final = (pl.col("outcome_code").is_between(1, 22) & pl.col("outcome_at").is_not_null()).fill_null(False)
+    open_crimes = crimes.filter(~final).select("crime_id", "recorded_at")
+    overdue = victims_overdue(tables, as_of, days)["record_id"].to_list()
+    contacts = (
+        tables["victim_contacts"]
+        .join(open_crimes, on="crime_id")
+        .filter((pl.col("contact_at") >= pl.col("recorded_at")) & (pl.col("contact_at") <= as_of))
+        .select("crime_id", pl.col("contact_at").alias("point"))
+    )
+    last = (
+        pl.concat([open_crimes.select("crime_id", pl.col("recorded_at").alias("point")), contacts])
+        .group_by("crime_id")
+        .agg(pl.col("point").max())
+        .filter(~pl.col("crime_id").is_in(overdue))
+    )
+    parts.append(
+        last.select(
+            pl.lit("VIC001").alias("rule"),
+            pl.lit("crime").alias("record_type"),
+            pl.col("crime_id").alias("record_id"),
+            (pl.col("point") + pl.duration(seconds=int(days * 86400))).alias("deadline"),
+        )
+    )
+    frame = pl.concat(parts)
+    return frame.select(
+        "rule",
+        "record_type",
+        "record_id",
+        pl.col("deadline").dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias("deadline_at"),
+    ).sort("rule", "record_type", "record_id")
 
 
 def children_not_told(tables: dict[str, pl.DataFrame], as_of: datetime, child_under: int) -> pl.DataFrame:
@@ -181,7 +247,8 @@ class NightlyExport:
             .unique()
             .sort(list(KEY_SCHEMA))
         )
-        return Night(self.number, self.as_of, {n: f.clone() for n, f in self.tables.items()}, key, changes or [])
+        due = due_key(self.tables, self.as_of, self.notifiable, self.pending_hours, self.update_days)
+        return Night(self.number, self.as_of, {n: f.clone() for n, f in self.tables.items()}, key, changes or [], due)
 
     # ---------------------------------------------------------------- one day on
 
@@ -369,6 +436,8 @@ def write_nights(extract: Extract, out_dir: Path, nights: int) -> list[Night]:
             night = export.advance()
         folder = out_dir / f"night-{number:02d}"
         write_extract(Extract(night.tables, night.key, night.as_of, extract.seed, extract.scale), folder)
+        if night.due is not None:
+            night.due.write_csv(folder / "due_key.csv")
         meta = json.loads((folder / "generation.json").read_text(encoding="utf-8"))
         meta.update({"night": number, "changes": night.changes})
         (folder / "generation.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")

@@ -191,12 +191,11 @@ def history(out_dir: Path, store_path: Path | None, limit: int) -> None:
     from datetime import UTC
 
     from recordcheck.checks.base.london import LONDON
-    from recordcheck.checks.nightly.due import weekly_prevention
     from recordcheck.checks.nightly.store import RunStore
 
     with RunStore(existing_store(out_dir, store_path)) as store:
         runs = store.history(limit)
-        weeks = weekly_prevention(store.due_items())
+        weeks = store.due_weeks()
     # the as-of in London time with its zone (GMT or BST), as the registrar's day is kept
     click.echo(
         f"{'run':<32}{'as of (London)':<22}{'exit':>5}{'rows read':>11}{'exceptions':>11}{'new':>7}{'resolved':>9}"

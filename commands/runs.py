@@ -106,14 +106,12 @@ def validate(
     if unable:
         problems.append(f"{len(unable)} rule(s) cannot run: {', '.join(r for r, _ in unable)}")
     readers = table_readers(pack, list(loaded.validation.counts), loaded.unusable, config.disabled_rules)
-    for mode, gaps in (
-        (config.unmapped_codes, loaded.unmapped_code_reasons(readers)),
-        (config.unlinked_columns, [column.reason for column in loaded.link_columns]),
-    ):
-        for gap in gaps:
-            click.echo(f"{'Warning' if mode == 'warn' else 'Profile gap'}: {gap}")
-        if mode == "incomplete":
-            problems += gaps
+    gaps, warnings = loaded.profile_gaps(readers, config)
+    for gap in gaps:
+        click.echo(f"Profile gap: {gap}")
+    for warning in warnings:
+        click.echo(f"Warning: {warning}")
+    problems += gaps
     if problems:
         click.echo("A run on this export would be incomplete: " + " | ".join(problems), err=True)
         sys.exit(int(ExitCode.RUN_INCOMPLETE))

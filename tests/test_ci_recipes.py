@@ -162,6 +162,14 @@ def _run_gitlab(recipe: dict[str, Any], clone: Path, stubs: Path) -> tuple[bool,
 RUNNERS = {"github-rules.yml": _run_github, "gitlab-rules.yml": _run_gitlab}
 
 
+def _review(recipe_file: str, clone: Path, tmp_path: Path) -> tuple[bool, list[str], str]:
+    """The recipe's job on the pull-request clone: (passed, its log, the comment body posted)."""
+    stubs, comment = _stubs(tmp_path)
+    recipe = yaml.safe_load((RECIPES / recipe_file).read_text(encoding="utf-8"))
+    passed, log = RUNNERS[recipe_file](recipe, clone, stubs)
+    return passed, log, comment.read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("recipe_file", sorted(RUNNERS))
 def test_an_unapproved_change_to_the_findings_fails_the_job_and_the_comment_shows_it(force_repo, tmp_path, recipe_file):
     clone = _branch(
@@ -172,11 +180,8 @@ def test_an_unapproved_change_to_the_findings_fails_the_job_and_the_comment_show
         "WHERE linked_crimes = 0 AND (",
         "WHERE linked_crimes = 0 AND false AND (",
     )
-    stubs, comment = _stubs(tmp_path)
-    recipe = yaml.safe_load((RECIPES / recipe_file).read_text(encoding="utf-8"))
-    passed, log = RUNNERS[recipe_file](recipe, clone, stubs)
+    passed, log, body = _review(recipe_file, clone, tmp_path)
     assert not passed, log
-    body = comment.read_text(encoding="utf-8")
     assert body.startswith("**Rule pack ") and "findings changed." in body.splitlines()[0]
     assert "| REC001 | changed |" in body
     assert re.search(r"- :x: the change needs a major version step", body), body
@@ -192,11 +197,8 @@ def test_a_refactor_that_changes_nothing_passes(force_repo, tmp_path, recipe_fil
         "WHERE hours_to_record > limit_hours",
         "WHERE NOT (hours_to_record <= limit_hours)",
     )
-    stubs, comment = _stubs(tmp_path)
-    recipe = yaml.safe_load((RECIPES / recipe_file).read_text(encoding="utf-8"))
-    passed, log = RUNNERS[recipe_file](recipe, clone, stubs)
+    passed, log, body = _review(recipe_file, clone, tmp_path)
     assert passed, log
-    body = comment.read_text(encoding="utf-8")
     assert "no finding changed." in body.splitlines()[0] and "- Version step this change needs: patch" in body
 
 
@@ -240,10 +242,7 @@ def test_a_severity_change_approved_at_its_version_with_its_changelog_passes(for
         capture_output=True,
     )
     _git(clone, "commit", "-qam", f"pack {new}: TIM001 high, approved")
-    stubs, comment = _stubs(tmp_path)
-    recipe = yaml.safe_load((RECIPES / recipe_file).read_text(encoding="utf-8"))
-    passed, log = RUNNERS[recipe_file](recipe, clone, stubs)
+    passed, log, body = _review(recipe_file, clone, tmp_path)
     assert passed, log
-    body = comment.read_text(encoding="utf-8")
     assert "findings changed." in body.splitlines()[0] and ":x:" not in body
     assert "| TIM001 | changed | 0 | 0 | 3 | severity of 3 changed |" in body

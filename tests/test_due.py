@@ -26,24 +26,13 @@ def _expected_due() -> dict[str, str]:
     notifiable = set(catalogue.filter(pl.col("notifiable").str.to_lowercase() == "true")["code"])
     links = pl.read_csv(SAMPLE / "crime_links.csv", infer_schema=False)
     reports = pl.concat(
-        [
-            pl.read_csv(SAMPLE / "referrals.csv", infer_schema=False)
-            .filter(pl.col("decision") == "pending")
-            .select(
-                pl.lit("referral").alias("type"),
-                pl.col("referral_id").alias("id"),
-                pl.col("received_at").alias("at"),
-                pl.col("disclosed_offence_code").alias("code"),
-            ),
-            pl.read_csv(SAMPLE / "incidents.csv", infer_schema=False)
-            .filter(pl.col("closure_class") == "open")
-            .select(
-                pl.lit("incident").alias("type"),
-                pl.col("incident_id").alias("id"),
-                pl.col("reported_at").alias("at"),
-                pl.col("reported_offence_code").alias("code"),
-            ),
-        ]
+        pl.read_csv(SAMPLE / file, infer_schema=False)
+        .filter(pl.col(state) == open_value)
+        .select(pl.lit(kind).alias("type"), pl.col(id_col).alias("id"), pl.col(at).alias("at"), pl.col(code).alias("code"))
+        for file, kind, id_col, at, code, state, open_value in (
+            ("referrals.csv", "referral", "referral_id", "received_at", "disclosed_offence_code", "decision", "pending"),
+            ("incidents.csv", "incident", "incident_id", "reported_at", "reported_offence_code", "closure_class", "open"),
+        )
     )
     linked = set(zip(links["source_type"], links["source_id"], strict=True))
     due = {}

@@ -368,3 +368,15 @@ def test_a_severity_or_detail_change_is_reported_and_needs_approval(tmp_path):
     changelog.write_text(changelog.read_text() + f"\n## {major}.{minor + 1}.0 (2026-12-05)\n\nTIM001 is high.\n")
     assert invoke(*args, "--rules", str(severity)).exit_code == ExitCode.FINDINGS_CHANGED
     assert invoke(*args, "--rules", str(wording)).exit_code == ExitCode.FINDINGS_CHANGED, "a patch at the same version"
+
+
+def test_approve_reads_the_config_it_is_given(tmp_path):
+    """`rules approve --config`: a force's overrides reach the findings approved. A 72-hour
+    recording limit removes TIM001's findings, so approval at the same version is refused."""
+    snapshot = tmp_path / "expected"
+    shutil.copytree(SNAPSHOT_DIR, snapshot)
+    config = tmp_path / "c.yaml"
+    config.write_text("config: 1\nreference:\n  limits:\n    recording_hours: 72\n", encoding="utf-8")
+    refused = invoke("rules", "approve", "--snapshot", str(snapshot), "--config", str(config))
+    assert refused.exit_code == ExitCode.USAGE_ERROR and "findings were removed" in refused.output, refused.output
+    assert invoke("rules", "approve", "--snapshot", str(snapshot)).exit_code == 0, "without it, nothing moved"

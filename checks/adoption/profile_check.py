@@ -60,13 +60,7 @@ def check_profile(loaded: LoadedExtract, pack: RulePack, config: RunConfig, prof
                     f"as {TABLES[table.table].column(column.column).type} (over {config.max_quarantine_share:.0%})"
                 )
     readers = table_readers(pack, list(loaded.coverage), loaded.unusable, config.disabled_rules)
-    gaps: list[str] = []
-    warnings: list[str] = []
-    for mode, found in (
-        (config.unmapped_codes, loaded.unmapped_code_reasons(readers)),
-        (config.unlinked_columns, [column.reason for column in loaded.link_columns]),
-    ):
-        (warnings if mode == "warn" else gaps).extend(found)
+    gaps, warnings = loaded.profile_gaps(readers, config)
     if advice := loaded.date_order_advice():
         warnings.append(advice)
     return ProfileCheck(

@@ -111,25 +111,17 @@ def _population_sql(accepted: AcceptedTables) -> str:
 
 
 def write_population(accepted: AcceptedTables, catalogue: pl.DataFrame, path: Path) -> None:
-    """Write population.parquet straight from the run's database: DuckDB's own COPY into the
-    run's outbox, then a rename (the rows never pass through Python). Without an outbox (a
-    database that may write nothing), Arrow batches through pyarrow, memory still bounded."""
+    """Write population.parquet straight from the run's database: DuckDB's own COPY into the run's
+    outbox (the one folder its DuckDB may write), then a rename: the rows never pass through Python."""
+    box = accepted.database.outbox
+    if box is None:
+        raise ValueError("population.parquet is written through the run's outbox: load the extract with one")
     con = accepted.database.con
     con.register("_catalogue", catalogue.select("code", "notifiable", "rape", "sexual_offence", "counting_unit").to_arrow())
     try:
-        query = _population_sql(accepted)
-        box = accepted.database.outbox
-        if box is not None:
-            written = box / path.name
-            con.execute(f"COPY ({query}) TO '{written.resolve()}' (FORMAT parquet, COMPRESSION zstd)")
-            os.replace(written, path)
-            return
-        import pyarrow.parquet as pq
-
-        reader = con.sql(query).to_arrow_reader(200_000)
-        with pq.ParquetWriter(path, reader.schema, compression="zstd") as writer:
-            for batch in reader:
-                writer.write_batch(batch)
+        written = box / path.name
+        con.execute(f"COPY ({_population_sql(accepted)}) TO '{written.resolve()}' (FORMAT parquet, COMPRESSION zstd)")
+        os.replace(written, path)
     finally:
         con.unregister("_catalogue")
 

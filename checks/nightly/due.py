@@ -56,12 +56,10 @@ def due_rows(due: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
     )
 
 
-def write_due(due: pl.DataFrame, as_of: datetime, folder: Path) -> pl.DataFrame:
-    """due.csv (spreadsheet-safe) and due.parquet in the run folder; returns the rows written."""
-    rows = due_rows(due, as_of)
+def write_due(rows: pl.DataFrame, folder: Path) -> None:
+    """due.csv (spreadsheet-safe) and due.parquet in the run folder, from `due_rows`."""
     write_csv(rows, folder / DUE_FILE)
     rows.write_parquet(folder / DUE_PARQUET)
-    return rows
 
 
 def due_summary(rows: pl.DataFrame) -> dict[str, Any]:
@@ -90,13 +88,13 @@ def due_phrase(due: dict[str, Any] | None) -> str | None:
     )
 
 
-def notify(settings: dict[str, Any] | None, run_dir: Path, due: dict[str, Any] | None) -> str | None:
-    """Run the config's notify command with the due file's path when anything falls due within
-    its hours: an argument list, never a shell string; a timeout; a failure is logged and said,
-    never the run's failure (the list is published either way). Returns what happened, or None."""
-    if not settings or not due:
+def notify(settings: dict[str, Any] | None, run_dir: Path, rows: pl.DataFrame) -> str | None:
+    """Run the config's notify command with the due file's path when anything in `rows` (the
+    published list) falls due within its hours: an argument list, never a shell string; a
+    timeout; a failure is logged and said, never the run's failure (the list is published
+    either way). Returns what happened, or None."""
+    if not settings:
         return None
-    rows = pl.read_parquet(run_dir / DUE_PARQUET, columns=["hours_left"])
     soon = rows.filter(pl.col("hours_left") <= float(settings["due_within_hours"])).height
     if not soon:
         return None
@@ -114,25 +112,3 @@ def notify(settings: dict[str, Any] | None, run_dir: Path, due: dict[str, Any] |
         log.warning("notify_failed", extra={"fields": {"reason": f"exit {done.returncode}"}})
         return f"notify: {command[0]} exited {done.returncode}; the due list is published"
     return f"notify: {command[0]} told of {soon:,} record(s) due within {settings['due_within_hours']:g} hours"
-
-
-def weekly_prevention(items: pl.DataFrame) -> list[dict[str, Any]]:
-    """Per week (London, from Monday) of first listing: the due items listed, met in time, missed,
-    still open, and the median hours from first listed to settled as met (the run that first saw
-    it acted on): whether the list is being used."""
-    if items.is_empty():
-        return []
-    week = pl.col("first_as_of").dt.convert_time_zone(LONDON_TZ).dt.truncate("1w").dt.strftime("%Y-%m-%d")
-    hours = (pl.col("settled_as_of") - pl.col("first_as_of")).dt.total_seconds() / 3600
-    weeks = (
-        items.group_by(week.alias("week"))
-        .agg(
-            pl.len().alias("listed"),
-            (pl.col("outcome") == "met").sum().alias("met"),
-            (pl.col("outcome") == "missed").sum().alias("missed"),
-            pl.col("outcome").is_null().sum().alias("open"),
-            hours.filter(pl.col("outcome") == "met").median().round(1).alias("median_hours_to_act"),
-        )
-        .sort("week")
-    )
-    return weeks.to_dicts()

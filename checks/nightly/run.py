@@ -47,7 +47,6 @@ from recordcheck.checks.nightly.due import (
     due_rows,
     due_summary,
     notify,
-    weekly_prevention,
     write_due,
 )
 from recordcheck.checks.nightly.publish import check_output_folder, outbox, staged_run, write_json
@@ -184,7 +183,7 @@ def execute_run(
                 if keep is not None:
                     prune(out_dir, store, keep)
                 # after publishing, outside the run's verdict: a notice that fails is said, not fatal
-                outcome.notified = notify(config.notify, outcome.run_dir, judged.summary.get("due"))
+                outcome.notified = notify(config.notify, outcome.run_dir, judged.due_list)
         finally:
             loaded.close()
     return outcome
@@ -213,33 +212,19 @@ def input_checks(
 
 
 def profile_gaps(run_summary: dict[str, Any], loaded: LoadedExtract, config: RunConfig) -> None:
-    """What the profile left out that tonight's rules needed: rows set aside for codes it does not
-    map, and force columns naming crimes that no link builder reads. Each is a reason the night is
-    incomplete, or (configured `warn`) a warning in the headline; kept in `input_checks`."""
+    """What the profile left out that tonight's rules needed (`LoadedExtract.profile_gaps`), read
+    by the rules that ran: `input_checks.profile_gaps` holds the reasons the night is incomplete,
+    and the rest (and unread dates' advice) join the headline's warnings."""
     readers: dict[str, list[str]] = {}
     for rule in run_summary["rules"]:
         if rule["status"] == "run":
             for table in rule.get("requires") or []:
                 readers.setdefault(table, []).append(rule["id"])
     checks = run_summary["input_checks"]
-    checks["unmapped_codes"] = loaded.unmapped_code_reasons(readers)
-    checks["unlinked_columns"] = [column.reason for column in loaded.link_columns]
+    checks["profile_gaps"], warnings = loaded.profile_gaps(readers, config)
+    checks["warnings"] += warnings
     if advice := loaded.date_order_advice():
         checks["warnings"].append(advice)
-    for kind, mode in (("unmapped_codes", config.unmapped_codes), ("unlinked_columns", config.unlinked_columns)):
-        if mode == "warn":
-            checks["warnings"] += checks[kind]
-
-
-def profile_gap_reasons(run_summary: dict[str, Any], config: RunConfig) -> list[str]:
-    """The profile gaps that make the night incomplete under the config."""
-    checks = run_summary.get("input_checks") or {}
-    reasons: list[str] = []
-    if config.unmapped_codes == "incomplete":
-        reasons += checks.get("unmapped_codes") or []
-    if config.unlinked_columns == "incomplete":
-        reasons += checks.get("unlinked_columns") or []
-    return reasons
 
 
 def check_store_knows_runs(out_dir: Path, store_path: Path) -> None:
@@ -354,7 +339,7 @@ def _write_run_folder(
     write_json(staging / "summary.json", judged.summary)
     write_json(staging / "measures.json", engine.measures)
     write_population(loaded.validation.accepted, inputs.reference.offence_catalogue, staging / POPULATION)
-    write_due(engine.due, inputs.as_of, staging)
+    write_due(judged.due_list, staging)
     timings["write"] = time.perf_counter() - started
     pack = inputs.pack
     pack_facts = {
@@ -457,8 +442,10 @@ class Judgement:
     """The earlier nights the report's trends show (from the store), with tonight's figures."""
     decision_log: pl.DataFrame
     """Every auditor's decision in the store, oldest first (decisions.csv in the run folder)."""
+    due_list: pl.DataFrame
+    """Tonight's due list as published (due.csv): what will breach, and when."""
     due_items: pl.DataFrame | None = None
-    """Every due item as it stands after this run (None: an older night re-run, which leaves them)."""
+    """What this run made of the open due items (None: an older night re-run, which leaves them)."""
 
 
 def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store: RunStore, run_id: str) -> Judgement:
@@ -488,7 +475,8 @@ def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store
     resolved = how_resolved(resolved, loaded.database.con, relations, run_summary["period"]["first"])
     run_summary["changes"] = changes(register, resolved)
     run_summary["open_high"] = open_findings(register, "high")
-    run_summary["due"] = due_summary(due_rows(engine.due, as_of))
+    due_list = due_rows(engine.due, as_of)
+    run_summary["due"] = due_summary(due_list)
     # the due items' outcomes move on only with the newest run (re-running an older night leaves them)
     newest = store.latest_as_of()
     due_items = (
@@ -496,7 +484,7 @@ def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store
         if newest is None or as_of >= newest
         else None
     )
-    run_summary["due"]["weeks"] = weekly_prevention(due_items if due_items is not None else store.due_items())
+    run_summary["due"]["weeks"] = store.due_weeks(due_items)
     run_summary["input_checks"] = input_checks(loaded, store, previous_run, as_of, run_summary["period"].get("last"))
     profile_gaps(run_summary, loaded, config)
     table_rows = {name: c.read for name, c in loaded.validation.counts.items()}
@@ -523,6 +511,7 @@ def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store
         exit_code,
         history,
         decision_log,
+        due_list,
         due_items,
     )
 
@@ -556,7 +545,7 @@ def incomplete(run_summary: dict[str, Any], config: RunConfig) -> list[str]:
         },
         config,
     )
-    reasons += profile_gap_reasons(run_summary, config)
+    reasons += (run_summary.get("input_checks") or {}).get("profile_gaps") or []
     empty = empty_tables(run_summary)
     if empty:
         # a file with a header and no rows: the rules that read it ran on nothing and found nothing

@@ -26,6 +26,7 @@ import duckdb
 import polars as pl
 
 from recordcheck.checks.base.errors import Busy, StoreUnavailable
+from recordcheck.checks.base.london import LONDON_TZ
 from recordcheck.checks.extract.contract import REGISTER_COLUMNS
 
 STORE_NAME = "recordcheck.duckdb"
@@ -348,46 +349,59 @@ class RunStore:
             [run_ids],
         )
 
-    def due_items(self) -> pl.DataFrame:
-        return self._frame("SELECT * FROM due_items")
-
     def due_after(self, run_id: str, as_of: datetime, due: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
-        """Every due item as it stands after this run, without writing: each open one settled as
-        missed (its finding is raised tonight), met (it left the list with no finding, or its
-        deadline passed clean) or still open; tonight's new ones added. `due` and `findings` hold
-        rule_id, record_type, record_id (and `due` its deadline_at)."""
+        """What this run makes of the open due items, without writing: each settled as missed (its
+        finding is raised tonight), met (it left the list with no finding, or its deadline passed
+        clean) or still open, and tonight's new ones. Settled items never change again, so only
+        these rows replace the open ones (`record_run`). `due` and `findings` hold rule_id,
+        record_type, record_id (and `due` its deadline_at)."""
         keys = ["rule_id", "record_type", "record_id"]
         self.con.register("_due_tonight", due.select(*keys, "deadline_at").to_arrow())
         self.con.register("_found_tonight", findings.select(keys).unique().to_arrow())
         try:
             return self._frame(
-                """WITH items AS (SELECT * FROM due_items),
-                   open AS (SELECT * FROM items WHERE outcome IS NULL),
-                   listed AS (SELECT * FROM _due_tonight),
+                """WITH open AS (SELECT * FROM due_items WHERE outcome IS NULL),
                    settled AS (
                      SELECT o.rule_id, o.record_type, o.record_id, o.deadline_at, o.first_run, o.first_as_of,
                             CASE WHEN f.rule_id IS NOT NULL THEN 'missed'
                                  WHEN l.rule_id IS NULL OR $as_of > o.deadline_at THEN 'met' END AS outcome
                      FROM open o
                      LEFT JOIN _found_tonight f USING (rule_id, record_type, record_id)
-                     LEFT JOIN listed l ON l.rule_id = o.rule_id AND l.record_type = o.record_type
-                                       AND l.record_id = o.record_id AND l.deadline_at = o.deadline_at
+                     LEFT JOIN _due_tonight l USING (rule_id, record_type, record_id, deadline_at)
                    )
-                   SELECT * FROM items WHERE outcome IS NOT NULL
-                   UNION ALL BY NAME
                    SELECT *, CASE WHEN outcome IS NOT NULL THEN $run END AS settled_run,
                           CASE WHEN outcome IS NOT NULL THEN $as_of END AS settled_as_of FROM settled
                    UNION ALL BY NAME
                    SELECT l.*, $run AS first_run, $as_of AS first_as_of, NULL::VARCHAR AS outcome,
                           NULL::VARCHAR AS settled_run, NULL::TIMESTAMPTZ AS settled_as_of
-                   FROM listed l ANTI JOIN open o
-                     ON l.rule_id = o.rule_id AND l.record_type = o.record_type AND l.record_id = o.record_id
-                    AND l.deadline_at = o.deadline_at""",
+                   FROM _due_tonight l ANTI JOIN open o USING (rule_id, record_type, record_id, deadline_at)""",
                 {"run": run_id, "as_of": as_of},  # type: ignore[arg-type]
             )
         finally:
             self.con.unregister("_due_tonight")
             self.con.unregister("_found_tonight")
+
+    def due_weeks(self, open_items: pl.DataFrame | None = None) -> list[dict[str, Any]]:
+        """Per week (London, from Monday) of first listing: due items listed, met in time, missed,
+        still open, and the median hours from first listed to settled as met. `open_items`: this
+        run's successors of the open items (`due_after`), in place of the stored open ones."""
+        current = "SELECT * FROM due_items"
+        if open_items is not None:
+            self.con.register("_due_now", open_items.to_arrow())
+            current = "SELECT * FROM due_items WHERE outcome IS NOT NULL UNION ALL BY NAME SELECT * FROM _due_now"
+        try:
+            rows = self._frame(
+                f"""SELECT strftime(date_trunc('week', timezone('{LONDON_TZ}', first_as_of)), '%Y-%m-%d') AS week,
+                           count(*) AS listed, count(*) FILTER (outcome = 'met') AS met,
+                           count(*) FILTER (outcome = 'missed') AS missed, count(*) FILTER (outcome IS NULL) AS open,
+                           round(median(epoch(settled_as_of) - epoch(first_as_of)) FILTER (outcome = 'met') / 3600, 1)
+                               AS median_hours_to_act
+                    FROM ({current}) GROUP BY week ORDER BY week"""
+            )
+        finally:
+            if open_items is not None:
+                self.con.unregister("_due_now")
+        return rows.to_dicts()
 
     def _frame(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
         frame: pl.DataFrame = self.con.sql(sql, params=params or None).pl()
@@ -403,11 +417,11 @@ class RunStore:
         due_items: pl.DataFrame | None = None,
     ) -> None:
         """Everything about one run, in one transaction: it is all there, or none of it is.
-        `due_items`: the due items as they stand after the run (`due_after`), which replace them."""
+        `due_items`: what the run made of the open due items (`due_after`), which replace them."""
         with self.transaction():
             self._insert_run(run)
             if due_items is not None:
-                self.con.execute("DELETE FROM due_items")
+                self.con.execute("DELETE FROM due_items WHERE outcome IS NULL")
                 self.con.register("_due_items", due_items.to_arrow())
                 try:
                     self.con.execute("INSERT INTO due_items BY NAME SELECT * FROM _due_items")

@@ -24,6 +24,7 @@ from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.refdata import LimitPeriod, ReferenceData
 from recordcheck.checks.engine.engine import EngineResult, run_pack
 from recordcheck.checks.engine.rules import RulePack
+from recordcheck.checks.rulechange.snapshot import JUDGED, bump_is_enough, least_version, parse_version
 from recordcheck.checks.validation.validate import AcceptedTables
 
 IDENTITY = ["rule_id", "record_type", "record_id"]
@@ -85,12 +86,9 @@ class PackDiff:
     @property
     def version_problems(self) -> list[str]:
         """Why the pack's version or changelog does not fit the change (empty when they do)."""
-        from recordcheck.checks.rulechange.snapshot import bump_is_enough, parse_version
-
         problems = []
         if not bump_is_enough(self.base_version, self.version, self.bump):
-            major, minor, _ = parse_version(self.base_version)
-            wanted = f"{major + 1}.0.0" if self.bump == "major" else f"{major}.{minor + 1}.0"
+            wanted = least_version(self.base_version, self.bump)
             problems.append(
                 f"the change needs a {self.bump} version step: set pack.yaml's version to {wanted} or later "
                 f"(it is {self.version}; the base is {self.base_version})"
@@ -136,10 +134,6 @@ class PackDiff:
             ],
             "reference_changes": self.reference_changes,
         }
-
-
-JUDGED = ["severity", "evidence", "detail"]
-"""What a kept finding says: a change in any is a change to approve (snapshot.JUDGED)."""
 
 
 def _findings(result: EngineResult) -> pl.DataFrame:

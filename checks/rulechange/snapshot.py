@@ -134,6 +134,14 @@ def bump_is_enough(old: str, new: str, bump: str | None) -> bool:
     return after >= before
 
 
+def least_version(old: str, bump: str | None) -> str:
+    """The smallest version after `old` that takes the step `bump` (major, minor, or a patch)."""
+    major, minor, patch = parse_version(old)
+    if bump == "major":
+        return f"{major + 1}.0.0"
+    return f"{major}.{minor + 1}.0" if bump == "minor" else f"{major}.{minor}.{patch + 1}"
+
+
 def approve(
     current: pl.DataFrame, version: str, retired_rules: bool, directory: Path = SNAPSHOT_DIR, as_of: str | None = None
 ) -> str:
@@ -142,8 +150,7 @@ def approve(
     approved = read_findings(directory)
     bump = required_bump(approved, current, retired_rules)
     if approval is not None and not bump_is_enough(approval.pack_version, version, bump):
-        major, minor, _ = parse_version(approval.pack_version)
-        wanted = f"{major + 1}.0.0" if bump == "major" else f"{major}.{minor + 1}.0"
+        wanted = least_version(approval.pack_version, bump)
         why = "findings were removed or a rule retired" if bump == "major" else "findings were added or a severity changed"
         raise ConfigError(
             f"{why} on the sample: set the pack's version to {wanted} or later in pack.yaml "

@@ -18,6 +18,7 @@ from typing import Any
 
 import polars as pl
 
+from recordcheck.checks.base.config import RunConfig
 from recordcheck.checks.base.database import DUCKDB_TYPES, Database, EngineSettings
 from recordcheck.checks.base.london import LONDON
 from recordcheck.checks.base.refdata import ReferenceData
@@ -62,6 +63,20 @@ class LoadedExtract:
 
     def close(self) -> None:
         self.database.close()
+
+    def profile_gaps(self, readers: dict[str, list[str]], config: RunConfig) -> tuple[list[str], list[str]]:
+        """What the profile left out that the rules need: rows a rule reads set aside for codes it
+        does not map, and force columns naming crimes that no link builder reads. Returns (reasons
+        the night is incomplete, warnings), as the config's validation.unmapped_codes and
+        validation.unlinked_columns place each kind."""
+        incomplete: list[str] = []
+        warnings: list[str] = []
+        for mode, found in (
+            (config.unmapped_codes, self.unmapped_code_reasons(readers)),
+            (config.unlinked_columns, [column.reason for column in self.link_columns]),
+        ):
+            (warnings if mode == "warn" else incomplete).extend(found)
+        return incomplete, warnings
 
     def date_order_advice(self) -> str | None:
         """One line when unread dates show the profile's `dayfirst` is wrong (their reasons say so)."""

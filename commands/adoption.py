@@ -52,10 +52,26 @@ from recordcheck.commands.common import (
     type=click.IntRange(min=2, max=60),
     help="Write N force extracts of different sizes (adding up to --scale), seeds and districts, with forces.yaml.",
 )
+@click.option(
+    "--phrasing",
+    type=click.Choice(["tuned", "held_back"]),
+    default="tuned",
+    show_default=True,
+    help="The narratives' templates: held_back are phrasings the lexicons were not tuned on, for measuring "
+    "the narrative screen (narrative_key.csv lists what was planted).",
+)
 @as_of_option
 @handle_errors
 def generate(
-    out_dir: Path, seed: int, scale: float, fmt: str, shape: str, nights: int | None, forces: int | None, as_of: str | None
+    out_dir: Path,
+    seed: int,
+    scale: float,
+    fmt: str,
+    shape: str,
+    nights: int | None,
+    forces: int | None,
+    phrasing: str,
+    as_of: str | None,
 ) -> None:
     """Write a synthetic extract with its answer key (key.csv) into OUT_DIR."""
     from recordcheck.checks.base.errors import ConfigError
@@ -79,7 +95,7 @@ def generate(
         click.echo(f"Manifest: {manifest}  (as-of {moment.isoformat()}; recordcheck national {manifest} --out OUT)")
         return
     with step(f"Generating scale {scale} (seed {seed})"):
-        extract = build(seed=seed, scale=scale, as_of=moment)
+        extract = build(seed=seed, scale=scale, as_of=moment, phrasing=phrasing)
         if nights is not None:
             from recordcheck.checks.generate.nights import write_nights
 

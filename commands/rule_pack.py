@@ -130,6 +130,16 @@ def rules_test(
     for outcome in failed:
         click.echo(f"FAIL {outcome.message}")
     click.echo(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
+    if pack.lexicons is not None and not rule_ids:
+        from recordcheck.checks.narrative.cases import run_sentence_cases
+
+        sentences = run_sentence_cases(pack.lexicons)
+        wrong = [o for o in sentences if not o.passed]
+        for sentence in wrong:
+            click.echo(f"FAIL {sentence.message}")
+        click.echo(f"lexicons: {len(sentences) - len(wrong)} sentences passed, {len(wrong)} failed")
+        if wrong:
+            sys.exit(1)
     if failed:
         sys.exit(1)
 

@@ -270,12 +270,13 @@ def test_rule_and_pack_files_are_checked_by_their_schemas(tmp_path):
     jsonschema = pytest.importorskip("jsonschema")
     from recordcheck.checks.base.yamlfile import load_yaml
 
-    schemas = {
-        name: json.loads((ROOT / "rules" / "schema" / name).read_text()) for name in ("rule.schema.json", "pack.schema.json")
-    }
+    schemas = {path.name: json.loads(path.read_text()) for path in (ROOT / "rules" / "schema").glob("*.json")}
     jsonschema.validate(load_yaml(ROOT / "rules" / "pack.yaml"), schemas["pack.schema.json"])
     for path in sorted((ROOT / "rules").glob("*/*.yaml")):
-        if path.parent.name not in ("reference",):
+        if path.parent.name == "lexicons":
+            schema = "context.schema.json" if path.name == "context.yaml" else "lexicon.schema.json"
+            jsonschema.validate(load_yaml(path), schemas[schema])
+        elif path.parent.name not in ("reference",):
             jsonschema.validate(load_yaml(path), schemas["rule.schema.json"])
 
 

@@ -23,8 +23,18 @@ import polars as pl
 from recordcheck.checks.base.database import DUCKDB_TYPES, Database, EngineSettings, connect, time_limit
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.refdata import ReferenceData, limit_rows, outcome_rows, reason_rows
-from recordcheck.checks.engine.rules import PLACEHOLDER, STRATA, Rule, RulePack, parts_not_run, unmet_needs, with_parts
+from recordcheck.checks.engine.rules import (
+    PLACEHOLDER,
+    STRATA,
+    Rule,
+    RulePack,
+    parts_not_run,
+    reads_screen,
+    unmet_needs,
+    with_parts,
+)
 from recordcheck.checks.extract.contract import MEASURE_OF_FINDING, REGISTER_COLUMNS, REGISTER_EXTRA_COLUMNS, TABLES
+from recordcheck.checks.narrative.screen import empty_screen, screen
 from recordcheck.checks.validation.validate import AcceptedTables
 
 OPTIONAL_STRATA = ("source", "victim_group", "receiving_unit")
@@ -118,6 +128,12 @@ class RuleEngine:
         started = time.perf_counter()
         self._create_pack_objects()
         timings["views"] = time.perf_counter() - started
+        started = time.perf_counter()
+        self.screen_counts: dict[str, int] = {}
+        self.unscreened = ""
+        """Why the narrative screen's tables are not this extract's (a rule reading them does not run)."""
+        self._screen_narratives(tables)
+        timings["screen"] = time.perf_counter() - started
         self.timings = timings
 
     def _connect(self, con: duckdb.DuckDBPyConnection | None, threads: int | None) -> None:
@@ -148,6 +164,13 @@ class RuleEngine:
             else:
                 cols = ", ".join(f"{c.name} {DUCKDB_TYPES[c.type]}" for c in contract.columns)
                 self.con.execute(f"CREATE TABLE {name} ({cols})")
+
+    def _screen_narratives(self, tables: Mapping[str, Any]) -> None:
+        """The narrative screen's tables, where a rule reads them (empty otherwise)."""
+        if self.pack.screens and self.pack.lexicons is not None:
+            self.screen_counts = screen(self.con, self.pack.lexicons)
+        else:
+            empty_screen(self.con)
 
     def _create_pack_objects(self) -> None:
         """The pack's macros, then its shared views (materialised unless listed inline)."""
@@ -398,6 +421,8 @@ class RuleEngine:
         missing = [t for t in rule.requires if t not in self.present]
         if missing:
             return RuleResult(rule, "not_run", f"table absent: {', '.join(missing)}"), None
+        if self.unscreened and reads_screen(rule):
+            return RuleResult(rule, "not_run", self.unscreened), None
         started = time.perf_counter()
         # The population is a table named `population` that the breaches query reads as it is
         # written: no SQL is spliced into another (a breaches query may start with a comment or WITH).

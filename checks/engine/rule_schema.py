@@ -113,5 +113,12 @@ class PackFile(_Shape):
 
 def json_schemas() -> dict[str, str]:
     """File name -> JSON Schema text, for editors (`# yaml-language-server: $schema=...`)."""
-    schemas: dict[str, Any] = {"rule.schema.json": RuleFile, "pack.schema.json": PackFile}
+    from recordcheck.checks.narrative.lexicon import ContextFile, LexiconFile
+
+    schemas: dict[str, Any] = {
+        "rule.schema.json": RuleFile,
+        "pack.schema.json": PackFile,
+        "lexicon.schema.json": LexiconFile,
+        "context.schema.json": ContextFile,
+    }
     return {name: json.dumps(model.model_json_schema(), indent=2) + "\n" for name, model in schemas.items()}

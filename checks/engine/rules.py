@@ -26,6 +26,8 @@ from recordcheck.checks.base.schema import validate
 from recordcheck.checks.base.yamlfile import line_of, load_yaml, require_mapping
 from recordcheck.checks.engine.rule_schema import PackFile, RuleFile
 from recordcheck.checks.extract.contract import FINDINGS, FREE_TEXT_COLUMNS, SEVERITIES, TABLES
+from recordcheck.checks.narrative.lexicon import LEXICON_DIR_NAME, Lexicons, load_lexicons
+from recordcheck.checks.narrative.screen import SCREEN_TABLES
 
 STRATA = ("district", "referrer_agency", "offence_group", "month", "victim_group", "receiving_unit")
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
@@ -122,6 +124,13 @@ class RulePack:
     """Spark SQL definitions of the macros whose DuckDB body would change meaning on Spark."""
     case_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per table, the value a test case's row takes for a column it leaves out."""
+    lexicons: Lexicons | None = None
+    """The narrative screen's cue lexicons and assertion terms (`lexicons/`); None: no screen."""
+
+    @property
+    def screens(self) -> bool:
+        """Whether a rule of this pack reads the narrative screen's tables (so the screen runs)."""
+        return self.lexicons is not None and any(reads_screen(rule) for rule in self.rules)
 
     @property
     def reference_dir(self) -> Path:
@@ -376,7 +385,7 @@ def load_pack(directory: Path = RULES_DIR) -> RulePack:
     seen: dict[str, Path] = {}
     digest = hashlib.sha256(pack_path.read_bytes())
     for path in sorted(directory.glob("*/*.yaml")):
-        if path.parent.name in ("reference", "expectations", "schema"):
+        if path.parent.name in ("reference", "expectations", "schema", LEXICON_DIR_NAME):
             continue
         rule = load_rule(path)
         if rule.id in seen:
@@ -407,13 +416,20 @@ def load_pack(directory: Path = RULES_DIR) -> RulePack:
         inline_views=inline_views,
         spark_macros=spark_definitions,
         case_defaults=case_defaults,
+        lexicons=load_lexicons(directory / LEXICON_DIR_NAME),
     )
+
+
+def reads_screen(rule: Rule) -> bool:
+    """Whether the rule's SQL reads a table the narrative screen writes."""
+    return any(set(SCREEN_TABLES) & _table_names(sql) for sql in (rule.population, rule.breaches))
 
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 RESERVED_NAMES = frozenset(
     {
         *TABLES,
+        *SCREEN_TABLES,
         "population",
         "breaches",
         "finding",

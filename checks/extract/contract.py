@@ -97,7 +97,7 @@ CODE_LIKE = r"^[A-Za-z0-9][A-Za-z0-9_./&+-]{0,15}$"
 quarantine reason or a drafted profile. Anything else in a coded column is counted, never shown."""
 
 # Columns whose content is free text about people: never logged, never used in a detail sentence.
-FREE_TEXT_COLUMNS = frozenset({"summary", "decision_rationale", "cancellation_rationale"})
+FREE_TEXT_COLUMNS = frozenset({"summary", "decision_rationale", "cancellation_rationale", "text"})
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,14 @@ class Table:
     order_pairs: tuple[tuple[str, str], ...] = field(default=())
     """(earlier, later) timestamp columns: later must not be before earlier."""
     meaning: str = ""
+    filed_column: str | None = None
+    """The column naming the record a row is filed under, for a table without ids of its own
+    (a link or contact row under its crime, a log entry under its incident)."""
+
+    @property
+    def record_column(self) -> str:
+        """The column whose value is the row's record id in quarantine and the register."""
+        return self.id_column or self.filed_column or "crime_id"
 
     @property
     def column_names(self) -> list[str]:
@@ -325,7 +333,22 @@ VICTIM_CONTACTS = Table(
     meaning="Contacts with victims under the Victims' Code. Optional: the victim update rule reports 'not run' without it.",
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (REFERRALS, INCIDENTS, CRIMES, CRIME_LINKS, VICTIM_CONTACTS)}
+INCIDENT_LOG = Table(
+    "incident_log",
+    "incident",
+    None,
+    False,
+    (
+        _c("incident_id", "string", True, meaning="the incident the entry belongs to"),
+        _c("entry_at", "timestamp", True, meaning="when the entry was written"),
+        _c("text", "string", meaning="the entry's words; " + _FREE_TEXT),
+    ),
+    meaning="The command-and-control log, one row per entry. Optional: the narrative screen reads "
+    "the incidents' summaries alone without it. A disclosure is often in a later entry, not the opening one.",
+    filed_column="incident_id",
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (REFERRALS, INCIDENTS, CRIMES, CRIME_LINKS, VICTIM_CONTACTS, INCIDENT_LOG)}
 
 FINDINGS = (
     "unrecorded_crime",
@@ -342,6 +365,7 @@ FINDINGS = (
     "unsupervised_decision",
     "victims_code",
     "decision_overdue",
+    "narrative_disclosure",
 )
 SEVERITIES = ("high", "medium", "low")
 

@@ -207,7 +207,7 @@ def parse_table(raw: RawTable, profile: SourceProfile) -> tuple[pl.DataFrame, pl
     """
     contract = TABLES[raw.name]
     frame = raw.frame
-    id_col = contract.id_column or "crime_id"
+    id_col = contract.record_column
     origin = pl.col(ORIGIN) if ORIGIN in frame.columns else pl.lit(raw.path.name if raw.path else raw.name)
     bookkeeping = [c for c in (ROW, ORIGIN) if c in frame.columns]
     extra = [c for c in frame.columns if c not in contract.column_names and c not in bookkeeping]

@@ -24,23 +24,36 @@ from recordcheck.checks.generate.background_crimes import _direct_crimes
 from recordcheck.checks.generate.background_reports import _incidents, _referrals
 from recordcheck.checks.generate.cases import _edge_cases, _inject
 from recordcheck.checks.generate.common import DEFAULT_AS_OF, Extract, _Gen
+from recordcheck.checks.generate.narratives import add_narratives
 from recordcheck.checks.generate.shapes import _assemble, local_text, write_extract
 
 __all__ = ["DEFAULT_AS_OF", "Extract", "generate", "local_text", "write_extract"]
 
 
-def generate(seed: int = 1, scale: float = 0.05, as_of: datetime = DEFAULT_AS_OF, per_kind: int | None = None) -> Extract:
-    """Build an extract and its answer key; deterministic for (seed, scale, as_of, per_kind).
+def generate(
+    seed: int = 1,
+    scale: float = 0.05,
+    as_of: datetime = DEFAULT_AS_OF,
+    per_kind: int | None = None,
+    phrasing: str = "tuned",
+) -> Extract:
+    """Build an extract and its answer key; deterministic for (seed, scale, as_of, per_kind, phrasing).
 
-    `per_kind`: injected breaches of each kind (default: 40 per unit of scale, at least 1)."""
+    `per_kind`: injected breaches of each kind (default: 40 per unit of scale, at least 1).
+    `phrasing`: the narratives' templates, `tuned` or `held_back` (checks.generate.narratives)."""
     g = _Gen(seed, scale, as_of)
     _incidents(g, round(595_000 * scale))
     _referrals(g, round(40_000 * scale))
     _direct_crimes(g, round(6_000 * scale))
     _edge_cases(g)
-    _inject(g, per_kind or max(1, round(40 * scale)))
+    injected = per_kind or max(1, round(40 * scale))
+    _inject(g, injected)
     tables = _assemble(g)
+    tables, narrative_key, planted = add_narratives(tables, seed, g.as_of, max(2, injected), phrasing)
     key = pl.DataFrame(
-        g.key, schema={"finding": pl.String, "record_type": pl.String, "record_id": pl.String}, orient="row"
+        [*g.key, *narrative_key],
+        schema={"finding": pl.String, "record_type": pl.String, "record_id": pl.String},
+        orient="row",
     ).sort(["finding", "record_type", "record_id"])
-    return Extract(tables, key, as_of, seed, scale, {n: t.height for n, t in tables.items()})
+    counts = {n: t.height for n, t in tables.items()}
+    return Extract(tables, key, as_of, seed, scale, counts, planted.rows, phrasing)

@@ -66,6 +66,9 @@ class Extract:
     seed: int
     scale: float
     counts: dict[str, int] = field(default_factory=dict)
+    narratives: pl.DataFrame | None = None
+    """What the narratives planted (disclosures and traps), for scoring the screen by group and kind."""
+    phrasing: str = "tuned"
 
 
 # ---------------------------------------------------------------- small vectorised helpers

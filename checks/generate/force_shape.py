@@ -30,6 +30,7 @@ FILES = {
     "incidents": "CommandLog_Export.csv",
     "crimes": "RMS_CrimeRecords.csv",
     "victim_contacts": "VictimContactLog.csv",
+    "incident_log": "CommandLog_Entries.csv",
 }
 
 COLUMNS: dict[str, dict[str, str]] = {
@@ -101,6 +102,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "contact_type": "Contact Category",
         "contact_with": "Contact With",
     },
+    "incident_log": {"incident_id": "Log Number", "entry_at": "Entry Time", "text": "Entry Text"},
 }
 
 _REPORTERS = {
@@ -243,7 +245,10 @@ def force_profile() -> dict[str, Any]:
     tables: dict[str, Any] = {}
     for name, file in FILES.items():
         tables[name] = {"file": file, "columns": dict(COLUMNS[name])}
-        values = {column: {force: canonical for canonical, force in codes.items()} for column, codes in VALUES[name].items()}
+        values = {
+            column: {force: canonical for canonical, force in codes.items()}
+            for column, codes in VALUES.get(name, {}).items()
+        }
         if values:
             tables[name]["values"] = values
     tables["crime_links"] = {
@@ -285,6 +290,8 @@ def write_force_export(extract: Extract, out_dir: Path) -> list[Path]:
         encoding="utf-8",
     )
     extract.key.write_csv(out_dir / "key.csv")
+    if extract.narratives is not None:
+        extract.narratives.write_csv(out_dir / "narrative_key.csv")
     (out_dir / "generation.json").write_text(
         json.dumps(
             {
@@ -292,6 +299,7 @@ def write_force_export(extract: Extract, out_dir: Path) -> list[Path]:
                 "scale": extract.scale,
                 "as_of": extract.as_of.isoformat(),
                 "shape": "force",
+                "phrasing": extract.phrasing,
                 "rows": extract.counts,
             },
             indent=2,

@@ -110,12 +110,15 @@ def write_extract(extract: Extract, out_dir: Path, fmt: str = "csv") -> list[Pat
             frame.with_columns([local_text(c) for c in ts_cols]).write_csv(path)
         written.append(path)
     extract.key.write_csv(out_dir / "key.csv")
+    if extract.narratives is not None:
+        extract.narratives.write_csv(out_dir / "narrative_key.csv")
     (out_dir / "generation.json").write_text(
         json.dumps(
             {
                 "seed": extract.seed,
                 "scale": extract.scale,
                 "as_of": extract.as_of.isoformat(),
+                "phrasing": extract.phrasing,
                 "rows": extract.counts,
             },
             indent=2,

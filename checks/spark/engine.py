@@ -40,6 +40,16 @@ def contract_schema(table: str) -> str:
     return ", ".join(f"`{c.name}` {SPARK_TYPES[c.type]}" for c in TABLES[table].columns)
 
 
+SCREEN_SCHEMAS = {
+    "narrative_hit": "record_type STRING, record_id STRING, place STRING, entry_no INT, entry_at TIMESTAMP, "
+    "offence_group STRING, cue_id STRING, assertion STRING",
+    "narrative_note": "record_type STRING, record_id STRING, place STRING, entry_no INT, chars BIGINT",
+    "narrative_cue": "offence_group STRING, cue_id STRING, terms STRING",
+    "narrative_group": "offence_group STRING, title STRING, codes ARRAY<STRING>",
+}
+"""The narrative screen's tables on Spark (checks/narrative/screen.py writes them in DuckDB)."""
+
+
 class SparkRuleEngine(RuleEngine):
     """One extract's tables as Spark temporary views, and the pack's views over them."""
 
@@ -123,6 +133,39 @@ class SparkRuleEngine(RuleEngine):
         self._view("reason_period", self.spark.createDataFrame(reason_rows(reference), f"reason STRING, {dated}"))
         moment = as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         self._view("run_settings", self.spark.sql(f"SELECT 'as_of' AS name, TIMESTAMP '{moment}' AS value_ts"))
+
+    def _screen_narratives(self, tables: Mapping[str, Any]) -> None:
+        """The screen is DuckDB SQL: a rule case's frames are screened in a DuckDB of their own and
+        the hits handed to Spark; a national run's staged tables are not screened yet, and the
+        rules that read the screen report so."""
+        import duckdb
+        import polars as pl
+
+        from recordcheck.checks.base.database import DUCKDB_TYPES
+        from recordcheck.checks.narrative.screen import empty_screen, screen
+
+        con = duckdb.connect()
+        try:
+            given = all(isinstance(frame, pl.DataFrame) for frame in tables.values())
+            for name, contract in TABLES.items():
+                if given and name in tables:
+                    con.register(f"_{name}", tables[name].select(contract.column_names).to_arrow())
+                    con.execute(f"CREATE TABLE {name} AS SELECT * FROM _{name}")
+                else:
+                    con.execute(
+                        f"CREATE TABLE {name} ({', '.join(f'{c.name} {DUCKDB_TYPES[c.type]}' for c in contract.columns)})"
+                    )
+            if given and self.pack.screens and self.pack.lexicons is not None:
+                self.screen_counts = screen(con, self.pack.lexicons)
+            else:
+                empty_screen(con)
+                if self.pack.screens:
+                    self.unscreened = "the narrative screen runs on the DuckDB engine only (not yet in a Spark run)"
+            for name, schema in SCREEN_SCHEMAS.items():
+                frame = con.sql(f"SELECT * FROM {name}").arrow()
+                self._view(name, self.spark.createDataFrame(frame if frame.num_rows else [], schema))
+        finally:
+            con.close()
 
     def _create_pack_objects(self) -> None:
         for name, sql in self.pack.views.items():  # macros are expanded where they are called

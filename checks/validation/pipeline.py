@@ -164,7 +164,7 @@ def _ragged_problems(batch: RawTable, source: TableSource) -> pl.DataFrame:
         pl.lit(batch.name).alias("table"),
         pl.col(ROW).alias("row_number"),
         pl.lit(source.path.name).alias("origin"),
-        pl.col(contract.id_column or "crime_id").cast(pl.String).alias("record_id"),
+        pl.col(contract.record_column).cast(pl.String).alias("record_id"),
         pl.lit("field_count").alias("check"),
         pl.lit(None, pl.String).alias("column"),
         (pl.lit("the row has ") + pl.col("fields").cast(pl.String) + pl.lit(f" fields; the header has {wanted}")).alias(

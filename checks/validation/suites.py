@@ -139,6 +139,16 @@ def _table_checks(table: Table) -> list[dict[str, Any]]:
                 value_set={"$PARAMETER": "crime_ids"},
             )
         )
+    if table.name == "incident_log":
+        exps.append(
+            _expectation(
+                "expect_column_values_to_be_in_set",
+                "unresolved_incident",
+                "incident_id names no incident in the incidents table",
+                column="incident_id",
+                value_set={"$PARAMETER": "incident_ids"},
+            )
+        )
     if table.name == "crime_links":
         exps.append(
             _expectation(

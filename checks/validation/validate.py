@@ -147,6 +147,10 @@ def _column_of(expectation: dict[str, Any]) -> str:
     return str(kwargs.get("column") or kwargs.get("column_A") or "")
 
 
+LIST_PARAMETERS = ("offence_codes", "crime_ids", "source_refs", "incident_ids")
+"""The run-dependent value lists the suites name as parameters."""
+
+
 def _list_parameters(con: duckdb.DuckDBPyConnection, present: list[str], offence_codes: Any) -> dict[str, ListParameter]:
     """The offence catalogue and the ids other tables may name, as `param_*` tables."""
     codes = pl.DataFrame({"value": sorted({str(c) for c in offence_codes})}, schema={"value": pl.String})
@@ -167,7 +171,13 @@ def _list_parameters(con: duckdb.DuckDBPyConnection, present: list[str], offence
                 f"SELECT DISTINCT '{source_type}:' || {id_col} FROM {parsed_table(table)} WHERE {id_col} IS NOT NULL"
             )
     con.execute(f'CREATE OR REPLACE TABLE "{param_table("source_refs")}" AS {" UNION ALL ".join(refs)}')
-    return {n: ListParameter(n) for n in ("offence_codes", "crime_ids", "source_refs")}
+    incidents = (
+        f"SELECT DISTINCT incident_id AS value FROM {parsed_table('incidents')} WHERE incident_id IS NOT NULL"
+        if "incidents" in present
+        else "SELECT NULL::VARCHAR AS value WHERE false"
+    )
+    con.execute(f'CREATE OR REPLACE TABLE "{param_table("incident_ids")}" AS {incidents}')
+    return {n: ListParameter(n) for n in LIST_PARAMETERS}
 
 
 def _checked_relation(con: duckdb.DuckDBPyConnection, name: str) -> str:
@@ -193,7 +203,7 @@ class _TableCheck:
 
 def _failing_rows(con: Any, name: str, suite: dict[str, Any], failures: pl.DataFrame) -> pl.DataFrame:
     """Only the failing rows come back to Python: their identity and the values the reasons need."""
-    id_col = TABLES[name].id_column or "crime_id"
+    id_col = TABLES[name].record_column
     wanted = {
         ROW,
         id_col,
@@ -250,7 +260,7 @@ def _check_table(
     shape a value must have to be quoted; by default, the contract's own values' shape."""
     code_examples = code_examples or {}
     frame = _failing_rows(con, name, suite, failures)
-    id_col = TABLES[name].id_column or "crime_id"
+    id_col = TABLES[name].record_column
     origin = pl.col(ORIGIN) if name == "crime_links" else pl.lit(file_name)
     problems, unmapped = [parsed], []
     for index, rows in failures.sort("expectation", ROW).group_by("expectation", maintain_order=True):
@@ -302,7 +312,7 @@ def _keep_accepted(con: Any, present: list[str], checks: dict[str, _TableCheck])
     """Each parsed table becomes its accepted table, copied only where rows were quarantined (the
     usual night quarantines nothing); the checks' own relations go."""
     con.execute("DROP VIEW IF EXISTS check_crime_links")
-    for name in ("offence_codes", "crime_ids", "source_refs"):
+    for name in LIST_PARAMETERS:
         con.execute(f'DROP TABLE IF EXISTS "{param_table(name)}"')
     for name in present:
         bad_rows = checks[name].bad_rows

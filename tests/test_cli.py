@@ -321,7 +321,7 @@ def test_every_run_ends_with_a_headline(tmp_path):
     lines = result.output.strip().splitlines()
     key = pl.read_csv(ROOT / "sample_data" / "extract" / "key.csv")
     block = lines[lines.index(next(x for x in lines if x.startswith("Headline:"))) :]
-    assert block[0].startswith(f"Headline: {key.height} finding(s) on 41,912 rows read, 0 quarantined")
+    assert block[0].startswith(f"Headline: {key.height} finding(s) on 49,127 rows read, 0 quarantined")
     assert "unrecorded crime 9" in block[0]
     assert block[1] == (
         f"Tonight: {key.height} new, 0 recurring, 0 resolved; 22 high-severity open; "
@@ -558,7 +558,7 @@ def test_without_as_of_a_night_is_judged_as_of_the_exports_own_time(tmp_path):
     assert result.exit_code == 0, result.output
     assert "--as-of not given: the export's own time, 2026-04-01T01:00:00+01:00 (as_of.txt)" in result.output
     summary = json.loads((tmp_path / "out" / "latest" / "summary.json").read_text(encoding="utf-8"))
-    assert summary["as_of"] == "2026-04-01T00:00:00+00:00" and summary["register_rows"] == 47
+    assert summary["as_of"] == "2026-04-01T00:00:00+00:00" and summary["register_rows"] == 75
     (extract / "as_of.txt").write_text("31/03/2026\n", encoding="utf-8")
     bad = CliRunner().invoke(cli, ["run", str(extract), "--out", str(tmp_path / "out"), "--quiet"])
     assert bad.exit_code == ExitCode.USAGE_ERROR

@@ -66,6 +66,7 @@ def test_sample_data_register_equals_its_key(tmp_path, pack, reference):
         "crimes",
         "crime_links",
         "victim_contacts",
+        "incident_log",
     }
     assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
     assert manifest["rule_pack"]["version"] and manifest["as_of"].startswith("2026-04-01")

@@ -686,7 +686,7 @@ def test_an_incomplete_night_is_never_a_baseline(tmp_path):
     (extract / "referrals.csv").write_text(referrals, encoding="utf-8")
     code, output = _run(extract, out, 2)
     assert code == 0, output
-    assert "new, 47 recurring, 0 resolved;" in output  # night 0's 47 all raised again; new ones are two days' ageing
+    assert "new, 75 recurring, 0 resolved;" in output  # night 0's 75 all raised again; new ones are two days' ageing
     assert f"Compared with: run {first}, the last complete night." in output
 
 
@@ -739,6 +739,8 @@ def test_night_level_thresholds_fail_the_night_and_say_why(tmp_path):
     assert "new open high-severity finding(s)" in output and "family cancellation: breach rate" in output
     # the next night: nothing new, but the export lost most of its incidents
     _edit(extract / "incidents.csv", lambda f: f.head(f.height // 2))
+    kept = pl.read_csv(extract / "incidents.csv", infer_schema=False)["incident_id"]
+    _edit(extract / "incident_log.csv", lambda f: f.filter(pl.col("incident_id").is_in(kept.implode())))
     _edit(extract / "crime_links.csv", lambda f: f.filter(pl.col("source_type") == "referral"))
     code, output = _run(extract, out, 1, "--config", str(config))
     assert code == ExitCode.THRESHOLD_BREACHED
@@ -780,9 +782,9 @@ def test_log_format_json_every_stderr_line_is_an_object_without_record_contents(
         assert record["ts"].endswith("Z") and record["version"] and record["as_of"] == "2026-04-01T00:00:00+00:00"
         assert record["level"] == "info"
     assert all(r["outcome"] == "done" and r["seconds"] >= 0 for r in records[:3])
-    assert records[0]["rows_read"]["referrals"] == 817 and records[0]["rows_total"] == 41912
+    assert records[0]["rows_read"]["referrals"] == 817 and records[0]["rows_total"] == 49127
     assert sum(records[0]["rows_read"].values()) == records[0]["rows_total"]
-    assert records[2]["exceptions"] == records[1]["findings"] == 47 and records[2]["exit_code"] == 0
+    assert records[2]["exceptions"] == records[1]["findings"] == 75 and records[2]["exit_code"] == 0
     finished = records[3]
     assert finished["run_id"] == records[1]["run_id"] and finished["exit_code"] == 0 and finished["reason"] == []
     assert finished["verdict"] == "Verdict: no threshold breached." and finished["recording"]["compliant"] == 3464

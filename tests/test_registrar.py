@@ -360,7 +360,7 @@ def test_no_profile_on_a_force_export_suggests_one(force_export, tmp_path):
     result = CliRunner().invoke(cli, ["validate", str(force_export), "--quarantine", str(tmp_path / "q.csv")])
     assert result.exit_code == ExitCode.INPUT_REJECTED
     assert "required table referrals is missing" in result.output
-    assert "The folder holds CommandLog_Export.csv, PPU_Referral_Register.csv" in result.output
+    assert "The folder holds CommandLog_Entries.csv, CommandLog_Export.csv, PPU_Referral_Register.csv" in result.output
     assert "give --profile FILE (profile.yaml is in the folder)" in result.output
     assert f"recordcheck profile draft {force_export} --out profile.yaml" in result.output
 

@@ -54,6 +54,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "child": ("child", "juvenile", "minor", "under18", "involved"),
     "contact": ("contact", "contacted", "update", "told", "informed", "notified"),
     "link": ("link", "links", "linked"),
+    "entry": ("entry", "entries", "logged", "line"),
 }
 _CONCEPT_OF = {word: concept for concept, words in CONCEPTS.items() for word in words}
 CODE_PATTERN = re.compile(CODE_LIKE)
@@ -77,6 +78,7 @@ TABLE_WORDS = {
     "crimes": ("crime", "crimes", "rms", "niche", "athena", "records"),
     "crime_links": ("link", "links", "linked"),
     "victim_contacts": ("contact", "contacts", "victim", "vcop", "updates"),
+    "incident_log": ("entries", "entry", "lines", "remarks", "narratives"),
 }
 _ISO_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S%:z")
 _DAYFIRST_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M")
@@ -199,7 +201,7 @@ def value_fit(column: Column, values: pl.Series, id_column: bool) -> tuple[float
     if id_column:
         unique = values.n_unique() / n
         return unique, f"{unique:.0%} unique"
-    if column.name in ("summary", "decision_rationale", "cancellation_rationale"):
+    if column.free_text:
         long = _mean(values.str.len_chars() > 15)
         return long, "free text" if long > 0.5 else "short values"
     short = _mean(values.str.len_chars() <= 40)

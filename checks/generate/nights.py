@@ -369,6 +369,8 @@ class NightlyExport:
             return ""
         incident_id = ids[int(self.rng.integers(len(ids)))]
         self.tables["incidents"] = self.tables["incidents"].filter(pl.col("incident_id") != incident_id)
+        if "incident_log" in self.tables:  # its log leaves with it
+            self.tables["incident_log"] = self.tables["incident_log"].filter(pl.col("incident_id") != incident_id)
         self.static = self.static.filter(~((pl.col("record_type") == "incident") & (pl.col("record_id") == incident_id)))
         return f"incident {incident_id} left the export"
 

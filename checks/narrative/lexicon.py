@@ -144,12 +144,47 @@ class Lexicons:
         """The prefilter: any cue of any group."""
         return whole_words("|".join(c.terms for g in self.groups for c in g.cues))
 
+    @property
+    def any_cue_raw(self) -> str:
+        """The prefilter over lower-cased text as written: words apart by any run of other characters."""
+        return self.any_cue.replace(" ", "[^a-z0-9]+")
+
+    def roles(self) -> list[TermRole]:
+        """Every term's role: a cue of a group, a modifier's trigger (kind, direction), a terminator."""
+        roles = [TermRole("cue", c.terms, g.id, c.id) for g in self.groups for c in g.cues]
+        for m in self.modifiers:
+            for direction, terms in (("forward", m.forward), ("backward", m.backward), ("both", m.both)):
+                if terms:
+                    roles.append(TermRole("trigger", terms, kind=m.kind, direction=direction))
+        roles.append(TermRole("terminator", self.terminators))
+        return roles
+
+    @property
+    def any_term(self) -> str:
+        """One pattern for every cue, trigger and terminator, longest first: its matches, in
+        order and not overlapping, are a sentence's terms."""
+        inner = "|".join(role.terms for role in self.roles())
+        return whole_words("|".join(sorted(set(inner.split("|")), key=lambda p: (-len(p), p))))
+
+
+@dataclass(frozen=True)
+class TermRole:
+    role: str
+    """`cue`, `trigger` or `terminator`."""
+    terms: str
+    """The alternation of its terms' patterns."""
+    offence_group: str | None = None
+    cue_id: str | None = None
+    kind: str | None = None
+    direction: str | None = None
+
 
 def _terms(raw: list[str], where: str) -> str | None:
+    """The terms' alternation (unbounded), or None for no terms."""
     if not raw:
         return None
     try:
-        return whole_words(alternatives(raw))
+        return alternatives(raw)
     except ValueError as exc:
         raise ConfigError(f"{where}: term {str(exc)!r} has no words (letters and digits; * only at a word's end)") from None
 

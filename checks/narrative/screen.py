@@ -9,14 +9,19 @@ up to it and listed in `narrative_note`.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
-from recordcheck.checks.narrative.lexicon import ASSERTIONS, Lexicons
+from recordcheck.checks.base.database import DUCKDB_TYPES
+from recordcheck.checks.extract.contract import TABLES
+from recordcheck.checks.narrative.lexicon import ASSERTIONS, Lexicons, whole_words
 
 HIT_TABLE = "narrative_hit"
 NOTE_TABLE = "narrative_note"
 CUE_TABLE = "narrative_cue"
 GROUP_TABLE = "narrative_group"
+ROLE_TABLE = "narrative_term_role"
 SCREEN_TABLES = (HIT_TABLE, NOTE_TABLE, CUE_TABLE, GROUP_TABLE)
 """The tables the screen leaves in the engine's schema for rules to read."""
 
@@ -56,111 +61,131 @@ def _texts(max_chars: int) -> str:
     FROM incident_log"""
 
 
-def _start(pattern: str, prefix: str) -> str:
-    """Where a match of pattern starts in `clause` (the characters before it), or NULL: the first
-    match with a lazy prefix `^(.*?)`, the last with a greedy `^(.*)`."""
-    before = f"length(regexp_extract(clause, {_lit(prefix + pattern)}, 1))"
-    return f"CASE WHEN regexp_matches(clause, {_lit(pattern)}) THEN {before} END"
-
-
-def _first(pattern: str) -> str:
-    return _start(pattern, "^(.*?)")
-
-
-def _last(pattern: str) -> str:
-    return _start(pattern, "^(.*)")
-
-
-def _modifier_columns(lexicons: Lexicons) -> list[str]:
-    columns = []
-    for m in lexicons.modifiers:
-        columns.append(f"{_first(m.forward) if m.forward else 'NULL::BIGINT'} AS {m.kind}_fwd")
-        columns.append(f"{_last(m.backward) if m.backward else 'NULL::BIGINT'} AS {m.kind}_bwd")
-        columns.append(f"{'regexp_matches(clause, ' + _lit(m.both) + ')' if m.both else 'false'} AS {m.kind}_both")
-    return columns
-
-
-def _modified(kind: str, at: str) -> str:
-    """Whether a cue starting at `at` lies in the scope of a trigger of this kind."""
-    return f"(coalesce({kind}_fwd < {at}, false) OR coalesce({kind}_bwd > {at}, false) OR {kind}_both)"
+def _modified(kind: str) -> str:
+    """Whether the cue lies in the scope of a trigger of this kind: one before it looking forward,
+    one after it looking back, or one looking both ways, in its clause."""
+    return f"(coalesce({kind}_fwd < term_no, false) OR coalesce({kind}_bwd > term_no, false) OR {kind}_both)"
 
 
 def _assertion(lexicons: Lexicons) -> str:
     kinds = [m.kind for m in lexicons.modifiers]
     if not kinds:
         return "'affirmed'"
-    first = " OR ".join(_modified(k, "first_at") for k in kinds)
-    last = " OR ".join(_modified(k, "last_at") for k in kinds)
-    which = " ".join(f"WHEN {_modified(k, 'first_at')} THEN '{k}'" for k in kinds)
-    return f"CASE WHEN NOT ({first}) OR NOT ({last}) THEN 'affirmed' {which} ELSE 'affirmed' END"
+    which = " ".join(f"WHEN {_modified(k)} THEN '{k}'" for k in kinds)
+    return f"CASE {which} ELSE 'affirmed' END"
 
 
-def screen_sql(lexicons: Lexicons) -> str:
-    """The query from the contract tables to one row per cue found in a clause."""
-    idioms = f"regexp_replace(words, {_lit(lexicons.idioms)}, ' ', 'g')" if lexicons.idioms else "words"
-    keys = "record_type, record_id, place, entry_no, entry_at"
-    per_group = "\n    UNION ALL\n".join(
-        f"""    SELECT {keys}, {_lit(g.id)} AS offence_group, trim(regexp_extract(clause, {_lit(g.pattern)})) AS cue_text,
-           length(regexp_extract(clause, {_lit("^(.*?)" + g.pattern)}, 1)) AS first_at,
-           length(regexp_extract(clause, {_lit("^(.*)" + g.pattern)}, 1)) AS last_at, * EXCLUDE ({keys}, clause)
-    FROM marked WHERE regexp_matches(clause, {_lit(g.pattern)})"""
-        for g in lexicons.groups
-    )
+def _scopes(lexicons: Lexicons) -> str:
+    """Per clause, where each kind's triggers are: the first looking forward, the last looking back."""
+    columns = []
+    for m in lexicons.modifiers:
+        k = _lit(m.kind)
+        columns += [
+            f"min(CASE WHEN kind = {k} AND direction = 'forward' THEN term_no END) OVER clause AS {m.kind}_fwd",
+            f"max(CASE WHEN kind = {k} AND direction = 'backward' THEN term_no END) OVER clause AS {m.kind}_bwd",
+            f"coalesce(bool_or(kind = {k} AND direction = 'both') OVER clause, false) AS {m.kind}_both",
+        ]
+    return ",\n           ".join(columns)
+
+
+KEYS = "record_type, record_id, place, entry_no, entry_at"
+SENTENCE = f"{KEYS}, sentence_no"
+
+
+def terms_sql(lexicons: Lexicons) -> str:
+    """Texts to the terms of their candidate sentences, in order: one row per term found."""
+    idioms = f"regexp_replace(words, {_lit(whole_words(lexicons.idioms))}, ' ', 'g')" if lexicons.idioms else "words"
     return f"""
 WITH texts AS ({_texts(lexicons.max_chars)}
+), split AS (
+    -- the prefilter: a text none of whose words is a cue goes no further
+    SELECT {KEYS}, regexp_split_to_array(lowered, {_lit(SENTENCE_ENDS)}) AS parts
+    FROM (SELECT {KEYS}, lower(left(body, {int(lexicons.max_chars)})) AS lowered FROM texts)
+    WHERE regexp_matches(lowered, {_lit(lexicons.any_cue_raw)})
 ), sentences AS (
-    SELECT {keys},
-           unnest(regexp_split_to_array(lower(left(body, {int(lexicons.max_chars)})), {_lit(SENTENCE_ENDS)})) AS sentence
-    FROM texts
-), normal AS (
-    SELECT {keys}, ' ' || regexp_replace(sentence, '[^a-z0-9]+', ' ', 'g') || ' ' AS words
-    FROM sentences
+    SELECT {KEYS}, unnest(parts) AS sentence, generate_subscripts(parts, 1) AS sentence_no FROM split
 ), candidate AS (
-    SELECT {keys}, {idioms} AS words
-    FROM normal WHERE regexp_matches(words, {_lit(lexicons.any_cue)})
-), clauses AS (
-    SELECT {keys}, ' ' || unnest(regexp_split_to_array(words, {_lit(lexicons.terminators)})) || ' ' AS clause
-    FROM candidate
-), marked AS (
-    SELECT {keys}, clause, {", ".join(_modifier_columns(lexicons))}
-    FROM clauses WHERE regexp_matches(clause, {_lit(lexicons.any_cue)})
-), cued AS (
-{per_group}
+    SELECT {SENTENCE}, {idioms} AS words
+    FROM (SELECT {SENTENCE}, ' ' || regexp_replace(sentence, '[^a-z0-9]+', ' ', 'g') || ' ' AS words FROM sentences)
+    WHERE regexp_matches(words, {_lit(lexicons.any_cue)})
+), found AS (
+    SELECT {SENTENCE}, regexp_extract_all(words, {_lit(lexicons.any_term)}) AS found FROM candidate
 )
-SELECT {keys}, offence_group, cue_text, {_assertion(lexicons)} AS assertion FROM cued"""
+SELECT {SENTENCE}, unnest(found) AS term, generate_subscripts(found, 1) AS term_no FROM found"""
+
+
+def hits_sql(lexicons: Lexicons) -> str:
+    """Terms with their roles to one row per cue with its assertion (ConText over the term order:
+    a trigger's scope ends at a terminator, which ends the clause)."""
+    return f"""
+WITH roles AS (
+    SELECT t.*, r.role, r.offence_group, r.cue_id, r.kind, r.direction
+    FROM narrative_term_found t JOIN {ROLE_TABLE} r ON r.term = t.term
+), clauses AS (
+    SELECT *, sum(CASE WHEN role = 'terminator' THEN 1 ELSE 0 END)
+                OVER (PARTITION BY {SENTENCE} ORDER BY term_no ROWS UNBOUNDED PRECEDING) AS clause_no
+    FROM roles
+), scoped AS (
+    SELECT *,
+           {_scopes(lexicons)}
+    FROM clauses
+    WINDOW clause AS (PARTITION BY {SENTENCE}, clause_no)
+)
+SELECT {KEYS}, offence_group, cue_id, {_assertion(lexicons)} AS assertion FROM scoped WHERE role = 'cue'"""
+
+
+def _role_rows(lexicons: Lexicons, found: list[str]) -> list[tuple[Any, ...]]:
+    """Each distinct term found, with every role it plays: the lexicon's vocabulary, not the
+    records, so this Python loop is bounded by the lexicons' size. A cue inside a longer term is
+    found too ("exposed himself" in "exposed himself to her"): each group reads the words on its
+    own. A trigger or terminator is the whole term."""
+    compiled = [
+        (role, re.compile(whole_words(role.terms)).search if role.role == "cue" else re.compile(role.terms).fullmatch)
+        for role in lexicons.roles()
+    ]
+    return [
+        (term, role.role, role.offence_group, role.cue_id, role.kind, role.direction)
+        for term in found
+        for role, matches in compiled
+        if matches(term)
+    ]
 
 
 def screen(con: Any, lexicons: Lexicons) -> dict[str, int]:
-    """Build the hit, note and cue tables in the connection's current schema; counts back."""
-    cues = [(g.id, c.id, "^(?:" + c.terms + ")$") for g in lexicons.groups for c in g.cues]
+    """Build the screen's tables in the connection's current schema; counts back."""
     empty_screen(con)
-    con.executemany(f"INSERT INTO {GROUP_TABLE} VALUES (?, ?, ?)", [(g.id, g.title, list(g.codes)) for g in lexicons.groups])
-    con.executemany(f"INSERT INTO {CUE_TABLE} VALUES (?, ?, ?)", cues)
-    rank = " ".join(f"WHEN '{kind}' THEN {i}" for i, kind in enumerate(ASSERTIONS))
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE narrative_cued AS {screen_sql(lexicons)}""")
-    con.execute(
-        f"""CREATE OR REPLACE TABLE {HIT_TABLE} AS
-        WITH named AS (
-            SELECT DISTINCT h.offence_group, h.cue_text, first(c.cue_id ORDER BY c.cue_id) OVER w AS cue_id
-            FROM (SELECT DISTINCT offence_group, cue_text FROM narrative_cued) h
-            LEFT JOIN {CUE_TABLE} c ON c.offence_group = h.offence_group AND regexp_full_match(h.cue_text, c.terms)
-            WINDOW w AS (PARTITION BY h.offence_group, h.cue_text)
-        )
-        SELECT h.record_type, h.record_id, h.place, h.entry_no, h.entry_at, h.offence_group,
-               arg_min(n.cue_id, CASE h.assertion {rank} END) AS cue_id,
-               arg_min(h.assertion, CASE h.assertion {rank} END) AS assertion
-        FROM narrative_cued h JOIN named n USING (offence_group, cue_text)
-        GROUP BY ALL"""
+    con.executemany(
+        f"INSERT INTO {GROUP_TABLE} VALUES (?, ?, ?)", [(g.id, g.title, list(g.codes)) for g in lexicons.groups]
     )
-    con.execute("DROP TABLE narrative_cued")
+    con.executemany(
+        f"INSERT INTO {CUE_TABLE} VALUES (?, ?, ?)", [(g.id, c.id, c.terms) for g in lexicons.groups for c in g.cues]
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE narrative_term_found AS {terms_sql(lexicons)}")
+    found = [term for (term,) in con.execute("SELECT DISTINCT term FROM narrative_term_found ORDER BY term").fetchall()]
     con.execute(
-        f"""CREATE OR REPLACE TABLE {NOTE_TABLE} AS
+        f"CREATE OR REPLACE TEMP TABLE {ROLE_TABLE} (term VARCHAR, role VARCHAR, offence_group VARCHAR, "
+        "cue_id VARCHAR, kind VARCHAR, direction VARCHAR)"
+    )
+    if rows := _role_rows(lexicons, found):
+        con.executemany(f"INSERT INTO {ROLE_TABLE} VALUES (?, ?, ?, ?, ?, ?)", rows)
+    rank = " ".join(f"WHEN '{kind}' THEN {i}" for i, kind in enumerate(ASSERTIONS))
+    con.execute(
+        f"""INSERT INTO {HIT_TABLE}
+        SELECT {KEYS}, offence_group,
+               arg_min(cue_id, CASE assertion {rank} END) AS cue_id,
+               arg_min(assertion, CASE assertion {rank} END) AS assertion
+        FROM ({hits_sql(lexicons)}) GROUP BY ALL"""
+    )
+    con.execute("DROP TABLE narrative_term_found")
+    con.execute(f"DROP TABLE {ROLE_TABLE}")
+    con.execute(
+        f"""INSERT INTO {NOTE_TABLE}
         SELECT record_type, record_id, place, entry_no, length(body) AS chars
         FROM ({_texts(lexicons.max_chars)}) WHERE length(body) > {int(lexicons.max_chars)}"""
     )
-    hits, affirmed = con.execute(
+    ((hits, affirmed),) = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE assertion = 'affirmed') FROM {HIT_TABLE}"
-    ).fetchone()
+    ).fetchall()
     return {"hits": int(hits), "affirmed": int(affirmed)}
 
 
@@ -172,3 +197,23 @@ def empty_screen(con: Any) -> None:
     con.execute(f"CREATE OR REPLACE TABLE {NOTE_TABLE} ({note})")
     con.execute(f"CREATE OR REPLACE TABLE {CUE_TABLE} (offence_group VARCHAR, cue_id VARCHAR, terms VARCHAR)")
     con.execute(f"CREATE OR REPLACE TABLE {GROUP_TABLE} (offence_group VARCHAR, title VARCHAR, codes VARCHAR[])")
+
+
+def screen_frames(frames: Mapping[str, Any], lexicons: Lexicons) -> dict[str, Any]:
+    """The screen over tables held as frames (a rule case's, a national force's accepted tables),
+    in a DuckDB of its own: each screen table back as Arrow, for an engine that is not DuckDB."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        for name, contract in TABLES.items():
+            if name in frames:
+                con.register(f"_{name}", frames[name].select(contract.column_names).to_arrow())
+                con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM "_{name}"')
+            else:
+                columns = ", ".join(f'"{c.name}" {DUCKDB_TYPES[c.type]}' for c in contract.columns)
+                con.execute(f'CREATE TABLE "{name}" ({columns})')
+        screen(con, lexicons)
+        return {name: con.sql(f"SELECT * FROM {name}").to_arrow_table() for name in SCREEN_TABLES}
+    finally:
+        con.close()

@@ -115,6 +115,18 @@ def _suites_folder(payload: dict[str, Any]) -> Path:
     return Path(payload["work_dir"]) / "suites" / str(payload["force"].code)
 
 
+def _stage_screen(loaded: LoadedExtract, pack: RulePack, folder: Path) -> None:
+    """The narrative screen over the force's accepted tables, in DuckDB, staged as Parquet for Spark."""
+    import pyarrow.parquet as pq
+
+    from recordcheck.checks.narrative.screen import screen_frames
+
+    assert pack.lexicons is not None
+    frames = {name: loaded.validation.accepted[name] for name in loaded.validation.accepted}
+    for name, table in screen_frames(frames, pack.lexicons).items():
+        pq.write_table(table, folder / f"{name}.parquet")
+
+
 def export_force(payload: dict[str, Any]) -> dict[str, Any]:
     """Executor task, validation step 1 on Spark: the force read and parsed, and each suite's
     query and inputs written for Spark. Returns {'code', 'status': 'exported', 'suites': folder}
@@ -144,6 +156,10 @@ def stage_force(payload: dict[str, Any]) -> dict[str, Any]:
         accepted_dir.mkdir(parents=True, exist_ok=True)
         for name in loaded.validation.accepted:
             loaded.validation.accepted[name].write_parquet(accepted_dir / f"{name}.parquet")
+        pack = load_pack(Path(payload["pack_dir"]))
+        if screened := pack.screens:
+            _stage_screen(loaded, pack, accepted_dir)
+        facts["screened"] = screened
         quarantine_dir = work / "quarantine" / f"force={force.code}"
         quarantine_dir.mkdir(parents=True, exist_ok=True)
         loaded.validation.quarantine.write_parquet(quarantine_dir / "part-0.parquet")

@@ -19,6 +19,7 @@ from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.engine.engine import REGISTER_SCHEMA, RuleResult, skip_reason
 from recordcheck.checks.engine.headline import CLASSIFICATION, UNRECORDED, headline_from_counts
 from recordcheck.checks.engine.rules import RulePack
+from recordcheck.checks.narrative.screen import SCREEN_TABLES
 from recordcheck.checks.national.figures import EXAMPLE_COLUMNS, EXAMPLES_PER_RULE, rule_figures
 from recordcheck.checks.national.forces import Force
 from recordcheck.checks.national.front import export_force, force_setup, stage_force
@@ -120,6 +121,8 @@ def check_force(
     setup = force_setup(force, pack)
     accepted = Path(facts["accepted_dir"])
     tables = {name: spark.read.parquet(str(accepted / f"{name}.parquet")) for name in facts["present"]}
+    if facts.get("screened"):
+        tables.update({name: spark.read.parquet(str(accepted / f"{name}.parquet")) for name in SCREEN_TABLES})
     unusable = {(t, c): why for t, c, why in facts["unusable"]}
     engine = SparkRuleEngine(pack, setup.reference, as_of, tables, spark, districts=setup.config.districts)
     try:

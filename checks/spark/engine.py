@@ -135,37 +135,28 @@ class SparkRuleEngine(RuleEngine):
         self._view("run_settings", self.spark.sql(f"SELECT 'as_of' AS name, TIMESTAMP '{moment}' AS value_ts"))
 
     def _screen_narratives(self, tables: Mapping[str, Any]) -> None:
-        """The screen is DuckDB SQL: a rule case's frames are screened in a DuckDB of their own and
-        the hits handed to Spark; a national run's staged tables are not screened yet, and the
-        rules that read the screen report so."""
-        import duckdb
+        """The screen is DuckDB SQL. A national run's front end screens each force and stages the
+        screen's tables beside its accepted ones; a rule case's frames are screened here, in a
+        DuckDB of their own. Either way Spark reads the same hits DuckDB would."""
         import polars as pl
 
-        from recordcheck.checks.base.database import DUCKDB_TYPES
-        from recordcheck.checks.narrative.screen import empty_screen, screen
+        from recordcheck.checks.narrative.screen import SCREEN_TABLES, screen_frames
 
-        con = duckdb.connect()
-        try:
-            given = all(isinstance(frame, pl.DataFrame) for frame in tables.values())
-            for name, contract in TABLES.items():
-                if given and name in tables:
-                    con.register(f"_{name}", tables[name].select(contract.column_names).to_arrow())
-                    con.execute(f"CREATE TABLE {name} AS SELECT * FROM _{name}")
-                else:
-                    con.execute(
-                        f"CREATE TABLE {name} ({', '.join(f'{c.name} {DUCKDB_TYPES[c.type]}' for c in contract.columns)})"
-                    )
-            if given and self.pack.screens and self.pack.lexicons is not None:
-                self.screen_counts = screen(con, self.pack.lexicons)
-            else:
-                empty_screen(con)
-                if self.pack.screens:
-                    self.unscreened = "the narrative screen runs on the DuckDB engine only (not yet in a Spark run)"
-            for name, schema in SCREEN_SCHEMAS.items():
-                frame = con.sql(f"SELECT * FROM {name}").arrow()
-                self._view(name, self.spark.createDataFrame(frame if frame.num_rows else [], schema))
-        finally:
-            con.close()
+        if not self.pack.screens or self.pack.lexicons is None:
+            return  # no rule reads the screen's tables
+        if all(name in tables for name in SCREEN_TABLES):
+            for name in SCREEN_TABLES:
+                self._view(name, tables[name])
+            return
+        if not all(isinstance(frame, pl.DataFrame) for frame in tables.values()):
+            self.unscreened = "the narrative screen's tables were not staged for this force"
+            frames: dict[str, Any] = {}
+        else:
+            frames = screen_frames(tables, self.pack.lexicons)
+        for name, schema in SCREEN_SCHEMAS.items():
+            frame = frames.get(name)
+            rows = frame if frame is not None and frame.num_rows else []
+            self._view(name, self.spark.createDataFrame(rows, schema))
 
     def _create_pack_objects(self) -> None:
         for name, sql in self.pack.views.items():  # macros are expanded where they are called

@@ -90,11 +90,17 @@ def main() -> None:
         timings = manifest["timings_seconds"]
         print(f"extract: seed {args.seed}, scale {args.scale}, phrasing {args.phrasing}")
         print(f"run {seconds:.2f} s; screen {timings.get('rules.screen', 0):.2f} s; rules {timings['rules']:.2f} s")
-        print(json.dumps({"recordcheck": result}, indent=1, default=str))
+        texts_read = sum(
+            pl.read_csv(extract / f"{name}.csv", infer_schema=False, columns=[column])[column].drop_nulls().len()
+            for name, column in (("referrals", "summary"), ("incidents", "summary"), ("incident_log", "text"))
+        )
+        print(f"texts read: {texts_read}")
+        _print("recordcheck", result)
         if args.medspacy:
             texts = _planted_texts(extract, planted)
             payload = Path(work) / "texts.json"
-            payload.write_text(json.dumps({"texts": texts, "lexicons": str(ROOT / "rules" / "lexicons")}))
+            timing = _sample_texts(extract, 20_000)
+            payload.write_text(json.dumps({"texts": texts, "timing": timing, "lexicons": str(ROOT / "rules" / "lexicons")}))
             done = subprocess.run(
                 [args.medspacy, str(Path(__file__).with_name("medspacy_context.py")), str(payload)],
                 check=True,
@@ -103,8 +109,29 @@ def main() -> None:
             )
             answer = json.loads(done.stdout)
             flagged = {(t, i) for t, i in answer["affirmed"]}
-            print(f"medspaCy ConText: {answer['seconds']:.2f} s for {answer['texts']} texts")
-            print(json.dumps({"medspacy": score(planted, flagged, 0)}, indent=1, default=str))
+            per_text = answer["seconds"] / max(1, answer["texts"])
+            print(
+                f"medspaCy ConText: {answer['seconds']:.2f} s for {answer['texts']} texts sampled "
+                f"({per_text * 1e3:.2f} ms a text; {per_text * texts_read:.1f} s for the extract's {texts_read})"
+            )
+            _print("medspaCy (planted texts only)", score(planted, flagged, 0))
+
+
+def _print(name: str, result: dict[str, object]) -> None:
+    counts = f"tp {result['tp']}, fp {result['fp']}, fn {result['fn']}"
+    print(f"{name}: recall {result['recall']}, precision {result['precision']} ({counts})")
+    print("  by group (planted, found): " + "; ".join(f"{g} {p}/{f}" for g, p, f in result["by_group"]))  # type: ignore[attr-defined]
+    print("  traps (planted, flagged): " + "; ".join(f"{k} {p}/{f}" for k, p, f in result["by_trap"]))  # type: ignore[attr-defined]
+
+
+def _sample_texts(extract: Path, n: int) -> list[str]:
+    """A random sample of every text in the extract (summaries and log entries), for timing."""
+    frames = [
+        pl.read_csv(extract / f"{name}.csv", infer_schema=False, columns=[column]).rename({column: "text"})
+        for name, column in (("referrals", "summary"), ("incidents", "summary"), ("incident_log", "text"))
+    ]
+    texts = pl.concat(frames).drop_nulls()
+    return texts.sample(min(n, texts.height), seed=1)["text"].to_list()
 
 
 def _planted_texts(extract: Path, planted: pl.DataFrame) -> list[tuple[str, str, str]]:

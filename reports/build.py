@@ -34,6 +34,7 @@ from recordcheck.reports.context import (
     GlanceRow,
     GradeScale,
     Headline,
+    NarrativeCheck,
     NotChecked,
     PvpRow,
     Rate,
@@ -521,6 +522,20 @@ def _audit(raw: dict[str, Any] | None) -> Audit | None:
     if not raw:
         return None
     recording, unrecorded = raw["recording"], (raw.get("calibration") or {}).get("unrecorded") or {}
+    words = (raw.get("calibration") or {}).get("narrative_disclosure")
+    narrative = (
+        NarrativeCheck(
+            int(words["tp"]) + int(words["fp"]),
+            int(words["tp"]),
+            int(words["fn"]),
+            words.get("precision"),
+            words.get("precision_low"),
+            words.get("precision_high"),
+            words.get("recall"),
+        )
+        if words
+        else None
+    )
 
     def audited(name: str) -> AuditedRate | None:
         m = raw.get(name)
@@ -541,6 +556,7 @@ def _audit(raw: dict[str, Any] | None) -> Audit | None:
         int(recording.get("y") or 0),
         audited("timeliness"),
         audited("classification"),
+        narrative,
     )
 
 
@@ -593,6 +609,9 @@ def build_context(
         ),
         headline=headline,
         audit=_audit(summary.get("audit")),
+        narrative_flags=next(
+            (int(r["breaches"]) for r in summary["rules"] if r["id"] == "NAR001" and r["status"] == "run"), None
+        ),
         sexual_offences=[r for r in by_group if r.label in ("Rape", "Other sexual offences")],
         by_offence_group=by_group,
         glance=[GlanceRow(v.id, v.title, v.overall, v.status, v.threshold, _rule_net(run, v.id)) for v in views],

@@ -151,6 +151,17 @@ class AuditedRate:
 
 
 @dataclass(frozen=True)
+class NarrativeCheck:
+    flagged: int = doc("Reviewed uncoded reports the narrative screen flagged.")
+    confirmed: int = doc("Of those, how many the reviewers found short of crimes due.")
+    missed: int = doc("Uncoded reports the reviewers found short that the screen did not flag.")
+    precision: float | None = doc("confirmed / flagged: how many flags to expect to be real.")
+    precision_low: float | None = doc("Its 95% Wilson interval, lower bound.")
+    precision_high: float | None = doc("Its 95% Wilson interval, upper bound.")
+    recall: float | None = doc("confirmed / (confirmed + missed).")
+
+
+@dataclass(frozen=True)
 class Audit:
     audited_at: str = doc("When the reviewed sample's estimate was made (London date).")
     worksheet: str = doc("The worksheet it came from.")
@@ -166,6 +177,10 @@ class Audit:
     crimes_recorded: int = doc("Of those, crimes recorded.", default=0)
     timeliness: AuditedRate | None = doc("Audited share of recorded crimes recorded on time.", default=None)
     classification: AuditedRate | None = doc("Audited share of recorded crimes correctly classified.", default=None)
+    narrative: NarrativeCheck | None = doc(
+        "The narrative screen (NAR001) against the reviewers, on the reviewed reports with no offence coded.",
+        default=None,
+    )
 
 
 @dataclass(frozen=True)
@@ -341,6 +356,7 @@ class ReportContext:
     improvements: list[str] = doc("Areas for improvement: one sentence per rule below the good bands or over a threshold.")
     headline: Headline = doc("The CDA-style headline figures.")
     audit: Audit | None = doc("The latest audited rate from a reviewed sample, beside the screen's (None: none yet).")
+    narrative_flags: int | None = doc("Tonight's narrative disclosures (NAR001 breaches); None where the rule did not run.")
     sexual_offences: list[Rate] = doc("Recording rates for rape and other sexual offences, as inspections quote them.")
     by_offence_group: list[Rate] = doc("Recording rate by offence group.")
     glance: list[GlanceRow] = doc("Every rule at a glance: compliance and threshold status.")

@@ -190,3 +190,34 @@ def test_a_sample_with_no_failure_does_not_claim_certainty(tmp_path):
     assert (result["ci_low"], result["ci_high"]) == (result["wilson_low"], result["wilson_high"])
     assert result["ci_low"] == pytest.approx(0.98736, abs=1e-4) and result["ci_high"] == pytest.approx(1.0)
     assert any("Wilson interval" in w for w in result["warnings"])
+
+
+def test_the_narrative_screen_is_measured_on_the_uncoded_reports(tmp_path):
+    """NAR001 against the reviewers' crimes short of due, on reports with no offence coded only:
+    a coded report is the coded rules' (S1 is left out though flagged and short)."""
+    rows = [
+        {**_row(1, "A", 50, 1, 0), "offence_code": "8N"},
+        _row(2, "A", 50, 1, 0),  # flagged, short: tp
+        _row(3, "A", 50, 1, 0),  # flagged, short: tp
+        _row(4, "A", 50, 0, 0),  # flagged, nothing due: fp
+        _row(5, "A", 50, 1, 0),  # not flagged, short: fn
+        _row(6, "A", 50, 0, 0),  # not flagged, nothing due: tn
+    ]
+    worksheet = _worksheet(tmp_path / "w.csv", rows)
+    with (tmp_path / "w.screen.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sample_id", "record_type", "record_id", "findings"])
+        writer.writerows(
+            [
+                ["S1", "referral", "R1", "narrative_disclosure;unrecorded_crime"],
+                ["S2", "referral", "R2", "narrative_disclosure"],
+                ["S3", "incident", "I3", "narrative_disclosure"],
+                ["S4", "incident", "I4", "narrative_disclosure"],
+                ["S5", "referral", "R5", ""],
+                ["S6", "referral", "R6", ""],
+            ]
+        )
+    words = estimate(worksheet)["calibration"]["narrative_disclosure"]
+    assert {k: words[k] for k in ("tp", "fp", "fn", "tn")} == {"tp": 2, "fp": 1, "fn": 1, "tn": 1}
+    assert words["precision"] == 2 / 3 and words["recall"] == 2 / 3
+    assert 0 < words["precision_low"] < 2 / 3 < words["precision_high"] < 1

@@ -105,7 +105,9 @@ def test_scope_ends_at_a_terminator_and_direction_matters(lexicons):
             "If he comes back he will give her a black eye",  # conditional
         ],
     )
-    found = dict(con.execute(f"SELECT record_id, assertion FROM {HIT_TABLE} WHERE offence_group = 'assault_with_injury'").fetchall())
+    found = dict(
+        con.execute(f"SELECT record_id, assertion FROM {HIT_TABLE} WHERE offence_group = 'assault_with_injury'").fetchall()
+    )
     assert found == {"R0": "affirmed", "R1": "negated", "R2": "affirmed", "R3": "hypothetical"}
 
 

@@ -227,3 +227,10 @@ def test_an_estimate_kept_in_the_store_shows_beside_the_screens_rate(run_dir, tm
     on_time = " ".join(card.select_one('[data-audit="Recorded on time"]').get_text().split())
     rate, low, high = (timeliness_line.split()[i] for i in (1, 4, 6))
     assert on_time.startswith(f"Recorded on time: {rate} (95% CI {low} to {high}; 475 of 500")
+    # the narrative screen's flags on the uncoded sampled reports, none confirmed by these reviewers
+    screen = pl.read_csv(tmp_path / "w.screen.csv", infer_schema=False).join(sheet, on="sample_id")
+    flagged = screen.filter(
+        pl.col("offence_code").is_null() & pl.col("findings").fill_null("").str.contains("narrative_disclosure")
+    ).height
+    words = " ".join(card.select_one('[data-audit="narrative"]').get_text().split())
+    assert flagged > 0 and f"0 of {flagged} flags confirmed" in words and "Of tonight's 28 narrative flag(s)" in words

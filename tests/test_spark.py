@@ -97,7 +97,14 @@ def test_the_suites_run_on_spark_and_quarantine_the_same_rows(spark, small_extra
 
     on_duckdb, _ = quarantine(make_runner("sql"))
     exported, _ = quarantine(SuiteExport(suites))
-    assert {p.name for p in suites.iterdir()} == {"referrals", "incidents", "crimes", "crime_links", "victim_contacts", "incident_log"}
+    assert {p.name for p in suites.iterdir()} == {
+        "referrals",
+        "incidents",
+        "crimes",
+        "crime_links",
+        "victim_contacts",
+        "incident_log",
+    }
     run_exported_suites(spark, suites)
     on_spark, runner = quarantine(RecordedFailures(suites))
     assert runner == "spark_sql"

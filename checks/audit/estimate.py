@@ -56,6 +56,9 @@ class Reviewed:
     crimes_recorded: int
     recorded_on_time: int
     classified_correctly: int
+    coded: bool = True
+    """The report carries an offence code (the worksheet's `offence_code`); an uncoded report is
+    the narrative screen's to judge."""
 
 
 SCREENED: dict[str, tuple[tuple[str, ...], Callable[[Reviewed], bool]]] = {
@@ -142,8 +145,11 @@ def read_worksheet(file: Path) -> tuple[list[Reviewed], int]:
             errors += bad
             continue
         assert on_time is not None and correct is not None
+        coded = bool(_text(row.get("offence_code"))) if "offence_code" in row else True
         reviewed.append(
-            Reviewed(_text(row.get("sample_id")), _text(row.get("stratum")), population, due, recorded, on_time, correct)
+            Reviewed(
+                _text(row.get("sample_id")), _text(row.get("stratum")), population, due, recorded, on_time, correct, coded
+            )
         )
     strata: dict[str, set[int]] = {}
     for done in reviewed:
@@ -259,10 +265,20 @@ def calibration(rows: list[Reviewed], screen: Path) -> dict[str, Any] | None:
         return None
     with screen.open(encoding="utf-8", newline="") as handle:
         raised = {r["sample_id"]: set(filter(None, (r.get("findings") or "").split(";"))) for r in csv.DictReader(handle)}
-    return {
+    result = {
         name: _confusion([(bool(raised.get(row.sample_id, set()) & set(kinds)), failed(row)) for row in rows])
         for name, (kinds, failed) in SCREENED.items()
     }
+    # the narrative screen, on the reports it reads: those with no offence coded
+    uncoded = [row for row in rows if not row.coded]
+    if uncoded:
+        result["narrative_disclosure"] = _confusion(
+            [
+                ("narrative_disclosure" in raised.get(row.sample_id, set()), row.crimes_recorded < row.crimes_due)
+                for row in uncoded
+            ]
+        )
+    return result
 
 
 def estimate(worksheet: Path, annual_recorded: int | None = None) -> dict[str, Any]:

@@ -112,8 +112,12 @@ class RuleEngine:
         con: duckdb.DuckDBPyConnection | None = None,
         districts: list[str] | None = None,
         query_seconds: float | None = EngineSettings.query_seconds,
+        skipped: frozenset[str] = frozenset(),
     ) -> None:
         self.pack = pack
+        self.skipped = skipped
+        """Rules that will not run (disabled, or not asked for): the screen is left out when only
+        they read it."""
         self.query_seconds = query_seconds
         self.present = set(tables)
         self.limits = dict(reference.limits)
@@ -167,7 +171,8 @@ class RuleEngine:
 
     def _screen_narratives(self, tables: Mapping[str, Any]) -> None:
         """The narrative screen's tables, where a rule reads them (empty otherwise)."""
-        if self.pack.screens and self.pack.lexicons is not None:
+        wanted = any(reads_screen(rule) and rule.id not in self.skipped for rule in self.pack.rules)
+        if wanted and self.pack.lexicons is not None:
             self.screen_counts = screen(self.con, self.pack.lexicons)
         else:
             empty_screen(self.con)
@@ -530,10 +535,15 @@ def run_pack(
     why): a rule that needs one is reported as not run. A rule over `settings.query_seconds` is
     stopped and reported as not run."""
     seconds = (settings or EngineSettings()).query_seconds
+    skipped = frozenset(
+        rule.id for rule in pack.rules if (only and rule.id not in only) or skip_reason(rule, disabled, unusable or {})
+    )
     if not isinstance(tables, AcceptedTables):
         with connect(settings) as con:
             return _run_pack(
-                RuleEngine(pack, reference, as_of, tables, con=con, districts=districts, query_seconds=seconds),
+                RuleEngine(
+                    pack, reference, as_of, tables, con=con, districts=districts, query_seconds=seconds, skipped=skipped
+                ),
                 run_id,
                 only,
                 disabled,
@@ -545,7 +555,7 @@ def run_pack(
     con.execute(f"SET schema = '{schema}'")
     try:
         return _run_pack(
-            RuleEngine(pack, reference, as_of, tables, con=con, districts=districts, query_seconds=seconds),
+            RuleEngine(pack, reference, as_of, tables, con=con, districts=districts, query_seconds=seconds, skipped=skipped),
             run_id,
             only,
             disabled,

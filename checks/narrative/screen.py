@@ -154,9 +154,7 @@ def _role_rows(lexicons: Lexicons, found: list[str]) -> list[tuple[Any, ...]]:
 def screen(con: Any, lexicons: Lexicons) -> dict[str, int]:
     """Build the screen's tables in the connection's current schema; counts back."""
     empty_screen(con)
-    con.executemany(
-        f"INSERT INTO {GROUP_TABLE} VALUES (?, ?, ?)", [(g.id, g.title, list(g.codes)) for g in lexicons.groups]
-    )
+    con.executemany(f"INSERT INTO {GROUP_TABLE} VALUES (?, ?, ?)", [(g.id, g.title, list(g.codes)) for g in lexicons.groups])
     con.executemany(
         f"INSERT INTO {CUE_TABLE} VALUES (?, ?, ?)", [(g.id, c.id, c.terms) for g in lexicons.groups for c in g.cues]
     )

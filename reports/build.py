@@ -35,6 +35,8 @@ from recordcheck.reports.context import (
     GradeScale,
     Headline,
     NarrativeCheck,
+    NarrativeRow,
+    NarrativeSection,
     NotChecked,
     PvpRow,
     Rate,
@@ -210,6 +212,21 @@ def _coding(run: RunFiles) -> list[CodingRow]:
         ):
             rows.append(CodingRow(f"{kind}, {district or 'no district'}", int(reports), int(uncoded), int(closed)))
     return rows
+
+
+def _narrative(run: RunFiles, summary: dict[str, Any]) -> NarrativeSection | None:
+    """NAR001's flags by the offence group their words describe and by district."""
+    rule = next((r for r in summary["rules"] if r["id"] == "NAR001" and r["status"] == "run"), None)
+    if rule is None:
+        return None
+    frame = measure_frame(run.measures, "narrative")
+    districts = sorted({d or "no district" for d in frame["district"].to_list()})
+    groups = []
+    for (group,), part in sorted(frame.group_by("offence_group"), key=lambda item: str(item[0][0])):
+        counts = dict(zip((d or "no district" for d in part["district"].to_list()), part["reports"].to_list(), strict=True))
+        groups.append(NarrativeRow(str(group), int(part["reports"].sum()), [int(counts.get(d, 0)) for d in districts]))
+    groups.sort(key=lambda row: (-row.total, row.label))
+    return NarrativeSection(int(rule["population"]), int(rule["breaches"]), districts, groups)
 
 
 def _subjects(run: RunFiles) -> Subjects | None:
@@ -640,6 +657,7 @@ def build_context(
         pvp_total=total,
         pvp_subjects=_subjects(run),
         coding=_coding(run),
+        narrative=_narrative(run, summary),
         pvp_by_victim=victim_rows(measure_frame(run.measures, "protection"), run.grades),
         review_tables=_review_tables(run),
         cse_tables=_review_tables(run, cse_only=True),

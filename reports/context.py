@@ -248,6 +248,21 @@ class CodingRow:
 
 
 @dataclass(frozen=True)
+class NarrativeRow:
+    label: str = doc("The offence group the words describe.")
+    total: int = doc("Reports flagged that describe it, all districts.")
+    by_district: list[int] = doc("The same, per district, in the order of NarrativeSection.districts.")
+
+
+@dataclass(frozen=True)
+class NarrativeSection:
+    judged: int = doc("Uncoded reports closed without a crime, older than the recording limit: NAR001's population.")
+    flagged: int = doc("Of those, how many describe an offence in their words (NAR001 breaches).")
+    districts: list[str] = doc("The districts, in column order.")
+    groups: list[NarrativeRow] = doc("Flagged reports by offence group (a report counts in each group it describes).")
+
+
+@dataclass(frozen=True)
 class Subjects:
     referrals: int = doc("Referrals received.")
     with_subject: int = doc("Of those, how many name the person they are about.")
@@ -372,6 +387,9 @@ class ReportContext:
     pvp_total: PvpRow = doc("Professional third-party referrals, all agencies.")
     pvp_by_victim: list[PvpRow] = doc("Professional third-party referrals by victim group at the referral.")
     coding: list[CodingRow] = doc("Coding completeness: reports with no offence code, by type and district.")
+    narrative: NarrativeSection | None = doc(
+        "The narrative screen's flags by offence group and district (None: NAR001 did not run)."
+    )
     pvp_subjects: Subjects | None = doc("The distinct people all referrals are about (None: not measured).")
     review_tables: list[CrossTable] = doc("Tables in the style of the force's published reviews.")
     cse_tables: list[CrossTable] = doc("The review tables for child sexual exploitation alone (the Drew review's).")

@@ -85,6 +85,7 @@ MEASURE_SCHEMAS: dict[str, dict[str, Any]] = {
         "crimes_due": INT,
         "crimes_recorded": INT,
     },
+    "narrative": {"district": STR, "offence_group": STR, "reports": INT},
     "coding": {
         "record_type": STR,
         "district": STR,

@@ -27,7 +27,7 @@ from recordcheck.checks.base.yamlfile import line_of, load_yaml, require_mapping
 from recordcheck.checks.engine.rule_schema import PackFile, RuleFile
 from recordcheck.checks.extract.contract import FINDINGS, FREE_TEXT_COLUMNS, SEVERITIES, TABLES
 from recordcheck.checks.narrative.lexicon import LEXICON_DIR_NAME, Lexicons, load_lexicons
-from recordcheck.checks.narrative.screen import SCREEN_TABLES
+from recordcheck.checks.narrative.screen import SCOPE_VIEW, SCREEN_TABLES
 
 STRATA = ("district", "referrer_agency", "offence_group", "month", "victim_group", "receiving_unit")
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
@@ -146,6 +146,8 @@ class RulePack:
         the pack's order): one rule's cases need not build, nor an engine analyse, the rest."""
         wanted: set[str] = set()
         stack = [name for rule in rules for sql in (rule.population, rule.breaches) for name in _tables_in(sql, self.views)]
+        if SCOPE_VIEW in self.views and any(reads_screen(rule) for rule in rules):
+            stack.append(SCOPE_VIEW)  # the screen reads it
         while stack:
             name = stack.pop()
             if name not in wanted:

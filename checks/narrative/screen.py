@@ -23,6 +23,8 @@ CUE_TABLE = "narrative_cue"
 GROUP_TABLE = "narrative_group"
 ROLE_TABLE = "narrative_term_role"
 SCREEN_TABLES = (HIT_TABLE, NOTE_TABLE, CUE_TABLE, GROUP_TABLE)
+SCOPE_VIEW = "narrative_scope"
+"""A pack view (record_type, record_id) naming the reports the screen reads; without one, every report."""
 """The tables the screen leaves in the engine's schema for rules to read."""
 
 HIT_COLUMNS = {
@@ -45,20 +47,25 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _texts(max_chars: int) -> str:
-    """Every text the screen reads, cut to max_chars, with where it is."""
-    return """
+def _texts(scoped: bool) -> str:
+    """Every text the screen reads (of the reports in the pack's scope, where it has one), with
+    where it is."""
+    scope = {
+        kind: f" AND {column} IN (SELECT record_id FROM {SCOPE_VIEW} WHERE record_type = '{kind}')" if scoped else ""
+        for kind, column in (("referral", "referral_id"), ("incident", "incident_id"))
+    }
+    return f"""
     SELECT 'referral' AS record_type, CAST(referral_id AS VARCHAR) AS record_id, 'summary' AS place,
            0 AS entry_no, NULL::TIMESTAMPTZ AS entry_at, summary AS body
-    FROM referrals WHERE summary IS NOT NULL
+    FROM referrals WHERE summary IS NOT NULL{scope["referral"]}
     UNION ALL
     SELECT 'incident', CAST(incident_id AS VARCHAR), 'summary', 0, NULL::TIMESTAMPTZ, summary
-    FROM incidents WHERE summary IS NOT NULL
+    FROM incidents WHERE summary IS NOT NULL{scope["incident"]}
     UNION ALL
     SELECT 'incident', CAST(incident_id AS VARCHAR), 'log',
            CAST(row_number() OVER (PARTITION BY incident_id ORDER BY entry_at, md5(coalesce(text, ''))) AS INTEGER),
            entry_at, text
-    FROM incident_log"""
+    FROM incident_log WHERE true{scope["incident"]}"""
 
 
 def _modified(kind: str) -> str:
@@ -92,11 +99,11 @@ KEYS = "record_type, record_id, place, entry_no, entry_at"
 SENTENCE = f"{KEYS}, sentence_no"
 
 
-def terms_sql(lexicons: Lexicons) -> str:
+def terms_sql(lexicons: Lexicons, scoped: bool = False) -> str:
     """Texts to the terms of their candidate sentences, in order: one row per term found."""
     idioms = f"regexp_replace(words, {_lit(whole_words(lexicons.idioms))}, ' ', 'g')" if lexicons.idioms else "words"
     return f"""
-WITH texts AS ({_texts(lexicons.max_chars)}
+WITH texts AS ({_texts(scoped)}
 ), split AS (
     -- the prefilter: a text none of whose words is a cue goes no further
     SELECT {KEYS}, regexp_split_to_array(lowered, {_lit(SENTENCE_ENDS)}) AS parts
@@ -151,14 +158,15 @@ def _role_rows(lexicons: Lexicons, found: list[str]) -> list[tuple[Any, ...]]:
     ]
 
 
-def screen(con: Any, lexicons: Lexicons) -> dict[str, int]:
-    """Build the screen's tables in the connection's current schema; counts back."""
+def screen(con: Any, lexicons: Lexicons, scoped: bool = False) -> dict[str, int]:
+    """Build the screen's tables in the connection's current schema; counts back. `scoped`: read
+    only the reports the pack's `narrative_scope` view names."""
     empty_screen(con)
     con.executemany(f"INSERT INTO {GROUP_TABLE} VALUES (?, ?, ?)", [(g.id, g.title, list(g.codes)) for g in lexicons.groups])
     con.executemany(
         f"INSERT INTO {CUE_TABLE} VALUES (?, ?, ?)", [(g.id, c.id, c.terms) for g in lexicons.groups for c in g.cues]
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE narrative_term_found AS {terms_sql(lexicons)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE narrative_term_found AS {terms_sql(lexicons, scoped)}")
     found = [term for (term,) in con.execute("SELECT DISTINCT term FROM narrative_term_found ORDER BY term").fetchall()]
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {ROLE_TABLE} (term VARCHAR, role VARCHAR, offence_group VARCHAR, "
@@ -179,7 +187,7 @@ def screen(con: Any, lexicons: Lexicons) -> dict[str, int]:
     con.execute(
         f"""INSERT INTO {NOTE_TABLE}
         SELECT record_type, record_id, place, entry_no, length(body) AS chars
-        FROM ({_texts(lexicons.max_chars)}) WHERE length(body) > {int(lexicons.max_chars)}"""
+        FROM ({_texts(scoped)}) WHERE length(body) > {int(lexicons.max_chars)}"""
     )
     ((hits, affirmed),) = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE assertion = 'affirmed') FROM {HIT_TABLE}"

@@ -55,7 +55,7 @@ STAGES = {
     "nightly": {"base", "extract", "validation", "engine", "audit"},
     "spark": {"base", "extract", "validation", "engine", "narrative"},
     "adoption": {"base", "extract", "validation", "engine", "nightly"},
-    "national": {"base", "extract", "validation", "engine", "nightly", "spark"},
+    "national": {"base", "extract", "validation", "engine", "nightly", "spark", "narrative"},
 }
 
 

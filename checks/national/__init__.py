@@ -6,5 +6,5 @@ same code as a single-force run), `duckdb_engine.py` and `spark_engine.py` run t
 control limits.
 
 May import: `checks.base`, `checks.extract`, `checks.validation`, `checks.engine`,
-`checks.nightly`, `checks.spark`.
+`checks.nightly`, `checks.spark`, `checks.narrative`.
 """

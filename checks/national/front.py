@@ -157,9 +157,8 @@ def stage_force(payload: dict[str, Any]) -> dict[str, Any]:
         for name in loaded.validation.accepted:
             loaded.validation.accepted[name].write_parquet(accepted_dir / f"{name}.parquet")
         pack = load_pack(Path(payload["pack_dir"]))
-        if screened := pack.screens:
+        if pack.screens:  # staged beside the accepted tables; check_force reads them where they are
             _stage_screen(loaded, pack, accepted_dir)
-        facts["screened"] = screened
         quarantine_dir = work / "quarantine" / f"force={force.code}"
         quarantine_dir.mkdir(parents=True, exist_ok=True)
         loaded.validation.quarantine.write_parquet(quarantine_dir / "part-0.parquet")

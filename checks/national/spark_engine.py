@@ -121,7 +121,7 @@ def check_force(
     setup = force_setup(force, pack)
     accepted = Path(facts["accepted_dir"])
     tables = {name: spark.read.parquet(str(accepted / f"{name}.parquet")) for name in facts["present"]}
-    if facts.get("screened"):
+    if all((accepted / f"{name}.parquet").is_file() for name in SCREEN_TABLES):
         tables.update({name: spark.read.parquet(str(accepted / f"{name}.parquet")) for name in SCREEN_TABLES})
     unusable = {(t, c): why for t, c, why in facts["unusable"]}
     engine = SparkRuleEngine(pack, setup.reference, as_of, tables, spark, districts=setup.config.districts)

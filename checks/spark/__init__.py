@@ -3,5 +3,5 @@
 pyspark is an optional extra (`pip install 'recordcheck[spark]'`); nothing here imports it at
 module load, so the DuckDB engine never needs it.
 
-May import: `checks.base`, `checks.extract`, `checks.validation`, `checks.engine`.
+May import: `checks.base`, `checks.extract`, `checks.validation`, `checks.narrative`, `checks.engine`.
 """

@@ -96,6 +96,7 @@ class LimitsModel(Strict):
     victim_update_days: Annotated[float, Field(gt=0, le=3650, allow_inf_nan=False, strict=False)] | None = None
     child_under_age: Annotated[int, Field(ge=1, le=25)] | None = None
     repeat_subject_days: Annotated[float, Field(gt=0, le=3650, allow_inf_nan=False, strict=False)] | None = None
+    narrative_max_chars: Annotated[int, Field(ge=100, le=1_000_000)] | None = None
 
 
 class GradeBandModel(Strict):

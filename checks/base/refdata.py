@@ -6,6 +6,7 @@ Rules never hard-code these values: the engine loads them into DuckDB as tables 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from datetime import date
@@ -39,7 +40,14 @@ OPTIONAL_CATALOGUE_COLUMNS = {"counting_unit": "victim", "valid_from": None, "va
 COUNTING_UNITS = ("victim", "premises", "offence")
 
 PROVENANCE_KEYS = ("source", "edition")
-LIMIT_KEYS = ("recording_hours", "pending_hours", "victim_update_days", "child_under_age", "repeat_subject_days")
+LIMIT_KEYS = (
+    "recording_hours",
+    "pending_hours",
+    "victim_update_days",
+    "child_under_age",
+    "repeat_subject_days",
+    "narrative_max_chars",
+)
 REASON_KEYS = ("always_accepted", "victim_dependent", "victim_dependent_sources", "n100_rape_accepted", "valid")
 AUTHORITY_KEYS = (
     "permitted_roles",
@@ -244,6 +252,14 @@ def _limit_periods(key: str, value: Any, path: Path) -> list[LimitPeriod]:
     if not periods or periods[-1].valid_to is not None:
         raise ConfigError(f"{where}: the last period must be open (no valid_to): the value in force now")
     return periods
+
+
+def with_limits(reference: ReferenceData, override: dict[str, Any], where: str) -> ReferenceData:
+    """The same reference data with these limits in force now (a rule case's own limits)."""
+    unknown = sorted(set(override) - set(LIMIT_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: no limit {', '.join(unknown)}; limits: {', '.join(LIMIT_KEYS)}")
+    return dataclasses.replace(reference, limit_periods=_override_limits(reference.limit_periods, override, where))
 
 
 def _override_limits(periods: list[LimitPeriod], override: dict[str, Any], where: str) -> list[LimitPeriod]:

@@ -34,7 +34,7 @@ from recordcheck.checks.engine.rules import (
     with_parts,
 )
 from recordcheck.checks.extract.contract import MEASURE_OF_FINDING, REGISTER_COLUMNS, REGISTER_EXTRA_COLUMNS, TABLES
-from recordcheck.checks.narrative.screen import SCOPE_VIEW, empty_screen, screen
+from recordcheck.checks.narrative.screen import DEFAULT_MAX_CHARS, SCOPE_VIEW, empty_screen, screen
 from recordcheck.checks.validation.validate import AcceptedTables
 
 OPTIONAL_STRATA = ("source", "victim_group", "receiving_unit")
@@ -173,7 +173,12 @@ class RuleEngine:
         """The narrative screen's tables, where a rule reads them (empty otherwise)."""
         wanted = any(reads_screen(rule) and rule.id not in self.skipped for rule in self.pack.rules)
         if wanted and self.pack.lexicons is not None:
-            self.screen_counts = screen(self.con, self.pack.lexicons, scoped=SCOPE_VIEW in self.pack.views)
+            self.screen_counts = screen(
+                self.con,
+                self.pack.lexicons,
+                scoped=SCOPE_VIEW in self.pack.views,
+                max_chars=int(self.limits.get("narrative_max_chars", DEFAULT_MAX_CHARS)),
+            )
         else:
             empty_screen(self.con)
 

@@ -48,6 +48,11 @@ class CaseFile(_Shape):
         default_factory=list,
         description="Optional columns (table.column) taken as absent from the export: the parts that need them do not run.",
     )
+    limits: dict[str, float] | None = Field(
+        None,
+        description="Limits (rules/reference/limits.yaml) in force for this case instead of the pack's, "
+        "e.g. a text bound too large to write out in a case.",
+    )
     due: dict[str, str] | None = Field(
         None,
         description="For a rule with `due:`, exactly the record ids its due list must hold, each with its deadline "

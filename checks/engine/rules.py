@@ -52,6 +52,8 @@ class RuleCase:
     """record id -> text its register detail sentence must contain (what the auditor reads)."""
     due: dict[str, str] | None = None
     """When given, exactly the records the rule's due list must hold, with their deadlines (UTC)."""
+    limits: dict[str, float] = field(default_factory=dict)
+    """Limits in force for this case instead of the pack's (a bound too large to write out)."""
 
     @property
     def passing(self) -> bool:
@@ -240,6 +242,7 @@ def _case(case: dict[str, Any], path: Path) -> RuleCase:
         population=None if case.get("population") is None else tuple(str(x) for x in case["population"]),
         details={str(k): str(v) for k, v in (case.get("details") or {}).items()},
         due=None if case.get("due") is None else {str(k): str(v) for k, v in case["due"].items()},
+        limits={str(k): float(v) for k, v in (case.get("limits") or {}).items()},
     )
 
 

@@ -65,7 +65,6 @@ class ContextFile(_Shape):
 
     lexicon: int
     reference: str
-    max_chars: int = Field(20000, ge=100, le=1_000_000, description="Characters screened per text.")
     modifiers: dict[Literal["negated", "hypothetical", "not_real", "accidental"], ModifierFile]
     terminators: list[str] = Field(min_length=1, description="Terms that end a trigger's scope.")
     idioms: list[str] = Field(default_factory=list, description="Phrases removed before matching.")
@@ -135,7 +134,6 @@ class Lexicons:
     modifiers: tuple[Modifier, ...]
     terminators: str
     idioms: str | None
-    max_chars: int
     cases: dict[str, tuple[str, ...]]
     reference: str
 
@@ -251,7 +249,6 @@ def load_lexicons(directory: Path) -> Lexicons | None:
         modifiers,
         terminators,
         _terms(context.idioms, f"{context_path} idioms"),
-        context.max_chars,
         {kind: tuple(sentences) for kind, sentences in context.cases.items()},
         context.reference.strip(),
     )

@@ -99,7 +99,11 @@ KEYS = "record_type, record_id, place, entry_no, entry_at"
 SENTENCE = f"{KEYS}, sentence_no"
 
 
-def terms_sql(lexicons: Lexicons, scoped: bool = False) -> str:
+DEFAULT_MAX_CHARS = 20_000
+"""The characters of one text screened where no limit is given (limits.narrative_max_chars)."""
+
+
+def terms_sql(lexicons: Lexicons, scoped: bool = False, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     """Texts to the terms of their candidate sentences, in order: one row per term found."""
     idioms = f"regexp_replace(words, {_lit(whole_words(lexicons.idioms))}, ' ', 'g')" if lexicons.idioms else "words"
     return f"""
@@ -107,7 +111,7 @@ WITH texts AS ({_texts(scoped)}
 ), split AS (
     -- the prefilter: a text none of whose words is a cue goes no further
     SELECT {KEYS}, regexp_split_to_array(lowered, {_lit(SENTENCE_ENDS)}) AS parts
-    FROM (SELECT {KEYS}, lower(left(body, {int(lexicons.max_chars)})) AS lowered FROM texts)
+    FROM (SELECT {KEYS}, lower(left(body, {int(max_chars)})) AS lowered FROM texts)
     WHERE regexp_matches(lowered, {_lit(lexicons.any_cue_raw)})
 ), sentences AS (
     SELECT {KEYS}, unnest(parts) AS sentence, generate_subscripts(parts, 1) AS sentence_no FROM split
@@ -158,7 +162,7 @@ def _role_rows(lexicons: Lexicons, found: list[str]) -> list[tuple[Any, ...]]:
     ]
 
 
-def screen(con: Any, lexicons: Lexicons, scoped: bool = False) -> dict[str, int]:
+def screen(con: Any, lexicons: Lexicons, scoped: bool = False, max_chars: int = DEFAULT_MAX_CHARS) -> dict[str, int]:
     """Build the screen's tables in the connection's current schema; counts back. `scoped`: read
     only the reports the pack's `narrative_scope` view names."""
     empty_screen(con)
@@ -166,7 +170,7 @@ def screen(con: Any, lexicons: Lexicons, scoped: bool = False) -> dict[str, int]
     con.executemany(
         f"INSERT INTO {CUE_TABLE} VALUES (?, ?, ?)", [(g.id, c.id, c.terms) for g in lexicons.groups for c in g.cues]
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE narrative_term_found AS {terms_sql(lexicons, scoped)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE narrative_term_found AS {terms_sql(lexicons, scoped, max_chars)}")
     found = [term for (term,) in con.execute("SELECT DISTINCT term FROM narrative_term_found ORDER BY term").fetchall()]
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {ROLE_TABLE} (term VARCHAR, role VARCHAR, offence_group VARCHAR, "
@@ -187,7 +191,7 @@ def screen(con: Any, lexicons: Lexicons, scoped: bool = False) -> dict[str, int]
     con.execute(
         f"""INSERT INTO {NOTE_TABLE}
         SELECT record_type, record_id, place, entry_no, length(body) AS chars
-        FROM ({_texts(scoped)}) WHERE length(body) > {int(lexicons.max_chars)}"""
+        FROM ({_texts(scoped)}) WHERE length(body) > {int(max_chars)}"""
     )
     ((hits, affirmed),) = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE assertion = 'affirmed') FROM {HIT_TABLE}"
@@ -205,7 +209,7 @@ def empty_screen(con: Any) -> None:
     con.execute(f"CREATE OR REPLACE TABLE {GROUP_TABLE} (offence_group VARCHAR, title VARCHAR, codes VARCHAR[])")
 
 
-def screen_frames(frames: Mapping[str, Any], lexicons: Lexicons) -> dict[str, Any]:
+def screen_frames(frames: Mapping[str, Any], lexicons: Lexicons, max_chars: int = DEFAULT_MAX_CHARS) -> dict[str, Any]:
     """The screen over tables held as frames (a rule case's, a national force's accepted tables),
     in a DuckDB of its own: each screen table back as Arrow, for an engine that is not DuckDB."""
     import duckdb
@@ -219,7 +223,7 @@ def screen_frames(frames: Mapping[str, Any], lexicons: Lexicons) -> dict[str, An
             else:
                 columns = ", ".join(f'"{c.name}" {DUCKDB_TYPES[c.type]}' for c in contract.columns)
                 con.execute(f'CREATE TABLE "{name}" ({columns})')
-        screen(con, lexicons)
+        screen(con, lexicons, max_chars=max_chars)
         return {name: con.sql(f"SELECT * FROM {name}").to_arrow_table() for name in SCREEN_TABLES}
     finally:
         con.close()

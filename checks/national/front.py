@@ -115,15 +115,16 @@ def _suites_folder(payload: dict[str, Any]) -> Path:
     return Path(payload["work_dir"]) / "suites" / str(payload["force"].code)
 
 
-def _stage_screen(loaded: LoadedExtract, pack: RulePack, folder: Path) -> None:
+def _stage_screen(loaded: LoadedExtract, pack: RulePack, setup: ForceSetup, folder: Path) -> None:
     """The narrative screen over the force's accepted tables, in DuckDB, staged as Parquet for Spark."""
     import pyarrow.parquet as pq
 
-    from recordcheck.checks.narrative.screen import screen_frames
+    from recordcheck.checks.narrative.screen import DEFAULT_MAX_CHARS, screen_frames
 
     assert pack.lexicons is not None
     frames = {name: loaded.validation.accepted[name] for name in loaded.validation.accepted}
-    for name, table in screen_frames(frames, pack.lexicons).items():
+    limit = int(setup.reference.limits.get("narrative_max_chars", DEFAULT_MAX_CHARS))
+    for name, table in screen_frames(frames, pack.lexicons, limit).items():
         pq.write_table(table, folder / f"{name}.parquet")
 
 
@@ -158,7 +159,7 @@ def stage_force(payload: dict[str, Any]) -> dict[str, Any]:
             loaded.validation.accepted[name].write_parquet(accepted_dir / f"{name}.parquet")
         pack = load_pack(Path(payload["pack_dir"]))
         if pack.screens:  # staged beside the accepted tables; check_force reads them where they are
-            _stage_screen(loaded, pack, accepted_dir)
+            _stage_screen(loaded, pack, setup, accepted_dir)
         quarantine_dir = work / "quarantine" / f"force={force.code}"
         quarantine_dir.mkdir(parents=True, exist_ok=True)
         loaded.validation.quarantine.write_parquet(quarantine_dir / "part-0.parquet")

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from recordcheck.checks.base.refdata import ReferenceData
+from recordcheck.checks.base.refdata import ReferenceData, with_limits
 from recordcheck.checks.engine.engine import RuleEngine
 from recordcheck.checks.engine.rules import Rule, RuleCase, RulePack
 from recordcheck.checks.extract.contract import TABLES
@@ -100,6 +100,8 @@ def run_case(
 ) -> CaseOutcome:
     where = f"{rule.id} case {case.name!r} ({rule.path})"
     try:
+        if case.limits:
+            reference = with_limits(reference, case.limits, where)
         tables = case_tables(case, pack.case_defaults)
         engine = engine_for(pack.for_rules([rule]), reference, as_of_of(case), tables)
         unusable = {(t, c): "absent in the case" for t, _, c in (item.partition(".") for item in case.unusable)}

@@ -140,7 +140,7 @@ class SparkRuleEngine(RuleEngine):
         DuckDB of their own. Either way Spark reads the same hits DuckDB would."""
         import polars as pl
 
-        from recordcheck.checks.narrative.screen import SCREEN_TABLES, screen_frames
+        from recordcheck.checks.narrative.screen import DEFAULT_MAX_CHARS, SCREEN_TABLES, screen_frames
 
         if not self.pack.screens or self.pack.lexicons is None:
             return  # no rule reads the screen's tables
@@ -152,7 +152,9 @@ class SparkRuleEngine(RuleEngine):
             self.unscreened = "the narrative screen's tables were not staged for this force"
             frames: dict[str, Any] = {}
         else:
-            frames = screen_frames(tables, self.pack.lexicons)
+            frames = screen_frames(
+                tables, self.pack.lexicons, int(self.limits.get("narrative_max_chars", DEFAULT_MAX_CHARS))
+            )
         for name, schema in SCREEN_SCHEMAS.items():
             frame = frames.get(name)
             rows = frame if frame is not None and frame.num_rows else []

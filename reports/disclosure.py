@@ -258,6 +258,10 @@ def _disclosure_safe(ctx: ReportContext) -> ReportContext:
         cse_tables=[],
         pvp_subjects=None,
         coding=[],
+        # flags by offence group and district are not yet in the one disclosure model: NAR001's
+        # rate reaches the redacted report through its rule's table, suppressed with the rest
+        narrative=None,
+        narrative_flags=None,
         by_offence_group=groups,
         sexual_offences=[g for g in groups if g.label in ("Rape", "Other sexual offences")],
         families=families,

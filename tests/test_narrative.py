@@ -204,7 +204,9 @@ def test_no_word_of_a_narrative_reaches_any_output_message_or_log(tmp_path, smal
         [log.with_columns((pl.lit(f"{MARK}l partner strangled her ") + pl.col("incident_id")).alias("text")), bad]
     ).write_csv(folder / "incident_log.csv")
     runner = CliRunner()
-    out, out_redacted = tmp_path / "out", tmp_path / "out_redacted"
+    out, out_redacted, out_national = tmp_path / "out", tmp_path / "out_redacted", tmp_path / "out_national"
+    forces = tmp_path / "forces"
+    shutil.copytree(folder, forces / "XA")
     outputs = []
     run = runner.invoke(cli, ["run", str(folder), "--out", str(out), "--as-of", AS_OF_TEXT, "--log-format", "json"])
     assert run.exit_code in (0, 9), run.output
@@ -227,10 +229,12 @@ def test_no_word_of_a_narrative_reaches_any_output_message_or_log(tmp_path, smal
         ["profile", "check", str(folder)],
         ["rules", "diff", str(folder), "--base", "git:HEAD", "--as-of", AS_OF_TEXT, "--format", "md"],
         ["due", str(out)],
+        ["national", str(forces), "--out", str(out_national), "--as-of", AS_OF_TEXT],
     ):
         result = runner.invoke(cli, args)
         outputs.append(f"{args}: exit {result.exit_code}\n{result.output}")
-    written = _everything_written(out, out_redacted) + "\n".join(
+    assert (out_national / "latest" / "national.html").is_file()
+    written = _everything_written(out, out_redacted, out_national) + "\n".join(
         p.read_bytes().decode("utf-8", errors="replace") if p.suffix != ".xlsx" else _xlsx_text(p)
         for p in tmp_path.iterdir()
         if p.is_file()

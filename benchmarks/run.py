@@ -169,6 +169,10 @@ def main() -> None:
             if floor["exit_code"] != 0:
                 sys.exit(f"the floor failed on {folder}:\n{floor['output'][-2000:]}")
             entry["floor"] = {k: v for k, v in floor.items() if k != "output"}
+            plain = timed([sys.executable, str(ROOT / "benchmarks" / "sql_reference.py"), str(folder), "--as-of", AS_OF])
+            if plain["exit_code"] != 0:
+                sys.exit(f"the plain-SQL reference failed on {folder}:\n{plain['output'][-2000:]}")
+            entry["sql"] = {k: v for k, v in plain.items() if k != "output"}
             if not args.no_pandas:
                 reference = timed(
                     [sys.executable, str(ROOT / "benchmarks" / "pandas_reference.py"), str(folder), "--as-of", AS_OF]
@@ -195,17 +199,19 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "| scale | format | rows | total s | "
         + " | ".join(STAGES)
-        + " | peak MB | rows/s | floor s | ×floor | pandas s | pandas/rc |",
-        "|---|---|---|---|" + "---|" * len(STAGES) + "---|---|---|---|---|---|",
+        + " | peak MB | rows/s | floor s | ×floor | plain SQL s | ×SQL | pandas s | pandas/rc |",
+        "|---|---|---|---|" + "---|" * len(STAGES) + "---|---|---|---|---|---|---|---|",
     ]
     for run in results["runs"]:
         rc = run["recordcheck"]
         stages = " | ".join(f"{rc['stages'][s]:.2f}" if rc["stages"].get(s) is not None else "-" for s in STAGES)
         floor = run["floor"]["seconds"]
         pandas_s = run.get("pandas", {}).get("seconds")
+        sql_s = run.get("sql", {}).get("seconds")
         lines.append(
             f"| {run['scale']:g} | {run['format']} | {rc['rows']:,} | {rc['seconds']:.2f} | {stages} | "
             f"{rc['peak_mb']:.0f} | {rc['rows_per_second']:,} | {floor:.2f} | {rc['seconds'] / floor:.2f} | "
+            + (f"{sql_s:.2f} | {rc['seconds'] / sql_s:.1f} | " if sql_s else "- | - | ")
             + (f"{pandas_s:.2f} | {pandas_s / rc['seconds']:.1f} |" if pandas_s else "- | - |")
         )
     generated = [r for r in results["runs"] if "generate" in r]

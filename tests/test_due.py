@@ -224,16 +224,21 @@ def test_met_in_time_and_missed_are_counted_from_the_first_listing(tmp_path):
 
 
 @pytest.mark.slow
-def test_generated_nights_due_lists_and_their_outcomes_match_the_keys(tmp_path):
+@pytest.mark.parametrize("start", [AS_OF_TEXT, "2026-03-28T06:00:00Z"], ids=["april", "across_the_spring_change"])
+def test_generated_nights_due_lists_and_their_outcomes_match_the_keys(tmp_path, start):
     """Issue 30, part 6: each generated night's due.csv is its due_key.csv, deadlines to the second;
     across the nights, met in time and missed are what the keys say. The nights' own events make
     both: a pending report that arrives 12 hours before one night is missed by the next, and the
-    nightly victim updates meet each open crime's due update."""
+    nightly victim updates meet each open crime's due update. Second run: nights from 28 March
+    2026, so deadlines fall on both sides of the clock change (01:00 UTC on 29 March), each still
+    to the second, and each London time its instant's."""
     import json
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
 
     nights_dir, out = tmp_path / "nights", tmp_path / "out"
     made = CliRunner().invoke(
-        cli, ["generate", str(nights_dir), "--seed", "7", "--scale", "0.02", "--nights", "3", "--as-of", AS_OF_TEXT]
+        cli, ["generate", str(nights_dir), "--seed", "7", "--scale", "0.02", "--nights", "3", "--as-of", start]
     )
     assert made.exit_code == 0, made.output
     kind = {"REC006": "decision_overdue", "VIC001": "victim_update_overdue"}
@@ -251,6 +256,11 @@ def test_generated_nights_due_lists_and_their_outcomes_match_the_keys(tmp_path):
         }
         expected = {tuple(r) for r in pl.read_csv(folder / "due_key.csv", infer_schema=False).iter_rows()}
         assert listed == expected, (number, sorted(listed ^ expected)[:5])
+        for at_utc, local in (
+            pl.read_csv(out / "latest" / "due.csv", infer_schema=False).select("deadline_at", "deadline_local").iter_rows()
+        ):
+            moment = datetime.fromisoformat(at_utc.replace("Z", "+00:00")).astimezone(ZoneInfo("Europe/London"))
+            assert local.startswith(moment.strftime("%Y-%m-%d %H:%M")), (at_utc, local)
         # the keys' own settlement of the items listed so far
         findings = {tuple(r) for r in pl.read_csv(folder / "key.csv", infer_schema=False).iter_rows()}
         at = as_of.replace("+00:00", "Z")
@@ -263,6 +273,9 @@ def test_generated_nights_due_lists_and_their_outcomes_match_the_keys(tmp_path):
                     items[item] = "met"
         for item in expected:
             items.setdefault(item, None)
+    if start.startswith("2026-03-28"):
+        deadlines = {deadline for rule, _, _, deadline in items if rule == "REC006"}
+        assert min(deadlines) < "2026-03-29T01:00:00Z" < max(deadlines), sorted(deadlines)
     weeks = json.loads((out / "latest" / "summary.json").read_text())["due"]["weeks"]
     counted = {key: sum(w[key] for w in weeks) for key in ("listed", "met", "missed", "open")}
     outcomes = list(items.values())

@@ -53,6 +53,13 @@ from recordcheck.commands.common import (
     help="Write N force extracts of different sizes (adding up to --scale), seeds and districts, with forces.yaml.",
 )
 @click.option(
+    "--hours",
+    type=click.FloatRange(min=1, max=24 * 7),
+    default=24,
+    show_default=True,
+    help="With --nights: the hours between exports (24 for nightly; 6 for the daytime runs of the due list).",
+)
+@click.option(
     "--phrasing",
     type=click.Choice(["tuned", "held_back"]),
     default="tuned",
@@ -70,6 +77,7 @@ def generate(
     shape: str,
     nights: int | None,
     forces: int | None,
+    hours: float,
     phrasing: str,
     as_of: str | None,
 ) -> None:
@@ -101,7 +109,7 @@ def generate(
 
             if shape != "canonical" or fmt != "csv":
                 raise ConfigError("--nights writes canonical CSV extracts")
-            for night in write_nights(extract, out_dir, nights):
+            for night in write_nights(extract, out_dir, nights, hours):
                 click.echo(f"night {night.number:02d} as of {night.as_of.isoformat()}: {night.key.height} finding(s) in key")
                 for change in night.changes:
                     click.echo(f"    {change}")

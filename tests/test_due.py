@@ -224,8 +224,12 @@ def test_met_in_time_and_missed_are_counted_from_the_first_listing(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("start", [AS_OF_TEXT, "2026-03-28T06:00:00Z"], ids=["april", "across_the_spring_change"])
-def test_generated_nights_due_lists_and_their_outcomes_match_the_keys(tmp_path, start):
+@pytest.mark.parametrize(
+    ("start", "hours"),
+    [(AS_OF_TEXT, "24"), ("2026-03-28T06:00:00Z", "24"), (AS_OF_TEXT, "6")],
+    ids=["april", "across_the_spring_change", "daytime_every_6_hours"],
+)
+def test_generated_nights_due_lists_and_their_outcomes_match_the_keys(tmp_path, start, hours):
     """Issue 30, part 6: each generated night's due.csv is its due_key.csv, deadlines to the second;
     across the nights, met in time and missed are what the keys say. The nights' own events make
     both: a pending report that arrives 12 hours before one night is missed by the next, and the
@@ -238,7 +242,8 @@ def test_generated_nights_due_lists_and_their_outcomes_match_the_keys(tmp_path, 
 
     nights_dir, out = tmp_path / "nights", tmp_path / "out"
     made = CliRunner().invoke(
-        cli, ["generate", str(nights_dir), "--seed", "7", "--scale", "0.02", "--nights", "3", "--as-of", start]
+        cli,
+        ["generate", str(nights_dir), "--seed", "7", "--scale", "0.02", "--nights", "3", "--as-of", start, "--hours", hours],
     )
     assert made.exit_code == 0, made.output
     kind = {"REC006": "decision_overdue", "VIC001": "victim_update_overdue"}
@@ -286,3 +291,6 @@ def test_generated_nights_due_lists_and_their_outcomes_match_the_keys(tmp_path, 
         "open": outcomes.count(None),
     }
     assert counted["met"] > 0 and counted["missed"] > 0, counted
+    # a pending report recorded before its deadline is met in time; one left pending is missed
+    met_reports = [item for item, outcome in items.items() if item[0] == "REC006" and outcome == "met"]
+    assert met_reports, sorted(items)[:5]

@@ -24,6 +24,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -212,8 +213,12 @@ def children_not_told(tables: dict[str, pl.DataFrame], as_of: datetime, child_un
 class NightlyExport:
     """Night after night of one generated export, with a key per night."""
 
-    def __init__(self, extract: Extract, reference: ReferenceData | None = None) -> None:
+    def __init__(
+        self, extract: Extract, reference: ReferenceData | None = None, step: timedelta = timedelta(days=1)
+    ) -> None:
         reference = reference or load_reference()
+        self.step = step
+        """How far the clock moves between exports: a day for nights, a few hours for daytime runs."""
         self.notifiable = _notifiable(reference)
         self.pending_hours = float(reference.limits["pending_hours"])
         self.update_days = float(reference.limits["victim_update_days"])
@@ -253,9 +258,11 @@ class NightlyExport:
     # ---------------------------------------------------------------- one day on
 
     def advance(self) -> Night:
-        self.as_of += timedelta(days=1)
+        self.as_of += self.step
         self.number += 1
         done = [
+            # of the reports due at the last export, the oldest is recorded before its deadline
+            self._record_in_time(),
             self._record_late(),
             self._put_cancellation_right(),
             self._drop_incident(),
@@ -293,10 +300,59 @@ class NightlyExport:
             return ""
         referral = candidates.row(int(self.rng.integers(candidates.height)), named=True)
         crime_id = self._id("CR")
+        self._add_crime(referral, crime_id, self.as_of - timedelta(hours=1))
+        self.static = pl.concat(
+            [
+                self.static.filter(
+                    ~((pl.col("record_type") == "referral") & (pl.col("record_id") == referral["referral_id"]))
+                ),
+                _key([("late_recording", "crime", crime_id)]),
+            ]
+        )
+        return f"referral {referral['referral_id']} recorded late as crime {crime_id}"
+
+    def _record_in_time(self) -> str:
+        """Of the pending referrals that were due at the last export (not yet past their limit),
+        the oldest gets its crime, recorded two hours before its deadline (or an hour ago, if that
+        is sooner): a due item met in time. The others go on to be missed."""
+        referrals = self.tables["referrals"]
+        linked = self.tables["crime_links"].filter(pl.col("source_type") == "referral")["source_id"]
+        last_export = self.as_of - self.step
+        pending = referrals.filter(
+            (pl.col("decision") == "pending")
+            & pl.col("disclosed_offence_code").is_in(self.notifiable)
+            & (pl.col("received_at") + pl.duration(hours=self.pending_hours) > last_export)
+            & (pl.col("received_at") <= last_export)
+            & pl.col("subject_dob").is_not_null()
+            & pl.col("subject_sex").is_in(["F", "M"])
+            & (pl.col("victim_count").is_null() | (pl.col("victim_count") <= 1))
+            & ~pl.col("referral_id").is_in(linked.implode())
+        ).sort("received_at", "referral_id")
+        if pending.height == 0:
+            return ""
+        referral = pending.row(0, named=True)
+        recorded = min(referral["received_at"] + timedelta(hours=self.pending_hours - 2), self.as_of - timedelta(hours=1))
+        if recorded <= referral["received_at"]:
+            return ""
+        crime_id = self._id("CR")
+        self._add_crime(referral, crime_id, recorded)
+        when = pl.col("referral_id") == referral["referral_id"]
+        self.tables["referrals"] = referrals.with_columns(
+            pl.when(when).then(pl.lit("crime_recorded")).otherwise(pl.col("decision")).alias("decision"),
+            pl.when(when).then(pl.lit(recorded)).otherwise(pl.col("decision_at")).alias("decision_at"),
+            pl.when(when)
+            .then(pl.lit(recorded + timedelta(minutes=30)))
+            .otherwise(pl.col("supervised_at"))
+            .alias("supervised_at"),
+        )
+        return f"referral {referral['referral_id']} recorded in time as crime {crime_id}"
+
+    def _add_crime(self, referral: dict[str, Any], crime_id: str, recorded: datetime) -> None:
+        """A crime for the referral's disclosure, linked to it, its child victim referred to support."""
         crime = {
             "crime_id": crime_id,
             "reported_at": referral["received_at"],
-            "recorded_at": self.as_of - timedelta(hours=1),
+            "recorded_at": recorded,
             "offence_code": referral["disclosed_offence_code"],
             "offence_date": referral["offence_date"],
             "district": referral["district"],
@@ -322,15 +378,6 @@ class NightlyExport:
             "contact_with": "parent_or_carer",
         }
         self.tables["victim_contacts"] = pl.concat([contacts, pl.DataFrame([referred], schema=contacts.schema)])
-        self.static = pl.concat(
-            [
-                self.static.filter(
-                    ~((pl.col("record_type") == "referral") & (pl.col("record_id") == referral["referral_id"]))
-                ),
-                _key([("late_recording", "crime", crime_id)]),
-            ]
-        )
-        return f"referral {referral['referral_id']} recorded late as crime {crime_id}"
 
     def _put_cancellation_right(self) -> str:
         crimes = self.tables["crimes"]
@@ -428,9 +475,10 @@ class NightlyExport:
         return f"{open_crimes.len():,} open crimes' victims updated"
 
 
-def write_nights(extract: Extract, out_dir: Path, nights: int) -> list[Night]:
-    """Write night-01 ... night-NN under out_dir, each a full extract with its own key.csv."""
-    export = NightlyExport(extract)
+def write_nights(extract: Extract, out_dir: Path, nights: int, hours: float = 24) -> list[Night]:
+    """Write night-01 ... night-NN under out_dir, each a full extract with its own key.csv, `hours`
+    apart (24: nightly; fewer: the daytime runs that list what is due)."""
+    export = NightlyExport(extract, step=timedelta(hours=hours))
     written = []
     night = export.night()
     for number in range(1, nights + 1):

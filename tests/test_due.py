@@ -226,8 +226,8 @@ def test_met_in_time_and_missed_are_counted_from_the_first_listing(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("start", "hours"),
-    [(AS_OF_TEXT, "24"), ("2026-03-28T06:00:00Z", "24"), (AS_OF_TEXT, "6")],
-    ids=["april", "across_the_spring_change", "daytime_every_6_hours"],
+    [(AS_OF_TEXT, "24"), ("2026-03-28T06:00:00Z", "24"), ("2025-10-25T06:00:00Z", "24"), (AS_OF_TEXT, "6")],
+    ids=["april", "across_the_spring_change", "across_the_autumn_change", "daytime_every_6_hours"],
 )
 def test_generated_nights_due_lists_and_their_outcomes_match_the_keys(tmp_path, start, hours):
     """Issue 30, part 6: each generated night's due.csv is its due_key.csv, deadlines to the second;
@@ -278,9 +278,10 @@ def test_generated_nights_due_lists_and_their_outcomes_match_the_keys(tmp_path, 
                     items[item] = "met"
         for item in expected:
             items.setdefault(item, None)
-    if start.startswith("2026-03-28"):
+    change = {"2026-03-28": "2026-03-29T01:00:00Z", "2025-10-25": "2025-10-26T01:00:00Z"}.get(start[:10])
+    if change:  # deadlines on both sides of the change
         deadlines = {deadline for rule, _, _, deadline in items if rule == "REC006"}
-        assert min(deadlines) < "2026-03-29T01:00:00Z" < max(deadlines), sorted(deadlines)
+        assert min(deadlines) < change < max(deadlines), sorted(deadlines)
     weeks = json.loads((out / "latest" / "summary.json").read_text())["due"]["weeks"]
     counted = {key: sum(w[key] for w in weeks) for key in ("listed", "met", "missed", "open")}
     outcomes = list(items.values())

@@ -221,3 +221,25 @@ def test_the_narrative_screen_is_measured_on_the_uncoded_reports(tmp_path):
     assert {k: words[k] for k in ("tp", "fp", "fn", "tn")} == {"tp": 2, "fp": 1, "fn": 1, "tn": 1}
     assert words["precision"] == 2 / 3 and words["recall"] == 2 / 3
     assert 0 < words["precision_low"] < 2 / 3 < words["precision_high"] < 1
+
+
+def test_a_formula_with_no_stored_value_is_refused_by_line_not_read_as_blank(tmp_path):
+    """Issue 25: a workbook saved without calculating (as openpyxl and some tools save) holds a
+    formula's text but not its result; read as empty, that reviewer's verdict would vanish."""
+    from openpyxl import Workbook
+
+    rows = [_row(i, "A", 20, 1, 1) for i in range(3)]
+    book = Workbook()
+    sheet = book.active
+    sheet.append(HEADER)
+    for row in rows:
+        sheet.append([row.get(k) for k in HEADER])
+    sheet.cell(row=3, column=HEADER.index("crimes_recorded") + 1, value="=1+0")
+    book.save(tmp_path / "w.xlsx")
+    result = CliRunner().invoke(cli, ["estimate", str(tmp_path / "w.xlsx")])
+    assert result.exit_code == 2, result.output
+    assert "line 3, column crimes_recorded: a formula with no stored value" in result.output
+    # the same workbook with values typed in is read
+    sheet.cell(row=3, column=HEADER.index("crimes_recorded") + 1, value=1)
+    book.save(tmp_path / "w.xlsx")
+    assert CliRunner().invoke(cli, ["estimate", str(tmp_path / "w.xlsx")]).exit_code == 0

@@ -92,14 +92,34 @@ def read_rows(file: Path, what: str) -> list[dict[str, Any]]:
                 values = list(book.worksheets[0].iter_rows(values_only=True))
             finally:
                 book.close()
+        with file.open("rb") as handle:
+            book = load_workbook(handle, read_only=True, data_only=False)
+            try:
+                written = list(book.worksheets[0].iter_rows(values_only=True))
+            finally:
+                book.close()
     except Exception as exc:  # noqa: BLE001 - openpyxl and the XML parser raise many kinds for a bad file
         raise ConfigError(f"{file}: not a readable .xlsx ({type(exc).__name__})") from None
     if not values:
         return []
     header = [str(h) if h is not None else "" for h in values[0]]
+    _check_formulas(file, header, values, written)
     rows = [dict(zip(header, row, strict=False)) for row in values[1:]]
     _check_cells(file, rows)
     return rows
+
+
+def _check_formulas(file: Path, header: list[str], values: list[Any], written: list[Any]) -> None:
+    """A formula whose result the workbook does not hold would read as empty, a verdict silently
+    lost: refused by line and column (a program that saves without calculating leaves none)."""
+    for line, (shown, typed) in enumerate(zip(values, written, strict=False), start=1):
+        for index, (value, formula) in enumerate(zip(shown, typed, strict=False)):
+            if value is None and isinstance(formula, str) and formula.startswith("="):
+                column = header[index] if index < len(header) and header[index] else f"number {index + 1}"
+                raise ConfigError(
+                    f"{file}: line {line}, column {column}: a formula with no stored value (the workbook was "
+                    "saved without calculating): open it in a spreadsheet program and save it, or type the value"
+                )
 
 
 def _check_cells(file: Path, rows: list[dict[str, Any]]) -> None:

@@ -82,22 +82,10 @@ def read_rows(file: Path, what: str) -> list[dict[str, Any]]:
     if unpacked > MAX_SHEET_XML_BYTES:
         raise ConfigError(f"{file}: unpacks to {unpacked:,} bytes, more than {MAX_SHEET_XML_BYTES:,} for {what}")
     import defusedxml  # noqa: F401 - openpyxl parses through it when it is installed (entity bombs refused)
-    from openpyxl import load_workbook
 
     try:
-        # the file is opened here, so it is closed however openpyxl fails on it
-        with file.open("rb") as handle:
-            book = load_workbook(handle, read_only=True, data_only=True)
-            try:
-                values = list(book.worksheets[0].iter_rows(values_only=True))
-            finally:
-                book.close()
-        with file.open("rb") as handle:
-            book = load_workbook(handle, read_only=True, data_only=False)
-            try:
-                written = list(book.worksheets[0].iter_rows(values_only=True))
-            finally:
-                book.close()
+        values = _sheet(file, data_only=True)
+        written = _sheet(file, data_only=False)  # the formulas, where a cell holds one
     except Exception as exc:  # noqa: BLE001 - openpyxl and the XML parser raise many kinds for a bad file
         raise ConfigError(f"{file}: not a readable .xlsx ({type(exc).__name__})") from None
     if not values:
@@ -107,6 +95,19 @@ def read_rows(file: Path, what: str) -> list[dict[str, Any]]:
     rows = [dict(zip(header, row, strict=False)) for row in values[1:]]
     _check_cells(file, rows)
     return rows
+
+
+def _sheet(file: Path, data_only: bool) -> list[Any]:
+    """The first sheet's rows: the stored values, or (data_only False) what was typed, formulas too.
+    The file is opened here, so it is closed however openpyxl fails on it."""
+    from openpyxl import load_workbook
+
+    with file.open("rb") as handle:
+        book = load_workbook(handle, read_only=True, data_only=data_only)
+        try:
+            return list(book.worksheets[0].iter_rows(values_only=True))
+        finally:
+            book.close()
 
 
 def _check_formulas(file: Path, header: list[str], values: list[Any], written: list[Any]) -> None:

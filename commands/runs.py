@@ -298,11 +298,25 @@ def national_as_of(as_of: str | None, forces: Path) -> datetime:
 @rules_dir_option
 @validator_option
 @engine_options
+@click.option(
+    "--redact",
+    is_flag=True,
+    help="Also write national-redacted.html, the page that leaves policing: rates only, small counts suppressed.",
+)
+@click.option(
+    "--redact-below",
+    type=click.IntRange(2, 1000),
+    default=5,
+    show_default=True,
+    help="k for --redact: no count below it, and no rate resting on one.",
+)
 @handle_errors
 def national(
     forces: Path,
     out_dir: Path,
     as_of: str | None,
+    redact: bool,
+    redact_below: int,
     rules_dir: Path | None,
     validator: str,
     engine: str,
@@ -317,7 +331,7 @@ def national(
     from recordcheck.checks.base.resources import RULES_DIR
     from recordcheck.checks.engine.rules import load_pack
     from recordcheck.checks.national.job import execute_national, headline_lines
-    from recordcheck.reports.national import render_national
+    from recordcheck.reports.national import REDACTED_PAGE, render_national
 
     if engine == "spark":
         from recordcheck.checks.spark.session import require_pyspark
@@ -336,13 +350,15 @@ def national(
         master=master,
         verbose=verbose,
         validator=validator,
-        render=render_national,
+        render=lambda run_dir: render_national(run_dir, redact_below if redact else None),
         on_force=lambda code, state: click.echo(f"  {code}: {state}", err=True) if state != "checking" else None,
     )
     click.echo(f"National run {outcome.run_id}: {outcome.run_dir}")
     for line in headline_lines(outcome):
         click.echo(line)
     click.echo(f"Report: {outcome.run_dir / 'national.html'}")
+    if redact:
+        click.echo(f"Disclosure-safe: {outcome.run_dir / REDACTED_PAGE}")
     if outcome.refused:
         sys.exit(int(ExitCode.FORCES_REFUSED))
 

@@ -46,12 +46,13 @@ release: suppressed like a small count, complementary suppression included."""
 def small(rate: Rate, k: int) -> bool:
     """True when a rate rests on a count of 1..k-1 (met, failed, or checked), on fewer than
     RATE_FLOOR records in all, or changed by 1..k-1 records since the last release."""
-    failed = rate.total - rate.compliant
-    return (
-        any(0 < n < k for n in (rate.compliant, failed, rate.total))
-        or 0 < rate.total < max(RATE_FLOOR, k)
-        or id(rate) in _HELD.get()
-    )
+    return rests_on_few(rate.compliant, rate.total, k) or id(rate) in _HELD.get()
+
+
+def rests_on_few(met: int, checked: int, k: int) -> bool:
+    """Whether a rate of `met` in `checked` would give a small count back: 1..k-1 records met the
+    standard, failed it or were checked, or fewer than RATE_FLOOR (or k) were checked at all."""
+    return any(0 < n < k for n in (met, checked - met, checked)) or 0 < checked < max(RATE_FLOOR, k)
 
 
 Released = dict[str, list[int]]

@@ -3,10 +3,18 @@
 Built from the national run folder's own summary.json and examples.json (never the extracts).
 Examples are redacted as in the force's disclosure-safe report: ids are keyed pseudonyms, dates
 are to the month and ages in bands, because a national comparison is shared outside any force.
+
+national-redacted.html (`recordcheck national --redact`) is the page that leaves policing: it is
+disclosure-controlled as the force's redacted report is. Rates are whole percents with intervals
+rounded outward, and any rate resting on fewer than k records met, failed or checked (or fewer
+than 30 in all) is suppressed. It prints no populations or breach counts. A per-force count
+under k is suppressed. A funnel draws only the forces whose rate is shown, and names no
+suppressed force as an outlier. Examples, which are records, are left out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +22,7 @@ from typing import Any
 
 from recordcheck.checks.base.marking import DEFAULT_MARKING
 from recordcheck.checks.national.funnel import Z95, Z998, limits
-from recordcheck.reports.disclosure import Pseudonymiser, coarsen, pseudonymise_ids
+from recordcheck.reports.disclosure import Pseudonymiser, coarsen, pseudonymise_ids, rests_on_few
 from recordcheck.reports.keys import redaction_key
 from recordcheck.reports.render import environment
 
@@ -30,6 +38,7 @@ class RateCell:
     high: float | None
     compliant: int
     total: int
+    suppressed: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,8 +49,9 @@ class ForceRow:
     reason: str
     recording: RateCell | None
     timeliness: RateCell | None
-    findings: int
-    quarantined: int
+    findings: int | None
+    """None where suppressed (1..k-1 on the disclosure-safe page)."""
+    quarantined: int | None
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,7 @@ class RuleLine:
     rate: float | None
     low: float | None
     high: float | None
+    suppressed: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,10 @@ class NationalContext:
     funnels: list[FunnelView]
     sections: list[ForceSection]
     refused: list[dict[str, str]] = field(default_factory=list)
+    redact_below: int | None = None
+    """k, on the disclosure-safe page (national-redacted.html); None on national.html."""
+    not_drawn: dict[str, list[str]] = field(default_factory=dict)
+    """On the disclosure-safe page: by rule, the forces whose funnel point rests on a small count."""
 
 
 def _cell(figure: dict[str, Any] | None) -> RateCell | None:
@@ -232,12 +247,94 @@ def build_national_context(run_dir: Path, key: bytes | None) -> NationalContext:
     )
 
 
-def render_national(run_dir: Path) -> Path:
-    """Write national.html into the run folder (atomically), from the folder's own results."""
+def _safe_cell(cell: RateCell | None, k: int) -> RateCell | None:
+    """A rate on the disclosure-safe page: no counts, and nothing at all if it rests on a few records."""
+    if cell is None:
+        return None
+    if cell.rate is None or rests_on_few(cell.compliant, cell.total, k):
+        return RateCell(None, None, None, 0, 0, suppressed=True)
+    return RateCell(cell.rate, cell.low, cell.high, 0, 0)
+
+
+def _safe_rule(line: RuleLine, k: int) -> RuleLine:
+    if line.status != "run":
+        return dataclasses.replace(line, population=0, breaches=0)
+    if line.rate is None or rests_on_few(line.population - line.breaches, line.population, k):
+        return RuleLine(line.id, line.title, line.status, 0, 0, None, None, None, suppressed=True)
+    return dataclasses.replace(line, population=0, breaches=0)
+
+
+def _safe_plot(plot: dict[str, Any], k: int) -> tuple[dict[str, Any], list[str]]:
+    """A funnel for the disclosure-safe page: only the forces whose rate is shown, drawn at their
+    rate to a whole percent and their population to two significant figures (a point drawn to a
+    tenth of a pixel would pin both), and no suppressed force named as an outlier. The curves are
+    drawn around the national rate to a whole percent; the verdicts are those of the full page."""
+    few = sorted({p["force"] for p in plot["points"] if rests_on_few(p["population"] - p["breaches"], p["population"], k)})
+    points = [
+        {**p, "rate": round(p["rate"], 2), "population": int(float(f"{p['population']:.2g}")), "breaches": 0}
+        for p in plot["points"]
+        if p["force"] not in few
+    ]
+    shown = {**plot, "national_rate": round(plot["national_rate"], 2), "points": points}
+    return shown, few
+
+
+def _safe_count(value: int | None, k: int) -> int | None:
+    """A per-force count: None (suppressed) when it is 1..k-1."""
+    return None if value is None or 0 < value < k else value
+
+
+def disclosure_safe_national(ctx: NationalContext, plots: list[dict[str, Any]], k: int) -> NationalContext:
+    """The context of national-redacted.html: rates without counts, every rate or count resting on
+    fewer than k records suppressed, no examples. No figure on the page is a sum of others shown,
+    so primary suppression leaves nothing to subtract."""
+    funnels, not_drawn = [], {}
+    for plot in plots:
+        safe, few = _safe_plot(plot, k)
+        if safe["points"]:
+            funnels.append(funnel_view(safe))
+        if few:
+            not_drawn[plot["rule"]] = few
+    return dataclasses.replace(
+        ctx,
+        title=f"{ctx.title} (disclosure-safe)",
+        national=_safe_cell(ctx.national, k) or ctx.national,
+        forces=[
+            dataclasses.replace(
+                row,
+                recording=_safe_cell(row.recording, k),
+                timeliness=_safe_cell(row.timeliness, k),
+                findings=_safe_count(row.findings, k),
+                quarantined=_safe_count(row.quarantined, k),
+            )
+            for row in ctx.forces
+        ],
+        funnels=funnels,
+        sections=[
+            dataclasses.replace(section, rules=[_safe_rule(r, k) for r in section.rules], examples=[])
+            for section in ctx.sections
+        ],
+        redact_below=k,
+        not_drawn=not_drawn,
+    )
+
+
+REDACTED_PAGE = "national-redacted.html"
+
+
+def render_national(run_dir: Path, redact_below: int | None = None) -> Path:
+    """Write national.html into the run folder (atomically), from the folder's own results; with
+    `redact_below` (k), also the disclosure-safe national-redacted.html."""
     key, _ = redaction_key()
     ctx = build_national_context(run_dir, key)
-    target = run_dir / "national.html"
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(environment().get_template("national.html").render(ctx=ctx), encoding="utf-8")
-    tmp.replace(target)
-    return target
+    pages = [("national.html", ctx, environment())]
+    if redact_below is not None:
+        plots = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))["funnels"]
+        safe = disclosure_safe_national(ctx, plots, redact_below)
+        pages.append((REDACTED_PAGE, safe, environment(redact_below)))
+    for name, page, env in pages:
+        target = run_dir / name
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(env.get_template("national.html").render(ctx=page), encoding="utf-8")
+        tmp.replace(target)
+    return run_dir / "national.html"

@@ -119,20 +119,83 @@ def feasible_failures(rate: int, low: int, high: int, most: int = 4000) -> tuple
     return failures, smallest
 
 
-def _redacted(sample_run, tmp_path, monkeypatch) -> str:
+@pytest.fixture(scope="module")
+def small_cells_run(tmp_path_factory, pack, reference):
+    """A generated extract (seed 77, scale 0.01) small enough that every family of figures the
+    redacted report shows has cells under k: the attacks below have something to find."""
+    from recordcheck.checks.generate import generate, write_extract
+    from tests.conftest import AS_OF, run_with_report
+
+    extract = tmp_path_factory.mktemp("small-cells")
+    write_extract(generate(seed=77, scale=0.01, as_of=AS_OF), extract)
+    return run_with_report(extract, tmp_path_factory.mktemp("small-cells-run"), pack, reference)
+
+
+@pytest.fixture(params=["sample", "small cells"])
+def attacked_run(request):
+    """Each attack runs on the bundled sample and on the generated extract with small cells."""
+    return request.getfixturevalue("sample_run" if request.param == "sample" else "small_cells_run")
+
+
+def test_the_generated_extract_has_small_cells_in_every_family(small_cells_run):
+    """The gate means something: every family of figures (each table, the victim groups, the
+    offence groups, the CSE conversion, the rules and their districts and victims) has a cell
+    resting on fewer than k records before disclosure control."""
+    from recordcheck.reports.build import build_context
+    from recordcheck.reports.disclosure import cells_of, small
+
+    ctx = build_context(small_cells_run, {"redact_below": 5}, b"\x5e" * 32, "test")
+    families: dict[str, list[bool]] = {}
+    for key, rate in cells_of(ctx).items():
+        parts = key.split(".")
+        family = (
+            f"rule.{parts[2]}"
+            if parts[0] == "rule" and len(parts) > 2
+            else ".".join(parts[:2])
+            if parts[0] == "pvp"
+            else parts[0]
+        )
+        families.setdefault(family, []).append(small(rate, 5))
+    singles = {"pvp.total"}  # one cell: a total, not a family
+    for family in (
+        "victims",
+        "group",
+        "pvp.agency",
+        "pvp.district",
+        "pvp.victim",
+        "cse",
+        "rule",
+        "rule.district",
+        "rule.victim",
+    ):
+        assert any(families[family]), f"no small cell in {family}"
+    assert set(families) - singles - {"headline"} == {
+        "victims",
+        "group",
+        "pvp.agency",
+        "pvp.district",
+        "pvp.victim",
+        "cse",
+        "rule",
+        "rule.district",
+        "rule.victim",
+    }
+
+
+def _redacted(run_dir, tmp_path, monkeypatch) -> str:
     from recordcheck.reports.render import render_run
 
     monkeypatch.setenv(REDACTION_KEY_ENV, "5e" * 32)
-    return render_run(sample_run, {"redact_below": 5}, redact=True, output=tmp_path / "r.html").read_text(encoding="utf-8")
+    return render_run(run_dir, {"redact_below": 5}, redact=True, output=tmp_path / "r.html").read_text(encoding="utf-8")
 
 
-def test_no_printed_rate_inverts_to_a_small_count(sample_run, tmp_path, monkeypatch):
+def test_no_printed_rate_inverts_to_a_small_count(attacked_run, tmp_path, monkeypatch):
     """Every rate the redacted report prints, inverted with its interval: no rate leaves only failure
     counts of 1 to k-1, and none rests on fewer than 30 records. (To 0.1%, 89.5% (84.3-93.1) was
     exactly 20 of 190.)"""
     from bs4 import BeautifulSoup
 
-    text = " ".join(BeautifulSoup(_redacted(sample_run, tmp_path, monkeypatch), "html.parser").get_text().split())
+    text = " ".join(BeautifulSoup(_redacted(attacked_run, tmp_path, monkeypatch), "html.parser").get_text().split())
     cells = {tuple(int(v) for v in m) for m in CELL.findall(text)}
     cells |= {tuple(int(v) for v in m) for m in re.findall(r"(?<![\d,.])(\d{1,3})% 95% CI (\d{1,3})%[–-](\d{1,3})%", text)}
     assert len(cells) >= 10 and not re.search(r"\d+\.\d%", text), "whole percents only"
@@ -143,13 +206,15 @@ def test_no_printed_rate_inverts_to_a_small_count(sample_run, tmp_path, monkeypa
         assert smallest >= 25, f"{cell} is consistent with only {smallest} records"
 
 
-def test_a_suppressed_district_cannot_be_worked_out_from_its_rule_and_the_other_districts(sample_run, tmp_path, monkeypatch):
+def test_a_suppressed_district_cannot_be_worked_out_from_its_rule_and_the_other_districts(
+    attacked_run, tmp_path, monkeypatch
+):
     """The subtraction attack on each rule's district table: the rule's failures less the other
     districts' give the suppressed district's, if each is pinned closely enough. Interval arithmetic
     over every count consistent with the printed rates must leave more than the values 1 to k-1."""
     from bs4 import BeautifulSoup
 
-    page = BeautifulSoup(_redacted(sample_run, tmp_path, monkeypatch), "html.parser")
+    page = BeautifulSoup(_redacted(attacked_run, tmp_path, monkeypatch), "html.parser")
     with_hidden = 0
     for block in page.select("#rules .rule"):
         overall = CELL.search(" ".join(block.find("p").get_text().split()))
@@ -210,7 +275,7 @@ def test_every_artefact_carries_the_marking_set_in_the_config(tmp_path):
 # ---------------------------------------------------------------- the register against the tables
 
 
-def test_the_redacted_register_lists_only_what_every_table_publishes(sample_run, tmp_path, monkeypatch):
+def test_the_redacted_register_lists_only_what_every_table_publishes(attacked_run):
     """Counting the register's rows by rule and district, agency or month gives nothing under k, and
     no row sits in a district the rule's table suppresses or an agency the PVP table suppresses
     (the register once listed 3 youth-justice referrals the agency table hid). With a threshold of
@@ -219,7 +284,7 @@ def test_the_redacted_register_lists_only_what_every_table_publishes(sample_run,
     from recordcheck.reports.disclosure import disclosure_safe
 
     for k in (2, 5):
-        ctx = build_context(sample_run, {"redact_below": k}, b"\x5e" * 32, "test")
+        ctx = build_context(attacked_run, {"redact_below": k}, b"\x5e" * 32, "test")
         safe = disclosure_safe(ctx)
         assert len(safe.exceptions) < len(ctx.exceptions)
         if k == 2:
@@ -308,3 +373,87 @@ def test_report_redact_records_its_release_in_the_store_and_names_its_key(tmp_pa
     assert json.loads(releases[0][1]) == json.loads(releases[1][1]), "the same run released twice: nothing moved"
     page = (out / "latest" / "report-redacted.html").read_text(encoding="utf-8")
     assert f'data-key-id="{key_id(parse_key(key))}"' in page
+
+
+# ---------------------------------------------------------------- the national page that leaves policing
+
+
+@pytest.fixture(scope="module")
+def national_pages(tmp_path_factory, pack):
+    """A three-force national run (F03 with 3 quarantined rows) with its disclosure-safe page."""
+    from recordcheck.checks.national.job import execute_national
+    from recordcheck.reports.national import REDACTED_PAGE, render_national
+    from tests.conftest import AS_OF
+    from tests.national_data import national_extract
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(REDACTION_KEY_ENV, "5e" * 32)
+        manifest = national_extract(tmp_path_factory.mktemp("forces"))
+        outcome = execute_national(
+            manifest, tmp_path_factory.mktemp("national"), AS_OF, pack, render=lambda d: render_national(d, 5)
+        )
+    return outcome, (outcome.run_dir / REDACTED_PAGE).read_text(encoding="utf-8")
+
+
+def breach_counts(rate: int, low: int, high: int) -> tuple[set[int], int]:
+    """For a printed breach rate: every breach count consistent with it, and the smallest population.
+    A breach rate is the complement of a compliance rate, so the compliance cell's failures are the
+    breaches (the rounding of a half, which the complement moves, is covered by trying both)."""
+    found: set[int] = set()
+    smallest = 0
+    for cell in ((100 - rate, 100 - high, 100 - low), (100 - rate - 1, 100 - high, 100 - low)):
+        failures, least = feasible_failures(*cell)
+        found |= failures
+        smallest = min(smallest or least, least or smallest)
+    return found, smallest
+
+
+def test_the_national_page_that_leaves_policing_gives_no_count_under_k(national_pages):
+    """The attacker's methods on national-redacted.html: no count is printed under k (F03's three
+    quarantined rows are suppressed), no population or breach count is printed at all, every rate
+    and interval inverts to nothing under k, no funnel point rests on a small count, and no id or
+    example is on the page."""
+    from bs4 import BeautifulSoup
+
+    from tests.national_data import register
+
+    outcome, html = national_pages
+    page = BeautifulSoup(html, "html.parser")
+    for tag in page(["style", "script"]):
+        tag.decompose()
+    text = " ".join(page.get_text(" ").split())
+    assert "Disclosure-safe" in text and not re.search(r"\d+\.\d%", text.split("Funnel plots")[0])
+    f03 = page.find("a", href="#force-F03").find_parent("tr")
+    assert [td.get_text() for td in f03.find_all("td")][-1] == "suppressed", "3 quarantined rows: under k"
+    for row in page.select("#force-table tbody tr"):
+        for cell in row.find_all("td")[-2:]:
+            value = cell.get_text().replace(",", "")
+            assert value == "suppressed" or int(value) == 0 or int(value) >= 5, value
+    assert " of " not in text.split("Forces")[1], "no 'x of n' anywhere"
+    cells = {tuple(int(v) for v in m) for m in re.findall(r"(\d{1,3})% (\d{1,3})% to (\d{1,3})%", text)}
+    assert len(cells) >= 12
+    for forces_row in page.select("#force-table tbody tr"):
+        shown = re.findall(r"(\d{1,3})% (\d{1,3})% to (\d{1,3})%", " ".join(forces_row.get_text(" ").split()))
+        for cell in shown:
+            failures, smallest = feasible_failures(*(int(v) for v in cell))
+            assert not failures <= set(range(1, 5)) and smallest >= 25, cell
+    for section in page.select("#sections .rule"):
+        for row in section.select("tbody tr"):
+            for cell in re.findall(r"(\d{1,3})% (\d{1,3})% to (\d{1,3})%", " ".join(row.get_text(" ").split())):
+                breaches, smallest = breach_counts(*(int(v) for v in cell))
+                assert not breaches <= set(range(1, 5)) and smallest >= 25, (section["id"], cell)
+    for plot in outcome.summary["funnels"]:
+        block = page.find(id=f"funnel-{plot['rule']}")
+        drawn = {t.get_text().split(":")[0] for t in block.select("circle title")} if block else set()
+        for point in plot["points"]:
+            few = (
+                any(0 < n < 5 for n in (point["breaches"], point["population"] - point["breaches"]))
+                or point["population"] < 30
+            )
+            assert not (few and point["force"] in drawn), (plot["rule"], point["force"])
+        for title in block.select("circle title") if block else []:
+            assert " of " not in title.get_text()
+    ids = set(register(outcome.run_dir)["record_id"])
+    assert not ids & set(re.findall(r"[A-Za-z0-9]+", html)) and "ID-" not in html, "no ids and no examples"
+    full = (outcome.run_dir / "national.html").read_text(encoding="utf-8")
+    assert "3 of " not in text and ">3</td>" in full.replace('data-value="3">', ">"), "the full page keeps its counts"

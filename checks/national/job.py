@@ -90,16 +90,16 @@ def execute_national(
         write_json(staging / "summary.json", summary)
         write_json(staging / "examples.json", examples)
         write_json(staging / "manifest.json", _manifest(summary, per_force, pack, forces_source, timings))
-        write_note(
-            staging / RUN_README,
-            DEFAULT_MARKING,
-            f"recordcheck national run {run_id}",
-            sorted(p.name for p in staging.iterdir()) + ["national.html"] * (render is not None),
-        )
         if render is not None:
             started = time.perf_counter()
             render(staging)
             timings["report"] = time.perf_counter() - started
+        write_note(
+            staging / RUN_README,
+            DEFAULT_MARKING,
+            f"recordcheck national run {run_id}",
+            sorted(p.name for p in staging.iterdir() if not p.name.startswith(".")),
+        )
     refused = [f for f in per_force if f["status"] == "refused"]
     return NationalOutcome(run_id, out_dir / run_id, summary, refused, timings)
 

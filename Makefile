@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE_AS_OF := 2026-04-01T00:00:00Z
 
-.PHONY: run test test-fast lint lock sample bench mutate docs wheel clean
+.PHONY: run test test-fast lint lock sample bench mutate docs wheel clean frozen-pack
 
 # The package (editable) and the dev dependency group, every version pinned by constraints.txt.
 $(BIN)/recordcheck: pyproject.toml setup.py constraints.txt
@@ -59,6 +59,14 @@ wheel: $(BIN)/recordcheck
 	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
 
 # Regenerate the committed sample extract (deterministic for the seed).
+# The engine's tests run on a frozen copy of the pack (tests/frozen/), not on rules/. Refresh it when
+# the project itself changes what those tests expect; a force editing its own pack never needs to.
+frozen-pack:
+	rm -rf tests/frozen/rules tests/frozen/expected
+	cp -r rules tests/frozen/rules
+	rm -rf tests/frozen/rules/__init__.py tests/frozen/rules/__pycache__
+	cp -r sample_data/expected tests/frozen/expected
+
 sample: $(BIN)/recordcheck
 	rm -rf sample_data/extract
 	$(BIN)/recordcheck generate sample_data/extract --seed 7 --scale 0.02 --as-of $(SAMPLE_AS_OF)

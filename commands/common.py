@@ -276,7 +276,8 @@ rules_dir_option = click.option(
     "--rules",
     "rules_dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="Rule pack folder (default: the bundled rules/).",
+    envvar="RECORDCHECK_RULES",
+    help="Rule pack folder: its rules, reference data and suites (default: $RECORDCHECK_RULES, else the bundled rules/).",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 
 from recordcheck.checks.base.config import RunConfig
 from recordcheck.checks.base.refdata import ReferenceData, load_reference
+from recordcheck.checks.base.resources import RULES_ENV
 from recordcheck.checks.engine.engine import EngineResult, run_pack
 from recordcheck.checks.engine.headline import headline_figures
 from recordcheck.checks.engine.rules import RuleCase, RulePack, load_pack
@@ -24,15 +26,26 @@ ROOT = Path(__file__).resolve().parent.parent
 AS_OF = datetime(2026, 4, 1, tzinfo=UTC)
 AS_OF_TEXT = "2026-04-01T00:00:00Z"
 
+FROZEN = ROOT / "tests" / "frozen"
+TEST_PACK = FROZEN / "rules"
+"""The engine's tests run on this frozen copy of the pack, never on the shipped rules/: a force
+that edits rules/ in place (a wider window, its own codes) changes what its pack finds, and only
+the pack's own cases, mutants, documents and snapshot (tests/test_shipped_pack.py) should notice.
+`make frozen-pack` refreshes it when the project changes what its engine tests expect."""
+TEST_REFERENCE = TEST_PACK / "reference"
+TEST_SNAPSHOT = FROZEN / "expected"
+"""The sample's findings under the frozen pack (the shipped snapshot when the copy was made)."""
+os.environ[RULES_ENV] = str(TEST_PACK)  # every command a test invokes reads the frozen pack by default
+
 
 @pytest.fixture(scope="session")
 def pack():
-    return load_pack()
+    return load_pack(TEST_PACK)
 
 
 @pytest.fixture(scope="session")
 def reference():
-    return load_reference()
+    return load_reference(TEST_REFERENCE)
 
 
 @pytest.fixture(scope="session")

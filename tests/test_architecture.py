@@ -108,9 +108,16 @@ def test_everything_imports_through_the_one_namespace():
 
 
 def test_committed_suites_match_the_contract():
+    """The suites are the contract's, not the pack's policy: the frozen test pack's copy must follow
+    it too (`make frozen-pack` copies them)."""
+    from tests.conftest import TEST_PACK
+
     for name, table in TABLES.items():
         assert load_suite(name) == build_suite(table), (
             f"rules/expectations/{name}.json is stale: run recordcheck suites --write"
+        )
+        assert load_suite(name, TEST_PACK / "expectations") == build_suite(table), (
+            f"tests/frozen/rules/expectations/{name}.json is stale: run make frozen-pack"
         )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TEST_PACK
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def force_repo(tmp_path_factory) -> Path:
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
     for key, value in (("user.email", "registrar@example.police.uk"), ("user.name", "Registrar")):
         _git(repo, "config", key, value)
-    shutil.copytree(ROOT / "rules", repo / "rules", ignore=shutil.ignore_patterns("__pycache__", "__init__.py"))
+    shutil.copytree(TEST_PACK, repo / "rules", ignore=shutil.ignore_patterns("__pycache__", "__init__.py"))
     extract = repo / "sample_extract"
     shutil.copytree(ROOT / "sample_data" / "extract", extract)
     (extract / "generation.json").unlink()

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from recordcheck.checks.base.exitcodes import ExitCode
 from recordcheck.cli import cli
-from tests.conftest import AS_OF_TEXT, ROOT
+from tests.conftest import AS_OF_TEXT, ROOT, TEST_PACK
 
 
 def invoke(*args: str):
@@ -132,7 +132,7 @@ def test_disabled_rule_is_not_run_and_warn_threshold_does_not_fail(tmp_path):
 
 def test_run_with_another_rule_pack(tmp_path):
     rules = tmp_path / "rules"
-    shutil.copytree(ROOT / "rules", rules)
+    shutil.copytree(TEST_PACK, rules)
     shutil.rmtree(rules / "victim_care")
     result = run_sample(
         tmp_path / "o",

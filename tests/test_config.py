@@ -12,7 +12,7 @@ from recordcheck.checks.base.config import load_config
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.exitcodes import ExitCode
 from recordcheck.cli import cli
-from tests.conftest import AS_OF_TEXT, ROOT
+from tests.conftest import AS_OF_TEXT, ROOT, TEST_REFERENCE
 
 
 def _config(tmp_path, text: str):
@@ -133,7 +133,7 @@ def test_a_forces_grade_bands_carry_their_hmicfrs_names_through_the_config(tmp_p
         "      - {grade: Below, min_percent: 0}\n"
     )
     config = load_config(path)
-    bands = load_reference(overrides=config.reference, config_path=path).grade_bands
+    bands = load_reference(TEST_REFERENCE, overrides=config.reference, config_path=path).grade_bands
     assert [(b.grade, b.hmicfrs) for b in bands] == [("Meets", "Good"), ("Below", "")]
     path.write_text(
         "config: 1\nreference:\n  grade_bands:\n    bands:\n      - {grade: Meets, min_percent: 95, hmics: Good}\n"

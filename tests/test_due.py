@@ -15,14 +15,14 @@ import pytest
 from click.testing import CliRunner
 
 from recordcheck.cli import cli
-from tests.conftest import AS_OF_TEXT, ROOT, run_sample_cli
+from tests.conftest import AS_OF_TEXT, ROOT, TEST_REFERENCE, run_sample_cli
 
 SAMPLE = ROOT / "sample_data" / "extract"
 AS_OF = datetime(2026, 4, 1, tzinfo=UTC)
 
 
 def _expected_due() -> dict[str, str]:
-    catalogue = pl.read_csv(ROOT / "rules" / "reference" / "offence_catalogue.csv", comment_prefix="#", infer_schema=False)
+    catalogue = pl.read_csv(TEST_REFERENCE / "offence_catalogue.csv", comment_prefix="#", infer_schema=False)
     notifiable = set(catalogue.filter(pl.col("notifiable").str.to_lowercase() == "true")["code"])
     links = pl.read_csv(SAMPLE / "crime_links.csv", infer_schema=False)
     reports = pl.concat(

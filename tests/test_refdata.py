@@ -11,12 +11,12 @@ import pytest
 
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.refdata import LimitPeriod, load_reference, read_catalogue
-from recordcheck.checks.base.resources import REFERENCE_DIR
+from tests.conftest import TEST_REFERENCE
 
 
 def _reference_copy(tmp_path: Path) -> Path:
     folder = tmp_path / "reference"
-    shutil.copytree(REFERENCE_DIR, folder)
+    shutil.copytree(TEST_REFERENCE, folder)
     return folder
 
 
@@ -27,7 +27,7 @@ def _replace(path: Path, old: str, new: str) -> None:
 
 
 def test_recording_hours_are_72_before_april_2015_and_24_from_then():
-    reference = load_reference()
+    reference = load_reference(TEST_REFERENCE)
     periods = [p for p in reference.limit_periods if p.name == "recording_hours"]
     assert periods == [
         LimitPeriod("recording_hours", 72.0, None, date(2015, 4, 1)),
@@ -37,12 +37,12 @@ def test_recording_hours_are_72_before_april_2015_and_24_from_then():
 
 
 def test_a_force_override_sets_the_value_in_force_now_and_keeps_the_history():
-    reference = load_reference(overrides={"limits": {"recording_hours": 48, "victim_update_days": 30}})
+    reference = load_reference(TEST_REFERENCE, overrides={"limits": {"recording_hours": 48, "victim_update_days": 30}})
     recording = [(p.value, p.valid_from, p.valid_to) for p in reference.limit_periods if p.name == "recording_hours"]
     assert recording == [(72.0, None, date(2015, 4, 1)), (48.0, date(2015, 4, 1), None)]
-    assert reference.limits == {**load_reference().limits, "recording_hours": 48.0, "victim_update_days": 30.0}
+    assert reference.limits == {**load_reference(TEST_REFERENCE).limits, "recording_hours": 48.0, "victim_update_days": 30.0}
     with pytest.raises(ConfigError, match=r"reference\.limits\.pending_hours must be a finite number above zero"):
-        load_reference(overrides={"limits": {"pending_hours": 0}})
+        load_reference(TEST_REFERENCE, overrides={"limits": {"pending_hours": 0}})
 
 
 @pytest.mark.parametrize(
@@ -73,7 +73,7 @@ def test_impossible_limit_periods_are_refused(tmp_path, periods, message):
 
 
 def test_outcome_types_carry_the_dates_they_came_in():
-    periods = load_reference().outcome_periods
+    periods = load_reference(TEST_REFERENCE).outcome_periods
     assert periods[1] == periods[20] == (date(2013, 4, 1), None)
     assert periods[21] == (date(2016, 1, 1), None)
     assert periods[22] == (date(2019, 4, 1), None)
@@ -131,8 +131,10 @@ def test_a_no_crime_reason_stands_only_inside_its_dates(pack):
     from recordcheck.checks.rulechange.ruletest import case_tables
     from tests.conftest import AS_OF
 
-    assert load_reference().reason_periods == {}
-    reference = load_reference(overrides={"no_crime_reasons": {"valid": {"victim_not_traced": {"valid_to": "2026-01-01"}}}})
+    assert load_reference(TEST_REFERENCE).reason_periods == {}
+    reference = load_reference(
+        TEST_REFERENCE, overrides={"no_crime_reasons": {"valid": {"victim_not_traced": {"valid_to": "2026-01-01"}}}}
+    )
     assert reference.reason_periods == {"victim_not_traced": (None, date(2026, 1, 1))}
     closed = {
         "referrer_type": "member_of_public",
@@ -151,8 +153,29 @@ def test_a_no_crime_reason_stands_only_inside_its_dates(pack):
     tables = case_tables(RuleCase("dated", given, (), ()), pack.case_defaults)
     flagged = run_pack(pack, reference, AS_OF, tables, "t", only=["REC001"]).register["record_id"].to_list()
     assert flagged == ["R2"]
-    assert run_pack(pack, load_reference(), AS_OF, tables, "t", only=["REC001"]).register.height == 0
+    assert run_pack(pack, load_reference(TEST_REFERENCE), AS_OF, tables, "t", only=["REC001"]).register.height == 0
     with pytest.raises(ConfigError, match="valid_to must come after valid_from"):
         load_reference(
             overrides={"no_crime_reasons": {"valid": {"duplicate": {"valid_from": "2020-01-01", "valid_to": "2019-01-01"}}}}
         )
+
+
+def test_a_limit_override_changes_what_the_rules_find(pack):
+    """The rules read their limits from the reference data, so a force's override changes the findings."""
+    from recordcheck.checks.engine.engine import run_pack
+    from recordcheck.checks.extract.profile import load_profile
+    from recordcheck.checks.validation.pipeline import load_extract
+    from tests.conftest import AS_OF, ROOT, TEST_REFERENCE
+
+    default = load_reference(TEST_REFERENCE)
+    longer = load_reference(TEST_REFERENCE, overrides={"limits": {"victim_update_days": 3650, "recording_hours": 24 * 365}})
+    assert (default.limits["victim_update_days"], longer.limits["victim_update_days"]) == (28, 3650)
+    loaded = load_extract(ROOT / "sample_data" / "extract", load_profile(), default, AS_OF)
+    try:
+        before = {r.rule.id: r.breaches for r in run_pack(pack, default, AS_OF, loaded.validation.accepted, "a").results}
+        after = {r.rule.id: r.breaches for r in run_pack(pack, longer, AS_OF, loaded.validation.accepted, "b").results}
+    finally:
+        loaded.close()
+    assert before["VIC001"] > 0 and after["VIC001"] == 0
+    assert before["TIM001"] > 0 and after["TIM001"] == 0
+    assert after["REC001"] <= before["REC001"], "a longer pending limit never finds more"

@@ -19,7 +19,7 @@ from recordcheck.checks.base.config import RunConfig
 from recordcheck.reports import context as report_context
 from recordcheck.reports.render import render_run
 from tests.browser import MM, open_page, overlaps, printed_pages
-from tests.conftest import ROOT, run_with_report
+from tests.conftest import ROOT, TEST_REFERENCE, run_with_report
 
 
 def soup_of(path: Path) -> BeautifulSoup:
@@ -202,7 +202,7 @@ def test_grades_follow_the_forces_grade_bands(tmp_path, pack):
             {"grade": "Below the standard", "min_percent": 0},
         ]
     }
-    reference = load_reference(overrides={"grade_bands": bands})
+    reference = load_reference(TEST_REFERENCE, overrides={"grade_bands": bands})
     run_dir = run_with_report(ROOT / "sample_data" / "extract", tmp_path, pack, reference)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["reference"]["grade_bands"][0]["grade"] == "Meets the standard"
@@ -221,7 +221,7 @@ def _crimes_by_hand(extract: Path, referrals_only: bool) -> tuple[int, int, int]
     unrecorded, is due one crime per victim (one per premises for burglary); its linked crimes
     count their distinct victims (a crime with no victim id is one), never more than are due.
     `referrals_only`: the professional third parties' referrals."""
-    catalogue = pl.read_csv(ROOT / "rules" / "reference" / "offence_catalogue.csv", comment_prefix="#", infer_schema=False)
+    catalogue = pl.read_csv(TEST_REFERENCE / "offence_catalogue.csv", comment_prefix="#", infer_schema=False)
     notifiable = catalogue.filter(pl.col("notifiable") == "true")["code"].to_list()
     per_victim = catalogue.filter(pl.col("counting_unit") == "victim")["code"].to_list()
     referrals = pl.read_csv(extract / "referrals.csv", infer_schema=False)

@@ -14,9 +14,8 @@ from click.testing import CliRunner
 
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.exitcodes import ExitCode
-from recordcheck.checks.engine.rules import RULES_DIR, load_pack
+from recordcheck.checks.engine.rules import load_pack
 from recordcheck.checks.rulechange.snapshot import (
-    SNAPSHOT_DIR,
     approve,
     bump_is_enough,
     file_hash,
@@ -25,7 +24,7 @@ from recordcheck.checks.rulechange.snapshot import (
     required_bump,
 )
 from recordcheck.cli import cli
-from tests.conftest import AS_OF_TEXT, ROOT
+from tests.conftest import AS_OF_TEXT, ROOT, TEST_PACK, TEST_SNAPSHOT
 
 KEYS = ["rule_id", "record_type", "record_id"]
 
@@ -36,7 +35,7 @@ def invoke(*args: str):
 
 def _pack_copy(tmp_path: Path, name: str = "pack") -> Path:
     folder = tmp_path / name
-    shutil.copytree(RULES_DIR, folder)
+    shutil.copytree(TEST_PACK, folder)
     return folder
 
 
@@ -90,7 +89,7 @@ def test_limit_change_diff_matches_two_full_runs(small_extract, tmp_path):
     pack = _pack_copy(tmp_path)
     _set_limit(pack, "recording_hours", 72)
     _set_limit(pack, "pending_hours", 48)
-    code, diff = _diff_json(small_extract, str(RULES_DIR), pack)
+    code, diff = _diff_json(small_extract, str(TEST_PACK), pack)
     assert code == ExitCode.FINDINGS_CHANGED
     # the independent count: two whole runs, one with each pack, compared row by row
     invoke("run", str(small_extract), "--out", str(tmp_path / "base"), "--as-of", AS_OF_TEXT)
@@ -127,7 +126,7 @@ def test_rule_removed_and_rule_added(tmp_path):
     (pack / "cancellation" / "CAN003.yaml").write_text(
         text.replace("CAN002", "CAN003").replace("name: cancellation.", "name: cancellation.copy_")
     )
-    code, diff = _diff_json(ROOT / "sample_data" / "extract", str(RULES_DIR), pack)
+    code, diff = _diff_json(ROOT / "sample_data" / "extract", str(TEST_PACK), pack)
     rules = {r["rule_id"]: r for r in diff["rules"]}
     assert code == ExitCode.FINDINGS_CHANGED
     assert (
@@ -139,7 +138,7 @@ def test_rule_removed_and_rule_added(tmp_path):
 
 def test_base_from_a_git_revision(tmp_path):
     repo = tmp_path / "force-rules"
-    shutil.copytree(RULES_DIR, repo / "rules")
+    shutil.copytree(TEST_PACK, repo / "rules")
     git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "."], check=True)
@@ -180,7 +179,7 @@ def test_markdown_puts_changed_rules_in_a_table_and_folds_the_rest(tmp_path):
         "diff",
         str(ROOT / "sample_data" / "extract"),
         "--base",
-        str(RULES_DIR),
+        str(TEST_PACK),
         "--rules",
         str(pack),
         "--as-of",
@@ -198,7 +197,7 @@ def test_markdown_puts_changed_rules_in_a_table_and_folds_the_rest(tmp_path):
     changed = [line for line in body if line.count("|") == header.count("|")]
     assert changed and all(" changed " in line for line in changed)
     folded = re.search(r"<details><summary>(\d+) rule\(s\) unchanged</summary>", text)
-    assert folded and int(folded.group(1)) + len(changed) == len(load_pack().rules)
+    assert folded and int(folded.group(1)) + len(changed) == len(load_pack(TEST_PACK).rules)
     assert "| limits.yaml | pending_hours | 24 | 48 |" in text
 
 
@@ -247,7 +246,7 @@ def test_version_bump_rule(old, new, bump, ok):
 
 def test_approve_refuses_a_change_without_the_version_it_needs(tmp_path):
     snapshot = tmp_path / "expected"
-    shutil.copytree(SNAPSHOT_DIR, snapshot)
+    shutil.copytree(TEST_SNAPSHOT, snapshot)
     approved = read_findings(snapshot)
     fewer, more = (
         approved.head(approved.height - 1),
@@ -269,7 +268,7 @@ def test_approve_refuses_a_change_without_the_version_it_needs(tmp_path):
 def test_examples_option_caps_the_examples(small_extract, tmp_path):
     pack = _pack_copy(tmp_path)
     _set_limit(pack, "recording_hours", 72)
-    args = ["rules", "diff", str(small_extract), "--base", str(RULES_DIR), "--rules", str(pack), "--as-of", AS_OF_TEXT]
+    args = ["rules", "diff", str(small_extract), "--base", str(TEST_PACK), "--rules", str(pack), "--as-of", AS_OF_TEXT]
     one = json.loads(invoke(*args, "--format", "json", "--examples", "1").output)
     tim = next(r for r in one["rules"] if r["rule_id"] == "TIM001")
     assert tim["removed"] > 1 and len(tim["examples"]["removed"]) == 1
@@ -281,8 +280,8 @@ def test_approve_command_writes_the_snapshot_of_the_sample(tmp_path):
     snapshot = tmp_path / "expected"
     result = invoke("rules", "approve", "--snapshot", str(snapshot))
     assert result.exit_code == 0 and "first approval" in result.output
-    assert (snapshot / "findings.csv").read_text() == (SNAPSHOT_DIR / "findings.csv").read_text()
-    assert read_approval(snapshot).pack_version == load_pack().version
+    assert (snapshot / "findings.csv").read_text() == (TEST_SNAPSHOT / "findings.csv").read_text()
+    assert read_approval(snapshot).pack_version == load_pack(TEST_PACK).version
     again = invoke("rules", "approve", "--snapshot", str(snapshot))
     assert again.exit_code == 0 and "no finding added or removed" in again.output
 
@@ -323,24 +322,24 @@ def test_a_severity_or_detail_change_is_reported_and_needs_approval(tmp_path):
     severity = _pack_copy(tmp_path, "severity")
     tim = severity / "timeliness" / "TIM001.yaml"
     tim.write_text(tim.read_text().replace("severity: medium", "severity: high", 1))
-    code, diff = _diff_json(sample, str(RULES_DIR), severity)
+    code, diff = _diff_json(sample, str(TEST_PACK), severity)
     assert code == ExitCode.FINDINGS_CHANGED and diff["findings_changed"] and diff["bump_needed"] == "minor"
     rule = next(r for r in diff["rules"] if r["rule_id"] == "TIM001")
     assert rule["status"] == "changed" and rule["changed"] == {"severity": 3} and rule["added"] == rule["removed"] == 0
-    text = invoke("rules", "diff", str(sample), "--base", str(RULES_DIR), "--rules", str(severity), "--as-of", AS_OF_TEXT)
+    text = invoke("rules", "diff", str(sample), "--base", str(TEST_PACK), "--rules", str(severity), "--as-of", AS_OF_TEXT)
     assert "TIM001  changed    +0 -0 =3  population same  (severity of 3 changed)" in text.output
     assert re.search(r"    ~ CR\d+: \[medium\] Crime .* → \[high\] Crime ", text.output)
 
     wording = _pack_copy(tmp_path, "wording")
     tim = wording / "timeliness" / "TIM001.yaml"
     tim.write_text(tim.read_text().replace("(limit then {limit_hours} hours)", "(the limit was {limit_hours} hours)"))
-    code, diff = _diff_json(sample, str(RULES_DIR), wording)
+    code, diff = _diff_json(sample, str(TEST_PACK), wording)
     rule = next(r for r in diff["rules"] if r["rule_id"] == "TIM001")
     assert code == ExitCode.FINDINGS_CHANGED and rule["changed"] == {"detail": 3} and diff["bump_needed"] == "patch"
 
     # approval: the snapshot of the bundled pack, then each change at the version it needs
     snapshot = tmp_path / "expected"
-    shutil.copytree(SNAPSHOT_DIR, snapshot)
+    shutil.copytree(TEST_SNAPSHOT, snapshot)
     version = read_approval(snapshot).pack_version
     major, minor, _ = (int(part) for part in version.split("."))
     refused = invoke("rules", "approve", "--rules", str(severity), "--snapshot", str(snapshot))
@@ -353,7 +352,7 @@ def test_a_severity_or_detail_change_is_reported_and_needs_approval(tmp_path):
     assert read_findings(snapshot).filter(pl.col("detail").str.contains("the limit was")).height == 3
 
     # --check-version: the version step and the changelog entry, against the base
-    args = ["rules", "diff", str(sample), "--base", str(RULES_DIR), "--as-of", AS_OF_TEXT, "--check-version"]
+    args = ["rules", "diff", str(sample), "--base", str(TEST_PACK), "--as-of", AS_OF_TEXT, "--check-version"]
     short = invoke(*args, "--rules", str(severity))
     assert short.exit_code == ExitCode.USAGE_ERROR
     assert (
@@ -374,7 +373,7 @@ def test_approve_reads_the_config_it_is_given(tmp_path):
     """`rules approve --config`: a force's overrides reach the findings approved. A 72-hour
     recording limit removes TIM001's findings, so approval at the same version is refused."""
     snapshot = tmp_path / "expected"
-    shutil.copytree(SNAPSHOT_DIR, snapshot)
+    shutil.copytree(TEST_SNAPSHOT, snapshot)
     config = tmp_path / "c.yaml"
     config.write_text("config: 1\nreference:\n  limits:\n    recording_hours: 72\n", encoding="utf-8")
     refused = invoke("rules", "approve", "--snapshot", str(snapshot), "--config", str(config))

@@ -12,9 +12,10 @@ import pytest
 
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.refdata import load_reference
-from recordcheck.checks.engine.rules import RULES_DIR, load_pack
+from recordcheck.checks.engine.rules import load_pack
 from recordcheck.checks.extract.contract import FINDINGS
 from recordcheck.checks.rulechange.ruletest import run_cases
+from tests.conftest import TEST_PACK, TEST_REFERENCE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,7 +55,7 @@ def test_every_rule_is_listed_in_the_docs(pack):
 
 def _copy_pack(tmp_path: Path) -> Path:
     target = tmp_path / "rules"
-    shutil.copytree(RULES_DIR, target)
+    shutil.copytree(TEST_PACK, target)
     return target
 
 
@@ -124,14 +125,14 @@ def test_free_text_in_detail_rejected(tmp_path):
 def test_broken_time_limit_fails_with_rule_and_case_named(tmp_path):
     """A timeliness limit changed to 25 hours in a copy of the pack makes the cases fail."""
     rules = _edited_pack(tmp_path, "timeliness/TIM001.yaml", "hours_to_record > limit_hours", "hours_to_record > 25")
-    failed = [o for o in run_cases(load_pack(rules), load_reference(), ["TIM001"]) if not o.passed]
+    failed = [o for o in run_cases(load_pack(rules), load_reference(TEST_REFERENCE), ["TIM001"]) if not o.passed]
     assert failed
     assert any("TIM001 case 'exactly_24_hours_is_on_time'" in o.message for o in failed)
 
 
 def test_force_override_of_limit_changes_the_outcome(tmp_path):
-    reference = load_reference(overrides={"limits": {"recording_hours": 72}})
-    outcomes = run_cases(load_pack(), reference, ["TIM001"])
+    reference = load_reference(TEST_REFERENCE, overrides={"limits": {"recording_hours": 72}})
+    outcomes = run_cases(load_pack(TEST_PACK), reference, ["TIM001"])
     assert not all(o.passed for o in outcomes)  # the pack's 24h cases no longer hold at 72h
 
 
@@ -154,7 +155,7 @@ def test_inline_and_materialised_views_give_the_same_findings(tmp_path, small_ex
     materialised = load_pack(
         _edited_pack(tmp_path, "pack.yaml", "inline_views: [report_reason, narrative_scope]", "inline_views: []")
     )
-    inline = load_pack()
+    inline = load_pack(TEST_PACK)
     assert inline.inline_views == ("report_reason", "narrative_scope") and materialised.inline_views == ()
     a = run_pack(inline, reference, AS_OF, accepted, "r").register
     b = run_pack(materialised, reference, AS_OF, accepted, "r").register
@@ -222,7 +223,7 @@ def test_breaches_may_start_with_a_comment_or_with(tmp_path):
         "breaches: |\n  SELECT * FROM population",
         "breaches: |\n  -- the inconsistent ones\n  WITH p AS (SELECT * FROM population) SELECT * FROM p",
     )
-    failed = [o for o in run_cases(load_pack(rules), load_reference(), ["OUT001"]) if not o.passed]
+    failed = [o for o in run_cases(load_pack(rules), load_reference(TEST_REFERENCE), ["OUT001"]) if not o.passed]
     assert failed == []
 
 
@@ -268,15 +269,15 @@ def test_rule_and_pack_files_are_checked_by_their_schemas(tmp_path):
     rules = _edited_pack(tmp_path, "outcomes/OUT001.yaml", "    flagged: [C1, C2, C3, C4, C5]", "    flaged: [C1]")
     with pytest.raises(ConfigError, match=r"OUT001.yaml line \d+: unknown key 'flaged' in tests.0; known keys: name,"):
         load_pack(rules)
-    rules = _edited_pack(tmp_path / "b", "pack.yaml", f'version: "{load_pack().version}"', "version: one")
+    rules = _edited_pack(tmp_path / "b", "pack.yaml", f'version: "{load_pack(TEST_PACK).version}"', "version: one")
     with pytest.raises(ConfigError, match=r"pack.yaml line \d+: version: String should match pattern"):
         load_pack(rules)
     jsonschema = pytest.importorskip("jsonschema")
     from recordcheck.checks.base.yamlfile import load_yaml
 
-    schemas = {path.name: json.loads(path.read_text()) for path in (ROOT / "rules" / "schema").glob("*.json")}
-    jsonschema.validate(load_yaml(ROOT / "rules" / "pack.yaml"), schemas["pack.schema.json"])
-    for path in sorted((ROOT / "rules").glob("*/*.yaml")):
+    schemas = {path.name: json.loads(path.read_text()) for path in (TEST_PACK / "schema").glob("*.json")}
+    jsonschema.validate(load_yaml(TEST_PACK / "pack.yaml"), schemas["pack.schema.json"])
+    for path in sorted((TEST_PACK).glob("*/*.yaml")):
         if path.parent.name == "lexicons":
             schema = "context.schema.json" if path.name == "context.yaml" else "lexicon.schema.json"
             jsonschema.validate(load_yaml(path), schemas[schema])
@@ -291,7 +292,7 @@ def test_a_case_states_who_is_judged_and_what_the_sentence_says(reference):
 
     from recordcheck.checks.rulechange.ruletest import run_case
 
-    pack = load_pack()
+    pack = load_pack(TEST_PACK)
     rule = pack.get("CNT001")
     case = rule.cases[0]
     assert run_case(pack, reference, rule, case).passed
@@ -306,7 +307,7 @@ def test_a_case_states_who_is_judged_and_what_the_sentence_says(reference):
 
 
 def test_a_rules_cases_build_only_the_views_it_reads():
-    pack = load_pack()
+    pack = load_pack(TEST_PACK)
     assert list(pack.for_rules([pack.get("OUT001")]).views) == ["crime_first_report", "crime_agency", "crime"]
     assert list(pack.for_rules([pack.get("CNT001")]).views) == ["report_link_counts", "report"]
     both = pack.for_rules([pack.get("REC001"), pack.get("TIM001")])

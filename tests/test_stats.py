@@ -10,6 +10,7 @@ from recordcheck.checks.base.stats import unrecorded_per_year, wald_half_width, 
 from recordcheck.checks.engine.register import threshold_state
 from recordcheck.reports.figures import Grading, make_rate
 from recordcheck.reports.render import environment
+from tests.conftest import TEST_REFERENCE
 
 
 @pytest.mark.parametrize(
@@ -35,7 +36,7 @@ def test_normal_approximation_matches_the_2018_inspection_figure():
 
 
 def _grading(minimum: int = 30) -> Grading:
-    return Grading(load_reference().grade_bands, minimum)
+    return Grading(load_reference(TEST_REFERENCE).grade_bands, minimum)
 
 
 @pytest.mark.parametrize(
@@ -49,7 +50,7 @@ def _grading(minimum: int = 30) -> Grading:
     ],
 )
 def test_grade_bands_follow_their_stated_bounds(percent, grade):
-    assert grade_for(load_reference().grade_bands, percent) == grade
+    assert grade_for(load_reference(TEST_REFERENCE).grade_bands, percent) == grade
 
 
 @pytest.mark.parametrize(

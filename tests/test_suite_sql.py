@@ -8,6 +8,7 @@ import pytest
 
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.validation.suite_sql import compile_suite, failing_rows_predicate, render, transpile
+from tests.conftest import TEST_PACK
 
 
 def _exp(kind: str, **kwargs):
@@ -77,12 +78,11 @@ def test_a_hostile_suite_is_refused_before_any_sql_is_built(tmp_path):
     from click.testing import CliRunner
 
     from recordcheck.checks.base.exitcodes import ExitCode
-    from recordcheck.checks.base.resources import RULES_DIR
     from recordcheck.cli import cli
     from tests.conftest import AS_OF_TEXT, ROOT
 
     rules = tmp_path / "rules"
-    shutil.copytree(RULES_DIR, rules)
+    shutil.copytree(TEST_PACK, rules)
     suite = rules / "expectations" / "crimes.json"
     document = json.loads(suite.read_text())
     document["expectations"][0]["kwargs"]["column"] = 'crime_id" IS NULL OR 1=1 --'

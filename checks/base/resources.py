@@ -21,6 +21,8 @@ def packaged_folder(package: str, *parts: str) -> Path:
 
 
 RULES_DIR = packaged_folder("recordcheck.rules")
+RULES_ENV = "RECORDCHECK_RULES"
+"""The environment variable that names a force's own pack folder, the default of every `--rules`."""
 REFERENCE_DIR = RULES_DIR / "reference"
 SUITES_DIR = RULES_DIR / "expectations"
 PROFILES_DIR = packaged_folder("recordcheck.checks", "profiles")

@@ -162,6 +162,32 @@ def test_refused_force_is_named_and_the_others_publish(tmp_path, small_extract):
     assert "BROKEN" in (run_dir / "national.html").read_text(encoding="utf-8")
 
 
+def test_an_unreadable_force_is_refused_and_the_others_are_checked(tmp_path, small_extract, monkeypatch):
+    """One force's file cannot be read (permissions; as root the open is made to fail): that force
+    is refused by name with the reason, the other is checked, and the run exits 11, never 3 or 7."""
+    from pathlib import Path as RealPath
+
+    forces = tmp_path / "forces"
+    for code in ("GOOD", "LOCKED"):
+        (forces / code).mkdir(parents=True)
+        for path in small_extract.glob("*.csv"):
+            (forces / code / path.name).write_bytes(path.read_bytes())
+    blocked = forces / "LOCKED" / "referrals.csv"
+    real_open = RealPath.open
+
+    def refuse(self, *args, **kwargs):
+        if self == blocked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(RealPath, "open", refuse)
+    result = CliRunner().invoke(cli, ["national", str(forces), "--out", str(tmp_path / "out"), "--as-of", AS_OF_TEXT])
+    assert result.exit_code == ExitCode.FORCES_REFUSED, result.output
+    assert "REFUSED LOCKED" in result.output and "referrals.csv: cannot be read (Permission denied)" in result.output
+    assert "Forces: 1 checked, 1 refused;" in result.output
+    assert (tmp_path / "out" / "latest" / "exceptions" / "force=GOOD").is_dir()
+
+
 def test_funnel_limits_match_a_hand_calculation():
     # p0 = 0.1, n = 100 (10 expected breaches: normal limits): standard error sqrt(0.1 * 0.9 / 100) = 0.03
     low95, high95 = limits(0.1, 100, Z95)

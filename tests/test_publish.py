@@ -101,3 +101,29 @@ def test_the_runs_duckdb_writes_only_into_its_outbox_and_the_outbox_goes(tmp_pat
                 database.con.execute(sql)
     assert list(out.iterdir()) == [], "the outbox is removed"
     assert not (tmp_path / "elsewhere.parquet").exists()
+
+
+def test_a_full_disk_at_the_store_commit_exits_7_and_publishes_nothing(tmp_path, monkeypatch):
+    """The store's write fails for want of disk (DuckDB says so in its own IOException): exit 7
+    OUTPUT_UNAVAILABLE, not 5; the run folder is gone, `latest` never pointed, the store holds no
+    run, and the next night runs as if this one had not been tried."""
+    import duckdb
+
+    from recordcheck.checks.base.exitcodes import ExitCode
+    from recordcheck.checks.nightly.store import RunStore
+    from tests.conftest import run_sample_cli
+
+    def full(self, run):
+        raise duckdb.IOException('IO Error: Could not write file "/srv/out/recordcheck.duckdb.wal": No space left on device')
+
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        patch.setattr(RunStore, "_insert_run", full)
+        result = run_sample_cli(out)
+    assert result.exit_code == ExitCode.OUTPUT_UNAVAILABLE, result.output
+    assert "the run store cannot be written (No space left on device)" in result.output
+    assert "Nothing was published." in result.output and "/srv/out" not in result.output
+    assert not (out / LATEST).exists() and [p.name for p in out.iterdir() if p.name[:1].isdigit()] == []
+    with RunStore(out / "recordcheck.duckdb") as store:
+        assert store.con.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+    assert run_sample_cli(out).exit_code == 0 and (out / LATEST).is_symlink()

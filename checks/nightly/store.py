@@ -12,11 +12,12 @@ A run's rows go in as one transaction (`record_run`), after its folder is in pla
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from recordcheck.checks.base.errors import Busy, StoreUnavailable
+from recordcheck.checks.base.errors import Busy, OutputUnavailable, StoreUnavailable
 from recordcheck.checks.base.london import LONDON_TZ
 from recordcheck.checks.extract.contract import REGISTER_COLUMNS
 
@@ -160,6 +161,21 @@ class PreviousRun:
     as_of: datetime
 
 
+WRITE_FAILURES = ("No space left on device", "Disk quota exceeded", "Read-only file system", "Could not write all bytes")
+"""How DuckDB (which raises its own IOException, not OSError) says a write did not reach the disk."""
+
+
+def cannot_write(exc: BaseException) -> str | None:
+    """Why a store write failed for want of disk, in the operating system's words; None otherwise.
+    Only a known phrase is returned, never the message (it may quote a path or a value)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return os.strerror(exc.errno)
+    if isinstance(exc, duckdb.Error):
+        text = str(exc)
+        return next((phrase for phrase in WRITE_FAILURES if phrase in text), None)
+    return None
+
+
 class RunStore:
     """The store at `path`, upgraded to this version's schema on open."""
 
@@ -220,13 +236,19 @@ class RunStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """All or nothing. A disk that fills (or turns read-only) while the store writes, at the
+        commit too, is OUT's fault (exit 7), not a defect (5): the run is then not published."""
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield
-        except BaseException:
-            self.con.execute("ROLLBACK")
+            self.con.execute("COMMIT")
+        except BaseException as exc:
+            with suppress(duckdb.Error):  # a failed COMMIT has already ended the transaction
+                self.con.execute("ROLLBACK")
+            why = cannot_write(exc)
+            if why:
+                raise OutputUnavailable(f"{self.path}: the run store cannot be written ({why})") from None
             raise
-        self.con.execute("COMMIT")
 
     # ------------------------------------------------------------------ reading
 

@@ -149,10 +149,20 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _SIGNALLED.clear()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, _on_signal)
         try:
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
+            if _SIGNALLED:
+                # the handler's Interrupted was swallowed on the way up (a finaliser, a library's
+                # catch-all) and the command went on to finish: never a quiet success
+                _fail(
+                    ExitCode.INTERRUPTED,
+                    f"interrupted ({_SIGNALLED[0]}) while it worked, and it went on to finish: what it "
+                    "wrote stands (a run: published and in the store); check it before relying on it",
+                )
+            return result
         except click.UsageError as exc:  # a bad value found once the command runs (--as-of): a usage error
             _fail(ExitCode.USAGE_ERROR, f"error: {exc.format_message()}")
         except RecordcheckError as exc:

@@ -20,7 +20,9 @@ class ExitCode(IntEnum):
     """An unexpected error (a defect): one line on stderr, where it happened (no record values) in
     recordcheck-error.log in OUT_DIR (or the system's temporary folder); nothing published."""
     INTERRUPTED = 6
-    """Stopped by SIGTERM or SIGINT: the staging folder was removed, nothing published."""
+    """Stopped by SIGTERM or SIGINT: the staging folder was removed, nothing published. (A signal
+    that came after the store recorded the run, or that a library swallowed while the command went
+    on to finish, exits 6 too, and the message says what was published.)"""
     OUTPUT_UNAVAILABLE = 7
     """OUT_DIR cannot take a run (not a folder, not writable, `latest` not a link, disk full):
     checked before any work where it can be; nothing published."""

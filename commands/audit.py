@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -201,13 +202,21 @@ def history(out_dir: Path, store_path: Path | None, limit: int) -> None:
         f"{'run':<32}{'as of (London)':<22}{'exit':>5}{'rows read':>11}{'exceptions':>11}{'new':>7}{'resolved':>9}"
         f"{'open high':>10}{'recording':>11}"
     )
+
+    def shown(value: Any, spec: str) -> str:
+        """A store value as the table prints it; '?' where a damaged store lost it."""
+        return format("?" if value is None else value, spec.replace(",", "") if value is None else spec)
+
     for r in runs.iter_rows(named=True):
         rate = "-" if r["recording_rate"] is None else f"{r['recording_rate']:.2%}"
-        as_of = r["as_of"] if r["as_of"].tzinfo else r["as_of"].replace(tzinfo=UTC)
+        as_of = r["as_of"] if r["as_of"] is None or r["as_of"].tzinfo else r["as_of"].replace(tzinfo=UTC)
+        when = "?" if as_of is None else f"{as_of.astimezone(LONDON):%Y-%m-%d %H:%M %Z}"
         click.echo(
-            f"{r['run_id']:<32}{as_of.astimezone(LONDON):%Y-%m-%d %H:%M %Z}".ljust(54)
-            + f"{r['exit_code']:>5}{r['rows_read']:>11,}{r['exceptions']:>11,}"
-            f"{r['new_findings']:>7,}{r['resolved']:>9,}{r['open_high']:>10,}{rate:>11}"
+            f"{shown(r['run_id'], '<32')}{when}".ljust(54)
+            + shown(r["exit_code"], ">5")
+            + "".join(shown(r[c], f">{w},") for c, w in (("rows_read", 11), ("exceptions", 11), ("new_findings", 7)))
+            + "".join(shown(r[c], f">{w},") for c, w in (("resolved", 9), ("open_high", 10)))
+            + f"{rate:>11}"
         )
     if weeks:
         click.echo("")

@@ -1,4 +1,5 @@
-"""Fuzzing: malformed CSV, JSON Lines and Parquet tables, and hostile YAML configs.
+"""Fuzzing: malformed CSV, JSON Lines and Parquet tables, hostile YAML configs and profiles,
+damaged run stores, and the files auditors send back.
 
 Whatever the input, a run is either published (0, or 9 when too much was quarantined) with rows
 read = accepted + quarantined for every table, or it stops with a named exit code before
@@ -156,6 +157,103 @@ def test_hostile_config(tiny_extract, tmp_path, section, key, value):
     out = tmp_path / "out-config"
     shutil.rmtree(out, ignore_errors=True)
     _check(_run(tiny_extract, out, "--config", str(config)), out)
+
+
+profile_key = st.sampled_from(["encoding", "dayfirst", "booleans", "tables", "name", "profile", "timezone"])
+table_key = st.sampled_from(["file", "format", "encoding", "columns", "values", "derive", "build_from", "not_links"])
+profile_text = st.sampled_from(["referral_id", "crime_id", "../crimes.csv", "/etc/passwd", "x\ny: 1", "", "utf-8", "cp1252"])
+
+
+@FUZZ
+@given(
+    top=st.lists(st.tuples(profile_key, yaml_value), max_size=2),
+    table=st.sampled_from(["referrals", "crimes", "crime_links", "incident_log", "nope"]),
+    edits=st.lists(st.tuples(table_key, st.one_of(yaml_value, profile_text)), max_size=3),
+    column=st.tuples(
+        st.sampled_from(["referral_id", "received_at", "district", "bogus"]), st.one_of(profile_text, yaml_value)
+    ),
+)
+def test_hostile_profile(tiny_extract, tmp_path, top, table, edits, column):
+    """Whatever a profile says (wrong types, unknown keys and columns, files outside the extract,
+    a name carrying YAML), the run publishes or stops with a named code before publishing."""
+    import yaml
+
+    profile = yaml.safe_load((ROOT / "checks" / "profiles" / "default.yaml").read_text(encoding="utf-8"))
+    spec: dict = {"columns": {column[0]: column[1]}}
+    spec.update(dict(edits))
+    profile["tables"] = {table: spec}
+    profile.update(dict(top))
+    path = tmp_path / "profile.yaml"
+    path.write_text(yaml.safe_dump(profile, allow_unicode=True), encoding="utf-8")
+    out = tmp_path / "out-profile"
+    shutil.rmtree(out, ignore_errors=True)
+    _check(_run(tiny_extract, out, "--profile", str(path)), out)
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory, tiny_extract):
+    """A run store that has recorded one night of the tiny extract (incomplete: 9)."""
+    out = tmp_path_factory.mktemp("stored")
+    assert _run(tiny_extract, out).exit_code in (0, ExitCode.RUN_INCOMPLETE)
+    return out
+
+
+store_damage = st.one_of(
+    st.tuples(st.just("bytes"), st.binary(max_size=64)),
+    st.tuples(
+        st.just("sql"),
+        st.sampled_from(
+            [
+                "UPDATE schema_version SET version = version + 5",
+                "DELETE FROM schema_version",
+                "DROP TABLE runs",
+                "DROP TABLE findings",
+                "UPDATE runs SET run_id = '../victim'",
+                "UPDATE runs SET as_of = TIMESTAMPTZ '9999-12-31 00:00:00+00'",
+                "UPDATE runs SET exit_code = NULL",
+                "DELETE FROM runs",
+                "UPDATE findings SET fingerprint = NULL",
+                "ALTER TABLE run_findings DROP COLUMN evidence",
+            ]
+        ),
+    ),
+)
+
+
+@FUZZ
+@given(damage=store_damage)
+def test_damaged_store_states(stored, tiny_extract, tmp_path, damage):
+    """A store that is not a DuckDB file, is from a newer schema, lacks a table or holds tampered
+    rows: the next night, `history` and `review export` stop with a named code (2 usage, 3 input,
+    7 output, 12 store) or go on, never a traceback or exit 5, and nothing is deleted outside OUT."""
+    import duckdb
+
+    out = tmp_path / "out-store"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(stored, out, symlinks=True)
+    victim = tmp_path / "victim"
+    victim.mkdir(exist_ok=True)
+    store = out / "recordcheck.duckdb"
+    kind, what = damage
+    if kind == "bytes":
+        store.write_bytes(what)
+        (out / "recordcheck.duckdb.wal").unlink(missing_ok=True)
+    else:
+        with duckdb.connect(str(store)) as con:
+            try:
+                con.execute(what)
+            except duckdb.Error:
+                return  # the schema does not allow this damage: nothing to test
+    named = {0, 1, 9, ExitCode.USAGE_ERROR, ExitCode.INPUT_REJECTED, ExitCode.OUTPUT_UNAVAILABLE}
+    named |= {ExitCode.STORE_UNAVAILABLE}
+    for args in (
+        ["run", str(tiny_extract), "--out", str(out), "--as-of", "2026-04-02T00:00:00Z", "--keep", "1"],
+        ["history", str(out)],
+        ["review", "export", str(out), "--file", str(tmp_path / "w.csv")],
+    ):
+        result = CliRunner().invoke(cli, args)
+        assert "Traceback" not in result.output and result.exit_code in named, (args[0], result.exit_code, result.output)
+    assert victim.is_dir(), "nothing outside OUT is deleted"
 
 
 # ---------------------------------------------------------------- files auditors send back

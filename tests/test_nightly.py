@@ -697,6 +697,11 @@ def test_re_running_an_older_night_leaves_latest_on_the_newest(tmp_path):
     assert _run(SAMPLE, out, 0)[0] == 0
     assert (out / "latest").resolve().name == newest, "latest moved back to the older night"
     assert len([p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]) == 2, "the older night is published"
+    # with --keep 1, the older night re-run is older than the one kept, yet it is the run just
+    # published: pruning it left the command reading a folder it had deleted (exit 5)
+    code, output = _run(SAMPLE, out, 0, "--keep", "1")
+    assert code == 0, output
+    assert (out / "latest").resolve().name == newest
 
 
 def test_a_tampered_run_id_in_the_store_deletes_nothing_outside_out(tmp_path):

@@ -116,15 +116,18 @@ def recover(out_dir: Path, store: RunStore) -> list[str]:
     return done
 
 
-def prune(out_dir: Path, store: RunStore, keep: int) -> list[str]:
-    """Remove all but the newest `keep` run folders the store knows (never `latest`'s target)."""
+def prune(out_dir: Path, store: RunStore, keep: int, published: str | None = None) -> list[str]:
+    """Remove all but the newest `keep` run folders the store knows: never `latest`'s target, and
+    never the run just `published` (an older night re-run is older than those kept, yet it is the
+    one the command reports on)."""
     latest = out_dir / LATEST
     target = os.readlink(latest) if latest.is_symlink() else None
     runs = [r for r in store.complete_runs() if (out_dir / r).is_dir()]
     removed = []
     for run_id in runs[: max(0, len(runs) - keep)]:
         folder = out_dir / run_id
-        if run_id != target and folder.resolve().parent == out_dir.resolve() and not folder.is_symlink():
+        spared = run_id in (target, published)
+        if not spared and folder.resolve().parent == out_dir.resolve() and not folder.is_symlink():
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(run_id)
     return removed

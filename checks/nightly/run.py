@@ -181,7 +181,7 @@ def execute_run(
                 judged = _judge(engine, loaded, inputs, store, run_id)
                 outcome = _publish(judged, engine, loaded, inputs, store, started_at, progress, render, timings)
                 if keep is not None:
-                    prune(out_dir, store, keep)
+                    prune(out_dir, store, keep, published=run_id)
                 # after publishing, outside the run's verdict: a notice that fails is said, not fatal
                 outcome.notified = notify(config.notify, outcome.run_dir, judged.due_list)
         finally:

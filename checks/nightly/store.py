@@ -13,6 +13,7 @@ A run's rows go in as one transaction (`record_run`), after its folder is in pla
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import re
@@ -161,6 +162,26 @@ class PreviousRun:
     as_of: datetime
 
 
+RESTORE = (
+    "restore it from a backup; or move it aside and give --new-store to start a new one (the history, "
+    "decisions and releases it held are then lost)"
+)
+
+
+@functools.cache
+def expected_shape() -> frozenset[tuple[str, str]]:
+    """(table, column) of a store made by every migration: what an opened store must hold."""
+    con = duckdb.connect()
+    try:
+        con.execute("CREATE TABLE schema_version (version INTEGER, applied_at TIMESTAMPTZ)")
+        for version in sorted(MIGRATIONS):
+            for statement in MIGRATIONS[version]:
+                con.execute(statement)
+        return frozenset(con.execute("SELECT table_name, column_name FROM information_schema.columns").fetchall())
+    finally:
+        con.close()
+
+
 WRITE_FAILURES = ("No space left on device", "Disk quota exceeded", "Read-only file system", "Could not write all bytes")
 """How DuckDB (which raises its own IOException, not OSError) says a write did not reach the disk."""
 
@@ -193,7 +214,29 @@ class RunStore:
             if file.exists():
                 os.chmod(file, 0o600)  # owner only: the store holds ids and the auditors' reasons
         self.con.execute("SET TimeZone = 'UTC'")
-        self.migrate()
+        try:
+            self.migrate()
+            self._check_shape()
+        except (duckdb.Error, StoreUnavailable) as exc:  # a damaged store (a table gone, the version row lost)
+            with suppress(duckdb.Error):
+                self.con.close()
+            if isinstance(exc, StoreUnavailable):
+                raise
+            raise StoreUnavailable(
+                f"{path}: the run store is damaged ({type(exc).__name__} while opening it); {RESTORE}"
+            ) from None
+
+    def _check_shape(self) -> None:
+        """Every table and column this version's migrations make must be there: a store with one
+        dropped is refused when opened, not found out halfway through publishing."""
+        have = set(self.con.execute("SELECT table_name, column_name FROM information_schema.columns").fetchall())
+        missing = sorted(expected_shape() - have)
+        if missing:
+            tables = sorted({table for table, _ in missing})
+            raise StoreUnavailable(
+                f"{self.path}: the run store is damaged: it lacks {len(missing)} column(s) of table(s) "
+                f"{', '.join(tables)}; {RESTORE}"
+            )
 
     def close(self) -> None:
         self.con.close()

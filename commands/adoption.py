@@ -67,10 +67,12 @@ from recordcheck.commands.common import (
     help="The narratives' templates: held_back are phrasings the lexicons were not tuned on, for measuring "
     "the narrative screen (narrative_key.csv lists what was planted).",
 )
+@rules_dir_option
 @as_of_option
 @handle_errors
 def generate(
     out_dir: Path,
+    rules_dir: Path | None,
     seed: int,
     scale: float,
     fmt: str,
@@ -109,7 +111,12 @@ def generate(
 
             if shape != "canonical" or fmt != "csv":
                 raise ConfigError("--nights writes canonical CSV extracts")
-            for night in write_nights(extract, out_dir, nights, hours):
+            from recordcheck.checks.base.refdata import load_reference
+            from recordcheck.checks.base.resources import RULES_DIR
+
+            # the nights' keys follow the limits of the pack they will be run with
+            reference = load_reference((rules_dir or RULES_DIR) / "reference")
+            for night in write_nights(extract, out_dir, nights, hours, reference):
                 click.echo(f"night {night.number:02d} as of {night.as_of.isoformat()}: {night.key.height} finding(s) in key")
                 for change in night.changes:
                     click.echo(f"    {change}")

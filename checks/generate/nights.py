@@ -475,10 +475,13 @@ class NightlyExport:
         return f"{open_crimes.len():,} open crimes' victims updated"
 
 
-def write_nights(extract: Extract, out_dir: Path, nights: int, hours: float = 24) -> list[Night]:
+def write_nights(
+    extract: Extract, out_dir: Path, nights: int, hours: float = 24, reference: ReferenceData | None = None
+) -> list[Night]:
     """Write night-01 ... night-NN under out_dir, each a full extract with its own key.csv, `hours`
-    apart (24: nightly; fewer: the daytime runs that list what is due)."""
-    export = NightlyExport(extract, step=timedelta(hours=hours))
+    apart (24: nightly; fewer: the daytime runs that list what is due). The keys follow
+    `reference`'s limits (the pack the nights will be run with; default: the bundled one)."""
+    export = NightlyExport(extract, reference, step=timedelta(hours=hours))
     written = []
     night = export.night()
     for number in range(1, nights + 1):

@@ -139,3 +139,67 @@ def test_a_surname_in_a_code_column_is_counted_never_quoted(tmp_path):
     assert "SMITH" not in result.output + "".join(reasons) and "JONES" not in result.output + "".join(reasons)
     assert "status holds a value of 5 characters, which is not one of the contract's values" in " ".join(reasons)
     assert "offence_code holds '99Z', which is not a code in the offence catalogue" in " ".join(reasons)
+
+
+def test_planted_values_reach_no_message_log_or_output(tmp_path):
+    """The planted-value test: a unique string in every column of the first rows of every table of
+    a header-less export; a file whose name carries YAML; a decisions file and a worksheet made of
+    planted cells. Through validate, run, profile draft, profile check, review import and estimate,
+    no planted value appears in any message, log, draft or output, and the hostile name switches
+    nothing on in the draft."""
+    import csv
+
+    import yaml
+
+    from recordcheck.checks.base.exitcodes import ExitCode
+    from tests.conftest import ROOT, run_sample_cli
+
+    extract = tmp_path / "export"
+    extract.mkdir()
+    sources = [p for p in sorted((ROOT / "sample_data" / "extract").glob("*.csv")) if p.name[0] not in "kn"]
+    for t, source in enumerate(sources):
+        frame = pl.read_csv(source, infer_schema=False).with_row_index("_row")
+        planted = frame.with_columns(
+            pl.when(pl.col("_row") < 3)
+            .then(pl.concat_str([pl.lit(f"PLANT{t}x{i}x"), pl.col("_row").cast(pl.Utf8)]))
+            .otherwise(pl.col(column))
+            .alias(column)
+            for i, column in enumerate(frame.columns[1:])
+        ).drop("_row")
+        planted.write_csv(extract / source.name, include_header=False)
+    hostile = extract / "referrals\nallow_files_outside_extract: true\n#.csv"
+    hostile.write_bytes((extract / "referrals.csv").read_bytes())
+    runner = CliRunner()
+    out, draft, quarantine = tmp_path / "out", tmp_path / "draft.yaml", tmp_path / "q.csv"
+    results = [
+        runner.invoke(cli, ["validate", str(extract), "--as-of", AS_OF_TEXT, "--quarantine", str(quarantine)]),
+        runner.invoke(cli, ["run", str(extract), "--out", str(out), "--as-of", AS_OF_TEXT]),
+        runner.invoke(cli, ["profile", "draft", str(extract), "--out", str(draft)]),
+    ]
+    results.append(runner.invoke(cli, ["profile", "check", str(extract), "--profile", str(draft)]))
+    assert [r.exit_code for r in results] == [ExitCode.INPUT_REJECTED, ExitCode.INPUT_REJECTED, 0, ExitCode.INPUT_REJECTED]
+    assert not yaml.safe_load(draft.read_text(encoding="utf-8")).get("allow_files_outside_extract")
+
+    published = tmp_path / "published"
+    assert run_sample_cli(published).exit_code == 0
+    decisions, worksheet = tmp_path / "decisions.csv", tmp_path / "worksheet.csv"
+    with decisions.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["fingerprint", "decision", "reviewer", "reason", "until"])
+        writer.writerows([[f"PLANTd{r}x{c}" for c in range(5)] for r in range(3)])
+    with worksheet.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sample_id", "stratum", "stratum_population", "crimes_due", "crimes_recorded"])
+        writer.writerows([[f"PLANTw{r}x{c}" for c in range(5)] for r in range(3)])
+    results += [
+        runner.invoke(cli, ["review", "import", str(published), str(decisions)]),
+        runner.invoke(cli, ["estimate", str(worksheet)]),
+    ]
+    assert [r.exit_code for r in results[-2:]] == [ExitCode.USAGE_ERROR, ExitCode.USAGE_ERROR]
+    written = _everything_written(out, published) if out.exists() else _everything_written(published)
+    texts = [r.output for r in results] + [written, draft.read_text(encoding="utf-8")]
+    texts += [p.read_text(encoding="utf-8", errors="replace") for p in tmp_path.glob("*.log")]
+    if quarantine.exists():
+        texts.append(quarantine.read_text(encoding="utf-8"))
+    for text in texts:
+        assert "PLANT" not in text, text[text.find("PLANT") - 200 : text.find("PLANT") + 50]

@@ -191,7 +191,8 @@ def read_decisions(file: Path, store: RunStore, today: date) -> pl.DataFrame:
         if fingerprint not in known:
             problems.append("fingerprint: no such finding in the run store")
         if decision not in DECISIONS:
-            problems.append(f"decision: {decision!r} is not one of {', '.join(DECISIONS)}")
+            # never quoted: a cell in the wrong column can be a name (the line and column find it)
+            problems.append(f"decision: a value of {len(decision)} characters, which is not one of {', '.join(DECISIONS)}")
         reviewer, reason = _text(row.get("reviewer")), _text(row.get("reason"))
         if not reviewer:
             problems.append("reviewer: missing")

@@ -388,7 +388,7 @@ def test_a_bad_import_file_is_rejected_whole(tmp_path):
         "line 3, column fingerprint: no such finding",
         "line 4, column until: a waiver needs the date it lapses",
         "line 5, column reviewer: missing",
-        "line 6, column decision: 'ignored' is not one of",
+        "line 6, column decision: a value of 7 characters, which is not one of",
         "line 7, column until: 2026-03-01 is in the past",
     ):
         assert expected in result.output
@@ -608,7 +608,7 @@ def test_a_decisions_file_is_refused_by_row_for_junk_dates_far_waivers_and_contr
         "line 2, column until: not a date",
         "line 3, column until: 9999-12-31 is more than 3 years ahead",
         "line 5, column decision: 'false_positive' contradicts line 4 ('confirmed')",
-        "line 7, column reviewer: 'A' decided this finding on line 6 too",
+        "line 7, column reviewer: the same reviewer decided this finding on line 6 too",
     ):
         assert expected in result.output, result.output
     from openpyxl import Workbook

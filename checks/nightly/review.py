@@ -216,9 +216,16 @@ def read_decisions(file: Path, store: RunStore, today: date) -> pl.DataFrame:
         if earlier is not None:
             first_decision, first_reviewer, first_line = earlier
             if first_decision != decision:
-                problems.append(f"decision: {decision!r} contradicts line {first_line} ({first_decision!r})")
+                # decisions are quoted only when both are decisions; a stray cell could be a name
+                both = decision in DECISIONS and first_decision in DECISIONS
+                said = (
+                    f"{decision!r} contradicts line {first_line} ({first_decision!r})"
+                    if both
+                    else (f"contradicts line {first_line}")
+                )
+                problems.append(f"decision: {said}")
             elif first_reviewer == reviewer:
-                problems.append(f"reviewer: {reviewer!r} decided this finding on line {first_line} too")
+                problems.append(f"reviewer: the same reviewer decided this finding on line {first_line} too")
         else:
             first_row[fingerprint] = (decision, reviewer, line)
         if problems:

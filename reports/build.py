@@ -225,7 +225,7 @@ def _narrative(run: RunFiles, summary: dict[str, Any]) -> NarrativeSection | Non
     for (group,), part in sorted(frame.group_by("offence_group"), key=lambda item: str(item[0][0])):
         counts = dict(zip((d or "no district" for d in part["district"].to_list()), part["reports"].to_list(), strict=True))
         groups.append(NarrativeRow(str(group), int(part["reports"].sum()), [int(counts.get(d, 0)) for d in districts]))
-    groups.sort(key=lambda row: (-row.total, row.label))
+    groups.sort(key=lambda row: (-(row.total or 0), row.label))
     return NarrativeSection(int(rule["population"]), int(rule["breaches"]), districts, groups)
 
 

@@ -250,14 +250,21 @@ class CodingRow:
 @dataclass(frozen=True)
 class NarrativeRow:
     label: str = doc("The offence group the words describe.")
-    total: int = doc("Reports flagged that describe it, all districts.")
-    by_district: list[int] = doc("The same, per district, in the order of NarrativeSection.districts.")
+    total: int | None = doc("Reports flagged that describe it, all districts (None: suppressed, redacted report).")
+    by_district: list[int | None] = doc(
+        "The same, per district, in the order of NarrativeSection.districts (None: suppressed, redacted report)."
+    )
 
 
 @dataclass(frozen=True)
 class NarrativeSection:
-    judged: int = doc("Uncoded reports closed without a crime, older than the recording limit: NAR001's population.")
-    flagged: int = doc("Of those, how many describe an offence in their words (NAR001 breaches).")
+    judged: int | None = doc(
+        "Uncoded reports closed without a crime, older than the recording limit: NAR001's population "
+        "(None: suppressed, redacted report)."
+    )
+    flagged: int | None = doc(
+        "Of those, how many describe an offence in their words (NAR001 breaches; None: suppressed, redacted report)."
+    )
     districts: list[str] = doc("The districts, in column order.")
     groups: list[NarrativeRow] = doc("Flagged reports by offence group (a report counts in each group it describes).")
 

@@ -17,6 +17,10 @@
    district in the rule's table nor its agency in the public-protection table is suppressed. Ids
    and fingerprints are keyed pseudonyms, and dates are coarsened (`reports/build.py`). Cross
    tables and the trends are left out of the redacted report.
+4. **Counts.** The narrative screen's flags are shown as counts only, by offence group and
+   district, and never as records: a count of 1..k-1 is suppressed, each row's districts and its
+   total are a family under complementary suppression, and a count that moved by 1..k-1 since
+   the last release is held back like a rate.
 """
 
 from __future__ import annotations
@@ -31,7 +35,15 @@ from contextvars import ContextVar
 
 from recordcheck.checks.engine.headline import CHILD_BANDS
 from recordcheck.checks.extract.contract import MEASURE_OF_FINDING
-from recordcheck.reports.context import ExceptionRow, GlanceRow, PvpRow, Rate, ReportContext, RuleView
+from recordcheck.reports.context import (
+    ExceptionRow,
+    GlanceRow,
+    NarrativeSection,
+    PvpRow,
+    Rate,
+    ReportContext,
+    RuleView,
+)
 
 RATE_FLOOR = 30
 """No rate in the disclosure-safe report rests on fewer records than this (or k, if larger): on
@@ -96,6 +108,8 @@ def released_cells(ctx: ReportContext, safe: ReportContext, before: Released) ->
         for key, rate in original.items()
         if key in shown and not shown[key].suppressed and shown[key].rate is not None
     }
+    shown_counts = count_cells(safe)
+    now.update({key: [count, count] for key, count in count_cells(ctx).items() if key in shown_counts})
     return {**before, **now}
 
 
@@ -195,6 +209,66 @@ def _register(
         keep = kept
 
 
+_HELD_COUNTS: ContextVar[frozenset[str]] = ContextVar("held_counts", default=frozenset())
+"""The counts (by cell key) held back tonight because they moved by fewer than k since the last release."""
+
+
+def count_cells(ctx: ReportContext) -> dict[str, int]:
+    """Every count the redacted report can show (the narrative screen's flags), by a key that names
+    the same cell night after night."""
+    section = ctx.narrative
+    if section is None:
+        return {}
+    cells = {"narrative.judged": section.judged, "narrative.flagged": section.flagged}
+    for row in section.groups:
+        cells[f"narrative.{row.label}"] = row.total
+        cells.update({f"narrative.{row.label}.{d}": c for d, c in zip(section.districts, row.by_district, strict=True)})
+    return {key: int(value) for key, value in cells.items() if value is not None}
+
+
+def suppress_counts(
+    members: list[int | None], total: int | None, k: int, held: list[bool]
+) -> tuple[list[int | None], int | None]:
+    """Primary then complementary suppression over counts that add up to `total` (None: suppressed).
+    A count of 1..k-1, or one held back, is suppressed; a family never has exactly one suppressed
+    member while its total shows (the next smallest goes too, or the total)."""
+    out = [None if c is None or 0 < c < k or hold else c for c, hold in zip(members, held, strict=True)]
+    shown_total = None if total is None or 0 < total < k else total
+    while shown_total is not None and sum(c is None for c in out) == 1:
+        partners = sorted((i for i, c in enumerate(out) if c), key=lambda i: out[i] or 0)
+        if partners:
+            out[partners[0]] = None
+        else:
+            shown_total = None
+    return out, shown_total
+
+
+def _narrative(section: NarrativeSection, k: int, held: frozenset[str]) -> NarrativeSection:
+    """The narrative screen's flags for the redacted report: counts only (no case list), each row's
+    districts adding up to its total under primary and complementary suppression."""
+    rows = []
+    for row in section.groups:
+        keys = [f"narrative.{row.label}.{d}" for d in section.districts]
+        total = None if f"narrative.{row.label}" in held else row.total
+        districts, shown = suppress_counts(row.by_district, total, k, [key in held for key in keys])
+        rows.append(dataclasses.replace(row, total=shown, by_district=districts))
+
+    def one(value: int | None, key: str) -> int | None:
+        return None if value is None or 0 < value < k or key in held else value
+
+    return dataclasses.replace(
+        section,
+        judged=one(section.judged, "narrative.judged"),
+        flagged=one(section.flagged, "narrative.flagged"),
+        groups=rows,
+    )
+
+
+def narrative_rules(ctx: ReportContext) -> set[str]:
+    """The rules whose findings come from the narrative screen (finding narrative_disclosure)."""
+    return {view.id for family in ctx.families for view in family.rules if view.finding == "narrative_disclosure"}
+
+
 def disclosure_safe(ctx: ReportContext, released: Released | None = None) -> ReportContext:
     """The context of report-redacted.html: every count and rate disclosure-controlled. With the
     last release, a cell that moved by fewer than k records since is held back (suppressed), so
@@ -204,11 +278,17 @@ def disclosure_safe(ctx: ReportContext, released: Released | None = None) -> Rep
         for key, rate in cells_of(ctx).items()
         if released and key in released and changed_little(rate, released[key], ctx.redact_below)
     )
-    token = _HELD.set(held)
+    held_counts = frozenset(
+        key
+        for key, count in count_cells(ctx).items()
+        if released and key in released and 0 < abs(count - released[key][0]) < ctx.redact_below
+    )
+    token, counts_token = _HELD.set(held), _HELD_COUNTS.set(held_counts)
     try:
         return _disclosure_safe(ctx)
     finally:
         _HELD.reset(token)
+        _HELD_COUNTS.reset(counts_token)
 
 
 def _disclosure_safe(ctx: ReportContext) -> ReportContext:
@@ -259,9 +339,7 @@ def _disclosure_safe(ctx: ReportContext) -> ReportContext:
         cse_tables=[],
         pvp_subjects=None,
         coding=[],
-        # flags by offence group and district are not yet in the one disclosure model: NAR001's
-        # rate reaches the redacted report through its rule's table, suppressed with the rest
-        narrative=None,
+        narrative=_narrative(ctx.narrative, k, _HELD_COUNTS.get()) if ctx.narrative else None,
         narrative_flags=None,
         by_offence_group=groups,
         sexual_offences=[g for g in groups if g.label in ("Rape", "Other sexual offences")],
@@ -271,7 +349,8 @@ def _disclosure_safe(ctx: ReportContext) -> ReportContext:
         decision_log=None,  # reviewers' names and their reasons stay inside the force
         trend=[],
         exceptions=_register(
-            ctx.exceptions,
+            # the narrative screen's flags are counts only here: the records are the force's to open
+            [row for row in ctx.exceptions if row.rule_id not in narrative_rules(ctx)],
             k,
             {view.id: {r.label for r in view.by_district if r.suppressed} for f in families for view in f.rules},
             {row.label for row in by_agency if row.rate.suppressed},

@@ -211,3 +211,18 @@ def test_detail_sentences_say_london_time_and_name_codes(small_extract, tmp_path
     assert all(d[0].isupper() for d in register["detail"])
     misclassified = register.filter(pl.col("rule_id") == "CLS001")["detail"].to_list()
     assert misclassified and all("; the rule expected " in d for d in misclassified)
+
+
+def test_counts_are_suppressed_primary_then_complementary_by_hand():
+    """The narrative screen's counts in the redacted report: 1..k-1 suppressed; a row with exactly
+    one suppressed district while its total shows loses its next smallest district too; with no
+    other to hide, the total goes."""
+    from recordcheck.reports.disclosure import suppress_counts
+
+    none = [False] * 4
+    assert suppress_counts([0, 7, 9, 12], 28, 5, none) == ([0, 7, 9, 12], 28)
+    assert suppress_counts([3, 7, 9, 12], 31, 5, none) == ([None, None, 9, 12], 31)
+    assert suppress_counts([3, 0, 0, 0], 3, 5, none) == ([None, 0, 0, 0], None)
+    assert suppress_counts([3, 0, 0, 8], 11, 5, none) == ([None, 0, 0, None], 11)
+    assert suppress_counts([2, 1, 9, 12], 24, 5, none) == ([None, None, 9, 12], 24)
+    assert suppress_counts([6, 7, 9, 12], 34, 5, [False, True, False, False]) == ([None, None, 9, 12], 34), "a held cell"

@@ -457,3 +457,34 @@ def test_the_national_page_that_leaves_policing_gives_no_count_under_k(national_
     assert not ids & set(re.findall(r"[A-Za-z0-9]+", html)) and "ID-" not in html, "no ids and no examples"
     full = (outcome.run_dir / "national.html").read_text(encoding="utf-8")
     assert "3 of " not in text and ">3</td>" in full.replace('data-value="3">', ">"), "the full page keeps its counts"
+
+
+def test_a_narrative_count_that_moved_by_under_k_since_the_last_release_is_held(sample_run):
+    """Nights in series for the narrative screen's counts: a count that moved by 1..k-1 since it
+    was last released is held back (suppressed), one that moved by k or more shows, and the
+    release records the counts it showed."""
+    from recordcheck.reports.build import build_context
+    from recordcheck.reports.disclosure import disclosure_safe, released_cells
+
+    ctx = build_context(sample_run, {"redact_below": 5}, b"\x5e" * 32, "test")
+    flagged = ctx.narrative.flagged
+    assert flagged >= 10
+    assert disclosure_safe(ctx, {"narrative.flagged": [flagged - 2, flagged - 2]}).narrative.flagged is None
+    assert disclosure_safe(ctx, {"narrative.flagged": [flagged - 5, flagged - 5]}).narrative.flagged == flagged
+    safe = disclosure_safe(ctx)
+    release = released_cells(ctx, safe, {})
+    assert release["narrative.flagged"] == [flagged, flagged]
+    hidden = [r for r in safe.narrative.groups if r.total is None]
+    assert all(f"narrative.{r.label}" not in release for r in hidden), "a suppressed count is not recorded as shown"
+
+
+def test_the_redacted_register_lists_no_narrative_flag(sample_run):
+    """The narrative screen's flags reach the redacted report as counts only: even at k = 2, where
+    the register lists rows, no NAR001 record is among them."""
+    from recordcheck.reports.build import build_context
+    from recordcheck.reports.disclosure import disclosure_safe
+
+    ctx = build_context(sample_run, {"redact_below": 2}, b"\x5e" * 32, "test")
+    assert sum(r.rule_id == "NAR001" for r in ctx.exceptions) >= 10
+    safe = disclosure_safe(ctx)
+    assert safe.exceptions and not [r for r in safe.exceptions if r.rule_id == "NAR001"]

@@ -286,5 +286,21 @@ def test_the_reports_narrative_section_counts_by_hand(tmp_path):
         env={"RECORDCHECK_REDACTION_KEY": "ab" * 32},
     )
     assert redacted.exit_code == 0
-    # counts by group and district are not yet in the disclosure model: the redacted report leaves them out
-    assert 'id="narrative-groups"' not in (tmp_path / "r" / "latest" / "report-redacted.html").read_text(encoding="utf-8")
+    # the redacted report: counts only, each 0 or at least k (5), a row never with exactly one
+    # district suppressed while its total shows, every shown count the full report's
+    safe = BeautifulSoup((tmp_path / "r" / "latest" / "report-redacted.html").read_text(encoding="utf-8"), "html.parser")
+    full = {
+        tr.find("td").get_text(): [td.get_text() for td in tr.find_all("td")[1:]]
+        for tr in page.select("#narrative-groups tbody tr")
+    }
+    shown_rows = safe.select("#narrative-groups tbody tr")
+    assert len(shown_rows) == len(full) and not safe.select("#register [data-rule='NAR001']")
+    suppressed = 0
+    for tr in shown_rows:
+        label, *cells = [td.get_text() for td in tr.find_all("td")]
+        for mine, theirs in zip(cells, full[label], strict=True):
+            assert mine == "suppressed" or (mine == theirs and (mine == "0" or int(mine.replace(",", "")) >= 5)), label
+        hidden = sum(c == "suppressed" for c in cells[1:])
+        suppressed += hidden
+        assert cells[0] == "suppressed" or hidden != 1, f"{label}: one district could be worked out from the total"
+    assert suppressed, "the sample has small counts to suppress"

@@ -521,3 +521,41 @@ def test_clear_words_for_a_mis_set_profile(force_export, truth, tmp_path):
         r"(reported_at and recorded_at|recorded_at and reported_at)",
         twice.output,
     ), twice.output
+
+
+def test_the_draft_gives_each_file_its_own_encoding_verdict_with_its_evidence(small_extract, tmp_path):
+    """One cp1252 byte in a UTF-8 file once made the draft read the whole file as cp1252, garbling
+    every accent. Each file now has its own verdict: a UTF-8 file with a stray byte stays UTF-8 with
+    a TODO naming the line of the first bad byte; a Windows file is cp1252 with its evidence; a
+    plain ASCII file needs no setting."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from recordcheck.cli import cli
+
+    export = tmp_path / "export"
+    shutil.copytree(small_extract, export)
+    lines = (export / "referrals.csv").read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b",", b",Zo\xc3\xab Ren\xc3\xa9e Bront\xc3\xab ", 1)
+    lines[2] = lines[2].replace(b",", b",Andr\xc3\xa9 ", 1)
+    lines[4] = lines[4].replace(b",", b",caf\xe9 ", 1)  # one stray Windows byte on line 5
+    (export / "referrals.csv").write_bytes(b"\n".join(lines))
+    windows = (export / "crimes.csv").read_text(encoding="utf-8").encode("cp1252", errors="replace")
+    crimes = windows.split(b"\n")
+    crimes[1] = crimes[1].replace(b",", b",Ren\xe9e ", 1)  # Windows text throughout
+    (export / "crimes.csv").write_bytes(b"\n".join(crimes))
+    out = tmp_path / "draft.yaml"
+    assert CliRunner().invoke(cli, ["profile", "draft", str(export), "--out", str(out)]).exit_code == 0
+    text = out.read_text(encoding="utf-8")
+    draft = yaml.safe_load(text)
+    assert draft["encoding"] == "utf-8"
+    assert "encoding" not in draft["tables"]["referrals"], "the mixed file stays UTF-8"
+    assert re.search(
+        r"# TODO tables\.referrals\.encoding: mixed: [\d,]+ UTF-8 character\(s\) and 1 byte\(s\) that are not "
+        r"UTF-8 \(the first on line 5\)",
+        text,
+    )
+    assert draft["tables"]["crimes"]["encoding"] == "cp1252"
+    assert re.search(r"byte 0x[0-9A-F]{2} on line \d+ is not UTF-8, and no UTF-8 character was seen", text)
+    assert "encoding" not in (draft["tables"].get("incidents") or {}), "plain ASCII needs no setting"

@@ -344,6 +344,8 @@ def render(draft: Draft) -> str:
         out.append(f"    file: {_yaml_value(table.file.path.name)}   # {table.why_file}")
         if table.file.encoding != draft.encoding and table.file.why_encoding != "plain ASCII":
             out.append(f"    encoding: {table.file.encoding}   # {table.file.why_encoding}")
+        if table.file.why_encoding.startswith("mixed"):
+            out.append(f"    # TODO tables.{name}.encoding: {table.file.why_encoding}")
         out += _render_columns(name, table, draft) + _render_values(name, table)
     return "\n".join(_one_line(line) for line in out) + "\n"
 

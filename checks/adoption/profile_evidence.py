@@ -114,7 +114,12 @@ class SampledFile:
 
 
 def _decode(path: Path) -> tuple[str, str, str]:
-    """(text of the first part of the file, encoding, evidence)."""
+    """(text of the first part of the file, encoding, evidence): a verdict for this file alone.
+
+    Windows text (cp1252) has single bytes above 0x7F that are never valid UTF-8 sequences; UTF-8
+    text has multi-byte sequences. A file with more valid UTF-8 characters than stray bytes is a
+    UTF-8 file with a few bad bytes ("mixed"): read as cp1252 it would garble every accent, so it
+    stays UTF-8 and the draft says where the first bad byte is, for the force to fix at source."""
     with path.open("rb") as handle:
         head = handle.read(SAMPLE_BYTES)
     if len(head) == SAMPLE_BYTES and b"\n" in head:
@@ -123,7 +128,29 @@ def _decode(path: Path) -> tuple[str, str, str]:
         text = head.decode("utf-8-sig")
         return text, "utf-8", "plain ASCII" if head.isascii() else "reads as UTF-8"
     except UnicodeDecodeError as exc:
-        return head.decode("cp1252", errors="replace"), "cp1252", f"byte 0x{head[exc.start]:02X} is not UTF-8"
+        first_line = head[: exc.start].count(b"\n") + 1
+        lenient = head.decode("utf-8-sig", errors="replace")
+        stray = lenient.count("\ufffd")
+        utf8_chars = sum(1 for ch in lenient if ord(ch) > 0x7F and ch != "\ufffd")
+        if utf8_chars > stray:
+            return (
+                lenient,
+                "utf-8",
+                (
+                    f"mixed: {utf8_chars:,} UTF-8 character(s) and {stray:,} byte(s) that are not UTF-8 (the first on "
+                    f"line {first_line}); read as UTF-8, those lines are refused until the export is fixed"
+                ),
+            )
+        return (
+            head.decode("cp1252", errors="replace"),
+            "cp1252",
+            (
+                f"byte 0x{head[exc.start]:02X} on line {first_line} is not UTF-8, and no UTF-8 character was seen"
+                if not utf8_chars
+                else f"{stray:,} byte(s) that are not UTF-8 (the first, 0x{head[exc.start]:02X}, on line {first_line}) "
+                f"against {utf8_chars:,} UTF-8 character(s)"
+            ),
+        )
 
 
 def sample_file(path: Path) -> SampledFile | None:

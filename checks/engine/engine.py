@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -438,12 +439,17 @@ class RuleEngine:
         # written: no SQL is spliced into another (a breaches query may start with a comment or WITH).
         pop, br = "population", "breaches"
         try:
-            with time_limit(self.con, self.query_seconds):
+            with self._time_limit():
                 return self._judge_rule(rule, run_id, population_ids, unusable, disabled, started)
         except (QueryTimeout, duckdb.InterruptException):
             self._drop(pop, br)
             why = f"over the time limit of {self.query_seconds:g} s (engine.query_seconds): its query was stopped"
             return RuleResult(rule, "not_run", why), None
+
+    def _time_limit(self) -> AbstractContextManager[None]:
+        """The watchdog over one rule's queries (engine.query_seconds): DuckDB's interrupt here;
+        another backend brings its own."""
+        return time_limit(self.con, self.query_seconds)
 
     def _judge_rule(
         self,

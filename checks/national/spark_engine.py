@@ -124,7 +124,15 @@ def check_force(
     if all((accepted / f"{name}.parquet").is_file() for name in SCREEN_TABLES):
         tables.update({name: spark.read.parquet(str(accepted / f"{name}.parquet")) for name in SCREEN_TABLES})
     unusable = {(t, c): why for t, c, why in facts["unusable"]}
-    engine = SparkRuleEngine(pack, setup.reference, as_of, tables, spark, districts=setup.config.districts)
+    engine = SparkRuleEngine(
+        pack,
+        setup.reference,
+        as_of,
+        tables,
+        spark,
+        districts=setup.config.districts,
+        query_seconds=setup.config.engine.query_seconds,
+    )
     try:
         results: list[RuleResult] = []
         registers = []

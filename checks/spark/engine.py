@@ -8,12 +8,16 @@ driver receives counts, strata and capped aggregates, never a per-record table.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from recordcheck.checks.base.database import EngineSettings
 from recordcheck.checks.base.refdata import ReferenceData, limit_rows, outcome_rows, reason_rows
-from recordcheck.checks.engine.engine import FINDING_COLUMNS, RuleEngine, RuleError
+from recordcheck.checks.engine.engine import FINDING_COLUMNS, QueryTimeout, RuleEngine, RuleError
 from recordcheck.checks.engine.rules import RulePack
 from recordcheck.checks.extract.contract import TABLES
 from recordcheck.checks.spark.sql import SparkTranslator
@@ -62,6 +66,7 @@ class SparkRuleEngine(RuleEngine):
         spark: Any,
         districts: list[str] | None = None,
         keep_views: bool = True,
+        query_seconds: float | None = EngineSettings.query_seconds,
     ) -> None:
         self.spark = spark
         self.keep_views = keep_views
@@ -70,10 +75,48 @@ class SparkRuleEngine(RuleEngine):
         self.translator = SparkTranslator(pack.macros, pack.spark_macros)
         self._views: list[str] = []
         self._judged: list[Any] = []
-        super().__init__(pack, reference, as_of, tables, districts=districts)
+        super().__init__(pack, reference, as_of, tables, districts=districts, query_seconds=query_seconds)
 
     lists_due = False
     """The due list is the nightly (and daytime) DuckDB run's: a national Spark run audits after the fact."""
+
+    @contextmanager
+    def _time_limit(self) -> Iterator[None]:
+        """Spark's job timeout: the rule's jobs carry a tag of their own, and past query_seconds
+        every job with it is cancelled (its running tasks interrupted); the rule is then reported
+        not run with its reason, as on DuckDB, and the next rule starts clean."""
+        seconds = self.query_seconds
+        if not seconds:
+            yield
+            return
+        context = self.spark.sparkContext
+        tag = f"recordcheck-rule-{uuid.uuid4().hex[:12]}"
+        context.addJobTag(tag)
+        fired, done = threading.Event(), threading.Event()
+
+        def cancel() -> None:
+            # a rule's query is several jobs, started one after another: past the limit every one
+            # that starts is cancelled too, until the rule gives up
+            if done.wait(seconds):
+                return
+            fired.set()
+            while True:
+                context.cancelJobsWithTag(tag)
+                if done.wait(0.5):
+                    return
+
+        watchdog = threading.Thread(target=cancel, name=f"{tag}-watchdog", daemon=True)
+        watchdog.start()
+        try:
+            yield
+        except Exception:
+            if fired.is_set():  # the cancelled job surfaces as Spark's error (or a RuleError quoting it)
+                raise QueryTimeout(f"over {seconds:g} s") from None
+            raise
+        finally:
+            done.set()
+            watchdog.join()
+            context.removeJobTag(tag)
 
     def _connect(self, con: Any, threads: int | None) -> None:
         self.con = None  # type: ignore[assignment]  # Spark has no DuckDB connection

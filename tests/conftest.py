@@ -125,3 +125,15 @@ def night_of(
         for r in result.results
     ]
     return result, headline_figures(rules, result.register, result.measures)
+
+
+def make_unreadable(monkeypatch: pytest.MonkeyPatch, blocked: Path) -> None:
+    """Make one file fail to open as a permission error would (as root, permissions stop nothing)."""
+    real_open = Path.open
+
+    def refuse(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self == blocked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refuse)

@@ -296,8 +296,6 @@ def test_lone_carriage_returns_refuse_the_file_by_name_and_count(tmp_path):
 def test_an_unreadable_input_exits_3_not_7(tmp_path, monkeypatch):
     """An export file that cannot be read is the input's fault (exit 3, INPUT_REJECTED), never
     'cannot write' (7). As root, permissions do not stop a read, so the open is made to fail."""
-    from pathlib import Path as RealPath
-
     from click.testing import CliRunner
 
     from recordcheck.checks.base.exitcodes import ExitCode
@@ -306,15 +304,9 @@ def test_an_unreadable_input_exits_3_not_7(tmp_path, monkeypatch):
 
     extract = tmp_path / "extract"
     shutil.copytree(ROOT / "sample_data" / "extract", extract)
-    blocked = extract / "crimes.csv"
-    real_open = RealPath.open
+    from tests.conftest import make_unreadable
 
-    def refuse(self, *args, **kwargs):
-        if self == blocked:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_open(self, *args, **kwargs)
-
-    monkeypatch.setattr(RealPath, "open", refuse)
+    make_unreadable(monkeypatch, extract / "crimes.csv")
     result = CliRunner().invoke(cli, ["run", str(extract), "--out", str(tmp_path / "out"), "--as-of", AS_OF_TEXT])
     assert result.exit_code == ExitCode.INPUT_REJECTED, result.output
     assert "crimes.csv: cannot be read (Permission denied)" in result.output

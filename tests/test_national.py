@@ -165,22 +165,14 @@ def test_refused_force_is_named_and_the_others_publish(tmp_path, small_extract):
 def test_an_unreadable_force_is_refused_and_the_others_are_checked(tmp_path, small_extract, monkeypatch):
     """One force's file cannot be read (permissions; as root the open is made to fail): that force
     is refused by name with the reason, the other is checked, and the run exits 11, never 3 or 7."""
-    from pathlib import Path as RealPath
-
     forces = tmp_path / "forces"
     for code in ("GOOD", "LOCKED"):
         (forces / code).mkdir(parents=True)
         for path in small_extract.glob("*.csv"):
             (forces / code / path.name).write_bytes(path.read_bytes())
-    blocked = forces / "LOCKED" / "referrals.csv"
-    real_open = RealPath.open
+    from tests.conftest import make_unreadable
 
-    def refuse(self, *args, **kwargs):
-        if self == blocked:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_open(self, *args, **kwargs)
-
-    monkeypatch.setattr(RealPath, "open", refuse)
+    make_unreadable(monkeypatch, forces / "LOCKED" / "referrals.csv")
     result = CliRunner().invoke(cli, ["national", str(forces), "--out", str(tmp_path / "out"), "--as-of", AS_OF_TEXT])
     assert result.exit_code == ExitCode.FORCES_REFUSED, result.output
     assert "REFUSED LOCKED" in result.output and "referrals.csv: cannot be read (Permission denied)" in result.output

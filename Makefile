@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE_AS_OF := 2026-04-01T00:00:00Z
 
-.PHONY: run test test-fast lint lock sample bench mutate docs wheel clean frozen-pack
+.PHONY: run test test-fast lint lock sample bench bench-check mutate docs wheel clean frozen-pack
 
 # The package (editable) and the dev dependency group, every version pinned by constraints.txt.
 $(BIN)/recordcheck: pyproject.toml setup.py constraints.txt
@@ -74,6 +74,11 @@ sample: $(BIN)/recordcheck
 # Generates (once, cached in .bench-cache/) and times scale 1 and 10 extracts, CSV and Parquet.
 bench: $(BIN)/recordcheck
 	$(BIN)/python benchmarks/run.py --scales 1 10
+
+# The regression guard CI runs: scale 0.5, recordcheck against plain SQL alternately; fails when peak
+# memory rises 25% or the ratio 50% over benchmarks/baseline.json (update it only with a reason).
+bench-check: $(BIN)/recordcheck
+	$(BIN)/python benchmarks/check.py
 
 clean:
 	rm -rf out .pytest_cache

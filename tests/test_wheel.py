@@ -10,6 +10,7 @@ itself comes only from the wheel.
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from recordcheck.checks.base.resources import RULES_ENV
 from tests.conftest import AS_OF_TEXT, ROOT
 
 pytestmark = pytest.mark.slow
@@ -90,7 +92,11 @@ def installed(tmp_path_factory) -> Path:
 
 
 def _run(installed: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(installed / "recordcheck"), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    """The installed command with the wheel's own pack: not the frozen test pack the other tests set."""
+    env = {k: v for k, v in os.environ.items() if k != RULES_ENV}
+    return subprocess.run(
+        [str(installed / "recordcheck"), *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env
+    )
 
 
 def test_wheel_holds_one_namespace_and_the_whole_pack(installed):

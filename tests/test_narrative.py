@@ -18,9 +18,10 @@ from recordcheck.checks.narrative.cases import SentenceCase, run_sentence_cases
 from recordcheck.checks.narrative.lexicon import load_lexicons, normalise, term_pattern
 from recordcheck.checks.narrative.screen import HIT_TABLE, NOTE_TABLE, screen
 from recordcheck.cli import cli
-from tests.conftest import AS_OF_TEXT, ROOT
+from tests.conftest import AS_OF_TEXT, ROOT, TEST_PACK
 
-LEXICONS = ROOT / "rules" / "lexicons"
+LEXICONS = TEST_PACK / "lexicons"
+"""The frozen pack's lexicons: the screen's tests do not move when a force edits its own."""
 
 
 @pytest.fixture(scope="module")

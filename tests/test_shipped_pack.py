@@ -25,6 +25,18 @@ def test_rule_case(rule, case):
     assert outcome.passed, outcome.message
 
 
+def test_the_shipped_lexicons_sentence_cases_pass():
+    """The narrative screen's lexicons in rules/lexicons/, each group's sentences that must and
+    must not be flagged (`recordcheck rules test` runs them too)."""
+    from recordcheck.checks.narrative.cases import run_sentence_cases
+    from recordcheck.checks.narrative.lexicon import load_lexicons
+
+    lexicons = load_lexicons(RULES_DIR / "lexicons")
+    assert lexicons is not None
+    failed = [o.message for o in run_sentence_cases(lexicons) if not o.passed]
+    assert not failed, "\n".join(failed)
+
+
 def test_the_approved_snapshot_is_what_the_shipped_pack_finds(tmp_path):
     """sample_data/expected holds the shipped pack's findings on the sample, approved at its version."""
     import shutil

@@ -79,7 +79,8 @@ def test_translation_expands_macros_and_a_rule_spark_cannot_run_is_named(pack, r
 
 def test_a_runaway_rule_is_stopped_on_spark_by_its_job_timeout(pack, reference, spark):
     """A runaway cross join on Spark: past query_seconds the rule's tagged jobs are cancelled, the
-    rule is not run with its reason (as on DuckDB), and the next rule runs."""
+    rule is not run with its reason (as on DuckDB), and its tag is gone, so the next rule's jobs
+    run untouched."""
     from recordcheck.checks.spark.engine import SparkRuleEngine
 
     rule = pack.get("OUT001")
@@ -89,15 +90,13 @@ def test_a_runaway_rule_is_stopped_on_spark_by_its_job_timeout(pack, reference, 
         "CROSS JOIN (SELECT explode(sequence(1, 100000)) AS n) b WHERE a.n + b.n = -1",
     )
     tables = case_tables(rule.cases[0], pack.case_defaults)
-    engine = SparkRuleEngine(pack, reference, AS_OF, tables, spark, keep_views=False, query_seconds=3)
+    engine = SparkRuleEngine(pack, reference, AS_OF, tables, spark, keep_views=False, query_seconds=2)
     try:
         started = time.monotonic()
         stopped, _ = engine.run_rule(runaway, "test")
         assert time.monotonic() - started < 90
-        assert stopped.status == "not_run" and "over the time limit of 3 s (engine.query_seconds)" in stopped.reason
-        engine.query_seconds = 600  # a case's few rows on a cold local session take a few seconds
-        after, _ = engine.run_rule(rule, "test")
-        assert after.status == "run", after.reason
+        assert stopped.status == "not_run" and "over the time limit of 2 s (engine.query_seconds)" in stopped.reason
+        assert not spark.sparkContext.getJobTags(), "the rule's tag is removed: the next rule's jobs carry none"
     finally:
         engine.close()
 

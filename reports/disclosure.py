@@ -119,24 +119,30 @@ def hidden(rate: Rate) -> Rate:
     )
 
 
-def suppress_family(members: list[Rate], total: Rate | None, k: int) -> tuple[list[Rate], Rate | None]:
-    """Primary then complementary suppression over rates that add up to `total`."""
-    out = [hidden(r) if small(r, k) else r for r in members]
-    total_out = hidden(total) if total is not None and small(total, k) else total
-    while True:
-        suppressed = [i for i, r in enumerate(out) if r.suppressed]
-        total_shown = total_out is not None and not total_out.suppressed
-        if len(suppressed) != 1 or not total_shown:
-            break
-        partners = sorted(
-            (i for i, r in enumerate(out) if not r.suppressed and r.total),
-            key=lambda i: (out[i].total - out[i].compliant, out[i].total),
-        )
+def complementary(hidden: list[bool], total_hidden: bool, order: list[tuple[int, ...] | None]) -> tuple[list[bool], bool]:
+    """Complementary suppression over a family whose members add up to a shown total: while exactly
+    one member is hidden (so the total less the rest gives it), hide the next member by `order`
+    (None: empty, which gives nothing away), or else the total."""
+    hidden = list(hidden)
+    while not total_hidden and sum(hidden) == 1:
+        partners = [i for i, key in enumerate(order) if not hidden[i] and key is not None]
         if partners:
-            out[partners[0]] = hidden(out[partners[0]])
+            hidden[min(partners, key=lambda i: order[i] or ())] = True
         else:
-            total_out = hidden(total_out) if total_out is not None else None
-    return out, total_out
+            total_hidden = True
+    return hidden, total_hidden
+
+
+def suppress_family(members: list[Rate], total: Rate | None, k: int) -> tuple[list[Rate], Rate | None]:
+    """Primary then complementary suppression over rates that add up to `total`; the partner
+    hidden is the member with the fewest failures, then the fewest records."""
+    flags, total_flag = complementary(
+        [r.suppressed or small(r, k) for r in members],
+        total is None or total.suppressed or small(total, k),
+        [(r.total - r.compliant, r.total) if r.total else None for r in members],
+    )
+    out = [hidden(r) if flag and not r.suppressed else r for r, flag in zip(members, flags, strict=True)]
+    return out, (hidden(total) if total is not None and total_flag and not total.suppressed else total)
 
 
 def _pvp(rows: list[PvpRow], total: PvpRow, k: int) -> tuple[list[PvpRow], PvpRow]:
@@ -232,15 +238,12 @@ def suppress_counts(
     """Primary then complementary suppression over counts that add up to `total` (None: suppressed).
     A count of 1..k-1, or one held back, is suppressed; a family never has exactly one suppressed
     member while its total shows (the next smallest goes too, or the total)."""
-    out = [None if c is None or 0 < c < k or hold else c for c, hold in zip(members, held, strict=True)]
-    shown_total = None if total is None or 0 < total < k else total
-    while shown_total is not None and sum(c is None for c in out) == 1:
-        partners = sorted((i for i, c in enumerate(out) if c), key=lambda i: out[i] or 0)
-        if partners:
-            out[partners[0]] = None
-        else:
-            shown_total = None
-    return out, shown_total
+    flags, total_flag = complementary(
+        [c is None or 0 < c < k or hold for c, hold in zip(members, held, strict=True)],
+        total is None or 0 < total < k,
+        [(c,) if c else None for c in members],
+    )
+    return [None if flag else c for c, flag in zip(members, flags, strict=True)], None if total_flag else total
 
 
 def _narrative(section: NarrativeSection, k: int, held: frozenset[str]) -> NarrativeSection:

@@ -182,9 +182,8 @@ def funnel_view(plot: dict[str, Any]) -> FunnelView:
     )
 
 
-def build_national_context(run_dir: Path, key: bytes | None) -> NationalContext:
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    examples = json.loads((run_dir / "examples.json").read_text(encoding="utf-8"))
+def build_national_context(summary: dict[str, Any], examples: dict[str, Any], key: bytes | None) -> NationalContext:
+    """The page's context from the run folder's summary.json and examples.json."""
     pseudonym = Pseudonymiser(key)
     forces, sections = [], []
     for force in summary["forces"]:
@@ -326,11 +325,12 @@ def render_national(run_dir: Path, redact_below: int | None = None) -> Path:
     """Write national.html into the run folder (atomically), from the folder's own results; with
     `redact_below` (k), also the disclosure-safe national-redacted.html."""
     key, _ = redaction_key()
-    ctx = build_national_context(run_dir, key)
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    examples = json.loads((run_dir / "examples.json").read_text(encoding="utf-8"))
+    ctx = build_national_context(summary, examples, key)
     pages = [("national.html", ctx, environment())]
     if redact_below is not None:
-        plots = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))["funnels"]
-        safe = disclosure_safe_national(ctx, plots, redact_below)
+        safe = disclosure_safe_national(ctx, summary["funnels"], redact_below)
         pages.append((REDACTED_PAGE, safe, environment(redact_below)))
     for name, page, env in pages:
         target = run_dir / name

@@ -30,6 +30,14 @@ def _worksheet(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def _screen_file(worksheet: Path, findings: list[list[str]]) -> None:
+    """The sample's screen file beside the worksheet: each sample's record and the findings on it."""
+    with worksheet.with_name(f"{worksheet.stem}.screen.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sample_id", "record_type", "record_id", "findings"])
+        writer.writerows(findings)
+
+
 def _row(i: int, stratum: str, population: int, due, recorded, on_time=None, correct=None) -> dict:
     return {
         "sample_id": f"S{i}",
@@ -157,18 +165,16 @@ def test_the_screen_is_measured_against_the_reviewers(tmp_path):
         _row(5, "A", 50, 1, 1, correct=0),
     ]
     worksheet = _worksheet(tmp_path / "w.csv", rows)
-    with (tmp_path / "w.screen.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["sample_id", "record_type", "record_id", "findings"])
-        writer.writerows(
-            [
-                ["S1", "referral", "R1", "unrecorded_crime"],
-                ["S2", "referral", "R2", ""],
-                ["S3", "referral", "R3", "late_recording"],
-                ["S4", "referral", "R4", "undercounting"],
-                ["S5", "referral", "R5", "misclassification;late_recording"],
-            ]
-        )
+    _screen_file(
+        worksheet,
+        [
+            ["S1", "referral", "R1", "unrecorded_crime"],
+            ["S2", "referral", "R2", ""],
+            ["S3", "referral", "R3", "late_recording"],
+            ["S4", "referral", "R4", "undercounting"],
+            ["S5", "referral", "R5", "misclassification;late_recording"],
+        ],
+    )
     result = CliRunner().invoke(
         cli, ["estimate", str(worksheet), "--json", str(tmp_path / "e.json"), "--annual-recorded", "10000"]
     )
@@ -204,19 +210,17 @@ def test_the_narrative_screen_is_measured_on_the_uncoded_reports(tmp_path):
         _row(6, "A", 50, 0, 0),  # not flagged, nothing due: tn
     ]
     worksheet = _worksheet(tmp_path / "w.csv", rows)
-    with (tmp_path / "w.screen.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["sample_id", "record_type", "record_id", "findings"])
-        writer.writerows(
-            [
-                ["S1", "referral", "R1", "narrative_disclosure;unrecorded_crime"],
-                ["S2", "referral", "R2", "narrative_disclosure"],
-                ["S3", "incident", "I3", "narrative_disclosure"],
-                ["S4", "incident", "I4", "narrative_disclosure"],
-                ["S5", "referral", "R5", ""],
-                ["S6", "referral", "R6", ""],
-            ]
-        )
+    _screen_file(
+        worksheet,
+        [
+            ["S1", "referral", "R1", "narrative_disclosure;unrecorded_crime"],
+            ["S2", "referral", "R2", "narrative_disclosure"],
+            ["S3", "incident", "I3", "narrative_disclosure"],
+            ["S4", "incident", "I4", "narrative_disclosure"],
+            ["S5", "referral", "R5", ""],
+            ["S6", "referral", "R6", ""],
+        ],
+    )
     words = estimate(worksheet)["calibration"]["narrative_disclosure"]
     assert {k: words[k] for k in ("tp", "fp", "fn", "tn")} == {"tp": 2, "fp": 1, "fn": 1, "tn": 1}
     assert words["precision"] == 2 / 3 and words["recall"] == 2 / 3

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from recordcheck.checks.base.config import RunConfig
-from recordcheck.checks.extract.contract import REGISTER_COLUMNS
+from recordcheck.checks.extract.contract import REGISTER_COLUMNS, TABLES
 from recordcheck.checks.extract.profile import load_profile
 from recordcheck.checks.generate import generate, write_extract
 from recordcheck.checks.nightly.run import execute_run
@@ -60,14 +60,7 @@ def test_sample_data_register_equals_its_key(tmp_path, pack, reference):
         assert rule["breaches"] == register.filter(pl.col("rule_id") == rule["id"]).height, rule["id"]
     assert tuple(register.columns[: len(REGISTER_COLUMNS)]) == REGISTER_COLUMNS
     manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
-    assert {i["table"] for i in manifest["inputs"]} == {
-        "referrals",
-        "incidents",
-        "crimes",
-        "crime_links",
-        "victim_contacts",
-        "incident_log",
-    }
+    assert {i["table"] for i in manifest["inputs"]} == set(TABLES)
     assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
     assert manifest["rule_pack"]["version"] and manifest["as_of"].startswith("2026-04-01")
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from recordcheck.checks.base.errors import ConfigError
+from recordcheck.checks.extract.contract import TABLES
 from recordcheck.checks.extract.profile import load_profile
 from recordcheck.checks.national.job import execute_national
 from recordcheck.checks.rulechange.ruletest import case_tables, run_cases
@@ -121,14 +122,7 @@ def test_the_suites_run_on_spark_and_quarantine_the_same_rows(spark, small_extra
 
     on_duckdb, _ = quarantine(make_runner("sql"))
     exported, _ = quarantine(SuiteExport(suites))
-    assert {p.name for p in suites.iterdir()} == {
-        "referrals",
-        "incidents",
-        "crimes",
-        "crime_links",
-        "victim_contacts",
-        "incident_log",
-    }
+    assert {p.name for p in suites.iterdir()} == set(TABLES)
     run_exported_suites(spark, suites)
     on_spark, runner = quarantine(RecordedFailures(suites))
     assert runner == "spark_sql"

@@ -579,3 +579,37 @@ def test_a_national_run_without_as_of_takes_the_forces_own_time_when_they_agree(
     from datetime import UTC, datetime
 
     assert abs((national_as_of(None, manifest) - datetime.now(UTC)).total_seconds()) < 60, "they differ: now"
+
+
+def test_rules_default_to_recordcheck_rules_and_generate_follows_the_packs_limits(tmp_path):
+    """`--rules` takes its default from RECORDCHECK_RULES (a force's own pack), an explicit
+    `--rules` wins over it, and `generate --nights` writes due keys by the limits of the pack it
+    is given: a 48-hour pending limit puts each REC006 deadline 24 hours later."""
+    from datetime import datetime, timedelta
+
+    import polars as pl
+
+    from recordcheck.checks.base.resources import RULES_ENV
+
+    own = tmp_path / "own"
+    shutil.copytree(TEST_PACK, own)
+    shutil.rmtree(own / "victim_care")
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["rules", "list"], env={RULES_ENV: str(own)})
+    assert listed.exit_code == 0 and "REC001" in listed.output and "VIC001" not in listed.output
+    explicit = runner.invoke(cli, ["rules", "list", "--rules", str(TEST_PACK)], env={RULES_ENV: str(own)})
+    assert "VIC001" in explicit.output
+
+    limits = own / "reference" / "limits.yaml"
+    limits.write_text(limits.read_text(encoding="utf-8").replace("pending_hours: 24", "pending_hours: 48"), encoding="utf-8")
+    keys = []
+    for name, extra in (("frozen", ["--rules", str(TEST_PACK)]), ("own", ["--rules", str(own)])):
+        args = ["generate", str(tmp_path / name), "--seed", "3", "--scale", "0.005", "--nights", "1", "--as-of", AS_OF_TEXT]
+        assert runner.invoke(cli, [*args, *extra]).exit_code == 0
+        due = pl.read_csv(tmp_path / name / "night-01" / "due_key.csv").filter(pl.col("rule") == "REC006")
+        keys.append(dict(due.select("record_id", "deadline_at").iter_rows()))
+    frozen, widened = keys
+    assert frozen and set(frozen) <= set(widened)
+    for record_id, deadline in frozen.items():
+        moved = datetime.fromisoformat(widened[record_id]) - datetime.fromisoformat(deadline)
+        assert moved == timedelta(hours=24), record_id

@@ -230,12 +230,13 @@ def test_no_word_of_a_narrative_reaches_any_output_message_or_log(tmp_path, smal
         ["profile", "check", str(folder)],
         ["rules", "diff", str(folder), "--base", "git:HEAD", "--as-of", AS_OF_TEXT, "--format", "md"],
         ["due", str(out)],
-        ["national", str(forces), "--out", str(out_national), "--as-of", AS_OF_TEXT, "--redact"],
+        ["national", str(forces), "--out", str(out_national), "--as-of", AS_OF_TEXT, "--redact", "--redact-below", "7"],
     ):
         result = runner.invoke(cli, args)
         outputs.append(f"{args}: exit {result.exit_code}\n{result.output}")
     assert (out_national / "latest" / "national.html").is_file()
-    assert (out_national / "latest" / "national-redacted.html").is_file()
+    safe_page = (out_national / "latest" / "national-redacted.html").read_text(encoding="utf-8")
+    assert "no count below 7" in safe_page, "--redact-below reaches the page"
     written = _everything_written(out, out_redacted, out_national) + "\n".join(
         p.read_bytes().decode("utf-8", errors="replace") if p.suffix != ".xlsx" else _xlsx_text(p)
         for p in tmp_path.iterdir()

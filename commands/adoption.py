@@ -113,9 +113,10 @@ def generate(
                 raise ConfigError("--nights writes canonical CSV extracts")
             from recordcheck.checks.base.refdata import load_reference
             from recordcheck.checks.base.resources import RULES_DIR
+            from recordcheck.checks.engine.rules import load_pack
 
             # the nights' keys follow the limits of the pack they will be run with
-            reference = load_reference((rules_dir or RULES_DIR) / "reference")
+            reference = load_reference(load_pack(rules_dir or RULES_DIR).reference_dir)
             for night in write_nights(extract, out_dir, nights, hours, reference):
                 click.echo(f"night {night.number:02d} as of {night.as_of.isoformat()}: {night.key.height} finding(s) in key")
                 for change in night.changes:

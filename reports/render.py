@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -26,7 +27,9 @@ from recordcheck.reports.disclosure import (
 from recordcheck.reports.keys import redaction_key
 
 
+@functools.cache
 def environment(redact_below: int | None = None) -> Environment:
+    """The templates and filters, compiled once a process (0.2 s: a test session renders hundreds)."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(["html"], default_for_string=True),

@@ -492,25 +492,8 @@ class RunStore:
                     self.con.execute("INSERT INTO due_items BY NAME SELECT * FROM _due_items")
                 finally:
                     self.con.unregister("_due_items")
-            for rule in rules:
-                self.con.execute(
-                    "INSERT INTO rule_figures VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        run["run_id"],
-                        rule["id"],
-                        rule["status"],
-                        rule["population"],
-                        rule["breaches"],
-                        rule["rate"],
-                        rule.get("false_positives", 0),
-                    ],
-                )
-                for stratum, rows in (rule.get("strata") or {}).items():
-                    for row in rows:
-                        self.con.execute(
-                            "INSERT INTO stratum_figures VALUES (?, ?, ?, ?, ?, ?)",
-                            [run["run_id"], rule["id"], stratum, row["value"], row["population"], row["breaches"]],
-                        )
+            self._insert_frame("rule_figures", _rule_figures(run["run_id"], rules))
+            self._insert_frame("stratum_figures", _stratum_figures(run["run_id"], rules))
             kept = register.select(pl.lit(run["run_id"]).alias("run_id"), *RUN_FINDING_COLUMNS)
             self.con.register("_kept", kept.to_arrow())
             try:
@@ -527,6 +510,16 @@ class RunStore:
                 )
             finally:
                 self.con.unregister("_kept")
+
+    def _insert_frame(self, table: str, frame: pl.DataFrame) -> None:
+        """A frame's rows into a table in one statement (a run's figures are hundreds of rows)."""
+        if frame.is_empty():
+            return
+        self.con.register("_rows", frame.to_arrow())
+        try:
+            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
+        finally:
+            self.con.unregister("_rows")
 
     def _insert_run(self, run: dict[str, Any]) -> None:
         columns = [
@@ -602,3 +595,49 @@ def in_force(decisions: pl.DataFrame, as_of_date: date) -> pl.DataFrame:
         .otherwise(pl.col("decision"))
         .alias("decision")
     )
+
+
+def _rule_figures(run_id: str, rules: list[dict[str, Any]]) -> pl.DataFrame:
+    """One row per rule of a run, as rule_figures holds it."""
+    return pl.DataFrame(
+        {
+            "run_id": [run_id] * len(rules),
+            "rule_id": [rule["id"] for rule in rules],
+            "status": [rule["status"] for rule in rules],
+            "population": [rule["population"] for rule in rules],
+            "breaches": [rule["breaches"] for rule in rules],
+            "rate": [rule["rate"] for rule in rules],
+            "false_positives": [rule.get("false_positives", 0) for rule in rules],
+        },
+        schema={
+            "run_id": pl.String,
+            "rule_id": pl.String,
+            "status": pl.String,
+            "population": pl.Int64,
+            "breaches": pl.Int64,
+            "rate": pl.Float64,
+            "false_positives": pl.Int64,
+        },
+    )
+
+
+def _stratum_figures(run_id: str, rules: list[dict[str, Any]]) -> pl.DataFrame:
+    """One row per rule, stratum and value of a run, as stratum_figures holds it."""
+    rows = [
+        (rule["id"], stratum, row["value"], row["population"], row["breaches"])
+        for rule in rules
+        for stratum, values in (rule.get("strata") or {}).items()
+        for row in values
+    ]
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "rule_id": pl.String,
+            "stratum": pl.String,
+            "value": pl.String,
+            "population": pl.Int64,
+            "breaches": pl.Int64,
+        },
+        orient="row",
+    )
+    return frame.select(pl.lit(run_id, pl.String).alias("run_id"), pl.all())

@@ -85,8 +85,16 @@ class SparkTranslator:
 
     def __init__(self, duckdb_macros: dict[str, str], spark_definitions: dict[str, str]) -> None:
         self.macros = spark_macros(duckdb_macros, spark_definitions)
+        self._done: dict[str, str] = {}
+        """DuckDB text -> Spark text: a force's rules and a rule's cases send the same queries again."""
 
     def translate(self, sql: str, what: str) -> str:
+        if (done := self._done.get(sql)) is not None:
+            return done
+        self._done[sql] = self._translate(sql, what)
+        return self._done[sql]
+
+    def _translate(self, sql: str, what: str) -> str:
         try:
             tree = sqlglot.parse_one(sql, read="duckdb")
             tree = expand(tree, self.macros)

@@ -310,6 +310,21 @@ def national_as_of(as_of: str | None, forces: Path) -> datetime:
     show_default=True,
     help="k for --redact: no count below it, and no rate resting on one.",
 )
+@click.option(
+    "--publish",
+    type=click.Choice(["folder", "object"]),
+    default="folder",
+    show_default=True,
+    help="folder: renamed into place, `latest` a link. object: OUT is object storage (no rename, no link): "
+    "each file written once, then OUT/<run id>/_COMMITTED, then the OUT/_latest pointer.",
+)
+@click.option(
+    "--staging",
+    "staging_root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --publish object: where the run is staged first (a folder every Spark executor sees on a "
+    "cluster; default the system's temporary folder).",
+)
 @handle_errors
 def national(
     forces: Path,
@@ -317,6 +332,8 @@ def national(
     as_of: str | None,
     redact: bool,
     redact_below: int,
+    publish: str,
+    staging_root: Path | None,
     rules_dir: Path | None,
     validator: str,
     engine: str,
@@ -352,6 +369,8 @@ def national(
         validator=validator,
         render=lambda run_dir: render_national(run_dir, redact_below if redact else None),
         on_force=lambda code, state: click.echo(f"  {code}: {state}", err=True) if state != "checking" else None,
+        publish=publish,
+        staging_root=staging_root,
     )
     click.echo(f"National run {outcome.run_id}: {outcome.run_dir}")
     for line in headline_lines(outcome):

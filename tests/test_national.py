@@ -428,3 +428,57 @@ def test_funnel_edges_of_the_exact_and_normal_regimes():
     assert overdispersion([(100, 100)] * 10, 1.0) == (None, 0.0)
     plot = funnel("R", "t", [("A", 100, 10), ("B", 100, 20)])
     assert plot is not None and [p["target"] for p in plot["points"]] == [pytest.approx(0.2), pytest.approx(0.1)]
+
+
+def test_publishing_to_object_storage_never_renames_or_links_and_a_crash_keeps_the_last_run(tmp_path, pack, monkeypatch):
+    """`national --publish object` on a local folder treated as object storage: nothing under OUT
+    is ever renamed or linked (an object store can do neither); each run ends with its commit
+    marker, then the `_latest` pointer. A crash half-way through writing the next run's objects
+    leaves `_latest` on the last committed run, and its half-written folder is never read."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    from recordcheck.checks.nightly.objectstore import COMMITTED, LATEST_POINTER, latest_committed
+
+    manifest = national_extract(tmp_path / "forces", scale=0.005)
+    out = tmp_path / "bucket"
+
+    def refuse(name, real):
+        def guarded(*args, **kwargs):
+            if any(str(out) in str(a) for a in args[:2]):
+                raise AssertionError(f"{name} under an object store: {args[:2]}")
+            return real(*args, **kwargs)
+
+        return guarded
+
+    for module, name in ((os, "replace"), (os, "rename"), (os, "symlink")):
+        monkeypatch.setattr(module, name, refuse(name, getattr(module, name)))
+    monkeypatch.setattr(Path, "symlink_to", refuse("symlink_to", Path.symlink_to))
+
+    runner = CliRunner()
+    arguments = ["national", str(manifest), "--out", str(out), "--as-of", AS_OF_TEXT, "--publish", "object"]
+    first = runner.invoke(cli, [*arguments, "--staging", str(tmp_path / "stage")])
+    assert first.exit_code == 0, first.output
+    run_id = (out / LATEST_POINTER).read_text().strip()
+    assert latest_committed(out) == out / run_id
+    assert not (out / "latest").exists() and not list((tmp_path / "stage").glob(".staging-*"))  # staging removed
+    listed = json.loads((out / run_id / COMMITTED).read_text())["files"]
+    assert {"summary.json", "national.html", "exceptions/force=F02/part-0.parquet"} <= set(listed)
+    assert register(out / run_id).height > 0
+
+    written = []
+    real_copy = shutil.copyfile
+
+    def crash_after_three(source, destination, *args, **kwargs):
+        if len(written) == 3:
+            raise OSError(28, "No space left on device")
+        written.append(destination)
+        return real_copy(source, destination, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "copyfile", crash_after_three)
+    second = runner.invoke(cli, arguments)
+    assert second.exit_code != 0
+    assert (out / LATEST_POINTER).read_text().strip() == run_id and latest_committed(out) == out / run_id
+    (half,) = [p for p in out.iterdir() if p.is_dir() and p.name != run_id]
+    assert len([p for p in half.rglob("*") if p.is_file()]) == 3 and not (half / COMMITTED).exists()

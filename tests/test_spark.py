@@ -281,6 +281,10 @@ def test_national_job_on_a_standalone_cluster_gives_what_duckdb_gives(pack, tmp_
         assert (run_dir / "examples.json").read_text() == (on_duckdb.run_dir / "examples.json").read_text()
         assert (run_dir / "national.html").is_file()
         assert not (run_dir / ".work").exists()
+        # the same files from either engine (no _SUCCESS or .crc in one only): a plain directory read works
+        files = [sorted(str(p.relative_to(d)) for p in d.rglob("*")) for d in (run_dir, on_duckdb.run_dir)]
+        assert files[0] == files[1]
+        assert "exceptions/force=F02/part-0.parquet" in files[0]
     finally:
         for daemon in reversed(daemons):
             os.killpg(daemon.pid, 15)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from recordcheck.checks.national import duckdb_engine, spark_engine
 from recordcheck.checks.national.forces import Force, load_forces
 from recordcheck.checks.national.funnel import funnel
 from recordcheck.checks.nightly.comparison import single_writer
+from recordcheck.checks.nightly.objectstore import PUBLISH_MODES, object_staged_run
 from recordcheck.checks.nightly.publish import check_output_folder, staged_run, write_json
 from recordcheck.checks.validation.runners import DEFAULT_RUNNER, check_runner_name
 
@@ -63,8 +65,12 @@ def execute_national(
     validator: str = DEFAULT_RUNNER,
     render: Callable[[Path], object] | None = None,
     on_force: Callable[[str, str], None] | None = None,
+    publish: str = "folder",
+    staging_root: Path | None = None,
 ) -> NationalOutcome:
-    """Check every force and publish the national run folder in one step."""
+    """Check every force and publish the national run folder in one step: renamed into place
+    (`publish="folder"`), or for object storage written file by file after staging under
+    `staging_root`, then its commit marker and the `_latest` pointer (checks/nightly/objectstore.py)."""
     forces = load_forces(forces_source)
     check_runner_name(validator)  # a wrong name stops the whole run, before any force is read
     if engine == "spark" and validator != DEFAULT_RUNNER:
@@ -72,13 +78,22 @@ def execute_national(
             f"--validator {validator} runs with --engine duckdb; on Spark the suites run as Spark SQL "
             "(the SQL runner's queries, which a test holds to the same quarantine)"
         )
+    if publish not in PUBLISH_MODES:
+        raise ConfigError(f"publish must be one of {', '.join(PUBLISH_MODES)}, not {publish!r}")
     started_at = datetime.now(UTC)
     check_output_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     run_id = make_national_id(started_at)
     timings: dict[str, float] = {}
     tell = on_force or (lambda _code, _state: None)
-    with single_writer(out_dir, out_dir / LOCK_STORE, "recordcheck national"), staged_run(out_dir, run_id) as staging:
+    if publish == "object":  # no lock file on an object store: the staging side holds the one writer
+        lock_dir = staging_root or Path(tempfile.gettempdir()) / "recordcheck-national"
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        held = single_writer(lock_dir, lock_dir / LOCK_STORE, "recordcheck national")
+        staged = object_staged_run(out_dir, run_id, staging_root)
+    else:
+        held, staged = single_writer(out_dir, out_dir / LOCK_STORE, "recordcheck national"), staged_run(out_dir, run_id)
+    with held, staged as staging:
         started = time.perf_counter()
         if engine == "spark":
             per_force = _run_spark(forces, pack, as_of, run_id, staging, master, verbose, tell, timings)

@@ -147,8 +147,9 @@ def check_force(
         register = spark.createDataFrame([], REGISTER_DDL)
         for part in registers:
             register = register.unionByName(part)
-        register.coalesce(1).write.mode("overwrite").parquet(str(staging / "exceptions" / f"force={force.code}"))
-        written = spark.read.parquet(str(staging / "exceptions" / f"force={force.code}"))
+        partition = staging / "exceptions" / f"force={force.code}"
+        write_single_parquet(register.coalesce(1), partition / "part-0.parquet")
+        written = spark.read.parquet(str(partition))
         engine.expose_findings(written)  # the measures count findings from the register as written
         measures = {name: engine.measure(name, sql) for name, sql in pack.measures.items()}
         counts = written.agg(
@@ -187,10 +188,16 @@ def write_quarantine(spark: Any, work: Path, staging: Path) -> None:
         return
     frame = spark.read.parquet(str(source))
     columns = ["force", *[c for c in frame.columns if c != "force"]]
-    temporary = staging / ".quarantine.parts"
-    frame.select(*columns).orderBy("force", "table", "row_number").coalesce(1).write.mode("overwrite").parquet(
-        str(temporary)
-    )
+    write_single_parquet(frame.select(*columns).orderBy("force", "table", "row_number").coalesce(1), target)
+
+
+def write_single_parquet(frame: Any, target: Path) -> None:
+    """One partition of a Spark DataFrame as the single Parquet file `target`, as DuckDB writes
+    it: Spark's folder of a part file, _SUCCESS and .crc checksums is written beside it and
+    dissolved, so a plain directory read of exceptions/ finds the same files from either engine."""
+    temporary = target.parent / f".{target.name}.parts"
+    frame.write.mode("overwrite").parquet(str(temporary))
     (part,) = temporary.glob("part-*.parquet")
+    target.parent.mkdir(parents=True, exist_ok=True)
     part.replace(target)
     shutil.rmtree(temporary)

@@ -320,10 +320,10 @@ def test_great_expectations_is_refused_on_spark_before_anything_starts(tmp_path,
 def test_forces_at_once_is_one_in_local_mode_four_on_a_cluster_and_checked():
     from recordcheck.checks.national.spark_engine import FORCES_AT_ONCE, forces_at_once
 
-    class Session:
+    class Session:  # the session's own settings only: Spark Connect offers no SparkContext
         def __init__(self, master, settings):
-            self.sparkContext = type("Context", (), {"master": master})()
-            self.conf = type("Conf", (), {"get": lambda _self, key, default: settings.get(key, default)})()
+            held = {"spark.master": master, **settings}
+            self.conf = type("Conf", (), {"get": lambda _self, key, default: held.get(key, default)})()
 
     assert forces_at_once(Session("local[2]", {})) == 1
     assert forces_at_once(Session("spark://127.0.0.1:7077", {})) == 4

@@ -8,7 +8,11 @@ run's staging folder (which must be on a file system every executor sees).
 
 from __future__ import annotations
 
+import base64
+import functools
+import pickle
 import shutil
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
@@ -35,7 +39,7 @@ REGISTER_DDL = ", ".join(f"`{name}` STRING" for name in REGISTER_SCHEMA)
 
 
 def forces_at_once(spark: Any) -> int:
-    default = "1" if spark.sparkContext.master.startswith("local") else "4"
+    default = "1" if spark.conf.get("spark.master", "").startswith("local") else "4"
     value = spark.conf.get(FORCES_AT_ONCE, default)
     if not value.isdigit() or int(value) < 1:
         raise ConfigError(f"{FORCES_AT_ONCE} must be a whole number of at least 1, not {value!r}")
@@ -77,10 +81,38 @@ def stage_forces(spark: Any, forces: list[Force], pack: RulePack, as_of: datetim
 
 
 def _each_force(spark: Any, task: Any, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One executor task per force; only each task's small result dictionary comes back."""
+    """One executor task per force; only each task's small result dictionary comes back.
+
+    A DataFrame of the pickled payloads, range-partitioned one force to a partition, mapped by
+    `mapInArrow`: no RDD and no SparkContext, which Spark Connect (Databricks serverless and
+    shared-access clusters) does not offer. The pickles pass only between this job's driver and
+    its own executors, as an RDD's closures and records would."""
     if not payloads:
         return []
-    return list(spark.sparkContext.parallelize(payloads, len(payloads)).map(task).collect())
+    rows = [(number, _pickled(payload)) for number, payload in enumerate(payloads)]
+    frame = spark.createDataFrame(rows, "n INT, payload STRING").repartitionByRange(len(rows), "n")
+    done = frame.mapInArrow(functools.partial(_run_tasks, task), "n INT, result STRING").collect()
+    return [_unpickled(row["result"]) for row in sorted(done, key=lambda row: row["n"])]
+
+
+def _pickled(value: Any) -> str:
+    return base64.b64encode(pickle.dumps(value)).decode("ascii")
+
+
+def _unpickled(text: str) -> Any:
+    return pickle.loads(base64.b64decode(text))  # noqa: S301 - this job's own driver wrote it
+
+
+def _run_tasks(task: Any, batches: Iterator[Any]) -> Iterator[Any]:
+    """Executor side: each payload of the partition through `task`, its result pickled back."""
+    import pyarrow as pa
+
+    for batch in batches:
+        numbers = batch.column("n").to_pylist()
+        results = [_pickled(task(_unpickled(text))) for text in batch.column("payload").to_pylist()]
+        yield pa.RecordBatch.from_pydict(
+            {"n": numbers, "result": results}, schema=pa.schema([("n", pa.int32()), ("result", pa.string())])
+        )
 
 
 def _fetch_remote(spark: Any, forces: list[Force], work: Path) -> dict[str, str]:
@@ -100,16 +132,26 @@ def _fetch_remote(spark: Any, forces: list[Force], work: Path) -> dict[str, str]
     for frame in frames[1:]:
         files = files.unionByName(frame)
     inputs = str(work / "inputs")
-    files.repartition(len(forces), "force").foreachPartition(lambda rows: _write_inputs(rows, inputs))
+    written = files.repartition(len(forces), "force").mapInArrow(functools.partial(_write_inputs, inputs), "files BIGINT")
+    written.agg(F.sum("files")).collect()  # the action that runs the copies
     return {force.code: str(work / "inputs" / force.code) for force in forces}
 
 
-def _write_inputs(rows: Any, inputs: str) -> None:
-    """Executor side: one force's files, written under their own names."""
-    for row in rows:
-        folder = Path(inputs) / row["force"]
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / str(row["path"]).rstrip("/").rsplit("/", 1)[-1]).write_bytes(bytes(row["content"]))
+def _write_inputs(inputs: str, batches: Iterator[Any]) -> Iterator[Any]:
+    """Executor side: forces' files, written under their own names; yields how many."""
+    import pyarrow as pa
+
+    for batch in batches:
+        for force, path, content in zip(
+            batch.column("force").to_pylist(),
+            batch.column("path").to_pylist(),
+            batch.column("content").to_pylist(),
+            strict=True,
+        ):
+            folder = Path(inputs) / force
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / str(path).rstrip("/").rsplit("/", 1)[-1]).write_bytes(bytes(content))
+        yield pa.RecordBatch.from_pydict({"files": [batch.num_rows]}, schema=pa.schema([("files", pa.int64())]))
 
 
 def check_force(

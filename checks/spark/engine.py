@@ -91,9 +91,9 @@ class SparkRuleEngine(RuleEngine):
         if not seconds:
             yield
             return
-        context = self.spark.sparkContext
         tag = f"recordcheck-rule-{uuid.uuid4().hex[:12]}"
-        context.addJobTag(tag)
+        add, interrupt, remove = _tagging(self.spark)
+        add(tag)
         fired, done = threading.Event(), threading.Event()
 
         def cancel() -> None:
@@ -103,7 +103,7 @@ class SparkRuleEngine(RuleEngine):
                 return
             fired.set()
             while True:
-                context.cancelJobsWithTag(tag)
+                interrupt(tag)
                 if done.wait(0.5):
                     return
 
@@ -118,7 +118,7 @@ class SparkRuleEngine(RuleEngine):
         finally:
             done.set()
             watchdog.join()
-            context.removeJobTag(tag)
+            remove(tag)
 
     def _connect(self, con: Any, threads: int | None) -> None:
         self.con = None  # type: ignore[assignment]  # Spark has no DuckDB connection
@@ -289,6 +289,19 @@ class SparkRuleEngine(RuleEngine):
         for name in self._views:
             self.spark.catalog.dropTempView(name)
         self._views.clear()
+
+
+def _tagging(spark: Any) -> tuple[Callable[[str], Any], Callable[[str], Any], Callable[[str], Any]]:
+    """Add, cancel and remove a tag on the jobs this thread starts. Spark Connect (Databricks
+    serverless and shared-access clusters) has no SparkContext: there the session's operation
+    tags. Classic Spark: the SparkContext's job tags, which also reach the jobs a checkpoint
+    starts (the session's tags did not: a runaway rule ran on past its limit)."""
+    from pyspark.sql.utils import is_remote
+
+    if is_remote():
+        return spark.addTag, spark.interruptTag, spark.removeTag
+    context = spark.sparkContext
+    return context.addJobTag, context.cancelJobsWithTag, context.removeJobTag
 
 
 def spark_case_engine(spark: Any) -> Callable[[RulePack, ReferenceData, datetime, Mapping[str, Any]], RuleEngine]:

@@ -43,6 +43,7 @@ def spark_session(master: str | None = None, verbose: bool = False, app: str = "
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
+    from pyspark.sql.utils import is_remote
 
     builder = SparkSession.builder.appName(app)
     if master:
@@ -76,7 +77,7 @@ def spark_session(master: str | None = None, verbose: bool = False, app: str = "
         session = builder.getOrCreate()
     except Exception as exc:  # noqa: BLE001 - the JVM's own message, shortened
         raise ConfigError(f"Spark could not start: {str(exc).splitlines()[0]}") from None
-    if not verbose:
+    if not verbose and not is_remote():  # a Spark Connect session keeps its server's logging
         session.sparkContext.setLogLevel("ERROR")
     return session
 

@@ -120,10 +120,11 @@ def rules_test(
         raise click.BadParameter(f"unknown rule(s) {', '.join(unknown)}", param_hint="RULE_IDS")
     if engine == "spark":
         from recordcheck.checks.spark.engine import SPARK_CASE_WORKERS, spark_case_engine
-        from recordcheck.checks.spark.session import spark_session
+        from recordcheck.checks.spark.session import at_once, spark_session
 
-        engine_for = spark_case_engine(spark_session(master, verbose))
-        outcomes = run_cases(pack, reference, list(rule_ids) or None, engine_for, workers=SPARK_CASE_WORKERS)
+        spark = spark_session(master, verbose)
+        workers = at_once(spark, SPARK_CASE_WORKERS)
+        outcomes = run_cases(pack, reference, list(rule_ids) or None, spark_case_engine(spark), workers=workers)
     else:
         outcomes = run_cases(pack, reference, list(rule_ids) or None)
     failed = [o for o in outcomes if not o.passed]

@@ -152,7 +152,7 @@ def _run_spark(
     tell: Callable[[str, str], None],
     timings: dict[str, float],
 ) -> list[dict[str, Any]]:
-    from recordcheck.checks.spark.session import spark_session
+    from recordcheck.checks.spark.session import own_session, spark_session
 
     started = time.perf_counter()
     spark = spark_session(master, verbose, app=f"recordcheck national {run_id}")
@@ -170,7 +170,7 @@ def _run_spark(
                 return facts
             tell(force.code, "checking")
             # A session of its own: its temporary views never meet another force's.
-            figures = spark_engine.check_force(spark.newSession(), force, facts, pack, as_of, run_id, staging)
+            figures = spark_engine.check_force(own_session(spark), force, facts, pack, as_of, run_id, staging)
             figures.pop("accepted_dir", None)
             tell(force.code, "checked")
             return figures

@@ -28,6 +28,7 @@ from recordcheck.checks.national.figures import EXAMPLE_COLUMNS, EXAMPLES_PER_RU
 from recordcheck.checks.national.forces import Force
 from recordcheck.checks.national.front import export_force, force_setup, stage_force
 from recordcheck.checks.spark.engine import SparkRuleEngine
+from recordcheck.checks.spark.session import at_once
 from recordcheck.checks.spark.validation import run_exported_suites
 
 FORCES_AT_ONCE = "spark.recordcheck.forcesAtOnce"
@@ -43,7 +44,7 @@ def forces_at_once(spark: Any) -> int:
     value = spark.conf.get(FORCES_AT_ONCE, default)
     if not value.isdigit() or int(value) < 1:
         raise ConfigError(f"{FORCES_AT_ONCE} must be a whole number of at least 1, not {value!r}")
-    return int(value)
+    return at_once(spark, int(value))
 
 
 def stage_forces(spark: Any, forces: list[Force], pack: RulePack, as_of: datetime, work: Path) -> list[dict[str, Any]]:

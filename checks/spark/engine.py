@@ -20,6 +20,7 @@ from recordcheck.checks.base.refdata import ReferenceData, limit_rows, outcome_r
 from recordcheck.checks.engine.engine import FINDING_COLUMNS, QueryTimeout, RuleEngine, RuleError
 from recordcheck.checks.engine.rules import RulePack
 from recordcheck.checks.extract.contract import TABLES
+from recordcheck.checks.spark.session import is_connect, own_session
 from recordcheck.checks.spark.sql import SparkTranslator
 
 SPARK_TYPES = {"string": "STRING", "int": "BIGINT", "bool": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP"}
@@ -135,7 +136,7 @@ class SparkRuleEngine(RuleEngine):
         frame = self.spark.table(population).select(
             F.lit(measure).alias("measure"), "record_type", F.col("record_id").cast("string").alias("record_id")
         )
-        self._judged.append(frame)
+        self._judged.append(self._kept_past_views(frame, "judged records"))
 
     def _expose_judged(self) -> None:
         frame = self.spark.createDataFrame([], "measure STRING, record_type STRING, record_id STRING")
@@ -154,7 +155,12 @@ class SparkRuleEngine(RuleEngine):
         for name, contract in TABLES.items():
             if name in tables:
                 given = tables[name]
-                frame = given if isinstance(given, DataFrame) else self.spark.createDataFrame(given.to_arrow())
+                if isinstance(given, DataFrame):
+                    frame = given
+                elif given.height:
+                    frame = self.spark.createDataFrame(given.to_arrow())
+                else:  # Spark Connect infers no schema from an empty table: the contract's
+                    frame = self.spark.createDataFrame([], contract_schema(name))
                 frame = frame.select(*contract.column_names)
                 if districts:  # a value outside the force's list is no district: never its own stratum
                     frame = frame.withColumn("district", F.when(F.col("district").isin(districts), F.col("district")))
@@ -268,7 +274,13 @@ class SparkRuleEngine(RuleEngine):
         """The rule's register rows as a lazy Spark DataFrame, never collected: computed once, by
         the executors, when the force's register is written (its plan holds the rule's
         materialised rows, so dropping the rule's views does not undo it)."""
-        return self._sql(sql, "register rows")
+        return self._kept_past_views(self._sql(sql, "register rows"), "register rows")
+
+    def _kept_past_views(self, frame: Any, what: str) -> Any:
+        """A frame read after the rule's views are dropped. Classic Spark analyses a query when it
+        is made, so its plan already holds the views' rows; Spark Connect analyses the SQL when it
+        runs, by then with no view of that name: there it is checkpointed now."""
+        return self._checkpoint(frame, what) if is_connect(self.spark) else frame
 
     def measure(self, name: str, sql: str) -> list[dict[str, Any]]:
         """An aggregate for the reports; instants become ISO text on the executors (UTC)."""
@@ -296,9 +308,7 @@ def _tagging(spark: Any) -> tuple[Callable[[str], Any], Callable[[str], Any], Ca
     serverless and shared-access clusters) has no SparkContext: there the session's operation
     tags. Classic Spark: the SparkContext's job tags, which also reach the jobs a checkpoint
     starts (the session's tags did not: a runaway rule ran on past its limit)."""
-    from pyspark.sql.utils import is_remote
-
-    if is_remote():
+    if is_connect(spark):
         return spark.addTag, spark.interruptTag, spark.removeTag
     context = spark.sparkContext
     return context.addJobTag, context.cancelJobsWithTag, context.removeJobTag
@@ -311,7 +321,7 @@ def spark_case_engine(spark: Any) -> Callable[[RulePack, ReferenceData, datetime
     translators: dict[str, SparkTranslator] = {}  # one per pack directory: its cases send the same queries
 
     def build(pack: RulePack, reference: ReferenceData, as_of: datetime, tables: Mapping[str, Any]) -> RuleEngine:
-        session = spark.newSession()
+        session = own_session(spark)
         for key, value in CASE_SETTINGS.items():
             session.conf.set(key, value)
         key = str(pack.directory)

@@ -36,32 +36,61 @@ def _quiet_logging() -> str:
     return f"-Dlog4j2.configurationFile=file:{path}"
 
 
+SQL_SETTINGS = {
+    "spark.sql.session.timeZone": "UTC",  # instants are UTC; London time only where a macro asks
+    "spark.sql.ansi.enabled": "true",  # a bad cast is an error, as in DuckDB
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    # force=01 is a force code, not the number 1
+    "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
+}
+"""The session settings the pack's SQL needs, on any Spark: set on a Spark Connect session too."""
+
+
+def is_connect(spark: Any) -> bool:
+    """A Spark Connect session (Databricks serverless and shared-access clusters run these): no
+    SparkContext, no RDDs; the session's own APIs only."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def own_session(spark: Any) -> Any:
+    """A session whose temporary views are its own, for work that runs beside other work (a
+    force, a rule case, a table's suite): a new session of the same application. On Spark
+    Connect the one session: a checkpoint made in a second session is not found there
+    ([CONNECT_INVALID_PLAN.DATAFRAME_NOT_FOUND], seen on a Spark Connect 4.3 server), so the
+    work runs one piece at a time (`at_once`)."""
+    return spark if is_connect(spark) else spark.newSession()
+
+
+def at_once(spark: Any, wanted: int) -> int:
+    """How many pieces of work may run side by side, each in its `own_session`."""
+    return 1 if is_connect(spark) else wanted
+
+
 def spark_session(master: str | None = None, verbose: bool = False, app: str = "recordcheck") -> Any:
-    """The session recordcheck runs on (created, or the one spark-submit already started)."""
+    """The session recordcheck runs on (created, or the one spark-submit already started). A
+    master of `sc://host:port` (or SPARK_REMOTE set) is a Spark Connect server: the session is
+    its client, with only the SQL settings (the server owns the rest)."""
     require_pyspark()
     # pandas is not used by recordcheck's Spark code; PySpark's warning about its version is noise
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
-    from pyspark.sql.utils import is_remote
 
+    remote = master if master and master.startswith("sc://") else os.environ.get("SPARK_REMOTE")
+    if remote:
+        try:
+            return SparkSession.builder.remote(remote).appName(app).config(map=SQL_SETTINGS).getOrCreate()
+        except Exception as exc:  # noqa: BLE001 - the client's own message, shortened
+            raise ConfigError(f"Spark Connect at {remote} could not start a session: {str(exc).splitlines()[0]}") from None
     builder = SparkSession.builder.appName(app)
     if master:
         builder = builder.master(master)
     under_submit = bool(os.environ.get("SPARK_ENV_LOADED"))  # spark-submit sets this, and the master with it
     if not master and not under_submit:
         builder = builder.master("local[*]")
-    settings = {
-        "spark.sql.session.timeZone": "UTC",  # instants are UTC; London time only where a macro asks
-        "spark.sql.ansi.enabled": "true",  # a bad cast is an error, as in DuckDB
-        "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
-        "spark.sql.shuffle.partitions": "8",
-        "spark.sql.adaptive.enabled": "true",
-        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-        # force=01 is a force code, not the number 1
-        "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
-    }
+    settings = {**SQL_SETTINGS, "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
     if not under_submit:  # executors run this interpreter, so this recordcheck and its dependencies
         settings["spark.pyspark.python"] = sys.executable
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -77,7 +106,7 @@ def spark_session(master: str | None = None, verbose: bool = False, app: str = "
         session = builder.getOrCreate()
     except Exception as exc:  # noqa: BLE001 - the JVM's own message, shortened
         raise ConfigError(f"Spark could not start: {str(exc).splitlines()[0]}") from None
-    if not verbose and not is_remote():  # a Spark Connect session keeps its server's logging
+    if not verbose:
         session.sparkContext.setLogLevel("ERROR")
     return session
 

@@ -74,11 +74,12 @@ def run_exported_suites(spark: Any, folder: Path) -> None:
     from pyspark.errors import PySparkException
 
     from recordcheck.checks.base.errors import ConfigError
+    from recordcheck.checks.spark.session import own_session
 
     for query_file in sorted(folder.glob(f"*/{QUERY}")):
         table_dir = query_file.parent
         query = json.loads(query_file.read_text(encoding="utf-8"))
-        session = spark.newSession()  # the views' names repeat across tables and forces
+        session = own_session(spark)  # the views' names repeat across tables and forces
         for view in query["views"]:
             session.read.parquet(str(table_dir / f"{view}.parquet")).createOrReplaceTempView(view)
         try:

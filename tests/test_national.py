@@ -482,3 +482,26 @@ def test_publishing_to_object_storage_never_renames_or_links_and_a_crash_keeps_t
     assert (out / LATEST_POINTER).read_text().strip() == run_id and latest_committed(out) == out / run_id
     (half,) = [p for p in out.iterdir() if p.is_dir() and p.name != run_id]
     assert len([p for p in half.rglob("*") if p.is_file()]) == 3 and not (half / COMMITTED).exists()
+
+
+def test_a_spark_connect_master_goes_to_the_server_and_its_work_runs_one_piece_at_a_time(monkeypatch):
+    """`--master sc://host:port` (or SPARK_REMOTE) is a Spark Connect server, never a local JVM:
+    an unreachable one is a ConfigError naming it. On a Connect session forces, cases and suites
+    share the one session, one at a time (a checkpoint made in a second Connect session is not
+    found there); on classic Spark each gets a session of its own, side by side."""
+    pytest.importorskip("pyspark")
+    from recordcheck.checks.national.spark_engine import FORCES_AT_ONCE, forces_at_once
+    from recordcheck.checks.spark.session import at_once, is_connect, own_session, spark_session
+
+    monkeypatch.delenv("SPARK_REMOTE", raising=False)
+    with pytest.raises(ConfigError, match=r"^Spark Connect at sc://127\.0\.0\.1:1 could not start a session"):
+        spark_session("sc://127.0.0.1:1")
+
+    settings = {"spark.master": "spark://cluster:7077", FORCES_AT_ONCE: "3"}
+    conf = type("Conf", (), {"get": lambda _self, key, default: settings.get(key, default)})()
+    connect = type("SparkSession", (), {"__module__": "pyspark.sql.connect.session", "conf": conf})()
+    classic = type("SparkSession", (), {"__module__": "pyspark.sql.session", "conf": conf, "newSession": lambda s: "new"})()
+    assert is_connect(connect) and not is_connect(classic)
+    assert own_session(connect) is connect and own_session(classic) == "new"
+    assert (at_once(connect, 4), at_once(classic, 4)) == (1, 4)
+    assert (forces_at_once(connect), forces_at_once(classic)) == (1, 3)

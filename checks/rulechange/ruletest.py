@@ -52,6 +52,25 @@ def _canonical_profile() -> SourceProfile:
     return load_profile()
 
 
+@functools.cache
+def _empty(name: str) -> pl.DataFrame:
+    typed, _ = parse_table(RawTable(name, Path(f"{name}.yaml"), _raw_frame(name, {})), _canonical_profile())
+    return typed
+
+
+def _empty_table(name: str) -> pl.DataFrame:
+    """A table the case gives no rows: the parser's typed empty frame, made once (most of a
+    case's tables are empty, and parsing each cost more than the rule's own queries)."""
+    return _empty(name).clear()
+
+
+def _raw_frame(name: str, data: dict[str, list[str | None]]) -> pl.DataFrame:
+    columns = TABLES[name].column_names
+    data = data or {column: [] for column in columns}
+    frame = pl.DataFrame(data, schema={c: pl.String for c in columns}).with_row_index(ROW, offset=1)
+    return frame.with_columns(pl.col(ROW).cast(pl.Int64))
+
+
 def case_tables(case: RuleCase, defaults: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, pl.DataFrame]:
     """The case's rows as parsed contract tables; a column a row leaves out takes `defaults`."""
     defaults = defaults or {}
@@ -61,14 +80,16 @@ def case_tables(case: RuleCase, defaults: Mapping[str, Mapping[str, Any]] | None
         if name in case.absent:
             continue
         rows = case.given.get(name, [])
+        if not rows:
+            tables[name] = _empty_table(name)
+            continue
         columns = contract.column_names
         for row in rows:
             unknown = [k for k in row if k not in columns]
             if unknown:
                 raise ValueError(f"table {name} has no column(s) {', '.join(unknown)}")
         data = {col: [_text(row.get(col, defaults.get(name, {}).get(col))) for row in rows] for col in columns}
-        frame = pl.DataFrame(data, schema={c: pl.String for c in columns}).with_row_index(ROW, offset=1)
-        frame = frame.with_columns(pl.col(ROW).cast(pl.Int64))
+        frame = _raw_frame(name, data)
         typed, problems = parse_table(RawTable(name, Path(f"{name}.yaml"), frame), profile)
         if problems.height:
             first = problems.row(0, named=True)

@@ -491,11 +491,18 @@ def test_a_spark_connect_master_goes_to_the_server_and_its_work_runs_one_piece_a
     found there); on classic Spark each gets a session of its own, side by side."""
     pytest.importorskip("pyspark")
     from recordcheck.checks.national.spark_engine import FORCES_AT_ONCE, forces_at_once
+    from recordcheck.checks.spark import session
     from recordcheck.checks.spark.session import at_once, is_connect, own_session, spark_session
 
     monkeypatch.delenv("SPARK_REMOTE", raising=False)
-    with pytest.raises(ConfigError, match=r"^Spark Connect at sc://127\.0\.0\.1:1 could not start a session"):
+    # without the Connect client (one of its modules missing, whatever this machine has): the
+    # install is named, and pyspark's own check (which exits 0 outside a script) is never reached
+    monkeypatch.setattr(session, "CONNECT_CLIENT", ("grpc", "google.no_such_module"))
+    with pytest.raises(ConfigError, match=r"^Spark Connect at sc://127\.0\.0\.1:1 needs .*'recordcheck\[spark-connect\]'"):
         spark_session("sc://127.0.0.1:1")
+    monkeypatch.setenv("SPARK_REMOTE", "sc://127.0.0.1:2")
+    with pytest.raises(ConfigError, match=r"^Spark Connect at sc://127\.0\.0\.1:2 needs"):
+        spark_session()
 
     settings = {"spark.master": "spark://cluster:7077", FORCES_AT_ONCE: "3"}
     conf = type("Conf", (), {"get": lambda _self, key, default: settings.get(key, default)})()

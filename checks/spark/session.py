@@ -8,6 +8,7 @@ never in recordcheck's.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import tempfile
@@ -48,6 +49,17 @@ SQL_SETTINGS = {
 """The session settings the pack's SQL needs, on any Spark: set on a Spark Connect session too."""
 
 
+CONNECT_CLIENT = ("grpc", "grpc_status", "google.rpc", "zstandard")
+"""What pyspark's Spark Connect client imports beyond pyspark (its `connect` extra)."""
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        return False
+
+
 def is_connect(spark: Any) -> bool:
     """A Spark Connect session (Databricks serverless and shared-access clusters run these): no
     SparkContext, no RDDs; the session's own APIs only."""
@@ -80,6 +92,14 @@ def spark_session(master: str | None = None, verbose: bool = False, app: str = "
 
     remote = master if master and master.startswith("sc://") else os.environ.get("SPARK_REMOTE")
     if remote:
+        # checked here: pyspark's own check exits the process with status 0 when it is not run as
+        # a script (under a test runner's workers), which would look like success
+        missing = [name for name in CONNECT_CLIENT if not _importable(name)]
+        if missing:
+            raise ConfigError(
+                f"Spark Connect at {remote} needs pyspark's Connect client (missing {', '.join(missing)}): "
+                "pip install 'recordcheck[spark-connect]'"
+            )
         try:
             return SparkSession.builder.remote(remote).appName(app).config(map=SQL_SETTINGS).getOrCreate()
         except Exception as exc:  # noqa: BLE001 - the client's own message, shortened

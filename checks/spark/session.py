@@ -37,7 +37,7 @@ def _quiet_logging() -> str:
     return f"-Dlog4j2.configurationFile=file:{path}"
 
 
-SQL_SETTINGS = {
+SQL_SETTINGS: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",  # instants are UTC; London time only where a macro asks
     "spark.sql.ansi.enabled": "true",  # a bad cast is an error, as in DuckDB
     "spark.sql.shuffle.partitions": "8",
@@ -100,8 +100,9 @@ def spark_session(master: str | None = None, verbose: bool = False, app: str = "
                 f"Spark Connect at {remote} needs pyspark's Connect client (missing {', '.join(missing)}): "
                 "pip install 'recordcheck[spark-connect]'"
             )
+        remote_settings: dict[str, bool | float | int | str | None] = dict(SQL_SETTINGS)
         try:
-            return SparkSession.builder.remote(remote).appName(app).config(map=SQL_SETTINGS).getOrCreate()
+            return SparkSession.builder.remote(remote).appName(app).config(map=remote_settings).getOrCreate()
         except Exception as exc:  # noqa: BLE001 - the client's own message, shortened
             raise ConfigError(f"Spark Connect at {remote} could not start a session: {str(exc).splitlines()[0]}") from None
     builder = SparkSession.builder.appName(app)

@@ -368,3 +368,12 @@ def test_a_runaway_rule_is_stopped_and_reported_not_run(tmp_path):
     assert time.monotonic() - started < 60
     assert result.exit_code == ExitCode.RUN_INCOMPLETE, result.output
     assert "OUT001 (over the time limit of 1 s (engine.query_seconds)" in result.output
+
+
+def test_a_sub_check_guard_is_found_in_any_case_and_spacing():
+    """checked('part') is a SQL call, so CHECKED('part') (as SQLGlot writes it back) and
+    checked ( 'part' ) are the same guard; each is made TRUE, or FALSE for a part that cannot run."""
+    from recordcheck.checks.engine.rules import with_parts
+
+    sql = "SELECT checked('a') AND CHECKED('b') AND Checked ( 'c' ) AND unchecked('a')"
+    assert with_parts(sql, {"b"}) == "SELECT TRUE AND FALSE AND TRUE AND unchecked('a')"

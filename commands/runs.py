@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from recordcheck.checks.base.exitcodes import ExitCode
+from recordcheck.checks.nightly.publish import PUBLISH_MODES
 from recordcheck.commands.common import (
     as_of_for,
     as_of_option,
@@ -312,7 +313,7 @@ def national_as_of(as_of: str | None, forces: Path) -> datetime:
 )
 @click.option(
     "--publish",
-    type=click.Choice(["folder", "object"]),
+    type=click.Choice(PUBLISH_MODES),
     default="folder",
     show_default=True,
     help="folder: renamed into place, `latest` a link. object: OUT is object storage (no rename, no link): "
@@ -323,7 +324,7 @@ def national_as_of(as_of: str | None, forces: Path) -> datetime:
     "staging_root",
     type=click.Path(file_okay=False, path_type=Path),
     help="With --publish object: where the run is staged first (a folder every Spark executor sees on a "
-    "cluster; default the system's temporary folder).",
+    "cluster; default recordcheck-national in the system's temporary folder).",
 )
 @handle_errors
 def national(

@@ -439,6 +439,7 @@ def test_publishing_to_object_storage_never_renames_or_links_and_a_crash_keeps_t
     import shutil
     from pathlib import Path
 
+    from recordcheck.checks.base.errors import OutputUnavailable
     from recordcheck.checks.nightly.objectstore import COMMITTED, LATEST_POINTER, latest_committed
 
     manifest = national_extract(tmp_path / "forces", scale=0.005)
@@ -456,6 +457,8 @@ def test_publishing_to_object_storage_never_renames_or_links_and_a_crash_keeps_t
         monkeypatch.setattr(module, name, refuse(name, getattr(module, name)))
     monkeypatch.setattr(Path, "symlink_to", refuse("symlink_to", Path.symlink_to))
 
+    left = tmp_path / "stage" / ".staging-999999-an-old-run-x"  # a killed run's staging: personal data
+    left.mkdir(parents=True)
     runner = CliRunner()
     arguments = ["national", str(manifest), "--out", str(out), "--as-of", AS_OF_TEXT, "--publish", "object"]
     first = runner.invoke(cli, [*arguments, "--staging", str(tmp_path / "stage")])
@@ -463,6 +466,7 @@ def test_publishing_to_object_storage_never_renames_or_links_and_a_crash_keeps_t
     run_id = (out / LATEST_POINTER).read_text().strip()
     assert latest_committed(out) == out / run_id
     assert not (out / "latest").exists() and not list((tmp_path / "stage").glob(".staging-*"))  # staging removed
+    assert not left.exists()
     listed = json.loads((out / run_id / COMMITTED).read_text())["files"]
     assert {"summary.json", "national.html", "exceptions/force=F02/part-0.parquet"} <= set(listed)
     assert register(out / run_id).height > 0
@@ -482,6 +486,14 @@ def test_publishing_to_object_storage_never_renames_or_links_and_a_crash_keeps_t
     assert (out / LATEST_POINTER).read_text().strip() == run_id and latest_committed(out) == out / run_id
     (half,) = [p for p in out.iterdir() if p.is_dir() and p.name != run_id]
     assert len([p for p in half.rglob("*") if p.is_file()]) == 3 and not (half / COMMITTED).exists()
+
+    # a committed folder that lost an object is refused, never read as the run
+    (out / run_id / "summary.json").unlink()
+    with pytest.raises(OutputUnavailable, match="does not hold what its commit marker lists"):
+        latest_committed(out)
+    # and a publish mode that is neither is refused before any force is read
+    with pytest.raises(ConfigError, match="publish must be one of folder, object, not 's3'"):
+        execute_national(tmp_path / "no-such-forces", out, AS_OF, pack, publish="s3")
 
 
 def test_a_spark_connect_master_goes_to_the_server_and_its_work_runs_one_piece_at_a_time(monkeypatch):

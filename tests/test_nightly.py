@@ -101,6 +101,21 @@ def test_new_recurring_resolved_and_first_seen_between_nights(tmp_path):
     assert _run(extract, out, 0)[0] == 0
     first = _register(out)
     assert set(first["change"]) == {"new"} and set(first["first_seen"]) == {"2026-04-01"}
+    # the store holds the night's figures as the run folder states them, rule by rule and stratum by stratum
+    stated = json.loads((out / "latest" / "summary.json").read_text())["rules"]
+    with RunStore(out / "recordcheck.duckdb") as store:
+        rules = store.con.sql("SELECT rule_id, status, population, breaches FROM rule_figures ORDER BY 1").fetchall()
+        strata = store.con.sql(
+            "SELECT rule_id, stratum, value, population, breaches FROM stratum_figures ORDER BY ALL"
+        ).fetchall()
+    assert rules == sorted((r["id"], r["status"], r["population"], r["breaches"]) for r in stated)
+    assert strata == sorted(
+        (r["id"], stratum, row["value"], row["population"], row["breaches"])
+        for r in stated
+        for stratum, values in (r.get("strata") or {}).items()
+        for row in values
+    )
+    assert len(strata) > len(rules) > 20
     again = _run(extract, out, 0)
     assert again[0] == 0
     assert (
@@ -126,7 +141,6 @@ def test_new_recurring_resolved_and_first_seen_between_nights(tmp_path):
     before, after = set(first["fingerprint"]), set(second["fingerprint"])
     assert before - after, "something resolved"
     summary = (out / "latest" / "summary.json").read_text()
-    import json
 
     changes = json.loads(summary)["changes"]
     assert changes["new"] == len(after - before) and changes["recurring"] == len(after & before)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,8 +27,8 @@ from recordcheck.checks.national import duckdb_engine, spark_engine
 from recordcheck.checks.national.forces import Force, load_forces
 from recordcheck.checks.national.funnel import funnel
 from recordcheck.checks.nightly.comparison import single_writer
-from recordcheck.checks.nightly.objectstore import PUBLISH_MODES, object_staged_run
-from recordcheck.checks.nightly.publish import check_output_folder, staged_run, write_json
+from recordcheck.checks.nightly.objectstore import object_staged_run, staging_root_for
+from recordcheck.checks.nightly.publish import PUBLISH_MODES, check_output_folder, staged_run, write_json
 from recordcheck.checks.validation.runners import DEFAULT_RUNNER, check_runner_name
 
 KEY_FINDINGS = (*UNRECORDED, *TIMELINESS, *CLASSIFICATION)
@@ -71,6 +70,8 @@ def execute_national(
     """Check every force and publish the national run folder in one step: renamed into place
     (`publish="folder"`), or for object storage written file by file after staging under
     `staging_root`, then its commit marker and the `_latest` pointer (checks/nightly/objectstore.py)."""
+    if publish not in PUBLISH_MODES:
+        raise ConfigError(f"publish must be one of {', '.join(PUBLISH_MODES)}, not {publish!r}")
     forces = load_forces(forces_source)
     check_runner_name(validator)  # a wrong name stops the whole run, before any force is read
     if engine == "spark" and validator != DEFAULT_RUNNER:
@@ -78,8 +79,6 @@ def execute_national(
             f"--validator {validator} runs with --engine duckdb; on Spark the suites run as Spark SQL "
             "(the SQL runner's queries, which a test holds to the same quarantine)"
         )
-    if publish not in PUBLISH_MODES:
-        raise ConfigError(f"publish must be one of {', '.join(PUBLISH_MODES)}, not {publish!r}")
     started_at = datetime.now(UTC)
     check_output_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -87,10 +86,10 @@ def execute_national(
     timings: dict[str, float] = {}
     tell = on_force or (lambda _code, _state: None)
     if publish == "object":  # no lock file on an object store: the staging side holds the one writer
-        lock_dir = staging_root or Path(tempfile.gettempdir()) / "recordcheck-national"
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        held = single_writer(lock_dir, lock_dir / LOCK_STORE, "recordcheck national")
-        staged = object_staged_run(out_dir, run_id, staging_root)
+        root = staging_root_for(staging_root)
+        root.mkdir(parents=True, exist_ok=True)
+        held = single_writer(root, root / LOCK_STORE, "recordcheck national")
+        staged = object_staged_run(out_dir, run_id, root)
     else:
         held, staged = single_writer(out_dir, out_dir / LOCK_STORE, "recordcheck national"), staged_run(out_dir, run_id)
     with held, staged as staging:

@@ -11,7 +11,6 @@ object store replaces an object in one step) with the new run id. A crash at any
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,20 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from recordcheck.checks.base.errors import OutputUnavailable
+from recordcheck.checks.nightly.publish import STAGING, remove_stale_staging
+from recordcheck.checks.validation.pipeline import sha256_of
 
 COMMITTED = "_COMMITTED"
 LATEST_POINTER = "_latest"
-PUBLISH_MODES = ("folder", "object")
-"""folder: staged beside the run folders, renamed into place, `latest` a link (a file system).
-object: staged elsewhere, each file written once, a commit marker, a `_latest` pointer (object storage)."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def publish_objects(staging: Path, out_dir: Path, run_id: str) -> Path:
@@ -48,7 +38,7 @@ def publish_objects(staging: Path, out_dir: Path, run_id: str) -> Path:
         destination = target / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, destination)  # one object, written whole
-        listing[relative] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+        listing[relative] = {"bytes": path.stat().st_size, "sha256": sha256_of(path)}
     marker = {"run_id": run_id, "files": listing}
     (target / COMMITTED).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     (out_dir / LATEST_POINTER).write_text(run_id + "\n", encoding="utf-8")
@@ -73,13 +63,20 @@ def latest_committed(out_dir: Path) -> Path | None:
     return folder
 
 
+def staging_root_for(staging_root: Path | None) -> Path:
+    """Where an object-store run is staged, and its one writer held: the folder given, or
+    `recordcheck-national` in the system's temporary folder."""
+    return staging_root or Path(tempfile.gettempdir()) / "recordcheck-national"
+
+
 @contextmanager
-def object_staged_run(out_dir: Path, run_id: str, staging_root: Path | None = None) -> Iterator[Path]:
-    """Yield a private staging folder (under `staging_root`, or the system's temporary folder);
-    on success publish it to OUT as objects. Staging is removed either way: it holds personal data."""
-    if staging_root is not None:
-        staging_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-{os.getpid()}-{run_id}-", dir=staging_root))
+def object_staged_run(out_dir: Path, run_id: str, staging_root: Path) -> Iterator[Path]:
+    """Yield a private staging folder under `staging_root`; on success publish it to OUT as
+    objects. Staging is removed either way, and one a killed run left there is removed first, as
+    beside a folder's run folders: it holds personal data."""
+    staging_root.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(staging_root)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-{run_id}-", dir=staging_root))
     try:
         yield staging
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,11 @@ LATEST = "latest"
 
 STAGING = ".staging-"
 
+PUBLISH_MODES = ("folder", "object")
+"""folder: staged beside the run folders, renamed into place, `latest` a link (a file system).
+object: staged elsewhere, each file written once, a commit marker, a `_latest` pointer (object
+storage: checks/nightly/objectstore.py)."""
+
 
 def check_output_folder(out_dir: Path) -> None:
     """Refuse an OUT_DIR that cannot take a run, before any work is done."""

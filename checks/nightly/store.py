@@ -487,11 +487,7 @@ class RunStore:
             self._insert_run(run)
             if due_items is not None:
                 self.con.execute("DELETE FROM due_items WHERE outcome IS NULL")
-                self.con.register("_due_items", due_items.to_arrow())
-                try:
-                    self.con.execute("INSERT INTO due_items BY NAME SELECT * FROM _due_items")
-                finally:
-                    self.con.unregister("_due_items")
+                self._insert_frame("due_items", due_items)
             self._insert_frame("rule_figures", _rule_figures(run["run_id"], rules))
             self._insert_frame("stratum_figures", _stratum_figures(run["run_id"], rules))
             kept = register.select(pl.lit(run["run_id"]).alias("run_id"), *RUN_FINDING_COLUMNS)

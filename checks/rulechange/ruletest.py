@@ -53,21 +53,18 @@ def _canonical_profile() -> SourceProfile:
 
 
 @functools.cache
-def _empty(name: str) -> pl.DataFrame:
+def _empty_table(name: str) -> pl.DataFrame:
+    """A table the case gives no rows: the parser's typed empty frame, made once (most of a
+    case's tables are empty, and parsing each cost more than the rule's own queries; a Polars
+    frame is never changed in place, so the one frame serves every case)."""
     typed, _ = parse_table(RawTable(name, Path(f"{name}.yaml"), _raw_frame(name, {})), _canonical_profile())
     return typed
 
 
-def _empty_table(name: str) -> pl.DataFrame:
-    """A table the case gives no rows: the parser's typed empty frame, made once (most of a
-    case's tables are empty, and parsing each cost more than the rule's own queries)."""
-    return _empty(name).clear()
-
-
 def _raw_frame(name: str, data: dict[str, list[str | None]]) -> pl.DataFrame:
+    """The case's rows as the reader gives a table: text columns after a row number."""
     columns = TABLES[name].column_names
-    data = data or {column: [] for column in columns}
-    frame = pl.DataFrame(data, schema={c: pl.String for c in columns}).with_row_index(ROW, offset=1)
+    frame = pl.DataFrame(data or None, schema={c: pl.String for c in columns}).with_row_index(ROW, offset=1)
     return frame.with_columns(pl.col(ROW).cast(pl.Int64))
 
 

@@ -153,19 +153,16 @@ class SparkRuleEngine(RuleEngine):
         from pyspark.sql import functions as F  # noqa: N812
 
         for name, contract in TABLES.items():
-            if name in tables:
-                given = tables[name]
-                if isinstance(given, DataFrame):
-                    frame = given
-                elif given.height:
-                    frame = self.spark.createDataFrame(given.to_arrow())
-                else:  # Spark Connect infers no schema from an empty table: the contract's
-                    frame = self.spark.createDataFrame([], contract_schema(name))
-                frame = frame.select(*contract.column_names)
-                if districts:  # a value outside the force's list is no district: never its own stratum
-                    frame = frame.withColumn("district", F.when(F.col("district").isin(districts), F.col("district")))
-            else:
+            given = tables.get(name)
+            if isinstance(given, DataFrame):
+                frame = given
+            elif given is not None and given.height:
+                frame = self.spark.createDataFrame(given.to_arrow())
+            else:  # absent or empty: the contract's schema (Spark Connect infers none from no rows)
                 frame = self.spark.createDataFrame([], contract_schema(name))
+            frame = frame.select(*contract.column_names)
+            if districts:  # a value outside the force's list is no district: never its own stratum
+                frame = frame.withColumn("district", F.when(F.col("district").isin(districts), F.col("district")))
             self._view(name, frame)
 
     def _load_reference(self, reference: ReferenceData, as_of: datetime) -> None:

@@ -216,6 +216,33 @@ def test_rule_sql_cannot_read_or_write_files(tmp_path, small_extract, reference)
         loaded.close()
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("SELECT * FROM crime\n", "SELECT * FROM crime UNION ALL SELECT * FROM crime\n", "population lists a record more than once"),
+        # two rows for one record, differing: which one the register kept was left to chance
+        (
+            "breaches: |\n  SELECT * FROM population",
+            "breaches: |\n  SELECT * FROM population UNION ALL SELECT * REPLACE ('x' AS district) FROM population",
+            "breaches list a record more than once",
+        ),
+        (
+            "breaches: |\n  SELECT * FROM population",
+            "breaches: |\n  SELECT * REPLACE (record_id || 'x' AS record_id) FROM population",
+            r"breaches include \d+ record\(s\) outside the population",
+        ),
+    ],
+)
+def test_the_engine_refuses_a_rule_that_breaks_its_contract(tmp_path, old, new, message):
+    """Each record once in the population and once in the breaches, and breaches only from the
+    population: a rule that breaks this cannot run, and its failing case says why."""
+    rules = _edited_pack(tmp_path, "outcomes/OUT001.yaml", old, new)
+    outcomes = run_cases(load_pack(rules), load_reference(TEST_REFERENCE), ["OUT001"])
+    refused = [o for o in outcomes if o.error]
+    assert refused, "no OUT001 case has a row to break the contract with: update the test"
+    assert all(re.search(message, o.message) for o in refused), [o.message for o in refused]
+
+
 def test_breaches_may_start_with_a_comment_or_with(tmp_path):
     rules = _edited_pack(
         tmp_path,

@@ -355,20 +355,23 @@ class RuleEngine:
 
     def _check_outputs(self, rule: Rule, pop: str, br: str) -> tuple[dict[str, str], int, int]:
         """The engine's contract with a rule: the columns it needs, each record once in the
-        population, and breaches only from the population. Returns the breaches' columns, the
+        population and once in the breaches (the register keeps one row a record, and two
+        differing rows would leave which one to chance), and breaches only from the population. Returns the breaches' columns, the
         population and the breaching records (one query: each is a job on a cluster engine)."""
         columns = self._columns(br)
         pop_columns = self._columns(pop)
         lacking = [c for c in REQUIRED_OUTPUT if c not in pop_columns or c not in columns]
         if lacking:
             raise RuleError(f"{rule.id}: population and breaches must return {', '.join(lacking)}")
-        population, distinct, breaches, stray = self._rows(
+        population, distinct, rows, breaches, stray = self._rows(
             f"""SELECT (SELECT count(*) FROM {pop}), (SELECT count(DISTINCT (record_type, record_id)) FROM {pop}),
-                       (SELECT count(DISTINCT (record_type, record_id)) FROM {br}),
+                       (SELECT count(*) FROM {br}), (SELECT count(DISTINCT (record_type, record_id)) FROM {br}),
                        (SELECT count(*) FROM {br} b ANTI JOIN {pop} p USING (record_type, record_id))"""
         )[0]
         if population != distinct:
             raise RuleError(f"{rule.id}: population lists a record more than once")
+        if rows != breaches:
+            raise RuleError(f"{rule.id}: breaches list a record more than once")
         if stray:
             raise RuleError(f"{rule.id}: breaches include {stray} record(s) outside the population")
         return columns, int(population), int(breaches)

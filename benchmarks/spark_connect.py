@@ -47,7 +47,7 @@ def main() -> int:
     spark = spark_session(args.remote)
     print(f"Spark Connect session: {is_connect(spark)}")
     started = time.perf_counter()
-    outcomes = run_cases(pack, reference, engine_for=spark_case_engine(spark))
+    outcomes = run_cases(pack, reference, engine_for=spark_case_engine(spark), batched=True)
     failed = [o.message for o in outcomes if not o.passed]
     print(f"rule cases: {len(outcomes) - len(failed)} passed, {len(failed)} failed in {time.perf_counter() - started:.1f} s")
     for message in failed:

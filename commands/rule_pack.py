@@ -124,7 +124,9 @@ def rules_test(
 
         spark = spark_session(master, verbose)
         workers = at_once(spark, SPARK_CASE_WORKERS)
-        outcomes = run_cases(pack, reference, list(rule_ids) or None, spark_case_engine(spark), workers=workers)
+        outcomes = run_cases(
+            pack, reference, list(rule_ids) or None, spark_case_engine(spark), workers=workers, batched=True
+        )
     else:
         outcomes = run_cases(pack, reference, list(rule_ids) or None)
     failed = [o for o in outcomes if not o.passed]

@@ -130,6 +130,36 @@ def test_broken_time_limit_fails_with_rule_and_case_named(tmp_path):
     assert any("TIM001 case 'exactly_24_hours_is_on_time'" in o.message for o in failed)
 
 
+def test_a_rules_cases_in_batches_get_each_its_own_verdict(tmp_path):
+    """Batched (as on Spark): a rule's cases of one night judged by one run, each case held to its
+    own records; a case that fails in its batch is judged again alone, so the verdicts and their
+    messages are the single runs' own, pass or fail."""
+    from recordcheck.checks.rulechange.ruletest import _batch_key, duckdb_engine
+
+    def counted(runs):
+        def build(*args):
+            runs.append(args[2])
+            return duckdb_engine(*args)
+
+        return build
+
+    reference = load_reference(TEST_REFERENCE)
+    pack = load_pack(TEST_PACK)
+    cases = [c for rule_id in ("REC001", "TIM001") for c in pack.get(rule_id).cases]
+    runs: list = []
+    outcomes = run_cases(pack, reference, ["REC001", "TIM001"], counted(runs), batched=True)
+    assert [o.case for o in outcomes] == [c.name for c in cases]
+    assert all(o.passed for o in outcomes), [o.message for o in outcomes if not o.passed]
+    nights = {rule_id: {_batch_key(c) for c in pack.get(rule_id).cases} for rule_id in ("REC001", "TIM001")}
+    assert len(runs) == sum(map(len, nights.values())) == 3  # 20 cases
+    broken = load_pack(
+        _edited_pack(tmp_path, "timeliness/TIM001.yaml", "hours_to_record > limit_hours", "hours_to_record > 25")
+    )
+    alone = run_cases(broken, reference, ["TIM001"])
+    assert not all(o.passed for o in alone)
+    assert run_cases(broken, reference, ["TIM001"], batched=True) == alone
+
+
 def test_force_override_of_limit_changes_the_outcome(tmp_path):
     reference = load_reference(TEST_REFERENCE, overrides={"limits": {"recording_hours": 72}})
     outcomes = run_cases(load_pack(TEST_PACK), reference, ["TIM001"])
@@ -219,7 +249,11 @@ def test_rule_sql_cannot_read_or_write_files(tmp_path, small_extract, reference)
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("SELECT * FROM crime\n", "SELECT * FROM crime UNION ALL SELECT * FROM crime\n", "population lists a record more than once"),
+        (
+            "SELECT * FROM crime\n",
+            "SELECT * FROM crime UNION ALL SELECT * FROM crime\n",
+            "population lists a record more than once",
+        ),
         # two rows for one record, differing: which one the register kept was left to chance
         (
             "breaches: |\n  SELECT * FROM population",

@@ -46,7 +46,7 @@ pytestmark = [
 def test_every_rule_case_passes_on_spark(spark, pack, reference):
     from recordcheck.checks.spark.engine import SPARK_CASE_WORKERS, spark_case_engine
 
-    outcomes = run_cases(pack, reference, engine_for=spark_case_engine(spark), workers=SPARK_CASE_WORKERS)
+    outcomes = run_cases(pack, reference, engine_for=spark_case_engine(spark), workers=SPARK_CASE_WORKERS, batched=True)
     assert len(outcomes) == sum(len(r.cases) for r in pack.rules) >= 50
     failed = [o.message for o in outcomes if not o.passed]
     assert not failed, "\n".join(failed)

@@ -356,8 +356,9 @@ class RuleEngine:
     def _check_outputs(self, rule: Rule, pop: str, br: str) -> tuple[dict[str, str], int, int]:
         """The engine's contract with a rule: the columns it needs, each record once in the
         population and once in the breaches (the register keeps one row a record, and two
-        differing rows would leave which one to chance), and breaches only from the population. Returns the breaches' columns, the
-        population and the breaching records (one query: each is a job on a cluster engine)."""
+        differing rows would leave which one to chance), and breaches only from the population.
+        Returns the breaches' columns, the population and the breaching records (one query: each
+        is a job on a cluster engine)."""
         columns = self._columns(br)
         pop_columns = self._columns(pop)
         lacking = [c for c in REQUIRED_OUTPUT if c not in pop_columns or c not in columns]

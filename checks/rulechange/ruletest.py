@@ -118,25 +118,48 @@ def run_case(
 ) -> CaseOutcome:
     where = f"{rule.id} case {case.name!r} ({rule.path})"
     try:
-        if case.limits:
-            reference = with_limits(reference, case.limits, where)
-        tables = case_tables(case, pack.case_defaults)
-        engine = engine_for(pack.for_rules([rule]), reference, as_of_of(case), tables)
-        unusable = {(t, c): "absent in the case" for t, _, c in (item.partition(".") for item in case.unusable)}
-        result, register = engine.run_rule(rule, "test", population_ids=case.population is not None, unusable=unusable)
-        details = register_details(register)
-        lists_due = engine.lists_due
-        engine.close()
+        judged = _judge(pack, reference, rule, case, engine_for)
     except Exception as exc:  # noqa: BLE001 - a broken case is a failed case, reported plainly
         return CaseOutcome(rule.id, case.name, False, f"{where}: could not run: {exc}", error=True)
+    return _verdict(rule, case, judged)
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """What one engine run of a rule gave a case: enough for its verdict."""
+
+    status: str
+    details: dict[str, str]
+    population_ids: frozenset[str] | None
+    due: Any
+    lists_due: bool
+
+
+def _judge(pack: RulePack, reference: ReferenceData, rule: Rule, case: RuleCase, engine_for: EngineFactory) -> _Judged:
+    where = f"{rule.id} case {case.name!r} ({rule.path})"
+    if case.limits:
+        reference = with_limits(reference, case.limits, where)
+    tables = case_tables(case, pack.case_defaults)
+    engine = engine_for(pack.for_rules([rule]), reference, as_of_of(case), tables)
+    try:
+        unusable = {(t, c): "absent in the case" for t, _, c in (item.partition(".") for item in case.unusable)}
+        result, register = engine.run_rule(rule, "test", population_ids=case.population is not None, unusable=unusable)
+        return _Judged(result.status, register_details(register), result.population_ids, result.due, engine.lists_due)
+    finally:
+        engine.close()
+
+
+def _verdict(rule: Rule, case: RuleCase, judged: _Judged) -> CaseOutcome:
+    where = f"{rule.id} case {case.name!r} ({rule.path})"
     if case.absent:
-        if result.status != "not_run":
+        if judged.status != "not_run":
             return CaseOutcome(rule.id, case.name, False, f"{where}: expected 'not run' with {case.absent} absent")
         return CaseOutcome(rule.id, case.name, True, "")
+    details = judged.details
     flagged, expected = set(details), set(case.flagged)
     problems = []
-    if case.population is not None and result.population_ids != frozenset(case.population):
-        held = result.population_ids or frozenset()
+    if case.population is not None and judged.population_ids != frozenset(case.population):
+        held = judged.population_ids or frozenset()
         if outside := sorted(held - set(case.population)):
             problems.append(f"population holds {', '.join(outside)}, which the case leaves out")
         if left_out := sorted(set(case.population) - held):
@@ -144,8 +167,8 @@ def run_case(
     for record_id, text in sorted(case.details.items()):
         if text not in details.get(record_id, ""):
             problems.append(f"detail of {record_id} should contain {text!r}; it reads {details.get(record_id)!r}")
-    if case.due is not None and lists_due:  # an engine that lists no due (Spark) is held to the rest
-        problems += _due_problems(case.due, result.due)
+    if case.due is not None and judged.lists_due:  # an engine that lists no due (Spark) is held to the rest
+        problems += _due_problems(case.due, judged.due)
     if missed := sorted(expected - flagged):
         problems.append(f"should flag {', '.join(missed)} but did not")
     if wrongly := sorted(flagged & set(case.not_flagged)):
@@ -155,6 +178,77 @@ def run_case(
     if problems:
         return CaseOutcome(rule.id, case.name, False, f"{where}: " + "; ".join(problems))
     return CaseOutcome(rule.id, case.name, True, "")
+
+
+RECORD_KEYS = frozenset(c for contract in TABLES.values() for c in contract.column_names if c.endswith("_id"))
+"""The contract's columns that name a record or a person (every one ends in _id): what keeps one
+case's rows apart from another's when a rule's cases run as one batch."""
+
+
+def _batch_key(case: RuleCase) -> tuple[Any, ...]:
+    """Cases a rule can judge in one run: the same night, limits and missing tables or columns."""
+    return (case.as_of, tuple(sorted(case.limits.items())), case.absent, case.unusable)
+
+
+def _tag(case: RuleCase, tag: str, defaults: Mapping[str, Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The case's rows, defaults filled in, with every record and person key prefixed by `tag`."""
+    return {
+        table: [
+            {
+                column: f"{tag}{value}" if column in RECORD_KEYS and value is not None else value
+                for column, value in {**defaults.get(table, {}), **row}.items()
+            }
+            for row in rows
+        ]
+        for table, rows in case.given.items()
+    }
+
+
+def _untag(judged: _Judged, tag: str) -> _Judged:
+    """One case's share of a batch's run: its own records, their keys and sentences untagged."""
+    details = {rid[len(tag) :]: text.replace(tag, "") for rid, text in judged.details.items() if rid.startswith(tag)}
+    held = judged.population_ids
+    population = None if held is None else frozenset(rid[len(tag) :] for rid in held if rid.startswith(tag))
+    return _Judged(judged.status, details, population, None, False)
+
+
+def run_batch(
+    pack: RulePack, reference: ReferenceData, rule: Rule, cases: list[RuleCase], engine_for: EngineFactory
+) -> list[CaseOutcome]:
+    """Cases of one rule that share a batch key, judged by one run over all their rows, each case's
+    keys tagged apart (an engine whose every query waits on a scheduler, Spark, pays per run, not
+    per row). Each case is held to its own records. A batch in which any case fails, or which
+    cannot run, is judged again case by case, and those verdicts stand: rows of one case can only
+    meet another's through a column that is not a key, and the single run is the case as written.
+    A batch never lists due items (the rule's due list is the single run's to check)."""
+    if len(cases) == 1:
+        return [run_case(pack, reference, rule, cases[0], engine_for)]
+    tags = [f"k{number}~" for number in range(len(cases))]
+    given: dict[str, list[dict[str, Any]]] = {}
+    for case, tag in zip(cases, tags, strict=True):
+        for table, rows in _tag(case, tag, pack.case_defaults).items():
+            given.setdefault(table, []).extend(rows)
+    first = cases[0]
+    batch = RuleCase(
+        name=f"{len(cases)} cases",
+        given=given,
+        flagged=(),
+        not_flagged=(),
+        as_of=first.as_of,
+        absent=first.absent,
+        unusable=first.unusable,
+        population=() if any(c.population is not None for c in cases) else None,
+        limits=first.limits,
+    )
+    try:
+        judged = _judge(pack, reference, rule, batch, engine_for)
+    except Exception:  # noqa: BLE001 - judged again case by case, where the error is reported
+        judged = None
+    if judged is not None:
+        outcomes = [_verdict(rule, case, _untag(judged, tag)) for case, tag in zip(cases, tags, strict=True)]
+        if all(outcome.passed for outcome in outcomes):
+            return outcomes
+    return [run_case(pack, reference, rule, case, engine_for) for case in cases]
 
 
 def _due_problems(expected: dict[str, str], due: Any) -> list[str]:
@@ -199,10 +293,34 @@ def run_cases(
     only: list[str] | None = None,
     engine_for: EngineFactory = duckdb_engine,
     workers: int = 1,
+    batched: bool = False,
 ) -> list[CaseOutcome]:
     """Every case of every rule (or `only` these), in the pack's order. `workers` > 1 runs cases
-    side by side (for an engine whose every query waits on a scheduler: Spark)."""
-    cases = [(rule, case) for rule in pack.rules if not only or rule.id in only for case in rule.cases]
+    side by side and `batched` runs a rule's cases that share a night in one run (`run_batch`):
+    both for an engine whose every query waits on a scheduler, Spark."""
+    selected = [rule for rule in pack.rules if not only or rule.id in only]
+    if batched:
+        groups: list[tuple[Rule, list[RuleCase]]] = []
+        for rule in selected:
+            keyed: dict[tuple[Any, ...], list[RuleCase]] = {}
+            for case in rule.cases:
+                keyed.setdefault(_batch_key(case), []).append(case)
+            groups += [(rule, cases) for cases in keyed.values()]
+        with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+            judged = dict(
+                zip(
+                    [id(cases) for _, cases in groups],
+                    pool.map(lambda group: run_batch(pack, reference, group[0], group[1], engine_for), groups),
+                    strict=True,
+                )
+            )
+        by_case = {
+            (rule.id, case.name): outcome
+            for rule, cases in groups
+            for case, outcome in zip(cases, judged[id(cases)], strict=True)
+        }
+        return [by_case[(rule.id, case.name)] for rule in selected for case in rule.cases]
+    cases = [(rule, case) for rule in selected for case in rule.cases]
     if workers <= 1:
         return [run_case(pack, reference, rule, case, engine_for) for rule, case in cases]
     with ThreadPoolExecutor(max_workers=workers) as pool:

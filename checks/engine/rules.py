@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import re
 import threading
 from collections.abc import Mapping
@@ -23,7 +24,7 @@ from sqlglot import exp
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.resources import RULES_DIR
 from recordcheck.checks.base.schema import validate
-from recordcheck.checks.base.yamlfile import line_of, load_yaml, require_mapping
+from recordcheck.checks.base.yamlfile import MAX_YAML_BYTES, line_of, load_yaml, require_mapping
 from recordcheck.checks.engine.rule_schema import PackFile, RuleFile
 from recordcheck.checks.extract.contract import FINDINGS, FREE_TEXT_COLUMNS, SEVERITIES, TABLES
 from recordcheck.checks.narrative.lexicon import LEXICON_DIR_NAME, Lexicons, load_lexicons
@@ -191,13 +192,20 @@ def _check_sql(sql: str, path: Path, line: int | str, key: str) -> None:
     one query. A rule, view or measure is one SELECT (or WITH ... SELECT), never a second
     statement that could write a file or change a setting."""
     _one_statement(sql, "SELECT", path, line, key)
+    if error := _parse_error(sql):
+        raise ConfigError(f"{path} line {line}: {key} SQL does not parse ({error})")
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_error(sql: str) -> str | None:
+    """DuckDB's parse error for the SQL, or None: a function of the text alone, so a process that
+    loads the pack night after night (tests, `rules diff`) parses each query once."""
     with _PARSER_LOCK:
         text = str(_sql_parser().execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchall()[0][0])
-    if '"error":true' in text.replace(" ", ""):
-        message = re.search(r'"error_message":"(.*?)"', text)
-        raise ConfigError(
-            f"{path} line {line}: {key} SQL does not parse ({message.group(1) if message else 'syntax error'})"
-        )
+    if '"error":true' not in text.replace(" ", ""):
+        return None
+    message = re.search(r'"error_message":"(.*?)"', text)
+    return message.group(1) if message else "syntax error"
 
 
 def _one_statement(sql: str, kind: str, path: Path, line: int | str, key: str) -> None:
@@ -246,7 +254,21 @@ def _case(case: dict[str, Any], path: Path) -> RuleCase:
     )
 
 
+_LOADED_RULES: dict[tuple[str, bytes], Rule] = {}
+
+
 def load_rule(path: Path) -> Rule:
+    """The rule in one file, checked. A file read before with the same bytes gives the same
+    (immutable) Rule: a process that loads the pack for every run parses each file once."""
+    if not path.is_file() or path.stat().st_size > MAX_YAML_BYTES:
+        return _load_rule(path)  # load_yaml says what is wrong with it
+    key = (str(path), hashlib.sha256(path.read_bytes()).digest())
+    if (rule := _LOADED_RULES.get(key)) is None:
+        rule = _LOADED_RULES[key] = _load_rule(path)
+    return rule
+
+
+def _load_rule(path: Path) -> Rule:
     raw = require_mapping(load_yaml(path), path, "the rule")
     validate(RuleFile, raw, path, "the rule")
     rule_id = str(raw["id"])
@@ -346,8 +368,6 @@ def _needed_column(item: str, path: Path, raw: dict[str, Any]) -> tuple[str, str
 
 def load_pack(directory: Path = RULES_DIR) -> RulePack:
     """Load pack.yaml and every rule file under directory/<family>/."""
-    import hashlib
-
     pack_path = directory / "pack.yaml"
     raw = require_mapping(load_yaml(pack_path), pack_path, "the pack")
     validate(PackFile, raw, pack_path, "the pack")

@@ -524,3 +524,48 @@ def test_a_spark_connect_master_goes_to_the_server_and_its_work_runs_one_piece_a
     assert own_session(connect) is connect and own_session(classic) == "new"
     assert (at_once(connect, 4), at_once(classic, 4)) == (1, 4)
     assert (forces_at_once(connect), forces_at_once(classic)) == (1, 3)
+
+
+def test_extracts_run_as_one_batch_are_each_judged_as_if_alone(small_extract, pack, reference):
+    """The country run's engine (`RuleEngine(batches=...)`, checks/national/country.py on Spark):
+    two extracts' tables as one, every record and person key tagged with its batch. Each rule's
+    population, breaches, strata and register rows for a batch equal a run of that extract alone
+    (the two share record ids, so a join that crossed batches would show)."""
+    from recordcheck.checks.engine.engine import BATCH_SEPARATOR, REGISTER_SCHEMA, RuleEngine, run_pack
+    from recordcheck.checks.extract.contract import RECORD_KEYS
+    from recordcheck.checks.validation.pipeline import load_extract
+    from tests.conftest import ROOT
+
+    frames, alone = {}, {}
+    for code, folder in (("A", ROOT / "sample_data" / "extract"), ("B", small_extract)):
+        loaded = load_extract(folder, load_profile(), reference, AS_OF)
+        try:
+            frames[code] = {name: loaded.validation.accepted[name] for name in loaded.validation.accepted}
+        finally:
+            loaded.close()
+        alone[code] = run_pack(pack, reference, AS_OF, frames[code], "r")
+    shared = set(frames["A"]["crimes"]["crime_id"]) & set(frames["B"]["crimes"]["crime_id"])
+    assert len(shared) > 100, "the extracts share record ids"
+
+    def tag(frame: pl.DataFrame, code: str) -> pl.DataFrame:
+        keys = [c for c in frame.columns if c in RECORD_KEYS]
+        return frame.with_columns(pl.concat_str(pl.lit(code + BATCH_SEPARATOR), pl.col(c)).alias(c) for c in keys)
+
+    tables = {name: pl.concat([tag(frames[code][name], code) for code in "AB"]) for name in frames["A"]}
+    engine = RuleEngine(pack, reference, AS_OF, tables, batches=("A", "B"))
+    try:
+        for number, rule in enumerate(pack.rules):
+            result, register = engine.run_rule(rule, "r")
+            assert result.status == "run", result.reason
+            for code in "AB":
+                own, mine = alone[code].results[number], result.by_batch[code]
+                assert (mine.population, mine.breaches, mine.strata) == (own.population, own.breaches, own.strata), (
+                    rule.id,
+                    code,
+                )
+                expected = alone[code].register.filter(pl.col("rule_id") == rule.id)
+                got = register.filter(pl.col("force") == code).drop("force").cast(REGISTER_SCHEMA)
+                assert got.sort("record_type", "record_id").equals(expected.sort("record_type", "record_id")), rule.id
+            assert sum(by.breaches for by in result.by_batch.values()) == result.breaches
+    finally:
+        engine.close()

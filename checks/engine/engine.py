@@ -10,6 +10,7 @@ This module is the one execution seam: a distributed engine would implement `run
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections.abc import Mapping
@@ -76,6 +77,9 @@ class RuleResult:
     """(part, why) for each of the rule's sub-checks that could not run: the rest ran."""
     due: Any = None
     """The rule's due list (records that will breach at a deadline unless someone acts), or None."""
+    by_batch: dict[str, RuleResult] = field(default_factory=dict)
+    """In a batched run (`RuleEngine(batches=...)`), each batch's own result: its population,
+    breaches and strata, as a run over its tables alone would give them."""
 
     @property
     def rate(self) -> float | None:
@@ -90,6 +94,14 @@ class EngineResult:
     measures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     due: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=DUE_SCHEMA))
     """Every rule's due list: what will breach, and when, unless someone acts (earliest first)."""
+
+
+BATCH_SEPARATOR = "\x1f"
+"""In a batched run, between a batch's name and each record or person key of its rows
+("F01\x1fCR12"): the unit separator, a control character that no force's reference numbers use.
+Untagging removes "<batch>\x1f" from every text column of a breach (a sentence may quote a key)."""
+BATCH_OF = "split_part(CAST(record_id AS VARCHAR), chr(31), 1)"
+"""The batch of a row, from its tagged record id (SQL)."""
 
 
 def _sql_list(values: list[str]) -> str:
@@ -114,8 +126,13 @@ class RuleEngine:
         districts: list[str] | None = None,
         query_seconds: float | None = EngineSettings.query_seconds,
         skipped: frozenset[str] = frozenset(),
+        batches: tuple[str, ...] = (),
     ) -> None:
         self.pack = pack
+        self.batches = batches
+        """Several extracts' tables as one, each record and person key tagged with its batch
+        (BATCH_SEPARATOR): a rule runs once over all, and each result and register row is said
+        per batch, keys untagged. Empty: one extract."""
         self.skipped = skipped
         """Rules that will not run (disabled, or not asked for): the screen is left out when only
         they read it."""
@@ -401,9 +418,18 @@ class RuleEngine:
         return strata
 
     def _register_rows(self, rule: Rule, run_id: str, br: str, columns: dict[str, str]) -> Any:
-        """One register row per breaching record: fingerprint, detail sentence, evidence hash, strata."""
-        return self._register_frame(
-            f"""SELECT DISTINCT ON (record_type, record_id)
+        """One register row per breaching record: fingerprint, detail sentence, evidence hash,
+        strata. In a batched run, from the breaches untagged, led by the batch as `force`."""
+        batch = ""
+        if self.batches:
+            texts = {c for c, kind in columns.items() if kind in ("VARCHAR", "STRING")}
+            select = ", ".join(f"replace({c}, {BATCH_OF} || chr(31), '') AS {c}" if c in texts else c for c in columns)
+            self._create("untagged", f"SELECT {BATCH_OF} AS _batch, {select} FROM {br}", "untagged", materialise=False)
+            br, batch = "untagged", "_batch"
+        try:
+            return self._register_frame(
+                f"""SELECT DISTINCT ON ({batch + ", " if batch else ""}record_type, record_id)
+                       {batch + " AS force, " if batch else ""}
                        {_sql_str(run_id)} AS run_id, {_sql_str(rule.id)} AS rule_id,
                        {_sql_str(rule.finding)} AS finding, {_sql_str(rule.severity)} AS severity,
                        record_type, CAST(record_id AS VARCHAR) AS record_id, district,
@@ -416,12 +442,51 @@ class RuleEngine:
                        CAST(offence_group AS VARCHAR) AS offence_group,
                        CAST(month AS VARCHAR) AS month,
                        {
-                ", ".join(
-                    f"CAST({c} AS VARCHAR) AS {c}" if c in columns else f"NULL::VARCHAR AS {c}" for c in OPTIONAL_STRATA
-                )
-            }
-                FROM {br} ORDER BY record_type, record_id"""
+                    ", ".join(
+                        f"CAST({c} AS VARCHAR) AS {c}" if c in columns else f"NULL::VARCHAR AS {c}" for c in OPTIONAL_STRATA
+                    )
+                }
+                FROM {br} ORDER BY {batch + ", " if batch else ""}record_type, record_id"""
+            )
+        finally:
+            if batch:
+                self._drop_view("untagged")
+
+    def _drop_view(self, name: str) -> None:
+        self.con.execute(f"DROP VIEW IF EXISTS {name}")
+
+    def _batch_figures(self, rule: Rule, pop: str, br: str, result: RuleResult) -> dict[str, RuleResult]:
+        """Each batch's population, breaches and strata (one query), as `result` for that batch."""
+        parts = [
+            "SELECT _batch, '' AS stratum, '' AS value, count(*) AS population, "
+            "count(*) FILTER (WHERE breached) AS breaches FROM marked GROUP BY 1"
+        ] + [
+            f"""SELECT _batch, '{stratum}', coalesce(CAST({stratum} AS VARCHAR), '(not recorded)'),
+                       count(*), count(*) FILTER (WHERE breached)
+                FROM marked GROUP BY 1, 2, 3"""
+            for stratum in rule.strata
+        ]
+        rows = self._rows(
+            f"""WITH marked AS (
+                  SELECT p.*, {BATCH_OF.replace("record_id", "p.record_id")} AS _batch, b.record_id IS NOT NULL AS breached
+                  FROM {pop} p LEFT JOIN (SELECT DISTINCT record_type, record_id FROM {br}) b
+                       ON b.record_type = p.record_type AND b.record_id = p.record_id)
+                {" UNION ALL ".join(parts)}"""
         )
+        figures = {
+            batch: dataclasses.replace(result, population=0, breaches=0, strata={s: [] for s in rule.strata})
+            for batch in self.batches
+        }
+        for batch, stratum, value, population, breaches in sorted(rows, key=lambda row: (row[0], row[1], row[2])):
+            if batch not in figures:
+                raise RuleError(f"{rule.id}: population holds a record of no batch of this run")
+            if stratum:
+                figures[batch].strata[stratum].append(
+                    {"value": value, "population": int(population), "breaches": int(breaches)}
+                )
+            else:
+                figures[batch].population, figures[batch].breaches = int(population), int(breaches)
+        return figures
 
     def run_rule(
         self,
@@ -472,18 +537,21 @@ class RuleEngine:
         columns, population, breaches = self._check_outputs(rule, pop, br)
         if measure := MEASURE_OF_FINDING.get(rule.finding):
             self._keep_judged(measure, pop)
-        strata = self._strata(rule, pop, br)
+        strata = {} if self.batches else self._strata(rule, pop, br)
         register = self._register_rows(rule, run_id, br, columns)
-        due = self._due_rows(rule, pop, br) if rule.due and self.lists_due else None
+        due = self._due_rows(rule, pop, br) if rule.due and self.lists_due and not self.batches else None
         ids = (
             frozenset(str(row[0]) for row in self._rows(f"SELECT CAST(record_id AS VARCHAR) FROM {pop}"))
             if population_ids
             else None
         )
+        result = RuleResult(rule, "run", "", population, breaches, strata, 0.0, ids, tuple(skipped), due)
+        if self.batches:
+            result.by_batch = self._batch_figures(rule, pop, br, result)
         self._drop(pop, br)
-        result = RuleResult(
-            rule, "run", "", population, breaches, strata, time.perf_counter() - started, ids, tuple(skipped), due
-        )
+        result.seconds = time.perf_counter() - started
+        for each in result.by_batch.values():
+            each.seconds = result.seconds
         return result, register
 
     def _due_rows(self, rule: Rule, pop: str, br: str) -> pl.DataFrame:

@@ -349,6 +349,9 @@ INCIDENT_LOG = Table(
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in (REFERRALS, INCIDENTS, CRIMES, CRIME_LINKS, VICTIM_CONTACTS, INCIDENT_LOG)}
+RECORD_KEYS = frozenset(c for table in TABLES.values() for c in table.column_names if c.endswith("_id"))
+"""The columns that name a record or a person (each ends in _id): what keeps one extract's rows
+apart from another's when several run as one batch (a rule's cases, a country's forces)."""
 
 FINDINGS = (
     "unrecorded_crime",

@@ -23,7 +23,7 @@ from recordcheck.checks.base.stats import wilson
 from recordcheck.checks.engine.headline import CLASSIFICATION, TIMELINESS, UNRECORDED, rate_figure, rate_phrase
 from recordcheck.checks.engine.rules import RulePack
 from recordcheck.checks.extract.parse import PROBLEM_SCHEMA
-from recordcheck.checks.national import duckdb_engine, spark_engine
+from recordcheck.checks.national import country, duckdb_engine, spark_engine
 from recordcheck.checks.national.forces import Force, load_forces
 from recordcheck.checks.national.funnel import funnel
 from recordcheck.checks.nightly.comparison import single_writer
@@ -151,7 +151,7 @@ def _run_spark(
     tell: Callable[[str, str], None],
     timings: dict[str, float],
 ) -> list[dict[str, Any]]:
-    from recordcheck.checks.spark.session import own_session, spark_session
+    from recordcheck.checks.spark.session import is_connect, spark_session
 
     started = time.perf_counter()
     spark = spark_session(master, verbose, app=f"recordcheck national {run_id}")
@@ -162,23 +162,11 @@ def _run_spark(
         staged = spark_engine.stage_forces(spark, forces, pack, as_of, work)
         timings["front_end"] = time.perf_counter() - started
         started = time.perf_counter()
-
-        def check(force: Force, facts: dict[str, Any]) -> dict[str, Any]:
-            if facts["status"] == "refused":
-                tell(force.code, "refused")
-                return facts
-            tell(force.code, "checking")
-            # A session of its own: its temporary views never meet another force's.
-            figures = spark_engine.check_force(own_session(spark), force, facts, pack, as_of, run_id, staging)
-            figures.pop("accepted_dir", None)
-            tell(force.code, "checked")
-            return figures
-
-        # Forces side by side on a cluster: a force's many small queries each wait on the
-        # scheduler, so one force alone leaves the executors idle between them. The results keep
-        # the forces' order.
-        with ThreadPoolExecutor(max_workers=spark_engine.forces_at_once(spark)) as pool:
-            per_force = list(pool.map(check, forces, staged))
+        by_force = spark.conf.get(spark_engine.FORCE_BY_FORCE, "false").lower() == "true"
+        if not by_force and not is_connect(spark):  # the pack once a group of alike forces (national/country.py)
+            per_force = country.check_country(spark, forces, staged, pack, as_of, run_id, staging, tell)
+        else:
+            per_force = _force_by_force(spark, forces, staged, pack, as_of, run_id, staging, tell)
         timings["rules"] = time.perf_counter() - started
         spark_engine.write_quarantine(spark, work, staging)
         if not (staging / "quarantine.parquet").exists():
@@ -186,6 +174,39 @@ def _run_spark(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return per_force
+
+
+def _force_by_force(
+    spark: Any,
+    forces: list[Force],
+    staged: list[dict[str, Any]],
+    pack: RulePack,
+    as_of: datetime,
+    run_id: str,
+    staging: Path,
+    tell: Callable[[str, str], None],
+) -> list[dict[str, Any]]:
+    """Each force's pack run of its own: on Spark Connect, which analyses a query only when it
+    runs, so a force's views cannot be re-pointed at its rows for the measures as the country
+    run does; elsewhere when asked (spark.recordcheck.forceByForce=true)."""
+    from recordcheck.checks.spark.session import own_session
+
+    def check(force: Force, facts: dict[str, Any]) -> dict[str, Any]:
+        if facts["status"] == "refused":
+            tell(force.code, "refused")
+            return facts
+        tell(force.code, "checking")
+        # A session of its own: its temporary views never meet another force's.
+        figures = spark_engine.check_force(own_session(spark), force, facts, pack, as_of, run_id, staging)
+        figures.pop("accepted_dir", None)
+        tell(force.code, "checked")
+        return figures
+
+    # Forces side by side on a cluster: a force's many small queries each wait on the
+    # scheduler, so one force alone leaves the executors idle between them. The results keep
+    # the forces' order.
+    with ThreadPoolExecutor(max_workers=spark_engine.forces_at_once(spark)) as pool:
+        return list(pool.map(check, forces, staged))
 
 
 def national_summary(

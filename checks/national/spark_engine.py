@@ -36,6 +36,10 @@ FORCES_AT_ONCE = "spark.recordcheck.forcesAtOnce"
 stay in order). Default 4 on a cluster, 1 in local mode, where every force's joins and broadcasts
 share the one driver JVM's memory and its cores are already busy."""
 
+FORCE_BY_FORCE = "spark.recordcheck.forceByForce"
+"""Spark setting: "true" runs the pack force by force, a run of its own each, instead of once for
+each group of alike forces (checks/national/country.py): the comparison the benchmark makes."""
+
 REGISTER_DDL = ", ".join(f"`{name}` STRING" for name in REGISTER_SCHEMA)
 
 
@@ -200,7 +204,7 @@ def check_force(
             F.sum(F.col("finding").isin(*UNRECORDED).cast("int")).alias("unrecorded"),
             F.count_distinct(F.when(F.col("finding").isin(*CLASSIFICATION), F.col("record_id"))).alias("misclassified"),
         ).collect()[0]
-        examples = _examples(written)
+        examples = examples_of(written)
     finally:
         engine.close()
     rules = rule_figures(results, setup.reference)
@@ -213,7 +217,7 @@ def check_force(
     }
 
 
-def _examples(register: Any) -> list[dict[str, Any]]:
+def examples_of(register: Any) -> list[dict[str, Any]]:
     """The first few register rows of each rule, by record: the only register rows the driver sees."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F  # noqa: N812

@@ -21,7 +21,7 @@ import polars as pl
 from recordcheck.checks.base.refdata import ReferenceData, with_limits
 from recordcheck.checks.engine.engine import RuleEngine
 from recordcheck.checks.engine.rules import Rule, RuleCase, RulePack
-from recordcheck.checks.extract.contract import TABLES
+from recordcheck.checks.extract.contract import RECORD_KEYS, TABLES
 from recordcheck.checks.extract.parse import parse_table
 from recordcheck.checks.extract.profile import SourceProfile, load_profile
 from recordcheck.checks.extract.reader import ROW, RawTable
@@ -178,11 +178,6 @@ def _verdict(rule: Rule, case: RuleCase, judged: _Judged) -> CaseOutcome:
     if problems:
         return CaseOutcome(rule.id, case.name, False, f"{where}: " + "; ".join(problems))
     return CaseOutcome(rule.id, case.name, True, "")
-
-
-RECORD_KEYS = frozenset(c for contract in TABLES.values() for c in contract.column_names if c.endswith("_id"))
-"""The contract's columns that name a record or a person (every one ends in _id): what keeps one
-case's rows apart from another's when a rule's cases run as one batch."""
 
 
 def _batch_key(case: RuleCase) -> tuple[Any, ...]:

@@ -69,6 +69,7 @@ class SparkRuleEngine(RuleEngine):
         keep_views: bool = True,
         query_seconds: float | None = EngineSettings.query_seconds,
         translator: SparkTranslator | None = None,
+        batches: tuple[str, ...] = (),
     ) -> None:
         self.spark = spark
         self.keep_views = keep_views
@@ -78,7 +79,7 @@ class SparkRuleEngine(RuleEngine):
         self.translator = translator or SparkTranslator(pack.macros, pack.spark_macros)
         self._views: list[str] = []
         self._judged: list[Any] = []
-        super().__init__(pack, reference, as_of, tables, districts=districts, query_seconds=query_seconds)
+        super().__init__(pack, reference, as_of, tables, districts=districts, query_seconds=query_seconds, batches=batches)
 
     lists_due = False
     """The due list is the nightly (and daytime) DuckDB run's: a national Spark run audits after the fact."""
@@ -241,6 +242,9 @@ class SparkRuleEngine(RuleEngine):
     def _drop(self, *names: str) -> None:
         for name in names:
             self.spark.catalog.dropTempView(name)
+
+    def _drop_view(self, name: str) -> None:
+        self._drop(name)
 
     def _rows(self, sql: str) -> list[tuple[Any, ...]]:
         from pyspark.errors import PySparkException

@@ -1,16 +1,21 @@
 """National-run benchmark: the same generated national extract on DuckDB and on Spark local[2].
 
-    python benchmarks/national.py [--scales 4 10] [--forces 6] [--engines duckdb spark] [--cache DIR] [--json FILE]
+    python benchmarks/national.py [--scales 4 10] [--forces 6] [--engines duckdb spark spark-by-force]
+                                  [--cache DIR] [--json FILE]
 
 For each total scale it generates the forces once (cached), then times `recordcheck national` as
 a whole process on each engine: wall seconds, peak resident memory of the whole process tree (the
 JVM's too, read from /proc every 0.2 s), and rows read per second. No figure is asserted.
+`spark` runs the pack once for the alike forces (checks/national/country.py); `spark-by-force`
+runs it force by force, a run each, as before (spark.recordcheck.forceByForce=true, given to the
+driver through a spark-defaults.conf of its own).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -47,10 +52,10 @@ def _tree_rss_kb(root: int) -> int:
     return total
 
 
-def timed_tree(command: list[str]) -> dict[str, Any]:
+def timed_tree(command: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     """Wall seconds, the process tree's peak resident MB, and the exit code."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     peak = 0
     done = threading.Event()
 
@@ -110,7 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", type=float, nargs="+", default=[4, 10])
     parser.add_argument("--forces", type=int, default=6)
-    parser.add_argument("--engines", nargs="+", default=["duckdb", "spark"], choices=["duckdb", "spark"])
+    parser.add_argument("--engines", nargs="+", default=["duckdb", "spark"], choices=["duckdb", "spark", "spark-by-force"])
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--cache", type=Path, default=ROOT / ".bench-cache")
     parser.add_argument("--json", type=Path, default=ROOT / "out" / "benchmark-national.json")
@@ -121,10 +126,17 @@ def main() -> None:
         rows = rows_in(manifest)
         for engine in args.engines:
             with tempfile.TemporaryDirectory(prefix="recordcheck-national-") as out:
-                command = [tool(), "national", str(manifest), "--out", out, "--as-of", AS_OF, "--engine", engine]
-                if engine == "spark":
-                    command += ["--master", args.master]
-                figures = timed_tree(command)
+                command = [tool(), "national", str(manifest), "--out", out, "--as-of", AS_OF]
+                env = None
+                if engine == "duckdb":
+                    command += ["--engine", "duckdb"]
+                else:
+                    command += ["--engine", "spark", "--master", args.master]
+                if engine == "spark-by-force":
+                    conf_dir = Path(tempfile.mkdtemp(prefix="recordcheck-spark-conf-"))
+                    (conf_dir / "spark-defaults.conf").write_text("spark.recordcheck.forceByForce true\n")
+                    env = {**os.environ, "SPARK_CONF_DIR": str(conf_dir)}
+                figures = timed_tree(command, env)
                 manifests = list(Path(out).glob("*/manifest.json"))
                 if manifests:  # where the time went: spark start, front end, rules, report
                     figures["stages"] = json.loads(manifests[0].read_text())["timings_seconds"]

@@ -179,7 +179,8 @@ def test_national_job_on_a_standalone_cluster_gives_what_duckdb_gives(pack, tmp_
         "SPARK_LOCAL_IP": "127.0.0.1",
         # the cluster's four JVMs (master, worker, driver, executor) live for a minute and run each
         # query once: the client compiler alone saves a fifth of their CPU on a CPU-bound suite
-        "JAVA_TOOL_OPTIONS": "-XX:TieredStopAtLevel=1",
+        # (its default code cache, 48 MB, filled up in a run and the JVM stopped compiling)
+        "JAVA_TOOL_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=128m",
     }
     port = _free_port()
     master_log, worker_log = tmp_path / "master.log", tmp_path / "worker.log"

@@ -182,9 +182,8 @@ class CountryEngine(SparkRuleEngine):
     def batch_measures(self, code: str, register: Any) -> dict[str, list[dict[str, Any]]]:
         """The pack's measures for one force: every view that holds records filtered to the
         force's rows and untagged, and `finding` its own register (its rows as written)."""
-        if self._kept is None:  # every view that is still there, as the rules left it
-            temporary = {t.name for t in self.spark.catalog.listTables() if t.isTemporary}
-            self._kept = {name: self.spark.table(name) for name in dict.fromkeys(self._views) if name in temporary}
+        if self._kept is None:  # every view there is, as the rules left it
+            self._kept = {name: self.spark.table(name) for name in dict.fromkeys(self._views)}
         self.expose_findings(register)
         self._view("judged_record", untagged(self.spark.table("judged_record"), code))
         for name, frame in self._kept.items():

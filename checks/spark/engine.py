@@ -242,6 +242,8 @@ class SparkRuleEngine(RuleEngine):
     def _drop(self, *names: str) -> None:
         for name in names:
             self.spark.catalog.dropTempView(name)
+            while name in self._views:
+                self._views.remove(name)
 
     def _drop_view(self, name: str) -> None:
         self._drop(name)

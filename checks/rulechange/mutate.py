@@ -137,9 +137,15 @@ def round_trip(rule: Rule) -> Rule:
 
 
 def _cases_pass(pack: RulePack, reference: ReferenceData, rule: Rule) -> tuple[bool, bool]:
-    """(every case passed, some case could not run at all)."""
-    outcomes = [run_case(pack, reference, rule, case) for case in rule.cases]
-    return all(o.passed for o in outcomes), any(o.error for o in outcomes)
+    """(every case passed, no case failed by its verdict and some could not run at all). The
+    first case that fails by its verdict kills the mutant: the rest are not run."""
+    broken = False
+    for case in rule.cases:
+        outcome = run_case(pack, reference, rule, case)
+        if not outcome.passed and not outcome.error:
+            return False, False
+        broken = broken or outcome.error
+    return not broken, broken
 
 
 def mutate_rule(pack: RulePack, reference: ReferenceData, rule: Rule) -> list[MutantOutcome]:

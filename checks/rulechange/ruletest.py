@@ -118,7 +118,7 @@ def run_case(
 ) -> CaseOutcome:
     where = f"{rule.id} case {case.name!r} ({rule.path})"
     try:
-        judged = _judge(pack, reference, rule, case, engine_for)
+        judged = _judge(pack, reference, [rule], case, engine_for, where)[rule.id]
     except Exception as exc:  # noqa: BLE001 - a broken case is a failed case, reported plainly
         return CaseOutcome(rule.id, case.name, False, f"{where}: could not run: {exc}", error=True)
     return _verdict(rule, case, judged)
@@ -135,16 +135,23 @@ class _Judged:
     lists_due: bool
 
 
-def _judge(pack: RulePack, reference: ReferenceData, rule: Rule, case: RuleCase, engine_for: EngineFactory) -> _Judged:
-    where = f"{rule.id} case {case.name!r} ({rule.path})"
+def _judge(
+    pack: RulePack, reference: ReferenceData, rules: list[Rule], case: RuleCase, engine_for: EngineFactory, where: str
+) -> dict[str, _Judged]:
+    """Each rule run once over the case's tables, in one engine: rule id -> what it gave."""
     if case.limits:
         reference = with_limits(reference, case.limits, where)
     tables = case_tables(case, pack.case_defaults)
-    engine = engine_for(pack.for_rules([rule]), reference, as_of_of(case), tables)
+    engine = engine_for(pack.for_rules(rules), reference, as_of_of(case), tables)
     try:
         unusable = {(t, c): "absent in the case" for t, _, c in (item.partition(".") for item in case.unusable)}
-        result, register = engine.run_rule(rule, "test", population_ids=case.population is not None, unusable=unusable)
-        return _Judged(result.status, register_details(register), result.population_ids, result.due, engine.lists_due)
+        judged = {}
+        for rule in rules:
+            result, register = engine.run_rule(rule, "test", population_ids=case.population is not None, unusable=unusable)
+            judged[rule.id] = _Judged(
+                result.status, register_details(register), result.population_ids, result.due, engine.lists_due
+            )
+        return judged
     finally:
         engine.close()
 
@@ -181,8 +188,25 @@ def _verdict(rule: Rule, case: RuleCase, judged: _Judged) -> CaseOutcome:
 
 
 def _batch_key(case: RuleCase) -> tuple[Any, ...]:
-    """Cases a rule can judge in one run: the same night, limits and missing tables or columns."""
+    """Cases one engine can judge: the same night, limits and missing tables or columns."""
     return (case.as_of, tuple(sorted(case.limits.items())), case.absent, case.unusable)
+
+
+def _batches(rules: list[Rule], workers: int) -> list[list[tuple[Rule, RuleCase]]]:
+    """The rules' cases in batches: those of one batch key together, split by rule into as many
+    batches as there are workers (a rule's cases stay together, so it runs once; the largest rules
+    first, each to the batch with fewest cases)."""
+    keyed: dict[tuple[Any, ...], dict[str, list[tuple[Rule, RuleCase]]]] = {}
+    for rule in rules:
+        for case in rule.cases:
+            keyed.setdefault(_batch_key(case), {}).setdefault(rule.id, []).append((rule, case))
+    batches: list[list[tuple[Rule, RuleCase]]] = []
+    for by_rule in keyed.values():
+        chunks: list[list[tuple[Rule, RuleCase]]] = [[] for _ in range(max(1, min(workers, len(by_rule))))]
+        for members in sorted(by_rule.values(), key=len, reverse=True):
+            min(chunks, key=len).extend(members)
+        batches += chunks
+    return batches
 
 
 def _tag(case: RuleCase, tag: str, defaults: Mapping[str, Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -208,42 +232,47 @@ def _untag(judged: _Judged, tag: str) -> _Judged:
 
 
 def run_batch(
-    pack: RulePack, reference: ReferenceData, rule: Rule, cases: list[RuleCase], engine_for: EngineFactory
+    pack: RulePack, reference: ReferenceData, members: list[tuple[Rule, RuleCase]], engine_for: EngineFactory
 ) -> list[CaseOutcome]:
-    """Cases of one rule that share a batch key, judged by one run over all their rows, each case's
-    keys tagged apart (an engine whose every query waits on a scheduler, Spark, pays per run, not
-    per row). Each case is held to its own records. A batch in which any case fails, or which
-    cannot run, is judged again case by case, and those verdicts stand: rows of one case can only
-    meet another's through a column that is not a key, and the single run is the case as written.
-    A batch never lists due items (the rule's due list is the single run's to check)."""
-    if len(cases) == 1:
-        return [run_case(pack, reference, rule, cases[0], engine_for)]
-    tags = [f"k{number}~" for number in range(len(cases))]
+    """Cases that share a batch key (of one rule or several), judged by one engine over all their
+    rows, each case's keys tagged apart and each rule run once (an engine whose every query waits
+    on a scheduler, Spark, pays per run and per view, not per row). Each case is held to its own
+    rule and its own records. A batch in which any case fails, or which cannot run, is judged
+    again case by case, and those verdicts stand: rows of one case can only meet another's through
+    a column that is not a key, and the single run is the case as written. A batch never lists due
+    items (a rule's due list is the single run's to check)."""
+    if len(members) == 1:
+        rule, case = members[0]
+        return [run_case(pack, reference, rule, case, engine_for)]
+    tags = [f"k{number}~" for number in range(len(members))]
     given: dict[str, list[dict[str, Any]]] = {}
-    for case, tag in zip(cases, tags, strict=True):
+    for (_, case), tag in zip(members, tags, strict=True):
         for table, rows in _tag(case, tag, pack.case_defaults).items():
             given.setdefault(table, []).extend(rows)
-    first = cases[0]
+    first = members[0][1]
     batch = RuleCase(
-        name=f"{len(cases)} cases",
+        name=f"{len(members)} cases",
         given=given,
         flagged=(),
         not_flagged=(),
         as_of=first.as_of,
         absent=first.absent,
         unusable=first.unusable,
-        population=() if any(c.population is not None for c in cases) else None,
+        population=() if any(case.population is not None for _, case in members) else None,
         limits=first.limits,
     )
+    rules = list({rule.id: rule for rule, _ in members}.values())
     try:
-        judged = _judge(pack, reference, rule, batch, engine_for)
+        judged = _judge(pack, reference, rules, batch, engine_for, f"a batch of {len(members)} cases")
     except Exception:  # noqa: BLE001 - judged again case by case, where the error is reported
         judged = None
     if judged is not None:
-        outcomes = [_verdict(rule, case, _untag(judged, tag)) for case, tag in zip(cases, tags, strict=True)]
+        outcomes = [
+            _verdict(rule, case, _untag(judged[rule.id], tag)) for (rule, case), tag in zip(members, tags, strict=True)
+        ]
         if all(outcome.passed for outcome in outcomes):
             return outcomes
-    return [run_case(pack, reference, rule, case, engine_for) for case in cases]
+    return [run_case(pack, reference, rule, case, engine_for) for rule, case in members]
 
 
 def _due_problems(expected: dict[str, str], due: Any) -> list[str]:
@@ -291,28 +320,17 @@ def run_cases(
     batched: bool = False,
 ) -> list[CaseOutcome]:
     """Every case of every rule (or `only` these), in the pack's order. `workers` > 1 runs cases
-    side by side and `batched` runs a rule's cases that share a night in one run (`run_batch`):
-    both for an engine whose every query waits on a scheduler, Spark."""
+    side by side, and `batched` runs the cases that share a night in an engine each, split over
+    the workers (`run_batch`): both for an engine whose every query waits on a scheduler, Spark."""
     selected = [rule for rule in pack.rules if not only or rule.id in only]
     if batched:
-        groups: list[tuple[Rule, list[RuleCase]]] = []
-        for rule in selected:
-            keyed: dict[tuple[Any, ...], list[RuleCase]] = {}
-            for case in rule.cases:
-                keyed.setdefault(_batch_key(case), []).append(case)
-            groups += [(rule, cases) for cases in keyed.values()]
+        batches = _batches(selected, workers)
         with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
-            judged = dict(
-                zip(
-                    [id(cases) for _, cases in groups],
-                    pool.map(lambda group: run_batch(pack, reference, group[0], group[1], engine_for), groups),
-                    strict=True,
-                )
-            )
+            judged = list(pool.map(lambda members: run_batch(pack, reference, members, engine_for), batches))
         by_case = {
             (rule.id, case.name): outcome
-            for rule, cases in groups
-            for case, outcome in zip(cases, judged[id(cases)], strict=True)
+            for members, outcomes in zip(batches, judged, strict=True)
+            for (rule, case), outcome in zip(members, outcomes, strict=True)
         }
         return [by_case[(rule.id, case.name)] for rule in selected for case in rule.cases]
     cases = [(rule, case) for rule in selected for case in rule.cases]

@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from recordcheck.checks.engine.engine import BATCH_SEPARATOR, REGISTER_SCHEMA, RuleResult, skip_reason
+from recordcheck.checks.engine.headline import CLASSIFICATION, UNRECORDED, headline_from_counts
 from recordcheck.checks.engine.rules import RulePack
 from recordcheck.checks.extract.contract import RECORD_KEYS
 from recordcheck.checks.narrative.screen import SCREEN_TABLES
+from recordcheck.checks.national.figures import rule_figures
 from recordcheck.checks.national.forces import Force
 from recordcheck.checks.national.front import ForceSetup, force_setup
+from recordcheck.checks.national.spark_engine import REGISTER_DDL, examples_of, forces_at_once, write_single_parquet
 from recordcheck.checks.spark.engine import SparkRuleEngine
+from recordcheck.checks.spark.session import own_session
 
 KEYED = RECORD_KEYS | {"record_id"}
 """Columns tagged with the force: the contract's keys, and the screen tables' record ids."""
@@ -76,10 +81,6 @@ def check_group(
 ) -> dict[str, dict[str, Any]]:
     """The group's forces through the pack in one run; per force: its figures (as check_force's)."""
     from pyspark.sql import functions as F  # noqa: N812
-
-    from recordcheck.checks.engine.headline import CLASSIFICATION, UNRECORDED, headline_from_counts
-    from recordcheck.checks.national.figures import rule_figures
-    from recordcheck.checks.national.spark_engine import REGISTER_DDL, examples_of, write_single_parquet
 
     codes = tuple(force.code for force, _, _ in members)
     _, first_facts, first = members[0]
@@ -204,10 +205,6 @@ def check_country(
 ) -> list[dict[str, Any]]:
     """Every staged force through the pack, a group of alike forces in one run (groups side by
     side, each in a session of its own); the forces' figures in their order."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from recordcheck.checks.national.spark_engine import forces_at_once
-    from recordcheck.checks.spark.session import own_session
 
     groups: dict[tuple[Any, ...], list[tuple[Force, dict[str, Any], ForceSetup]]] = {}
     for force, facts in zip(forces, staged, strict=True):

@@ -35,6 +35,9 @@ FLIPS: dict[type, list[type]] = {
 }
 SWAPPED_CALLS = {"max": "min", "min": "max"}
 EXPLAINED = {
+    "checks/base/stats.py": {
+        "line 44: 1000 -> 999": "equivalent: a rate below 1 with 999 tenths of a percent is set to 999, which it is already",
+    },
     "checks/national/funnel.py": {
         "line 51: 1 -> 2": "the loop returns by r = n: the distribution function reaches every q < 1 there",
         "line 54: GtE -> Gt": (

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -290,3 +291,22 @@ def test_national_job_on_a_standalone_cluster_gives_what_duckdb_gives(pack, tmp_
         for daemon in reversed(daemons):
             os.killpg(daemon.pid, 15)
             daemon.wait(timeout=60)
+
+
+def test_local_mode_sizes_the_driver_unless_spark_is_configured(tmp_path, monkeypatch):
+    """Local mode's driver gets a quarter of the machine (1 to 8 GB), but never over a
+    spark.driver.memory that Spark's own configuration names (spark-defaults.conf, submit args)."""
+    from recordcheck.checks.spark.session import _configured, local_driver_memory
+
+    assert re.fullmatch(r"[1-8]g", local_driver_memory())
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)
+    assert not _configured("spark.driver.memory")
+    defaults = tmp_path / "spark-defaults.conf"
+    defaults.write_text("spark.driver.memoryOverhead 1g\n# spark.driver.memory 2g\n", encoding="utf-8")
+    assert not _configured("spark.driver.memory")
+    defaults.write_text("spark.driver.memory   12g\n", encoding="utf-8")
+    assert _configured("spark.driver.memory")
+    defaults.unlink()
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--conf spark.driver.memory=2g pyspark-shell")
+    assert _configured("spark.driver.memory")

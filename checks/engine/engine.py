@@ -399,23 +399,31 @@ class RuleEngine:
         all strata in one query; values in code-point order."""
         if not rule.strata:
             return {}
-        parts = [
-            f"""SELECT '{stratum}' AS stratum, coalesce(CAST({stratum} AS VARCHAR), '(not recorded)') AS value,
-                       count(*) AS population, count(*) FILTER (WHERE breached) AS breaches
-                FROM marked GROUP BY 1, 2"""
+        strata: dict[str, list[dict[str, Any]]] = {stratum: [] for stratum in rule.strata}
+        for _, stratum, value, population, breaches in self._stratum_rows(rule, pop, br, batched=False):
+            strata[stratum].append({"value": value, "population": int(population), "breaches": int(breaches)})
+        return strata
+
+    def _stratum_rows(self, rule: Rule, pop: str, br: str, batched: bool) -> list[tuple[Any, ...]]:
+        """(batch, stratum, value, population, breaches) for each value of each of the rule's
+        strata, in one query, sorted; batched, also each batch's totals (stratum '') and the batch
+        of each row (else '')."""
+        batch = BATCH_OF.replace("record_id", "p.record_id") if batched else "''"
+        totals = ["SELECT _batch, '', '', count(*), count(*) FILTER (WHERE breached) FROM marked GROUP BY 1"]
+        parts = (totals if batched else []) + [
+            f"""SELECT _batch, '{stratum}', coalesce(CAST({stratum} AS VARCHAR), '(not recorded)'),
+                       count(*), count(*) FILTER (WHERE breached)
+                FROM marked GROUP BY 1, 2, 3"""
             for stratum in rule.strata
         ]
         rows = self._rows(
             f"""WITH marked AS (
-                  SELECT p.*, b.record_id IS NOT NULL AS breached
+                  SELECT p.*, {batch} AS _batch, b.record_id IS NOT NULL AS breached
                   FROM {pop} p LEFT JOIN (SELECT DISTINCT record_type, record_id FROM {br}) b
-                       USING (record_type, record_id))
+                       ON b.record_type = p.record_type AND b.record_id = p.record_id)
                 {" UNION ALL ".join(parts)}"""
         )
-        strata: dict[str, list[dict[str, Any]]] = {stratum: [] for stratum in rule.strata}
-        for stratum, value, population, breaches in sorted(rows, key=lambda row: (row[0], row[1])):
-            strata[stratum].append({"value": value, "population": int(population), "breaches": int(breaches)})
-        return strata
+        return sorted(rows, key=lambda row: (row[0], row[1], row[2]))
 
     def _register_rows(self, rule: Rule, run_id: str, br: str, columns: dict[str, str]) -> Any:
         """One register row per breaching record: fingerprint, detail sentence, evidence hash,
@@ -457,27 +465,11 @@ class RuleEngine:
 
     def _batch_figures(self, rule: Rule, pop: str, br: str, result: RuleResult) -> dict[str, RuleResult]:
         """Each batch's population, breaches and strata (one query), as `result` for that batch."""
-        parts = [
-            "SELECT _batch, '' AS stratum, '' AS value, count(*) AS population, "
-            "count(*) FILTER (WHERE breached) AS breaches FROM marked GROUP BY 1"
-        ] + [
-            f"""SELECT _batch, '{stratum}', coalesce(CAST({stratum} AS VARCHAR), '(not recorded)'),
-                       count(*), count(*) FILTER (WHERE breached)
-                FROM marked GROUP BY 1, 2, 3"""
-            for stratum in rule.strata
-        ]
-        rows = self._rows(
-            f"""WITH marked AS (
-                  SELECT p.*, {BATCH_OF.replace("record_id", "p.record_id")} AS _batch, b.record_id IS NOT NULL AS breached
-                  FROM {pop} p LEFT JOIN (SELECT DISTINCT record_type, record_id FROM {br}) b
-                       ON b.record_type = p.record_type AND b.record_id = p.record_id)
-                {" UNION ALL ".join(parts)}"""
-        )
         figures = {
             batch: dataclasses.replace(result, population=0, breaches=0, strata={s: [] for s in rule.strata})
             for batch in self.batches
         }
-        for batch, stratum, value, population, breaches in sorted(rows, key=lambda row: (row[0], row[1], row[2])):
+        for batch, stratum, value, population, breaches in self._stratum_rows(rule, pop, br, batched=True):
             if batch not in figures:
                 raise RuleError(f"{rule.id}: population holds a record of no batch of this run")
             if stratum:

@@ -457,6 +457,7 @@ RESERVED_NAMES = frozenset(
         *SCREEN_TABLES,
         "population",
         "breaches",
+        "untagged",
         "finding",
         "finding_rows",
         "authority_list",

@@ -20,15 +20,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from recordcheck.checks.engine.engine import BATCH_SEPARATOR, REGISTER_SCHEMA, RuleResult, skip_reason
-from recordcheck.checks.engine.headline import CLASSIFICATION, UNRECORDED, headline_from_counts
+from recordcheck.checks.engine.engine import BATCH_SEPARATOR, REGISTER_SCHEMA
 from recordcheck.checks.engine.rules import RulePack
 from recordcheck.checks.extract.contract import RECORD_KEYS
 from recordcheck.checks.narrative.screen import SCREEN_TABLES
-from recordcheck.checks.national.figures import rule_figures
 from recordcheck.checks.national.forces import Force
 from recordcheck.checks.national.front import ForceSetup, force_setup
-from recordcheck.checks.national.spark_engine import REGISTER_DDL, examples_of, forces_at_once, write_single_parquet
+from recordcheck.checks.national.spark_engine import (
+    REGISTER_DDL,
+    force_figures,
+    forces_at_once,
+    run_pack_rules,
+    screened,
+    write_single_parquet,
+)
 from recordcheck.checks.spark.engine import SparkRuleEngine
 from recordcheck.checks.spark.session import own_session
 
@@ -86,8 +91,7 @@ def check_group(
     _, first_facts, first = members[0]
     names = list(first_facts["present"])
     accepted = {force.code: Path(facts["accepted_dir"]) for force, facts, _ in members}
-    screened = all((folder / f"{name}.parquet").is_file() for folder in accepted.values() for name in SCREEN_TABLES)
-    if screened:
+    if all(screened(folder) for folder in accepted.values()):
         names += [name for name in SCREEN_TABLES if name not in names]
     tables: dict[str, Any] = {}
     for name in names:
@@ -106,54 +110,30 @@ def check_group(
             union = union.unionByName(frame)
         tables[name] = union
     unusable = {(t, c): why for t, c, why in first_facts["unusable"]}
-    disabled = first.config.disabled_rules
     engine = CountryEngine(
         pack, first.reference, as_of, tables, spark, query_seconds=first.config.engine.query_seconds, batches=codes
     )
-    results: dict[str, list[RuleResult]] = {code: [] for code in codes}
-    figures: dict[str, dict[str, Any]] = {}
     try:
-        registers = []
-        for rule in pack.rules:
-            if reason := skip_reason(rule, disabled, unusable):
-                for code in codes:
-                    results[code].append(RuleResult(rule, "not_run", reason))
-                continue
-            result, register = engine.run_rule(rule, run_id, unusable=unusable, disabled=disabled)
-            for code in codes:
-                results[code].append(result.by_batch.get(code, result))
-            if register is not None:
-                registers.append(register.select("force", *REGISTER_SCHEMA))
+        results, registers = run_pack_rules(engine, pack, run_id, first.config.disabled_rules, unusable)
         register = spark.createDataFrame([], f"force STRING, {REGISTER_DDL}")
         for part in registers:
-            register = register.unionByName(part)
-        written = _write_by_force(spark, register, codes, staging, write_single_parquet, REGISTER_DDL)
-        for force, facts, setup in members:
-            own = written[force.code]
-            measures = engine.batch_measures(force.code, own)
-            counts = own.agg(
-                F.count(F.lit(1)).alias("rows"),
-                F.sum(F.col("finding").isin(*UNRECORDED).cast("int")).alias("unrecorded"),
-                F.count_distinct(F.when(F.col("finding").isin(*CLASSIFICATION), F.col("record_id"))).alias("misclassified"),
-            ).collect()[0]
-            rules = rule_figures(results[force.code], setup.reference)
-            figures[force.code] = {
-                **facts,
-                "rules": rules,
-                "headline": headline_from_counts(
-                    rules, int(counts["unrecorded"] or 0), int(counts["misclassified"] or 0), measures
-                ),
-                "register_rows": int(counts["rows"]),
-                "examples": examples_of(own),
-            }
+            register = register.unionByName(part.select("force", *REGISTER_SCHEMA))
+        written = _write_by_force(spark, register, codes, staging)
+        return {
+            force.code: force_figures(
+                facts,
+                [result.by_batch.get(force.code, result) for result in results],
+                setup.reference,
+                written[force.code],
+                engine.batch_measures(force.code, written[force.code]),
+            )
+            for force, facts, setup in members
+        }
     finally:
         engine.close()
-    return figures
 
 
-def _write_by_force(
-    spark: Any, register: Any, codes: tuple[str, ...], staging: Path, write_single: Any, ddl: str
-) -> dict[str, Any]:
+def _write_by_force(spark: Any, register: Any, codes: tuple[str, ...], staging: Path) -> dict[str, Any]:
     """The group's register written as each force's exceptions/force=CODE/part-0.parquet, by the
     executors in one job (each force's rows in one task, so one file); returns each force's frame
     as written."""
@@ -168,8 +148,8 @@ def _write_by_force(
             target.parent.mkdir(parents=True, exist_ok=True)
             files[0].replace(target)
         else:  # no finding (an empty file, as DuckDB writes), or a force split over files
-            rows = spark.read.parquet(str(folder)) if files else spark.createDataFrame([], ddl)
-            write_single(rows.coalesce(1), target)
+            rows = spark.read.parquet(str(folder)) if files else spark.createDataFrame([], REGISTER_DDL)
+            write_single_parquet(rows.coalesce(1), target)
         written[code] = spark.read.parquet(str(target.parent))
     shutil.rmtree(parts)
     return written
@@ -212,9 +192,8 @@ def check_country(
             tell(force.code, "refused")
             continue
         setup = force_setup(force, pack)
-        folder = Path(facts["accepted_dir"])
-        screened = all((folder / f"{name}.parquet").is_file() for name in SCREEN_TABLES)
-        groups.setdefault(group_key(setup, facts, screened), []).append((force, facts, setup))
+        key = group_key(setup, facts, screened(Path(facts["accepted_dir"])))
+        groups.setdefault(key, []).append((force, facts, setup))
 
     def check(members: list[tuple[Force, dict[str, Any], ForceSetup]]) -> dict[str, dict[str, Any]]:
         for force, _, _ in members:
@@ -228,9 +207,4 @@ def check_country(
     with ThreadPoolExecutor(max_workers=forces_at_once(spark)) as pool:
         for done in pool.map(check, groups.values()):
             figures.update(done)
-    per_force = []
-    for force, facts in zip(forces, staged, strict=True):
-        result = figures.get(force.code, facts)
-        result.pop("accepted_dir", None)
-        per_force.append(result)
-    return per_force
+    return [figures.get(force.code, facts) for force, facts in zip(forces, staged, strict=True)]

@@ -8,7 +8,6 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,7 +165,7 @@ def _run_spark(
         if not by_force and not is_connect(spark):  # the pack once a group of alike forces (national/country.py)
             per_force = country.check_country(spark, forces, staged, pack, as_of, run_id, staging, tell)
         else:
-            per_force = _force_by_force(spark, forces, staged, pack, as_of, run_id, staging, tell)
+            per_force = spark_engine.check_force_by_force(spark, forces, staged, pack, as_of, run_id, staging, tell)
         timings["rules"] = time.perf_counter() - started
         spark_engine.write_quarantine(spark, work, staging)
         if not (staging / "quarantine.parquet").exists():
@@ -174,39 +173,6 @@ def _run_spark(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return per_force
-
-
-def _force_by_force(
-    spark: Any,
-    forces: list[Force],
-    staged: list[dict[str, Any]],
-    pack: RulePack,
-    as_of: datetime,
-    run_id: str,
-    staging: Path,
-    tell: Callable[[str, str], None],
-) -> list[dict[str, Any]]:
-    """Each force's pack run of its own: on Spark Connect, which analyses a query only when it
-    runs, so a force's views cannot be re-pointed at its rows for the measures as the country
-    run does; elsewhere when asked (spark.recordcheck.forceByForce=true)."""
-    from recordcheck.checks.spark.session import own_session
-
-    def check(force: Force, facts: dict[str, Any]) -> dict[str, Any]:
-        if facts["status"] == "refused":
-            tell(force.code, "refused")
-            return facts
-        tell(force.code, "checking")
-        # A session of its own: its temporary views never meet another force's.
-        figures = spark_engine.check_force(own_session(spark), force, facts, pack, as_of, run_id, staging)
-        figures.pop("accepted_dir", None)
-        tell(force.code, "checked")
-        return figures
-
-    # Forces side by side on a cluster: a force's many small queries each wait on the
-    # scheduler, so one force alone leaves the executors idle between them. The results keep
-    # the forces' order.
-    with ThreadPoolExecutor(max_workers=spark_engine.forces_at_once(spark)) as pool:
-        return list(pool.map(check, forces, staged))
 
 
 def national_summary(

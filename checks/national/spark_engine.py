@@ -12,7 +12,7 @@ import base64
 import functools
 import pickle
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
@@ -28,7 +28,7 @@ from recordcheck.checks.national.figures import EXAMPLE_COLUMNS, EXAMPLES_PER_RU
 from recordcheck.checks.national.forces import Force
 from recordcheck.checks.national.front import export_force, force_setup, stage_force
 from recordcheck.checks.spark.engine import SparkRuleEngine
-from recordcheck.checks.spark.session import at_once
+from recordcheck.checks.spark.session import at_once, own_session
 from recordcheck.checks.spark.validation import run_exported_suites
 
 FORCES_AT_ONCE = "spark.recordcheck.forcesAtOnce"
@@ -159,16 +159,64 @@ def _write_inputs(inputs: str, batches: Iterator[Any]) -> Iterator[Any]:
         yield pa.RecordBatch.from_pydict({"files": [batch.num_rows]}, schema=pa.schema([("files", pa.int64())]))
 
 
+def screened(accepted: Path) -> bool:
+    """Whether the front end staged the narrative screen's tables beside a force's accepted ones."""
+    return all((accepted / f"{name}.parquet").is_file() for name in SCREEN_TABLES)
+
+
+def run_pack_rules(
+    engine: SparkRuleEngine, pack: RulePack, run_id: str, disabled: list[str], unusable: dict[tuple[str, str], str]
+) -> tuple[list[RuleResult], list[Any]]:
+    """Every rule of the pack on the engine, a rule that cannot run reported with its reason:
+    (results, each run rule's register rows, lazy)."""
+    results: list[RuleResult] = []
+    registers = []
+    for rule in pack.rules:
+        if reason := skip_reason(rule, disabled, unusable):
+            results.append(RuleResult(rule, "not_run", reason))
+            continue
+        result, register = engine.run_rule(rule, run_id, unusable=unusable, disabled=disabled)
+        results.append(result)
+        if register is not None:
+            registers.append(register)
+    return results, registers
+
+
+def force_figures(
+    facts: dict[str, Any],
+    results: list[RuleResult],
+    reference: Any,
+    written: Any,
+    measures: dict[str, list[dict[str, Any]]],
+) -> dict[str, Any]:
+    """A checked force's figures, from its rules' results and its register as written."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    counts = written.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.sum(F.col("finding").isin(*UNRECORDED).cast("int")).alias("unrecorded"),
+        F.count_distinct(F.when(F.col("finding").isin(*CLASSIFICATION), F.col("record_id"))).alias("misclassified"),
+    ).collect()[0]
+    rules = rule_figures(results, reference)
+    figures = {
+        **facts,
+        "rules": rules,
+        "headline": headline_from_counts(rules, int(counts["unrecorded"] or 0), int(counts["misclassified"] or 0), measures),
+        "register_rows": int(counts["rows"]),
+        "examples": examples_of(written),
+    }
+    figures.pop("accepted_dir", None)
+    return figures
+
+
 def check_force(
     spark: Any, force: Force, facts: dict[str, Any], pack: RulePack, as_of: datetime, run_id: str, staging: Path
 ) -> dict[str, Any]:
     """One staged force through the pack on Spark; its register written by the executors."""
-    from pyspark.sql import functions as F  # noqa: N812
-
     setup = force_setup(force, pack)
     accepted = Path(facts["accepted_dir"])
     tables = {name: spark.read.parquet(str(accepted / f"{name}.parquet")) for name in facts["present"]}
-    if all((accepted / f"{name}.parquet").is_file() for name in SCREEN_TABLES):
+    if screened(accepted):
         tables.update({name: spark.read.parquet(str(accepted / f"{name}.parquet")) for name in SCREEN_TABLES})
     unusable = {(t, c): why for t, c, why in facts["unusable"]}
     engine = SparkRuleEngine(
@@ -181,40 +229,49 @@ def check_force(
         query_seconds=setup.config.engine.query_seconds,
     )
     try:
-        results: list[RuleResult] = []
-        registers = []
-        for rule in pack.rules:
-            if reason := skip_reason(rule, setup.config.disabled_rules, unusable):
-                results.append(RuleResult(rule, "not_run", reason))
-                continue
-            result, register = engine.run_rule(rule, run_id, unusable=unusable, disabled=setup.config.disabled_rules)
-            results.append(result)
-            if register is not None:
-                registers.append(register.select(*REGISTER_SCHEMA))
+        results, registers = run_pack_rules(engine, pack, run_id, setup.config.disabled_rules, unusable)
         register = spark.createDataFrame([], REGISTER_DDL)
         for part in registers:
-            register = register.unionByName(part)
+            register = register.unionByName(part.select(*REGISTER_SCHEMA))
         partition = staging / "exceptions" / f"force={force.code}"
         write_single_parquet(register.coalesce(1), partition / "part-0.parquet")
         written = spark.read.parquet(str(partition))
         engine.expose_findings(written)  # the measures count findings from the register as written
         measures = {name: engine.measure(name, sql) for name, sql in pack.measures.items()}
-        counts = written.agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.sum(F.col("finding").isin(*UNRECORDED).cast("int")).alias("unrecorded"),
-            F.count_distinct(F.when(F.col("finding").isin(*CLASSIFICATION), F.col("record_id"))).alias("misclassified"),
-        ).collect()[0]
-        examples = examples_of(written)
+        return force_figures(facts, results, setup.reference, written, measures)
     finally:
         engine.close()
-    rules = rule_figures(results, setup.reference)
-    return {
-        **facts,
-        "rules": rules,
-        "headline": headline_from_counts(rules, int(counts["unrecorded"] or 0), int(counts["misclassified"] or 0), measures),
-        "register_rows": int(counts["rows"]),
-        "examples": examples,
-    }
+
+
+def check_force_by_force(
+    spark: Any,
+    forces: list[Force],
+    staged: list[dict[str, Any]],
+    pack: RulePack,
+    as_of: datetime,
+    run_id: str,
+    staging: Path,
+    tell: Callable[[str, str], None],
+) -> list[dict[str, Any]]:
+    """Each force's pack run of its own (`check_force`): on Spark Connect, which analyses a query
+    only when it runs, so a force's views cannot be re-pointed at its rows for the measures as
+    the country run does (checks/national/country.py); elsewhere when asked (FORCE_BY_FORCE).
+
+    Forces side by side on a cluster: a force's many small queries each wait on the scheduler,
+    so one force alone leaves the executors idle between them. The results keep the forces' order."""
+
+    def check(force: Force, facts: dict[str, Any]) -> dict[str, Any]:
+        if facts["status"] == "refused":
+            tell(force.code, "refused")
+            return facts
+        tell(force.code, "checking")
+        # A session of its own: its temporary views never meet another force's.
+        figures = check_force(own_session(spark), force, facts, pack, as_of, run_id, staging)
+        tell(force.code, "checked")
+        return figures
+
+    with ThreadPoolExecutor(max_workers=forces_at_once(spark)) as pool:
+        return list(pool.map(check, forces, staged))
 
 
 def examples_of(register: Any) -> list[dict[str, Any]]:

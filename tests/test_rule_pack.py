@@ -137,9 +137,9 @@ def test_a_rules_cases_in_batches_get_each_its_own_verdict(tmp_path):
     from recordcheck.checks.rulechange.ruletest import _batch_key, duckdb_engine
 
     def counted(runs):
-        def build(*args):
+        def build(*args, **kwargs):
             runs.append(args[2])
-            return duckdb_engine(*args)
+            return duckdb_engine(*args, **kwargs)
 
         return build
 

@@ -9,17 +9,17 @@ the rule, not the extract. Columns a case leaves out take the pack's `case_defau
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
 from recordcheck.checks.base.refdata import ReferenceData, with_limits
-from recordcheck.checks.engine.engine import RuleEngine
+from recordcheck.checks.engine.engine import BATCH_SEPARATOR, RuleEngine
 from recordcheck.checks.engine.rules import Rule, RuleCase, RulePack
 from recordcheck.checks.extract.contract import RECORD_KEYS, TABLES
 from recordcheck.checks.extract.parse import parse_table
@@ -105,12 +105,28 @@ def as_of_of(case: RuleCase) -> datetime:
     return moment.astimezone(UTC)
 
 
-EngineFactory = Callable[[RulePack, ReferenceData, datetime, dict[str, pl.DataFrame]], RuleEngine]
-"""Builds the engine a case runs on: DuckDB by default, Spark for `rules test --engine spark`."""
+class EngineFactory(Protocol):
+    """Builds the engine a case runs on: DuckDB by default, Spark for `rules test --engine spark`;
+    `batches` for a batch of cases (`RuleEngine(batches=...)`)."""
+
+    def __call__(
+        self,
+        pack: RulePack,
+        reference: ReferenceData,
+        as_of: datetime,
+        tables: dict[str, pl.DataFrame],
+        batches: tuple[str, ...] = (),
+    ) -> RuleEngine: ...
 
 
-def duckdb_engine(pack: RulePack, reference: ReferenceData, as_of: datetime, tables: dict[str, pl.DataFrame]) -> RuleEngine:
-    return RuleEngine(pack, reference, as_of, tables, threads=1)
+def duckdb_engine(
+    pack: RulePack,
+    reference: ReferenceData,
+    as_of: datetime,
+    tables: dict[str, pl.DataFrame],
+    batches: tuple[str, ...] = (),
+) -> RuleEngine:
+    return RuleEngine(pack, reference, as_of, tables, threads=1, batches=batches)
 
 
 def run_case(
@@ -118,7 +134,7 @@ def run_case(
 ) -> CaseOutcome:
     where = f"{rule.id} case {case.name!r} ({rule.path})"
     try:
-        judged = _judge(pack, reference, [rule], case, engine_for, where)[rule.id]
+        judged = _judge(pack, reference, [rule], case, engine_for, where)[rule.id][""]
     except Exception as exc:  # noqa: BLE001 - a broken case is a failed case, reported plainly
         return CaseOutcome(rule.id, case.name, False, f"{where}: could not run: {exc}", error=True)
     return _verdict(rule, case, judged)
@@ -136,24 +152,43 @@ class _Judged:
 
 
 def _judge(
-    pack: RulePack, reference: ReferenceData, rules: list[Rule], case: RuleCase, engine_for: EngineFactory, where: str
-) -> dict[str, _Judged]:
-    """Each rule run once over the case's tables, in one engine: rule id -> what it gave."""
+    pack: RulePack,
+    reference: ReferenceData,
+    rules: list[Rule],
+    case: RuleCase,
+    engine_for: EngineFactory,
+    where: str,
+    batches: tuple[str, ...] = (),
+) -> dict[str, dict[str, _Judged]]:
+    """Each rule run once over the case's tables, in one engine: rule id -> batch -> what it
+    gave (the one batch '' when the case is not a batch of cases)."""
     if case.limits:
         reference = with_limits(reference, case.limits, where)
     tables = case_tables(case, pack.case_defaults)
-    engine = engine_for(pack.for_rules(rules), reference, as_of_of(case), tables)
+    engine = engine_for(pack.for_rules(rules), reference, as_of_of(case), tables, batches=batches)
     try:
         unusable = {(t, c): "absent in the case" for t, _, c in (item.partition(".") for item in case.unusable)}
-        judged = {}
+        judged: dict[str, dict[str, _Judged]] = {}
         for rule in rules:
             result, register = engine.run_rule(rule, "test", population_ids=case.population is not None, unusable=unusable)
-            judged[rule.id] = _Judged(
-                result.status, register_details(register), result.population_ids, result.due, engine.lists_due
-            )
+            if not batches:
+                details = register_details(register)
+                judged[rule.id] = {"": _Judged(result.status, details, result.population_ids, result.due, engine.lists_due)}
+                continue
+            by_batch = _details_by_batch(register)
+            judged[rule.id] = {
+                batch: _Judged(result.status, by_batch.get(batch, {}), _own_ids(result.population_ids, batch), None, False)
+                for batch in batches
+            }
         return judged
     finally:
         engine.close()
+
+
+def _own_ids(held: frozenset[str] | None, batch: str) -> frozenset[str] | None:
+    """A batch's own record ids, untagged, of a batched run's population ids."""
+    tag = batch + BATCH_SEPARATOR
+    return None if held is None else frozenset(rid[len(tag) :] for rid in held if rid.startswith(tag))
 
 
 def _verdict(rule: Rule, case: RuleCase, judged: _Judged) -> CaseOutcome:
@@ -209,12 +244,13 @@ def _batches(rules: list[Rule], workers: int) -> list[list[tuple[Rule, RuleCase]
     return batches
 
 
-def _tag(case: RuleCase, tag: str, defaults: Mapping[str, Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """The case's rows, defaults filled in, with every record and person key prefixed by `tag`."""
+def _tag(case: RuleCase, batch: str, defaults: Mapping[str, Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The case's rows, defaults filled in, with every record and person key tagged with `batch`
+    as the engine's batched mode reads them (BATCH_SEPARATOR)."""
     return {
         table: [
             {
-                column: f"{tag}{value}" if column in RECORD_KEYS and value is not None else value
+                column: f"{batch}{BATCH_SEPARATOR}{value}" if column in RECORD_KEYS and value is not None else value
                 for column, value in {**defaults.get(table, {}), **row}.items()
             }
             for row in rows
@@ -223,19 +259,12 @@ def _tag(case: RuleCase, tag: str, defaults: Mapping[str, Mapping[str, Any]]) ->
     }
 
 
-def _untag(judged: _Judged, tag: str) -> _Judged:
-    """One case's share of a batch's run: its own records, their keys and sentences untagged."""
-    details = {rid[len(tag) :]: text.replace(tag, "") for rid, text in judged.details.items() if rid.startswith(tag)}
-    held = judged.population_ids
-    population = None if held is None else frozenset(rid[len(tag) :] for rid in held if rid.startswith(tag))
-    return _Judged(judged.status, details, population, None, False)
-
-
 def run_batch(
     pack: RulePack, reference: ReferenceData, members: list[tuple[Rule, RuleCase]], engine_for: EngineFactory
 ) -> list[CaseOutcome]:
     """Cases that share a batch key (of one rule or several), judged by one engine over all their
-    rows, each case's keys tagged apart and each rule run once (an engine whose every query waits
+    rows in its batched mode (each case a batch: its keys tagged apart, its results and register
+    rows the engine's own for it), each rule run once (an engine whose every query waits
     on a scheduler, Spark, pays per run and per view, not per row). Each case is held to its own
     rule and its own records. A batch in which any case fails, or which cannot run, is judged
     again case by case, and those verdicts stand: rows of one case can only meet another's through
@@ -244,7 +273,7 @@ def run_batch(
     if len(members) == 1:
         rule, case = members[0]
         return [run_case(pack, reference, rule, case, engine_for)]
-    tags = [f"k{number}~" for number in range(len(members))]
+    tags = tuple(f"k{number}" for number in range(len(members)))
     given: dict[str, list[dict[str, Any]]] = {}
     for (_, case), tag in zip(members, tags, strict=True):
         for table, rows in _tag(case, tag, pack.case_defaults).items():
@@ -263,13 +292,11 @@ def run_batch(
     )
     rules = list({rule.id: rule for rule, _ in members}.values())
     try:
-        judged = _judge(pack, reference, rules, batch, engine_for, f"a batch of {len(members)} cases")
+        judged = _judge(pack, reference, rules, batch, engine_for, f"a batch of {len(members)} cases", tags)
     except Exception:  # noqa: BLE001 - judged again case by case, where the error is reported
         judged = None
     if judged is not None:
-        outcomes = [
-            _verdict(rule, case, _untag(judged[rule.id], tag)) for (rule, case), tag in zip(members, tags, strict=True)
-        ]
+        outcomes = [_verdict(rule, case, judged[rule.id][tag]) for (rule, case), tag in zip(members, tags, strict=True)]
         if all(outcome.passed for outcome in outcomes):
             return outcomes
     return [run_case(pack, reference, rule, case, engine_for) for rule, case in members]
@@ -309,6 +336,21 @@ def register_details(register: Any) -> dict[str, str]:
     if isinstance(register, pl.DataFrame):
         return dict(zip(register["record_id"].to_list(), register["detail"].to_list(), strict=True))
     return {str(row[0]): str(row[1]) for row in register.select("record_id", "detail").collect()}
+
+
+def _details_by_batch(register: Any) -> dict[str, dict[str, str]]:
+    """batch -> record id -> detail sentence, of a batched run's register rows (led by `force`,
+    the batch; fetched once for every case of the batch)."""
+    if register is None:
+        return {}
+    if isinstance(register, pl.DataFrame):
+        rows = register.select("force", "record_id", "detail").iter_rows()
+    else:
+        rows = (tuple(row) for row in register.select("force", "record_id", "detail").collect())
+    details: dict[str, dict[str, str]] = {}
+    for batch, record_id, detail in rows:
+        details.setdefault(str(batch), {})[str(record_id)] = str(detail)
+    return details
 
 
 def run_cases(

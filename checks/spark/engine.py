@@ -317,13 +317,19 @@ def _tagging(spark: Any) -> tuple[Callable[[str], Any], Callable[[str], Any], Ca
     return context.addJobTag, context.cancelJobsWithTag, context.removeJobTag
 
 
-def spark_case_engine(spark: Any) -> Callable[[RulePack, ReferenceData, datetime, Mapping[str, Any]], RuleEngine]:
+def spark_case_engine(spark: Any) -> Callable[..., RuleEngine]:
     """The engine factory for rule cases on Spark (`rules test --engine spark`): each case in a
     session of its own (its own temporary views), so cases can run side by side."""
 
     translators: dict[str, SparkTranslator] = {}  # one per pack directory: its cases send the same queries
 
-    def build(pack: RulePack, reference: ReferenceData, as_of: datetime, tables: Mapping[str, Any]) -> RuleEngine:
+    def build(
+        pack: RulePack,
+        reference: ReferenceData,
+        as_of: datetime,
+        tables: Mapping[str, Any],
+        batches: tuple[str, ...] = (),
+    ) -> RuleEngine:
         session = own_session(spark)
         for key, value in CASE_SETTINGS.items():
             session.conf.set(key, value)
@@ -331,6 +337,8 @@ def spark_case_engine(spark: Any) -> Callable[[RulePack, ReferenceData, datetime
         if key not in translators:
             translators[key] = SparkTranslator(pack.macros, pack.spark_macros)
         translator = translators[key]
-        return SparkRuleEngine(pack, reference, as_of, tables, session, keep_views=False, translator=translator)
+        return SparkRuleEngine(
+            pack, reference, as_of, tables, session, keep_views=False, translator=translator, batches=batches
+        )
 
     return build

@@ -3,6 +3,7 @@ and the contract those profiles map onto."""
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -60,6 +61,12 @@ from recordcheck.commands.common import (
     help="With --nights: the hours between exports (24 for nightly; 6 for the daytime runs of the due list).",
 )
 @click.option(
+    "--parts",
+    type=click.IntRange(min=1, max=1000),
+    help="Write the extract in N generated parts appended to one set of files, so generating it needs one "
+    "part's memory (default: 1 up to scale 10, else parts of scale 5; each part has a seed of its own).",
+)
+@click.option(
     "--phrasing",
     type=click.Choice(["tuned", "held_back"]),
     default="tuned",
@@ -80,6 +87,7 @@ def generate(
     nights: int | None,
     forces: int | None,
     hours: float,
+    parts: int | None,
     phrasing: str,
     as_of: str | None,
 ) -> None:
@@ -103,6 +111,19 @@ def generate(
             click.echo(f"{force.code}  scale {force.scale:<8} {force.shape:<9} {force.findings:>5} finding(s) in key{extra}")
         manifest = out_dir / "forces.yaml"
         click.echo(f"Manifest: {manifest}  (as-of {moment.isoformat()}; recordcheck national {manifest} --out OUT)")
+        return
+    if parts is None and scale > 10:
+        parts = math.ceil(scale / 5)
+    if parts is not None and parts > 1:
+        from recordcheck.checks.generate.parts import write_parts
+
+        if shape != "canonical" or nights is not None or phrasing != "tuned":
+            raise ConfigError("--parts writes one canonical extract; leave out --shape, --nights and --phrasing")
+        with step(f"Generating scale {scale} in {parts} parts (seed {seed})"):
+            counts = write_parts(out_dir, seed, scale, parts, moment, fmt)
+        for name, n in counts.items():
+            click.echo(f"{name:<16}{n:>10} rows")
+        click.echo(f"Extract: {out_dir}  (as-of {moment.isoformat()}; pass --as-of to run)")
         return
     with step(f"Generating scale {scale} (seed {seed})"):
         extract = build(seed=seed, scale=scale, as_of=moment, phrasing=phrasing)

@@ -106,10 +106,12 @@ def run_with_report(extract: Path, out: Path, pack, reference, config: RunConfig
 @pytest.fixture(scope="module")
 def spark():
     """A quiet local[2] Spark session for one test file (the files marked `spark` skip first where
-    pyspark or Java is missing)."""
+    pyspark or Java is missing), with the rule cases' small-data settings for every session of it
+    (a suite's own session too): the tests' tables are a few hundred rows."""
+    from recordcheck.checks.spark.engine import CASE_SETTINGS
     from recordcheck.checks.spark.session import spark_session
 
-    session = spark_session("local[2]")
+    session = spark_session("local[2]", extra=CASE_SETTINGS)
     yield session
     session.stop()
 

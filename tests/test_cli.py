@@ -24,6 +24,7 @@ def run_sample(out, *extra: str):
     return invoke("run", str(ROOT / "sample_data" / "extract"), "--out", str(out), "--as-of", AS_OF_TEXT, *extra)
 
 
+@pytest.mark.slow
 def test_validate_prints_counts_and_writes_quarantine(small_extract, tmp_path):
     result = invoke("validate", str(small_extract), "--as-of", AS_OF_TEXT, "--quarantine", str(tmp_path / "q.csv"))
     assert result.exit_code == ExitCode.SUCCESS, result.output
@@ -43,6 +44,7 @@ def test_missing_column_exits_input_rejected_and_publishes_nothing(small_extract
     assert not out.exists() or [p.name for p in out.iterdir()] in ([], [".recordcheck.lock"])
 
 
+@pytest.mark.slow
 def test_run_publishes_and_latest_survives_a_crash(tmp_path, monkeypatch):
     out = tmp_path / "out"
     result = run_sample(out)
@@ -65,6 +67,7 @@ def test_run_publishes_and_latest_survives_a_crash(tmp_path, monkeypatch):
     assert [p.name for p in out.iterdir() if p.name.startswith(".staging")] == []
 
 
+@pytest.mark.slow
 def test_threshold_breach_exit_code(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("config: 1\nrules:\n  thresholds:\n    REC001: {error_count: 0}\n")
@@ -85,6 +88,7 @@ def test_bad_config_is_a_usage_error(tmp_path):
     assert result.exit_code == ExitCode.USAGE_ERROR and "unknown key 'rulez'" in result.output
 
 
+@pytest.mark.slow
 def test_rules_list_explain_and_test():
     listed = invoke("rules", "list")
     assert listed.exit_code == 0 and "REC001" in listed.output and "unrecorded_crime" in listed.output
@@ -114,6 +118,7 @@ def test_every_command_is_in_the_readme():
             assert f"recordcheck {name} {sub}" in readme, f"{name} {sub}"
 
 
+@pytest.mark.slow
 def test_disabled_rule_is_not_run_and_warn_threshold_does_not_fail(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("config: 1\nrules:\n  disable: [VIC001]\n  thresholds:\n    REC001: {warn_count: 0}\n")
@@ -130,6 +135,7 @@ def test_disabled_rule_is_not_run_and_warn_threshold_does_not_fail(tmp_path):
     assert "VIC001" not in set(register["rule_id"])
 
 
+@pytest.mark.slow
 def test_run_with_another_rule_pack(tmp_path):
     rules = tmp_path / "rules"
     shutil.copytree(TEST_PACK, rules)
@@ -160,6 +166,7 @@ def test_suites_command_lists_every_table():
         assert f"{table}:" in result.output
 
 
+@pytest.mark.slow
 def test_redacted_report_from_run_and_from_report_command(tmp_path, monkeypatch):
     monkeypatch.setenv("RECORDCHECK_REDACTION_KEY", "0f" * 16)
     out = tmp_path / "o"
@@ -180,6 +187,7 @@ def test_redacted_report_from_run_and_from_report_command(tmp_path, monkeypatch)
     assert "ID-" in register_section(first)
 
 
+@pytest.mark.slow
 def test_two_runs_in_one_second_both_publish(tmp_path, monkeypatch):
     """Defect: the run id had one-second resolution, so a second run crashed at publish."""
     import recordcheck.checks.nightly.run as run_module
@@ -210,6 +218,7 @@ def test_output_folder_is_checked_before_any_work(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["latest"]
 
 
+@pytest.mark.slow
 def test_stale_staging_of_a_dead_run_is_removed(tmp_path):
     """Defect: a killed run left its staging folder (personal data) behind for ever."""
     out = tmp_path / "out"
@@ -221,6 +230,7 @@ def test_stale_staging_of_a_dead_run_is_removed(tmp_path):
     assert [p.name for p in out.iterdir() if p.name.startswith(".staging")] == []
 
 
+@pytest.mark.slow
 def test_sigterm_removes_staging_and_exits_interrupted(tmp_path, small_extract):
     import os
     import signal
@@ -251,6 +261,7 @@ def test_every_exit_code_is_in_the_readme():
         assert f"| {code.value} | {code.name} |" in readme, code.name
 
 
+@pytest.mark.slow
 def test_memory_and_disk_failures_have_their_own_codes_and_publish_nothing(tmp_path, monkeypatch):
     """Defect 6: a memory limit or a full disk ended with a traceback and exit 1."""
     import errno
@@ -274,6 +285,7 @@ def test_memory_and_disk_failures_have_their_own_codes_and_publish_nothing(tmp_p
         assert [p.name for p in out.iterdir() if p.name.startswith(".staging")] == []
 
 
+@pytest.mark.slow
 def test_spark_running_out_of_memory_is_resource_exhausted_and_other_jvm_errors_are_internal(tmp_path, monkeypatch):
     """Spark's JVM errors reach Python as Py4JJavaError; one about memory (here the broadcast
     failure a national run met at scale 10 with four forces at once in a 1 GB driver) has the
@@ -316,6 +328,7 @@ def test_spark_running_out_of_memory_is_resource_exhausted_and_other_jvm_errors_
             assert "Spark ran out of memory; nothing was published (raise spark.driver.memory" in result.output
 
 
+@pytest.mark.slow
 def test_every_run_ends_with_a_headline(tmp_path):
     result = run_sample(tmp_path / "a")
     lines = result.output.strip().splitlines()
@@ -341,6 +354,7 @@ def test_every_run_ends_with_a_headline(tmp_path):
     assert "Rules: 1 not run: VIC001 (disabled in the config); error threshold breached by REC001." in result.output
 
 
+@pytest.mark.slow
 def test_a_run_that_could_not_check_everything_says_so(small_extract, tmp_path):
     """Registrar defects 2 and 4: most rows quarantined, or an optional table absent, exited 0."""
     folder = tmp_path / "x"
@@ -367,6 +381,7 @@ def test_a_run_that_could_not_check_everything_says_so(small_extract, tmp_path):
     assert result.exit_code == ExitCode.SUCCESS
 
 
+@pytest.mark.slow
 def test_registrar_small_defects(small_extract, tmp_path):
     folder = tmp_path / "x"
     shutil.copytree(small_extract, folder)
@@ -389,6 +404,7 @@ def test_registrar_small_defects(small_extract, tmp_path):
     assert len(manifest["profile"]["sha256"]) == 64
 
 
+@pytest.mark.slow
 def test_cli_options_reach_the_run(tmp_path):
     """--validator, engine.temp_directory and validation.max_quarantine_share each change what runs."""
     import hashlib
@@ -419,6 +435,7 @@ def test_engine_temp_directory_is_where_duckdb_spills(tmp_path):
     assert setting == (str(tmp_path / "conf" / "spill"), 1)
 
 
+@pytest.mark.slow
 def test_quarantine_share_is_configurable(small_extract, tmp_path):
     folder = tmp_path / "x"
     shutil.copytree(small_extract, folder)
@@ -485,6 +502,7 @@ def test_a_config_that_is_not_utf8_exits_2(tmp_path):
     assert result.exit_code == ExitCode.USAGE_ERROR and "not UTF-8 text" in result.output
 
 
+@pytest.mark.slow
 def test_an_empty_required_table_makes_the_night_incomplete(tmp_path):
     """Referrals with a header and no rows gave exit 0 and 'Rules: all ran'."""
     extract = tmp_path / "extract"
@@ -520,6 +538,7 @@ def test_a_polars_panic_gets_a_named_code_and_no_traceback(tmp_path, monkeypatch
     assert "Traceback" not in result.output and panic not in result.output
 
 
+@pytest.mark.slow
 def test_swapped_date_columns_are_quarantined_and_make_the_night_incomplete(tmp_path):
     """A profile that maps a crime's offence date and the victim's date of birth the wrong way round
     once gave 640 false misclassifications at exit 0. Dates that cannot both be right (an offence
@@ -544,6 +563,7 @@ def test_swapped_date_columns_are_quarantined_and_make_the_night_incomplete(tmp_
     assert "crimes:" in result.output and "order" in result.output
 
 
+@pytest.mark.slow
 def test_without_as_of_a_night_is_judged_as_of_the_exports_own_time(tmp_path):
     """Issue 26, item 8: a run at "now" on an old export finds every deadline passed (a national run
     gave 2,958 findings against 210). Without --as-of, the export's as_of.txt (or generation.json)

@@ -65,6 +65,7 @@ def night(pack, reference):
     return night_of(pack, reference, GIVEN, "crimes due")
 
 
+@pytest.mark.slow
 def test_the_findings_behind_the_rate(night):
     result, _ = night
     kinds = {(row["rule_id"], row["record_id"]) for row in result.register.iter_rows(named=True)}

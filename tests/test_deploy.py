@@ -84,6 +84,7 @@ def test_the_units_hide_no_failure_and_name_their_alert(tmp_path):
         assert verified.returncode == 0, verified.stderr
 
 
+@pytest.mark.slow
 def test_the_shipped_nightly_config_is_loud_on_a_doubtful_night(tmp_path):
     """deploy/nightly.yaml loads, and on the sample: the first night fails on its new high-severity
     findings (exit 1, said in the Verdict line); the same export again is a warning, not a failure;

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import polars as pl
+import pytest
 from click.testing import CliRunner
 
 from recordcheck.checks.base.safecsv import FORMULA_START, neutralised
@@ -44,6 +45,7 @@ def _crafted(small_extract: Path, tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_register_quarantine_and_resolved_are_spreadsheet_safe(small_extract, tmp_path):
     folder, out = _crafted(small_extract, tmp_path), tmp_path / "out"
     result = CliRunner().invoke(cli, ["run", str(folder), "--out", str(out), "--as-of", AS_OF_TEXT])
@@ -59,6 +61,7 @@ def test_register_quarantine_and_resolved_are_spreadsheet_safe(small_extract, tm
     assert ID_PAYLOAD in register["record_id"].to_list() and DISTRICT_PAYLOAD in register["district"].to_list()
 
 
+@pytest.mark.slow
 def test_the_redacted_report_cannot_be_reversed_and_holds_no_personal_dates(small_extract, tmp_path, monkeypatch):
     import hashlib
     import hmac
@@ -104,6 +107,7 @@ def test_the_redacted_report_cannot_be_reversed_and_holds_no_personal_dates(smal
     )
 
 
+@pytest.mark.slow
 def test_districts_outside_the_forces_list_are_findings_not_strata(small_extract, tmp_path):
     """Defect 9: a district of `<script>...` became a district row in every table."""
     import json
@@ -144,6 +148,7 @@ def test_districts_outside_the_forces_list_are_findings_not_strata(small_extract
     )
 
 
+@pytest.mark.slow
 def test_no_suppressed_figure_can_be_worked_out(small_extract, tmp_path, pack, reference):
     """Disclosure control: every shown rate rests on counts of at least k; in every family of
     figures that add up to a shown total, none or at least two members are suppressed; and the
@@ -201,6 +206,7 @@ def test_no_suppressed_figure_can_be_worked_out(small_extract, tmp_path, pack, r
     assert "suppressed" in text
 
 
+@pytest.mark.slow
 def test_detail_sentences_say_london_time_and_name_codes(small_extract, tmp_path):
     """Defect 6: London wall-clock times without saying so read as false positives across the clock change."""
     out = tmp_path / "out"

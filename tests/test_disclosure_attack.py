@@ -56,6 +56,7 @@ def test_a_weak_key_falls_to_brute_force_and_is_refused():
         assert len(weak) < 3 or weak not in str(err.value)
 
 
+@pytest.mark.slow
 def test_a_proper_key_gives_nothing_up():
     key = parse_key("5e" * 32)
     published = {Pseudonymiser(key)(record_id) for record_id in SEQUENTIAL_IDS[100:120]}
@@ -137,6 +138,7 @@ def attacked_run(request):
     return request.getfixturevalue("sample_run" if request.param == "sample" else "small_cells_run")
 
 
+@pytest.mark.slow
 def test_the_generated_extract_has_small_cells_in_every_family(small_cells_run):
     """The gate means something: every family of figures (each table, the victim groups, the
     offence groups, the CSE conversion, the rules and their districts and victims) has a cell
@@ -171,6 +173,7 @@ def _redacted(run_dir, tmp_path, monkeypatch) -> str:
     return render_run(run_dir, {"redact_below": 5}, redact=True, output=tmp_path / "r.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_no_printed_rate_inverts_to_a_small_count(attacked_run, tmp_path, monkeypatch):
     """Every rate the redacted report prints, inverted with its interval: no rate leaves only failure
     counts of 1 to k-1, and none rests on fewer than 30 records. (To 0.1%, 89.5% (84.3-93.1) was
@@ -219,6 +222,7 @@ def test_a_suppressed_district_cannot_be_worked_out_from_its_rule_and_the_other_
 # ---------------------------------------------------------------- every artefact marked
 
 
+@pytest.mark.slow
 def test_every_artefact_carries_the_marking_set_in_the_config(tmp_path):
     """The run folder's README names every file under the config's marking; the worklist and the
     audit sample carry it in each XLSX sheet's header and footer and the document's properties; a
@@ -290,6 +294,7 @@ def test_the_redacted_register_lists_only_what_every_table_publishes(attacked_ru
 # ---------------------------------------------------------------- nights in series
 
 
+@pytest.mark.slow
 def test_two_consecutive_releases_give_no_difference_under_k(tmp_path, monkeypatch):
     """Night 2's extract loses one referral's crime link, so one more referral is unrecorded: a
     difference of one in the recording figures. Released night after night, the cells it moves are
@@ -335,6 +340,7 @@ def test_two_consecutive_releases_give_no_difference_under_k(tmp_path, monkeypat
         assert store.con.execute("SELECT count(*) FROM releases").fetchone()[0] == 2
 
 
+@pytest.mark.slow
 def test_report_redact_records_its_release_in_the_store_and_names_its_key(tmp_path, monkeypatch):
     """`report --redact` on a published run measures against the store's last release and records
     its own; the page names the key id it used."""
@@ -390,6 +396,7 @@ def breach_counts(rate: int, low: int, high: int) -> tuple[set[int], int]:
     return found, smallest
 
 
+@pytest.mark.slow
 def test_the_national_page_that_leaves_policing_gives_no_count_under_k(national_pages):
     """The attacker's methods on national-redacted.html: no count is printed under k (F03's three
     quarantined rows are suppressed), no population or breach count is printed at all, every rate

@@ -46,6 +46,7 @@ def _expected_due() -> dict[str, str]:
     return due
 
 
+@pytest.mark.slow
 def test_the_sample_due_list_is_the_hand_count_to_the_second(tmp_path):
     out = tmp_path / "out"
     assert run_sample_cli(out).exit_code == 0
@@ -78,6 +79,7 @@ def test_the_sample_due_list_is_the_hand_count_to_the_second(tmp_path):
     assert 'id="due"' in page and f"{soon} within 6 hours" in page and first["record_id"] in page
 
 
+@pytest.mark.slow
 def test_the_headline_and_the_due_command(tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["run", str(SAMPLE), "--out", str(out), "--as-of", AS_OF_TEXT, "--quiet"])
@@ -118,6 +120,7 @@ def test_a_case_that_expects_a_wrong_deadline_fails(pack, reference):
     assert "should list R2 as due" in run_case(pack, reference, rule, extra).message
 
 
+@pytest.mark.slow
 def test_a_daytime_due_run_is_stored_but_never_the_nights_baseline(tmp_path):
     """Issue 30: daytime runs into the same folder and store do not disturb the nightly comparison."""
     import json
@@ -142,6 +145,7 @@ def test_a_daytime_due_run_is_stored_but_never_the_nights_baseline(tmp_path):
     assert len(listed) == 4, "history lists every run, the daytime one too"
 
 
+@pytest.mark.slow
 def test_notify_runs_the_forces_command_with_the_due_file_and_never_fails_the_run(tmp_path):
     """Issue 30, part 5: an argument list, never a shell string; given the due file's path; a
     timeout; a failing or hanging command is said and the run still exits 0 with its list."""
@@ -187,6 +191,7 @@ def test_notify_runs_the_forces_command_with_the_due_file_and_never_fails_the_ru
     assert result.exit_code == 0 and "timed out; the due list is published" in result.output
 
 
+@pytest.mark.slow
 def test_met_in_time_and_missed_are_counted_from_the_first_listing(tmp_path):
     """Issue 30, part 4: a due item acted on (a crime linked before its deadline) is met in time;
     one whose finding comes is missed; the rest stay open. Per week of first listing, with the

@@ -133,6 +133,7 @@ def test_bom_cp1252_and_free_text_round_trip(tmp_path, reference):
     assert loaded.validation.accepted["referrals"]["summary"][0] == text
 
 
+@pytest.mark.slow
 def test_parquet_and_jsonl_read_the_same(small_extract, tmp_path, reference):
     from recordcheck.checks.generate import generate, write_extract
 

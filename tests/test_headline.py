@@ -3,9 +3,12 @@ classification rules is one crime checked. Each figure against a count made by h
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import night_of
 
 
+@pytest.mark.slow
 def test_classification_accuracy_counts_each_crime_once(pack, reference):
     """R1 disclosed rape (19C); its crimes are C1 (19C, a woman of 30) and C2 (8N, the lesser
     crime beside a rape crime: not flagged). R2 disclosed rape and has only C3 (8N, a girl of 12):

@@ -253,6 +253,7 @@ def _xlsx_text(path: Path) -> str:
     return "\n".join(str(cell) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True) for cell in row)
 
 
+@pytest.mark.slow
 def test_the_reports_narrative_section_counts_by_hand(tmp_path):
     """The section's figures from the register and the planted key: 28 flags on the sample, each
     planted group found in at least as many reports as were planted with it, and each row's

@@ -34,6 +34,7 @@ def national(tmp_path_factory, pack):
     return manifest, outcome
 
 
+@pytest.mark.slow
 def test_each_force_finds_exactly_its_answer_key(national):
     manifest, outcome = national
     found = register(outcome.run_dir)
@@ -55,6 +56,7 @@ def test_bad_rows_are_quarantined_under_their_force(national):
     assert f03["quarantined_rows"] == 3
 
 
+@pytest.mark.slow
 def test_a_force_is_its_own_single_force_run(national, tmp_path, pack, reference):
     """F02 (a force-shaped export through its profile): the national partition equals the
     register of `recordcheck run` on that force alone, row for row."""
@@ -141,6 +143,7 @@ def test_headline_names_the_forces_outside_each_limit(national):
     assert lines[-1] == "Verdict: every force checked."
 
 
+@pytest.mark.slow
 def test_refused_force_is_named_and_the_others_publish(tmp_path, small_extract):
     forces = tmp_path / "forces"
     (forces / "GOOD").mkdir(parents=True)
@@ -162,6 +165,7 @@ def test_refused_force_is_named_and_the_others_publish(tmp_path, small_extract):
     assert "BROKEN" in (run_dir / "national.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_an_unreadable_force_is_refused_and_the_others_are_checked(tmp_path, small_extract, monkeypatch):
     """One force's file cannot be read (permissions; as root the open is made to fail): that force
     is refused by name with the reason, the other is checked, and the run exits 11, never 3 or 7."""
@@ -430,6 +434,7 @@ def test_funnel_edges_of_the_exact_and_normal_regimes():
     assert plot is not None and [p["target"] for p in plot["points"]] == [pytest.approx(0.2), pytest.approx(0.1)]
 
 
+@pytest.mark.slow
 def test_publishing_to_object_storage_never_renames_or_links_and_a_crash_keeps_the_last_run(tmp_path, pack, monkeypatch):
     """`national --publish object` on a local folder treated as object storage: nothing under OUT
     is ever renamed or linked (an object store can do neither); each run ends with its commit
@@ -526,6 +531,7 @@ def test_a_spark_connect_master_goes_to_the_server_and_its_work_runs_one_piece_a
     assert (forces_at_once(connect), forces_at_once(classic)) == (1, 3)
 
 
+@pytest.mark.slow
 def test_extracts_run_as_one_batch_are_each_judged_as_if_alone(small_extract, pack, reference):
     """The country run's engine (`RuleEngine(batches=...)`, checks/national/country.py on Spark):
     two extracts' tables as one, every record and person key tagged with its batch. Each rule's

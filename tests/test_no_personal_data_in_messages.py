@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import polars as pl
+import pytest
 from click.testing import CliRunner
 
 from recordcheck.cli import cli
@@ -30,6 +31,7 @@ def _everything_written(*folders: Path) -> str:
     return "\n".join(texts)
 
 
+@pytest.mark.slow
 def test_sentinel_reaches_no_output_message_or_log(small_extract, tmp_path):
     folder = tmp_path / "extract"
     shutil.copytree(small_extract, folder)
@@ -141,6 +143,7 @@ def test_a_surname_in_a_code_column_is_counted_never_quoted(tmp_path):
     assert "offence_code holds '99Z', which is not a code in the offence catalogue" in " ".join(reasons)
 
 
+@pytest.mark.slow
 def test_planted_values_reach_no_message_log_or_output(tmp_path):
     """The planted-value test: a unique string in every column of the first rows of every table of
     a header-less export; a file whose name carries YAML; a decisions file and a worksheet made of

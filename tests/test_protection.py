@@ -67,6 +67,7 @@ def night(pack, reference):
     return night_of(pack, reference, GIVEN, "protection")
 
 
+@pytest.mark.slow
 def test_victim_groups_in_the_headline_by_hand(night):
     _, headline = night
     groups = {g["group"]: (g["compliant"], g["total"]) for g in headline["groups"]}

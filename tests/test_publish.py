@@ -103,6 +103,7 @@ def test_the_runs_duckdb_writes_only_into_its_outbox_and_the_outbox_goes(tmp_pat
     assert not (tmp_path / "elsewhere.parquet").exists()
 
 
+@pytest.mark.slow
 def test_a_full_disk_at_the_store_commit_exits_7_and_publishes_nothing(tmp_path, monkeypatch):
     """The store's write fails for want of disk (DuckDB says so in its own IOException): exit 7
     OUTPUT_UNAVAILABLE, not 5; the run folder is gone, `latest` never pointed, the store holds no
@@ -129,6 +130,7 @@ def test_a_full_disk_at_the_store_commit_exits_7_and_publishes_nothing(tmp_path,
     assert run_sample_cli(out).exit_code == 0 and (out / LATEST).is_symlink()
 
 
+@pytest.mark.slow
 def test_a_sigterm_swallowed_while_publishing_never_exits_0(tmp_path, monkeypatch):
     """A SIGTERM whose Interrupted a library or finaliser swallows (one in 31 tries did) used to let
     the run publish and exit 0. The command now ends INTERRUPTED, saying the run was published."""

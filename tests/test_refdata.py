@@ -160,6 +160,7 @@ def test_a_no_crime_reason_stands_only_inside_its_dates(pack):
         )
 
 
+@pytest.mark.slow
 def test_a_limit_override_changes_what_the_rules_find(pack):
     """The rules read their limits from the reference data, so a force's override changes the findings."""
     from recordcheck.checks.engine.engine import run_pack

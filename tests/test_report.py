@@ -33,6 +33,7 @@ def test_every_context_field_is_documented():
                 assert f.metadata.get("help"), f"{cls.__name__}.{f.name} has no help text"
 
 
+@pytest.mark.slow
 def test_figures_match_summary(sample_run):
     summary = json.loads((sample_run / "summary.json").read_text())
     soup = soup_of(sample_run / "report.html")
@@ -72,6 +73,7 @@ def test_no_external_resources(sample_run):
     assert "http://" not in str(soup.find("style")) and "@import" not in str(soup.find("style"))
 
 
+@pytest.mark.slow
 def test_free_text_and_hostile_values_are_escaped(tmp_path, pack, reference):
     folder = tmp_path / "x"
     shutil.copytree(ROOT / "sample_data" / "extract", folder)
@@ -192,6 +194,7 @@ def test_the_report_context_is_typed_end_to_end():
         assert cls.__dataclass_params__.frozen, cls.__name__  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_grades_follow_the_forces_grade_bands(tmp_path, pack):
     """A grade band override in the config reaches the report (it reads the run's reference data)."""
     from recordcheck.checks.base.refdata import load_reference
@@ -293,6 +296,7 @@ def test_the_headline_rate_counts_crimes_as_the_extract_does(sample_run):
     assert text.startswith("Counted in reports: 3,348 of 3,359 reports have a crime")
 
 
+@pytest.mark.slow
 def test_the_report_reads_like_an_audit(tmp_path, pack, reference):
     """Issue 11: a cover, an executive summary in words, every rule at a glance, the screen's
     rate labelled as such, rape and other sexual offences as their own figures."""

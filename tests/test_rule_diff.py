@@ -65,6 +65,7 @@ def _diff_json(extract: Path, base: str, rules: Path | None = None) -> tuple[int
     return result.exit_code, json.loads(result.output)
 
 
+@pytest.mark.slow
 def test_rules_folder_brings_its_own_reference_data(small_extract, tmp_path):
     """Defect: --rules DIR ignored DIR/reference; a limit changed there must change the findings."""
     pack = _pack_copy(tmp_path)
@@ -85,6 +86,7 @@ def test_pack_hash_covers_reference_data_and_suites(tmp_path):
     assert len({before, after, load_pack(pack).digest}) == 3
 
 
+@pytest.mark.slow
 def test_limit_change_diff_matches_two_full_runs(small_extract, tmp_path):
     pack = _pack_copy(tmp_path)
     _set_limit(pack, "recording_hours", 72)
@@ -113,12 +115,14 @@ def test_limit_change_diff_matches_two_full_runs(small_extract, tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_unchanged_pack_exits_zero(tmp_path):
     code, diff = _diff_json(ROOT / "sample_data" / "extract", str(_pack_copy(tmp_path)))
     assert code == ExitCode.SUCCESS
     assert {r["status"] for r in diff["rules"]} == {"unchanged"} and diff["reference_changes"] == []
 
 
+@pytest.mark.slow
 def test_rule_removed_and_rule_added(tmp_path):
     pack = _pack_copy(tmp_path)
     (pack / "outcomes" / "OUT001.yaml").unlink()
@@ -136,6 +140,7 @@ def test_rule_removed_and_rule_added(tmp_path):
     assert rules["CAN002"]["status"] == "unchanged"
 
 
+@pytest.mark.slow
 def test_base_from_a_git_revision(tmp_path):
     repo = tmp_path / "force-rules"
     shutil.copytree(TEST_PACK, repo / "rules")
@@ -168,6 +173,7 @@ def test_base_from_a_git_revision(tmp_path):
     assert victim.read_text() == "keep me"
 
 
+@pytest.mark.slow
 def test_markdown_puts_changed_rules_in_a_table_and_folds_the_rest(tmp_path):
     """Issue 27: a header (extract, rows, as-of, the step needed), changed rules first with their
     examples folded, the unchanged folded, values as written in the YAML (72, not 72.0)."""
@@ -201,6 +207,7 @@ def test_markdown_puts_changed_rules_in_a_table_and_folds_the_rest(tmp_path):
     assert "| limits.yaml | pending_hours | 24 | 48 |" in text
 
 
+@pytest.mark.slow
 def test_findings_on_the_sample_match_the_approved_snapshot(pack, reference):
     """A change to the pack that moves a finding on the sample must be approved (`rules approve`)."""
     from recordcheck.checks.engine.engine import run_pack
@@ -265,6 +272,7 @@ def test_approve_refuses_a_change_without_the_version_it_needs(tmp_path):
     assert read_findings(snapshot).height == approved.height + 1
 
 
+@pytest.mark.slow
 def test_examples_option_caps_the_examples(small_extract, tmp_path):
     pack = _pack_copy(tmp_path)
     _set_limit(pack, "recording_hours", 72)
@@ -276,6 +284,7 @@ def test_examples_option_caps_the_examples(small_extract, tmp_path):
     assert "TIM001  changed" in none and "    - " not in none
 
 
+@pytest.mark.slow
 def test_approve_command_writes_the_snapshot_of_the_sample(tmp_path):
     snapshot = tmp_path / "expected"
     result = invoke("rules", "approve", "--snapshot", str(snapshot))
@@ -291,6 +300,7 @@ def test_rule_ids_in_any_case_for_test_and_explain():
     assert invoke("rules", "explain", "vic001").exit_code == 0
 
 
+@pytest.mark.slow
 def test_a_base_pack_of_another_version_runs_and_catalogue_changes_show_field_by_field(small_extract, tmp_path):
     """The base pack holds a reference key this version does not know (as 1.0.5's
     sexual_offence_roles was), and codes that differ in one field, or exist on one side only."""
@@ -313,6 +323,7 @@ def test_a_base_pack_of_another_version_runs_and_catalogue_changes_show_field_by
     assert not [key for key in changes if key[1].startswith("88E.") and key[1] != "88E.sexual_offence"]
 
 
+@pytest.mark.slow
 def test_a_severity_or_detail_change_is_reported_and_needs_approval(tmp_path):
     """Issue 27: a severity-only change (TIM001 medium to high) and a detail-only change (its
     sentence reworded) were each "no finding changed". Each is now shown per rule with examples,
@@ -369,6 +380,7 @@ def test_a_severity_or_detail_change_is_reported_and_needs_approval(tmp_path):
     assert invoke(*args, "--rules", str(wording)).exit_code == ExitCode.FINDINGS_CHANGED, "a patch at the same version"
 
 
+@pytest.mark.slow
 def test_approve_reads_the_config_it_is_given(tmp_path):
     """`rules approve --config`: a force's overrides reach the findings approved. A 72-hour
     recording limit removes TIM001's findings, so approval at the same version is refused."""

@@ -130,6 +130,7 @@ def test_broken_time_limit_fails_with_rule_and_case_named(tmp_path):
     assert any("TIM001 case 'exactly_24_hours_is_on_time'" in o.message for o in failed)
 
 
+@pytest.mark.slow
 def test_a_rules_cases_in_batches_get_each_its_own_verdict(tmp_path):
     """Batched (as on Spark): cases of one night judged in one engine, each rule run once, each
     case held to its own rule and records; a case that fails in its batch is judged again alone,
@@ -173,6 +174,7 @@ def test_inline_view_must_name_a_view_of_the_pack(tmp_path):
         load_pack(rules)
 
 
+@pytest.mark.slow
 def test_inline_and_materialised_views_give_the_same_findings(tmp_path, small_extract, reference):
     """Whether a view is materialised is a speed choice: the register must not change."""
     from recordcheck.checks.engine.engine import run_pack
@@ -400,6 +402,7 @@ def test_a_pack_cannot_replace_a_table_by_its_names(tmp_path, old, new, message)
         load_pack(rules)
 
 
+@pytest.mark.slow
 def test_a_runaway_rule_is_stopped_and_reported_not_run(tmp_path):
     """A rule with a runaway cross join hung `run` until it was killed. Past engine.query_seconds its
     query is interrupted; the rule is not run, with its reason, and the night is incomplete."""

@@ -31,6 +31,7 @@ def _sample(run_dir, file, *args):
     return result
 
 
+@pytest.mark.slow
 def test_the_population_is_every_accepted_report_in_its_stratum(run_dir):
     population = pl.read_parquet(run_dir / "population.parquet")
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -196,6 +197,7 @@ def test_strata_come_from_the_config_when_it_gives_them(run_dir, tmp_path):
     assert strata == {"rape", "professional referrals", "everything else"}
 
 
+@pytest.mark.slow
 def test_an_estimate_kept_in_the_store_shows_beside_the_screens_rate(run_dir, tmp_path):
     from bs4 import BeautifulSoup
 

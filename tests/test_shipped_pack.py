@@ -37,6 +37,7 @@ def test_the_shipped_lexicons_sentence_cases_pass():
     assert not failed, "\n".join(failed)
 
 
+@pytest.mark.slow
 def test_the_approved_snapshot_is_what_the_shipped_pack_finds(tmp_path):
     """sample_data/expected holds the shipped pack's findings on the sample, approved at its version."""
     import shutil

@@ -71,6 +71,7 @@ def test_every_expectation_type_in_the_suites_has_a_sql_translation():
     assert used <= set(SUPPORTED_TYPES), used - set(SUPPORTED_TYPES)
 
 
+@pytest.mark.slow
 def test_sql_and_great_expectations_quarantine_the_same_rows(corrupted, reference):
     sql = _quarantine(corrupted, reference, "sql")
     gx = _quarantine(corrupted, reference, "great-expectations")

@@ -36,12 +36,14 @@ def generate(
     as_of: datetime = DEFAULT_AS_OF,
     per_kind: int | None = None,
     phrasing: str = "tuned",
+    first_id: int = 0,
 ) -> Extract:
     """Build an extract and its answer key; deterministic for (seed, scale, as_of, per_kind, phrasing).
 
     `per_kind`: injected breaches of each kind (default: 40 per unit of scale, at least 1).
-    `phrasing`: the narratives' templates, `tuned` or `held_back` (checks.generate.narratives)."""
-    g = _Gen(seed, scale, as_of)
+    `phrasing`: the narratives' templates, `tuned` or `held_back` (checks.generate.narratives).
+    `first_id`: where record numbers start (a part of an extract written in parts)."""
+    g = _Gen(seed, scale, as_of, first_id)
     _incidents(g, round(595_000 * scale))
     _referrals(g, round(40_000 * scale))
     _direct_crimes(g, round(6_000 * scale))

@@ -175,7 +175,7 @@ NO_VICTIM_CODES = {"92D", "10D", "46"}
 class _Gen:
     """Holds the random state and the blocks of each table while they are built."""
 
-    def __init__(self, seed: int, scale: float, as_of: datetime) -> None:
+    def __init__(self, seed: int, scale: float, as_of: datetime, first_id: int = 0) -> None:
         self.rng = np.random.default_rng(seed)
         self.later = np.random.default_rng([seed, 1])
         """Draws for columns added to the extract after its first shape (the supervision trail,
@@ -187,11 +187,14 @@ class _Gen:
         self.end = self.as_of - 3 * DAY  # ordinary reports end here so follow-up stays before as-of
         self.blocks: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
         self.key: list[tuple[str, str, str]] = []
+        self.first_id = first_id
+        """Where every id series starts: a part of an extract written in parts (write_parts) numbers
+        its records after the parts before it, so ids stay unique across the whole extract."""
         self.counters: dict[str, int] = {}
 
     # ids
     def ids(self, prefix: str, n: int) -> np.ndarray:
-        start = self.counters.get(prefix, 0)
+        start = self.counters.get(prefix, self.first_id)
         self.counters[prefix] = start + n
         return np.array([f"{prefix}{i:07d}" for i in range(start + 1, start + n + 1)], dtype=object)
 

@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -80,10 +80,13 @@ def at_once(spark: Any, wanted: int) -> int:
     return 1 if is_connect(spark) else wanted
 
 
-def spark_session(master: str | None = None, verbose: bool = False, app: str = "recordcheck") -> Any:
+def spark_session(
+    master: str | None = None, verbose: bool = False, app: str = "recordcheck", extra: Mapping[str, str] | None = None
+) -> Any:
     """The session recordcheck runs on (created, or the one spark-submit already started). A
     master of `sc://host:port` (or SPARK_REMOTE set) is a Spark Connect server: the session is
-    its client, with only the SQL settings (the server owns the rest)."""
+    its client, with only the SQL settings (the server owns the rest). `extra`: settings of the
+    application's own (every session of it starts with them), such as the rule cases' small-data ones."""
     require_pyspark()
     # pandas is not used by recordcheck's Spark code; PySpark's warning about its version is noise
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
@@ -111,7 +114,7 @@ def spark_session(master: str | None = None, verbose: bool = False, app: str = "
     under_submit = bool(os.environ.get("SPARK_ENV_LOADED"))  # spark-submit sets this, and the master with it
     if not master and not under_submit:
         builder = builder.master("local[*]")
-    settings = {**SQL_SETTINGS, "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
+    settings = {**SQL_SETTINGS, "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", **(extra or {})}
     if not under_submit:  # executors run this interpreter, so this recordcheck and its dependencies
         settings["spark.pyspark.python"] = sys.executable
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

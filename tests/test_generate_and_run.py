@@ -51,6 +51,7 @@ def test_register_equals_answer_key(seed, tmp_path, pack, reference):
     _register_matches_key(outcome.run_dir, extract.key)
 
 
+@pytest.mark.slow
 def test_an_extract_written_in_parts_is_one_extract_with_one_key(tmp_path, pack, reference):
     """Scale 40 is generated in parts (checks.generate.parts): here two small ones, as Parquet. The
     parts' records sit side by side with no id repeated, the key is the parts' keys together, and

@@ -111,7 +111,11 @@ def spark():
     from recordcheck.checks.spark.engine import CASE_SETTINGS
     from recordcheck.checks.spark.session import spark_session
 
-    session = spark_session("local[2]", extra=CASE_SETTINGS)
+    # the JVM lives for this file and runs each small query once: the client compiler alone (as
+    # the cluster test's JVMs use) spends less CPU compiling what it will not run again
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=128m")
+        session = spark_session("local[2]", extra=CASE_SETTINGS)
     yield session
     session.stop()
 

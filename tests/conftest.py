@@ -38,13 +38,6 @@ TEST_SNAPSHOT = FROZEN / "expected"
 os.environ[RULES_ENV] = str(TEST_PACK)  # every command a test invokes reads the frozen pack by default
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The Spark file first. It is the longest (about 200 s, one worker: `make test` keeps a file
-    on one worker), and collected in name order it started late and ran alone at the end; first,
-    it runs while the other worker takes the rest."""
-    items.sort(key=lambda item: item.get_closest_marker("spark") is None)  # stable: else in order
-
-
 @pytest.fixture(scope="session")
 def pack():
     return load_pack(TEST_PACK)

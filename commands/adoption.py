@@ -3,7 +3,6 @@ and the contract those profiles map onto."""
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -112,11 +111,10 @@ def generate(
         manifest = out_dir / "forces.yaml"
         click.echo(f"Manifest: {manifest}  (as-of {moment.isoformat()}; recordcheck national {manifest} --out OUT)")
         return
-    if parts is None and scale > 10:
-        parts = math.ceil(scale / 5)
-    if parts is not None and parts > 1:
-        from recordcheck.checks.generate.parts import write_parts
+    from recordcheck.checks.generate.parts import parts_for, write_parts
 
+    parts = parts_for(scale, parts)
+    if parts > 1:
         if shape != "canonical" or nights is not None or phrasing != "tuned":
             raise ConfigError("--parts writes one canonical extract; leave out --shape, --nights and --phrasing")
         with step(f"Generating scale {scale} in {parts} parts (seed {seed})"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,17 @@ TEST_REFERENCE = TEST_PACK / "reference"
 TEST_SNAPSHOT = FROZEN / "expected"
 """The sample's findings under the frozen pack (the shipped snapshot when the copy was made)."""
 os.environ[RULES_ENV] = str(TEST_PACK)  # every command a test invokes reads the frozen pack by default
+
+
+def pack_of_only(folder: Path, rules: tuple[str, ...]) -> Path:
+    """A copy of the test pack in `folder` with only these rules (its reference data, macros,
+    views and measures whole): a force's small pack, or a test's that is about the path around
+    the rules, not the rules."""
+    shutil.copytree(TEST_PACK, folder, ignore=shutil.ignore_patterns("__pycache__", "__init__.py"))
+    for rule_file in folder.glob("*/[A-Z]*[0-9].yaml"):
+        if rule_file.stem not in rules:
+            rule_file.unlink()
+    return folder
 
 
 @pytest.fixture(scope="session")

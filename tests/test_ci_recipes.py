@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT, TEST_PACK
+from tests.conftest import ROOT, pack_of_only
 
 pytestmark = pytest.mark.slow
 
@@ -50,12 +50,9 @@ def force_repo(tmp_path_factory) -> Path:
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
     for key, value in (("user.email", "registrar@example.police.uk"), ("user.name", "Registrar")):
         _git(repo, "config", key, value)
-    shutil.copytree(TEST_PACK, repo / "rules", ignore=shutil.ignore_patterns("__pycache__", "__init__.py"))
     # a force's pack of three rules: the two the changes edit and one they leave alone (the
     # recipes' steps are what is tested; the whole pack's cases made each job four times longer)
-    for rule_file in (repo / "rules").glob("*/[A-Z]*[0-9].yaml"):
-        if rule_file.stem not in FORCE_RULES:
-            rule_file.unlink()
+    pack_of_only(repo / "rules", FORCE_RULES)
     extract = repo / "sample_extract"
     shutil.copytree(ROOT / "sample_data" / "extract", extract)
     (extract / "generation.json").unlink()

@@ -6,14 +6,17 @@ import json
 
 import polars as pl
 import pytest
+from click.testing import CliRunner
 
 from recordcheck.checks.base.config import RunConfig
+from recordcheck.checks.base.exitcodes import ExitCode
 from recordcheck.checks.extract.contract import REGISTER_COLUMNS, TABLES
 from recordcheck.checks.extract.profile import load_profile
 from recordcheck.checks.generate import generate, write_extract
-from recordcheck.checks.generate.parts import write_parts
+from recordcheck.checks.generate.parts import parts_for, write_parts
 from recordcheck.checks.nightly.run import execute_run
-from tests.conftest import AS_OF, ROOT
+from recordcheck.cli import cli
+from tests.conftest import AS_OF, AS_OF_TEXT, ROOT
 
 KEY_COLUMNS = ["finding", "record_type", "record_id"]
 
@@ -75,6 +78,28 @@ def test_an_extract_written_in_parts_is_one_extract_with_one_key(tmp_path, pack,
 
 
 @pytest.mark.slow
+def test_an_extract_is_generated_whole_up_to_scale_10_and_in_parts_of_at_most_5_above():
+    assert [parts_for(scale, None) for scale in (0.02, 1, 10, 10.5, 15, 40, 50)] == [1, 1, 1, 3, 3, 8, 10]
+    assert parts_for(40, 20) == 20 and parts_for(0.02, 2) == 2  # as asked
+
+
+@pytest.mark.slow
+def test_generate_parts_writes_one_extract_and_refuses_other_shapes(tmp_path):
+    """`generate --parts`: one canonical extract from the parts (generation.json says how many);
+    a force shape, nights or other phrasings are not written in parts, and say so before anything."""
+    out = tmp_path / "parts"
+    done = CliRunner().invoke(
+        cli, ["generate", str(out), "--seed", "3", "--scale", "0.02", "--parts", "2", "--as-of", AS_OF_TEXT]
+    )
+    assert done.exit_code == 0, done.output
+    facts = json.loads((out / "generation.json").read_text())
+    assert facts["parts"] == 2 and facts["rows"]["crimes"] == pl.read_csv(out / "crimes.csv", infer_schema=False).height
+    for extra in (["--shape", "force"], ["--nights", "2"], ["--phrasing", "held_back"]):
+        refused = CliRunner().invoke(cli, ["generate", str(tmp_path / "no"), "--scale", "0.02", "--parts", "2", *extra])
+        assert refused.exit_code == ExitCode.USAGE_ERROR and "--parts writes one canonical extract" in refused.output
+        assert not (tmp_path / "no").exists()
+
+
 def test_sample_data_register_equals_its_key(tmp_path, pack, reference):
     folder = ROOT / "sample_data" / "extract"
     outcome = execute_run(folder, tmp_path / "out", load_profile(), reference, RunConfig(), AS_OF, pack)

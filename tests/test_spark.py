@@ -34,7 +34,7 @@ from recordcheck.checks.spark.sql import SparkTranslator, TranslationError
 from recordcheck.checks.validation.pipeline import load_extract
 from recordcheck.checks.validation.runners import make_runner
 from recordcheck.reports.national import render_national
-from tests.conftest import AS_OF, AS_OF_TEXT
+from tests.conftest import AS_OF, AS_OF_TEXT, pack_of_only
 from tests.corruption import corrupt_extract, corrupt_more
 from tests.national_data import national_extract, quarantine, register, summary
 
@@ -139,6 +139,12 @@ def test_the_suites_run_on_spark_and_quarantine_the_same_rows(spark, small_extra
     on_duckdb, _ = quarantine(make_runner("sql"))
     exported, _ = quarantine(SuiteExport(suites))
     assert {p.name for p in suites.iterdir()} == set(TABLES)
+    # the session's own settings (spark_session's `extra`, here the small-data ones) reach every
+    # session of the application, the suites' own included
+    from recordcheck.checks.spark.engine import CASE_SETTINGS
+    from recordcheck.checks.spark.session import own_session
+
+    assert {key: own_session(spark).conf.get(key) for key in CASE_SETTINGS} == CASE_SETTINGS
     run_exported_suites(spark, suites)
     on_spark, runner = quarantine(RecordedFailures(suites))
     assert runner == "spark_sql"
@@ -175,7 +181,7 @@ def _wait_for(path: Path, text: str, seconds: float) -> None:
     raise AssertionError(f"{text!r} not in {path} after {seconds} s:\n{path.read_text(errors='replace')[-2000:]}")
 
 
-def test_national_job_on_a_standalone_cluster_gives_what_duckdb_gives(pack, tmp_path):
+def test_national_job_on_a_standalone_cluster_gives_what_duckdb_gives(tmp_path):
     """spark-submit to a master and one worker started from the pyspark package's own scripts,
     with the generated national extract (F01 named by a file:// URI, F02 in its own shape through
     its profile, F03 with rows that break the contract): the register, summary, quarantine and
@@ -191,11 +197,7 @@ def test_national_job_on_a_standalone_cluster_gives_what_duckdb_gives(pack, tmp_
     batched engine as a country run. The whole pack here cost a minute more."""
     manifest = national_extract(tmp_path / "forces", uri_first=True, scale=0.01)  # a smaller background: Spark time
     assert "file://" in manifest.read_text()
-    rules = tmp_path / "rules"
-    shutil.copytree(pack.directory, rules, ignore=shutil.ignore_patterns("__pycache__", "__init__.py"))
-    for rule_file in rules.glob("*/[A-Z]*[0-9].yaml"):
-        if rule_file.stem not in CLUSTER_RULES:
-            rule_file.unlink()
+    rules = pack_of_only(tmp_path / "rules", CLUSTER_RULES)
     on_duckdb = execute_national(manifest, tmp_path / "duckdb", AS_OF, load_pack(rules), render=render_national)
     home = Path(pyspark.__file__).parent
     env = {

@@ -10,7 +10,6 @@ findings of the canonical extract, so it is the honest test bed for `profile dra
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import yaml
 from recordcheck.checks.base.london import in_london
 from recordcheck.checks.extract.contract import TABLES
 from recordcheck.checks.generate.common import Extract
-from recordcheck.checks.generate.shapes import local_text
+from recordcheck.checks.generate.shapes import local_text, write_generation
 
 LINK_COLUMN = "Crime Reference(s)"
 LINK_SEPARATOR = "|"
@@ -292,19 +291,15 @@ def write_force_export(extract: Extract, out_dir: Path) -> list[Path]:
     extract.key.write_csv(out_dir / "key.csv")
     if extract.narratives is not None:
         extract.narratives.write_csv(out_dir / "narrative_key.csv")
-    (out_dir / "generation.json").write_text(
-        json.dumps(
-            {
-                "seed": extract.seed,
-                "scale": extract.scale,
-                "as_of": extract.as_of.isoformat(),
-                "shape": "force",
-                "phrasing": extract.phrasing,
-                "rows": extract.counts,
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
+    write_generation(
+        out_dir,
+        {
+            "seed": extract.seed,
+            "scale": extract.scale,
+            "as_of": extract.as_of.isoformat(),
+            "shape": "force",
+            "phrasing": extract.phrasing,
+            "rows": extract.counts,
+        },
     )
     return [*written, profile]

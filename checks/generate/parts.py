@@ -13,7 +13,7 @@ another's.
 
 from __future__ import annotations
 
-import json
+import math
 from datetime import datetime
 from pathlib import Path
 
@@ -23,13 +23,25 @@ import pyarrow.parquet as pq
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.extract.contract import TABLES
 from recordcheck.checks.generate import generate
-from recordcheck.checks.generate.shapes import local_text
+from recordcheck.checks.generate.shapes import as_exported, write_generation
 
 PART_IDS = 10_000_000
 """Record numbers each part may use: part k numbers its records from k * PART_IDS + 1."""
 MAX_PART_SCALE = 5.0
-"""A part's largest scale: its busiest id series (victim contacts, about 1.7 million per unit of
-scale) must stay within PART_IDS, and its tables within a few GB while they are built."""
+"""A part's largest scale: its busiest id series (incidents, about 600,000 per unit of scale)
+stays well within PART_IDS, and its tables within about 5 GB while they are built (measured at
+scale 40 in parts of 5: a 4.9 GB peak)."""
+WHOLE_UP_TO = 10.0
+"""Up to this scale an extract is generated whole by default (its ids and records as they always
+were for a seed); above it, in parts of MAX_PART_SCALE."""
+
+
+def parts_for(scale: float, parts: int | None) -> int:
+    """The parts an extract of `scale` is written in: as asked, else one up to WHOLE_UP_TO, else
+    as few as keep each part within MAX_PART_SCALE."""
+    if parts is not None:
+        return parts
+    return 1 if scale <= WHOLE_UP_TO else math.ceil(scale / MAX_PART_SCALE)
 
 
 def part_seed(seed: int, part: int) -> int:
@@ -57,9 +69,8 @@ def write_parts(out_dir: Path, seed: int, scale: float, parts: int, as_of: datet
                         writers[name] = pq.ParquetWriter(out_dir / f"{name}.parquet", table.schema)
                     writers[name].write_table(table.cast(writers[name].schema))
                 else:
-                    ts_cols = [c.name for c in TABLES[name].columns if c.type == "timestamp"]
                     with (out_dir / f"{name}.csv").open("ab" if part else "wb") as out:
-                        frame.with_columns([local_text(c) for c in ts_cols]).write_csv(out, include_header=part == 0)
+                        as_exported(name, frame).write_csv(out, include_header=part == 0)
             with (out_dir / "key.csv").open("ab" if part else "wb") as out:
                 extract.key.write_csv(out, include_header=part == 0)
             findings += extract.key.height
@@ -73,20 +84,16 @@ def write_parts(out_dir: Path, seed: int, scale: float, parts: int, as_of: datet
     # the key sorted as one extract's is (finding, record_type, record_id)
     key = pl.read_csv(out_dir / "key.csv", infer_schema=False).sort(["finding", "record_type", "record_id"])
     key.write_csv(out_dir / "key.csv")
-    (out_dir / "generation.json").write_text(
-        json.dumps(
-            {
-                "seed": seed,
-                "scale": scale,
-                "parts": parts,
-                "as_of": as_of.isoformat(),
-                "phrasing": "tuned",
-                "rows": counts,
-                "findings": findings,
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
+    write_generation(
+        out_dir,
+        {
+            "seed": seed,
+            "scale": scale,
+            "parts": parts,
+            "as_of": as_of.isoformat(),
+            "phrasing": "tuned",
+            "rows": counts,
+            "findings": findings,
+        },
     )
     return counts

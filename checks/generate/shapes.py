@@ -96,6 +96,17 @@ def local_text(col: str) -> pl.Expr:
     return pl.when(is_repeat | first_pass).then(with_offset).otherwise(naive).alias(col)
 
 
+def as_exported(name: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """A table as the contract's CSV holds it: its timestamps as London wall-clock text."""
+    return frame.with_columns([local_text(c.name) for c in TABLES[name].columns if c.type == "timestamp"])
+
+
+def write_generation(out_dir: Path, facts: dict[str, Any]) -> None:
+    """generation.json: what made the extract (seed, scale, as-of, rows, ...); a run without
+    --as-of takes the extract's as-of from it."""
+    (out_dir / "generation.json").write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
+
+
 def write_extract(extract: Extract, out_dir: Path, fmt: str = "csv") -> list[Path]:
     """Write the tables (and key.csv, generation.json) into out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -106,24 +117,19 @@ def write_extract(extract: Extract, out_dir: Path, fmt: str = "csv") -> list[Pat
             frame.write_parquet(path)
         else:
             path = out_dir / f"{name}.csv"
-            ts_cols = [c.name for c in TABLES[name].columns if c.type == "timestamp"]
-            frame.with_columns([local_text(c) for c in ts_cols]).write_csv(path)
+            as_exported(name, frame).write_csv(path)
         written.append(path)
     extract.key.write_csv(out_dir / "key.csv")
     if extract.narratives is not None:
         extract.narratives.write_csv(out_dir / "narrative_key.csv")
-    (out_dir / "generation.json").write_text(
-        json.dumps(
-            {
-                "seed": extract.seed,
-                "scale": extract.scale,
-                "as_of": extract.as_of.isoformat(),
-                "phrasing": extract.phrasing,
-                "rows": extract.counts,
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
+    write_generation(
+        out_dir,
+        {
+            "seed": extract.seed,
+            "scale": extract.scale,
+            "as_of": extract.as_of.isoformat(),
+            "phrasing": extract.phrasing,
+            "rows": extract.counts,
+        },
     )
     return written

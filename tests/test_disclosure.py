@@ -7,11 +7,12 @@ import dataclasses
 import shutil
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from recordcheck.checks.base.safecsv import FORMULA_START, neutralised
+from recordcheck.checks.base.safecsv import FORMULA_START, neutralised, neutralised_sql
 from recordcheck.cli import cli
 from tests.conftest import AS_OF_TEXT
 
@@ -24,6 +25,17 @@ def test_neutralised_prefixes_exactly_the_formula_starts():
     frame = pl.DataFrame({"text": ["=1", "+1", "-1", "@A1", "\tx", "\rx", "a=1", "", None], "n": list(range(9))})
     assert neutralised(frame)["text"].to_list() == ["'=1", "'+1", "'-1", "'@A1", "'\tx", "'\rx", "a=1", "", None]
     assert neutralised(frame)["n"].to_list() == list(range(9)), "numbers are not text"
+
+
+def test_neutralised_sql_gives_what_neutralised_gives():
+    """The DuckDB twin (for files written by COPY) prefixes exactly the cells Polars does."""
+    values = ["=1", "+1", "-1", "@A1", "\tx", "\rx", "a=1", "", None, "'=1", " =1", "x\n=1"]
+    frame = pl.DataFrame({"text": values})
+    con = duckdb.connect()
+    con.register("cells", frame.to_arrow())
+    by_sql = [row[0] for row in con.execute(f"SELECT {neutralised_sql('text')} FROM cells").fetchall()]
+    assert by_sql == neutralised(frame)["text"].to_list()
+    assert by_sql[:6] == ["'=1", "'+1", "'-1", "'@A1", "'\tx", "'\rx"]
 
 
 def _crafted(small_extract: Path, tmp_path: Path) -> Path:

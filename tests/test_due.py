@@ -8,12 +8,15 @@ at most `pending_hours` (24) elapsed at the as-of, is due at its first report pl
 
 from __future__ import annotations
 
+import csv
+import shutil
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from recordcheck.checks.base.safecsv import FORMULA_START
 from recordcheck.cli import cli
 from tests.conftest import AS_OF_TEXT, ROOT, TEST_REFERENCE, run_sample_cli
 
@@ -300,3 +303,27 @@ def test_generated_nights_due_lists_and_their_outcomes_match_the_keys(tmp_path, 
     # a pending report recorded before its deadline is met in time; one left pending is missed
     met_reports = [item for item, outcome in items.items() if item[0] == "REC006" and outcome == "met"]
     assert met_reports, sorted(items)[:5]
+
+
+@pytest.mark.slow
+def test_due_csv_is_spreadsheet_safe_and_due_parquet_keeps_the_exact_value(tmp_path):
+    """due.csv is written by DuckDB, not Polars: a formula-like district of a crime on the due list
+    reaches it with its apostrophe, and due.parquet with the district as exported."""
+    payload = '=HYPERLINK("http://x","y")'
+    extract, out = tmp_path / "extract", tmp_path / "out"
+    shutil.copytree(SAMPLE, extract)
+    run_sample_cli(tmp_path / "first")
+    listed = pl.read_csv(tmp_path / "first" / "latest" / "due.csv", infer_schema=False)
+    crime = listed.filter(pl.col("rule") == "VIC001")["record_id"][0]
+    crimes = pl.read_csv(extract / "crimes.csv", infer_schema=False)
+    crimes.with_columns(
+        pl.when(pl.col("crime_id") == crime).then(pl.lit(payload)).otherwise(pl.col("district")).alias("district")
+    ).write_csv(extract / "crimes.csv")
+    result = CliRunner().invoke(cli, ["run", str(extract), "--out", str(out), "--as-of", AS_OF_TEXT, "--quiet"])
+    assert result.exit_code in (0, 1), result.output
+    with (out / "latest" / "due.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert not [cell for row in rows for cell in row.values() if cell.startswith(FORMULA_START)]
+    assert next(r for r in rows if r["record_id"] == crime)["district"] == "'" + payload
+    exact = pl.read_parquet(out / "latest" / "due.parquet").filter(pl.col("record_id") == crime)
+    assert exact["district"].to_list() == [payload]

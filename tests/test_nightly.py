@@ -43,6 +43,20 @@ def _run(extract: Path, out: Path, night: int, *extra: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.fixture(scope="module")
+def night0(tmp_path_factory) -> Path:
+    """The sample's first night, run once for the module: each test that starts from it gets a
+    copy (`_first_night`), not a run of its own."""
+    out = tmp_path_factory.mktemp("night0") / "out"
+    assert _run(SAMPLE, out, 0)[0] == 0
+    return out
+
+
+def _first_night(night0: Path, out: Path) -> None:
+    """OUT as the sample's first night left it (the store, its run folder, `latest`)."""
+    shutil.copytree(night0, out, symlinks=True)
+
+
 def _register(out: Path) -> pl.DataFrame:
     return pl.read_csv(out / "latest" / "exceptions.csv", infer_schema=False)
 
@@ -185,9 +199,9 @@ def test_new_recurring_resolved_and_first_seen_between_nights(tmp_path):
 # ---------------------------------------------------------------- decisions
 
 
-def test_a_waiver_lapses_and_a_false_positive_holds(tmp_path):
+def test_a_waiver_lapses_and_a_false_positive_holds(night0, tmp_path):
     out = tmp_path / "out"
-    _run(SAMPLE, out, 0)
+    _first_night(night0, out)
     findings = _register(out)
     fp, waived = findings["fingerprint"][0], findings["fingerprint"][1]
     file = _decide(
@@ -236,7 +250,9 @@ def _fingerprint(register: pl.DataFrame, rule_id: str, record_id: str) -> str:
     return register.filter((pl.col("rule_id") == rule_id) & (pl.col("record_id") == record_id))["fingerprint"][0]
 
 
-def test_decisions_change_the_figures_a_high_false_positive_needs_two_reviewers_and_overdue_remedies_reopen(tmp_path):
+def test_decisions_change_the_figures_a_high_false_positive_needs_two_reviewers_and_overdue_remedies_reopen(
+    night0, tmp_path
+):
     """Net rates take confirmed false positives out of the denominator, by hand on the sample:
     gross 3,464 of 3,478 crimes. A medium-severity false positive on REF0000812 (3 victims, 1 counted:
     2 crimes short) takes effect at once: net 3,464 of 3,476. A high-severity one on REF0000801 (1
@@ -244,7 +260,7 @@ def test_decisions_change_the_figures_a_high_false_positive_needs_two_reviewers_
     and in reports 3,348 of 3,358. A remediation due 2026-04-02 holds that night and reopens as
     overdue the next, when the finding is raised again unchanged."""
     out = tmp_path / "out"
-    _run(SAMPLE, out, 0)
+    _first_night(night0, out)
     register = _register(out)
     undercount, unrecorded = _fingerprint(register, "CNT001", "REF0000812"), _fingerprint(register, "REC001", "REF0000801")
     late, remedied = _fingerprint(register, "TIM001", "CR0003510"), _fingerprint(register, "REC001", "REF0000802")
@@ -376,9 +392,9 @@ def test_changed_evidence_reopens_a_decision(tmp_path):
     assert row["disposition"] is None, "the decision was made on other evidence"
 
 
-def test_a_bad_import_file_is_rejected_whole(tmp_path):
+def test_a_bad_import_file_is_rejected_whole(night0, tmp_path):
     out = tmp_path / "out"
-    _run(SAMPLE, out, 0)
+    _first_night(night0, out)
     good = _register(out)["fingerprint"].to_list()
     file = _decide(
         out,
@@ -410,9 +426,9 @@ def test_a_bad_import_file_is_rejected_whole(tmp_path):
         assert store.decision_history().height == 0, "nothing applied"
 
 
-def test_thresholds_count_only_findings_not_judged_false_or_waived(tmp_path):
+def test_thresholds_count_only_findings_not_judged_false_or_waived(night0, tmp_path):
     out = tmp_path / "out"
-    _run(SAMPLE, out, 0)
+    _first_night(night0, out)
     can001 = _register(out).filter(pl.col("rule_id") == "CAN001")["fingerprint"].to_list()
     config = tmp_path / "config.yaml"
     config.write_text(
@@ -497,9 +513,9 @@ def test_worklist_xlsx_and_csv(tmp_path):
 # ---------------------------------------------------------------- one writer, crashes, pruning
 
 
-def test_a_second_writer_exits_busy_naming_the_holder(tmp_path):
+def test_a_second_writer_exits_busy_naming_the_holder(night0, tmp_path):
     out = tmp_path / "out"
-    _run(SAMPLE, out, 0)
+    _first_night(night0, out)
     with single_writer(out, out / "recordcheck.duckdb", "recordcheck run (test holder)"):
         code, output = _run(SAMPLE, out, 1)
         assert code == ExitCode.BUSY and "is in use: recordcheck run (test holder) (pid" in output
@@ -524,12 +540,12 @@ def test_a_run_in_another_process_is_refused_while_one_holds_the_folder(tmp_path
 
 
 @pytest.mark.parametrize("stage", ["recorded", "unmarked"])
-def test_a_sigterm_after_the_store_commit_publishes_the_run_it_recorded(tmp_path, stage):
+def test_a_sigterm_after_the_store_commit_publishes_the_run_it_recorded(night0, tmp_path, stage):
     """A SIGTERM just after the store commit deleted the run folder while the store kept the run: the
     next night compared against a phantom, and the exit-6 message said nothing was published. The
     run is now finished and said to be published."""
     out = tmp_path / "out"
-    assert _run(SAMPLE, out, 0)[0] == 0
+    _first_night(night0, out)
     termed = subprocess.run(
         [sys.executable, "-m", "recordcheck.cli", "run", str(SAMPLE), "--out", str(out), "--as-of", _at(1)],
         capture_output=True,
@@ -547,9 +563,9 @@ def test_a_sigterm_after_the_store_commit_publishes_the_run_it_recorded(tmp_path
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_a_crash_at_each_step_of_publishing_leaves_everything_consistent(tmp_path, stage):
+def test_a_crash_at_each_step_of_publishing_leaves_everything_consistent(night0, tmp_path, stage):
     out = tmp_path / "out"
-    assert _run(SAMPLE, out, 0)[0] == 0
+    _first_night(night0, out)
     night0 = os.readlink(out / "latest")
     env = {**os.environ, CRASH_ENV: stage}
     killed = subprocess.run(
@@ -598,12 +614,12 @@ def test_keep_prunes_old_folders_but_the_store_keeps_the_history(tmp_path):
     assert "2026-04-01 01:00 BST" in lines[1] and "99.60%" in lines[1]
 
 
-def test_a_decisions_file_is_refused_by_row_for_junk_dates_far_waivers_and_contradictions(tmp_path):
+def test_a_decisions_file_is_refused_by_row_for_junk_dates_far_waivers_and_contradictions(night0, tmp_path):
     """Dates with trailing junk, a waiver until 9999, the same finding decided two ways in one file,
     and the same reviewer twice: each refused with its line and column, nothing stored. A workbook
     whose first sheet is a cover sheet with no rows is refused, not 'Imported 0'."""
     out = tmp_path / "out"
-    _run(SAMPLE, out, 0)
+    _first_night(night0, out)
     good = _register(out)["fingerprint"].to_list()
     rows = [
         {"fingerprint": good[0], "decision": "waived", "reviewer": "A", "reason": "r", "until": "2026-05-01junk"},
@@ -637,22 +653,22 @@ def test_a_decisions_file_is_refused_by_row_for_junk_dates_far_waivers_and_contr
         assert store.decision_history().height == 0
 
 
-def test_a_damaged_store_exits_with_its_own_code(tmp_path):
+def test_a_damaged_store_exits_with_its_own_code(night0, tmp_path):
     """A damaged store exited 2, as if the command line were wrong; it now has its own code, 12."""
     out = tmp_path / "out"
-    assert _run(SAMPLE, out, 0)[0] == 0
+    _first_night(night0, out)
     (out / "recordcheck.duckdb").write_bytes(b"not a database" * 300)
     code, output = _run(SAMPLE, out, 1)
     assert code == ExitCode.STORE_UNAVAILABLE == 12 and "the run store cannot be opened" in output
     assert len([p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]) == 1, "nothing published"
 
 
-def test_a_lost_or_replaced_store_is_refused_until_asked(tmp_path):
+def test_a_lost_or_replaced_store_is_refused_until_asked(night0, tmp_path):
     """A lost store silently reset history (every finding new, decisions gone, --keep stopped
     pruning). OUT holding runs the store does not know now stops the night (exit 2) and says what
     would be lost; --new-store goes on knowingly."""
     out = tmp_path / "out"
-    assert _run(SAMPLE, out, 0)[0] == 0
+    _first_night(night0, out)
     (out / "recordcheck.duckdb").rename(tmp_path / "kept.duckdb")
     code, output = _run(SAMPLE, out, 1)
     assert code == ExitCode.USAGE_ERROR and "holds 1 published run(s) but there is no run store" in output
@@ -665,12 +681,12 @@ def test_a_lost_or_replaced_store_is_refused_until_asked(tmp_path):
     assert _run(SAMPLE, out, 2)[0] == 0, "the new store knows the run it recorded"
 
 
-def test_the_same_export_twice_or_an_old_one_is_said_and_can_fail_the_night(tmp_path):
+def test_the_same_export_twice_or_an_old_one_is_said_and_can_fail_the_night(night0, tmp_path):
     """An export job that did not run leaves last night's files: the night warns, naming the run
     that read them; so does an export whose newest report is a week or more before the as-of.
     fail_on.repeated_export and fail_on.stale_input_days make either fail the night (exit 1)."""
     out = tmp_path / "out"
-    assert _run(SAMPLE, out, 0)[0] == 0
+    _first_night(night0, out)
     first = (out / "latest").resolve().name
     code, output = _run(SAMPLE, out, 1)
     assert code == 0 and f"Warning: the export is, file for file, the one run {first} read" in output
@@ -718,23 +734,23 @@ def test_re_running_an_older_night_leaves_latest_on_the_newest(tmp_path):
     assert (out / "latest").resolve().name == newest
 
 
-def test_a_tampered_run_id_in_the_store_deletes_nothing_outside_out(tmp_path):
+def test_a_tampered_run_id_in_the_store_deletes_nothing_outside_out(night0, tmp_path):
     """A run id read back from the store names a folder only when it has a run id's shape: a
     tampered '../victim' made --keep 1 delete a folder beside OUT."""
     out = tmp_path / "out"
     victim = tmp_path / "victim"
     victim.mkdir()
     (victim / "precious.txt").write_text("keep me")
-    assert _run(SAMPLE, out, 0)[0] == 0
+    _first_night(night0, out)
     with RunStore(out / "recordcheck.duckdb") as store:
         store.con.execute("UPDATE runs SET run_id = '../victim'")
     assert _run(SAMPLE, out, 1, "--keep", "1", "--new-store")[0] == 0  # the store knows no folder of OUT now
     assert (victim / "precious.txt").read_text() == "keep me"
 
 
-def test_decisions_importer_uses_the_night_not_the_wall_clock(tmp_path):
+def test_decisions_importer_uses_the_night_not_the_wall_clock(night0, tmp_path):
     out = tmp_path / "out"
-    _run(SAMPLE, out, 0)
+    _first_night(night0, out)
     fingerprint = _register(out)["fingerprint"][0]
     file = _decide(
         out,
@@ -951,7 +967,7 @@ def test_review_export_shows_decisions_imported_since_the_run(tmp_path):
     assert missing.exit_code == 2 and "no run store" in missing.output and not (tmp_path / "x.csv").exists()
 
 
-def test_hostile_decision_files_are_refused_with_exit_2_never_a_hang(tmp_path, monkeypatch):
+def test_hostile_decision_files_are_refused_with_exit_2_never_a_hang(night0, tmp_path, monkeypatch):
     """A workbook that unpacks past the limit (one of 3.5 MB held 1 GB of sheet XML and held the
     output folder's lock for minutes), an XML entity bomb, an over-long cell and a CSV that is not
     UTF-8: each exits 2 with its reason, and nothing is stored."""
@@ -962,7 +978,7 @@ def test_hostile_decision_files_are_refused_with_exit_2_never_a_hang(tmp_path, m
     from recordcheck.checks.base import safecsv
 
     out = tmp_path / "out"
-    _run(SAMPLE, out, 0)
+    _first_night(night0, out)
     fingerprint = _register(out)["fingerprint"][0]
     book = Workbook()
     book.active.append(["fingerprint", "decision", "reviewer", "reason", "until"])
@@ -1023,11 +1039,11 @@ def test_the_store_its_lock_and_run_folders_are_the_owners_alone_under_umask_022
     assert stat.S_IMODE((out / "recordcheck.duckdb").stat().st_mode) == 0o600
 
 
-def test_history_shows_the_as_of_in_london_time_and_a_busy_shared_store_is_named(tmp_path):
+def test_history_shows_the_as_of_in_london_time_and_a_busy_shared_store_is_named(night0, tmp_path):
     """Issue 26, item 7: history's as-of is London time with its zone; a run refused because another
     holds a store kept outside OUT names the store file, not a folder."""
     out = tmp_path / "out"
-    _run(SAMPLE, out, 0)
+    _first_night(night0, out)
     winter = subprocess.run(
         [sys.executable, "-m", "recordcheck.cli", "run", str(SAMPLE), "--out", str(out)]
         + ["--as-of", "2026-10-25T01:30:00Z", "--quiet"],
@@ -1048,3 +1064,14 @@ def test_history_shows_the_as_of_in_london_time_and_a_busy_shared_store_is_named
         )
     assert result.exit_code == ExitCode.BUSY
     assert f"the run store {store} is in use: the other force's night" in result.output
+
+
+def test_the_store_has_its_own_memory_limit_and_a_spill_folder_it_removes(tmp_path):
+    """The store's DuckDB would take 80% of the machine by default, beside the run's own database;
+    a night's due items (millions at national scale) spill past its limit to a private folder."""
+    with RunStore(tmp_path / "out" / "recordcheck.duckdb") as store:
+        ((limit, spill),) = store.con.sql(
+            "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+        ).fetchall()
+        assert Path(spill).is_dir() and not Path(spill).is_relative_to(tmp_path / "out")
+    assert limit == "488.2 MiB" and not Path(spill).exists()

@@ -59,6 +59,9 @@ DUE_SCHEMA: dict[str, pl.DataType] = {
     "detail": pl.String(),
 }
 """A due list's rows: the record, its deadline (a UTC instant) and the sentence saying why."""
+DUE_TABLE_COLUMNS = """rule_id VARCHAR, finding VARCHAR, severity VARCHAR, record_type VARCHAR, record_id VARCHAR,
+    district VARCHAR, deadline_at TIMESTAMPTZ, detail VARCHAR"""
+"""The due list's table in a run's database (DUE_SCHEMA's columns, in DuckDB's types)."""
 
 
 @dataclass
@@ -92,8 +95,9 @@ class EngineResult:
     register: pl.DataFrame
     seconds: dict[str, float]
     measures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    due: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=DUE_SCHEMA))
-    """Every rule's due list: what will breach, and when, unless someone acts (earliest first)."""
+    due_table: str | None = None
+    """The table in the run's database that holds every rule's due list (what will breach, and
+    when, unless someone acts); None when the rules ran on frames in a database of their own."""
 
 
 BATCH_SEPARATOR = "\x1f"
@@ -212,6 +216,9 @@ class RuleEngine:
 
     lists_due = True
     """Whether this engine runs rules' `due` queries (the nightly DuckDB engine does)."""
+    due_into: str | None = None
+    """The table a run's due rows are added to: at national scale they are millions, and stay in
+    DuckDB; None: each rule's result holds its own (a rule's test cases read them)."""
 
     def _create(self, name: str, sql: str, what: str, materialise: bool = True, temporary: bool = False) -> None:
         kind = ("TEMP TABLE" if temporary else "TABLE") if materialise else "VIEW"
@@ -546,10 +553,11 @@ class RuleEngine:
             each.seconds = result.seconds
         return result, register
 
-    def _due_rows(self, rule: Rule, pop: str, br: str) -> pl.DataFrame:
+    def _due_rows(self, rule: Rule, pop: str, br: str) -> pl.DataFrame | None:
         """The rule's due list: its `due` query's records, each once, with its deadline. A record
         it lists must be in the population; one already breaching is a finding, not due, and is
-        left out here (so a due query need not repeat the breaches query's logic)."""
+        left out here (so a due query need not repeat the breaches query's logic). Added to
+        `due_into` when the engine has one (and None returned), else returned as a frame."""
         self._create("due", rule.due, f"{rule.id} due", temporary=True)
         try:
             columns = self._columns("due")
@@ -559,15 +567,17 @@ class RuleEngine:
             ((stray,),) = self._rows(f"SELECT count(*) FROM due d ANTI JOIN {pop} p USING (record_type, record_id)")
             if stray:
                 raise RuleError(f"{rule.id}: due lists {stray} record(s) outside the population")
-            frame: pl.DataFrame = self.con.sql(
-                f"""SELECT DISTINCT ON (record_type, record_id)
+            listed = f"""SELECT DISTINCT ON (record_type, record_id)
                            {_sql_str(rule.id)} AS rule_id, {_sql_str(rule.finding)} AS finding,
                            {_sql_str(rule.severity)} AS severity, record_type, CAST(record_id AS VARCHAR) AS record_id,
                            CAST(district AS VARCHAR) AS district, CAST(deadline_at AS TIMESTAMPTZ) AS deadline_at,
                            {self._detail_sql(rule, columns, rule.due_detail)} AS detail
                     FROM due ANTI JOIN {br} USING (record_type, record_id)
                     ORDER BY record_type, record_id, deadline_at"""
-            ).pl()
+            if self.due_into is not None:
+                self.con.execute(f"INSERT INTO {self.due_into} {listed}")
+                return None
+            frame: pl.DataFrame = self.con.sql(listed).pl()
             return frame.cast(DUE_SCHEMA)  # type: ignore[arg-type]
         finally:
             self._drop("due")
@@ -628,14 +638,16 @@ def run_pack(
     schema = f"pack_{next(_SCHEMAS)}"
     con.execute(f"CREATE SCHEMA {schema}")
     con.execute(f"SET schema = '{schema}'")
+    due_table = f"main.due_{schema}"  # outlives the pack's schema: the run writes and stores it
+    con.execute(f"CREATE OR REPLACE TABLE {due_table} ({DUE_TABLE_COLUMNS})")
     try:
-        return _run_pack(
-            RuleEngine(pack, reference, as_of, tables, con=con, districts=districts, query_seconds=seconds, skipped=skipped),
-            run_id,
-            only,
-            disabled,
-            unusable or {},
+        engine = RuleEngine(
+            pack, reference, as_of, tables, con=con, districts=districts, query_seconds=seconds, skipped=skipped
         )
+        engine.due_into = due_table
+        result = _run_pack(engine, run_id, only, disabled, unusable or {})
+        result.due_table = due_table
+        return result
     finally:
         con.execute("SET schema = 'main'")
         con.execute(f"DROP SCHEMA {schema} CASCADE")
@@ -673,10 +685,6 @@ def _run_pack(
         if register is not None and register.height:
             registers.append(register.cast(REGISTER_SCHEMA))
     register_frame = pl.concat(registers) if registers else pl.DataFrame(schema=REGISTER_SCHEMA)
-    due_parts = [r.due for r in results if r.due is not None and r.due.height]
-    due = (pl.concat(due_parts) if due_parts else pl.DataFrame(schema=DUE_SCHEMA)).sort(
-        "deadline_at", "rule_id", "record_type", "record_id"
-    )
     ran = time.perf_counter()
     engine.expose_findings(register_frame)
     try:
@@ -684,4 +692,4 @@ def _run_pack(
     finally:
         engine.con.unregister("finding_rows")
     seconds = {**engine.timings, "rules": ran - started, "measures": time.perf_counter() - ran}
-    return EngineResult(results, register_frame, seconds, measures, due)
+    return EngineResult(results, register_frame, seconds, measures)

@@ -43,11 +43,9 @@ from recordcheck.checks.nightly.comparison import (
     suppressed_by_rule,
 )
 from recordcheck.checks.nightly.due import (
+    DueList,
     due_phrase,
-    due_rows,
-    due_summary,
     notify,
-    write_due,
 )
 from recordcheck.checks.nightly.publish import check_output_folder, outbox, staged_run, write_json
 from recordcheck.checks.nightly.run_outputs import (
@@ -339,7 +337,7 @@ def _write_run_folder(
     write_json(staging / "summary.json", judged.summary)
     write_json(staging / "measures.json", engine.measures)
     write_population(loaded.validation.accepted, inputs.reference.offence_catalogue, staging / POPULATION)
-    write_due(judged.due_list, staging)
+    judged.due_list.write(staging)
     timings["write"] = time.perf_counter() - started
     pack = inputs.pack
     pack_facts = {
@@ -442,10 +440,10 @@ class Judgement:
     """The earlier nights the report's trends show (from the store), with tonight's figures."""
     decision_log: pl.DataFrame
     """Every auditor's decision in the store, oldest first (decisions.csv in the run folder)."""
-    due_list: pl.DataFrame
+    due_list: DueList
     """Tonight's due list as published (due.csv): what will breach, and when."""
-    due_items: pl.DataFrame | None = None
-    """What this run made of the open due items (None: an older night re-run, which leaves them)."""
+    due_items: bool = False
+    """Whether this run moves the open due items on (not when an older night is re-run)."""
 
 
 def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store: RunStore, run_id: str) -> Judgement:
@@ -475,16 +473,20 @@ def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store
     resolved = how_resolved(resolved, loaded.database.con, relations, run_summary["period"]["first"])
     run_summary["changes"] = changes(register, resolved)
     run_summary["open_high"] = open_findings(register, "high")
-    due_list = due_rows(engine.due, as_of)
-    run_summary["due"] = due_summary(due_list)
+    assert engine.due_table is not None, "a night's rules run on its accepted tables"
+    assert loaded.database.outbox is not None, "a night's database writes through its outbox"
+    due_list = DueList.publish(loaded.database.con, engine.due_table, as_of, loaded.database.outbox)
+    run_summary["due"] = due_list.summary()
     # the due items' outcomes move on only with the newest run (re-running an older night leaves them)
     newest = store.latest_as_of()
-    due_items = (
-        store.due_after(run_id, as_of, engine.due, register.filter(pl.col("rule_id") != "QUARANTINE"))
-        if newest is None or as_of >= newest
-        else None
-    )
-    run_summary["due"]["weeks"] = store.due_weeks(due_items)
+    due_items = newest is None or as_of >= newest
+    if due_items:
+        keys = due_list.write_keys()
+        try:
+            store.due_after(run_id, as_of, keys, register.filter(pl.col("rule_id") != "QUARANTINE"))
+        finally:
+            keys.unlink()
+    run_summary["due"]["weeks"] = store.due_weeks(tonight=due_items)
     run_summary["input_checks"] = input_checks(loaded, store, previous_run, as_of, run_summary["period"].get("last"))
     profile_gaps(run_summary, loaded, config)
     table_rows = {name: c.read for name, c in loaded.validation.counts.items()}

@@ -17,6 +17,8 @@ import functools
 import json
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -35,6 +37,11 @@ STORE_NAME = "recordcheck.duckdb"
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}-[0-9a-f]{4}$")
 """What a run id looks like (checks/nightly/run.make_run_id): an id read back from the store is
 used as a folder name only when it matches, so a tampered id such as ../victim names nothing."""
+DUE_NEXT = "due_next"
+"""The temporary table (in the store's connection) of what a run made of the open due items."""
+STORE_MEMORY_LIMIT = "512MB"
+"""The store's own DuckDB memory, beside the run's database: DuckDB's default would be 80% of the
+machine. A night's due items (millions at national scale) spill past it to a private folder."""
 DECISION_LOG = "decisions.csv"
 RELEASED = "redacted-cells.json"
 """Beside a redacted report: the cells released so far, with their counts (reports.render writes it)."""
@@ -203,9 +210,15 @@ class RunStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._spill = Path(tempfile.mkdtemp(prefix="recordcheck-store-spill-"))
         try:
-            self.con = duckdb.connect(str(path))
-        except duckdb.IOException as exc:
+            self.con = duckdb.connect(
+                str(path), config={"memory_limit": STORE_MEMORY_LIMIT, "temp_directory": str(self._spill)}
+            )
+        except BaseException as exc:
+            shutil.rmtree(self._spill, ignore_errors=True)
+            if not isinstance(exc, duckdb.IOException):
+                raise
             first = str(exc).splitlines()[0]
             if "lock" in first.lower():  # another process has it (a run through another OUT_DIR)
                 raise Busy(f"{path}: the run store is held by another process ({first})") from None
@@ -220,6 +233,7 @@ class RunStore:
         except (duckdb.Error, StoreUnavailable) as exc:  # a damaged store (a table gone, the version row lost)
             with suppress(duckdb.Error):
                 self.con.close()
+            shutil.rmtree(self._spill, ignore_errors=True)
             if isinstance(exc, StoreUnavailable):
                 raise
             raise StoreUnavailable(
@@ -240,6 +254,7 @@ class RunStore:
 
     def close(self) -> None:
         self.con.close()
+        shutil.rmtree(self._spill, ignore_errors=True)
 
     def __enter__(self) -> RunStore:
         return self
@@ -414,58 +429,55 @@ class RunStore:
             [run_ids],
         )
 
-    def due_after(self, run_id: str, as_of: datetime, due: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
+    def due_after(self, run_id: str, as_of: datetime, due_keys: Path, findings: pl.DataFrame) -> None:
         """What this run makes of the open due items, without writing: each settled as missed (its
         finding is raised tonight), met (it left the list with no finding, or its deadline passed
         clean) or still open, and tonight's new ones. Settled items never change again, so only
-        these rows replace the open ones (`record_run`). `due` and `findings` hold rule_id,
-        record_type, record_id (and `due` its deadline_at)."""
+        these rows replace the open ones (`record_run`). They are held in this connection
+        (DUE_NEXT) for `due_weeks` and `record_run`: at national scale they are millions, read by
+        DuckDB from `due_keys` (Parquet: rule_id, record_type, record_id, deadline_at).
+        `findings` holds rule_id, record_type, record_id."""
         keys = ["rule_id", "record_type", "record_id"]
-        self.con.register("_due_tonight", due.select(*keys, "deadline_at").to_arrow())
         self.con.register("_found_tonight", findings.select(keys).unique().to_arrow())
         try:
-            return self._frame(
-                """WITH open AS (SELECT * FROM due_items WHERE outcome IS NULL),
+            self.con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {DUE_NEXT} AS
+                   WITH tonight AS (SELECT * FROM read_parquet($keys)),
+                   open AS (SELECT * FROM due_items WHERE outcome IS NULL),
                    settled AS (
                      SELECT o.rule_id, o.record_type, o.record_id, o.deadline_at, o.first_run, o.first_as_of,
                             CASE WHEN f.rule_id IS NOT NULL THEN 'missed'
                                  WHEN l.rule_id IS NULL OR $as_of > o.deadline_at THEN 'met' END AS outcome
                      FROM open o
                      LEFT JOIN _found_tonight f USING (rule_id, record_type, record_id)
-                     LEFT JOIN _due_tonight l USING (rule_id, record_type, record_id, deadline_at)
+                     LEFT JOIN tonight l USING (rule_id, record_type, record_id, deadline_at)
                    )
                    SELECT *, CASE WHEN outcome IS NOT NULL THEN $run END AS settled_run,
                           CASE WHEN outcome IS NOT NULL THEN $as_of END AS settled_as_of FROM settled
                    UNION ALL BY NAME
                    SELECT l.*, $run AS first_run, $as_of AS first_as_of, NULL::VARCHAR AS outcome,
                           NULL::VARCHAR AS settled_run, NULL::TIMESTAMPTZ AS settled_as_of
-                   FROM _due_tonight l ANTI JOIN open o USING (rule_id, record_type, record_id, deadline_at)""",
-                {"run": run_id, "as_of": as_of},  # type: ignore[arg-type]
+                   FROM tonight l ANTI JOIN open o USING (rule_id, record_type, record_id, deadline_at)""",
+                {"run": run_id, "as_of": as_of, "keys": str(due_keys)},
             )
         finally:
-            self.con.unregister("_due_tonight")
             self.con.unregister("_found_tonight")
 
-    def due_weeks(self, open_items: pl.DataFrame | None = None) -> list[dict[str, Any]]:
+    def due_weeks(self, tonight: bool = False) -> list[dict[str, Any]]:
         """Per week (London, from Monday) of first listing: due items listed, met in time, missed,
-        still open, and the median hours from first listed to settled as met. `open_items`: this
-        run's successors of the open items (`due_after`), in place of the stored open ones."""
+        still open, and the median hours from first listed to settled as met. `tonight`: with this
+        run's successors of the open items (`due_after`) in place of the stored open ones."""
         current = "SELECT * FROM due_items"
-        if open_items is not None:
-            self.con.register("_due_now", open_items.to_arrow())
-            current = "SELECT * FROM due_items WHERE outcome IS NOT NULL UNION ALL BY NAME SELECT * FROM _due_now"
-        try:
-            rows = self._frame(
-                f"""SELECT strftime(date_trunc('week', timezone('{LONDON_TZ}', first_as_of)), '%Y-%m-%d') AS week,
-                           count(*) AS listed, count(*) FILTER (outcome = 'met') AS met,
-                           count(*) FILTER (outcome = 'missed') AS missed, count(*) FILTER (outcome IS NULL) AS open,
-                           round(median(epoch(settled_as_of) - epoch(first_as_of)) FILTER (outcome = 'met') / 3600, 1)
-                               AS median_hours_to_act
-                    FROM ({current}) GROUP BY week ORDER BY week"""
-            )
-        finally:
-            if open_items is not None:
-                self.con.unregister("_due_now")
+        if tonight:
+            current = f"SELECT * FROM due_items WHERE outcome IS NOT NULL UNION ALL BY NAME SELECT * FROM {DUE_NEXT}"
+        rows = self._frame(
+            f"""SELECT strftime(date_trunc('week', timezone('{LONDON_TZ}', first_as_of)), '%Y-%m-%d') AS week,
+                       count(*) AS listed, count(*) FILTER (outcome = 'met') AS met,
+                       count(*) FILTER (outcome = 'missed') AS missed, count(*) FILTER (outcome IS NULL) AS open,
+                       round(median(epoch(settled_as_of) - epoch(first_as_of)) FILTER (outcome = 'met') / 3600, 1)
+                           AS median_hours_to_act
+                FROM ({current}) GROUP BY week ORDER BY week"""
+        )
         return rows.to_dicts()
 
     def _frame(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
@@ -479,15 +491,15 @@ class RunStore:
         run: dict[str, Any],
         rules: list[dict[str, Any]],
         register: pl.DataFrame,
-        due_items: pl.DataFrame | None = None,
+        due_items: bool = False,
     ) -> None:
         """Everything about one run, in one transaction: it is all there, or none of it is.
-        `due_items`: what the run made of the open due items (`due_after`), which replace them."""
+        `due_items`: replace the open due items with what the run made of them (`due_after`)."""
         with self.transaction():
             self._insert_run(run)
-            if due_items is not None:
+            if due_items:
                 self.con.execute("DELETE FROM due_items WHERE outcome IS NULL")
-                self._insert_frame("due_items", due_items)
+                self.con.execute(f"INSERT INTO due_items BY NAME SELECT * FROM {DUE_NEXT}")
             self._insert_frame("rule_figures", _rule_figures(run["run_id"], rules))
             self._insert_frame("stratum_figures", _stratum_figures(run["run_id"], rules))
             kept = register.select(pl.lit(run["run_id"]).alias("run_id"), *RUN_FINDING_COLUMNS)

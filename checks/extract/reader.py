@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -117,6 +118,14 @@ def _unreadable(path: Path, fmt: str, exc: BaseException) -> InputRejected:
     )
 
 
+def release_arrow_memory() -> None:
+    """Hand back to the system what Arrow's allocator kept of freed batches (mimalloc holds them
+    for reuse): measured at scale 40, about 300 MB above DuckDB's limit for the rest of the run.
+    Called between stages; nothing to do where Arrow was never imported."""
+    if "pyarrow" in sys.modules:
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
+
+
 @dataclass
 class TableSource:
     """One table's file, opened lazily: the header is checked at once, rows arrive in batches."""
@@ -179,6 +188,7 @@ class TableSource:
                     frame = pl.from_arrow(record_batch)
                     assert isinstance(frame, pl.DataFrame)
                     yield frame
+            release_arrow_memory()
             return
         yield from self._lazy().collect_batches(chunk_size=BATCH_ROWS)
 

@@ -30,6 +30,7 @@ from recordcheck.checks.engine.headline import headline_figures, net_of_false_po
 from recordcheck.checks.engine.register import build_register, district_findings, summary
 from recordcheck.checks.engine.rules import RulePack
 from recordcheck.checks.extract.profile import SourceProfile
+from recordcheck.checks.extract.reader import release_arrow_memory
 from recordcheck.checks.nightly.comparison import (
     RECORD_TABLES,
     annotate,
@@ -175,8 +176,10 @@ def execute_run(
                 run_id = make_run_id(started_at, loaded)
                 bind(run_id=run_id)
                 timings = dict(loaded.timings)  # the night's stages, the load's first
+                release_arrow_memory()  # the load's batches
                 engine = _run_rules(loaded, inputs, run_id, progress, timings)
                 judged = _judge(engine, loaded, inputs, store, run_id)
+                release_arrow_memory()  # the rules' register frames, once concatenated
                 outcome = _publish(judged, engine, loaded, inputs, store, started_at, progress, render, timings)
                 if keep is not None:
                     prune(out_dir, store, keep, published=run_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -18,7 +19,7 @@ from click.testing import CliRunner
 
 from recordcheck.checks.base.safecsv import FORMULA_START
 from recordcheck.cli import cli
-from tests.conftest import AS_OF_TEXT, ROOT, TEST_REFERENCE, run_sample_cli
+from tests.conftest import AS_OF_TEXT, ROOT, TEST_REFERENCE
 
 SAMPLE = ROOT / "sample_data" / "extract"
 AS_OF = datetime(2026, 4, 1, tzinfo=UTC)
@@ -49,10 +50,19 @@ def _expected_due() -> dict[str, str]:
     return due
 
 
+@pytest.fixture(scope="module")
+def sample_night(tmp_path_factory) -> tuple[Path, str]:
+    """The sample run once at its as-of through the command line, for the tests that only read it:
+    its OUT folder and what the command printed."""
+    out = tmp_path_factory.mktemp("due") / "out"
+    result = CliRunner().invoke(cli, ["run", str(SAMPLE), "--out", str(out), "--as-of", AS_OF_TEXT, "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
 @pytest.mark.slow
-def test_the_sample_due_list_is_the_hand_count_to_the_second(tmp_path):
-    out = tmp_path / "out"
-    assert run_sample_cli(out).exit_code == 0
+def test_the_sample_due_list_is_the_hand_count_to_the_second(sample_night):
+    out, _ = sample_night
     every = pl.read_csv(out / "latest" / "due.csv", infer_schema=False)
     assert every["deadline_at"].to_list() == sorted(every["deadline_at"].to_list()), "earliest first"
     due = every.filter(pl.col("rule") == "REC006")
@@ -83,11 +93,9 @@ def test_the_sample_due_list_is_the_hand_count_to_the_second(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_headline_and_the_due_command(tmp_path):
-    out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["run", str(SAMPLE), "--out", str(out), "--as-of", AS_OF_TEXT, "--quiet"])
-    assert result.exit_code == 0, result.output
-    line = next(line for line in result.output.splitlines() if line.startswith("Due:"))
+def test_the_headline_and_the_due_command(sample_night, tmp_path):
+    out, output = sample_night
+    line = next(line for line in output.splitlines() if line.startswith("Due:"))
     assert line == (
         "Due: 1,809 record(s) will breach unless someone acts (REC006 16, VIC001 1,793); 1 within 6 hours; "
         "the first at 2026-04-01 06:00 BST (due.csv)."
@@ -306,14 +314,13 @@ def test_generated_nights_due_lists_and_their_outcomes_match_the_keys(tmp_path, 
 
 
 @pytest.mark.slow
-def test_due_csv_is_spreadsheet_safe_and_due_parquet_keeps_the_exact_value(tmp_path):
+def test_due_csv_is_spreadsheet_safe_and_due_parquet_keeps_the_exact_value(sample_night, tmp_path):
     """due.csv is written by DuckDB, not Polars: a formula-like district of a crime on the due list
     reaches it with its apostrophe, and due.parquet with the district as exported."""
     payload = '=HYPERLINK("http://x","y")'
     extract, out = tmp_path / "extract", tmp_path / "out"
     shutil.copytree(SAMPLE, extract)
-    run_sample_cli(tmp_path / "first")
-    listed = pl.read_csv(tmp_path / "first" / "latest" / "due.csv", infer_schema=False)
+    listed = pl.read_csv(sample_night[0] / "latest" / "due.csv", infer_schema=False)
     crime = listed.filter(pl.col("rule") == "VIC001")["record_id"][0]
     crimes = pl.read_csv(extract / "crimes.csv", infer_schema=False)
     crimes.with_columns(

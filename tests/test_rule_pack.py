@@ -152,6 +152,11 @@ def test_a_rules_cases_in_batches_get_each_its_own_verdict(tmp_path):
     assert [o.case for o in outcomes] == [c.name for c in cases]
     assert all(o.passed for o in outcomes), [o.message for o in outcomes if not o.passed]
     assert len(runs) == len({_batch_key(c) for c in cases}) == 2  # 20 cases of two rules, two nights
+    # split over two workers (as `rules test --engine spark` does), a night's rules run apart, in
+    # engines of their own side by side, and every verdict is the same
+    runs.clear()
+    assert run_cases(pack, reference, ["REC001", "TIM001"], counted(runs), workers=2, batched=True) == outcomes
+    assert len(runs) == 3  # the night both rules share is split, one rule to each worker
     broken = load_pack(
         _edited_pack(tmp_path, "timeliness/TIM001.yaml", "hours_to_record > limit_hours", "hours_to_record > 25")
     )

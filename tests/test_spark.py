@@ -84,15 +84,15 @@ def test_translation_expands_macros_and_a_rule_spark_cannot_run_is_named(pack, r
 
 
 def test_a_runaway_rule_is_stopped_on_spark_by_its_job_timeout(pack, reference, spark):
-    """A runaway cross join on Spark: past query_seconds the rule's tagged jobs are cancelled, the
-    rule is not run with its reason (as on DuckDB), and its tag is gone, so the next rule's jobs
-    run untouched.
+    """A runaway rule on Spark: past query_seconds the rule's tagged jobs are cancelled, the rule
+    is not run with its reason (as on DuckDB), and its tag is gone, so the next rule's jobs run
+    untouched.
 
-    In a run's own settings (code generation on), not the file's small-data ones: interpreted, a
-    task looks for its cancellation only between its input rows, and this join's input is one
-    exploded row, so its tasks ran on for minutes after the cancel and held both cores (the
-    session's stop at the end of the file then waited 100 s for them; neither the status
-    tracker's active jobs nor its running tasks showed them)."""
+    The runaway sleeps rather than computes (600 rows of 200 ms each, a minute a core if never
+    stopped): it outlasts the limit on any machine, and its cancelled tasks leave the cores to the
+    other tests. A cross join of 10^10 rows burnt both cores for up to 23 s after its cancel,
+    until the session stopped. In a run's own settings (code generation on), not the file's
+    small-data ones."""
     from recordcheck.checks.spark.engine import SparkRuleEngine
     from recordcheck.checks.spark.session import own_session
 
@@ -103,8 +103,9 @@ def test_a_runaway_rule_is_stopped_on_spark_by_its_job_timeout(pack, reference, 
     rule = pack.get("OUT001")
     runaway = dataclasses.replace(
         rule,
-        population="SELECT c.* FROM crime c CROSS JOIN (SELECT explode(sequence(1, 100000)) AS n) a "
-        "CROSS JOIN (SELECT explode(sequence(1, 100000)) AS n) b WHERE a.n + b.n = -1",
+        population="SELECT c.* FROM crime c CROSS JOIN (SELECT count(*) AS n FROM "
+        "(SELECT reflect('java.lang.Thread', 'sleep', CAST(200 AS BIGINT)) AS z FROM range(0, 600, 1, 2)) "
+        "WHERE z IS NOT NULL) a WHERE a.n < 0",
     )
     tables = case_tables(rule.cases[0], pack.case_defaults)
     engine = SparkRuleEngine(pack, reference, AS_OF, tables, session, keep_views=False, query_seconds=2)

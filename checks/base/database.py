@@ -79,7 +79,7 @@ class Database:
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET lock_configuration = true")
-        self._finalizer = weakref.finalize(self, _close, self.con, spill if own_spill else None)
+        self._finalizer = weakref.finalize(self, close_database, self.con, spill if own_spill else None)
 
     def close(self) -> None:
         self._finalizer()
@@ -91,10 +91,14 @@ class Database:
         self.close()
 
 
-def _close(con: duckdb.DuckDBPyConnection, spill: Path | None) -> None:
-    con.close()
-    if spill is not None:
-        shutil.rmtree(spill, ignore_errors=True)
+def close_database(con: duckdb.DuckDBPyConnection, spill: Path | None) -> None:
+    """Close a connection and remove its private spill folder (which may hold personal data),
+    even when closing fails."""
+    try:
+        con.close()
+    finally:
+        if spill is not None:
+            shutil.rmtree(spill, ignore_errors=True)
 
 
 @contextmanager

@@ -17,8 +17,9 @@ import polars as pl
 from recordcheck.checks.base.errors import ConfigError
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-FORMULA_PATTERN = r"^[=+\-@\t\r]"
-"""A cell that starts with one of FORMULA_START, as a regular expression (for Polars)."""
+FORMULA_PATTERN = "^[" + "".join(f"\\x{{{ord(c):X}}}" for c in FORMULA_START) + "]"
+"""A cell that starts with one of FORMULA_START, as a regular expression (for Polars): made from
+the list, each character by its code point, so the two never differ."""
 
 
 def neutralise(value: Any) -> Any:
@@ -30,12 +31,13 @@ def neutralise(value: Any) -> Any:
 
 def neutralised(frame: pl.DataFrame) -> pl.DataFrame:
     """Every text column with formula-like cells prefixed; other columns (numbers, dates) as text."""
-    pattern = FORMULA_PATTERN
     exprs = []
     for name, dtype in frame.schema.items():
         column = pl.col(name)
         if dtype == pl.String:
-            exprs.append(pl.when(column.str.contains(pattern)).then(pl.lit("'") + column).otherwise(column).alias(name))
+            exprs.append(
+                pl.when(column.str.contains(FORMULA_PATTERN)).then(pl.lit("'") + column).otherwise(column).alias(name)
+            )
         elif dtype in (pl.Date, pl.Time) or isinstance(dtype, pl.Datetime):
             exprs.append(column.cast(pl.String))
     return frame.with_columns(exprs) if exprs else frame

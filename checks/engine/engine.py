@@ -59,9 +59,6 @@ DUE_SCHEMA: dict[str, pl.DataType] = {
     "detail": pl.String(),
 }
 """A due list's rows: the record, its deadline (a UTC instant) and the sentence saying why."""
-DUE_TABLE_COLUMNS = """rule_id VARCHAR, finding VARCHAR, severity VARCHAR, record_type VARCHAR, record_id VARCHAR,
-    district VARCHAR, deadline_at TIMESTAMPTZ, detail VARCHAR"""
-"""The due list's table in a run's database (DUE_SCHEMA's columns, in DuckDB's types)."""
 
 
 @dataclass
@@ -131,8 +128,12 @@ class RuleEngine:
         query_seconds: float | None = EngineSettings.query_seconds,
         skipped: frozenset[str] = frozenset(),
         batches: tuple[str, ...] = (),
+        due_into: str | None = None,
     ) -> None:
         self.pack = pack
+        self.due_into = due_into
+        """The table a run's due rows are added to: at national scale they are millions, and stay
+        in DuckDB; None: each rule's result holds its own (a rule's test cases read them)."""
         self.batches = batches
         """Several extracts' tables as one, each record and person key tagged with its batch
         (BATCH_SEPARATOR): a rule runs once over all, and each result and register row is said
@@ -216,9 +217,6 @@ class RuleEngine:
 
     lists_due = True
     """Whether this engine runs rules' `due` queries (the nightly DuckDB engine does)."""
-    due_into: str | None = None
-    """The table a run's due rows are added to: at national scale they are millions, and stay in
-    DuckDB; None: each rule's result holds its own (a rule's test cases read them)."""
 
     def _create(self, name: str, sql: str, what: str, materialise: bool = True, temporary: bool = False) -> None:
         kind = ("TEMP TABLE" if temporary else "TABLE") if materialise else "VIEW"
@@ -639,12 +637,23 @@ def run_pack(
     con.execute(f"CREATE SCHEMA {schema}")
     con.execute(f"SET schema = '{schema}'")
     due_table = f"main.due_{schema}"  # outlives the pack's schema: the run writes and stores it
-    con.execute(f"CREATE OR REPLACE TABLE {due_table} ({DUE_TABLE_COLUMNS})")
+    con.register("due_shape", pl.DataFrame(schema=DUE_SCHEMA).to_arrow())  # DUE_SCHEMA in DuckDB's types
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {due_table} AS SELECT * FROM due_shape")
+    finally:
+        con.unregister("due_shape")
     try:
         engine = RuleEngine(
-            pack, reference, as_of, tables, con=con, districts=districts, query_seconds=seconds, skipped=skipped
+            pack,
+            reference,
+            as_of,
+            tables,
+            con=con,
+            districts=districts,
+            query_seconds=seconds,
+            skipped=skipped,
+            due_into=due_table,
         )
-        engine.due_into = due_table
         result = _run_pack(engine, run_id, only, disabled, unusable or {})
         result.due_table = due_table
         return result

@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,12 +99,16 @@ class DueList:
         for name in (DUE_FILE, DUE_PARQUET):
             os.replace(self.outbox / name, folder / name)
 
-    def write_keys(self) -> Path:
+    @contextmanager
+    def keys(self) -> Iterator[Path]:
         """The store's share of the list (rule, record, deadline to the microsecond) as Parquet in
-        the outbox: the store's own DuckDB reads it there."""
+        the outbox, for the store's own DuckDB to read; removed when the store has read it."""
         path = self.outbox / DUE_KEYS
         self._copy(f"SELECT rule_id, record_type, record_id, deadline_at FROM {self.listed}", path, "FORMAT parquet")
-        return path
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
 
     def _copy(self, sql: str, path: Path, options: str) -> None:
         self.con.execute(f"COPY ({sql}) TO '{path.resolve()}' ({options})")

@@ -484,11 +484,8 @@ def _judge(engine: EngineResult, loaded: LoadedExtract, inputs: RunInputs, store
     newest = store.latest_as_of()
     due_items = newest is None or as_of >= newest
     if due_items:
-        keys = due_list.write_keys()
-        try:
+        with due_list.keys() as keys:
             store.due_after(run_id, as_of, keys, register.filter(pl.col("rule_id") != "QUARANTINE"))
-        finally:
-            keys.unlink()
     run_summary["due"]["weeks"] = store.due_weeks(tonight=due_items)
     run_summary["input_checks"] = input_checks(loaded, store, previous_run, as_of, run_summary["period"].get("last"))
     profile_gaps(run_summary, loaded, config)

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from recordcheck.checks.base.database import close_database
 from recordcheck.checks.base.errors import Busy, OutputUnavailable, StoreUnavailable
 from recordcheck.checks.base.london import LONDON_TZ
 from recordcheck.checks.extract.contract import REGISTER_COLUMNS
@@ -210,19 +212,19 @@ class RunStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._spill = Path(tempfile.mkdtemp(prefix="recordcheck-store-spill-"))
+        spill = Path(tempfile.mkdtemp(prefix="recordcheck-store-spill-"))
         try:
-            self.con = duckdb.connect(
-                str(path), config={"memory_limit": STORE_MEMORY_LIMIT, "temp_directory": str(self._spill)}
-            )
+            self.con = duckdb.connect(str(path), config={"memory_limit": STORE_MEMORY_LIMIT, "temp_directory": str(spill)})
         except BaseException as exc:
-            shutil.rmtree(self._spill, ignore_errors=True)
+            shutil.rmtree(spill, ignore_errors=True)
             if not isinstance(exc, duckdb.IOException):
                 raise
             first = str(exc).splitlines()[0]
             if "lock" in first.lower():  # another process has it (a run through another OUT_DIR)
                 raise Busy(f"{path}: the run store is held by another process ({first})") from None
             raise StoreUnavailable(f"{path}: the run store cannot be opened ({first})") from None
+        # closed, and its spill folder removed, by close() or when the store is dropped unclosed
+        self._close = weakref.finalize(self, close_database, self.con, spill)
         for file in (path, path.with_name(path.name + ".wal")):
             if file.exists():
                 os.chmod(file, 0o600)  # owner only: the store holds ids and the auditors' reasons
@@ -232,8 +234,7 @@ class RunStore:
             self._check_shape()
         except (duckdb.Error, StoreUnavailable) as exc:  # a damaged store (a table gone, the version row lost)
             with suppress(duckdb.Error):
-                self.con.close()
-            shutil.rmtree(self._spill, ignore_errors=True)
+                self._close()
             if isinstance(exc, StoreUnavailable):
                 raise
             raise StoreUnavailable(
@@ -253,8 +254,7 @@ class RunStore:
             )
 
     def close(self) -> None:
-        self.con.close()
-        shutil.rmtree(self._spill, ignore_errors=True)
+        self._close()
 
     def __enter__(self) -> RunStore:
         return self

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from recordcheck.checks.base.safecsv import FORMULA_START
 from recordcheck.cli import cli
-from tests.conftest import AS_OF_TEXT, ROOT, TEST_REFERENCE
+from tests.conftest import AS_OF_TEXT, ROOT, TEST_REFERENCE, run_sample_cli
 
 SAMPLE = ROOT / "sample_data" / "extract"
 AS_OF = datetime(2026, 4, 1, tzinfo=UTC)
@@ -55,7 +55,7 @@ def sample_night(tmp_path_factory) -> tuple[Path, str]:
     """The sample run once at its as-of through the command line, for the tests that only read it:
     its OUT folder and what the command printed."""
     out = tmp_path_factory.mktemp("due") / "out"
-    result = CliRunner().invoke(cli, ["run", str(SAMPLE), "--out", str(out), "--as-of", AS_OF_TEXT, "--quiet"])
+    result = run_sample_cli(out, "--quiet")
     assert result.exit_code == 0, result.output
     return out, result.output
 

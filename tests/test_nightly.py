@@ -20,15 +20,38 @@ from click.testing import CliRunner
 
 from recordcheck.checks.base.errors import Busy, StoreUnavailable
 from recordcheck.checks.base.exitcodes import ExitCode
+from recordcheck.checks.base.resources import RULES_ENV
 from recordcheck.checks.extract.contract import REGISTER_COLUMNS
 from recordcheck.checks.nightly.comparison import CRASH_ENV, STAGES, single_writer
 from recordcheck.checks.nightly.publish import UNCOMMITTED
 from recordcheck.checks.nightly.review import import_decisions
 from recordcheck.checks.nightly.store import SCHEMA_VERSION, RunStore
 from recordcheck.cli import cli
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TEST_PACK, pack_of_only
 
 pytestmark = pytest.mark.slow
+
+NIGHTLY_RULES = ("REC001", "CAN001", "CNT001", "TIM001", "VIC001", "REC006")
+"""The pack these nights run: what this file tests is the store, the nights around it and the
+decisions on its findings, not the rules. These six find on the sample (REC001 and CAN001 high,
+TIM001 medium), REC006 lists due items, and a whole pack made each night four times dearer."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nightly_pack(tmp_path_factory):
+    """Every run in this file (in process or a child) reads the small pack."""
+    folder = pack_of_only(tmp_path_factory.mktemp("nightly-pack") / "rules", NIGHTLY_RULES)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(RULES_ENV, str(folder))
+        yield folder
+
+
+@pytest.fixture
+def whole_pack(monkeypatch):
+    """The whole test pack, for a test that states the sample's figures (75 findings, the
+    recording rate) or a generated night's answer key."""
+    monkeypatch.setenv(RULES_ENV, str(TEST_PACK))
+
 
 SAMPLE = ROOT / "sample_data" / "extract"
 NIGHT = datetime(2026, 4, 1, tzinfo=UTC)
@@ -110,7 +133,7 @@ def test_a_store_newer_than_the_code_is_refused(tmp_path):
 # ---------------------------------------------------------------- change between nights
 
 
-def test_new_recurring_resolved_and_first_seen_between_nights(tmp_path):
+def test_new_recurring_resolved_and_first_seen_between_nights(whole_pack, tmp_path):
     extract, out = _copy(SAMPLE, tmp_path), tmp_path / "out"
     assert _run(extract, out, 0)[0] == 0
     first = _register(out)
@@ -251,7 +274,7 @@ def _fingerprint(register: pl.DataFrame, rule_id: str, record_id: str) -> str:
 
 
 def test_decisions_change_the_figures_a_high_false_positive_needs_two_reviewers_and_overdue_remedies_reopen(
-    night0, tmp_path
+    whole_pack, tmp_path
 ):
     """Net rates take confirmed false positives out of the denominator, by hand on the sample:
     gross 3,464 of 3,478 crimes. A medium-severity false positive on REF0000812 (3 victims, 1 counted:
@@ -260,7 +283,7 @@ def test_decisions_change_the_figures_a_high_false_positive_needs_two_reviewers_
     and in reports 3,348 of 3,358. A remediation due 2026-04-02 holds that night and reopens as
     overdue the next, when the finding is raised again unchanged."""
     out = tmp_path / "out"
-    _first_night(night0, out)
+    assert _run(SAMPLE, out, 0)[0] == 0
     register = _register(out)
     undercount, unrecorded = _fingerprint(register, "CNT001", "REF0000812"), _fingerprint(register, "REC001", "REF0000801")
     late, remedied = _fingerprint(register, "TIM001", "CR0003510"), _fingerprint(register, "REC001", "REF0000802")
@@ -601,7 +624,7 @@ def test_a_crash_at_each_step_of_publishing_leaves_everything_consistent(night0,
         assert previous is not None and previous.run_id == night0
 
 
-def test_keep_prunes_old_folders_but_the_store_keeps_the_history(tmp_path):
+def test_keep_prunes_old_folders_but_the_store_keeps_the_history(whole_pack, tmp_path):
     out = tmp_path / "out"
     for night in range(3):
         assert _run(SAMPLE, out, night, "--keep", "2")[0] == 0
@@ -703,7 +726,7 @@ def test_the_same_export_twice_or_an_old_one_is_said_and_can_fail_the_night(nigh
     assert summary["input_checks"]["newest_report_age_days"] == 21 and summary["input_checks"]["same_as_run"]
 
 
-def test_an_incomplete_night_is_never_a_baseline(tmp_path):
+def test_an_incomplete_night_is_never_a_baseline(whole_pack, tmp_path):
     """After a night that could not check everything (exit 9: here the referrals arrived with a
     header and no rows), the next good night is compared with the last good one, not the hole: it
     once reported every referral finding new again. The headline names the baseline."""
@@ -803,7 +826,7 @@ def _json_night(
     return done, [json.loads(line) for line in done.stderr.splitlines()]  # every line is one object
 
 
-def test_log_format_json_every_stderr_line_is_an_object_without_record_contents(tmp_path):
+def test_log_format_json_every_stderr_line_is_an_object_without_record_contents(whole_pack, tmp_path):
     """Issue 26: a good night, an incomplete one, a busy one and a refused config, each as JSON
     lines a collector can ingest: ts, level, event, version, run_id and as_of once known, and on
     failure reason and exit_code; stdout empty unless --headline."""
@@ -859,7 +882,7 @@ def test_log_format_json_every_stderr_line_is_an_object_without_record_contents(
     assert quiet.returncode == 0 and quiet.stderr == ""
 
 
-def test_ten_nights_of_a_changing_export_match_their_keys(tmp_path, capsys):
+def test_ten_nights_of_a_changing_export_match_their_keys(whole_pack, tmp_path, capsys):
     """generate --nights 10: each night's register is its key, and change, resolved.csv and the
     summary's counts are the differences between consecutive keys."""
     import json

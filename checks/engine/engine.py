@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from recordcheck.checks.base.database import DUCKDB_TYPES, Database, EngineSettings, connect, time_limit
+from recordcheck.checks.base.database import DUCKDB_TYPES, Database, EngineSettings, connect, insert_rows, time_limit
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.refdata import ReferenceData, limit_rows, outcome_rows, reason_rows
 from recordcheck.checks.engine.rules import (
@@ -284,26 +284,21 @@ class RuleEngine:
         self.con.register("_catalogue", reference.offence_catalogue.to_arrow())
         self.con.execute("CREATE TABLE offence_catalogue AS SELECT * FROM _catalogue")
         self.con.unregister("_catalogue")
-        rows = [(k, item) for k, items in reference.no_crime_reasons.items() for item in items]
-        self.con.execute("CREATE TABLE reason_list (list VARCHAR, item VARCHAR)")
-        if rows:
-            self.con.executemany("INSERT INTO reason_list VALUES (?, ?)", rows)
-        rows = [(k, item) for k, items in reference.cancellation_authority.items() for item in items]
-        self.con.execute("CREATE TABLE authority_list (list VARCHAR, item VARCHAR)")
-        if rows:
-            self.con.executemany("INSERT INTO authority_list VALUES (?, ?)", rows)
-        outcomes = [(k, code) for k, codes in reference.outcome_lists.items() for code in codes]
-        self.con.execute("CREATE TABLE outcome_list (list VARCHAR, item INTEGER)")
-        if outcomes:
-            self.con.executemany("INSERT INTO outcome_list VALUES (?, ?)", outcomes)
-        self.con.execute("CREATE TABLE limits (name VARCHAR, value DOUBLE, valid_from DATE, valid_to DATE)")
-        self.con.executemany("INSERT INTO limits VALUES (?, ?, ?, ?)", limit_rows(reference))
-        self.con.execute("CREATE TABLE reason_period (reason VARCHAR, valid_from DATE, valid_to DATE)")
-        if reference.reason_periods:
-            self.con.executemany("INSERT INTO reason_period VALUES (?, ?, ?)", reason_rows(reference))
-        self.con.execute("CREATE TABLE outcome_type (code INTEGER, valid_from DATE, valid_to DATE)")
-        if reference.outcome_periods:
-            self.con.executemany("INSERT INTO outcome_type VALUES (?, ?, ?)", outcome_rows(reference))
+
+        def listed(lists: Mapping[str, Any]) -> list[tuple[str, Any]]:
+            return [(name, item) for name, items in lists.items() for item in items]
+
+        dated = "valid_from DATE, valid_to DATE"
+        for table, columns, rows in (
+            ("reason_list", "list VARCHAR, item VARCHAR", listed(reference.no_crime_reasons)),
+            ("authority_list", "list VARCHAR, item VARCHAR", listed(reference.cancellation_authority)),
+            ("outcome_list", "list VARCHAR, item INTEGER", listed(reference.outcome_lists)),
+            ("limits", f"name VARCHAR, value DOUBLE, {dated}", limit_rows(reference)),
+            ("reason_period", f"reason VARCHAR, {dated}", reason_rows(reference)),
+            ("outcome_type", f"code INTEGER, {dated}", outcome_rows(reference)),
+        ):
+            self.con.execute(f"CREATE TABLE {table} ({columns})")
+            insert_rows(self.con, table, rows)
         self.con.execute("CREATE TABLE run_settings (name VARCHAR, value_ts TIMESTAMPTZ)")
         self.con.execute("INSERT INTO run_settings VALUES ('as_of', ?)", [as_of])
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from recordcheck.checks.base.database import insert_rows
 from recordcheck.checks.narrative.lexicon import Lexicons
 from recordcheck.checks.narrative.screen import HIT_TABLE, screen
 
@@ -58,7 +59,7 @@ def run_sentence_cases(lexicons: Lexicons, cases: list[SentenceCase] | None = No
     con = duckdb.connect()
     try:
         con.execute("CREATE TABLE referrals (referral_id VARCHAR, summary VARCHAR)")
-        con.executemany("INSERT INTO referrals VALUES (?, ?)", [(str(i), c.sentence) for i, c in enumerate(cases)])
+        insert_rows(con, "referrals", [(str(i), c.sentence) for i, c in enumerate(cases)])
         con.execute("CREATE TABLE incidents (incident_id VARCHAR, summary VARCHAR)")
         con.execute("CREATE TABLE incident_log (incident_id VARCHAR, entry_at TIMESTAMPTZ, text VARCHAR)")
         screen(con, lexicons)

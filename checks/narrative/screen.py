@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from recordcheck.checks.base.database import DUCKDB_TYPES
+from recordcheck.checks.base.database import DUCKDB_TYPES, insert_rows
 from recordcheck.checks.extract.contract import TABLES
 from recordcheck.checks.narrative.lexicon import ASSERTIONS, Lexicons, whole_words
 
@@ -166,18 +166,15 @@ def screen(con: Any, lexicons: Lexicons, scoped: bool = False, max_chars: int = 
     """Build the screen's tables in the connection's current schema; counts back. `scoped`: read
     only the reports the pack's `narrative_scope` view names."""
     empty_screen(con)
-    con.executemany(f"INSERT INTO {GROUP_TABLE} VALUES (?, ?, ?)", [(g.id, g.title, list(g.codes)) for g in lexicons.groups])
-    con.executemany(
-        f"INSERT INTO {CUE_TABLE} VALUES (?, ?, ?)", [(g.id, c.id, c.terms) for g in lexicons.groups for c in g.cues]
-    )
+    insert_rows(con, GROUP_TABLE, [(g.id, g.title, list(g.codes)) for g in lexicons.groups])
+    insert_rows(con, CUE_TABLE, [(g.id, c.id, c.terms) for g in lexicons.groups for c in g.cues])
     con.execute(f"CREATE OR REPLACE TEMP TABLE narrative_term_found AS {terms_sql(lexicons, scoped, max_chars)}")
     found = [term for (term,) in con.execute("SELECT DISTINCT term FROM narrative_term_found ORDER BY term").fetchall()]
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {ROLE_TABLE} (term VARCHAR, role VARCHAR, offence_group VARCHAR, "
         "cue_id VARCHAR, kind VARCHAR, direction VARCHAR)"
     )
-    if rows := _role_rows(lexicons, found):
-        con.executemany(f"INSERT INTO {ROLE_TABLE} VALUES (?, ?, ?, ?, ?, ?)", rows)
+    insert_rows(con, ROLE_TABLE, _role_rows(lexicons, found))
     rank = " ".join(f"WHEN '{kind}' THEN {i}" for i, kind in enumerate(ASSERTIONS))
     con.execute(
         f"""INSERT INTO {HIT_TABLE}

@@ -391,3 +391,64 @@ def test_approve_reads_the_config_it_is_given(tmp_path):
     refused = invoke("rules", "approve", "--snapshot", str(snapshot), "--config", str(config))
     assert refused.exit_code == ExitCode.USAGE_ERROR and "findings were removed" in refused.output, refused.output
     assert invoke("rules", "approve", "--snapshot", str(snapshot)).exit_code == 0, "without it, nothing moved"
+
+
+def test_a_rule_the_change_leaves_alone_is_reused_and_anything_it_reads_runs_it_again(tmp_path, monkeypatch):
+    """`rules diff` runs a rule once when neither it nor anything it reads changed; the diff is
+    the one two whole runs give. A change to a macro, a view, a lexicon or any reference file
+    (outcome lists too, which the reference changes listed do not show) runs every rule again."""
+    from recordcheck.checks.base.refdata import load_reference
+    from recordcheck.checks.engine import engine
+    from recordcheck.checks.extract.profile import load_profile
+    from recordcheck.checks.rulechange.diff import compare_results, diff_packs, unchanged_rules
+    from recordcheck.checks.validation.pipeline import load_extract
+    from recordcheck.checks.validation.runners import make_runner
+    from tests.conftest import AS_OF
+
+    base_pack, base_reference = load_pack(TEST_PACK), load_reference(TEST_PACK / "reference")
+    severity = _pack_copy(tmp_path, "severity")
+    tim = severity / "timeliness" / "TIM001.yaml"
+    tim.write_text(tim.read_text().replace("severity: medium", "severity: high", 1))
+    new_pack, new_reference = load_pack(severity), load_reference(severity / "reference")
+    everything = {rule.id for rule in base_pack.rules}
+    assert unchanged_rules(base_pack, base_reference, new_pack, new_reference) == everything - {"TIM001"}
+
+    ran: list[str] = []
+    run_rule = engine.RuleEngine.run_rule
+    monkeypatch.setattr(
+        engine.RuleEngine, "run_rule", lambda self, rule, *a, **k: ran.append(rule.id) or run_rule(self, rule, *a, **k)
+    )
+    loaded = load_extract(ROOT / "sample_data" / "extract", load_profile(), base_reference, AS_OF, make_runner())
+    try:
+        tables = loaded.validation.accepted
+        reused = diff_packs(tables, AS_OF, base_pack, base_reference, new_pack, new_reference)
+        assert sorted(ran) == sorted([*everything, "TIM001"]), "the base whole, then TIM001 alone"
+        whole = compare_results(
+            base_pack,
+            engine.run_pack(base_pack, base_reference, AS_OF, tables, "base"),
+            new_pack,
+            engine.run_pack(new_pack, new_reference, AS_OF, tables, "new"),
+            5,
+            (base_reference.limits, new_reference.limits),
+        )
+    finally:
+        loaded.close()
+    assert reused.rules == whole
+    assert [r.rule_id for r in reused.rules if r.status == "changed"] == ["TIM001"]
+
+    def edited(name: str, path: str, old: str, new: str) -> frozenset[str]:
+        folder = _pack_copy(tmp_path, name)
+        target = folder / path
+        text = target.read_text()
+        assert old in text, (path, old)
+        target.write_text(text.replace(old, new, 1))
+        return unchanged_rules(base_pack, base_reference, load_pack(folder), load_reference(folder / "reference"))
+
+    assert edited("macro", "pack.yaml", "'%Y-%m-%d %H:%M'", "'%Y-%m-%d %H:%M:%S'") == frozenset()
+    assert (
+        edited("outcomes", "reference/outcome_types.yaml", "means_no_suspect: [14, 18]", "means_no_suspect: [14]")
+        == frozenset()
+    )
+    assert edited("catalogue", "reference/offence_catalogue.csv", "Rape of a female child", "Rape of a girl") == frozenset()
+    assert edited("lexicon", "lexicons/indecent_images.yaml", "- sent nudes", "- sent nude") == frozenset()
+    assert edited("view", "pack.yaml", "views:", "views:\n  unused_view: SELECT 1 AS one") == frozenset()

@@ -8,6 +8,7 @@ reference values changed, in text, Markdown (for a pull-request comment) or JSON
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.refdata import LimitPeriod, ReferenceData
 from recordcheck.checks.engine.engine import EngineResult, run_pack
 from recordcheck.checks.engine.rules import RulePack
+from recordcheck.checks.narrative.lexicon import Lexicons
 from recordcheck.checks.rulechange.snapshot import JUDGED, bump_is_enough, least_version, parse_version
 from recordcheck.checks.validation.validate import AcceptedTables
 
@@ -310,15 +312,67 @@ def diff_packs(
     examples: int = 5,
     unusable: dict[tuple[str, str], str] | None = None,
 ) -> PackDiff:
-    """Run both packs on the same validated tables and compare what they find."""
+    """Run both packs on the same validated tables and compare what they find. A rule the change
+    leaves as it was, in a pack whose shared SQL and reference data it leaves as they were, finds
+    what it found in the base: it is run once (a change to one rule of 27 ran 27 twice)."""
     base = run_pack(base_pack, base_reference, as_of, tables, "base", unusable=unusable)
-    new = run_pack(pack, reference, as_of, tables, "new", unusable=unusable)
+    kept = unchanged_rules(base_pack, base_reference, pack, reference)
+    changed = [rule.id for rule in pack.rules if rule.id not in kept]
+    new = run_pack(pack, reference, as_of, tables, "new", only=changed, unusable=unusable) if changed else None
     return PackDiff(
         base_pack.version,
         pack.version,
-        compare_results(base_pack, base, pack, new, examples, (base_reference.limits, reference.limits)),
+        compare_results(
+            base_pack, base, pack, _with_kept(pack, base, new, kept), examples, (base_reference.limits, reference.limits)
+        ),
         reference_changes(base_reference, reference),
     )
+
+
+def unchanged_rules(
+    base_pack: RulePack, base_reference: ReferenceData, pack: RulePack, reference: ReferenceData
+) -> frozenset[str]:
+    """The rules of `pack` that must find what they find in `base_pack`: the same definition
+    (every field but the file it was read from), over the same macros, views, lexicons and
+    reference data (every field, the offence catalogue row by row). Anything else differs: the
+    rule runs again."""
+    if (base_pack.macros, base_pack.views, base_pack.inline_views) != (pack.macros, pack.views, pack.inline_views):
+        return frozenset()
+    if _unplaced(base_pack.lexicons) != _unplaced(pack.lexicons):
+        return frozenset()
+    if not _same_reference(base_reference, reference):
+        return frozenset()
+    base_rules = {rule.id: dataclasses.replace(rule, path=Path()) for rule in base_pack.rules}
+    return frozenset(rule.id for rule in pack.rules if base_rules.get(rule.id) == dataclasses.replace(rule, path=Path()))
+
+
+def _unplaced(lexicons: Lexicons | None) -> Lexicons | None:
+    """The lexicons without the files they were read from (the base pack is another folder)."""
+    if lexicons is None:
+        return None
+    return dataclasses.replace(lexicons, groups=tuple(dataclasses.replace(g, path=Path()) for g in lexicons.groups))
+
+
+def _same_reference(base: ReferenceData, new: ReferenceData) -> bool:
+    for field_ in dataclasses.fields(base):
+        old, now = getattr(base, field_.name), getattr(new, field_.name)
+        if isinstance(old, pl.DataFrame):
+            if not (isinstance(now, pl.DataFrame) and old.equals(now)):
+                return False
+        elif old != now:
+            return False
+    return True
+
+
+def _with_kept(pack: RulePack, base: EngineResult, new: EngineResult | None, kept: frozenset[str]) -> EngineResult:
+    """The new pack's results: its changed rules as run, its kept ones as the base found them
+    (the results and register rows a comparison reads; no measures, which it does not)."""
+    ran = {r.rule.id: r for r in new.results} if new else {}
+    from_base = {r.rule.id: r for r in base.results if r.rule.id in kept}
+    results = [ran.get(rule.id) or from_base[rule.id] for rule in pack.rules if rule.id in ran or rule.id in from_base]
+    kept_rows = base.register.filter(pl.col("rule_id").is_in(sorted(kept)))
+    register = pl.concat([kept_rows, new.register]) if new is not None else kept_rows
+    return EngineResult(results, register, dict(new.seconds) if new else {})
 
 
 def pack_at_revision(rules_dir: Path, ref: str, into: Path) -> Path:

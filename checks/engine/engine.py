@@ -342,8 +342,15 @@ class RuleEngine:
             parts.append(f"coalesce({expr}, 'unknown')")
             last = match.end()
         parts.append(_sql_str(text[last:]))
+        # a sentence starts with a capital: the template's own first letter where it starts with
+        # one (the sentence is then built once a row, not twice), else the value it starts with
+        first = PLACEHOLDER.search(text)
+        opening = text[: first.start()] if first else text
+        if opening[:1].isascii() and opening[:1].isalpha():
+            parts[0] = _sql_str(opening[0].upper() + opening[1:])
+            return "concat(" + ", ".join(parts) + ")"
         sentence = "concat(" + ", ".join(parts) + ")"
-        return f"(upper(left({sentence}, 1)) || substr({sentence}, 2))"  # a sentence starts with a capital
+        return f"(upper(left({sentence}, 1)) || substr({sentence}, 2))"
 
     def _evidence_sql(self, rule: Rule, columns: dict[str, str]) -> str:
         """A short hash of the values a decision on this finding rests on (rule.evidence)."""

@@ -64,6 +64,22 @@ def pack_of_only(folder: Path, rules: tuple[str, ...]) -> Path:
     return folder
 
 
+def reading_pack(tmp_path_factory: pytest.TempPathFactory, rules: tuple[str, ...]) -> Any:
+    """For a module fixture: every run in the module (in process or a child) reads a copy of the
+    test pack with only these rules, where the module tests what is around the rules."""
+    folder = pack_of_only(tmp_path_factory.mktemp("small-pack") / "rules", rules)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(RULES_ENV, str(folder))
+        yield folder
+
+
+@pytest.fixture
+def whole_pack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole test pack again, in a module that runs a small one, for a test that states the
+    sample's figures (75 findings, the recording rate) or a generated night's answer key."""
+    monkeypatch.setenv(RULES_ENV, str(TEST_PACK))
+
+
 @pytest.fixture(scope="session")
 def pack():
     return load_pack(TEST_PACK)

@@ -17,10 +17,9 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from recordcheck.checks.base.resources import RULES_ENV
 from recordcheck.checks.base.safecsv import FORMULA_START
 from recordcheck.cli import cli
-from tests.conftest import AS_OF_TEXT, ROOT, TEST_REFERENCE, pack_of_only, run_sample_cli
+from tests.conftest import AS_OF_TEXT, ROOT, TEST_REFERENCE, reading_pack, run_sample_cli
 
 SAMPLE = ROOT / "sample_data" / "extract"
 AS_OF = datetime(2026, 4, 1, tzinfo=UTC)
@@ -33,10 +32,7 @@ the generator's key, not from a run), so the other 25 rules only made each night
 
 @pytest.fixture(scope="module", autouse=True)
 def due_pack(tmp_path_factory):
-    folder = pack_of_only(tmp_path_factory.mktemp("due-pack") / "rules", DUE_RULES)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(RULES_ENV, str(folder))
-        yield folder
+    yield from reading_pack(tmp_path_factory, DUE_RULES)
 
 
 def _expected_due() -> dict[str, str]:

@@ -20,14 +20,13 @@ from click.testing import CliRunner
 
 from recordcheck.checks.base.errors import Busy, StoreUnavailable
 from recordcheck.checks.base.exitcodes import ExitCode
-from recordcheck.checks.base.resources import RULES_ENV
 from recordcheck.checks.extract.contract import REGISTER_COLUMNS
 from recordcheck.checks.nightly.comparison import CRASH_ENV, STAGES, single_writer
 from recordcheck.checks.nightly.publish import UNCOMMITTED
 from recordcheck.checks.nightly.review import import_decisions
 from recordcheck.checks.nightly.store import SCHEMA_VERSION, RunStore
 from recordcheck.cli import cli
-from tests.conftest import ROOT, TEST_PACK, pack_of_only
+from tests.conftest import ROOT, reading_pack
 
 pytestmark = pytest.mark.slow
 
@@ -39,18 +38,7 @@ TIM001 medium), REC006 lists due items, and a whole pack made each night four ti
 
 @pytest.fixture(scope="module", autouse=True)
 def nightly_pack(tmp_path_factory):
-    """Every run in this file (in process or a child) reads the small pack."""
-    folder = pack_of_only(tmp_path_factory.mktemp("nightly-pack") / "rules", NIGHTLY_RULES)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(RULES_ENV, str(folder))
-        yield folder
-
-
-@pytest.fixture
-def whole_pack(monkeypatch):
-    """The whole test pack, for a test that states the sample's figures (75 findings, the
-    recording rate) or a generated night's answer key."""
-    monkeypatch.setenv(RULES_ENV, str(TEST_PACK))
+    yield from reading_pack(tmp_path_factory, NIGHTLY_RULES)
 
 
 SAMPLE = ROOT / "sample_data" / "extract"

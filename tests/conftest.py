@@ -64,7 +64,13 @@ def pack_of_only(folder: Path, rules: tuple[str, ...]) -> Path:
     return folder
 
 
-def reading_pack(tmp_path_factory: pytest.TempPathFactory, rules: tuple[str, ...]) -> Any:
+AROUND_RULES = ("REC001", "CAN001", "CNT001", "TIM001", "VIC001", "REC006")
+"""The small pack for files that test what is around the rules (the command line, the nights and
+their store, decisions): six rules that find on the sample (REC001 and CAN001 high, TIM001
+medium), REC006 listing due items. A night of them costs a quarter of the whole pack's."""
+
+
+def reading_pack(tmp_path_factory: pytest.TempPathFactory, rules: tuple[str, ...] = AROUND_RULES) -> Any:
     """For a module fixture: every run in the module (in process or a child) reads a copy of the
     test pack with only these rules, where the module tests what is around the rules."""
     folder = pack_of_only(tmp_path_factory.mktemp("small-pack") / "rules", rules)

@@ -30,15 +30,12 @@ from tests.conftest import ROOT, reading_pack
 
 pytestmark = pytest.mark.slow
 
-NIGHTLY_RULES = ("REC001", "CAN001", "CNT001", "TIM001", "VIC001", "REC006")
-"""The pack these nights run: what this file tests is the store, the nights around it and the
-decisions on its findings, not the rules. These six find on the sample (REC001 and CAN001 high,
-TIM001 medium), REC006 lists due items, and a whole pack made each night four times dearer."""
-
 
 @pytest.fixture(scope="module", autouse=True)
 def nightly_pack(tmp_path_factory):
-    yield from reading_pack(tmp_path_factory, NIGHTLY_RULES)
+    """The store, the nights and the decisions on their findings are what this file tests, not the
+    rules: its nights run the small pack (conftest AROUND_RULES)."""
+    yield from reading_pack(tmp_path_factory)
 
 
 SAMPLE = ROOT / "sample_data" / "extract"

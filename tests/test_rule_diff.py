@@ -14,7 +14,11 @@ from click.testing import CliRunner
 
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.exitcodes import ExitCode
+from recordcheck.checks.base.refdata import load_reference
+from recordcheck.checks.engine import engine
 from recordcheck.checks.engine.rules import load_pack
+from recordcheck.checks.extract.profile import load_profile
+from recordcheck.checks.rulechange.diff import compare_results, diff_packs, unchanged_rules
 from recordcheck.checks.rulechange.snapshot import (
     approve,
     bump_is_enough,
@@ -23,8 +27,10 @@ from recordcheck.checks.rulechange.snapshot import (
     read_findings,
     required_bump,
 )
+from recordcheck.checks.validation.pipeline import load_extract
+from recordcheck.checks.validation.runners import make_runner
 from recordcheck.cli import cli
-from tests.conftest import AS_OF_TEXT, ROOT, TEST_PACK, TEST_SNAPSHOT
+from tests.conftest import AS_OF, AS_OF_TEXT, ROOT, TEST_PACK, TEST_SNAPSHOT
 
 KEYS = ["rule_id", "record_type", "record_id"]
 
@@ -210,14 +216,10 @@ def test_markdown_puts_changed_rules_in_a_table_and_folds_the_rest(tmp_path):
 @pytest.mark.slow
 def test_findings_on_the_sample_match_the_approved_snapshot(pack, reference):
     """A change to the pack that moves a finding on the sample must be approved (`rules approve`)."""
-    from recordcheck.checks.engine.engine import run_pack
-    from recordcheck.checks.extract.profile import load_profile
     from recordcheck.checks.rulechange.snapshot import findings_of
-    from recordcheck.checks.validation.pipeline import load_extract
-    from tests.conftest import AS_OF
 
     loaded = load_extract(ROOT / "sample_data" / "extract", load_profile(), reference, AS_OF)
-    current = findings_of(run_pack(pack, reference, AS_OF, loaded.validation.accepted, "t").register)
+    current = findings_of(engine.run_pack(pack, reference, AS_OF, loaded.validation.accepted, "t").register)
     approved = read_findings()
     added = current.join(approved, on=KEYS, how="anti")
     removed = approved.join(current, on=KEYS, how="anti")
@@ -397,14 +399,6 @@ def test_a_rule_the_change_leaves_alone_is_reused_and_anything_it_reads_runs_it_
     """`rules diff` runs a rule once when neither it nor anything it reads changed; the diff is
     the one two whole runs give. A change to a macro, a view, a lexicon or any reference file
     (outcome lists too, which the reference changes listed do not show) runs every rule again."""
-    from recordcheck.checks.base.refdata import load_reference
-    from recordcheck.checks.engine import engine
-    from recordcheck.checks.extract.profile import load_profile
-    from recordcheck.checks.rulechange.diff import compare_results, diff_packs, unchanged_rules
-    from recordcheck.checks.validation.pipeline import load_extract
-    from recordcheck.checks.validation.runners import make_runner
-    from tests.conftest import AS_OF
-
     base_pack, base_reference = load_pack(TEST_PACK), load_reference(TEST_PACK / "reference")
     severity = _pack_copy(tmp_path, "severity")
     tim = severity / "timeliness" / "TIM001.yaml"
@@ -415,9 +409,12 @@ def test_a_rule_the_change_leaves_alone_is_reused_and_anything_it_reads_runs_it_
 
     ran: list[str] = []
     run_rule = engine.RuleEngine.run_rule
-    monkeypatch.setattr(
-        engine.RuleEngine, "run_rule", lambda self, rule, *a, **k: ran.append(rule.id) or run_rule(self, rule, *a, **k)
-    )
+
+    def counted(self, rule, *args, **kwargs):
+        ran.append(rule.id)
+        return run_rule(self, rule, *args, **kwargs)
+
+    monkeypatch.setattr(engine.RuleEngine, "run_rule", counted)
     loaded = load_extract(ROOT / "sample_data" / "extract", load_profile(), base_reference, AS_OF, make_runner())
     try:
         tables = loaded.validation.accepted

@@ -445,3 +445,32 @@ def test_a_sub_check_guard_is_found_in_any_case_and_spacing():
 
     sql = "SELECT checked('a') AND CHECKED('b') AND Checked ( 'c' ) AND unchecked('a')"
     assert with_parts(sql, {"b"}) == "SELECT TRUE AND FALSE AND TRUE AND unchecked('a')"
+
+
+@pytest.mark.parametrize(
+    ("template", "sentence"),
+    [
+        ("late: crime {record_id} was recorded late", "Late: crime "),  # the template's own first letter
+        ("{record_type} {record_id} was recorded late", "Crime "),  # the value it starts with
+        ("élan: crime {record_id}", "Élan: crime "),  # not ASCII: capitalised by DuckDB, as before
+        ("3 days late for {record_id}", "3 days late for "),  # no letter to capitalise
+    ],
+)
+def test_a_detail_sentence_starts_with_a_capital(template, sentence):
+    """A register sentence starts with a capital whatever its template starts with: a template's
+    own lower-case first letter is capitalised in Python, a placeholder's value in SQL."""
+    import dataclasses
+
+    from recordcheck.checks.engine.engine import RuleEngine
+    from recordcheck.checks.rulechange.ruletest import as_of_of, case_tables
+
+    pack, reference = load_pack(TEST_PACK), load_reference(TEST_REFERENCE)
+    rule = pack.get("TIM001")
+    case = next(c for c in rule.cases if c.flagged)
+    engine = RuleEngine(pack, reference, as_of_of(case), case_tables(case, pack.case_defaults))
+    try:
+        result, register = engine.run_rule(dataclasses.replace(rule, detail=template), "t")
+    finally:
+        engine.close()
+    assert result.status == "run" and register.height >= 1
+    assert all(detail.startswith(sentence) for detail in register["detail"]), register["detail"].to_list()

@@ -360,16 +360,34 @@ def load_reference(
     )
 
 
-def limit_rows(reference: ReferenceData) -> list[tuple[str, float, date | None, date | None]]:
-    """The engine's `limits` table: one row per dated value of each limit."""
-    return [(p.name, p.value, p.valid_from, p.valid_to) for p in reference.limit_periods]
+def reference_tables(reference: ReferenceData) -> list[tuple[str, str, list[tuple[Any, ...]]]]:
+    """The engines' reference tables beside the offence catalogue: (name, columns, rows), the
+    columns in types both DuckDB and Spark SQL read (STRING, INTEGER, DOUBLE, DATE), so the two
+    engines load the same tables from one list."""
 
+    def listed(lists: dict[str, list[Any]]) -> list[tuple[Any, ...]]:
+        return [(name, item) for name, items in lists.items() for item in items]
 
-def reason_rows(reference: ReferenceData) -> list[tuple[str, date | None, date | None]]:
-    """The engine's `reason_period` table: (reason, valid_from, valid_to)."""
-    return [(reason, start, end) for reason, (start, end) in sorted(reference.reason_periods.items())]
-
-
-def outcome_rows(reference: ReferenceData) -> list[tuple[int, date | None, date | None]]:
-    """The engine's `outcome_type` table: each outcome code with when it could be given."""
-    return [(code, start, end) for code, (start, end) in sorted(reference.outcome_periods.items())]
+    dated = "valid_from DATE, valid_to DATE"
+    return [
+        ("reason_list", "list STRING, item STRING", listed(reference.no_crime_reasons)),
+        ("authority_list", "list STRING, item STRING", listed(reference.cancellation_authority)),
+        ("outcome_list", "list STRING, item INTEGER", listed(reference.outcome_lists)),
+        # one row per dated value of each limit
+        (
+            "limits",
+            f"name STRING, value DOUBLE, {dated}",
+            [(p.name, p.value, p.valid_from, p.valid_to) for p in reference.limit_periods],
+        ),
+        # when a no-crime reason could be relied on; when an outcome type could be given
+        (
+            "reason_period",
+            f"reason STRING, {dated}",
+            [(r, *period) for r, period in sorted(reference.reason_periods.items())],
+        ),
+        (
+            "outcome_type",
+            f"code INTEGER, {dated}",
+            [(c, *period) for c, period in sorted(reference.outcome_periods.items())],
+        ),
+    ]

@@ -24,7 +24,7 @@ import polars as pl
 
 from recordcheck.checks.base.database import DUCKDB_TYPES, Database, EngineSettings, connect, insert_rows, time_limit
 from recordcheck.checks.base.errors import ConfigError
-from recordcheck.checks.base.refdata import ReferenceData, limit_rows, outcome_rows, reason_rows
+from recordcheck.checks.base.refdata import ReferenceData, reference_tables
 from recordcheck.checks.engine.rules import (
     PLACEHOLDER,
     STRATA,
@@ -284,19 +284,7 @@ class RuleEngine:
         self.con.register("_catalogue", reference.offence_catalogue.to_arrow())
         self.con.execute("CREATE TABLE offence_catalogue AS SELECT * FROM _catalogue")
         self.con.unregister("_catalogue")
-
-        def listed(lists: Mapping[str, Any]) -> list[tuple[str, Any]]:
-            return [(name, item) for name, items in lists.items() for item in items]
-
-        dated = "valid_from DATE, valid_to DATE"
-        for table, columns, rows in (
-            ("reason_list", "list VARCHAR, item VARCHAR", listed(reference.no_crime_reasons)),
-            ("authority_list", "list VARCHAR, item VARCHAR", listed(reference.cancellation_authority)),
-            ("outcome_list", "list VARCHAR, item INTEGER", listed(reference.outcome_lists)),
-            ("limits", f"name VARCHAR, value DOUBLE, {dated}", limit_rows(reference)),
-            ("reason_period", f"reason VARCHAR, {dated}", reason_rows(reference)),
-            ("outcome_type", f"code INTEGER, {dated}", outcome_rows(reference)),
-        ):
+        for table, columns, rows in reference_tables(reference):
             self.con.execute(f"CREATE TABLE {table} ({columns})")
             insert_rows(self.con, table, rows)
         self.con.execute("CREATE TABLE run_settings (name VARCHAR, value_ts TIMESTAMPTZ)")

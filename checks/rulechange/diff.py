@@ -367,9 +367,8 @@ def _same_reference(base: ReferenceData, new: ReferenceData) -> bool:
 def _with_kept(pack: RulePack, base: EngineResult, new: EngineResult | None, kept: frozenset[str]) -> EngineResult:
     """The new pack's results: its changed rules as run, its kept ones as the base found them
     (the results and register rows a comparison reads; no measures, which it does not)."""
-    ran = {r.rule.id: r for r in new.results} if new else {}
-    from_base = {r.rule.id: r for r in base.results if r.rule.id in kept}
-    results = [ran.get(rule.id) or from_base[rule.id] for rule in pack.rules if rule.id in ran or rule.id in from_base]
+    found = {r.rule.id: r for r in base.results if r.rule.id in kept} | {r.rule.id: r for r in (new.results if new else [])}
+    results = [found[rule.id] for rule in pack.rules if rule.id in found]
     kept_rows = base.register.filter(pl.col("rule_id").is_in(sorted(kept)))
     register = pl.concat([kept_rows, new.register]) if new is not None else kept_rows
     return EngineResult(results, register, dict(new.seconds) if new else {})

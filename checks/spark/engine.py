@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recordcheck.checks.base.database import EngineSettings
-from recordcheck.checks.base.refdata import ReferenceData, limit_rows, outcome_rows, reason_rows
+from recordcheck.checks.base.refdata import ReferenceData, reference_tables
 from recordcheck.checks.engine.engine import FINDING_COLUMNS, QueryTimeout, RuleEngine, RuleError
 from recordcheck.checks.engine.rules import RulePack
 from recordcheck.checks.extract.contract import TABLES
@@ -168,18 +168,8 @@ class SparkRuleEngine(RuleEngine):
 
     def _load_reference(self, reference: ReferenceData, as_of: datetime) -> None:
         self._view("offence_catalogue", self.spark.createDataFrame(reference.offence_catalogue.to_arrow()))
-        for view, lists in (
-            ("reason_list", reference.no_crime_reasons),
-            ("authority_list", reference.cancellation_authority),
-        ):
-            rows = [(k, item) for k, items in lists.items() for item in items]
-            self._view(view, self.spark.createDataFrame(rows, "list STRING, item STRING"))
-        outcomes = [(k, code) for k, codes in reference.outcome_lists.items() for code in codes]
-        self._view("outcome_list", self.spark.createDataFrame(outcomes, "list STRING, item INT"))
-        dated = "valid_from DATE, valid_to DATE"
-        self._view("limits", self.spark.createDataFrame(limit_rows(reference), f"name STRING, value DOUBLE, {dated}"))
-        self._view("outcome_type", self.spark.createDataFrame(outcome_rows(reference), f"code INT, {dated}"))
-        self._view("reason_period", self.spark.createDataFrame(reason_rows(reference), f"reason STRING, {dated}"))
+        for view, columns, rows in reference_tables(reference):
+            self._view(view, self.spark.createDataFrame(rows, columns))
         moment = as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         self._view("run_settings", self.spark.sql(f"SELECT 'as_of' AS name, TIMESTAMP '{moment}' AS value_ts"))
 

@@ -23,14 +23,15 @@ lock: $(BIN)/recordcheck
 run: $(BIN)/recordcheck
 	$(BIN)/recordcheck run sample_data/extract --out out --as-of $(SAMPLE_AS_OF)
 
-# Both cores (pytest-xdist); a test file stays on one worker so its module fixtures are built once.
+# Both cores (pytest-xdist); a test file stays on one worker so its module fixtures are built once,
+# and the longest files start first (tests/file_seconds.json) so the two workers finish together.
 test: $(BIN)/recordcheck
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 # The edit-test loop: everything but the tests marked slow (fuzzing, whole generated runs),
 # browser (chromium) or spark (a JVM).
 test-fast: $(BIN)/recordcheck
-	$(BIN)/pytest -q -n 2 --dist loadfile -m "not slow and not browser and not spark"
+	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not slow and not browser and not spark"
 
 # mypy sees the code under its installed names through a `recordcheck` link to this folder, made
 # in a temporary directory (it cannot follow the editable install's import hook; ARCHITECTURE.md,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,7 @@ their store, decisions): six rules that find on the sample (REC001 and CAN001 hi
 medium), REC006 listing due items. A night of them costs a quarter of the whole pack's."""
 
 
-def reading_pack(tmp_path_factory: pytest.TempPathFactory, rules: tuple[str, ...] = AROUND_RULES) -> Any:
+def reading_pack(tmp_path_factory: pytest.TempPathFactory, rules: tuple[str, ...] = AROUND_RULES) -> Iterator[Path]:
     """For a module fixture: every run in the module (in process or a child) reads a copy of the
     test pack with only these rules, where the module tests what is around the rules."""
     folder = pack_of_only(tmp_path_factory.mktemp("small-pack") / "rules", rules)

@@ -53,8 +53,9 @@ def _run(extract: Path, out: Path, night: int, *extra: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def night0(tmp_path_factory) -> Path:
-    """The sample's first night, run once for the module: each test that starts from it gets a
-    copy (`_first_night`), not a run of its own."""
+    """The sample's first night under the file's small pack, run once for the module: each test
+    that starts from it gets a copy (`_first_night`), not a run of its own. A test that states the
+    whole pack's figures runs its own first night."""
     out = tmp_path_factory.mktemp("night0") / "out"
     assert _run(SAMPLE, out, 0)[0] == 0
     return out

@@ -3,6 +3,7 @@ deliberately broken rule fails its own cases with a message naming the rule and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -12,9 +13,10 @@ import pytest
 
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.refdata import load_reference
+from recordcheck.checks.engine.engine import RuleEngine
 from recordcheck.checks.engine.rules import load_pack
 from recordcheck.checks.extract.contract import FINDINGS
-from recordcheck.checks.rulechange.ruletest import run_cases
+from recordcheck.checks.rulechange.ruletest import as_of_of, case_tables, run_cases
 from tests.conftest import TEST_PACK, TEST_REFERENCE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -459,15 +461,10 @@ def test_a_sub_check_guard_is_found_in_any_case_and_spacing():
 def test_a_detail_sentence_starts_with_a_capital(template, sentence):
     """A register sentence starts with a capital whatever its template starts with: a template's
     own lower-case first letter is capitalised in Python, a placeholder's value in SQL."""
-    import dataclasses
-
-    from recordcheck.checks.engine.engine import RuleEngine
-    from recordcheck.checks.rulechange.ruletest import as_of_of, case_tables
-
     pack, reference = load_pack(TEST_PACK), load_reference(TEST_REFERENCE)
     rule = pack.get("TIM001")
     case = next(c for c in rule.cases if c.flagged)
-    engine = RuleEngine(pack, reference, as_of_of(case), case_tables(case, pack.case_defaults))
+    engine = RuleEngine(pack.for_rules([rule]), reference, as_of_of(case), case_tables(case, pack.case_defaults))
     try:
         result, register = engine.run_rule(dataclasses.replace(rule, detail=template), "t")
     finally:

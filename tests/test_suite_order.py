@@ -1,0 +1,64 @@
+"""The order `make test` starts the test files in (tests/conftest.py, tests/file_seconds.py): the
+longest first, each file's tests together and in their own order."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tests.conftest as conftest
+import tests.file_seconds as file_seconds
+
+TESTS = Path(__file__).resolve().parent
+
+
+@dataclass
+class _Item:
+    """What the ordering hook reads of a collected test: its file and its marks."""
+
+    path: Path
+    name: str
+    marks: tuple[str, ...] = field(default=())
+
+    def get_closest_marker(self, name: str) -> str | None:
+        return name if name in self.marks else None
+
+
+def test_every_file_the_table_names_is_a_test_file():
+    table = json.loads(conftest.FILE_SECONDS.read_text(encoding="utf-8"))
+    assert table and all((TESTS / name).is_file() for name in table), sorted(n for n in table if not (TESTS / n).is_file())
+
+
+def test_the_longest_files_start_first_each_file_whole_and_in_its_own_order(tmp_path, monkeypatch):
+    seconds = tmp_path / "file_seconds.json"
+    seconds.write_text(json.dumps({"test_measured.py": 5}), encoding="utf-8")
+    monkeypatch.setattr(conftest, "FILE_SECONDS", seconds)
+    items = [
+        _Item(TESTS / "test_quick.py", "a"),
+        _Item(TESTS / "test_quick.py", "b"),
+        _Item(TESTS / "test_slow_unmeasured.py", "c", ("slow",)),
+        _Item(TESTS / "test_slow_unmeasured.py", "d", ("slow",)),  # two slow tests: 6 s
+        _Item(TESTS / "test_measured.py", "e", ("slow",)),
+        _Item(TESTS / "test_measured.py", "f"),
+    ]
+    conftest.pytest_collection_modifyitems(items)  # type: ignore[arg-type]
+    assert [item.name for item in items] == ["c", "d", "e", "f", "a", "b"]
+
+
+def test_the_table_is_each_files_seconds_from_a_runs_junit_xml(tmp_path, monkeypatch):
+    junit = tmp_path / "run.xml"
+    junit.write_text(
+        """<testsuites><testsuite>
+        <testcase classname="tests.test_a" name="one" time="1.4"/>
+        <testcase classname="tests.test_b" name="two" time="0.3"/>
+        <testcase classname="tests.test_a" name="three" time="2.2"/>
+        <testcase classname="tests.test_c" name="four" time="9.6"/>
+        </testsuite></testsuites>""",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(file_seconds, "FILE_SECONDS", tmp_path / "file_seconds.json")
+    file_seconds.main(str(junit))
+    text = (tmp_path / "file_seconds.json").read_text(encoding="utf-8")
+    assert json.loads(text) == {"test_c.py": 10, "test_a.py": 4}  # under a second: left to the guess
+    assert list(json.loads(text)) == ["test_c.py", "test_a.py"]

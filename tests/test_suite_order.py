@@ -11,6 +11,7 @@ import tests.conftest as conftest
 import tests.file_seconds as file_seconds
 
 TESTS = Path(__file__).resolve().parent
+MAKEFILE = TESTS.parent / "Makefile"
 
 
 @dataclass
@@ -28,6 +29,23 @@ class _Item:
 def test_every_file_the_table_names_is_a_test_file():
     table = json.loads(conftest.FILE_SECONDS.read_text(encoding="utf-8"))
     assert table and all((TESTS / name).is_file() for name in table), sorted(n for n in table if not (TESTS / n).is_file())
+
+
+def test_make_test_keeps_each_file_whole_and_the_order_the_hook_gives():
+    """Both test targets run whole files on each worker (--dist loadfile) in the hook's order:
+    without --no-loadscope-reorder, xdist sorts the files by test count again and the order of
+    tests/file_seconds.json is silently lost."""
+    recipes: dict[str, str] = {}
+    target = ""
+    for line in MAKEFILE.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith(("\t", "#", " ")) and ":" in line:
+            target = line.split(":", 1)[0]
+        elif line.startswith("\t") and target in ("test", "test-fast"):
+            recipes[target] = recipes.get(target, "") + line
+    assert set(recipes) == {"test", "test-fast"}
+    for target, recipe in recipes.items():
+        assert "pytest" in recipe and "--dist loadfile" in recipe, target
+        assert "--no-loadscope-reorder" in recipe, target
 
 
 def test_the_longest_files_start_first_each_file_whole_and_in_its_own_order(tmp_path, monkeypatch):

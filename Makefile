@@ -1,12 +1,12 @@
 # Two commands on a fresh machine (Python 3.11 and nothing else):
 #   make run   - create .venv if missing, install, run the nightly batch on sample_data/
-#   make test  - the same set-up, then the whole test suite
+#   make test  - the same set-up, then the test suite (all but the Spark extra's: make test-spark)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE_AS_OF := 2026-04-01T00:00:00Z
 
-.PHONY: run test test-fast lint lock sample bench bench-check mutate docs wheel clean frozen-pack
+.PHONY: run test test-spark test-fast lint lock sample bench bench-check mutate docs wheel clean frozen-pack
 
 # The package (editable) and the dev dependency group, every version pinned by constraints.txt.
 $(BIN)/recordcheck: pyproject.toml setup.py constraints.txt
@@ -25,8 +25,14 @@ run: $(BIN)/recordcheck
 
 # Both cores (pytest-xdist); a test file stays on one worker so its module fixtures are built once,
 # and the longest files start first (tests/file_seconds.json) so the two workers finish together.
+# Every test but those marked spark, which run in test-spark (CI runs both).
 test: $(BIN)/recordcheck
-	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder
+	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not spark"
+
+# The tests of the Spark extra (a JVM each: every rule case on Spark, a standalone cluster), in one
+# process with one driver JVM. They skip where Java is missing; here a skip fails the target.
+test-spark: $(BIN)/recordcheck
+	$(BIN)/pytest -q -m spark --fail-on-skip
 
 # The edit-test loop: everything but the tests marked slow (fuzzing, whole generated runs),
 # browser (chromium) or spark (a JVM).

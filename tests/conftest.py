@@ -60,6 +60,27 @@ FILE_SECONDS = FROZEN.parent / "file_seconds.json"
 rewrites it from a run's JUnit XML): the order files start in, never a pass or a fail."""
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fail-on-skip",
+        action="store_true",
+        help="a skipped test fails the run (make test-spark: a Spark test skipped for want of Java tested nothing)",
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With --fail-on-skip, a run that skipped anything ends TESTS_FAILED, never green: the Spark
+    tests run in CI as their own target, and all of them skipping would otherwise pass it."""
+    if not session.config.getoption("--fail-on-skip") or exitstatus != pytest.ExitCode.OK:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter is not None else 0
+    if skipped:
+        reporter.write("\n")
+        reporter.write_line(f"--fail-on-skip: {skipped} test(s) or file(s) skipped; see the reasons above", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest test files first, so both workers of `make test` (whole files each, started in
     this order: --no-loadscope-reorder) finish together. Ordered by test count, as xdist does by

@@ -1,5 +1,7 @@
-"""The Spark engine, in one file so one worker runs it with one driver JVM (the Spark tests in
-several files ran JVMs side by side on two cores, each slowing the others):
+"""The Spark engine, in one file run by `make test-spark` in one process with one driver JVM
+(the Spark tests in several files ran JVMs side by side on two cores, each slowing the others;
+inside `make test` they added half again to its CPU, 671 CPU-seconds against 438, so CI runs
+them as a step of their own):
 
 - rule by rule: every rule's own YAML cases on Spark, translation errors that name the rule, and
   the validation suites' SQL run on Spark;
@@ -7,7 +9,8 @@ several files ran JVMs side by side on two cores, each slowing the others):
   127.0.0.1, started from the pyspark package's own scripts, and `spark-submit` with recordcheck's
   entry point), identical to the same run on DuckDB.
 
-Skipped where pyspark or Java is missing; CI has both (pyspark is a dev dependency)."""
+Skipped where pyspark or Java is missing, and `make test-spark` fails on a skip; CI has both
+(pyspark is a dev dependency)."""
 
 from __future__ import annotations
 

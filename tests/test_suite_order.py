@@ -7,8 +7,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 import tests.conftest as conftest
 import tests.file_seconds as file_seconds
+
+pytest_plugins = ("pytester",)
 
 TESTS = Path(__file__).resolve().parent
 MAKEFILE = TESTS.parent / "Makefile"
@@ -31,21 +35,53 @@ def test_every_file_the_table_names_is_a_test_file():
     assert table and all((TESTS / name).is_file() for name in table), sorted(n for n in table if not (TESTS / n).is_file())
 
 
-def test_make_test_keeps_each_file_whole_and_the_order_the_hook_gives():
-    """Both test targets run whole files on each worker (--dist loadfile) in the hook's order:
-    without --no-loadscope-reorder, xdist sorts the files by test count again and the order of
-    tests/file_seconds.json is silently lost."""
+def _recipes() -> dict[str, str]:
+    """Each Makefile target's recipe, its lines joined."""
     recipes: dict[str, str] = {}
     target = ""
     for line in MAKEFILE.read_text(encoding="utf-8").splitlines():
         if line and not line.startswith(("\t", "#", " ")) and ":" in line:
             target = line.split(":", 1)[0]
-        elif line.startswith("\t") and target in ("test", "test-fast"):
+        elif line.startswith("\t") and target:
             recipes[target] = recipes.get(target, "") + line
-    assert set(recipes) == {"test", "test-fast"}
-    for target, recipe in recipes.items():
-        assert "pytest" in recipe and "--dist loadfile" in recipe, target
-        assert "--no-loadscope-reorder" in recipe, target
+    return recipes
+
+
+def test_make_test_keeps_each_file_whole_and_the_order_the_hook_gives():
+    """Both xdist targets run whole files on each worker (--dist loadfile) in the hook's order:
+    without --no-loadscope-reorder, xdist sorts the files by test count again and the order of
+    tests/file_seconds.json is silently lost."""
+    recipes = _recipes()
+    for target in ("test", "test-fast"):
+        assert "pytest" in recipes[target] and "--dist loadfile" in recipes[target], target
+        assert "--no-loadscope-reorder" in recipes[target], target
+
+
+def test_every_test_runs_in_ci_once_the_spark_tests_in_their_own_target():
+    """make test runs all but the tests marked spark, make test-spark exactly those (and fails
+    if one skips), and CI runs both: no test falls between the two."""
+    recipes = _recipes()
+    assert '-m "not spark"' in recipes["test"]
+    assert "-m spark" in recipes["test-spark"] and "--fail-on-skip" in recipes["test-spark"]
+    assert not any(word in recipes["test-spark"] for word in ("tests/", "-k ", "not spark"))
+    ci = [line.split("#")[0].strip() for line in (TESTS.parent / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    assert "make test" in ci and "make test-spark" in ci
+
+
+def test_fail_on_skip_fails_a_run_that_skipped_anything(pytester):
+    """make test-spark's --fail-on-skip (tests/conftest.py): a skipped test fails the run, and
+    only with the option (make test may skip the browser test where chromium is absent)."""
+    pytester.makepyfile(
+        test_runs="def test_runs():\n    pass\n",
+        test_no_java="import pytest\n\n\n@pytest.mark.skipif(True, reason='no Java')\ndef test_skips():\n    pass\n",
+    )
+    plugin = ("-p", "tests.conftest", "-p", "no:cacheprovider")
+    assert pytester.runpytest_inprocess(*plugin).ret == pytest.ExitCode.OK
+    failed = pytester.runpytest_inprocess(*plugin, "--fail-on-skip")
+    assert failed.ret == pytest.ExitCode.TESTS_FAILED
+    failed.stdout.fnmatch_lines(["*--fail-on-skip: 1 test(s) or file(s) skipped*"])
+    (pytester.path / "test_no_java.py").unlink()
+    assert pytester.runpytest_inprocess(*plugin, "--fail-on-skip").ret == pytest.ExitCode.OK
 
 
 def test_the_longest_files_start_first_each_file_whole_and_in_its_own_order(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ import pytest
 
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.refdata import load_reference
-from recordcheck.checks.engine.engine import RuleEngine
+from recordcheck.checks.engine.engine import RuleEngine, RuleError
 from recordcheck.checks.engine.rules import load_pack
 from recordcheck.checks.extract.contract import FINDINGS
 from recordcheck.checks.rulechange.ruletest import as_of_of, case_tables, run_cases
@@ -447,6 +447,34 @@ def test_a_sub_check_guard_is_found_in_any_case_and_spacing():
 
     sql = "SELECT checked('a') AND CHECKED('b') AND Checked ( 'c' ) AND unchecked('a')"
     assert with_parts(sql, {"b"}) == "SELECT TRUE AND FALSE AND TRUE AND unchecked('a')"
+
+
+@pytest.mark.parametrize("flagged", [True, False], ids=["a-case-that-breaches", "a-case-that-does-not"])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"detail": "Recorded {no_such_column} late"}, "breaches detail uses {no_such_column} but the breaches query has"),
+        ({"evidence": ("crime_id", "no_such_column")}, "evidence names no_such_column but the breaches query has"),
+    ],
+    ids=["detail", "evidence"],
+)
+def test_a_detail_or_evidence_naming_a_missing_column_stops_the_rule_whether_or_not_it_breaches(change, message, flagged):
+    """A night with nothing to register still checks what the register would say: a rule whose
+    detail or evidence names a column its breaches lack fails on a clean night too, not first on
+    the night it finds something."""
+    pack, reference = load_pack(TEST_PACK), load_reference(TEST_REFERENCE)
+    rule = pack.get("TIM001")
+    case = next(c for c in rule.cases if c.flagged)
+    if not flagged:  # the same rows and columns, nothing breaching
+        rule = dataclasses.replace(rule, breaches=f"SELECT * FROM (\n{rule.breaches}\n) WHERE false")
+    engine = RuleEngine(pack.for_rules([rule]), reference, as_of_of(case), case_tables(case, pack.case_defaults))
+    try:
+        result, _ = engine.run_rule(rule, "t")
+        assert result.status == "run" and bool(result.breaches) is flagged
+        with pytest.raises(RuleError, match=re.escape(f"TIM001: {message}")):
+            engine.run_rule(dataclasses.replace(rule, **change), "t")
+    finally:
+        engine.close()
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """Rewrite tests/file_seconds.json from a run's JUnit XML: each file's seconds, longest first.
 
-.venv/bin/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --junitxml=run.xml
+.venv/bin/pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not spark" --junitxml=run.xml
 .venv/bin/python -m tests.file_seconds run.xml
 """
 

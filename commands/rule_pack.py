@@ -109,7 +109,7 @@ def rules_test(
     from recordcheck.checks.base.refdata import load_reference
     from recordcheck.checks.base.resources import RULES_DIR
     from recordcheck.checks.engine.rules import load_pack
-    from recordcheck.checks.rulechange.ruletest import run_cases
+    from recordcheck.checks.rulechange.ruletest import case_workers, run_cases
 
     pack = load_pack(rules_dir or RULES_DIR)
     config = load_config(config_path)
@@ -128,7 +128,7 @@ def rules_test(
             pack, reference, list(rule_ids) or None, spark_case_engine(spark), workers=workers, batched=True
         )
     else:
-        outcomes = run_cases(pack, reference, list(rule_ids) or None)
+        outcomes = run_cases(pack, reference, list(rule_ids) or None, workers=case_workers())
     failed = [o for o in outcomes if not o.passed]
     for outcome in failed:
         click.echo(f"FAIL {outcome.message}")
@@ -160,6 +160,7 @@ def rules_mutate(rule_ids: tuple[str, ...], rules_dir: Path | None, show: int) -
     from recordcheck.checks.base.resources import RULES_DIR
     from recordcheck.checks.engine.rules import load_pack
     from recordcheck.checks.rulechange.mutate import explained_survivors, mutate_rule, score
+    from recordcheck.checks.rulechange.ruletest import case_workers
 
     pack = load_pack(rules_dir or RULES_DIR)
     reference = load_reference(pack.reference_dir)
@@ -169,7 +170,7 @@ def rules_mutate(rule_ids: tuple[str, ...], rules_dir: Path | None, show: int) -
     for rule in pack.rules:
         if wanted and rule.id not in wanted:
             continue
-        result = score(rule.id, mutate_rule(pack, reference, rule))
+        result = score(rule.id, mutate_rule(pack, reference, rule, workers=case_workers()))
         reasons = explained.get(rule.id, {})
         open_ = [m for m in result.survived if f"{m.part}: {m.description}" not in reasons]
         unexplained += len(open_)

@@ -10,9 +10,12 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from recordcheck.checks.engine.rules import RULES_DIR
-from recordcheck.checks.rulechange.mutate import mutants_of
+from recordcheck.checks.base.refdata import load_reference
+from recordcheck.checks.engine.rules import RULES_DIR, load_pack
+from recordcheck.checks.rulechange import ruletest
+from recordcheck.checks.rulechange.mutate import mutants_of, mutate_rule
 from recordcheck.cli import cli
+from tests.conftest import TEST_PACK, TEST_REFERENCE
 from tests.mutation import mutants
 
 
@@ -36,6 +39,28 @@ def test_every_mutant_of_a_well_tested_rule_is_killed():
     assert result.exit_code == 0, result.output
     assert "OUT001: 8 of 8 mutants killed (100%); 0 survivor(s) explained, 0 not; 0 invalid" in result.output
     assert "CNT001: 14 of 14 mutants killed (100%)" in result.output
+
+
+@pytest.mark.slow  # runs the rule's cases once per mutant, twice
+def test_mutants_judged_side_by_side_give_the_same_outcomes_in_the_same_order():
+    """`rules mutate` judges mutants on as many workers as cores (case_workers): each outcome is
+    its own mutant's, in the order the mutants are made, as one at a time."""
+    pack, reference = load_pack(TEST_PACK), load_reference(TEST_REFERENCE)
+    rule = pack.get("OUT001")
+    alone = mutate_rule(pack, reference, rule)
+    assert mutate_rule(pack, reference, rule, workers=3) == alone
+    assert [o.mutant.part for o in alone] == sorted((o.mutant.part for o in alone), reverse=True)  # population first
+    assert len(alone) == 8 and {o.status for o in alone} == {"killed"}
+
+
+def test_cases_and_mutants_run_on_one_worker_a_core_at_most_four(monkeypatch):
+    monkeypatch.setattr(ruletest.os, "sched_getaffinity", lambda _: set(range(16)), raising=False)
+    assert ruletest.case_workers() == ruletest.MOST_CASE_WORKERS == 4
+    monkeypatch.setattr(ruletest.os, "sched_getaffinity", lambda _: {0}, raising=False)
+    assert ruletest.case_workers() == 1
+    monkeypatch.delattr(ruletest.os, "sched_getaffinity", raising=False)  # not Linux
+    monkeypatch.setattr(ruletest.os, "cpu_count", lambda: None)
+    assert ruletest.case_workers() == 1
 
 
 @pytest.mark.slow  # runs the rule's cases once per mutant

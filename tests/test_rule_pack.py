@@ -165,6 +165,8 @@ def test_a_rules_cases_in_batches_get_each_its_own_verdict(tmp_path):
     alone = run_cases(broken, reference, ["TIM001"])
     assert not all(o.passed for o in alone)
     assert run_cases(broken, reference, ["TIM001"], batched=True) == alone
+    # case by case on two workers, as `rules test` runs on DuckDB: the same verdicts, in order
+    assert run_cases(broken, reference, ["TIM001"], workers=2) == alone
 
 
 def test_force_override_of_limit_changes_the_outcome(tmp_path):

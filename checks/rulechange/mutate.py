@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,25 +149,29 @@ def _cases_pass(pack: RulePack, reference: ReferenceData, rule: Rule) -> tuple[b
     return not broken, broken
 
 
-def mutate_rule(pack: RulePack, reference: ReferenceData, rule: Rule) -> list[MutantOutcome]:
-    """Run the rule's cases against each of its mutants. Raises if the unmutated SQL, written back
-    by SQLGlot, already fails a case (the mutants would then prove nothing)."""
+def mutate_rule(pack: RulePack, reference: ReferenceData, rule: Rule, workers: int = 1) -> list[MutantOutcome]:
+    """Run the rule's cases against each of its mutants, `workers` mutants side by side (each
+    case in a database of its own), the outcomes in the mutants' order. Raises if the unmutated
+    SQL, written back by SQLGlot, already fails a case (the mutants would then prove nothing)."""
     base = round_trip(rule)
     passed, _ = _cases_pass(pack, reference, base)
     if not passed:
         raise ValueError(f"{rule.id}: its cases fail on its own SQL written back by SQLGlot; fix that first")
-    outcomes = []
-    for part in ("population", "breaches"):
-        for mutant in mutants_of(getattr(base, part), rule.id, part):
-            mutated = (
-                dataclasses.replace(base, population=mutant.sql)
-                if part == "population"
-                else dataclasses.replace(base, breaches=mutant.sql)
-            )
-            passed, broken = _cases_pass(pack, reference, mutated)
-            status = "survived" if passed else "invalid" if broken else "killed"
-            outcomes.append(MutantOutcome(mutant, status))
-    return outcomes
+    mutants = [mutant for part in ("population", "breaches") for mutant in mutants_of(getattr(base, part), rule.id, part)]
+
+    def judged(mutant: Mutant) -> MutantOutcome:
+        mutated = (
+            dataclasses.replace(base, population=mutant.sql)
+            if mutant.part == "population"
+            else dataclasses.replace(base, breaches=mutant.sql)
+        )
+        passed, broken = _cases_pass(pack, reference, mutated)
+        return MutantOutcome(mutant, "survived" if passed else "invalid" if broken else "killed")
+
+    if workers <= 1:
+        return [judged(mutant) for mutant in mutants]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(judged, mutants))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ the rule, not the extract. Columns a case leaves out take the pack's `case_defau
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +28,19 @@ from recordcheck.checks.extract.profile import SourceProfile, load_profile
 from recordcheck.checks.extract.reader import ROW, RawTable
 
 DEFAULT_CASE_AS_OF = "2026-04-01T00:00:00Z"
+MOST_CASE_WORKERS = 4
+"""The most cases (or mutants) judged side by side on DuckDB, whatever the machine."""
+
+
+def case_workers() -> int:
+    """Cases judged side by side on DuckDB: one for each core this process may use, at most
+    MOST_CASE_WORKERS. Each case has a database of its own, and DuckDB lets go of Python's lock
+    while it plans and runs a query (the 108 cases on two cores: 9.7 s one at a time, 6.1 s two)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MOST_CASE_WORKERS, cores))
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     skipped = len(reporter.stats.get("skipped", [])) if reporter is not None else 0
     if skipped:
         reporter.write("\n")
-        reporter.write_line(f"--fail-on-skip: {skipped} test(s) or file(s) skipped; see the reasons above", red=True)
+        reporter.write_line(f"--fail-on-skip: {skipped} test(s) or file(s) skipped (the summary below says why)", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

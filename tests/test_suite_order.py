@@ -75,11 +75,11 @@ def test_fail_on_skip_fails_a_run_that_skipped_anything(pytester):
         test_runs="def test_runs():\n    pass\n",
         test_no_java="import pytest\n\n\n@pytest.mark.skipif(True, reason='no Java')\ndef test_skips():\n    pass\n",
     )
-    plugin = ("-p", "tests.conftest", "-p", "no:cacheprovider")
+    plugin = ("-p", "tests.conftest", "-p", "no:cacheprovider", "-rs")  # -rs: make test-spark has -ra
     assert pytester.runpytest_inprocess(*plugin).ret == pytest.ExitCode.OK
     failed = pytester.runpytest_inprocess(*plugin, "--fail-on-skip")
     assert failed.ret == pytest.ExitCode.TESTS_FAILED
-    failed.stdout.fnmatch_lines(["*--fail-on-skip: 1 test(s) or file(s) skipped*"])
+    failed.stdout.fnmatch_lines(["*--fail-on-skip: 1 test(s) or file(s) skipped*", "*SKIPPED*no Java*"])
     (pytester.path / "test_no_java.py").unlink()
     assert pytester.runpytest_inprocess(*plugin, "--fail-on-skip").ret == pytest.ExitCode.OK
 

@@ -7,6 +7,8 @@ import dataclasses
 import json
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ import pytest
 from recordcheck.checks.base.errors import ConfigError
 from recordcheck.checks.base.refdata import load_reference
 from recordcheck.checks.engine.engine import RuleEngine, RuleError
-from recordcheck.checks.engine.rules import load_pack
+from recordcheck.checks.engine.rules import Rule, load_pack
 from recordcheck.checks.extract.contract import FINDINGS
 from recordcheck.checks.rulechange.ruletest import as_of_of, case_tables, run_cases
 from tests.conftest import TEST_PACK, TEST_REFERENCE
@@ -451,6 +453,20 @@ def test_a_sub_check_guard_is_found_in_any_case_and_spacing():
     assert with_parts(sql, {"b"}) == "SELECT TRUE AND FALSE AND TRUE AND unchecked('a')"
 
 
+@contextmanager
+def _tim001_on_a_flagged_case() -> Iterator[tuple[Rule, RuleEngine]]:
+    """TIM001 and an engine over the tables of its first case that flags a record (only the
+    rule's views), closed afterwards: for tests of what the engine makes of a changed rule."""
+    pack, reference = load_pack(TEST_PACK), load_reference(TEST_REFERENCE)
+    rule = pack.get("TIM001")
+    case = next(c for c in rule.cases if c.flagged)
+    engine = RuleEngine(pack.for_rules([rule]), reference, as_of_of(case), case_tables(case, pack.case_defaults))
+    try:
+        yield rule, engine
+    finally:
+        engine.close()
+
+
 @pytest.mark.parametrize("flagged", [True, False], ids=["a-case-that-breaches", "a-case-that-does-not"])
 @pytest.mark.parametrize(
     ("change", "message"),
@@ -464,19 +480,13 @@ def test_a_detail_or_evidence_naming_a_missing_column_stops_the_rule_whether_or_
     """A night with nothing to register still checks what the register would say: a rule whose
     detail or evidence names a column its breaches lack fails on a clean night too, not first on
     the night it finds something."""
-    pack, reference = load_pack(TEST_PACK), load_reference(TEST_REFERENCE)
-    rule = pack.get("TIM001")
-    case = next(c for c in rule.cases if c.flagged)
-    if not flagged:  # the same rows and columns, nothing breaching
-        rule = dataclasses.replace(rule, breaches=f"SELECT * FROM (\n{rule.breaches}\n) WHERE false")
-    engine = RuleEngine(pack.for_rules([rule]), reference, as_of_of(case), case_tables(case, pack.case_defaults))
-    try:
+    with _tim001_on_a_flagged_case() as (rule, engine):
+        if not flagged:  # the same rows and columns, nothing breaching
+            rule = dataclasses.replace(rule, breaches=f"SELECT * FROM (\n{rule.breaches}\n) WHERE false")
         result, _ = engine.run_rule(rule, "t")
         assert result.status == "run" and bool(result.breaches) is flagged
         with pytest.raises(RuleError, match=re.escape(f"TIM001: {message}")):
             engine.run_rule(dataclasses.replace(rule, **change), "t")
-    finally:
-        engine.close()
 
 
 @pytest.mark.parametrize(
@@ -491,13 +501,7 @@ def test_a_detail_or_evidence_naming_a_missing_column_stops_the_rule_whether_or_
 def test_a_detail_sentence_starts_with_a_capital(template, sentence):
     """A register sentence starts with a capital whatever its template starts with: a template's
     own lower-case first letter is capitalised in Python, a placeholder's value in SQL."""
-    pack, reference = load_pack(TEST_PACK), load_reference(TEST_REFERENCE)
-    rule = pack.get("TIM001")
-    case = next(c for c in rule.cases if c.flagged)
-    engine = RuleEngine(pack.for_rules([rule]), reference, as_of_of(case), case_tables(case, pack.case_defaults))
-    try:
+    with _tim001_on_a_flagged_case() as (rule, engine):
         result, register = engine.run_rule(dataclasses.replace(rule, detail=template), "t")
-    finally:
-        engine.close()
     assert result.status == "run" and register.height >= 1
     assert all(detail.startswith(sentence) for detail in register["detail"]), register["detail"].to_list()
